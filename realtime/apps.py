@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+from django.utils.translation import gettext_lazy as _
+
+
+class RealtimeConfig(AppConfig):
+    name = "realtime"
+    verbose_name = _("Real-time gateway")
+
+    def ready(self) -> None:
+        # Each app registers its WebSocket command handlers in its own `commands` module.
+        autodiscover_modules("commands")

@@ -1,0 +1,372 @@
+"""The WebSocket consumer: the spec's protocol for one connection.
+
+It authenticates and admits the connection, parses each frame (`protocol.py`), checks
+permissions, and hands over: subscriptions to the process fan-out, commands to the registry.
+All outgoing frames go through one bounded outbox, so responses and events keep their order and
+a slow socket only ever holds itself up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from aktienanalyse.exceptions import DomainError
+
+from . import dispatch
+from .commands import Command, CommandContext, registry
+from .events import EVENT_SCHEMAS
+from .fanout import Outbox, get_fanout
+from .protocol import (
+    COMMAND_NAME_RE,
+    EVENT_NAME_RE,
+    ClientMessage,
+    CloseCode,
+    ErrorCode,
+    ProtocolError,
+    command_response,
+    encode,
+    envelope,
+    error_message,
+    parse_client_message,
+    parse_event_types,
+    utc_now_iso,
+)
+from .services import client_identity_claim
+
+logger = logging.getLogger(__name__)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin1")
+    return None
+
+
+class EventConsumer(AsyncWebsocketConsumer):
+    """One client connection speaking the spec's event protocol."""
+
+    # Channel-layer traffic reaches consumers through the process fan-out, not a channel each.
+    channel_layer_alias = None
+
+    client_id: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        client = self.scope.get("client") or (None, None)
+        self.remote_addr = client[0]
+        origin = _header(self.scope, b"origin")
+        if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
+            logger.warning(
+                "websocket refused: not an active staff user (address=%s origin=%s)", self.remote_addr, origin
+            )
+            await self.close()
+            return
+        self.user = user
+        self.config = settings.REALTIME
+        self.permissions = frozenset(await database_sync_to_async(user.get_all_permissions)())
+        requested = self.scope["url_route"]["kwargs"].get("client_id") or None
+        self.client_id = await database_sync_to_async(client_identity_claim)(user=user, requested=requested)
+        self.subscriptions: set[str] = set()
+        self.commands_in_flight: set[asyncio.Task] = set()
+        self.outbox = Outbox(self._write, limit=self.config["SEND_QUEUE_LIMIT"], on_overflow=self._fell_behind)
+        self.fanout = get_fanout()
+        await self.accept()
+        logger.info(
+            "websocket connected: user=%s client_id=%s address=%s origin=%s",
+            user.get_username(),
+            self.client_id,
+            self.remote_addr,
+            origin,
+        )
+        try:
+            await self.fanout.join(dispatch.client_group(self.client_id), self)
+            await self.fanout.join(dispatch.user_group(user.pk), self)
+        except Exception as exc:
+            logger.error("channel layer unavailable at connect of client_id=%s: %s", self.client_id, exc)
+        self.send_frame(
+            envelope(
+                "system",
+                "connection.established",
+                {"client_id": self.client_id, "server_time": utc_now_iso()},
+                source_service=self.config["SERVICE_NAME"],
+                target_client=self.client_id,
+            )
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if self.client_id is None:
+            return
+        self.outbox.close()
+        groups = [dispatch.event_group(event_type) for event_type in self.subscriptions]
+        groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
+        await self.fanout.leave_all(self, groups)
+        logger.info(
+            "websocket disconnected: user=%s client_id=%s address=%s code=%s",
+            self.user.get_username(),
+            self.client_id,
+            self.remote_addr,
+            code,
+        )
+
+    # Outgoing
+
+    async def _write(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    def send_frame(self, frame: dict[str, Any]) -> None:
+        self.outbox.put(encode(frame))
+
+    def send_error(self, error: ProtocolError) -> None:
+        self.send_frame(
+            error_message(
+                error.code,
+                error.message,
+                correlation_id=error.correlation_id,
+                source_service=self.config["SERVICE_NAME"],
+                target_client=self.client_id,
+                **error.details,
+            )
+        )
+
+    def _fell_behind(self) -> None:
+        logger.warning("closing client_id=%s: it stopped reading and its send queue is full", self.client_id)
+        asyncio.get_running_loop().create_task(self.close(code=CloseCode.SLOW_CONSUMER))
+
+    def may(self, permission: str | None) -> bool:
+        return permission is None or self.user.is_superuser or permission in self.permissions
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        """Take a message from the process fan-out and queue what this connection may see."""
+        kind = message.get("type")
+        if kind == dispatch.EVENT:
+            audience = message.get("audience")
+            if audience is not None and self.user.pk not in audience:
+                return
+            event_type = message["event"]
+            schema = EVENT_SCHEMAS.get(event_type)
+            if schema is None or not self.may(schema.permission):
+                return
+            if message["group"] == dispatch.event_group(event_type) and event_type not in self.subscriptions:
+                return
+            key = (event_type, message.get("symbol")) if schema.conflatable else None
+            self.outbox.put(message["text"], conflate_key=key)
+        elif kind == dispatch.DIRECT:
+            self.outbox.put(message["text"])
+        elif kind == dispatch.CLOSE:
+            logger.info("closing client_id=%s on request: %s", self.client_id, message.get("reason"))
+            self.outbox.close()
+            asyncio.get_running_loop().create_task(self.close(code=message.get("code", CloseCode.NORMAL)))
+
+    # Incoming
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            self.send_error(ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED, "Only text frames with JSON are accepted."))
+            return
+        limit = self.config["MAX_MESSAGE_BYTES"]
+        if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
+            self.send_error(
+                ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Messages are limited to {limit} bytes.", limit=limit)
+            )
+            return
+        try:
+            message = parse_client_message(text_data)
+            if message.type == "ping":
+                self._pong(message)
+            elif message.type == "subscription":
+                await self._subscription(message)
+            else:
+                self._command(message)
+        except ProtocolError as error:
+            self.send_error(error)
+
+    def _pong(self, message: ClientMessage) -> None:
+        self.send_frame(
+            envelope(
+                "system",
+                "pong",
+                {"timestamp": utc_now_iso()},
+                correlation_id=message.correlation_id,
+                source_service=self.config["SERVICE_NAME"],
+                target_client=self.client_id,
+            )
+        )
+
+    def _system(self, event: str, data: dict[str, Any], message: ClientMessage) -> None:
+        self.send_frame(
+            envelope(
+                "system",
+                event,
+                data,
+                correlation_id=message.correlation_id,
+                source_service=self.config["SERVICE_NAME"],
+                target_client=self.client_id,
+            )
+        )
+
+    async def _subscription(self, message: ClientMessage) -> None:
+        if message.event not in ("subscribe", "unsubscribe"):
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                "A subscription message's 'event' is 'subscribe' or 'unsubscribe'.",
+                correlation_id=message.correlation_id,
+            )
+        event_types = parse_event_types(message, limit=self.config["MAX_EVENT_TYPES_PER_MESSAGE"])
+        for event_type in event_types:
+            try:
+                self._check_event_type(event_type, message)
+                if message.event == "subscribe":
+                    await self._subscribe(event_type, message)
+                else:
+                    await self._unsubscribe(event_type, message)
+            except ProtocolError as error:
+                self.send_error(error)
+
+    def _check_event_type(self, event_type: str, message: ClientMessage) -> None:
+        shown = event_type[:100]
+        if not EVENT_NAME_RE.fullmatch(event_type):
+            raise ProtocolError(
+                ErrorCode.INVALID_EVENT_TYPE,
+                f"{shown!r} is not an event type name (like 'market.price_update').",
+                correlation_id=message.correlation_id,
+                event_type=shown,
+            )
+        schema = EVENT_SCHEMAS.get(event_type)
+        if schema is None:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_EVENT_TYPE,
+                f"Unknown event type {shown!r}.",
+                correlation_id=message.correlation_id,
+                event_type=shown,
+            )
+        if message.event == "subscribe" and not self.may(schema.permission):
+            raise ProtocolError(
+                ErrorCode.PERMISSION_DENIED,
+                f"You may not subscribe to {event_type!r}.",
+                correlation_id=message.correlation_id,
+                event_type=event_type,
+            )
+
+    async def _subscribe(self, event_type: str, message: ClientMessage) -> None:
+        if event_type not in self.subscriptions:
+            try:
+                await self.fanout.join(dispatch.event_group(event_type), self)
+            except Exception as exc:
+                logger.error("subscribe to %s failed: channel layer unavailable: %s", event_type, exc)
+                raise ProtocolError(
+                    ErrorCode.SERVICE_UNAVAILABLE,
+                    "The event bus is unavailable; subscribe again in a moment.",
+                    correlation_id=message.correlation_id,
+                    event_type=event_type,
+                ) from None
+            self.subscriptions.add(event_type)
+        self._system("subscription.confirmed", {"event_type": event_type, "client_id": self.client_id}, message)
+
+    async def _unsubscribe(self, event_type: str, message: ClientMessage) -> None:
+        if event_type in self.subscriptions:
+            self.subscriptions.discard(event_type)
+            await self.fanout.leave(dispatch.event_group(event_type), self)
+        self._system("subscription.removed", {"event_type": event_type, "client_id": self.client_id}, message)
+
+    # Commands
+
+    def _command(self, message: ClientMessage) -> None:
+        name = message.event
+        if not COMMAND_NAME_RE.fullmatch(name):
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_COMMAND,
+                "A command name is lower-case letters, digits and underscores.",
+                correlation_id=message.correlation_id,
+            )
+        command = registry.get(name)
+        if command is None:
+            self._respond_error(name, message, ErrorCode.UNKNOWN_COMMAND, f"Unknown command: {name}")
+            return
+        if not self.may(command.permission):
+            self._respond_error(name, message, ErrorCode.PERMISSION_DENIED, f"You may not use {name!r}.")
+            return
+        if len(self.commands_in_flight) >= self.config["MAX_COMMANDS_IN_FLIGHT"]:
+            self._respond_error(
+                name,
+                message,
+                ErrorCode.TOO_MANY_COMMANDS,
+                "Too many commands of this connection are still running; wait for their responses.",
+            )
+            return
+        task = asyncio.get_running_loop().create_task(self._run_command(command, message))
+        self.commands_in_flight.add(task)
+        task.add_done_callback(self.commands_in_flight.discard)
+
+    def _respond_error(self, name: str, message: ClientMessage, code: str, text: str, **details: Any) -> None:
+        self._respond(name, message, "error", {"error": text, "code": str(code), **details})
+
+    def _respond(self, name: str, message: ClientMessage, status: str, result: Any) -> None:
+        self.send_frame(
+            command_response(
+                name,
+                status,
+                result,
+                correlation_id=message.correlation_id,
+                target_client=self.client_id,
+                source_service=self.config["SERVICE_NAME"],
+            )
+        )
+
+    async def _run_command(self, command: Command, message: ClientMessage) -> None:
+        context = CommandContext(
+            user=self.user,
+            client_id=self.client_id,
+            correlation_id=message.correlation_id,
+            remote_addr=self.remote_addr,
+            permissions=self.permissions,
+            subscriptions=frozenset(self.subscriptions),
+        )
+        try:
+            result = await command.handler(context, message.data)
+        except DomainError as error:
+            self._respond_error(command.name, message, error.code, error.message, **error.details)
+            return
+        except Exception as exc:
+            error_id = str(uuid.uuid4())
+            logger.exception(
+                "command %s failed: error_id=%s client_id=%s correlation_id=%s",
+                command.name,
+                error_id,
+                self.client_id,
+                message.correlation_id,
+            )
+            self._respond_error(
+                command.name,
+                message,
+                ErrorCode.INTERNAL_ERROR,
+                f"The command failed unexpectedly (error id {error_id}).",
+                error_id=error_id,
+            )
+            await self._report_failure(error_id, command.name, exc)
+            return
+        self._respond(command.name, message, "success", result)
+
+    async def _report_failure(self, error_id: str, command: str, exc: Exception) -> None:
+        try:
+            await dispatch.asend_event(
+                "system.error",
+                {
+                    "error_id": error_id,
+                    "service_name": self.config["SERVICE_NAME"],
+                    "error_type": type(exc).__name__,
+                    "error_message": f"command {command} failed",
+                    "severity": "error",
+                    "user_affected": True,
+                    "timestamp": utc_now_iso(),
+                },
+            )
+        except Exception:
+            logger.exception("system.error for error_id=%s could not be published", error_id)

@@ -1,0 +1,120 @@
+"""The one way to publish an event: `send_event` and `send_event_on_commit`.
+
+An event is validated against its schema, wrapped in the spec's envelope and encoded to JSON
+once, here, by the producer. The encoded frame travels through the channel layer to one group
+per event type; each gateway process holds a single membership in it (see `fanout.py`) and hands
+the same text to every local subscriber. `audience` limits an event to some users (the members
+of a portfolio); it never reaches the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+
+from .events import get_schema
+from .protocol import encode, envelope
+
+logger = logging.getLogger(__name__)
+
+EVENT = "realtime.event"  # a broadcast or targeted event frame
+DIRECT = "realtime.direct"  # a frame for one client (command responses from another process)
+CLOSE = "realtime.close"  # close the sockets of a client or user
+
+
+def event_group(event_type: str) -> str:
+    return f"ev.{event_type}"
+
+
+def client_group(client_id: str) -> str:
+    return f"client.{client_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def build_event_message(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    audience: Iterable[int] | None = None,
+    correlation_id: str | None = None,
+    source_service: str | None = None,
+    target_client: str | None = None,
+    group: str | None = None,
+) -> dict[str, Any]:
+    """Validate an event and return the channel-layer message that carries its encoded frame."""
+    schema = get_schema(event_type)
+    schema.validate(data)
+    frame = envelope(
+        schema.category,
+        event_type,
+        data,
+        correlation_id=correlation_id,
+        source_service=source_service or settings.REALTIME["SERVICE_NAME"],
+        target_client=target_client,
+    )
+    return {
+        "type": EVENT,
+        "group": group or (client_group(target_client) if target_client else event_group(event_type)),
+        "event": event_type,
+        "text": encode(frame),
+        "audience": sorted(set(audience)) if audience is not None else None,
+        "symbol": data.get(schema.symbol_field) if schema.symbol_field else None,
+        "emitted_at": time.time(),
+    }
+
+
+async def asend_message(message: dict[str, Any]) -> None:
+    """Hand a prepared message to its group on the channel layer."""
+    await get_channel_layer().group_send(message["group"], message)
+
+
+async def asend_event(event_type: str, data: dict[str, Any], **options: Any) -> None:
+    """Validate and publish an event to its subscribers (or to `target_client` only)."""
+    await asend_message(build_event_message(event_type, data, **options))
+
+
+def send_event(event_type: str, data: dict[str, Any], **options: Any) -> None:
+    """Publish an event from synchronous code (services running in a worker thread)."""
+    message = build_event_message(event_type, data, **options)
+    async_to_sync(asend_message)(message)
+
+
+def send_event_on_commit(event_type: str, data: dict[str, Any], **options: Any) -> None:
+    """Publish an event once the current transaction commits; nothing is sent on rollback.
+
+    The event is validated now, so a producer with a wrong schema fails inside its transaction
+    instead of losing the event after the commit.
+    """
+    message = build_event_message(event_type, data, **options)
+
+    def publish() -> None:
+        try:
+            async_to_sync(asend_message)(message)
+        except Exception:
+            logger.exception("event %s could not be published after commit", event_type)
+
+    transaction.on_commit(publish)
+
+
+async def asend_to_client(client_id: str, frame: dict[str, Any]) -> None:
+    """Deliver an already built frame to every connection of one client id, on any process."""
+    await asend_message({"type": DIRECT, "group": client_group(client_id), "text": encode(frame)})
+
+
+async def aclose_user_connections(user_id: int, code: int, reason: str) -> None:
+    """Close every open socket of a user, on every gateway process."""
+    await asend_message({"type": CLOSE, "group": user_group(user_id), "code": code, "reason": reason})
+
+
+def close_user_connections(user_id: int, code: int, reason: str) -> None:
+    async_to_sync(aclose_user_connections)(user_id, code, reason)

@@ -1,0 +1,248 @@
+"""The wire format of the spec's WebSocket event protocol, in one place.
+
+Everything that reads or writes a frame goes through here: the envelope every server message
+carries, the exact-decimal JSON encoding, the parsing and validation of client messages, and the
+error and close codes. Consumers, the fan-out and the Redis bridge all share it, so the format
+cannot drift between them.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import simplejson
+
+# Message categories (`type`) a client may send.
+CLIENT_TYPES = frozenset({"subscription", "user", "ping"})
+
+EVENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+COMMAND_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CORRELATION_ID_MAX = 128
+
+
+class ErrorCode(enum.StrEnum):
+    """Machine-readable codes of `error` messages and error command responses."""
+
+    INVALID_JSON = "invalid_message_format"
+    INVALID_MESSAGE = "invalid_message"
+    BINARY_NOT_SUPPORTED = "binary_not_supported"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
+    INVALID_EVENT_TYPE = "invalid_event_type"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    TOO_MANY_EVENT_TYPES = "too_many_event_types"
+    PERMISSION_DENIED = "permission_denied"
+    UNKNOWN_COMMAND = "unknown_command"
+    INVALID_COMMAND = "invalid_command"
+    VALIDATION_ERROR = "validation_error"
+    NOT_FOUND = "not_found"
+    TOO_MANY_COMMANDS = "too_many_commands"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the gateway uses, each for one reason."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    MESSAGE_TOO_BIG = 1009
+    SERVER_ERROR = 1011
+    ACCESS_REVOKED = 4003
+    SLOW_CONSUMER = 4008
+    OPERATOR_DISCONNECT = 4009
+    RATE_LIMITED = 4029
+
+
+class ProtocolError(Exception):
+    """A client message that cannot be handled; answered with an `error` message."""
+
+    def __init__(self, code: ErrorCode, message: str, *, correlation_id: str | None = None, **details: Any):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.correlation_id = correlation_id
+        self.details = details
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def isoformat(moment: datetime) -> str:
+    """Return an ISO-8601 UTC timestamp with millisecond precision and a `Z` suffix."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_now_iso() -> str:
+    return isoformat(utc_now())
+
+
+def new_correlation_id() -> str:
+    return str(uuid.uuid4())
+
+
+def envelope(
+    type_: str,
+    event: str,
+    data: dict[str, Any],
+    *,
+    correlation_id: str | None = None,
+    source_service: str | None = None,
+    target_client: str | None = None,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
+    """Return a server message with every envelope key of the spec's `WebSocketMessage`."""
+    return {
+        "type": type_,
+        "event": event,
+        "data": data,
+        "timestamp": timestamp or utc_now_iso(),
+        "correlation_id": correlation_id or new_correlation_id(),
+        "source_service": source_service,
+        "target_client": target_client,
+    }
+
+
+def encode(message: dict[str, Any]) -> str:
+    """Serialize a message; Decimals become exact JSON numbers, NaN and Infinity are refused."""
+    return simplejson.dumps(message, use_decimal=True, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def decode(text: str | bytes) -> Any:
+    """Parse JSON with every fractional number as a Decimal; NaN and Infinity are errors."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    """A validated message from a client."""
+
+    type: str
+    event: str
+    data: dict[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+
+
+def parse_client_message(text: str) -> ClientMessage:
+    """Parse and validate one client frame, raising `ProtocolError` with the reason."""
+    try:
+        raw = decode(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError(ErrorCode.INVALID_JSON, "Invalid JSON format") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "A message must be a JSON object.")
+
+    correlation_id = raw.get("correlation_id")
+    if correlation_id is not None and (
+        not isinstance(correlation_id, str) or not 0 < len(correlation_id) <= CORRELATION_ID_MAX
+    ):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            f"'correlation_id' must be a string of 1 to {CORRELATION_ID_MAX} characters.",
+        )
+
+    type_ = raw.get("type")
+    if not isinstance(type_, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, "'type' must be a string.", correlation_id=correlation_id
+        )
+    if type_ not in CLIENT_TYPES:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_MESSAGE_TYPE,
+            f"Unknown message type {type_[:64]!r}; expected one of: {', '.join(sorted(CLIENT_TYPES))}.",
+            correlation_id=correlation_id,
+        )
+
+    event = raw.get("event", "heartbeat" if type_ == "ping" else None)
+    if not isinstance(event, str) or not event or len(event) > 64:
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            "'event' must be a non-empty string of at most 64 characters.",
+            correlation_id=correlation_id,
+        )
+
+    data = raw.get("data")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "'data' must be an object.", correlation_id=correlation_id)
+
+    return ClientMessage(type=type_, event=event, data=data, correlation_id=correlation_id)
+
+
+def parse_event_types(message: ClientMessage, *, limit: int) -> list[str]:
+    """Return the `data.event_types` list of a subscription message, checked for shape only."""
+    event_types = message.data.get("event_types")
+    if not isinstance(event_types, list) or not event_types:
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            "'data.event_types' must be a non-empty list of event type names.",
+            correlation_id=message.correlation_id,
+        )
+    if len(event_types) > limit:
+        raise ProtocolError(
+            ErrorCode.TOO_MANY_EVENT_TYPES,
+            f"At most {limit} event types per message; got {len(event_types)}.",
+            correlation_id=message.correlation_id,
+            limit=limit,
+        )
+    if not all(isinstance(item, str) for item in event_types):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            "Every entry of 'data.event_types' must be a string.",
+            correlation_id=message.correlation_id,
+        )
+    return list(dict.fromkeys(event_types))
+
+
+def error_message(
+    code: ErrorCode | str,
+    message: str,
+    *,
+    correlation_id: str | None = None,
+    source_service: str | None = None,
+    target_client: str | None = None,
+    **details: Any,
+) -> dict[str, Any]:
+    """Return an `error` message; `event` carries the code, `data.error` the human reason."""
+    return envelope(
+        "error",
+        str(code),
+        {"error": message, "code": str(code), **details},
+        correlation_id=correlation_id,
+        source_service=source_service,
+        target_client=target_client,
+    )
+
+
+def command_response(
+    command: str,
+    status: str,
+    result: Any,
+    *,
+    correlation_id: str | None,
+    target_client: str,
+    source_service: str | None = None,
+) -> dict[str, Any]:
+    """Return the spec's `command_response` / `<command>.response` message."""
+    return envelope(
+        "command_response",
+        f"{command}.response",
+        {"status": status, "command": command, "result": result},
+        correlation_id=correlation_id,
+        source_service=source_service,
+        target_client=target_client,
+    )

@@ -1,0 +1,5 @@
+pytest_plugins = [
+    "tests.fixtures.users",
+    "tests.fixtures.ws",
+    "tests.fixtures.servers",
+]
