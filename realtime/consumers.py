@@ -21,6 +21,7 @@ from aktienanalyse.exceptions import DomainError
 
 from . import dispatch
 from .commands import Command, CommandContext, registry
+from .connections import Connection, connections
 from .events import EVENT_SCHEMAS
 from .fanout import Outbox, get_fanout
 from .protocol import (
@@ -36,6 +37,7 @@ from .protocol import (
     error_message,
     parse_client_message,
     parse_event_types,
+    utc_now,
     utc_now_iso,
 )
 from .services import client_identity_claim
@@ -79,6 +81,17 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.outbox = Outbox(self._write, limit=self.config["SEND_QUEUE_LIMIT"], on_overflow=self._fell_behind)
         self.fanout = get_fanout()
         await self.accept()
+        self.connection = Connection(
+            client_id=self.client_id,
+            user_id=user.pk,
+            username=user.get_username(),
+            remote_addr=self.remote_addr,
+            origin=origin,
+            connected_at=utc_now(),
+            subscriptions=self.subscriptions,
+            consumer=self,
+        )
+        connections.add(self.connection)
         logger.info(
             "websocket connected: user=%s client_id=%s address=%s origin=%s",
             user.get_username(),
@@ -105,6 +118,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         if self.client_id is None:
             return
         self.outbox.close()
+        connections.remove(self)
         groups = [dispatch.event_group(event_type) for event_type in self.subscriptions]
         groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
         await self.fanout.leave_all(self, groups)
@@ -120,6 +134,8 @@ class EventConsumer(AsyncWebsocketConsumer):
 
     async def _write(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
+        self.connection.touch_out()
+        connections.messages_sent += 1
 
     def send_frame(self, frame: dict[str, Any]) -> None:
         self.outbox.put(encode(frame))
@@ -168,6 +184,8 @@ class EventConsumer(AsyncWebsocketConsumer):
     # Incoming
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.connection.touch_in()
+        connections.messages_received += 1
         if text_data is None:
             self.send_error(ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED, "Only text frames with JSON are accepted."))
             return
