@@ -112,9 +112,19 @@ def envelope(
     }
 
 
+def _exact_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a number JSON allows")
+        return simplejson.RawJSON(str(value))
+    raise TypeError(f"{type(value).__name__} cannot be sent as JSON")
+
+
 def encode(message: dict[str, Any]) -> str:
     """Serialize a message; Decimals become exact JSON numbers, NaN and Infinity are refused."""
-    return simplejson.dumps(message, use_decimal=True, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    return simplejson.dumps(
+        message, default=_exact_decimal, use_decimal=False, allow_nan=False, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def _reject_constant(name: str) -> Any:

@@ -1,0 +1,123 @@
+"""Publishing events: validation, per-user audience, target clients, commit-time delivery."""
+
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from realtime.dispatch import asend_event, build_event_message, send_event_on_commit
+from realtime.events import EVENT_SCHEMAS, EventValidationError, category_of
+from tests.fixtures.ws import login_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ALERT = {
+    "alert_type": "price_threshold",
+    "symbol": "SAP",
+    "message": "SAP über 190 €",
+    "severity": "info",
+    "trigger_value": Decimal("190"),
+    "current_value": Decimal("190.05"),
+    "threshold": Decimal("190"),
+    "timestamp": "2026-11-23T10:00:00.000Z",
+}
+
+
+def test_every_spec_event_type_is_declared_with_its_category():
+    assert set(EVENT_SCHEMAS) == {
+        "portfolio.update", "portfolio.position_changed", "portfolio.value_changed",
+        "trading.order_created", "trading.order_filled", "trading.order_cancelled", "trading.order_failed",
+        "market.price_update", "market.alert", "analysis.complete",
+        "system.service_status", "system.performance_alert", "system.error",
+    }
+    assert {name: category_of(name) for name in ("portfolio.update", "analysis.complete", "user.x")} == {
+        "portfolio.update": "portfolio", "analysis.complete": "analysis", "user.x": "unknown"}
+
+
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        ({"severity": "apocalyptic"}, "severity"),
+        ({"threshold": 190.0}, "threshold"),  # floats would lose money precision
+        ({"threshold": Decimal("NaN")}, "threshold"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"extra": 1}, "unexpected extra"),
+    ],
+)
+def test_event_not_matching_its_schema_is_refused(change, reason):
+    with pytest.raises(EventValidationError, match=reason):
+        build_event_message("market.alert", {**ALERT, **change})
+
+
+def test_event_missing_a_field_is_refused():
+    data = dict(ALERT)
+    del data["symbol"]
+    with pytest.raises(EventValidationError, match="missing symbol"):
+        build_event_message("market.alert", data)
+
+
+def test_unknown_event_type_is_refused():
+    with pytest.raises(EventValidationError, match="unknown event type"):
+        build_event_message("market.moon_landing", {})
+
+
+async def test_audience_limits_an_event_to_its_users(ws_connect, staff_user, other_staff_user):
+    anna, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    bernd, _ = await ws_connect(cookie=await login_cookie(other_staff_user))
+    await anna.subscribe("market.alert")
+    await bernd.subscribe("market.alert")
+
+    await asend_event("market.alert", ALERT, audience=[staff_user.pk])
+
+    assert (await anna.receive())["data"]["symbol"] == "SAP"
+    assert await bernd.nothing_more()
+
+
+async def test_event_with_target_client_reaches_only_that_clients_connections(ws_connect, staff_user):
+    cookie = await login_cookie(staff_user)
+    first, _ = await ws_connect(cookie=cookie, path="/ws/tab-one")
+    same_id, _ = await ws_connect(cookie=cookie, path="/ws/tab-one")
+    other, _ = await ws_connect(cookie=cookie, path="/ws/tab-two")
+
+    await asend_event("market.alert", ALERT, target_client="tab-one")
+
+    for client in (first, same_id):
+        message = await client.receive()
+        assert message["event"] == "market.alert" and message["target_client"] == "tab-one"
+    assert await other.nothing_more()
+
+
+async def test_targeted_event_still_needs_the_permission_of_its_type(ws_connect, staff_user):
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user), path="/ws/tab-x")
+    await asend_event(
+        "system.error",
+        {"error_id": "e1", "service_name": "x", "error_type": "T", "error_message": "m", "severity": "error",
+         "user_affected": False, "timestamp": "2026-11-23T10:00:00Z"},
+        target_client="tab-x",
+    )
+    assert await client.nothing_more()
+
+
+async def test_event_sent_on_commit_arrives_after_commit_and_not_after_rollback(ws_connect, staff_user):
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    await client.subscribe("market.alert")
+
+    def rolled_back():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            send_event_on_commit("market.alert", {**ALERT, "symbol": "ROLLED"})
+            raise RuntimeError("abort")
+
+    def committed():
+        with transaction.atomic():
+            send_event_on_commit("market.alert", {**ALERT, "symbol": "COMMITTED"})
+
+    await sync_to_async(rolled_back)()
+    await sync_to_async(committed)()
+    assert (await client.receive())["data"]["symbol"] == "COMMITTED"
+    assert await client.nothing_more()
+
+
+def test_send_event_on_commit_validates_inside_the_transaction():
+    with pytest.raises(EventValidationError), transaction.atomic():
+        send_event_on_commit("market.alert", {**ALERT, "severity": "loud"})

@@ -1,0 +1,120 @@
+"""Project set-up: settings from the environment, standard Django interfaces, demo data."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+BASE_DIR = settings.BASE_DIR
+
+
+def start_settings(**env: str) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with the given environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],
+        cwd=BASE_DIR,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_start_without_secret_key_stops_with_a_clear_message():
+    result = start_settings(DJANGO_DEBUG="0", DJANGO_ALLOWED_HOSTS="desk.example.com")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_production_start_with_wildcard_host_stops_with_a_clear_message():
+    result = start_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="*")
+    assert result.returncode != 0
+    assert "contains '*'" in result.stderr
+
+
+def test_production_start_with_secret_and_hosts_works():
+    result = start_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="desk.example.com")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_unreadable_boolean_setting_is_refused():
+    result = start_settings(DJANGO_DEBUG="maybe")
+    assert result.returncode != 0 and "DJANGO_DEBUG must be one of" in result.stderr
+
+
+def test_redis_url_selects_channels_redis():
+    code = "import django; django.setup(); from django.conf import settings; print(settings.CHANNEL_LAYERS['default']['BACKEND'])"
+    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/3", "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "channels_redis.core.RedisChannelLayer"
+    env.pop("REDIS_URL")
+    out = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "channels.layers.InMemoryChannelLayer"
+
+
+def test_daphne_serves_runserver():
+    assert settings.INSTALLED_APPS[0] == "daphne"
+    assert settings.ASGI_APPLICATION == "aktienanalyse.asgi.application"
+
+
+@pytest.mark.django_db
+def test_createsuperuser_noinput_works(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-admin-password-1")
+    call_command("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com")
+    user = get_user_model().objects.get(username="admin")
+    assert user.is_superuser and user.check_password("a-long-admin-password-1")
+
+
+@pytest.mark.django_db
+def test_demo_data_is_idempotent_and_prints_the_same_login(capsys, tmp_path, monkeypatch):
+    from portfolio.management.commands import demo_data
+
+    monkeypatch.setattr(demo_data, "LOGIN_FILE", tmp_path / "login.txt")
+    call_command("demo_data")
+    first = capsys.readouterr().out
+    call_command("demo_data")
+    second = capsys.readouterr().out
+
+    login_line = [line for line in first.splitlines() if line.startswith("Staff login:")]
+    assert login_line and login_line == [line for line in second.splitlines() if line.startswith("Staff login:")]
+    password = login_line[0].split("password ")[1].strip()
+    user = get_user_model().objects.get(username="desk")
+    assert user.is_staff and user.check_password(password)
+    assert get_user_model().objects.filter(username="desk").count() == 1
+    assert user.has_perm("realtime.view_system_events")
+
+
+@pytest.mark.django_db
+def test_anonymous_visitor_is_sent_to_the_login_page(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    login = client.get("/login/")
+    assert login.status_code == 200 and b'name="username"' in login.content
+
+
+@pytest.mark.django_db
+def test_staff_member_logs_in_and_sees_the_desk(client, staff_user):
+    response = client.post("/login/", {"username": "anna", "password": "anna-pass-1234"})
+    assert response.status_code == 302
+    desk = client.get("/")
+    assert desk.status_code == 200 and b'id="connection-status"' in desk.content
+
+
+@pytest.mark.django_db
+def test_non_staff_member_gets_no_desk(client, non_staff_user):
+    client.force_login(non_staff_user)
+    response = client.get("/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_admin_is_available_to_superusers(client, superuser):
+    client.force_login(superuser)
+    assert client.get("/admin/").status_code == 200
