@@ -7,6 +7,7 @@ debug on. Production sets `DJANGO_DEBUG=0`, `DJANGO_SECRET_KEY`, `DJANGO_ALLOWED
 
 import os
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -132,6 +133,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # keep it in a file of its own per test run instead of in memory.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Take the write lock when a transaction starts, so concurrent read-then-write services
+    # (order fills) queue up instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -194,6 +198,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
+    "EXCEPTION_HANDLER": "aktienanalyse.rest.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -215,6 +220,18 @@ REALTIME = {
     "MAX_COMMANDS_IN_FLIGHT": env_int("REALTIME_MAX_COMMANDS_IN_FLIGHT", 8),
     # Messages waiting for one slow socket before it is closed (price ticks are conflated first).
     "SEND_QUEUE_LIMIT": env_int("REALTIME_SEND_QUEUE_LIMIT", 1000),
+}
+
+# Paper-trading broker (trading/execution.py).
+TRADING = {
+    # Fee of a fill: FEE_RATE of its value, at least MIN_FEE (EUR).
+    "FEE_RATE": Decimal(os.environ.get("TRADING_FEE_RATE", "0.001")),
+    "MIN_FEE": Decimal(os.environ.get("TRADING_MIN_FEE", "1.00")),
+    # Largest quantity and price an order may carry; anything above is refused as absurd.
+    "MAX_ORDER_QUANTITY": Decimal(os.environ.get("TRADING_MAX_ORDER_QUANTITY", "1000000")),
+    "MAX_PRICE": Decimal(os.environ.get("TRADING_MAX_PRICE", "1000000")),
+    # Most units a resting order fills per price tick (None: all); smaller values give partial fills.
+    "MAX_FILL_PER_TICK": Decimal(os.environ["TRADING_MAX_FILL_PER_TICK"]) if os.environ.get("TRADING_MAX_FILL_PER_TICK") else None,
 }
 
 LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO")

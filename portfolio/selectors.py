@@ -1,0 +1,136 @@
+"""Reads of portfolios: who may see which, what they are worth, and their `portfolio.update` data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+
+from aktienanalyse.exceptions import NotFound
+from realtime.protocol import isoformat
+
+from .models import Instrument, Portfolio, Position
+
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal) -> Decimal:
+    """Round an amount to cents, half up, as a bank statement would."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def percent(part: Decimal, whole: Decimal) -> Decimal:
+    """Return `part` as a percentage of `whole` to two places; 0 when `whole` is not positive."""
+    if whole <= 0:
+        return Decimal("0.00")
+    return money(part * 100 / whole)
+
+
+def portfolios_visible(*, user) -> QuerySet[Portfolio]:
+    """Return the portfolios `user` is a member of."""
+    if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
+        return Portfolio.objects.none()
+    return Portfolio.objects.filter(members=user).order_by("pk")
+
+
+def portfolio_get_visible(*, user, portfolio_id: int | None = None) -> Portfolio:
+    """Return the portfolio `portfolio_id` if `user` may see it, else the user's first portfolio."""
+    visible = portfolios_visible(user=user)
+    portfolio = visible.filter(pk=portfolio_id).first() if portfolio_id is not None else visible.first()
+    if portfolio is None:
+        if portfolio_id is None:
+            raise NotFound("no_portfolio", "You are not a member of any portfolio.")
+        raise NotFound("portfolio_not_found", f"Portfolio {portfolio_id} does not exist or is not yours.")
+    return portfolio
+
+
+def portfolio_member_ids(*, portfolio: Portfolio) -> list[int]:
+    """Return the ids of the users who receive this portfolio's events."""
+    return sorted(portfolio.members.values_list("pk", flat=True))
+
+
+def position_mark_price(position: Position) -> Decimal:
+    """Return the price a position is valued at: the last price, or its cost while none is known."""
+    return position.instrument.last_price if position.instrument.last_price is not None else position.avg_cost
+
+
+@dataclass(frozen=True)
+class Valuation:
+    cash: Decimal
+    market_value: Decimal  # of the positions
+    cost_basis: Decimal  # of the positions, fees included
+    positions: list[dict[str, Any]]
+
+    @property
+    def total_value(self) -> Decimal:
+        return money(self.cash + self.market_value)
+
+    @property
+    def total_change(self) -> Decimal:
+        return money(self.market_value - self.cost_basis)
+
+
+def portfolio_valuation(*, portfolio: Portfolio) -> Valuation:
+    """Value a portfolio's cash and positions at the instruments' last prices."""
+    rows = []
+    market_value = cost_basis = Decimal("0")
+    positions = Position.objects.filter(portfolio=portfolio).select_related("instrument").order_by("instrument__symbol")
+    for position in positions:
+        price = position_mark_price(position)
+        value = position.quantity * price
+        cost = position.quantity * position.avg_cost
+        market_value += value
+        cost_basis += cost
+        rows.append(
+            {
+                "symbol": position.instrument.symbol,
+                "isin": position.instrument.isin,
+                "name": position.instrument.name,
+                "currency": position.instrument.currency,
+                "quantity": position.quantity,
+                "avg_cost": position.avg_cost,
+                "last_price": position.instrument.last_price,
+                "market_value": money(value),
+                "unrealized_pnl": money(value - cost),
+                "unrealized_pnl_percent": percent(value - cost, cost),
+            }
+        )
+    return Valuation(cash=portfolio.cash, market_value=market_value, cost_basis=cost_basis, positions=rows)
+
+
+def portfolio_value(*, portfolio: Portfolio) -> Decimal:
+    """Return cash plus the positions at their last prices, in cents."""
+    return portfolio_valuation(portfolio=portfolio).total_value
+
+
+def portfolio_snapshot(*, portfolio: Portfolio) -> dict[str, Any]:
+    """Return the data of a `portfolio.update` event for `portfolio`.
+
+    `total_change` is the unrealised gain of the positions over what they cost (fees included);
+    `total_change_percent` relates it to that cost.
+    """
+    valuation = portfolio_valuation(portfolio=portfolio)
+    return {
+        "portfolio_id": str(portfolio.pk),
+        "total_value": valuation.total_value,
+        "total_change": valuation.total_change,
+        "total_change_percent": percent(valuation.total_change, valuation.cost_basis),
+        "positions_count": len(valuation.positions),
+        "last_updated": isoformat(portfolio.updated_at),
+        "positions": valuation.positions,
+    }
+
+
+def portfolios_holding(*, instrument: Instrument) -> QuerySet[Portfolio]:
+    """Return the portfolios with a position in `instrument`."""
+    return Portfolio.objects.filter(positions__instrument=instrument).distinct().order_by("pk")
+
+
+def instrument_get(*, symbol: str) -> Instrument:
+    """Return the instrument with this symbol (case-insensitive), or raise `NotFound`."""
+    instrument = Instrument.objects.filter(symbol=symbol.strip().upper()).first()
+    if instrument is None:
+        raise NotFound("unknown_symbol", f"Unknown symbol {symbol[:32]!r}.")
+    return instrument

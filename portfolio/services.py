@@ -1,0 +1,245 @@
+"""Writes to portfolios: fills booked into cash and positions, audited corrections, revaluation.
+
+Every change is announced on commit through `realtime.dispatch`, addressed to the portfolio's
+members only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import transaction
+
+from aktienanalyse.actor import Actor
+from aktienanalyse.exceptions import DomainError, ValidationFailed
+from realtime.dispatch import send_event_on_commit
+from realtime.protocol import utc_now_iso
+
+from .models import Instrument, Portfolio, Position, PositionCorrection
+from .selectors import (
+    money,
+    percent,
+    portfolio_member_ids,
+    portfolio_snapshot,
+    portfolio_value,
+    portfolios_holding,
+    position_mark_price,
+)
+
+COST_STEP = Decimal("0.000001")
+
+
+class BookingRefused(DomainError):
+    """A fill or correction that would leave cash or a position negative."""
+
+
+def portfolio_create(*, name: str, cash: Decimal, members: Iterable = ()) -> Portfolio:
+    """Create a portfolio with starting cash, visible to `members`."""
+    if cash < 0:
+        raise ValidationFailed("invalid_cash", "Cash cannot be negative.")
+    portfolio = Portfolio.objects.create(name=name, cash=money(cash), last_value=money(cash))
+    portfolio.members.add(*members)
+    return portfolio
+
+
+def portfolio_lock(*, portfolio_id: int) -> Portfolio:
+    """Return the portfolio row locked for update until the transaction ends."""
+    return Portfolio.objects.select_for_update().get(pk=portfolio_id)
+
+
+def position_apply_fill(
+    *,
+    portfolio: Portfolio,
+    instrument: Instrument,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    fees: Decimal,
+    correlation_id: str | None = None,
+) -> Position | None:
+    """Book a fill into the portfolio's cash and position; the caller holds the portfolio's lock.
+
+    A buy adds to the position at a cost that includes the fees; a sell reduces it and removes
+    it when nothing is left. Returns the position afterwards (None when closed).
+    """
+    gross = money(quantity * price)
+    position = Position.objects.select_for_update().filter(portfolio=portfolio, instrument=instrument).first()
+    previous_quantity = position.quantity if position else Decimal("0")
+    if side == "buy":
+        cash_after = portfolio.cash - gross - fees
+        if cash_after < 0:
+            raise BookingRefused("insufficient_cash", f"The portfolio has {portfolio.cash} EUR; this buy needs {gross + fees} EUR.")
+        new_quantity = previous_quantity + quantity
+        previous_cost = position.quantity * position.avg_cost if position else Decimal("0")
+        avg_cost = ((previous_cost + gross + fees) / new_quantity).quantize(COST_STEP, rounding=ROUND_HALF_UP)
+        if position is None:
+            position = Position(portfolio=portfolio, instrument=instrument)
+        position.quantity, position.avg_cost = new_quantity, avg_cost
+        position.save()
+    else:
+        if quantity > previous_quantity:
+            raise BookingRefused(
+                "insufficient_position", f"The portfolio holds {previous_quantity} {instrument.symbol}; cannot sell {quantity}."
+            )
+        cash_after = portfolio.cash + gross - fees
+        if cash_after < 0:
+            raise BookingRefused("insufficient_cash", "The proceeds of this sale do not cover its fees.")
+        new_quantity = previous_quantity - quantity
+        if new_quantity == 0:
+            position.delete()
+            position = None
+        else:
+            position.quantity = new_quantity
+            position.save(update_fields=["quantity", "updated_at"])
+    portfolio.cash = cash_after
+    portfolio.save(update_fields=["cash", "updated_at"])
+    _announce_position(
+        portfolio=portfolio,
+        instrument=instrument,
+        action=side,
+        previous_quantity=previous_quantity,
+        quantity=new_quantity,
+        price=price,
+        correlation_id=correlation_id,
+    )
+    return position
+
+
+def _announce_position(
+    *,
+    portfolio: Portfolio,
+    instrument: Instrument,
+    action: str,
+    previous_quantity: Decimal,
+    quantity: Decimal,
+    price: Decimal,
+    correlation_id: str | None,
+) -> None:
+    change = quantity - previous_quantity
+    send_event_on_commit(
+        "portfolio.position_changed",
+        {
+            "portfolio_id": str(portfolio.pk),
+            "symbol": instrument.symbol,
+            "isin": instrument.isin,
+            "action": action,
+            "quantity": quantity,
+            "price": price,
+            "value": money(quantity * price),
+            "change": change,
+            "change_percent": percent(change, previous_quantity),
+            "timestamp": utc_now_iso(),
+        },
+        audience=portfolio_member_ids(portfolio=portfolio),
+        correlation_id=correlation_id,
+    )
+
+
+def portfolio_value_announce(*, portfolio: Portfolio, trigger_reason: str, correlation_id: str | None = None) -> Decimal:
+    """Emit `portfolio.value_changed` against the last announced value and remember the new one.
+
+    The caller holds the portfolio's lock, so two announcements never share a baseline.
+    """
+    current = portfolio_value(portfolio=portfolio)
+    previous = portfolio.last_value if portfolio.last_value is not None else current
+    change = current - previous
+    send_event_on_commit(
+        "portfolio.value_changed",
+        {
+            "portfolio_id": str(portfolio.pk),
+            "previous_value": previous,
+            "current_value": current,
+            "change": change,
+            "change_percent": percent(change, previous),
+            "trigger_reason": trigger_reason,
+            "timestamp": utc_now_iso(),
+        },
+        audience=portfolio_member_ids(portfolio=portfolio),
+        correlation_id=correlation_id,
+    )
+    Portfolio.objects.filter(pk=portfolio.pk).update(last_value=current)
+    portfolio.last_value = current
+    return current
+
+
+def portfolios_revalue(*, instrument: Instrument, trigger_reason: str = "price_update") -> None:
+    """Announce the new value of every portfolio holding `instrument` after its price moved."""
+    for portfolio_id in portfolios_holding(instrument=instrument).values_list("pk", flat=True):
+        with transaction.atomic():
+            portfolio = portfolio_lock(portfolio_id=portfolio_id)
+            portfolio_value_announce(portfolio=portfolio, trigger_reason=trigger_reason)
+
+
+def portfolio_refresh(*, portfolio: Portfolio, correlation_id: str | None = None) -> dict[str, Any]:
+    """Send the whole portfolio as `portfolio.update` to its members and return that data."""
+    snapshot = portfolio_snapshot(portfolio=portfolio)
+    send_event_on_commit(
+        "portfolio.update", snapshot, audience=portfolio_member_ids(portfolio=portfolio), correlation_id=correlation_id
+    )
+    return snapshot
+
+
+@transaction.atomic
+def position_correct(
+    *,
+    portfolio_id: int,
+    instrument: Instrument,
+    quantity: Decimal,
+    avg_cost: Decimal | None,
+    reason: str,
+    actor: Actor,
+) -> PositionCorrection:
+    """Set a position to `quantity` (0 removes it) by hand, and record who did it, from where and why."""
+    if quantity < 0:
+        raise ValidationFailed("invalid_quantity", "A position cannot be negative.")
+    if avg_cost is not None and avg_cost < 0:
+        raise ValidationFailed("invalid_avg_cost", "An average cost cannot be negative.")
+    if not reason.strip():
+        raise ValidationFailed("reason_required", "A manual correction needs a reason.")
+    portfolio = portfolio_lock(portfolio_id=portfolio_id)
+    position = Position.objects.select_for_update().filter(portfolio=portfolio, instrument=instrument).first()
+    previous_quantity = position.quantity if position else Decimal("0")
+    previous_avg_cost = position.avg_cost if position else None
+    if quantity > 0 and avg_cost is None and position is None:
+        if instrument.last_price is None:
+            raise ValidationFailed("avg_cost_required", "Give avg_cost: the instrument has no price to start from.")
+        avg_cost = instrument.last_price
+    new_avg_cost = None
+    if quantity == 0:
+        if position is not None:
+            position.delete()
+    else:
+        if position is None:
+            position = Position(portfolio=portfolio, instrument=instrument)
+        position.quantity = quantity
+        position.avg_cost = avg_cost if avg_cost is not None else position.avg_cost
+        position.save()
+        new_avg_cost = position.avg_cost
+    correction = PositionCorrection.objects.create(
+        portfolio=portfolio,
+        instrument=instrument,
+        user=actor.user,
+        client_id=actor.client_id or "",
+        correlation_id=actor.correlation_id or "",
+        remote_addr=actor.remote_addr or "",
+        previous_quantity=previous_quantity,
+        quantity=quantity,
+        previous_avg_cost=previous_avg_cost,
+        avg_cost=new_avg_cost,
+        reason=reason.strip()[:500],
+    )
+    portfolio.save(update_fields=["updated_at"])
+    mark = position_mark_price(position) if position is not None else (instrument.last_price or previous_avg_cost or Decimal("0"))
+    _announce_position(
+        portfolio=portfolio,
+        instrument=instrument,
+        action="update",
+        previous_quantity=previous_quantity,
+        quantity=quantity,
+        price=mark,
+        correlation_id=actor.correlation_id,
+    )
+    portfolio_value_announce(portfolio=portfolio, trigger_reason="position_change", correlation_id=actor.correlation_id)
+    return correction

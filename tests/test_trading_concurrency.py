@@ -1,0 +1,92 @@
+"""Simultaneous fills and repeated client order ids never book twice (real transactions, threads)."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from aktienanalyse.exceptions import DomainError
+from portfolio.models import Portfolio, Position
+from trading.execution import resting_orders_execute
+from trading.models import Fill, Order, OrderStatus
+from trading.services import order_place
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+D = Decimal
+
+
+def run_together(*calls):
+    """Start every call in its own thread at the same moment; return results (or exceptions) in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def worker(index, call):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = call()
+        except Exception as exc:  # the test inspects it
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+def test_two_simultaneous_ticks_fill_a_resting_order_once(portfolio, sap, actor):
+    # given a resting limit buy of 10 SAP at 190
+    order = order_place(
+        portfolio_id=portfolio.pk, instrument=sap, side="buy", order_type="limit", quantity=D("10"), price=D("190"), actor=actor
+    )
+
+    # when two ticks crossing it are executed at the same time
+    results = run_together(
+        lambda: resting_orders_execute(instrument=sap, price=D("189")),
+        lambda: resting_orders_execute(instrument=sap, price=D("189")),
+    )
+
+    # then exactly one of them filled it, and cash and position were booked once
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert sorted(len(r) for r in results) == [0, 1]
+    assert Fill.objects.filter(order=order).count() == 1
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.FILLED
+    assert Position.objects.get(portfolio=portfolio).quantity == D("10")
+    assert Portfolio.objects.get(pk=portfolio.pk).cash == D("10000.00") - D("1890.00") - D("1.89")
+
+
+def test_simultaneous_repeats_of_a_client_order_id_make_one_order(portfolio, sap, actor):
+    def place():
+        return order_place(
+            portfolio_id=portfolio.pk, instrument=sap, side="buy", order_type="market", quantity=D("5"),
+            client_order_id="once-only", actor=actor,
+        )
+
+    results = run_together(place, place, place)
+
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert len({order.pk for order in results}) == 1
+    assert Order.objects.count() == 1 and Fill.objects.count() == 1
+    assert Position.objects.get(portfolio=portfolio).quantity == D("5")
+
+
+def test_simultaneous_buys_never_spend_more_cash_than_there_is(portfolio, sap, actor):
+    # given 10 000 EUR: one buy of 30 SAP (6 006 EUR) fits, two do not
+    def buy():
+        return order_place(
+            portfolio_id=portfolio.pk, instrument=sap, side="buy", order_type="market", quantity=D("30"), actor=actor
+        )
+
+    results = run_together(buy, buy)
+
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert [r.code for r in refused] == ["insufficient_cash"]
+    assert Fill.objects.count() == 1
+    assert Portfolio.objects.get(pk=portfolio.pk).cash == D("10000.00") - D("6000.00") - D("6.00")
+    assert Position.objects.get(portfolio=portfolio).quantity == D("30")

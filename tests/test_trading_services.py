@@ -1,0 +1,405 @@
+"""The paper broker's rules, on the real database: placing, executing, modifying, cancelling."""
+
+from decimal import Decimal
+
+import pytest
+
+from aktienanalyse.exceptions import NotFound, ValidationFailed
+from portfolio.models import Portfolio, Position
+from trading.execution import resting_orders_execute
+from trading.models import Fill, Order, OrderAudit, OrderStatus
+from trading.services import OrderConflict, OrderRejected, order_cancel, order_modify, order_place
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+
+
+def place(portfolio, instrument, actor, **overrides):
+    params = {"side": "buy", "order_type": "market", "quantity": D("10"), "price": None, "stop_price": None}
+    params.update(overrides)
+    return order_place(portfolio_id=portfolio.pk, instrument=instrument, actor=actor, **params)
+
+
+def written():
+    """Count every row the trading services write."""
+    return (Order.objects.count(), Fill.objects.count(), OrderAudit.objects.count(), Position.objects.count())
+
+
+def test_market_buy_fills_at_last_price_and_books_cash_position_and_fee(
+    portfolio, sap, actor, published, django_capture_on_commit_callbacks
+):
+    # given 10 000 EUR cash and SAP at 200
+    # when buying 10 SAP at market
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place(portfolio, sap, actor)
+
+    # then the order is filled at 200 with a fee of 0.1 % of 2 000 = 2 EUR
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity, order.average_fill_price, order.fees) == (
+        OrderStatus.FILLED, D("10"), D("200"), D("2.00"),
+    )
+    fill = order.fills.get()
+    assert (fill.quantity, fill.price, fill.fees) == (D("10"), D("200"), D("2.00"))
+    portfolio.refresh_from_db()
+    assert portfolio.cash == D("7998.00")
+    position = Position.objects.get(portfolio=portfolio, instrument=sap)
+    assert position.quantity == D("10")
+    assert position.avg_cost == D("200.2")  # the fee is part of the cost
+
+    # and the events went out in order, each matching its schema, to the portfolio's members only
+    assert published.types() == [
+        "trading.order_created",
+        "portfolio.position_changed",
+        "trading.order_filled",
+        "portfolio.value_changed",
+    ]
+    created = published.data("trading.order_created")[0]
+    assert (created["order_id"], created["status"], created["symbol"], created["price"]) == (
+        str(order.pk), "pending", "SAP", None,
+    )
+    filled = published.data("trading.order_filled")[0]
+    assert (filled["filled_quantity"], filled["fill_price"], filled["total_value"], filled["fees"], filled["status"]) == (
+        D("10"), D("200"), D("2000.00"), D("2.00"), "filled",
+    )
+    changed = published.data("portfolio.position_changed")[0]
+    assert (changed["action"], changed["quantity"], changed["change"], changed["isin"]) == ("buy", D("10"), D("10"), "DE0007164600")
+    value = published.data("portfolio.value_changed")[0]
+    assert (value["previous_value"], value["current_value"], value["change"], value["trigger_reason"]) == (
+        D("10000.00"), D("9998.00"), D("-2.00"), "order_filled",
+    )
+    assert all(audience == [actor.user.pk] for audience in published.audiences("trading.order_filled"))
+    assert {frame["correlation_id"] for frame in published.frames("trading.order_filled")} == {"corr-1"}
+
+
+def test_placing_an_order_records_who_placed_it_from_where(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, client_order_id="my-1")
+
+    order.refresh_from_db()
+    assert (order.placed_by, order.client_id, order.correlation_id, order.remote_addr) == (
+        actor.user, "client-a", "corr-1", "10.0.0.7",
+    )
+    audit = order.audit.get()
+    assert (audit.action, audit.user, audit.client_id, audit.correlation_id, audit.remote_addr) == (
+        "place", actor.user, "client-a", "corr-1", "10.0.0.7",
+    )
+
+
+def test_market_sell_of_whole_position_closes_it_and_credits_proceeds_less_fee(portfolio_with_position, sap, actor):
+    # given 10 SAP held, SAP at 200
+    place(portfolio_with_position, sap, actor, side="sell", quantity=D("10"))
+
+    portfolio_with_position.refresh_from_db()
+    assert portfolio_with_position.cash == D("10000.00") + D("2000.00") - D("2.00")
+    assert not Position.objects.filter(portfolio=portfolio_with_position).exists()
+
+
+def test_partial_sell_keeps_average_cost(portfolio_with_position, sap, actor):
+    place(portfolio_with_position, sap, actor, side="sell", quantity=D("4"))
+
+    position = Position.objects.get(portfolio=portfolio_with_position)
+    assert (position.quantity, position.avg_cost) == (D("6"), D("150"))
+
+
+def test_selling_more_than_held_is_rejected_with_reason_and_books_nothing(
+    portfolio_with_position, sap, actor, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(OrderRejected) as refused:
+        place(portfolio_with_position, sap, actor, side="sell", quantity=D("11"))
+
+    assert refused.value.code == "insufficient_position"
+    order = Order.objects.get()
+    assert (order.status, order.reason_code) == (OrderStatus.REJECTED, "insufficient_position")
+    assert "10" in order.reason
+    assert refused.value.details["order_id"] == str(order.pk)
+    assert not Fill.objects.exists()
+    assert Position.objects.get().quantity == D("10")
+    portfolio_with_position.refresh_from_db()
+    assert portfolio_with_position.cash == D("10000.00")
+    failed = published.data("trading.order_failed")
+    assert [(f["order_id"], f["error_code"]) for f in failed] == [(str(order.pk), "insufficient_position")]
+    assert "trading.order_created" not in published.types()
+
+
+def test_buying_beyond_cash_is_rejected_with_reason_and_books_nothing(portfolio, sap, actor):
+    # 50 SAP at 200 = 10 000 EUR plus 10 EUR fee > 10 000 EUR cash
+    with pytest.raises(OrderRejected) as refused:
+        place(portfolio, sap, actor, quantity=D("50"))
+
+    assert refused.value.code == "insufficient_cash"
+    assert Order.objects.get().status == OrderStatus.REJECTED
+    portfolio.refresh_from_db()
+    assert portfolio.cash == D("10000.00")
+    assert not Position.objects.exists() and not Fill.objects.exists()
+
+
+def test_resting_buy_orders_reserve_cash_for_later_orders(portfolio, sap, actor):
+    # given a resting limit buy that would spend 9 000 EUR plus fees
+    place(portfolio, sap, actor, order_type="limit", quantity=D("50"), price=D("180"))
+
+    # then a market buy of 1 000 EUR more no longer fits
+    with pytest.raises(OrderRejected) as refused:
+        place(portfolio, sap, actor, quantity=D("5"))
+    assert refused.value.code == "insufficient_cash"
+
+
+def test_resting_sell_orders_reserve_their_units(portfolio_with_position, sap, actor):
+    place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=D("8"), price=D("250"))
+
+    with pytest.raises(OrderRejected) as refused:
+        place(portfolio_with_position, sap, actor, side="sell", quantity=D("3"))
+    assert refused.value.code == "insufficient_position"
+
+
+def test_market_order_for_instrument_without_price_is_rejected(portfolio, unpriced_instrument, actor):
+    with pytest.raises(OrderRejected) as refused:
+        place(portfolio, unpriced_instrument, actor)
+    assert refused.value.code == "no_market_price"
+
+
+def test_limit_buy_rests_until_a_price_crosses_it(portfolio, sap, actor, published, django_capture_on_commit_callbacks):
+    # given a limit buy at 190 with SAP at 200
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place(portfolio, sap, actor, order_type="limit", price=D("190"))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.OPEN
+    assert published.data("trading.order_created")[0]["status"] == "open"
+
+    # when prices above the limit trade, nothing happens
+    assert resting_orders_execute(instrument=sap, price=D("190.01")) == []
+    order.refresh_from_db()
+    assert order.status == OrderStatus.OPEN and not order.fills.exists()
+
+    # when a price at or below the limit trades, it fills at that price
+    with django_capture_on_commit_callbacks(execute=True):
+        executed = resting_orders_execute(instrument=sap, price=D("189.50"))
+    assert [o.pk for o in executed] == [order.pk]
+    order.refresh_from_db()
+    assert (order.status, order.average_fill_price) == (OrderStatus.FILLED, D("189.50"))
+    assert Position.objects.get(portfolio=portfolio).quantity == D("10")
+    portfolio.refresh_from_db()
+    assert portfolio.cash == D("10000.00") - D("1895.00") - D("1.90")
+    assert published.data("trading.order_filled")[0]["fill_price"] == D("189.50")
+
+
+def test_limit_sell_fills_when_price_rises_to_it(portfolio_with_position, sap, actor):
+    order = place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=D("5"), price=D("210"))
+
+    assert resting_orders_execute(instrument=sap, price=D("209.99")) == []
+    assert [o.pk for o in resting_orders_execute(instrument=sap, price=D("210"))] == [order.pk]
+    assert Position.objects.get().quantity == D("5")
+
+
+def test_marketable_limit_order_fills_at_once_at_the_last_price(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("205"))
+
+    order.refresh_from_db()
+    assert (order.status, order.average_fill_price) == (OrderStatus.FILLED, D("200"))
+
+
+def test_stop_sell_triggers_when_price_falls_to_stop(portfolio_with_position, sap, actor):
+    order = place(portfolio_with_position, sap, actor, side="sell", order_type="stop", quantity=D("10"), stop_price=D("180"))
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.OPEN
+
+    assert resting_orders_execute(instrument=sap, price=D("181")) == []
+    resting_orders_execute(instrument=sap, price=D("179"))
+
+    order.refresh_from_db()
+    assert (order.status, order.average_fill_price) == (OrderStatus.FILLED, D("179"))
+    assert not Position.objects.exists()
+
+
+def test_stop_buy_that_can_no_longer_be_paid_fails_with_event(
+    portfolio, sap, actor, published, django_capture_on_commit_callbacks
+):
+    # given a stop buy of 40 SAP at 210 (8 400 EUR reserved) and cash later reduced by hand
+    order = place(portfolio, sap, actor, order_type="stop", quantity=D("40"), stop_price=D("210"))
+    Portfolio.objects.filter(pk=portfolio.pk).update(cash=D("5000.00"))
+
+    # when the price jumps through the stop
+    with django_capture_on_commit_callbacks(execute=True):
+        executed = resting_orders_execute(instrument=sap, price=D("215"))
+
+    # then the order fails with the reason and nothing is booked
+    assert [o.pk for o in executed] == [order.pk]
+    order.refresh_from_db()
+    assert (order.status, order.reason_code) == (OrderStatus.FAILED, "insufficient_cash")
+    assert not Fill.objects.exists() and not Position.objects.exists()
+    assert Portfolio.objects.get(pk=portfolio.pk).cash == D("5000.00")
+    assert [f["error_code"] for f in published.data("trading.order_failed")] == ["insufficient_cash"]
+
+
+def test_capped_fills_make_an_order_partially_filled_then_filled(
+    portfolio, sap, actor, settings, published, django_capture_on_commit_callbacks
+):
+    # given at most 4 units fill per tick
+    settings.TRADING = {**settings.TRADING, "MAX_FILL_PER_TICK": D("4")}
+    order = place(portfolio, sap, actor, order_type="limit", quantity=D("10"), price=D("190"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resting_orders_execute(instrument=sap, price=D("190"))
+        order.refresh_from_db()
+        assert (order.status, order.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, D("4"))
+        resting_orders_execute(instrument=sap, price=D("189"))
+        resting_orders_execute(instrument=sap, price=D("188"))
+
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == (OrderStatus.FILLED, D("10"))
+    assert [f.quantity for f in order.fills.all()] == [D("4"), D("4"), D("2")]
+    assert order.average_fill_price == D("189.2")  # (4*190 + 4*189 + 2*188) / 10
+    events = published.data("trading.order_filled")
+    assert [(e["filled_quantity"], e["status"]) for e in events] == [
+        (D("4"), "partially_filled"), (D("8"), "partially_filled"), (D("10"), "filled"),
+    ]
+    assert Position.objects.get().quantity == D("10")
+
+
+def test_repeated_client_order_id_with_same_parameters_returns_original_and_writes_nothing(
+    portfolio, sap, actor, published, django_capture_on_commit_callbacks
+):
+    first = place(portfolio, sap, actor, client_order_id="abc-1")
+    before = written()
+    cash = Portfolio.objects.get(pk=portfolio.pk).cash
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = place(portfolio, sap, actor, client_order_id="abc-1")
+
+    assert again.pk == first.pk
+    assert written() == before
+    assert Portfolio.objects.get(pk=portfolio.pk).cash == cash
+    assert published.messages == []
+
+
+def test_repeated_client_order_id_with_other_parameters_is_an_error_and_writes_nothing(portfolio, sap, actor):
+    place(portfolio, sap, actor, client_order_id="abc-1")
+    before = written()
+
+    with pytest.raises(OrderConflict) as conflict:
+        place(portfolio, sap, actor, client_order_id="abc-1", quantity=D("11"))
+
+    assert conflict.value.code == "client_order_id_conflict"
+    assert written() == before
+
+
+def test_client_order_ids_of_different_users_do_not_collide(portfolio, other_portfolio, sap, actor, other_trader):
+    from aktienanalyse.actor import Actor
+
+    mine = place(portfolio, sap, actor, client_order_id="same")
+    theirs = place(other_portfolio, sap, Actor(user=other_trader), client_order_id="same", quantity=D("1"))
+
+    assert mine.pk != theirs.pk
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"side": "hold"}, "invalid_side"),
+        ({"order_type": "iceberg"}, "invalid_order_type"),
+        ({"quantity": D("0")}, "invalid_quantity"),
+        ({"quantity": D("-5")}, "invalid_quantity"),
+        ({"quantity": D("1e12")}, "invalid_quantity"),
+        ({"quantity": D("1.00001")}, "invalid_quantity"),
+        ({"quantity": D("NaN")}, "invalid_quantity"),
+        ({"order_type": "limit"}, "price_required"),
+        ({"order_type": "limit", "price": D("0")}, "invalid_price"),
+        ({"order_type": "limit", "price": D("-1")}, "invalid_price"),
+        ({"order_type": "limit", "price": D("199.12345")}, "invalid_price"),
+        ({"order_type": "limit", "price": D("1e9")}, "invalid_price"),
+        ({"order_type": "stop"}, "stop_price_required"),
+        ({"order_type": "stop", "stop_price": D("210"), "price": D("211")}, "invalid_price"),
+        ({"price": D("200")}, "invalid_price"),
+        ({"client_order_id": "has spaces"}, "invalid_client_order_id"),
+        ({"client_order_id": "x" * 65}, "invalid_client_order_id"),
+    ],
+)
+def test_invalid_order_is_refused_with_code_and_writes_nothing(portfolio, sap, actor, overrides, code):
+    with pytest.raises(ValidationFailed) as refused:
+        place(portfolio, sap, actor, **overrides)
+
+    assert refused.value.code == code
+    assert refused.value.message
+    assert written() == (0, 0, 0, 0)
+
+
+def test_cancel_resting_order_announces_remaining_quantity(
+    portfolio, sap, actor, published, django_capture_on_commit_callbacks
+):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order_cancel(order_id=order.pk, actor=actor)
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED and order.cancelled_at is not None
+    assert order.audit.filter(action="cancel", client_id="client-a").exists()
+    cancelled = published.data("trading.order_cancelled")
+    assert [(c["order_id"], c["remaining_quantity"]) for c in cancelled] == [(str(order.pk), D("10"))]
+    # a cancelled order no longer fills
+    assert resting_orders_execute(instrument=sap, price=D("100")) == []
+
+
+def test_cancelling_a_filled_order_is_refused(portfolio, sap, actor):
+    order = place(portfolio, sap, actor)
+
+    with pytest.raises(OrderConflict) as refused:
+        order_cancel(order_id=order.pk, actor=actor)
+    assert refused.value.code == "order_not_cancellable"
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.FILLED
+
+
+def test_cancelling_an_unknown_order_is_not_found(portfolio, actor):
+    with pytest.raises(NotFound):
+        order_cancel(order_id=999999, actor=actor)
+
+
+def test_modify_changes_quantity_and_limit_and_is_audited(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    order_modify(order_id=order.pk, actor=actor, quantity=D("12"), price=D("160"))
+
+    order.refresh_from_db()
+    assert (order.quantity, order.price, order.status) == (D("12"), D("160"), OrderStatus.OPEN)
+    audit = order.audit.get(action="modify")
+    assert audit.details["before"]["quantity"] == "10.0000" and audit.details["after"]["price"] == "160"
+
+
+def test_modify_to_a_crossed_limit_fills_at_once(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    order_modify(order_id=order.pk, actor=actor, price=D("201"))
+
+    order.refresh_from_db()
+    assert (order.status, order.average_fill_price) == (OrderStatus.FILLED, D("200"))
+
+
+def test_modify_beyond_cash_is_rejected_and_leaves_order_unchanged(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    with pytest.raises(OrderRejected) as refused:
+        order_modify(order_id=order.pk, actor=actor, quantity=D("100"))
+
+    assert refused.value.code == "insufficient_cash"
+    order.refresh_from_db()
+    assert order.quantity == D("10")
+    assert not order.audit.filter(action="modify").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [({}, "nothing_to_modify"), ({"quantity": D("0")}, "invalid_quantity"), ({"price": D("-3")}, "invalid_price")],
+)
+def test_invalid_modification_is_refused(portfolio, sap, actor, changes, code):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    with pytest.raises(ValidationFailed) as refused:
+        order_modify(order_id=order.pk, actor=actor, **changes)
+    assert refused.value.code == code
+    order.refresh_from_db()
+    assert (order.quantity, order.price) == (D("10"), D("150"))
+
+
+def test_modifying_a_filled_order_is_refused(portfolio, sap, actor):
+    order = place(portfolio, sap, actor)
+
+    with pytest.raises(OrderConflict):
+        order_modify(order_id=order.pk, actor=actor, quantity=D("5"))

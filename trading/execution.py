@@ -1,0 +1,145 @@
+"""The paper broker: orders really execute here, against the instruments' prices.
+
+A market order fills at the instrument's last price when it is placed. A limit or stop order
+rests until a price crosses it: at placement against the last price, later on every tick the
+market feed hands to `resting_orders_execute`. A fill books cash, position and average cost in
+the same transaction as the order's new state, under the portfolio's row lock, so two ticks or
+two workers never book one order twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from portfolio.models import Instrument, Portfolio
+from portfolio.selectors import money
+from portfolio.services import BookingRefused, portfolio_lock, portfolio_value_announce, position_apply_fill
+
+from .announce import order_failed_announce, order_filled_announce
+from .models import RESTING_STATUSES, Fill, Order, OrderStatus, OrderType, Side
+
+logger = logging.getLogger(__name__)
+
+
+def fee_for(*, value: Decimal) -> Decimal:
+    """Return the fee of a fill worth `value`: the configured rate, at least the minimum fee."""
+    config = settings.TRADING
+    return max(money(value * config["FEE_RATE"]), money(config["MIN_FEE"]))
+
+
+def order_crossed_by(*, order: Order, price: Decimal) -> bool:
+    """Return whether a trade at `price` triggers a limit or stop order."""
+    if order.order_type == OrderType.MARKET:
+        return True
+    if order.order_type == OrderType.LIMIT:
+        return price <= order.price if order.side == Side.BUY else price >= order.price
+    return price >= order.stop_price if order.side == Side.BUY else price <= order.stop_price
+
+
+def crossed_orders_filter(*, price: Decimal) -> Q:
+    """Return the condition, in SQL, under which a resting order is crossed by `price`."""
+    return (
+        Q(order_type=OrderType.LIMIT, side=Side.BUY, price__gte=price)
+        | Q(order_type=OrderType.LIMIT, side=Side.SELL, price__lte=price)
+        | Q(order_type=OrderType.STOP, side=Side.BUY, stop_price__lte=price)
+        | Q(order_type=OrderType.STOP, side=Side.SELL, stop_price__gte=price)
+    )
+
+
+def order_fill(
+    *, order: Order, portfolio: Portfolio, price: Decimal, quantity: Decimal, correlation_id: str | None = None
+) -> Fill | None:
+    """Execute `quantity` of a locked order at `price` and book it; fail the order if it cannot be booked.
+
+    The caller holds the locks of the portfolio and the order, inside a transaction.
+    """
+    fees = fee_for(value=quantity * price)
+    try:
+        with transaction.atomic():
+            position_apply_fill(
+                portfolio=portfolio,
+                instrument=order.instrument,
+                side=order.side,
+                quantity=quantity,
+                price=price,
+                fees=fees,
+                correlation_id=correlation_id,
+            )
+    except BookingRefused as refusal:
+        order_fail(order=order, code=refusal.code, reason=refusal.message, correlation_id=correlation_id)
+        return None
+    now = timezone.now()
+    fill = Fill.objects.create(order=order, quantity=quantity, price=price, fees=fees, executed_at=now)
+    previous_value = order.filled_quantity * (order.average_fill_price or Decimal("0"))
+    order.filled_quantity += quantity
+    order.average_fill_price = ((previous_value + quantity * price) / order.filled_quantity).quantize(Decimal("0.0001"))
+    order.fees += fees
+    order.status = OrderStatus.FILLED if order.filled_quantity == order.quantity else OrderStatus.PARTIALLY_FILLED
+    if order.status == OrderStatus.FILLED:
+        order.filled_at = now
+    order.save()
+    order_filled_announce(order=order, fill=fill, correlation_id=correlation_id)
+    portfolio_value_announce(portfolio=portfolio, trigger_reason="order_filled", correlation_id=correlation_id)
+    return fill
+
+
+def order_fail(*, order: Order, code: str, reason: str, correlation_id: str | None = None) -> None:
+    """Mark an order failed with its reason and announce it."""
+    order.status = OrderStatus.FAILED
+    order.reason_code = code
+    order.reason = reason[:500]
+    order.save(update_fields=["status", "reason_code", "reason", "updated_at"])
+    order_failed_announce(order=order, correlation_id=correlation_id)
+
+
+def order_fill_quantity(*, order: Order) -> Decimal:
+    """Return how much of a resting order one price may fill (all of it unless capped)."""
+    cap = settings.TRADING.get("MAX_FILL_PER_TICK")
+    remaining = order.quantity - order.filled_quantity
+    return min(remaining, cap) if cap else remaining
+
+
+def order_execute_if_crossed(
+    *, order: Order, portfolio: Portfolio, price: Decimal | None, correlation_id: str | None = None
+) -> Fill | None:
+    """Fill a locked order at `price` if that price crosses it; return the fill, if any."""
+    if price is None or not order_crossed_by(order=order, price=price):
+        return None
+    quantity = order.quantity if order.order_type == OrderType.MARKET else order_fill_quantity(order=order)
+    return order_fill(order=order, portfolio=portfolio, price=price, quantity=quantity, correlation_id=correlation_id)
+
+
+def resting_orders_execute(*, instrument: Instrument, price: Decimal) -> list[Order]:
+    """Fill the resting limit and stop orders of `instrument` that a trade at `price` crosses.
+
+    Each order executes in its own transaction under its portfolio's lock and is re-read there,
+    so a concurrent tick, cancellation or modification is seen and nothing is booked twice.
+    Returns the orders that were filled (fully or partly) or failed by this tick.
+    """
+    price = Decimal(price)
+    candidates = list(
+        Order.objects.filter(instrument=instrument, status__in=RESTING_STATUSES)
+        .filter(crossed_orders_filter(price=price))
+        .order_by("created_at", "pk")
+        .values_list("pk", "portfolio_id")
+    )
+    touched: list[Order] = []
+    for order_id, portfolio_id in candidates:
+        with transaction.atomic():
+            portfolio = portfolio_lock(portfolio_id=portfolio_id)
+            order = Order.objects.select_for_update().select_related("instrument", "portfolio").get(pk=order_id)
+            if order.status not in RESTING_STATUSES:
+                continue
+            order.portfolio = portfolio
+            fill = order_execute_if_crossed(order=order, portfolio=portfolio, price=price)
+            if fill is not None or order.status == OrderStatus.FAILED:
+                touched.append(order)
+    if touched:
+        logger.info("price %s of %s executed %d resting order(s)", price, instrument.symbol, len(touched))
+    return touched

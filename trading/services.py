@@ -1,0 +1,386 @@
+"""Placing, modifying and cancelling orders: validated, written in one transaction, audited.
+
+Each service locks the portfolio row first (then the order), so every write touching a
+portfolio's cash, positions or orders is serialised the same way and cannot deadlock. Events go
+out on commit through `trading.announce` and `portfolio.services`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from aktienanalyse.actor import Actor
+from aktienanalyse.exceptions import DomainError, NotFound, ValidationFailed
+from portfolio.models import Instrument, Portfolio, Position
+from portfolio.services import portfolio_lock
+
+from .announce import order_cancelled_announce, order_created_announce, order_failed_announce
+from .execution import fee_for, order_execute_if_crossed
+from .models import RESTING_STATUSES, Order, OrderAudit, OrderStatus, OrderType, Side
+
+CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+QUANTITY_PLACES = 4
+PRICE_PLACES = 4
+
+
+class OrderRejected(DomainError):
+    """An order the broker refuses for a business reason (cash, holdings, no price)."""
+
+    code = "order_rejected"
+
+
+class OrderConflict(DomainError):
+    """A request that contradicts an order's state or an earlier request."""
+
+    code = "order_conflict"
+
+
+@dataclass(frozen=True)
+class OrderParams:
+    side: str
+    order_type: str
+    quantity: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def quantity_validate(*, quantity: Decimal, field: str = "quantity") -> Decimal:
+    """Return a valid order quantity or raise `ValidationFailed` saying what is wrong with it."""
+    if not isinstance(quantity, Decimal) or not quantity.is_finite():
+        raise ValidationFailed("invalid_quantity", f"'{field}' must be a number.", field=field)
+    if quantity <= 0:
+        raise ValidationFailed("invalid_quantity", f"'{field}' must be greater than zero.", field=field)
+    limit = settings.TRADING["MAX_ORDER_QUANTITY"]
+    if quantity > limit:
+        raise ValidationFailed("invalid_quantity", f"'{field}' may be at most {limit}.", field=field)
+    if _places(quantity) > QUANTITY_PLACES:
+        raise ValidationFailed(
+            "invalid_quantity", f"'{field}' has more than {QUANTITY_PLACES} decimal places.", field=field
+        )
+    return quantity
+
+
+def price_validate(*, price: Decimal, field: str) -> Decimal:
+    """Return a valid price or raise `ValidationFailed` saying what is wrong with it."""
+    if not isinstance(price, Decimal) or not price.is_finite():
+        raise ValidationFailed("invalid_price", f"'{field}' must be a number.", field=field)
+    if price <= 0:
+        raise ValidationFailed("invalid_price", f"'{field}' must be greater than zero.", field=field)
+    limit = settings.TRADING["MAX_PRICE"]
+    if price > limit:
+        raise ValidationFailed("invalid_price", f"'{field}' may be at most {limit}.", field=field)
+    if _places(price) > PRICE_PLACES:
+        raise ValidationFailed("invalid_price", f"'{field}' has more than {PRICE_PLACES} decimal places.", field=field)
+    return price
+
+
+def order_params_validate(
+    *, side: str, order_type: str, quantity: Decimal, price: Decimal | None, stop_price: Decimal | None
+) -> OrderParams:
+    """Check an order's side, type, quantity and prices together; raise `ValidationFailed` on the first fault."""
+    if side not in Side.values:
+        raise ValidationFailed("invalid_side", f"'side' must be one of {', '.join(Side.values)}.", field="side")
+    if order_type not in OrderType.values:
+        raise ValidationFailed(
+            "invalid_order_type", f"'order_type' must be one of {', '.join(OrderType.values)}.", field="order_type"
+        )
+    quantity = quantity_validate(quantity=quantity)
+    if order_type == OrderType.MARKET:
+        if price is not None or stop_price is not None:
+            raise ValidationFailed(
+                "invalid_price", "A market order takes no price or stop_price; use a limit or stop order.", field="price"
+            )
+    elif order_type == OrderType.LIMIT:
+        if price is None:
+            raise ValidationFailed("price_required", "A limit order needs a 'price'.", field="price")
+        if stop_price is not None:
+            raise ValidationFailed("invalid_price", "A limit order takes no 'stop_price'.", field="stop_price")
+        price = price_validate(price=price, field="price")
+    else:
+        if stop_price is None:
+            raise ValidationFailed("stop_price_required", "A stop order needs a 'stop_price'.", field="stop_price")
+        if price is not None:
+            raise ValidationFailed(
+                "invalid_price", "Stop-limit orders are not supported: a stop order takes no 'price'.", field="price"
+            )
+        stop_price = price_validate(price=stop_price, field="stop_price")
+    return OrderParams(side=side, order_type=order_type, quantity=quantity, price=price, stop_price=stop_price)
+
+
+def _reserved_cash(*, portfolio: Portfolio, excluding: int | None = None) -> Decimal:
+    """Return the cash the portfolio's resting buy orders may still spend, fees included."""
+    total = Decimal("0")
+    orders = Order.objects.filter(portfolio=portfolio, side=Side.BUY, status__in=RESTING_STATUSES).exclude(pk=excluding)
+    for quantity, filled, price, stop_price in orders.values_list("quantity", "filled_quantity", "price", "stop_price"):
+        value = (quantity - filled) * (price or stop_price)
+        total += value + fee_for(value=value)
+    return total
+
+
+def _reserved_quantity(*, portfolio: Portfolio, instrument: Instrument, excluding: int | None = None) -> Decimal:
+    """Return the units of an instrument the portfolio's resting sell orders may still sell."""
+    total = Decimal("0")
+    orders = Order.objects.filter(
+        portfolio=portfolio, instrument=instrument, side=Side.SELL, status__in=RESTING_STATUSES
+    ).exclude(pk=excluding)
+    for quantity, filled in orders.values_list("quantity", "filled_quantity"):
+        total += quantity - filled
+    return total
+
+
+def _refusal(*, portfolio: Portfolio, order: Order) -> tuple[str, str] | None:
+    """Return (code, reason) if the portfolio cannot afford or cover `order`, else None."""
+    instrument = order.instrument
+    remaining = order.quantity - order.filled_quantity
+    if order.order_type == OrderType.MARKET and instrument.last_price is None:
+        return "no_market_price", f"{instrument.symbol} has no price yet; a market order cannot be executed."
+    if order.side == Side.BUY:
+        price = {
+            OrderType.MARKET: instrument.last_price,
+            OrderType.LIMIT: order.price,
+            OrderType.STOP: order.stop_price,
+        }[order.order_type]
+        value = remaining * price
+        needed = value + fee_for(value=value)
+        available = portfolio.cash - _reserved_cash(portfolio=portfolio, excluding=order.pk)
+        if needed > available:
+            return (
+                "insufficient_cash",
+                f"Buying {remaining} {instrument.symbol} needs about {needed.quantize(Decimal('0.01'))} EUR "
+                f"including fees; {max(available, Decimal('0')).quantize(Decimal('0.01'))} EUR are available.",
+            )
+    else:
+        position = Position.objects.filter(portfolio=portfolio, instrument=instrument).first()
+        held = position.quantity if position else Decimal("0")
+        available = held - _reserved_quantity(portfolio=portfolio, instrument=instrument, excluding=order.pk)
+        if remaining > available:
+            return (
+                "insufficient_position",
+                f"Selling {remaining} {instrument.symbol} exceeds the {max(available, Decimal('0'))} "
+                "held and not already offered for sale.",
+            )
+    return None
+
+
+def _audit(*, order: Order, action: str, actor: Actor, details: dict | None = None) -> None:
+    OrderAudit.objects.create(
+        order=order,
+        action=action,
+        user=actor.user,
+        client_id=actor.client_id or "",
+        correlation_id=actor.correlation_id or "",
+        remote_addr=actor.remote_addr or "",
+        channel=actor.channel,
+        details=details or {},
+    )
+
+
+def _same_request(order: Order, *, portfolio_id: int, instrument: Instrument, params: OrderParams) -> bool:
+    return (
+        order.portfolio_id == portfolio_id
+        and order.instrument_id == instrument.pk
+        and order.side == params.side
+        and order.order_type == params.order_type
+        and order.quantity == params.quantity
+        and order.price == params.price
+        and order.stop_price == params.stop_price
+    )
+
+
+def _repeat(*, actor: Actor, client_order_id: str, portfolio_id: int, instrument: Instrument, params: OrderParams) -> Order | None:
+    """Return the order this client order id already names, if the request repeats it; raise if it differs."""
+    existing = Order.objects.select_related("instrument", "portfolio").filter(
+        placed_by=actor.user, client_order_id=client_order_id
+    ).first()
+    if existing is None:
+        return None
+    if not _same_request(existing, portfolio_id=portfolio_id, instrument=instrument, params=params):
+        raise OrderConflict(
+            "client_order_id_conflict",
+            f"client_order_id {client_order_id!r} already names order {existing.pk} with other parameters.",
+            order_id=str(existing.pk),
+        )
+    return existing
+
+
+def order_place(
+    *,
+    portfolio_id: int,
+    instrument: Instrument,
+    side: str,
+    order_type: str,
+    quantity: Decimal,
+    price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+    client_order_id: str | None = None,
+    actor: Actor,
+) -> Order:
+    """Place an order, execute it if the market allows, and return it.
+
+    A repeat with a known `client_order_id` and the same parameters returns the original order
+    and writes nothing. An order the portfolio cannot afford or cover is stored as rejected with
+    its reason, announced as failed, and raised as `OrderRejected`.
+    """
+    params = order_params_validate(
+        side=side, order_type=order_type, quantity=quantity, price=price, stop_price=stop_price
+    )
+    if client_order_id is not None and not CLIENT_ORDER_ID_RE.fullmatch(client_order_id):
+        raise ValidationFailed(
+            "invalid_client_order_id",
+            "'client_order_id' is 1 to 64 letters, digits or the characters _ . : -",
+            field="client_order_id",
+        )
+    try:
+        order = _order_place(
+            portfolio_id=portfolio_id, instrument=instrument, params=params, client_order_id=client_order_id, actor=actor
+        )
+    except IntegrityError:
+        # Another transaction took the same client order id between our check and our insert.
+        if client_order_id is None:
+            raise
+        order = _repeat(
+            actor=actor, client_order_id=client_order_id, portfolio_id=portfolio_id, instrument=instrument, params=params
+        )
+        if order is None:
+            raise
+    if order.status == OrderStatus.REJECTED:
+        raise OrderRejected(order.reason_code, order.reason, order_id=str(order.pk), status=order.status)
+    return order
+
+
+@transaction.atomic
+def _order_place(
+    *, portfolio_id: int, instrument: Instrument, params: OrderParams, client_order_id: str | None, actor: Actor
+) -> Order:
+    portfolio = portfolio_lock(portfolio_id=portfolio_id)
+    instrument = Instrument.objects.get(pk=instrument.pk)  # the price as of now, inside the lock
+    if client_order_id is not None:
+        existing = _repeat(
+            actor=actor, client_order_id=client_order_id, portfolio_id=portfolio_id, instrument=instrument, params=params
+        )
+        if existing is not None:
+            return existing
+    order = Order(
+        portfolio=portfolio,
+        instrument=instrument,
+        side=params.side,
+        order_type=params.order_type,
+        quantity=params.quantity,
+        price=params.price,
+        stop_price=params.stop_price,
+        status=OrderStatus.PENDING,
+        client_order_id=client_order_id,
+        placed_by=actor.user,
+        client_id=actor.client_id or "",
+        correlation_id=actor.correlation_id or "",
+        remote_addr=actor.remote_addr or "",
+    )
+    refusal = _refusal(portfolio=portfolio, order=order)
+    if refusal is not None:
+        order.status = OrderStatus.REJECTED
+        order.reason_code, order.reason = refusal
+    elif order.order_type != OrderType.MARKET:
+        order.status = OrderStatus.OPEN
+    with transaction.atomic():
+        order.save()
+    _audit(order=order, action=OrderAudit.Action.PLACE, actor=actor, details={"client_order_id": client_order_id})
+    if order.status == OrderStatus.REJECTED:
+        order_failed_announce(order=order, correlation_id=actor.correlation_id)
+        return order
+    order_created_announce(order=order, correlation_id=actor.correlation_id)
+    order_execute_if_crossed(
+        order=order, portfolio=portfolio, price=instrument.last_price, correlation_id=actor.correlation_id
+    )
+    return order
+
+
+def _lock_order(*, order_id: int) -> tuple[Portfolio, Order]:
+    """Lock an order's portfolio, then the order itself (the one lock order of this app)."""
+    portfolio_id = Order.objects.filter(pk=order_id).values_list("portfolio_id", flat=True).first()
+    if portfolio_id is None:
+        raise NotFound("order_not_found", f"Order {order_id} does not exist.")
+    portfolio = portfolio_lock(portfolio_id=portfolio_id)
+    order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
+    order.portfolio = portfolio
+    return portfolio, order
+
+
+@transaction.atomic
+def order_cancel(*, order_id: int, actor: Actor, reason: str = "cancelled by user") -> Order:
+    """Cancel a resting order; what was filled stays filled."""
+    _, order = _lock_order(order_id=order_id)
+    if order.status not in RESTING_STATUSES:
+        raise OrderConflict(
+            "order_not_cancellable",
+            f"Order {order.pk} is {order.status}; only open or partially filled orders can be cancelled.",
+            order_id=str(order.pk),
+            status=order.status,
+        )
+    order.status = OrderStatus.CANCELLED
+    order.cancelled_at = timezone.now()
+    order.reason_code = "cancelled"
+    order.reason = reason[:500]
+    order.save(update_fields=["status", "cancelled_at", "reason_code", "reason", "updated_at"])
+    _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details={"reason": order.reason})
+    order_cancelled_announce(order=order, correlation_id=actor.correlation_id)
+    return order
+
+
+@transaction.atomic
+def order_modify(
+    *, order_id: int, actor: Actor, quantity: Decimal | None = None, price: Decimal | None = None
+) -> Order:
+    """Change the quantity or price of a resting order; it executes at once if the new price is crossed.
+
+    `price` is the limit price of a limit order and the stop price of a stop order.
+    """
+    if quantity is None and price is None:
+        raise ValidationFailed("nothing_to_modify", "Give a new 'quantity', a new 'price', or both.")
+    if quantity is not None:
+        quantity_validate(quantity=quantity)
+    if price is not None:
+        price_validate(price=price, field="price")
+    portfolio, order = _lock_order(order_id=order_id)
+    if order.status not in RESTING_STATUSES:
+        raise OrderConflict(
+            "order_not_modifiable",
+            f"Order {order.pk} is {order.status}; only open or partially filled orders can be modified.",
+            order_id=str(order.pk),
+            status=order.status,
+        )
+    if quantity is not None and quantity <= order.filled_quantity:
+        raise ValidationFailed(
+            "invalid_quantity",
+            f"The new quantity must exceed the {order.filled_quantity} already filled.",
+            field="quantity",
+        )
+    before = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
+    if quantity is not None:
+        order.quantity = quantity
+    if price is not None:
+        if order.order_type == OrderType.LIMIT:
+            order.price = price
+        else:
+            order.stop_price = price
+    refusal = _refusal(portfolio=portfolio, order=order)
+    if refusal is not None:
+        raise OrderRejected(*refusal, order_id=str(order.pk))
+    order.save(update_fields=["quantity", "price", "stop_price", "updated_at"])
+    after = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
+    _audit(order=order, action=OrderAudit.Action.MODIFY, actor=actor, details={"before": before, "after": after})
+    order_execute_if_crossed(
+        order=order, portfolio=portfolio, price=order.instrument.last_price, correlation_id=actor.correlation_id
+    )
+    return order
+
