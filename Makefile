@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv migrate demo clean
+.PHONY: run test venv migrate demo clean node-deps js js-test system-tools messages
 
 venv: $(STAMP)
 
@@ -30,8 +30,29 @@ run: demo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # Set up everything and run the whole test suite (embedded defaults unless DATABASE_URL/REDIS_URL are set).
-test: venv
+test: venv js-test system-tools messages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The desk's TypeScript client: Node is needed to build and test it, never to run the app.
+node-deps:
+	npm ci --no-audit --no-fund
+
+# Rebuild static/js/ and static/vendor/ with the pinned compiler (commit the result).
+js: node-deps
+	npm run --silent build
+
+# Fail when the committed build is stale, then run the client's unit tests.
+js-test: node-deps
+	node scripts/check-build.mjs
+	node --test tests/js/*.test.mjs
+
+# Debian's chromium for the browser tests and gettext for the translations, when missing.
+system-tools:
+	scripts/ensure-system-tools.sh
+
+# Compile the translations (.po -> .mo; the .mo files are committed so `make run` needs no gettext).
+messages: venv system-tools
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules
+
 clean:
-	rm -rf $(VENV) var/*.sqlite3 .pytest_cache
+	rm -rf $(VENV) var/*.sqlite3 .pytest_cache node_modules
