@@ -23,3 +23,9 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Start this process's background work (the in-process price feed) on the first request or
+# socket: daphne has no ASGI lifespan, and the first scope is the first moment a loop runs.
+from market.feed import BackgroundServices  # noqa: E402
+
+application = BackgroundServices(application)

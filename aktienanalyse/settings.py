@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "realtime",
     "portfolio",
     "trading",
+    "market",
 ]
 
 MIDDLEWARE = [

@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.ws",
     "tests.fixtures.servers",
     "tests.fixtures.trading",
+    "tests.fixtures.market",
 ]

@@ -28,6 +28,9 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, **options):
         group = self._desk_group()
         password = self._desk_user(username, group)
+        from market.services import price_history_seed
+
+        price_history_seed()  # instruments and a price history, so analyses work at once
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Staff login:  user {username}  password {password}")
 

@@ -1,0 +1,76 @@
+"""The market app's settings: environment defaults, overridable through `settings.MARKET`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number; got {raw!r}.") from None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}.")
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip().upper() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+DEFAULTS: dict[str, Any] = {
+    # Run the simulated feed inside the server process when the channel layer is in-memory.
+    "FEED_IN_PROCESS": _env_bool("MARKET_FEED_IN_PROCESS", True),
+    # Seconds between two feed rounds (one tick per instrument and round).
+    "FEED_INTERVAL": _env_float("MARKET_FEED_INTERVAL", 1.0),
+    # Symbols the feed moves; empty: every instrument with a price.
+    "FEED_SYMBOLS": _env_list("MARKET_FEED_SYMBOLS"),
+    # Annualised volatility of the simulated random walk, and market seconds per real second.
+    "SIMULATED_VOLATILITY": _env_float("MARKET_SIMULATED_VOLATILITY", 0.30),
+    "SIMULATED_TIME_SCALE": _env_float("MARKET_SIMULATED_TIME_SCALE", 60.0),
+    # Ticks kept per instrument; older ones are pruned.
+    "HISTORY_LIMIT": int(_env_float("MARKET_HISTORY_LIMIT", 5000)),
+    # Alert rules one user may hold.
+    "ALERT_RULES_PER_USER": int(_env_float("MARKET_ALERT_RULES_PER_USER", 100)),
+    # Ticks averaged as the baseline of a volume spike.
+    "VOLUME_BASELINE_TICKS": int(_env_float("MARKET_VOLUME_BASELINE_TICKS", 20)),
+    # System status: seconds between checks (0: no periodic checks), and between repeats of an
+    # unchanged `system.service_status`.
+    "STATUS_INTERVAL": _env_float("MARKET_STATUS_INTERVAL", 10.0),
+    "STATUS_HEARTBEAT": _env_float("MARKET_STATUS_HEARTBEAT", 60.0),
+    # A feed whose last tick is older than this many seconds counts as stalled.
+    "FEED_STALE_AFTER": _env_float("MARKET_FEED_STALE_AFTER", 10.0),
+    # `system.performance_alert` thresholds (critical at twice the value).
+    "DATABASE_LATENCY_ALERT_MS": _env_float("MARKET_DATABASE_LATENCY_ALERT_MS", 250.0),
+    "CHANNEL_LAYER_LATENCY_ALERT_MS": _env_float("MARKET_CHANNEL_LAYER_LATENCY_ALERT_MS", 100.0),
+    "ERROR_RATE_ALERT": _env_float("MARKET_ERROR_RATE_ALERT", 0.2),
+    # Seconds a dependency probe may take before it counts as failed.
+    "PROBE_TIMEOUT": _env_float("MARKET_PROBE_TIMEOUT", 2.0),
+}
+
+
+def market_setting(name: str) -> Any:
+    """Return one market setting, `settings.MARKET[name]` first, else the environment default."""
+    overrides = getattr(settings, "MARKET", {}) or {}
+    return overrides[name] if name in overrides else DEFAULTS[name]
+
+
+def channel_layer_in_memory() -> bool:
+    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return backend.endswith("InMemoryChannelLayer")

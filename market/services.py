@@ -1,0 +1,558 @@
+"""Writes of market data: ticks and their consequences, analyses, alert rules, the demo history."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Avg
+from django.utils import timezone
+
+from aktienanalyse.exceptions import NotFound, ValidationFailed
+from portfolio.models import Instrument
+from realtime.dispatch import send_event_on_commit, user_group
+from realtime.protocol import isoformat
+
+from . import indicators
+from .conf import market_setting
+from .models import AlertRule, Analysis, PriceTick
+from .providers import PriceProvider, SimulatedMarket, Tick
+
+logger = logging.getLogger(__name__)
+
+FOUR_PLACES = Decimal("0.0001")
+
+
+# Ticks
+
+
+def price_update_data(*, tick: PriceTick) -> dict[str, Any]:
+    """Return the `market.price_update` data of a stored tick."""
+    instrument = tick.instrument
+    return {
+        "symbol": instrument.symbol,
+        "isin": instrument.isin,
+        "price": tick.price,
+        "previous_price": tick.previous_price,
+        "change": tick.change,
+        "change_percent": tick.change_percent,
+        "volume": int(tick.volume),
+        "timestamp": isoformat(tick.at),
+        "source": tick.source,
+    }
+
+
+def price_tick_record(*, instrument: Instrument, price: Decimal, volume: int, at: datetime, source: str) -> PriceTick:
+    """Store a tick, move the instrument's last price, fire alerts, then let orders and portfolios follow.
+
+    The tick, the new last price, the alert states and their events commit together. Resting
+    orders and portfolio values run afterwards, each in its own transaction, so a failure there
+    never loses a price.
+    """
+    if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
+        raise ValidationFailed("validation_error", f"A price must be a positive Decimal; got {price!r}.")
+    if isinstance(volume, bool) or not isinstance(volume, int) or volume < 0:
+        raise ValidationFailed("validation_error", f"A volume must be a non-negative integer; got {volume!r}.")
+    with transaction.atomic():
+        locked = Instrument.objects.select_for_update().get(pk=instrument.pk)
+        tick = PriceTick.objects.create(
+            instrument=locked,
+            price=price,
+            previous_price=locked.last_price or price,
+            volume=volume,
+            source=source,
+            at=at,
+        )
+        locked.last_price = price
+        locked.last_price_at = at
+        locked.save(update_fields=["last_price", "last_price_at"])
+        send_event_on_commit("market.price_update", price_update_data(tick=tick))
+        alert_rules_evaluate(tick=tick)
+    instrument.last_price, instrument.last_price_at = price, at
+    tick_consequences_apply(instrument=locked, price=price)
+    return tick
+
+
+def tick_consequences_apply(*, instrument: Instrument, price: Decimal) -> None:
+    """Execute resting orders at the new price, then revalue the portfolios holding the instrument.
+
+    Both belong to portfolio/trading (issue 3), called through their published contract.
+    """
+    # INTEGRATION POINT (issue 3): until trading.execution and portfolio.services land on main,
+    # a missing contract function is skipped with a warning.
+    resting_orders_execute = _contract_function("trading.execution", "resting_orders_execute")
+    portfolios_revalue = _contract_function("portfolio.services", "portfolios_revalue")
+    steps = []
+    if resting_orders_execute:
+        steps.append(("resting orders", lambda: resting_orders_execute(instrument=instrument, price=price)))
+    if portfolios_revalue:
+        steps.append(
+            ("portfolio revaluation", lambda: portfolios_revalue(instrument=instrument, trigger_reason="price_update"))
+        )
+    for name, step in steps:
+        try:
+            step()
+        except Exception:
+            logger.exception("%s after a %s tick at %s failed", name, instrument.symbol, price)
+
+
+_missing_contracts: set[str] = set()
+
+
+def _contract_function(module: str, name: str):
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        if f"{module}.{name}" not in _missing_contracts:
+            _missing_contracts.add(f"{module}.{name}")
+            logger.warning("%s.%s is not available; ticks do not drive it", module, name)
+        return None
+
+
+def price_round_record(*, provider: PriceProvider, symbols: Iterable[str] | None = None) -> list[PriceTick]:
+    """Ask the provider for one tick of each instrument with a price and record them."""
+    instruments = Instrument.objects.filter(last_price__isnull=False)
+    if symbols:
+        instruments = instruments.filter(symbol__in=list(symbols))
+    by_symbol = {instrument.symbol: instrument for instrument in instruments}
+    recorded = []
+    for tick in provider.ticks({symbol: i.last_price for symbol, i in by_symbol.items()}):
+        instrument = by_symbol.get(tick.symbol)
+        if instrument is None:
+            logger.warning("provider %s sent a tick for unknown symbol %r", provider.source, tick.symbol)
+            continue
+        recorded.append(
+            price_tick_record(
+                instrument=instrument, price=tick.price, volume=tick.volume, at=tick.at, source=provider.source
+            )
+        )
+    for instrument in by_symbol.values():
+        price_history_prune(instrument=instrument)
+    return recorded
+
+
+def price_history_prune(*, instrument: Instrument, keep: int | None = None) -> int:
+    """Delete all but the newest `keep` ticks of an instrument; return how many went."""
+    keep = market_setting("HISTORY_LIMIT") if keep is None else keep
+    stale = list(
+        PriceTick.objects.filter(instrument=instrument).order_by("-at", "-id").values_list("id", flat=True)[keep:]
+    )
+    if not stale:
+        return 0
+    deleted, _ = PriceTick.objects.filter(id__in=stale).delete()
+    return deleted
+
+
+DEMO_INSTRUMENTS = [
+    ("SAP", "DE0007164600", "SAP SE", Decimal("215.40")),
+    ("SIE", "DE0007236101", "Siemens AG", Decimal("178.90")),
+    ("ALV", "DE0008404005", "Allianz SE", Decimal("287.60")),
+    ("BAS", "DE000BASF111", "BASF SE", Decimal("46.35")),
+    ("DTE", "DE0005557508", "Deutsche Telekom AG", Decimal("28.12")),
+]
+
+
+def price_history_seed(*, points: int = 240, seed: int | None = None) -> int:
+    """Give every instrument at least `points` ticks of simulated history; return how many were added.
+
+    The demo instruments are created if missing, so an analysis of SAP works right after
+    `make run`. History is laid out backwards from now at the feed interval and ends at the
+    instrument's current price; running it again adds nothing.
+    """
+    for symbol, isin, name, price in DEMO_INSTRUMENTS:
+        if not Instrument.objects.filter(symbol=symbol).exists() and not Instrument.objects.filter(isin=isin).exists():
+            Instrument.objects.create(symbol=symbol, isin=isin, name=name, last_price=price, last_price_at=timezone.now())
+    interval = market_setting("FEED_INTERVAL")
+    market = SimulatedMarket(
+        interval=interval,
+        volatility=market_setting("SIMULATED_VOLATILITY"),
+        time_scale=market_setting("SIMULATED_TIME_SCALE"),
+        seed=seed,
+    )
+    added = 0
+    now = timezone.now()
+    for instrument in Instrument.objects.all():
+        have = PriceTick.objects.filter(instrument=instrument).count()
+        if have >= points:
+            continue
+        oldest = PriceTick.objects.filter(instrument=instrument).order_by("at", "id").first()
+        end_price = oldest.previous_price if oldest else (instrument.last_price or Decimal("100.00"))
+        end_at = oldest.at - timedelta(seconds=interval) if oldest else now
+        # Walk backwards from the known price, then store the path oldest first.
+        path = [end_price]
+        for _ in range(points - have):
+            path.append(market.next_price(path[-1]))
+        path.reverse()
+        ticks = [
+            PriceTick(
+                instrument=instrument,
+                price=price,
+                previous_price=before,
+                volume=market.next_volume(before, price),
+                source="seed",
+                at=end_at - timedelta(seconds=interval * (len(path) - 1 - index)),
+            )
+            for index, (before, price) in enumerate(zip(path, path[1:]), start=1)
+        ]
+        PriceTick.objects.bulk_create(ticks)
+        if instrument.last_price is None:
+            instrument.last_price, instrument.last_price_at = path[-1], end_at
+            instrument.save(update_fields=["last_price", "last_price_at"])
+        added += len(ticks)
+    return added
+
+
+# Alerts
+
+ALERT_TYPES = {
+    AlertRule.Condition.ABOVE: "price_threshold",
+    AlertRule.Condition.BELOW: "price_threshold",
+    AlertRule.Condition.CHANGE_PERCENT: "price_change",
+    AlertRule.Condition.VOLUME_SPIKE: "volume_spike",
+}
+THRESHOLD_LIMITS = {
+    AlertRule.Condition.ABOVE: (Decimal("0.0001"), Decimal("100000000")),
+    AlertRule.Condition.BELOW: (Decimal("0.0001"), Decimal("100000000")),
+    AlertRule.Condition.CHANGE_PERCENT: (Decimal("0.0001"), Decimal("1000")),
+    AlertRule.Condition.VOLUME_SPIKE: (Decimal("1.0001"), Decimal("1000")),
+}
+
+
+def alert_rule_create(*, user: AbstractBaseUser, symbol: Any, condition: Any, threshold: Any) -> AlertRule:
+    """Store an alert rule of `user`, armed; refuse unknown symbols and thresholds out of range."""
+    instrument = instrument_for_symbol(symbol=symbol)
+    if condition not in AlertRule.Condition.values:
+        raise ValidationFailed(
+            "validation_error",
+            f"'condition' must be one of {', '.join(AlertRule.Condition.values)}.",
+            field="condition",
+        )
+    value = _decimal(threshold, field="threshold")
+    low, high = THRESHOLD_LIMITS[AlertRule.Condition(condition)]
+    if not low <= value <= high or value != value.quantize(FOUR_PLACES):
+        raise ValidationFailed(
+            "validation_error",
+            f"'threshold' of a {condition} alert must lie between {low} and {high}, with at most 4 decimals.",
+            field="threshold",
+        )
+    with transaction.atomic():
+        # Lock the user's rules so two concurrent requests cannot both pass the limit.
+        existing = list(AlertRule.objects.select_for_update().filter(user=user).values_list("id", flat=True))
+        limit = market_setting("ALERT_RULES_PER_USER")
+        if len(existing) >= limit:
+            raise ValidationFailed("too_many_alerts", f"You already have {limit} alert rules; remove one first.")
+        return AlertRule.objects.create(
+            user=user,
+            instrument=instrument,
+            condition=condition,
+            threshold=value,
+            reference_price=instrument.last_price if condition == AlertRule.Condition.CHANGE_PERCENT else None,
+        )
+
+
+def alert_rule_delete(*, user: AbstractBaseUser, alert_id: Any) -> None:
+    """Delete one of the user's alert rules."""
+    if isinstance(alert_id, bool) or not isinstance(alert_id, int):
+        raise ValidationFailed("validation_error", "'alert_id' must be an integer.", field="alert_id")
+    deleted, _ = AlertRule.objects.filter(user=user, id=alert_id).delete()
+    if not deleted:
+        raise NotFound("not_found", f"You have no alert rule {alert_id}.")
+
+
+def alert_rules_evaluate(*, tick: PriceTick) -> list[AlertRule]:
+    """Fire the armed rules a tick meets and re-arm those whose condition no longer holds.
+
+    Runs inside the tick's transaction; each firing emits one `market.alert` to the rule's
+    owner after the commit. Return the rules that fired.
+    """
+    rules = list(AlertRule.objects.select_for_update().filter(instrument_id=tick.instrument_id).order_by("id"))
+    if not rules:
+        return []
+    baseline = None
+    if any(rule.condition == AlertRule.Condition.VOLUME_SPIKE for rule in rules):
+        baseline = _volume_baseline(tick=tick)
+    fired = []
+    for rule in rules:
+        measured = _alert_measure(rule=rule, tick=tick, volume_baseline=baseline)
+        if measured is None:
+            continue
+        holds = measured <= rule.threshold if rule.condition == AlertRule.Condition.BELOW else measured >= rule.threshold
+        if holds and rule.armed:
+            rule.armed = False
+            rule.trigger_count += 1
+            rule.last_triggered_at = tick.at
+            rule.save(update_fields=["armed", "trigger_count", "last_triggered_at"])
+            send_event_on_commit(
+                "market.alert",
+                _alert_data(rule=rule, tick=tick, measured=measured),
+                group=user_group(rule.user_id),
+                audience=[rule.user_id],
+            )
+            fired.append(rule)
+        elif not holds and not rule.armed:
+            rule.armed = True
+            rule.save(update_fields=["armed"])
+    return fired
+
+
+def _volume_baseline(*, tick: PriceTick) -> Decimal | None:
+    count = market_setting("VOLUME_BASELINE_TICKS")
+    earlier = (
+        PriceTick.objects.filter(instrument_id=tick.instrument_id)
+        .exclude(id=tick.id)
+        .order_by("-at", "-id")
+        .values_list("volume", flat=True)[:count]
+    )
+    volumes = list(earlier)
+    if not volumes or sum(volumes) == 0:
+        return None
+    return Decimal(sum(volumes)) / len(volumes)
+
+
+def _alert_measure(*, rule: AlertRule, tick: PriceTick, volume_baseline: Decimal | None) -> Decimal | None:
+    if rule.condition in (AlertRule.Condition.ABOVE, AlertRule.Condition.BELOW):
+        return tick.price
+    if rule.condition == AlertRule.Condition.CHANGE_PERCENT:
+        if not rule.reference_price:
+            return None
+        return (abs(tick.price / rule.reference_price - 1) * 100).quantize(FOUR_PLACES)
+    if volume_baseline is None:
+        return None
+    return (Decimal(tick.volume) / volume_baseline).quantize(FOUR_PLACES)
+
+
+def _alert_data(*, rule: AlertRule, tick: PriceTick, measured: Decimal) -> dict[str, Any]:
+    symbol = tick.instrument.symbol
+    condition = AlertRule.Condition(rule.condition)
+    if condition == AlertRule.Condition.ABOVE:
+        message, severity = f"{symbol} is at {tick.price}, at or above {rule.threshold}.", "warning"
+    elif condition == AlertRule.Condition.BELOW:
+        message, severity = f"{symbol} is at {tick.price}, at or below {rule.threshold}.", "warning"
+    elif condition == AlertRule.Condition.CHANGE_PERCENT:
+        message = f"{symbol} moved {measured} % from {rule.reference_price} to {tick.price}."
+        severity = "critical" if measured >= 2 * rule.threshold else "warning"
+    else:
+        message = f"{symbol} traded {tick.volume}, {measured} times its recent average volume."
+        severity = "warning" if measured >= 2 * rule.threshold else "info"
+    return {
+        "alert_type": ALERT_TYPES[condition],
+        "symbol": symbol,
+        "message": message,
+        "severity": severity,
+        "trigger_value": measured,
+        "current_value": tick.price,
+        "threshold": rule.threshold,
+        "timestamp": isoformat(tick.at),
+    }
+
+
+# Analysis
+
+ANALYSIS_TYPES = ("technical",)
+# name: (lowest, highest, default)
+ANALYSIS_PARAMETERS = {
+    "short_window": (2, 200, 20),
+    "long_window": (3, 500, 50),
+    "rsi_period": (2, 100, 14),
+    "rsi_overbought": (50, 100, 70),
+    "rsi_oversold": (0, 50, 30),
+    "momentum_period": (1, 200, 10),
+    "volatility_window": (2, 500, 20),
+}
+ANALYSIS_HISTORY_MAX = 1000
+
+
+def instrument_for_symbol(*, symbol: Any) -> Instrument:
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValidationFailed("validation_error", "'symbol' must be a non-empty string.", field="symbol")
+    cleaned = symbol.strip().upper()
+    try:
+        return Instrument.objects.get(symbol=cleaned)
+    except Instrument.DoesNotExist:
+        raise NotFound("not_found", f"Unknown symbol {cleaned[:16]!r}.", field="symbol") from None
+
+
+def analysis_parameters_clean(*, parameters: Any) -> dict[str, int]:
+    """Return the analysis parameters with defaults filled in; refuse unknown or out-of-range ones."""
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        raise ValidationFailed("validation_error", "'parameters' must be an object.", field="parameters")
+    unknown = sorted(set(parameters) - set(ANALYSIS_PARAMETERS))
+    if unknown:
+        raise ValidationFailed(
+            "validation_error",
+            f"Unknown parameters: {', '.join(name[:40] for name in unknown[:5])}; "
+            f"known are {', '.join(ANALYSIS_PARAMETERS)}.",
+            field="parameters",
+        )
+    cleaned = {}
+    for name, (low, high, default) in ANALYSIS_PARAMETERS.items():
+        value = parameters.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationFailed(
+                "validation_error", f"'{name}' must be an integer from {low} to {high}.", field=f"parameters.{name}"
+            )
+        cleaned[name] = value
+    if cleaned["short_window"] >= cleaned["long_window"]:
+        raise ValidationFailed(
+            "validation_error", "'short_window' must be smaller than 'long_window'.", field="parameters.short_window"
+        )
+    if cleaned["rsi_oversold"] >= cleaned["rsi_overbought"]:
+        raise ValidationFailed(
+            "validation_error", "'rsi_oversold' must be below 'rsi_overbought'.", field="parameters.rsi_oversold"
+        )
+    return cleaned
+
+
+def analysis_history_required(*, parameters: dict[str, int]) -> int:
+    """Return how many prices an analysis with these parameters needs."""
+    return 1 + max(
+        parameters["long_window"],
+        parameters["rsi_period"],
+        parameters["momentum_period"],
+        parameters["volatility_window"],
+    )
+
+
+def analysis_start(*, user: AbstractBaseUser, symbol: Any, analysis_type: Any, parameters: Any) -> Analysis:
+    """Check an analysis request and store it as running; `analysis_run` computes it."""
+    instrument = instrument_for_symbol(symbol=symbol)
+    if analysis_type not in ANALYSIS_TYPES:
+        raise ValidationFailed(
+            "validation_error",
+            f"'analysis_type' must be one of {', '.join(ANALYSIS_TYPES)}.",
+            field="analysis_type",
+        )
+    cleaned = analysis_parameters_clean(parameters=parameters)
+    required = analysis_history_required(parameters=cleaned)
+    available = PriceTick.objects.filter(instrument=instrument).count()
+    if available < required:
+        raise ValidationFailed(
+            "insufficient_history",
+            f"{instrument.symbol} has {available} prices; this analysis needs {required}.",
+            required=required,
+            available=available,
+        )
+    return Analysis.objects.create(
+        instrument=instrument, requested_by=user, analysis_type=analysis_type, parameters=cleaned
+    )
+
+
+def technical_analysis_compute(*, prices: list[Decimal], parameters: dict[str, int]) -> tuple[dict[str, Any], Decimal, str]:
+    """Return the indicator result, confidence score and recommendation for a price series.
+
+    Three indicators vote: the moving-average trend (+1 bullish, -1 bearish), RSI (+1 at or
+    below oversold, -1 at or above overbought) and momentum (+1 rising, -1 falling). A score of
+    +2 or more is a buy, -2 or less a sell, anything else a hold; the confidence is the share
+    of the three votes that agree with the recommendation.
+    """
+    p = parameters
+    short_avg, long_avg, trend, crossed = indicators.crossover(prices, p["short_window"], p["long_window"])
+    rsi = indicators.rsi(prices, p["rsi_period"])
+    momentum = indicators.momentum(prices, p["momentum_period"])
+    volatility = indicators.volatility(prices, p["volatility_window"])
+    if None in (rsi, momentum, volatility):
+        raise ValueError("price series too short for these parameters")
+    rsi_signal = "oversold" if rsi <= p["rsi_oversold"] else "overbought" if rsi >= p["rsi_overbought"] else "neutral"
+    votes = {
+        "moving_average": {"bullish": 1, "bearish": -1}.get(trend, 0),
+        "rsi": {"oversold": 1, "overbought": -1}.get(rsi_signal, 0),
+        "momentum": (momentum > 0) - (momentum < 0),
+    }
+    score = sum(votes.values())
+    recommendation = "buy" if score >= 2 else "sell" if score <= -2 else "hold"
+    agreeing_vote = {"buy": 1, "sell": -1, "hold": 0}[recommendation]
+    confidence = (Decimal(sum(1 for vote in votes.values() if vote == agreeing_vote)) / len(votes)).quantize(FOUR_PLACES)
+    result = {
+        "indicators": {
+            "last_price": prices[-1],
+            "sma_short": short_avg.quantize(FOUR_PLACES),
+            "sma_long": long_avg.quantize(FOUR_PLACES),
+            "rsi": rsi.quantize(FOUR_PLACES),
+            "momentum_percent": momentum.quantize(FOUR_PLACES),
+            "volatility_percent": volatility.quantize(FOUR_PLACES),
+        },
+        "signals": {
+            "trend": trend,
+            "crossover": crossed,
+            "rsi": rsi_signal,
+            "momentum": {1: "rising", -1: "falling", 0: "flat"}[votes["momentum"]],
+        },
+        "votes": votes,
+        "score": score,
+        "parameters": dict(parameters),
+        "history_points": len(prices),
+    }
+    return result, confidence, recommendation
+
+
+def analysis_run(*, analysis_id: Any) -> Analysis:
+    """Compute a running analysis from the stored price history, store it and emit `analysis.complete`.
+
+    The event goes to every connection of the user who asked (their user group), whether or
+    not it subscribed to `analysis.complete`: it answers their own request, and no one else's.
+    """
+    analysis = Analysis.objects.select_related("instrument").get(id=analysis_id, status=Analysis.Status.RUNNING)
+    try:
+        ticks = list(
+            PriceTick.objects.filter(instrument=analysis.instrument)
+            .order_by("-at", "-id")
+            .values_list("price", "at")[:ANALYSIS_HISTORY_MAX]
+        )
+        ticks.reverse()
+        result, confidence, recommendation = technical_analysis_compute(
+            prices=[price for price, _ in ticks], parameters=analysis.parameters
+        )
+        result["history_from"], result["history_to"] = isoformat(ticks[0][1]), isoformat(ticks[-1][1])
+    except Exception as exc:
+        logger.exception("analysis %s of %s failed", analysis.id, analysis.instrument.symbol)
+        Analysis.objects.filter(id=analysis.id).update(
+            status=Analysis.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:500], completed_at=timezone.now()
+        )
+        raise
+    with transaction.atomic():
+        analysis.status = Analysis.Status.COMPLETE
+        analysis.result = result
+        analysis.confidence_score = confidence
+        analysis.recommendation = recommendation
+        analysis.completed_at = timezone.now()
+        analysis.save(update_fields=["status", "result", "confidence_score", "recommendation", "completed_at"])
+        if analysis.requested_by_id is not None:
+            send_event_on_commit(
+                "analysis.complete",
+                analysis_complete_data(analysis=analysis, result=result),
+                group=user_group(analysis.requested_by_id),
+                audience=[analysis.requested_by_id],
+            )
+    return analysis
+
+
+def analysis_complete_data(*, analysis: Analysis, result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "analysis_id": str(analysis.id),
+        "analysis_type": analysis.analysis_type,
+        "symbol": analysis.instrument.symbol,
+        "result": result,
+        "confidence_score": analysis.confidence_score,
+        "recommendation": analysis.recommendation,
+        "completed_at": isoformat(analysis.completed_at),
+    }
+
+
+def _decimal(value: Any, *, field: str) -> Decimal:
+    if isinstance(value, bool):
+        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
+    try:
+        number = Decimal(value) if isinstance(value, (int, str, Decimal)) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
+    return number
