@@ -454,12 +454,13 @@ def technical_analysis_compute(*, prices: list[Decimal], parameters: dict[str, i
     of the three votes that agree with the recommendation.
     """
     p = parameters
-    short_avg, long_avg, trend, crossed = indicators.crossover(prices, p["short_window"], p["long_window"])
+    averages = indicators.crossover(prices, p["short_window"], p["long_window"])
     rsi = indicators.rsi(prices, p["rsi_period"])
     momentum = indicators.momentum(prices, p["momentum_period"])
     volatility = indicators.volatility(prices, p["volatility_window"])
-    if None in (rsi, momentum, volatility):
+    if averages is None or None in (rsi, momentum, volatility):
         raise ValueError("price series too short for these parameters")
+    short_avg, long_avg, trend, crossed = averages
     rsi_signal = "oversold" if rsi <= p["rsi_oversold"] else "overbought" if rsi >= p["rsi_overbought"] else "neutral"
     votes = {
         "moving_average": {"bullish": 1, "bearish": -1}.get(trend, 0),

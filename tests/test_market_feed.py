@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
 from django.core.management import call_command
 
 from aktienanalyse.exceptions import ValidationFailed
@@ -153,6 +154,8 @@ async def test_in_process_feed_starts_at_the_first_connection_and_a_subscriber_r
 ):
     # given the in-process feed switched on, fast, with the in-memory layer
     settings.MARKET = {**settings.MARKET, "FEED_IN_PROCESS": True, "FEED_INTERVAL": 0.05}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
     try:
         # when a client connects and only subscribes
         client, _ = await ws_connect(cookie=await login_cookie(staff_user))
@@ -177,6 +180,7 @@ def test_feed_never_runs_inside_a_gateway_process_with_redis(settings):
     from market.feed import feed_in_process_enabled
 
     settings.MARKET = {**settings.MARKET, "FEED_IN_PROCESS": True}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     assert feed_in_process_enabled()
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
     assert not feed_in_process_enabled()
