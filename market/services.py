@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -84,35 +83,17 @@ def tick_consequences_apply(*, instrument: Instrument, price: Decimal) -> None:
 
     Both belong to portfolio/trading (issue 3), called through their published contract.
     """
-    # INTEGRATION POINT (issue 3): until trading.execution and portfolio.services land on main,
-    # a missing contract function is skipped with a warning.
-    resting_orders_execute = _contract_function("trading.execution", "resting_orders_execute")
-    portfolios_revalue = _contract_function("portfolio.services", "portfolios_revalue")
-    steps = []
-    if resting_orders_execute:
-        steps.append(("resting orders", lambda: resting_orders_execute(instrument=instrument, price=price)))
-    if portfolios_revalue:
-        steps.append(
-            ("portfolio revaluation", lambda: portfolios_revalue(instrument=instrument, trigger_reason="price_update"))
-        )
-    for name, step in steps:
+    from portfolio.services import portfolios_revalue
+    from trading.execution import resting_orders_execute
+
+    for name, step in (
+        ("resting orders", lambda: resting_orders_execute(instrument=instrument, price=price)),
+        ("portfolio revaluation", lambda: portfolios_revalue(instrument=instrument, trigger_reason="price_update")),
+    ):
         try:
             step()
         except Exception:
             logger.exception("%s after a %s tick at %s failed", name, instrument.symbol, price)
-
-
-_missing_contracts: set[str] = set()
-
-
-def _contract_function(module: str, name: str):
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        if f"{module}.{name}" not in _missing_contracts:
-            _missing_contracts.add(f"{module}.{name}")
-            logger.warning("%s.%s is not available; ticks do not drive it", module, name)
-        return None
 
 
 def price_round_record(*, provider: PriceProvider, symbols: Iterable[str] | None = None) -> list[PriceTick]:

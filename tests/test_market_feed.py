@@ -31,7 +31,7 @@ def ticks_of(symbol: str) -> list[PriceTick]:
 # Storage
 
 
-async def test_feed_round_stores_tick_and_moves_the_last_price(sap):
+async def test_feed_round_stores_tick_and_moves_the_last_price(sap_at_100):
     # given SAP at 100.00 and a market that quotes 101.25
     feed = PriceFeed(provider=ScriptedMarket({"SAP": ["101.25"]}, {"SAP": [4200]}), interval=1)
     # when one round runs
@@ -56,7 +56,7 @@ async def test_instrument_without_price_is_not_moved(db):
     assert await PriceTick.objects.acount() == 0
 
 
-def test_history_is_pruned_to_the_configured_window(sap, settings):
+def test_history_is_pruned_to_the_configured_window(sap_at_100, settings):
     # given a window of 3 ticks
     settings.MARKET = {**settings.MARKET, "HISTORY_LIMIT": 3}
     feed = PriceFeed(provider=ScriptedMarket({"SAP": ["101", "102", "103", "104", "105"]}), interval=1)
@@ -67,19 +67,19 @@ def test_history_is_pruned_to_the_configured_window(sap, settings):
     assert [t.price for t in ticks_of("SAP")] == [Decimal("103"), Decimal("104"), Decimal("105")]
 
 
-def test_prune_keeps_everything_within_the_window(sap):
-    price_tick_record(instrument=sap, price=Decimal("101"), volume=1, at=sap.last_price_at, source="t")
-    assert price_history_prune(instrument=sap, keep=5) == 0
+def test_prune_keeps_everything_within_the_window(sap_at_100):
+    price_tick_record(instrument=sap_at_100, price=Decimal("101"), volume=1, at=sap_at_100.last_price_at, source="t")
+    assert price_history_prune(instrument=sap_at_100, keep=5) == 0
     assert len(ticks_of("SAP")) == 1
 
 
 @pytest.mark.parametrize("price, volume", [(Decimal("-1"), 10), (Decimal("0"), 10), (Decimal("NaN"), 10), (101.5, 10), (Decimal("1"), -3)])
-def test_bad_tick_is_refused_and_changes_nothing(sap, price, volume):
+def test_bad_tick_is_refused_and_changes_nothing(sap_at_100, price, volume):
     with pytest.raises(ValidationFailed):
-        price_tick_record(instrument=sap, price=price, volume=volume, at=sap.last_price_at, source="t")
+        price_tick_record(instrument=sap_at_100, price=price, volume=volume, at=sap_at_100.last_price_at, source="t")
     assert PriceTick.objects.count() == 0
-    sap.refresh_from_db()
-    assert sap.last_price == Decimal("100.00")
+    sap_at_100.refresh_from_db()
+    assert sap_at_100.last_price == Decimal("100.00")
 
 
 # The simulated market
@@ -118,7 +118,7 @@ def test_simulated_market_quotes_every_symbol_it_is_asked_about():
 # Events
 
 
-async def test_tick_reaches_a_subscribed_client_as_price_update_with_every_field(ws_connect, staff_user, sap):
+async def test_tick_reaches_a_subscribed_client_as_price_update_with_every_field(ws_connect, staff_user, sap_at_100):
     # given a staff client subscribed to price updates
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     await client.subscribe("market.price_update")
@@ -143,14 +143,14 @@ async def test_tick_reaches_a_subscribed_client_as_price_update_with_every_field
     }
 
 
-async def test_client_not_subscribed_receives_no_ticks(ws_connect, staff_user, sap):
+async def test_client_not_subscribed_receives_no_ticks(ws_connect, staff_user, sap_at_100):
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     await PriceFeed(provider=ScriptedMarket({"SAP": ["101.25"]}), interval=1).run_round()
     assert await client.nothing_more()
 
 
 async def test_in_process_feed_starts_at_the_first_connection_and_a_subscriber_receives_ticks(
-    ws_connect, staff_user, sap, settings
+    ws_connect, staff_user, sap_at_100, settings
 ):
     # given the in-process feed switched on, fast, with the in-memory layer
     settings.MARKET = {**settings.MARKET, "FEED_IN_PROCESS": True, "FEED_INTERVAL": 0.05}
@@ -171,7 +171,7 @@ async def test_in_process_feed_starts_at_the_first_connection_and_a_subscriber_r
     assert running_feed() is None
 
 
-async def test_feed_does_not_start_in_process_when_switched_off(ws_connect, staff_user, sap):
+async def test_feed_does_not_start_in_process_when_switched_off(ws_connect, staff_user, sap_at_100):
     await ws_connect(cookie=await login_cookie(staff_user))
     assert running_feed() is None
 
@@ -189,7 +189,7 @@ def test_feed_never_runs_inside_a_gateway_process_with_redis(settings):
 # The management command and the demo history
 
 
-def test_market_feed_command_runs_the_given_number_of_rounds(sap, capsys):
+def test_market_feed_command_runs_the_given_number_of_rounds(sap_at_100, capsys):
     make_instrument(symbol="SIE", isin="DE0007236101", price="50.00")
     call_command("market_feed", ticks=3, interval=0.01, symbols="sap", seed=3)
     assert len(ticks_of("SAP")) == 3
@@ -214,3 +214,39 @@ def test_price_history_seed_gives_sap_enough_history_once(db):
     assert all(later.previous_price == earlier.price for earlier, later in zip(ticks, ticks[1:]))
     assert ticks[-1].price == sap.last_price
     assert price_history_seed(points=120, seed=5) == 0
+
+
+# Orders and portfolios follow the ticks (issue 3's contract)
+
+
+def test_tick_fills_a_resting_limit_order_and_revalues_the_holding_portfolio(
+    portfolio_with_position, sap, actor, published
+):
+    from trading.models import Order
+    from trading.services import order_place
+
+    # given a portfolio holding 10 SAP (last price 200) and a resting limit buy at 190
+    order = order_place(
+        portfolio_id=portfolio_with_position.pk,
+        instrument=sap,
+        side="buy",
+        order_type="limit",
+        quantity=Decimal("2"),
+        price=Decimal("190"),
+        actor=actor,
+    )
+    assert order.status not in ("filled",)
+    feed = PriceFeed(provider=ScriptedMarket({"SAP": ["195.00", "189.50"]}), interval=1)
+    # when a tick above the limit arrives, the order rests and the portfolio is revalued
+    asyncio.run(feed.run_round())
+    order.refresh_from_db()
+    assert order.status != "filled"
+    assert [d["trigger_reason"] for d in published.data("portfolio.value_changed")] == ["price_update"]
+    # when a tick crosses the limit
+    asyncio.run(feed.run_round())
+    # then the order is filled at that tick and the portfolio revalued again
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == "filled"
+    assert [d["fill_price"] for d in published.data("trading.order_filled")] == [Decimal("189.50")]
+    assert len(published.data("portfolio.value_changed")) >= 2
+    assert [d["price"] for d in published.data("market.price_update")] == [Decimal("195.00"), Decimal("189.50")]
