@@ -1,10 +1,118 @@
 """The staff desk page; its live content comes over the WebSocket."""
 
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.html import json_script
+from django.utils.translation import gettext as _
+
+from aktienanalyse.exceptions import NotFound
+from portfolio.models import Instrument
+from portfolio.selectors import portfolio_get_visible, portfolio_snapshot
+
+# Event types the desk holds; the server drops those the user may not see.
+DESK_EVENT_TYPES = [
+    "portfolio.update",
+    "portfolio.position_changed",
+    "portfolio.value_changed",
+    "trading.order_created",
+    "trading.order_filled",
+    "trading.order_cancelled",
+    "trading.order_failed",
+    "market.price_update",
+    "market.alert",
+    "analysis.complete",
+]
+
+
+class _DecimalAsNumber(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return float(o)
+        return super().default(o)
+
+
+def _strings() -> dict[str, str]:
+    """Return the texts the desk's script shows, in the request's language."""
+    return {
+        "connected": _("Verbunden"),
+        "disconnected": _("Verbindung getrennt"),
+        "order_filled": _("Order ausgeführt"),
+        "order_partially_filled": _("Order teilweise ausgeführt"),
+        "order_cancelled": _("Order storniert"),
+        "order_failed": _("Order fehlgeschlagen"),
+        "order_accepted": _("Order {order_id} angenommen: {message}"),
+        "order_modified": _("Order {order_id} geändert"),
+        "fill_detail": _("{symbol} – {quantity} Stück zu {price}"),
+        "pieces": _("Stück"),
+        "alert": _("Kursalarm"),
+        "alert_created": _("Alarm für {symbol} angelegt"),
+        "alert_removed": _("Alarm entfernt"),
+        "analysis_running": _("Analyse für {symbol} läuft …"),
+        "analysis_done": _("Analyse für {symbol} fertig: {recommendation}"),
+        "not_a_number": _("Bitte eine Zahl eingeben (z. B. 10 oder 12,5)."),
+        "required": _("Bitte ausfüllen."),
+        "too_precise": _("Höchstens 15 gültige Ziffern."),
+        "no_portfolio": _("Kein Portfolio zugeordnet"),
+        "history_failed": _("Die Order-Historie konnte nicht geladen werden."),
+        "history_empty": _("Noch keine Orders."),
+        "page": _("Seite {page} von {pages}"),
+        "cancel": _("Stornieren"),
+        "modify": _("Ändern"),
+        "remove": _("Entfernen"),
+        "close": _("Schließen"),
+        "no_alerts": _("Keine Alarmregeln."),
+        "buy": _("Kaufen"),
+        "sell": _("Verkaufen"),
+        "hold": _("Halten"),
+        "side_buy": _("Kauf"),
+        "side_sell": _("Verkauf"),
+        "confidence": _("Konfidenz"),
+        "status_pending": _("ausstehend"),
+        "status_open": _("offen"),
+        "status_partially_filled": _("teilweise ausgeführt"),
+        "status_filled": _("ausgeführt"),
+        "status_cancelled": _("storniert"),
+        "status_rejected": _("abgelehnt"),
+        "status_failed": _("fehlgeschlagen"),
+        "type_market": _("Market"),
+        "type_limit": _("Limit"),
+        "type_stop": _("Stop"),
+        "limit_price": _("Limitpreis"),
+        "stop_price": _("Stoppreis"),
+    }
 
 
 @staff_member_required(login_url="login")
 def desk(request: HttpRequest) -> HttpResponse:
-    return render(request, "desk.html")
+    """Render the desk with the instruments and the user's portfolio as they are now."""
+    instruments = list(Instrument.objects.order_by("symbol"))
+    try:
+        portfolio = portfolio_snapshot(portfolio=portfolio_get_visible(user=request.user))
+    except NotFound:
+        portfolio = None
+    config = {
+        "ws_path": "/ws",
+        "history_url": "/api/trading/orders/history",
+        "event_types": DESK_EVENT_TYPES,
+        "instruments": [
+            {"symbol": i.symbol, "name": i.name, "isin": i.isin, "last_price": i.last_price} for i in instruments
+        ],
+        "portfolio": portfolio,
+        "strings": _strings(),
+    }
+    return render(
+        request,
+        "desk.html",
+        {
+            "instruments": instruments,
+            "portfolio": portfolio,
+            "desk_config": json_script(config, "desk-config", encoder=_DecimalAsNumber),
+        },
+    )

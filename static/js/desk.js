@@ -1,0 +1,670 @@
+/**
+ * The staff desk: the spec's PortfolioWebSocketClient (section 1.2), wired to the page's
+ * elements with the spec's ids and classes, plus the order ticket, order history, alerts,
+ * analysis and a live chart.
+ */
+import { WebSocketEventClient } from "./event-client.js";
+import { fill, formatEuro, formatNumber, formatPercent, formatSigned, formatTime, parseDecimalInput, } from "./format.js";
+const OPEN_STATUSES = new Set(["pending", "open", "partially_filled"]);
+const CHART_POINTS = 300;
+const HISTORY_PAGE_SIZE_HINT = 25;
+function byId(id) {
+    return document.getElementById(id);
+}
+function toNumber(value) {
+    if (value === null || value === undefined || value === "") {
+        return null;
+    }
+    const number = typeof value === "number" ? value : Number(value);
+    return Number.isFinite(number) ? number : null;
+}
+function element(tag, attributes = {}, text) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes)) {
+        node.setAttribute(name, value);
+    }
+    if (text !== undefined) {
+        node.textContent = text;
+    }
+    return node;
+}
+export class PortfolioWebSocketClient {
+    constructor(config) {
+        this.series = new Map();
+        this.chart = null;
+        this.selectedSymbol = null;
+        this.historyPage = 1;
+        this.historyTimer = null;
+        this.portfolioTimer = null;
+        this.pendingAnalyses = new Set();
+        this.config = config;
+        this.t = config.strings;
+        const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+        this.wsClient = new WebSocketEventClient(`${scheme}://${window.location.host}${config.ws_path}`, {
+            event_types: config.event_types,
+            auto_reconnect: true,
+            heartbeat_interval: 20000,
+            heartbeat_timeout: 10000,
+            reconnect_base_delay: 500,
+            reconnect_max_delay: 15000,
+        });
+        this.setupEventHandlers();
+    }
+    /** The underlying client (for the browser tests and the console). */
+    get client() {
+        return this.wsClient;
+    }
+    async connect() {
+        await this.wsClient.connect();
+    }
+    start() {
+        for (const instrument of this.config.instruments) {
+            if (instrument.last_price !== null) {
+                this.appendPoint(instrument.symbol, Date.now() / 1000, instrument.last_price);
+                this.setPrice(instrument.symbol, instrument.last_price, null, null);
+            }
+        }
+        if (this.config.portfolio) {
+            this.updatePortfolioDisplay(this.config.portfolio);
+        }
+        this.bindForms();
+        this.selectSymbol(this.config.instruments[0]?.symbol ?? null);
+        void this.refreshOrderHistory();
+        void this.connect().catch(() => undefined);
+    }
+    // Event handlers
+    setupEventHandlers() {
+        const on = this.wsClient.on.bind(this.wsClient);
+        on("portfolio.update", (message) => this.updatePortfolioDisplay(message.data));
+        on("portfolio.value_changed", (message) => this.updatePortfolioValue(message.data));
+        on("portfolio.position_changed", () => this.schedulePortfolioRefresh());
+        on("trading.order_created", () => this.scheduleHistoryRefresh());
+        on("trading.order_filled", (message) => {
+            const data = message.data;
+            const title = data.status === "partially_filled" ? this.t.order_partially_filled : this.t.order_filled;
+            this.showNotification("success", title, this.fillDetail(data.symbol, data.filled_quantity, data.fill_price));
+            this.scheduleHistoryRefresh();
+        });
+        on("trading.order_cancelled", (message) => {
+            const data = message.data;
+            this.showNotification("info", this.t.order_cancelled, `${data.symbol} – ${data.cancel_reason}`);
+            this.scheduleHistoryRefresh();
+        });
+        on("trading.order_failed", (message) => {
+            const data = message.data;
+            this.showNotification("error", this.t.order_failed, `${data.symbol} – ${data.error_message}`);
+            this.scheduleHistoryRefresh();
+        });
+        on("market.price_update", (message) => this.updatePriceDisplay(message.data));
+        on("market.alert", (message) => this.showAlert(message.data));
+        on("analysis.complete", (message) => this.showAnalysis(message.data));
+        on("connection.established", () => {
+            this.showConnectionStatus(this.t.connected, "success");
+            this.requestPortfolioUpdate();
+            this.scheduleHistoryRefresh();
+            void this.loadAlerts();
+        });
+        on("connection.closed", () => this.showConnectionStatus(this.t.disconnected, "warning"));
+        on("connection.offline", () => this.showConnectionStatus(this.t.disconnected, "warning"));
+    }
+    // User actions
+    placeOrder(order) {
+        return this.wsClient.sendUserCommand("place_order", { ...order });
+    }
+    cancelOrder(orderId) {
+        return this.wsClient.sendUserCommand("cancel_order", { order_id: orderId });
+    }
+    requestPortfolioUpdate() {
+        this.wsClient.sendUserCommand("refresh_portfolio", {}).catch((error) => {
+            if (error.code === "no_portfolio" || error.code === "not_found") {
+                const value = byId("portfolio-value");
+                if (value)
+                    value.textContent = this.t.no_portfolio;
+            }
+        });
+    }
+    // Portfolio
+    updatePortfolioDisplay(data) {
+        const value = byId("portfolio-value");
+        if (value) {
+            value.textContent = formatEuro(data.total_value);
+        }
+        this.animateValueChange("portfolio-change", data.total_change, data.total_change_percent);
+        this.renderPositions(data.positions);
+    }
+    updatePortfolioValue(data) {
+        const value = byId("portfolio-value");
+        if (value) {
+            value.textContent = formatEuro(data.current_value);
+        }
+        this.animateValueChange("portfolio-change", data.change, data.change_percent);
+    }
+    animateValueChange(elementId, change, changePercent) {
+        const target = byId(elementId);
+        if (!target)
+            return;
+        target.textContent = `${formatSigned(change, formatEuro(change))} (${formatPercent(changePercent)})`;
+        target.className = `change ${change >= 0 ? "positive" : "negative"}`;
+    }
+    renderPositions(positions) {
+        const body = document.querySelector("#positions tbody");
+        if (!body)
+            return;
+        body.replaceChildren();
+        if (positions.length === 0) {
+            const row = element("tr", { class: "empty" });
+            row.append(element("td", { colspan: "6" }, "–"));
+            body.append(row);
+            return;
+        }
+        for (const position of positions) {
+            const row = element("tr", { "data-position": String(position.symbol ?? "") });
+            const pnl = toNumber(position.unrealized_pnl) ?? 0;
+            row.append(element("th", { scope: "row" }, String(position.symbol ?? "")), element("td", { class: "num" }, formatNumber(toNumber(position.quantity) ?? 0)), element("td", { class: "num" }, this.euroOrDash(position.avg_cost)), element("td", { class: "num" }, this.euroOrDash(position.last_price)), element("td", { class: "num" }, this.euroOrDash(position.market_value)), element("td", { class: `num ${pnl >= 0 ? "positive" : "negative"}` }, formatSigned(pnl, formatEuro(pnl))));
+            body.append(row);
+        }
+    }
+    schedulePortfolioRefresh() {
+        if (this.portfolioTimer !== null)
+            return;
+        this.portfolioTimer = setTimeout(() => {
+            this.portfolioTimer = null;
+            this.requestPortfolioUpdate();
+        }, 250);
+    }
+    // Prices and chart
+    updatePriceDisplay(data) {
+        this.setPrice(data.symbol, data.price, data.change, data.change_percent);
+        const priceElement = document.querySelector(`[data-symbol="${CSS.escape(data.symbol)}"] .price`);
+        if (priceElement) {
+            const changeClass = data.change >= 0 ? "price-up" : "price-down";
+            priceElement.classList.remove("price-up", "price-down");
+            void priceElement.offsetWidth; // restart the flash animation
+            priceElement.classList.add(changeClass);
+            setTimeout(() => priceElement.classList.remove(changeClass), 1000);
+        }
+        const moment = Date.parse(data.timestamp);
+        this.appendPoint(data.symbol, (Number.isNaN(moment) ? Date.now() : moment) / 1000, data.price);
+        if (data.symbol === this.selectedSymbol) {
+            this.drawChart();
+        }
+    }
+    setPrice(symbol, price, change, changePercent) {
+        const row = document.querySelector(`tr[data-symbol="${CSS.escape(symbol)}"]`);
+        if (!row)
+            return;
+        const priceCell = row.querySelector(".price");
+        if (priceCell)
+            priceCell.textContent = formatEuro(price);
+        const changeCell = row.querySelector(".change");
+        if (changeCell && change !== null && changePercent !== null) {
+            changeCell.textContent = formatPercent(changePercent);
+            changeCell.className = `change num ${change >= 0 ? "positive" : "negative"}`;
+        }
+    }
+    appendPoint(symbol, time, price) {
+        let series = this.series.get(symbol);
+        if (!series) {
+            series = { times: [], prices: [] };
+            this.series.set(symbol, series);
+        }
+        const last = series.times[series.times.length - 1];
+        if (last !== undefined && time <= last) {
+            time = last + 0.001;
+        }
+        series.times.push(time);
+        series.prices.push(price);
+        if (series.times.length > CHART_POINTS) {
+            series.times.shift();
+            series.prices.shift();
+        }
+    }
+    selectSymbol(symbol) {
+        this.selectedSymbol = symbol;
+        document.querySelectorAll(".select-symbol").forEach((button) => {
+            button.setAttribute("aria-pressed", String(button.dataset.symbol === symbol));
+        });
+        const label = byId("chart-symbol");
+        if (label)
+            label.textContent = symbol ?? "";
+        this.chart?.destroy();
+        this.chart = null;
+        this.drawChart();
+    }
+    drawChart() {
+        const target = byId("price-chart");
+        const UPlot = window.uPlot;
+        if (!target || !UPlot || !this.selectedSymbol)
+            return;
+        const series = this.series.get(this.selectedSymbol) ?? { times: [], prices: [] };
+        const data = [series.times, series.prices];
+        if (!this.chart) {
+            const width = Math.max(240, target.clientWidth || 400);
+            this.chart = new UPlot({
+                width,
+                height: 200,
+                legend: { show: false },
+                scales: { x: { time: true } },
+                series: [{}, { label: this.selectedSymbol, stroke: "#1f5fbf", width: 2 }],
+            }, data, target);
+        }
+        else {
+            this.chart.setData(data);
+        }
+    }
+    // Notifications
+    showNotification(kind, title, detail) {
+        const container = byId("notifications") ?? document.body;
+        const notification = element("div", { class: `notification ${kind}` });
+        const content = element("div", { class: "notification-content" });
+        content.append(element("strong", {}, title), element("br"), document.createTextNode(detail));
+        const close = element("button", { type: "button", class: "close", "aria-label": this.t.close }, "×");
+        close.addEventListener("click", () => notification.remove());
+        notification.append(content, close);
+        container.append(notification);
+        setTimeout(() => notification.remove(), kind === "error" ? 10000 : 6000);
+    }
+    fillDetail(symbol, quantity, price) {
+        return fill(this.t.fill_detail, { symbol, quantity: formatNumber(quantity), price: formatEuro(price) });
+    }
+    showConnectionStatus(message, type) {
+        const statusElement = byId("connection-status");
+        if (statusElement) {
+            statusElement.textContent = message;
+            statusElement.className = `status ${type}`;
+        }
+    }
+    // Order ticket
+    bindForms() {
+        const orderForm = byId("order-form");
+        const orderType = byId("order-type");
+        orderType?.addEventListener("change", () => this.showPriceField());
+        this.showPriceField();
+        orderForm?.addEventListener("submit", (event) => {
+            event.preventDefault();
+            void this.submitOrder(orderForm);
+        });
+        byId("logout-form")?.addEventListener("submit", () => this.wsClient.disconnect());
+        document.querySelectorAll(".select-symbol").forEach((button) => {
+            button.addEventListener("click", () => this.selectSymbol(button.dataset.symbol ?? null));
+        });
+        byId("history-prev")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage - 1));
+        byId("history-next")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage + 1));
+        const modifyForm = byId("modify-form");
+        modifyForm?.addEventListener("submit", (event) => {
+            event.preventDefault();
+            void this.submitModify(modifyForm);
+        });
+        byId("modify-cancel")?.addEventListener("click", () => {
+            if (modifyForm)
+                modifyForm.hidden = true;
+        });
+        const alertForm = byId("alert-form");
+        alertForm?.addEventListener("submit", (event) => {
+            event.preventDefault();
+            void this.submitAlert(alertForm);
+        });
+        const analysisForm = byId("analysis-form");
+        analysisForm?.addEventListener("submit", (event) => {
+            event.preventDefault();
+            void this.submitAnalysis(analysisForm);
+        });
+    }
+    showPriceField() {
+        const type = byId("order-type")?.value ?? "market";
+        const field = byId("price-field");
+        const label = byId("order-price-label");
+        if (field)
+            field.hidden = type === "market";
+        if (label)
+            label.textContent = type === "stop" ? this.t.stop_price : this.t.limit_price;
+    }
+    clearErrors(form) {
+        form.querySelectorAll(".field-error, .form-error, .form-result").forEach((node) => (node.textContent = ""));
+        form.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
+    }
+    fieldError(field, message) {
+        const target = byId(`${field}-error`);
+        const input = document.querySelector(`#order-form [name="${field}"]`);
+        if (target) {
+            target.textContent = message;
+            input?.setAttribute("aria-invalid", "true");
+            input?.focus();
+        }
+        else {
+            const general = byId("order-form-error");
+            if (general)
+                general.textContent = message;
+        }
+    }
+    readDecimal(form, name, reportTo) {
+        const input = form.elements.namedItem(name);
+        const parsed = parseDecimalInput(input?.value ?? "");
+        if (!parsed.ok) {
+            reportTo(this.t[parsed.reason]);
+            return null;
+        }
+        return parsed.value;
+    }
+    async submitOrder(form) {
+        this.clearErrors(form);
+        const values = new FormData(form);
+        const orderType = String(values.get("order_type"));
+        const quantity = this.readDecimal(form, "quantity", (message) => this.fieldError("quantity", message));
+        if (quantity === null)
+            return;
+        const order = {
+            symbol: String(values.get("symbol") ?? ""),
+            side: String(values.get("side")),
+            quantity,
+            order_type: orderType,
+        };
+        if (orderType !== "market") {
+            const price = this.readDecimal(form, "price", (message) => this.fieldError("price", message));
+            if (price === null)
+                return;
+            if (orderType === "stop")
+                order.stop_price = price;
+            else
+                order.price = price;
+        }
+        const button = form.querySelector('button[type="submit"]');
+        if (button)
+            button.disabled = true;
+        try {
+            const result = await this.placeOrder(order);
+            const output = byId("order-result");
+            if (output)
+                output.textContent = fill(this.t.order_accepted, { order_id: result.order_id, message: result.message });
+            form.elements.namedItem("quantity").value = "";
+            this.scheduleHistoryRefresh();
+        }
+        catch (error) {
+            const failure = error;
+            const field = typeof failure.details?.field === "string" ? failure.details.field : null;
+            const mapped = field === "stop_price" ? "price" : field;
+            if (mapped && byId(`${mapped}-error`))
+                this.fieldError(mapped, failure.message);
+            else
+                this.fieldError("", failure.message);
+        }
+        finally {
+            if (button)
+                button.disabled = false;
+        }
+    }
+    // Order history
+    scheduleHistoryRefresh() {
+        if (this.historyTimer !== null)
+            return;
+        this.historyTimer = setTimeout(() => {
+            this.historyTimer = null;
+            void this.refreshOrderHistory(this.historyPage);
+        }, 200);
+    }
+    async refreshOrderHistory(page = this.historyPage) {
+        const table = byId("order-history");
+        const error = byId("order-history-error");
+        if (!table)
+            return;
+        page = Math.max(1, page);
+        table.setAttribute("aria-busy", "true");
+        try {
+            const response = await fetch(`${this.config.history_url}?page=${page}`, {
+                credentials: "same-origin",
+                headers: { Accept: "application/json" },
+            });
+            if (response.status === 404 && page > 1) {
+                await this.refreshOrderHistory(page - 1);
+                return;
+            }
+            if (!response.ok)
+                throw new Error(`HTTP ${response.status}`);
+            const data = (await response.json());
+            this.historyPage = page;
+            this.renderHistory(data);
+            if (error)
+                error.textContent = "";
+        }
+        catch {
+            if (error)
+                error.textContent = this.t.history_failed;
+        }
+        finally {
+            table.setAttribute("aria-busy", "false");
+        }
+    }
+    renderHistory(data) {
+        const body = document.querySelector("#order-history tbody");
+        if (!body)
+            return;
+        body.replaceChildren();
+        if (data.results.length === 0) {
+            const row = element("tr", { class: "empty" });
+            row.append(element("td", { colspan: "9" }, this.t.history_empty));
+            body.append(row);
+        }
+        for (const order of data.results) {
+            const id = String(order.id ?? order.order_id ?? "");
+            const symbol = order.symbol ?? (typeof order.instrument === "object" ? order.instrument?.symbol : order.instrument) ?? "";
+            const status = order.status ?? "";
+            const price = toNumber(order.average_fill_price) ?? toNumber(order.price) ?? toNumber(order.stop_price);
+            const row = element("tr", { "data-order-id": id, "data-status": status });
+            row.append(element("td", {}, id), element("td", {}, order.created_at ? formatTime(order.created_at) : ""), element("td", {}, symbol), element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""), element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""), element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)), element("td", { class: "num" }, price === null ? "–" : formatEuro(price)), element("td", { class: `order-status ${status}` }, this.t[`status_${status}`] ?? status));
+            const actions = element("td", { class: "actions" });
+            if (OPEN_STATUSES.has(status)) {
+                const cancel = element("button", { type: "button", class: "cancel-order" }, this.t.cancel);
+                cancel.setAttribute("aria-label", `${this.t.cancel} ${id}`);
+                cancel.addEventListener("click", () => void this.cancelFromHistory(id, cancel));
+                const modify = element("button", { type: "button", class: "modify-order" }, this.t.modify);
+                modify.setAttribute("aria-label", `${this.t.modify} ${id}`);
+                modify.addEventListener("click", () => this.openModify(id, order));
+                actions.append(cancel, modify);
+            }
+            row.append(actions);
+            body.append(row);
+        }
+        const pages = Math.max(1, Math.ceil(data.count / Math.max(HISTORY_PAGE_SIZE_HINT, data.results.length || 1)));
+        const label = byId("history-page");
+        if (label)
+            label.textContent = fill(this.t.page, { page: this.historyPage, pages });
+        const prev = byId("history-prev");
+        const next = byId("history-next");
+        if (prev)
+            prev.disabled = !data.previous;
+        if (next)
+            next.disabled = !data.next;
+    }
+    async cancelFromHistory(orderId, button) {
+        button.disabled = true;
+        try {
+            await this.cancelOrder(orderId);
+            this.scheduleHistoryRefresh();
+        }
+        catch (error) {
+            this.showNotification("error", this.t.order_failed, error.message);
+            button.disabled = false;
+        }
+    }
+    openModify(orderId, order) {
+        const form = byId("modify-form");
+        if (!form)
+            return;
+        form.hidden = false;
+        this.clearErrors(form);
+        form.elements.namedItem("order_id").value = orderId;
+        form.elements.namedItem("quantity").value = String(order.quantity ?? "");
+        form.elements.namedItem("price").value = String(order.price ?? order.stop_price ?? "");
+        const label = byId("modify-order-id");
+        if (label)
+            label.textContent = orderId;
+        form.elements.namedItem("quantity").focus();
+    }
+    async submitModify(form) {
+        this.clearErrors(form);
+        const error = byId("modify-error");
+        const report = (message) => {
+            if (error)
+                error.textContent = message;
+        };
+        const data = { order_id: form.elements.namedItem("order_id").value };
+        for (const name of ["quantity", "price"]) {
+            const raw = form.elements.namedItem(name).value;
+            if (raw.trim() === "")
+                continue;
+            const value = this.readDecimal(form, name, report);
+            if (value === null)
+                return;
+            data[name] = value;
+        }
+        try {
+            await this.wsClient.sendUserCommand("modify_order", data);
+            form.hidden = true;
+            this.showNotification("info", fill(this.t.order_modified, { order_id: String(data.order_id) }), "");
+            this.scheduleHistoryRefresh();
+        }
+        catch (failure) {
+            report(failure.message);
+        }
+    }
+    // Alerts
+    async loadAlerts() {
+        try {
+            const result = await this.wsClient.sendUserCommand("list_alerts", {});
+            this.renderAlertRules(Array.isArray(result) ? result : result.alerts ?? []);
+        }
+        catch {
+            // Alerts are optional on a gateway without market data; the panel stays empty.
+        }
+    }
+    renderAlertRules(rules) {
+        const list = byId("alert-rules");
+        if (!list)
+            return;
+        list.replaceChildren();
+        if (rules.length === 0) {
+            list.append(element("li", { class: "empty" }, this.t.no_alerts));
+        }
+        for (const rule of rules) {
+            const id = String(rule.alert_id ?? rule.id ?? "");
+            const item = element("li", { "data-alert-id": id }, `${rule.symbol} ${rule.condition} ${rule.threshold} `);
+            const remove = element("button", { type: "button", class: "remove-alert" }, this.t.remove);
+            remove.setAttribute("aria-label", `${this.t.remove}: ${rule.symbol} ${rule.condition} ${rule.threshold}`);
+            remove.addEventListener("click", async () => {
+                try {
+                    await this.wsClient.sendUserCommand("remove_alert", { alert_id: rule.alert_id ?? rule.id });
+                    this.showNotification("info", this.t.alert_removed, `${rule.symbol}`);
+                    void this.loadAlerts();
+                }
+                catch (error) {
+                    this.showNotification("error", this.t.alert, error.message);
+                }
+            });
+            item.append(remove);
+            list.append(item);
+        }
+    }
+    async submitAlert(form) {
+        this.clearErrors(form);
+        const error = byId("alert-error");
+        const report = (message) => {
+            if (error)
+                error.textContent = message;
+        };
+        const threshold = this.readDecimal(form, "threshold", report);
+        if (threshold === null)
+            return;
+        const values = new FormData(form);
+        const symbol = String(values.get("symbol"));
+        try {
+            await this.wsClient.sendUserCommand("subscribe_alerts", {
+                symbol,
+                condition: String(values.get("condition")),
+                threshold,
+            });
+            this.showNotification("info", fill(this.t.alert_created, { symbol }), "");
+            form.elements.namedItem("threshold").value = "";
+            void this.loadAlerts();
+        }
+        catch (failure) {
+            report(failure.message);
+        }
+    }
+    showAlert(data) {
+        const kind = data.severity === "critical" ? "error" : data.severity === "warning" ? "warning" : "info";
+        this.showNotification(kind, `${this.t.alert}: ${data.symbol}`, data.message);
+        const list = byId("alerts-incoming");
+        if (list) {
+            const item = element("li", { class: `alert ${data.severity}` }, `${formatTime(data.timestamp)} ${data.symbol}: ${data.message}`);
+            list.prepend(item);
+            while (list.children.length > 20)
+                list.lastElementChild?.remove();
+        }
+    }
+    // Analysis
+    async submitAnalysis(form) {
+        this.clearErrors(form);
+        const values = new FormData(form);
+        const symbol = String(values.get("symbol"));
+        const error = byId("analysis-error");
+        const output = byId("analysis-result");
+        try {
+            const result = await this.wsClient.sendUserCommand("start_analysis", {
+                symbol,
+                analysis_type: String(values.get("analysis_type")),
+                parameters: {},
+            });
+            this.pendingAnalyses.add(String(result.analysis_id));
+            if (output)
+                output.textContent = fill(this.t.analysis_running, { symbol });
+        }
+        catch (failure) {
+            if (error)
+                error.textContent = failure.message;
+        }
+    }
+    showAnalysis(data) {
+        const output = byId("analysis-result");
+        if (!output)
+            return;
+        if (this.pendingAnalyses.size > 0 && !this.pendingAnalyses.has(String(data.analysis_id)))
+            return;
+        this.pendingAnalyses.delete(String(data.analysis_id));
+        output.replaceChildren();
+        const recommendation = this.t[data.recommendation] ?? data.recommendation;
+        const heading = element("p", { class: `recommendation ${data.recommendation}` });
+        heading.append(element("strong", {}, `${data.symbol}: ${recommendation}`), document.createTextNode(` · ${this.t.confidence} ${formatNumber(data.confidence_score * (data.confidence_score <= 1 ? 100 : 1), undefined, 1)} %`));
+        const table = element("table", { class: "data indicators" });
+        const body = element("tbody");
+        const indicators = data.result.indicators ?? data.result;
+        for (const [name, value] of Object.entries(indicators)) {
+            if (value !== null && typeof value === "object")
+                continue;
+            const row = element("tr");
+            const number = toNumber(value);
+            row.append(element("th", { scope: "row" }, name), element("td", { class: "num" }, number === null ? String(value) : formatNumber(number)));
+            body.append(row);
+        }
+        table.append(body);
+        output.append(heading, table);
+        this.showNotification("info", fill(this.t.analysis_done, { symbol: data.symbol, recommendation }), "");
+    }
+    euroOrDash(value) {
+        const number = toNumber(value);
+        return number === null ? "–" : formatEuro(number);
+    }
+}
+function boot() {
+    const source = document.getElementById("desk-config");
+    if (!source?.textContent)
+        return;
+    const desk = new PortfolioWebSocketClient(JSON.parse(source.textContent));
+    window.portfolioWS = desk;
+    desk.start();
+}
+if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", boot);
+}
+else {
+    boot();
+}
