@@ -17,6 +17,17 @@ class Actor:
     channel: str = "websocket"  # websocket, admin, rest, system
 
     @classmethod
+    def from_command(cls, ctx: Any) -> Actor:
+        """Return the actor behind a WebSocket command (a `realtime.commands.CommandContext`)."""
+        return cls(
+            user=ctx.user,
+            client_id=ctx.client_id or "",
+            correlation_id=ctx.correlation_id or "",
+            remote_addr=ctx.remote_addr or "",
+            channel="websocket",
+        )
+
+    @classmethod
     def system(cls) -> Actor:
         """Return the actor for work nobody asked for directly (price ticks filling orders)."""
         return cls(user=None, channel="system")

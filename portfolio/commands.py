@@ -1,0 +1,69 @@
+"""The portfolio commands of the spec (section 3.2): refresh_portfolio and update_position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from aktienanalyse.actor import Actor
+from realtime.commands import CommandContext, command
+from realtime.payload import decimal_arg, id_arg, text_arg
+
+from .selectors import instrument_get, portfolio_get_visible, portfolios_visible
+from .services import portfolio_refresh, position_correct
+
+
+@database_sync_to_async
+def _refresh(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    portfolio_id = id_arg(data, "portfolio_id", required=False)
+    if portfolio_id is None:
+        portfolios = list(portfolios_visible(user=ctx.user))
+        if not portfolios:
+            portfolio_get_visible(user=ctx.user)  # raises: no portfolio
+    else:
+        portfolios = [portfolio_get_visible(user=ctx.user, portfolio_id=portfolio_id)]
+    snapshots = [
+        {**portfolio_refresh(portfolio=portfolio, correlation_id=ctx.correlation_id), "name": portfolio.name, "cash": portfolio.cash}
+        for portfolio in portfolios
+    ]
+    return {"message": "Portfolio refreshed successfully", "portfolios": snapshots}
+
+
+@command("refresh_portfolio", permission="portfolio.view_portfolio")
+async def refresh_portfolio(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Send your portfolio (or all of yours) as portfolio.update and return it."""
+    return await _refresh(ctx, data)
+
+
+@database_sync_to_async
+def _update_position(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    symbol = text_arg(data, "symbol", max_length=16)
+    quantity = decimal_arg(data, "quantity")
+    avg_cost = decimal_arg(data, "avg_cost", required=False)
+    reason = text_arg(data, "reason", max_length=500)
+    portfolio = portfolio_get_visible(user=ctx.user, portfolio_id=id_arg(data, "portfolio_id", required=False))
+    instrument = instrument_get(symbol=symbol)
+    correction = position_correct(
+        portfolio_id=portfolio.pk,
+        instrument=instrument,
+        quantity=quantity,
+        avg_cost=avg_cost,
+        reason=reason,
+        actor=Actor.from_command(ctx),
+    )
+    return {
+        "message": "Position corrected.",
+        "correction_id": str(correction.pk),
+        "portfolio_id": str(portfolio.pk),
+        "symbol": instrument.symbol,
+        "previous_quantity": correction.previous_quantity,
+        "quantity": correction.quantity,
+        "avg_cost": correction.avg_cost,
+    }
+
+
+@command("update_position", permission="portfolio.change_position")
+async def update_position(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Correct a position of your portfolio by hand (audited): {symbol, quantity, avg_cost?, reason, portfolio_id?}."""
+    return await _update_position(ctx, data)

@@ -1,0 +1,73 @@
+"""Read typed arguments out of a command's `data`, refusing each malformed one with its field named.
+
+Handlers of every app use these so a missing symbol, a non-numeric quantity or an id that is not
+a number are answered the same way everywhere: an error response with `validation_error`, a
+message and the `field`, before any service runs.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aktienanalyse.exceptions import ValidationFailed
+
+from .protocol import ErrorCode
+
+_MISSING = object()
+MAX_NUMBER_TEXT = 40
+
+
+def _refuse(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(str(ErrorCode.VALIDATION_ERROR), message, field=field)
+
+
+def text_arg(data: dict[str, Any], field: str, *, required: bool = True, max_length: int = 64) -> str | None:
+    """Return a non-empty string argument (trimmed), None if optional and absent or null."""
+    value = data.get(field, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _refuse(field, f"'{field}' is required.")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _refuse(field, f"'{field}' must be a non-empty string.")
+    value = value.strip()
+    if len(value) > max_length:
+        raise _refuse(field, f"'{field}' may be at most {max_length} characters long.")
+    return value
+
+
+def decimal_arg(data: dict[str, Any], field: str, *, required: bool = True) -> Decimal | None:
+    """Return an exact number argument (JSON number or numeric string), None if optional and absent or null."""
+    value = data.get(field, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _refuse(field, f"'{field}' is required.")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+        raise _refuse(field, f"'{field}' must be a number.")
+    if isinstance(value, str):
+        if len(value) > MAX_NUMBER_TEXT:
+            raise _refuse(field, f"'{field}' must be a number.")
+        try:
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            raise _refuse(field, f"'{field}' must be a number.") from None
+    number = Decimal(value)
+    if not number.is_finite():
+        raise _refuse(field, f"'{field}' must be a finite number.")
+    return number
+
+
+def id_arg(data: dict[str, Any], field: str, *, required: bool = True) -> int | None:
+    """Return a positive integer id (JSON integer or digit string), None if optional and absent or null."""
+    value = data.get(field, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _refuse(field, f"'{field}' is required.")
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise _refuse(field, f"'{field}' must be a positive integer id.")
+    return value

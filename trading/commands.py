@@ -1,0 +1,91 @@
+"""The trading commands of the spec (section 3.2): place_order, cancel_order, modify_order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from aktienanalyse.actor import Actor
+from portfolio.selectors import instrument_get, portfolio_get_visible
+from realtime.commands import CommandContext, command
+from realtime.payload import decimal_arg, id_arg, text_arg
+
+from .models import Order, OrderStatus
+from .selectors import order_get_visible
+from .services import order_cancel, order_modify, order_place
+
+STATUS_MESSAGES = {
+    OrderStatus.OPEN: "Order placed; it rests until the price crosses it.",
+    OrderStatus.PARTIALLY_FILLED: "Order placed and partially filled.",
+    OrderStatus.FILLED: "Order placed and filled.",
+    OrderStatus.FAILED: "Order placed but could not be executed.",
+}
+
+
+def _result(order: Order, message: str) -> dict[str, Any]:
+    return {"order_id": str(order.pk), "status": order.status, "message": message}
+
+
+@database_sync_to_async
+def _place(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    symbol = text_arg(data, "symbol", max_length=16)
+    side = text_arg(data, "side", max_length=16)
+    order_type = text_arg(data, "order_type", required=False, max_length=16) or "market"
+    quantity = decimal_arg(data, "quantity")
+    price = decimal_arg(data, "price", required=False)
+    stop_price = decimal_arg(data, "stop_price", required=False)
+    client_order_id = text_arg(data, "client_order_id", required=False, max_length=64)
+    portfolio_id = id_arg(data, "portfolio_id", required=False)
+    portfolio = portfolio_get_visible(user=ctx.user, portfolio_id=portfolio_id)
+    instrument = instrument_get(symbol=symbol)
+    order = order_place(
+        portfolio_id=portfolio.pk,
+        instrument=instrument,
+        side=side.lower(),
+        order_type=order_type.lower(),
+        quantity=quantity,
+        price=price,
+        stop_price=stop_price,
+        client_order_id=client_order_id,
+        actor=Actor.from_command(ctx),
+    )
+    return _result(order, STATUS_MESSAGES.get(order.status, "Order placed successfully."))
+
+
+@command("place_order", permission="trading.add_order")
+async def place_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Place an order for one of your portfolios and execute it if the market allows."""
+    return await _place(ctx, data)
+
+
+@database_sync_to_async
+def _cancel(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    order = order_get_visible(user=ctx.user, order_id=id_arg(data, "order_id"))
+    order = order_cancel(order_id=order.pk, actor=Actor.from_command(ctx))
+    return _result(order, "Order cancelled successfully.")
+
+
+@command("cancel_order", permission="trading.change_order")
+async def cancel_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Cancel one of your resting orders."""
+    return await _cancel(ctx, data)
+
+
+@database_sync_to_async
+def _modify(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    order = order_get_visible(user=ctx.user, order_id=id_arg(data, "order_id"))
+    order = order_modify(
+        order_id=order.pk,
+        actor=Actor.from_command(ctx),
+        quantity=decimal_arg(data, "quantity", required=False),
+        price=decimal_arg(data, "price", required=False),
+    )
+    message = "Order modified and filled." if order.status == OrderStatus.FILLED else "Order modified successfully."
+    return _result(order, message)
+
+
+@command("modify_order", permission="trading.change_order")
+async def modify_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Change the quantity or price of one of your resting orders."""
+    return await _modify(ctx, data)
