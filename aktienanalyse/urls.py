@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 from . import views
 
@@ -11,6 +12,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/trading/", include("trading.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 
 # Static files from the app itself in debug (daphne in tests, `make run`); a proxy serves them in production.
