@@ -403,3 +403,21 @@ def test_modifying_a_filled_order_is_refused(portfolio, sap, actor):
 
     with pytest.raises(OrderConflict):
         order_modify(order_id=order.pk, actor=actor, quantity=D("5"))
+
+
+def test_tick_price_given_as_float_or_with_extra_places_fills_at_the_stored_precision(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("190"))
+
+    resting_orders_execute(instrument=sap, price=189.9)
+
+    order.refresh_from_db()
+    assert order.fills.get().price == D("189.9")
+
+
+@pytest.mark.parametrize("price", [D("0"), D("-1"), D("NaN")])
+def test_tick_with_impossible_price_is_refused_and_fills_nothing(portfolio, sap, actor, price):
+    place(portfolio, sap, actor, order_type="limit", price=D("190"))
+
+    with pytest.raises(ValueError):
+        resting_orders_execute(instrument=sap, price=price)
+    assert not Fill.objects.exists()

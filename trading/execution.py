@@ -10,7 +10,7 @@ two workers never book one order twice.
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -25,6 +25,8 @@ from .announce import order_failed_announce, order_filled_announce
 from .models import RESTING_STATUSES, Fill, Order, OrderStatus, OrderType, Side
 
 logger = logging.getLogger(__name__)
+
+PRICE_STEP = Decimal("0.0001")  # the precision prices are stored with
 
 
 def fee_for(*, value: Decimal) -> Decimal:
@@ -78,7 +80,7 @@ def order_fill(
     fill = Fill.objects.create(order=order, quantity=quantity, price=price, fees=fees, executed_at=now)
     previous_value = order.filled_quantity * (order.average_fill_price or Decimal("0"))
     order.filled_quantity += quantity
-    order.average_fill_price = ((previous_value + quantity * price) / order.filled_quantity).quantize(Decimal("0.0001"))
+    order.average_fill_price = ((previous_value + quantity * price) / order.filled_quantity).quantize(PRICE_STEP, rounding=ROUND_HALF_UP)
     order.fees += fees
     order.status = OrderStatus.FILLED if order.filled_quantity == order.quantity else OrderStatus.PARTIALLY_FILLED
     if order.status == OrderStatus.FILLED:
@@ -122,7 +124,10 @@ def resting_orders_execute(*, instrument: Instrument, price: Decimal) -> list[Or
     so a concurrent tick, cancellation or modification is seen and nothing is booked twice.
     Returns the orders that were filled (fully or partly) or failed by this tick.
     """
-    price = Decimal(price)
+    price = Decimal(str(price)) if isinstance(price, float) else Decimal(price)
+    if not price.is_finite() or price <= 0:
+        raise ValueError(f"a trade price must be a positive number, got {price}")
+    price = price.quantize(PRICE_STEP, rounding=ROUND_HALF_UP)
     candidates = list(
         Order.objects.filter(instrument=instrument, status__in=RESTING_STATUSES)
         .filter(crossed_orders_filter(price=price))
