@@ -242,4 +242,5 @@ def position_correct(
         correlation_id=actor.correlation_id,
     )
     portfolio_value_announce(portfolio=portfolio, trigger_reason="position_change", correlation_id=actor.correlation_id)
+    portfolio_refresh(portfolio=portfolio, correlation_id=actor.correlation_id)
     return correction

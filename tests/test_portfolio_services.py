@@ -110,3 +110,13 @@ def test_invalid_correction_changes_nothing(portfolio_with_position, sap, actor,
     assert refused.value.code == code
     assert Position.objects.get().quantity == D("10")
     assert not PositionCorrection.objects.exists()
+
+
+def test_correction_sends_the_whole_portfolio_too(portfolio_with_position, sap, actor, published, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        position_correct(
+            portfolio_id=portfolio_with_position.pk, instrument=sap, quantity=D("4"), avg_cost=None, reason="fix", actor=actor
+        )
+
+    [update] = published.data("portfolio.update")
+    assert update["positions"][0]["quantity"] == D("4") and update["total_value"] == D("10800.00")

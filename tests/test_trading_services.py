@@ -53,6 +53,7 @@ def test_market_buy_fills_at_last_price_and_books_cash_position_and_fee(
         "portfolio.position_changed",
         "trading.order_filled",
         "portfolio.value_changed",
+        "portfolio.update",
     ]
     created = published.data("trading.order_created")[0]
     assert (created["order_id"], created["status"], created["symbol"], created["price"]) == (
@@ -68,7 +69,9 @@ def test_market_buy_fills_at_last_price_and_books_cash_position_and_fee(
     assert (value["previous_value"], value["current_value"], value["change"], value["trigger_reason"]) == (
         D("10000.00"), D("9998.00"), D("-2.00"), "order_filled",
     )
-    assert all(audience == [actor.user.pk] for audience in published.audiences("trading.order_filled"))
+    update = published.data("portfolio.update")[0]
+    assert (update["total_value"], update["positions_count"]) == (D("9998.00"), 1)
+    assert {tuple(a) for t in set(published.types()) for a in published.audiences(t)} == {(actor.user.pk,)}
     assert {frame["correlation_id"] for frame in published.frames("trading.order_filled")} == {"corr-1"}
 
 

@@ -19,7 +19,13 @@ from django.utils import timezone
 
 from portfolio.models import Instrument, Portfolio
 from portfolio.selectors import money
-from portfolio.services import BookingRefused, portfolio_lock, portfolio_value_announce, position_apply_fill
+from portfolio.services import (
+    BookingRefused,
+    portfolio_lock,
+    portfolio_refresh,
+    portfolio_value_announce,
+    position_apply_fill,
+)
 
 from .announce import order_failed_announce, order_filled_announce
 from .models import RESTING_STATUSES, Fill, Order, OrderStatus, OrderType, Side
@@ -88,6 +94,7 @@ def order_fill(
     order.save()
     order_filled_announce(order=order, fill=fill, correlation_id=correlation_id)
     portfolio_value_announce(portfolio=portfolio, trigger_reason="order_filled", correlation_id=correlation_id)
+    portfolio_refresh(portfolio=portfolio, correlation_id=correlation_id)
     return fill
 
 
