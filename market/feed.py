@@ -121,6 +121,10 @@ def background_start() -> Background:
         background.tasks.append(loop.create_task(background.feed.run(), name="market-feed"))
     elif market_setting("FEED_IN_PROCESS") and not channel_layer_in_memory():
         logger.info("price feed not started in this gateway process: with Redis, run `manage.py market_feed`")
+    if market_setting("STATUS_INTERVAL") > 0:
+        from .status import status_monitor
+
+        background.tasks.append(loop.create_task(status_monitor().run(), name="system-status"))
     return background
 
 
@@ -131,6 +135,9 @@ async def background_stop() -> None:
         return
     if background.feed is not None:
         background.feed.stop()
+    from .status import status_monitor
+
+    status_monitor().stop()
     await asyncio.gather(*background.tasks, return_exceptions=True)
 
 

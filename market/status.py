@@ -1,0 +1,315 @@
+"""What `get_system_status` and `system.service_status` report: measured facts, nothing assumed.
+
+Each check probes the database (SELECT 1) and the channel layer (a message sent to a fresh
+channel and received back) with their round-trip times, reads the connection table of this
+process and the rate at which it writes frames, and the age of the newest tick the feed
+recorded. Overall health is computed from those. The monitor runs the checks periodically in
+each gateway process, publishes `system.service_status` per service when its status changes (and
+as a heartbeat), and `system.performance_alert` when a latency or error rate crosses its
+threshold (once per crossing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max
+from django.utils import timezone
+
+from realtime.connections import connections
+from realtime.dispatch import asend_event
+from realtime.protocol import utc_now_iso
+
+from .conf import market_setting
+from .feed import feed_in_process_enabled, running_feed
+from .models import PriceTick
+
+logger = logging.getLogger(__name__)
+
+SERVICES = ("database", "channel_layer", "market_feed", "gateway")
+HEALTH_PENALTY = {
+    ("database", "offline"): 50,
+    ("database", "degraded"): 10,
+    ("channel_layer", "offline"): 30,
+    ("channel_layer", "degraded"): 10,
+    ("market_feed", "offline"): 20,
+    ("market_feed", "degraded"): 10,
+}
+STATUS_SCORE = {"online": 100, "degraded": 50, "offline": 0}
+
+
+class RateMeter:
+    """The rate of a growing counter over roughly the last `window` seconds."""
+
+    def __init__(self, read: Callable[[], int], *, window: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self.read = read
+        self.window = window
+        self.clock = clock
+        self.samples: deque[tuple[float, int]] = deque([(clock(), read())])
+
+    def per_second(self) -> float:
+        now, value = self.clock(), self.read()
+        self.samples.append((now, value))
+        # Keep the newest sample at least `window` old as the base of the measurement.
+        while len(self.samples) > 2 and self.samples[1][0] <= now - self.window:
+            self.samples.popleft()
+        since, base = self.samples[0]
+        return (value - base) / (now - since) if now > since else 0.0
+
+
+delivery_rate = RateMeter(lambda: connections.messages_sent)
+
+
+@dataclass
+class Probe:
+    status: str
+    response_time_ms: float
+    error: str | None = None
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _select_one() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+async def database_probe() -> Probe:
+    """Time a SELECT 1 on the default database."""
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(database_sync_to_async(_select_one)(), market_setting("PROBE_TIMEOUT"))
+    except Exception as exc:
+        return Probe("offline", _elapsed_ms(started), f"{type(exc).__name__}: {exc}"[:200])
+    return Probe("online", _elapsed_ms(started))
+
+
+_probe_layers: dict[int, Any] = {}
+
+
+def _probe_layer() -> Any:
+    """Return a layer to probe with: the shared one in memory, a twin with the same config on Redis.
+
+    On Redis the process fan-out keeps a receive pending on the shared layer instance, which
+    holds that instance's receive lock; a twin has its own, so the probe measures Redis alone.
+    """
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        return layer
+    if id(layer) not in _probe_layers:
+        _probe_layers.clear()
+        _probe_layers[id(layer)] = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    return _probe_layers[id(layer)]
+
+
+async def channel_layer_probe() -> Probe:
+    """Time a message through the channel layer to a fresh channel of this process and back."""
+    started = time.perf_counter()
+    try:
+        layer = _probe_layer()
+        async with asyncio.timeout(market_setting("PROBE_TIMEOUT")):
+            channel = await layer.new_channel("status.")
+            await layer.send(channel, {"type": "status.probe"})
+            await layer.receive(channel)
+    except Exception as exc:
+        error = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+        return Probe("offline", _elapsed_ms(started), error[:200])
+    return Probe("online", _elapsed_ms(started))
+
+
+def _last_feed_tick_at():
+    return PriceTick.objects.exclude(source="seed").aggregate(newest=Max("at"))["newest"]
+
+
+async def feed_facts() -> dict[str, Any]:
+    """Return whether the feed runs and how old its newest tick is."""
+    try:
+        newest = await database_sync_to_async(_last_feed_tick_at)()
+    except Exception:
+        newest = None
+    age = round((timezone.now() - newest).total_seconds(), 3) if newest else None
+    stale_after = market_setting("FEED_STALE_AFTER")
+    fresh = age is not None and age <= stale_after
+    feed = running_feed()
+    if feed_in_process_enabled():
+        mode, running = "in_process", bool(feed and feed.running)
+    else:
+        mode, running = "external", fresh
+    status = "online" if running and fresh else "degraded" if running else "offline"
+    return {
+        "status": status,
+        "running": running,
+        "mode": mode,
+        "last_tick_age_seconds": age,
+        "stale_after_seconds": stale_after,
+        "rounds": feed.rounds if feed else None,
+        "failed_rounds": feed.failures if feed else None,
+    }
+
+
+class StatusMonitor:
+    """Check the services, remember recent outcomes, and publish status changes and alerts."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, deque[bool]] = {name: deque(maxlen=20) for name in SERVICES}
+        self.published: dict[str, tuple[str, float]] = {}
+        self.alerting: set[str] = set()
+        self._stop: asyncio.Event | None = None
+
+    def error_rate(self, name: str) -> float:
+        outcomes = self.outcomes[name]
+        return round(sum(1 for ok in outcomes if not ok) / len(outcomes), 4) if outcomes else 0.0
+
+    async def collect(self) -> dict[str, Any]:
+        """Measure every service now and return the status `get_system_status` answers with."""
+        started = time.perf_counter()
+        database, layer = await asyncio.gather(database_probe(), channel_layer_probe())
+        feed = await feed_facts()
+        services: dict[str, dict[str, Any]] = {
+            "database": {
+                "status": self._latency_status(database, "DATABASE_LATENCY_ALERT_MS"),
+                "response_time_ms": database.response_time_ms,
+                "vendor": connection.vendor,
+                "error": database.error,
+            },
+            "channel_layer": {
+                "status": self._latency_status(layer, "CHANNEL_LAYER_LATENCY_ALERT_MS"),
+                "response_time_ms": layer.response_time_ms,
+                "backend": settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1],
+                "error": layer.error,
+            },
+            "market_feed": feed,
+        }
+        self.outcomes["database"].append(database.status == "online")
+        self.outcomes["channel_layer"].append(layer.status == "online")
+        self.outcomes["market_feed"].append(feed["status"] == "online")
+        all_up = database.status == layer.status == "online"
+        self.outcomes["gateway"].append(all_up)
+        services["gateway"] = {
+            "status": "online",
+            "response_time_ms": _elapsed_ms(started),
+            "connections_open": len(connections),
+            "events_delivered_per_second": round(delivery_rate.per_second(), 3),
+            "messages_sent_total": connections.messages_sent,
+            "messages_received_total": connections.messages_received,
+            "process_id": os.getpid(),
+        }
+        for name, facts in services.items():
+            facts["error_rate"] = self.error_rate(name)
+        health = max(0, 100 - sum(HEALTH_PENALTY.get((name, facts["status"]), 0) for name, facts in services.items()))
+        return {
+            "overall_health": health,
+            "status": "online" if health >= 90 else "degraded" if health >= 40 else "offline",
+            "services": services,
+            "timestamp": utc_now_iso(),
+        }
+
+    @staticmethod
+    def _latency_status(probe: Probe, threshold_setting: str) -> str:
+        if probe.status != "online":
+            return "offline"
+        return "degraded" if probe.response_time_ms > market_setting(threshold_setting) else "online"
+
+    async def check(self) -> dict[str, Any]:
+        """Collect the status and publish what changed; return the status."""
+        status = await self.collect()
+        try:
+            await self.publish(status)
+        except Exception as exc:  # the channel layer is down: the next check tries again
+            logger.warning("system status could not be published: %s", exc)
+        return status
+
+    async def publish(self, status: dict[str, Any]) -> None:
+        now = time.monotonic()
+        heartbeat = market_setting("STATUS_HEARTBEAT")
+        for name, facts in status["services"].items():
+            previous = self.published.get(name)
+            if previous is not None and previous[0] == facts["status"] and now - previous[1] < heartbeat:
+                continue
+            await asend_event(
+                "system.service_status",
+                {
+                    "service_name": name,
+                    "status": facts["status"],
+                    "health_score": STATUS_SCORE[facts["status"]],
+                    "response_time_ms": facts.get("response_time_ms") or 0.0,
+                    "error_rate": facts["error_rate"],
+                    "timestamp": status["timestamp"],
+                    "additional_info": {k: v for k, v in facts.items() if k not in ("status", "response_time_ms", "error_rate")},
+                },
+            )
+            self.published[name] = (facts["status"], now)
+        await self._performance_alerts(status)
+
+    async def _performance_alerts(self, status: dict[str, Any]) -> None:
+        services = status["services"]
+        measured = [
+            ("high_latency", "database", "response_time_ms", "DATABASE_LATENCY_ALERT_MS"),
+            ("high_latency", "channel_layer", "response_time_ms", "CHANNEL_LAYER_LATENCY_ALERT_MS"),
+            ("error_rate", "database", "error_rate", "ERROR_RATE_ALERT"),
+            ("error_rate", "channel_layer", "error_rate", "ERROR_RATE_ALERT"),
+        ]
+        for alert_type, service, metric, setting in measured:
+            value, threshold = services[service][metric], market_setting(setting)
+            key = f"{service}.{metric}"
+            if value is None or value <= threshold:
+                self.alerting.discard(key)
+                continue
+            if key in self.alerting:
+                continue
+            await asend_event(
+                "system.performance_alert",
+                {
+                    "alert_type": alert_type,
+                    "service_name": service,
+                    "metric_name": metric,
+                    "current_value": value,
+                    "threshold": threshold,
+                    "severity": "critical" if value >= 2 * threshold else "warning",
+                    "timestamp": status["timestamp"],
+                },
+            )
+            self.alerting.add(key)
+
+    async def run(self) -> None:
+        """Check every STATUS_INTERVAL seconds until stopped."""
+        self._stop = stop = asyncio.Event()
+        while not stop.is_set():
+            try:
+                await self.check()
+            except Exception:
+                logger.exception("system status check failed")
+            try:
+                await asyncio.wait_for(stop.wait(), market_setting("STATUS_INTERVAL"))
+            except asyncio.TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+
+_monitor: StatusMonitor | None = None
+
+
+def status_monitor() -> StatusMonitor:
+    """Return this process's status monitor."""
+    global _monitor
+    if _monitor is None:
+        _monitor = StatusMonitor()
+    return _monitor
