@@ -31,15 +31,21 @@ FOUR_PLACES = Decimal("0.0001")
 # Ticks
 
 
+def on_tick_grid(value: Decimal) -> Decimal:
+    """Return `value` with two decimals if it has no more (the database pads prices to four)."""
+    cents = value.quantize(Decimal("0.01"))
+    return cents if cents == value else value
+
+
 def price_update_data(*, tick: PriceTick) -> dict[str, Any]:
     """Return the `market.price_update` data of a stored tick."""
     instrument = tick.instrument
     return {
         "symbol": instrument.symbol,
         "isin": instrument.isin,
-        "price": tick.price,
-        "previous_price": tick.previous_price,
-        "change": tick.change,
+        "price": on_tick_grid(tick.price),
+        "previous_price": on_tick_grid(tick.previous_price),
+        "change": on_tick_grid(tick.change),
         "change_percent": tick.change_percent,
         "volume": int(tick.volume),
         "timestamp": isoformat(tick.at),

@@ -18,6 +18,7 @@ from market.providers import SimulatedMarket
 from market.services import price_history_prune, price_history_seed, price_tick_record
 from portfolio.models import Instrument
 from realtime.events import get_schema
+from realtime.protocol import decode
 from tests.fixtures.market import ScriptedMarket, make_instrument
 from tests.fixtures.ws import login_cookie
 
@@ -125,8 +126,10 @@ async def test_tick_reaches_a_subscribed_client_as_price_update_with_every_field
     feed = PriceFeed(provider=ScriptedMarket({"SAP": ["101.25"]}, {"SAP": [4200]}), interval=1)
     # when a tick is recorded
     await feed.run_round()
-    # then the client receives it with every field of the spec, exact
-    message = await client.receive_event("market.price_update")
+    # then the client receives it with every field of the spec, exact, prices on the cent grid
+    raw = await client.receive_raw()
+    assert '"price":101.25,"previous_price":100.00,"change":1.25,"change_percent":1.2500' in raw
+    message = decode(raw)
     assert message["type"] == "market"
     data = get_schema("market.price_update").validate(message["data"])
     tick = (await sync_to_async(ticks_of)("SAP"))[0]
