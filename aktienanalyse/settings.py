@@ -221,6 +221,20 @@ REALTIME = {
     "MAX_COMMANDS_IN_FLIGHT": env_int("REALTIME_MAX_COMMANDS_IN_FLIGHT", 8),
     # Messages waiting for one slow socket before it is closed (price ticks are conflated first).
     "SEND_QUEUE_LIMIT": env_int("REALTIME_SEND_QUEUE_LIMIT", 1000),
+    # Recovery: broadcast events kept per event type for replay after a reconnect.
+    "HISTORY_MAX_EVENTS": env_int("REALTIME_HISTORY_MAX_EVENTS", 1000),
+    "HISTORY_MAX_AGE_SECONDS": env_int("REALTIME_HISTORY_MAX_AGE_SECONDS", 900),
+    # Token bucket per connection: sustained messages per second and burst; a connection that
+    # keeps sending past the limit for this many messages is closed.
+    "RATE_LIMIT_PER_SECOND": env_int("REALTIME_RATE_LIMIT_PER_SECOND", 20),
+    "RATE_LIMIT_BURST": env_int("REALTIME_RATE_LIMIT_BURST", 60),
+    "RATE_LIMIT_CLOSE_AFTER": env_int("REALTIME_RATE_LIMIT_CLOSE_AFTER", 200),
+    "MAX_CONNECTIONS_PER_USER": env_int("REALTIME_MAX_CONNECTIONS_PER_USER", 20),
+    "MAX_SUBSCRIPTIONS_PER_CONNECTION": env_int("REALTIME_MAX_SUBSCRIPTIONS_PER_CONNECTION", 64),
+    # A connection that sends nothing (not even a ping) this long is closed.
+    "IDLE_TIMEOUT_SECONDS": env_int("REALTIME_IDLE_TIMEOUT_SECONDS", 120),
+    # How often open connections are checked against their session, account and permissions.
+    "REVALIDATE_SECONDS": env_int("REALTIME_REVALIDATE_SECONDS", 2),
 }
 
 # Paper-trading broker (trading/execution.py).

@@ -10,3 +10,4 @@ class RealtimeConfig(AppConfig):
     def ready(self) -> None:
         # Each app registers its WebSocket command handlers in its own `commands` module.
         autodiscover_modules("commands")
+        from . import signals  # noqa: F401  (connects the auth signal receivers)

@@ -29,10 +29,11 @@ class Connection:
     messages_in: int = 0
     messages_out: int = 0
     last_activity: float = field(default_factory=time.time)
+    last_received: float = field(default_factory=time.time)
 
     def touch_in(self) -> None:
         self.messages_in += 1
-        self.last_activity = time.time()
+        self.last_activity = self.last_received = time.time()
 
     def touch_out(self) -> None:
         self.messages_out += 1

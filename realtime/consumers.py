@@ -16,14 +16,18 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from aktienanalyse.exceptions import DomainError
 
 from . import dispatch
+from .access import Verdict, check_consumers, get_revalidator, session_auth_hash, session_fingerprint
 from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
 from .events import EVENT_SCHEMAS
 from .fanout import Outbox, get_fanout
+from .history import get_history
+from .limits import TokenBucket
 from .protocol import (
     COMMAND_NAME_RE,
     EVENT_NAME_RE,
@@ -37,6 +41,7 @@ from .protocol import (
     error_message,
     parse_client_message,
     parse_event_types,
+    parse_since,
     utc_now,
     utc_now_iso,
 )
@@ -73,7 +78,16 @@ class EventConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.config = settings.REALTIME
+        self.loop = asyncio.get_running_loop()
+        session = self.scope.get("session")
+        self.session_key = session.session_key if session is not None else None
+        self.auth_hash = session_auth_hash(session)
         self.permissions = frozenset(await database_sync_to_async(user.get_all_permissions)())
+        self.rate = TokenBucket(rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"])
+        self.rate_strikes = 0
+        self.rate_warned_at = 0.0
+        self.replaying: dict[str, list[dict[str, Any]]] = {}
+        self.ended = False
         requested = self.scope["url_route"]["kwargs"].get("client_id") or None
         self.client_id = await database_sync_to_async(client_identity_claim)(user=user, requested=requested)
         self.subscriptions: set[str] = set()
@@ -91,7 +105,9 @@ class EventConsumer(AsyncWebsocketConsumer):
             subscriptions=self.subscriptions,
             consumer=self,
         )
+        over_cap = len(connections.of_user(user.pk)) >= self.config["MAX_CONNECTIONS_PER_USER"]
         connections.add(self.connection)
+        get_revalidator().ensure_running()
         logger.info(
             "websocket connected: user=%s client_id=%s address=%s origin=%s",
             user.get_username(),
@@ -104,6 +120,13 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self.fanout.join(dispatch.user_group(user.pk), self)
         except Exception as exc:
             logger.error("channel layer unavailable at connect of client_id=%s: %s", self.client_id, exc)
+        if over_cap:
+            limit = self.config["MAX_CONNECTIONS_PER_USER"]
+            self.send_error(
+                ProtocolError(ErrorCode.TOO_MANY_CONNECTIONS, f"At most {limit} open connections per user.", limit=limit)
+            )
+            self.end(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
+            return
         self.send_frame(
             envelope(
                 "system",
@@ -153,8 +176,52 @@ class EventConsumer(AsyncWebsocketConsumer):
         )
 
     def _fell_behind(self) -> None:
-        logger.warning("closing client_id=%s: it stopped reading and its send queue is full", self.client_id)
-        asyncio.get_running_loop().create_task(self.close(code=CloseCode.SLOW_CONSUMER))
+        self.end(CloseCode.SLOW_CONSUMER, "send queue overflow: the client stopped reading")
+
+    def end(self, code: int, reason: str) -> None:
+        """Close this socket from the server side, once, after what is already queued."""
+        if self.ended:
+            return
+        self.ended = True
+        logger.info("closing client_id=%s user=%s: %s (code %s)", self.client_id, self.user.get_username(), reason, code)
+        self.loop.create_task(self._close_after_flush(code))
+
+    async def _close_after_flush(self, code: int) -> None:
+        try:
+            async with asyncio.timeout(1):
+                await self.outbox.flush()
+        except (TimeoutError, Exception):
+            pass
+        self.outbox.close()
+        await self.close(code=code)
+
+    async def apply_access(self, verdict: Verdict) -> None:
+        """Close the socket if its access is gone; drop subscriptions whose permission is gone."""
+        if not verdict.allowed:
+            self.end(verdict.close_code, verdict.reason)
+            return
+        if verdict.permissions is None or verdict.permissions == self.permissions:
+            return
+        self.permissions = verdict.permissions
+        for event_type in sorted(self.subscriptions):
+            if not self.may(EVENT_SCHEMAS[event_type].permission):
+                self.subscriptions.discard(event_type)
+                await self.fanout.leave(dispatch.event_group(event_type), self)
+                self.send_frame(
+                    envelope(
+                        "system",
+                        "subscription.removed",
+                        {"event_type": event_type, "client_id": self.client_id, "reason": "permission_revoked"},
+                        source_service=self.config["SERVICE_NAME"],
+                        target_client=self.client_id,
+                    )
+                )
+
+    async def _recheck_access(self) -> None:
+        try:
+            await check_consumers([self], with_permissions=True)
+        except Exception:
+            logger.exception("access check of client_id=%s failed; the periodic check will retry", self.client_id)
 
     def may(self, permission: str | None) -> bool:
         return permission is None or self.user.is_superuser or permission in self.permissions
@@ -170,22 +237,34 @@ class EventConsumer(AsyncWebsocketConsumer):
             schema = EVENT_SCHEMAS.get(event_type)
             if schema is None or not self.may(schema.permission):
                 return
-            if message["group"] == dispatch.event_group(event_type) and event_type not in self.subscriptions:
-                return
+            if message["group"] == dispatch.event_group(event_type):
+                if event_type not in self.subscriptions:
+                    return
+                held = self.replaying.get(event_type)
+                if held is not None:  # a replay is running: live events wait behind it
+                    held.append(message)
+                    return
             key = (event_type, message.get("symbol")) if schema.conflatable else None
             self.outbox.put(message["text"], conflate_key=key)
         elif kind == dispatch.DIRECT:
             self.outbox.put(message["text"])
         elif kind == dispatch.CLOSE:
-            logger.info("closing client_id=%s on request: %s", self.client_id, message.get("reason"))
-            self.outbox.close()
-            asyncio.get_running_loop().create_task(self.close(code=message.get("code", CloseCode.NORMAL)))
+            self.end(message.get("code", CloseCode.NORMAL), message.get("reason") or "closed on request")
+        elif kind == dispatch.ACCESS:
+            ended = message.get("ended_session")
+            if ended is not None:
+                if ended == session_fingerprint(self.session_key):
+                    self.end(CloseCode.SESSION_ENDED, "logged out")
+                return
+            self.loop.create_task(self._recheck_access())
 
     # Incoming
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.connection.touch_in()
         connections.messages_received += 1
+        if not self._within_rate():
+            return
         if text_data is None:
             self.send_error(ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED, "Only text frames with JSON are accepted."))
             return
@@ -205,6 +284,29 @@ class EventConsumer(AsyncWebsocketConsumer):
                 self._command(message)
         except ProtocolError as error:
             self.send_error(error)
+
+    def _within_rate(self) -> bool:
+        """Apply the token bucket: answer the first refusal each second, close a flood that goes on."""
+        if self.rate.take():
+            if self.rate.rested:  # the flood is over: forget it
+                self.rate_strikes = 0
+            return True
+        self.rate_strikes += 1
+        if self.rate_strikes >= self.config["RATE_LIMIT_CLOSE_AFTER"]:
+            self.end(CloseCode.RATE_LIMITED, "rate limit exceeded repeatedly")
+            return False
+        now = self.loop.time()
+        if now - self.rate_warned_at >= 1:
+            self.rate_warned_at = now
+            rate = self.config["RATE_LIMIT_PER_SECOND"]
+            self.send_error(
+                ProtocolError(
+                    ErrorCode.RATE_LIMITED,
+                    f"Too many messages: at most {rate} a second; messages over the limit are dropped.",
+                    limit=rate,
+                )
+            )
+        return False
 
     def _pong(self, message: ClientMessage) -> None:
         self.send_frame(
@@ -238,11 +340,12 @@ class EventConsumer(AsyncWebsocketConsumer):
                 correlation_id=message.correlation_id,
             )
         event_types = parse_event_types(message, limit=self.config["MAX_EVENT_TYPES_PER_MESSAGE"])
+        since = parse_since(message, limit=self.config["MAX_EVENT_TYPES_PER_MESSAGE"])
         for event_type in event_types:
             try:
                 self._check_event_type(event_type, message)
                 if message.event == "subscribe":
-                    await self._subscribe(event_type, message)
+                    await self._subscribe(event_type, message, since.get(event_type))
                 else:
                     await self._unsubscribe(event_type, message)
             except ProtocolError as error:
@@ -273,8 +376,17 @@ class EventConsumer(AsyncWebsocketConsumer):
                 event_type=event_type,
             )
 
-    async def _subscribe(self, event_type: str, message: ClientMessage) -> None:
+    async def _subscribe(self, event_type: str, message: ClientMessage, since: dict[str, Any] | None) -> None:
         if event_type not in self.subscriptions:
+            limit = self.config["MAX_SUBSCRIPTIONS_PER_CONNECTION"]
+            if len(self.subscriptions) >= limit:
+                raise ProtocolError(
+                    ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                    f"At most {limit} subscriptions per connection.",
+                    correlation_id=message.correlation_id,
+                    event_type=event_type,
+                    limit=limit,
+                )
             try:
                 await self.fanout.join(dispatch.event_group(event_type), self)
             except Exception as exc:
@@ -286,7 +398,40 @@ class EventConsumer(AsyncWebsocketConsumer):
                     event_type=event_type,
                 ) from None
             self.subscriptions.add(event_type)
-        self._system("subscription.confirmed", {"event_type": event_type, "client_id": self.client_id}, message)
+        position, held = await self._replay(event_type, since)
+        self._system(
+            "subscription.confirmed", {"event_type": event_type, "client_id": self.client_id, **position}, message
+        )
+        last = position.get("seq", 0)
+        schema = EVENT_SCHEMAS[event_type]
+        for live in held:
+            if live.get("seq", last + 1) > last:
+                key = (event_type, live.get("symbol")) if schema.conflatable else None
+                self.outbox.put(live["text"], conflate_key=key)
+
+    async def _replay(self, event_type: str, since: dict[str, Any] | None) -> tuple[dict[str, Any], list]:
+        """Send what the client missed since `since` and return the stream position.
+
+        Live events of the type that arrive meanwhile are held back and returned, so they follow
+        the replay instead of overtaking it.
+        """
+        self.replaying[event_type] = []
+        try:
+            history = get_history()
+            if since is None:
+                seq, epoch = await history.position(event_type)
+                return {"seq": seq, "epoch": epoch}, self.replaying[event_type]
+            replay = await history.since(event_type, since["seq"], since["epoch"])
+            if replay.recovered:
+                for entry in replay.entries:
+                    if entry.audience is None or self.user.pk in entry.audience:
+                        self.outbox.put(entry.text)
+            return {"recovered": replay.recovered, "seq": replay.seq, "epoch": replay.epoch}, self.replaying[event_type]
+        except Exception as exc:
+            logger.error("history of %s unavailable: %s", event_type, exc)
+            return ({"recovered": False} if since is not None else {}), self.replaying[event_type]
+        finally:
+            self.replaying.pop(event_type, None)
 
     async def _unsubscribe(self, event_type: str, message: ClientMessage) -> None:
         if event_type in self.subscriptions:
@@ -351,6 +496,15 @@ class EventConsumer(AsyncWebsocketConsumer):
             result = await command.handler(context, message.data)
         except DomainError as error:
             self._respond_error(command.name, message, error.code, error.message, **error.details)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            logger.error("command %s: database unavailable: %s", command.name, exc)
+            self._respond_error(
+                command.name,
+                message,
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "The database is unavailable; nothing was changed. Try again in a moment.",
+            )
             return
         except Exception as exc:
             error_id = str(uuid.uuid4())

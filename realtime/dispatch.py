@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .events import get_schema
+from .history import get_history
 from .protocol import encode, envelope
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 EVENT = "realtime.event"  # a broadcast or targeted event frame
 DIRECT = "realtime.direct"  # a frame for one client (command responses from another process)
 CLOSE = "realtime.close"  # close the sockets of a client or user
+ACCESS = "realtime.access"  # a user's session, account or permissions changed: check again
 
 
 def event_group(event_type: str) -> str:
@@ -74,7 +76,10 @@ def build_event_message(
 
 
 async def asend_message(message: dict[str, Any]) -> None:
-    """Hand a prepared message to its group on the channel layer."""
+    """Number a broadcast event in its history, then hand the message to its group."""
+    if message["type"] == EVENT and message["group"] == event_group(message["event"]):
+        seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
+        message["seq"] = seq
     await get_channel_layer().group_send(message["group"], message)
 
 
@@ -118,3 +123,8 @@ async def aclose_user_connections(user_id: int, code: int, reason: str) -> None:
 
 def close_user_connections(user_id: int, code: int, reason: str) -> None:
     async_to_sync(aclose_user_connections)(user_id, code, reason)
+
+
+async def anotify_access_changed(user_id: int) -> None:
+    """Tell every process that a user's access changed, so their sockets are checked at once."""
+    await asend_message({"type": ACCESS, "group": user_group(user_id)})

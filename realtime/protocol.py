@@ -45,6 +45,9 @@ class ErrorCode(enum.StrEnum):
     VALIDATION_ERROR = "validation_error"
     NOT_FOUND = "not_found"
     TOO_MANY_COMMANDS = "too_many_commands"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    RATE_LIMITED = "rate_limited"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 
@@ -56,9 +59,12 @@ class CloseCode(enum.IntEnum):
     GOING_AWAY = 1001
     MESSAGE_TOO_BIG = 1009
     SERVER_ERROR = 1011
-    ACCESS_REVOKED = 4003
-    SLOW_CONSUMER = 4008
+    SESSION_ENDED = 4001  # logged out or the session expired
+    ACCESS_REVOKED = 4003  # account deactivated or staff flag removed
+    SLOW_CONSUMER = 4008  # stopped reading; its send queue overflowed
     OPERATOR_DISCONNECT = 4009
+    IDLE_TIMEOUT = 4010
+    TOO_MANY_CONNECTIONS = 4013
     RATE_LIMITED = 4029
 
 
@@ -216,6 +222,31 @@ def parse_event_types(message: ClientMessage, *, limit: int) -> list[str]:
             correlation_id=message.correlation_id,
         )
     return list(dict.fromkeys(event_types))
+
+
+def parse_since(message: ClientMessage, *, limit: int) -> dict[str, dict[str, Any]]:
+    """Return `data.since` of a subscribe message: {event_type: {seq, epoch}}, checked for shape."""
+    since = message.data.get("since")
+    if since is None:
+        return {}
+    problem = None
+    if not isinstance(since, dict) or len(since) > limit:
+        problem = f"'data.since' must be an object of at most {limit} event types."
+    else:
+        for position in since.values():
+            if not (
+                isinstance(position, dict)
+                and isinstance(position.get("seq"), int)
+                and not isinstance(position.get("seq"), bool)
+                and position["seq"] >= 0
+                and isinstance(position.get("epoch"), str)
+                and 0 < len(position["epoch"]) <= 64
+            ):
+                problem = "Each 'data.since' entry must be {\"seq\": <integer >= 0>, \"epoch\": <string>}."
+                break
+    if problem:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, problem, correlation_id=message.correlation_id)
+    return since
 
 
 def error_message(

@@ -1,0 +1,143 @@
+"""Access that outlives the handshake.
+
+A socket is admitted once, but its session can end (logout, expiry), its account can be
+deactivated or lose the staff flag, and its permissions can shrink. Each gateway process checks
+its open sockets every `REVALIDATE_SECONDS` against the database, and signals from Django's auth
+tell every process at once (through the channel layer) to check a user's sockets now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from importlib import import_module
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, get_user_model
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from .connections import connections
+from .protocol import CloseCode
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a connection may stay open, and with which permissions."""
+
+    allowed: bool
+    close_code: int = CloseCode.NORMAL
+    reason: str = ""
+    permissions: frozenset[str] | None = None
+
+
+def session_fingerprint(session_key: str | None) -> str:
+    """Return a hash that names a session without revealing its key."""
+    return hashlib.sha256((session_key or "").encode()).hexdigest()
+
+
+def _live_sessions(keys: set[str]) -> set[str]:
+    if not keys:
+        return set()
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+        from django.contrib.sessions.models import Session
+
+        return set(
+            Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now()).values_list(
+                "session_key", flat=True
+            )
+        )
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    return {key for key in keys if store(session_key=key).load()}
+
+
+def access_verdicts(
+    checks: list[tuple[int, str | None, str | None]], *, with_permissions: bool
+) -> dict[tuple[int, str | None], Verdict]:
+    """Judge (user id, session key, session auth hash) triples against the database."""
+    live = _live_sessions({key for _, key, _ in checks if key})
+    users = {user.pk: user for user in get_user_model().objects.filter(pk__in={uid for uid, _, _ in checks})}
+    permissions: dict[int, frozenset[str]] = {}
+    verdicts = {}
+    for user_id, session_key, auth_hash in checks:
+        user = users.get(user_id)
+        if session_key not in live:
+            verdict = Verdict(False, CloseCode.SESSION_ENDED, "session ended")
+        elif user is None or not user.is_active or not user.is_staff:
+            verdict = Verdict(False, CloseCode.ACCESS_REVOKED, "account no longer has staff access")
+        elif auth_hash is None or not constant_time_compare(auth_hash, user.get_session_auth_hash()):
+            verdict = Verdict(False, CloseCode.SESSION_ENDED, "password changed")
+        else:
+            if with_permissions and user_id not in permissions:
+                permissions[user_id] = frozenset(user.get_all_permissions())
+            verdict = Verdict(True, permissions=permissions.get(user_id))
+        verdicts[(user_id, session_key)] = verdict
+    return verdicts
+
+
+class Revalidator:
+    """Check the open sockets of this process, periodically and on request."""
+
+    PERMISSION_EVERY = 5  # rounds between full permission reloads (signals cover the rest)
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task | None = None
+        self._round = 0
+
+    def ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="realtime-revalidator")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(settings.REALTIME["REVALIDATE_SECONDS"])
+            try:
+                await self.check_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("revalidation of open connections failed; retrying")
+
+    async def check_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        local = [c for c in connections if getattr(c.consumer, "loop", None) is loop]
+        if not local:
+            return
+        idle_limit = settings.REALTIME["IDLE_TIMEOUT_SECONDS"]
+        now = time.time()
+        for connection in local:
+            if idle_limit > 0 and now - connection.last_received > idle_limit:
+                connection.consumer.end(CloseCode.IDLE_TIMEOUT, "idle timeout")
+        self._round += 1
+        with_permissions = self._round % self.PERMISSION_EVERY == 0
+        await check_consumers([c.consumer for c in local], with_permissions=with_permissions)
+
+
+async def check_consumers(consumers: list, *, with_permissions: bool) -> None:
+    """Apply fresh verdicts to consumers (closing the ones whose access is gone)."""
+    checks = [(c.user.pk, c.session_key, c.auth_hash) for c in consumers]
+    verdicts = await database_sync_to_async(access_verdicts)(checks, with_permissions=with_permissions)
+    for consumer in consumers:
+        await consumer.apply_access(verdicts[(consumer.user.pk, consumer.session_key)])
+
+
+_revalidators: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Revalidator]" = weakref.WeakKeyDictionary()
+
+
+def get_revalidator() -> Revalidator:
+    loop = asyncio.get_running_loop()
+    revalidator = _revalidators.get(loop)
+    if revalidator is None:
+        revalidator = _revalidators[loop] = Revalidator()
+    return revalidator
+
+
+def session_auth_hash(session) -> str | None:
+    return session.get(HASH_SESSION_KEY) if session is not None else None

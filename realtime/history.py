@@ -1,0 +1,198 @@
+"""Numbered history of broadcast events, so a client that reconnects gets what it missed.
+
+Every broadcast event gets `seq` (one more than the last of its event type) and `epoch` (a
+string naming the life of that stream; it changes whenever the history was lost, so numbers from
+an older life are never trusted). The history keeps the last events of each type, bounded by
+count and age. Replay returns the events after a client's `seq`, or says it cannot.
+
+Two stores behind one interface: a ring buffer in this process for the embedded defaults (one
+process, so one numbering), and Redis Streams when `REDIS_URL` is set, where a Lua script numbers
+and stores each event atomically, so every gateway and producer process shares one numbering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from .protocol import decode, encode
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    text: str
+    audience: list[int] | None
+    at: float
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The answer to "what came after seq N of epoch E"."""
+
+    recovered: bool
+    entries: list[Entry]
+    seq: int
+    epoch: str
+
+
+def with_sequence(text: str, seq: int, epoch: str) -> str:
+    """Return an encoded frame with `seq` and `epoch` added as its last keys."""
+    return f'{text[:-1]},"seq":{seq},"epoch":{encode(epoch)}}}'
+
+
+def _config() -> dict[str, Any]:
+    return settings.REALTIME
+
+
+class MemoryHistory:
+    """Event history in this process: one ring buffer per event type."""
+
+    def __init__(self, *, max_events: int, max_age: float):
+        self.max_events = max_events
+        self.max_age = max_age
+        self._buffers: dict[str, deque[Entry]] = {}
+        self._seq: dict[str, int] = {}
+        self._epochs: dict[str, str] = {}
+
+    async def append(self, event_type: str, text: str, audience: list[int] | None) -> tuple[int, str, str]:
+        seq = self._seq.get(event_type, 0) + 1
+        self._seq[event_type] = seq
+        epoch = self._epochs.setdefault(event_type, uuid.uuid4().hex[:16])
+        numbered = with_sequence(text, seq, epoch)
+        buffer = self._buffers.setdefault(event_type, deque(maxlen=self.max_events))
+        buffer.append(Entry(seq, numbered, audience, time.time()))
+        return seq, epoch, numbered
+
+    async def position(self, event_type: str) -> tuple[int, str]:
+        return self._seq.get(event_type, 0), self._epochs.setdefault(event_type, uuid.uuid4().hex[:16])
+
+    async def since(self, event_type: str, seq: int, epoch: str) -> Replay:
+        current, current_epoch = await self.position(event_type)
+        entries = [entry for entry in self._buffers.get(event_type, ()) if entry.seq > seq]
+        return _judge(seq, epoch, current, current_epoch, entries, self.max_age)
+
+
+# Numbers and stores one event atomically. KEYS: seq, epoch, stream.
+# ARGV: frame without its closing brace, audience JSON, max events, fresh epoch, now in ms.
+_APPEND = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[1], KEYS[3])
+end
+local seq = redis.call('INCR', KEYS[1])
+local text = ARGV[1] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-1', 't', text, 'a', ARGV[2], 'ms', ARGV[5])
+return {seq, epoch, text}
+"""
+
+_POSITION = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[1], KEYS[3])
+end
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+return {seq, epoch}
+"""
+
+
+class RedisHistory:
+    """Event history in Redis Streams, shared by every process on the same Redis."""
+
+    def __init__(self, *, url: str, prefix: str, max_events: int, max_age: float):
+        import redis.asyncio as redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.prefix = prefix
+        self.max_events = max_events
+        self.max_age = max_age
+        self._append = self.client.register_script(_APPEND)
+        self._position = self.client.register_script(_POSITION)
+
+    def _keys(self, event_type: str) -> list[str]:
+        base = f"{self.prefix}:history:{event_type}"
+        return [f"{base}:seq", f"{base}:epoch", f"{base}:stream"]
+
+    async def append(self, event_type: str, text: str, audience: list[int] | None) -> tuple[int, str, str]:
+        seq, epoch, numbered = await self._append(
+            keys=self._keys(event_type),
+            args=[text[:-1], encode(audience), self.max_events, uuid.uuid4().hex[:16], int(time.time() * 1000)],
+        )
+        return int(seq), epoch.decode(), numbered.decode()
+
+    async def position(self, event_type: str) -> tuple[int, str]:
+        seq, epoch = await self._position(keys=self._keys(event_type), args=[uuid.uuid4().hex[:16]])
+        return int(seq), epoch.decode()
+
+    async def since(self, event_type: str, seq: int, epoch: str) -> Replay:
+        current, current_epoch = await self.position(event_type)
+        entries: list[Entry] = []
+        if current_epoch == epoch and 0 <= seq < current:
+            rows = await self.client.xrange(self._keys(event_type)[2], min=f"{seq + 1}-0", max="+")
+            for entry_id, fields in rows:
+                entries.append(
+                    Entry(
+                        seq=int(entry_id.split(b"-", 1)[0]),
+                        text=fields[b"t"].decode(),
+                        audience=decode(fields[b"a"]),
+                        at=int(fields[b"ms"]) / 1000,
+                    )
+                )
+        return _judge(seq, epoch, current, current_epoch, entries, self.max_age)
+
+
+def _judge(seq: int, epoch: str, current: int, current_epoch: str, entries: list[Entry], max_age: float) -> Replay:
+    """Decide whether `entries` are exactly what came after `seq`: no gap, not too old, same epoch."""
+    entries = [entry for entry in entries if entry.seq <= current]
+    if epoch != current_epoch or seq < 0 or seq > current:
+        return Replay(False, [], current, current_epoch)
+    if seq == current:
+        return Replay(True, [], current, current_epoch)
+    expected = list(range(seq + 1, current + 1))
+    oldest_allowed = time.time() - max_age
+    if [entry.seq for entry in entries] != expected or entries[0].at < oldest_allowed:
+        return Replay(False, [], current, current_epoch)
+    return Replay(True, entries, current, current_epoch)
+
+
+_memory: MemoryHistory | None = None
+_redis: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisHistory]" = weakref.WeakKeyDictionary()
+
+
+def get_history() -> MemoryHistory | RedisHistory:
+    """Return the history store of this configuration (Redis clients are per event loop)."""
+    global _memory
+    config = _config()
+    if settings.REDIS_URL:
+        loop = asyncio.get_running_loop()
+        store = _redis.get(loop)
+        layer = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+        prefix = layer.get("prefix", "asgi")
+        if store is None or store.prefix != prefix:
+            store = _redis[loop] = RedisHistory(
+                url=settings.REDIS_URL.split(",")[0].strip(),
+                prefix=prefix,
+                max_events=config["HISTORY_MAX_EVENTS"],
+                max_age=config["HISTORY_MAX_AGE_SECONDS"],
+            )
+        return store
+    if _memory is None:
+        _memory = MemoryHistory(max_events=config["HISTORY_MAX_EVENTS"], max_age=config["HISTORY_MAX_AGE_SECONDS"])
+    return _memory
+
+
+def reset_memory_history() -> None:
+    """Forget the in-process history (a new epoch for every stream); for tests and restarts."""
+    global _memory
+    _memory = None

@@ -1,0 +1,75 @@
+"""Access is checked for as long as a socket is open, not only at the handshake."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import Permission
+from django.contrib.sessions.models import Session
+from django.test import Client
+
+from realtime.protocol import CloseCode
+from tests.fixtures.ws import login_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_deactivating_the_account_closes_its_sockets(ws_connect, staff_user):
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    staff_user.is_active = False
+    await staff_user.asave()
+    assert await client.closed_with(timeout=5) == CloseCode.ACCESS_REVOKED
+
+
+async def test_revoking_the_staff_flag_closes_its_sockets(ws_connect, staff_user):
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    staff_user.is_staff = False
+    await staff_user.asave()
+    assert await client.closed_with(timeout=5) == CloseCode.ACCESS_REVOKED
+
+
+async def test_logout_closes_the_sockets_of_that_session_only(ws_connect, staff_user):
+    browser = Client()
+    await sync_to_async(browser.force_login)(staff_user)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
+    in_browser, _ = await ws_connect(cookie=cookie)
+    elsewhere, _ = await ws_connect(cookie=await login_cookie(staff_user))
+
+    response = await sync_to_async(browser.post)("/logout/")
+    assert response.status_code == 302
+
+    assert await in_browser.closed_with(timeout=5) == CloseCode.SESSION_ENDED
+    await elsewhere.send({"type": "ping", "event": "heartbeat", "data": {}})
+    assert (await elsewhere.receive_event("pong"))["type"] == "system"
+
+
+async def test_expired_or_deleted_session_closes_the_socket_within_seconds(ws_connect, staff_user):
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    await Session.objects.all().adelete()  # no signal: the periodic check finds it
+    assert await client.closed_with(timeout=5) == CloseCode.SESSION_ENDED
+
+
+async def test_lost_permission_stops_the_matching_events_at_once(ws_connect, operator_user):
+    client, _ = await ws_connect(cookie=await login_cookie(operator_user))
+    (confirmed,) = await client.subscribe("system.error")
+    assert confirmed["event"] == "subscription.confirmed"
+
+    permission = await Permission.objects.aget(codename="view_system_events")
+    await sync_to_async(operator_user.user_permissions.remove)(permission)
+
+    removed = await client.receive_event("subscription.removed", timeout=5)
+    assert removed["data"] == {"event_type": "system.error", "client_id": confirmed["data"]["client_id"], "reason": "permission_revoked"}
+    from realtime.dispatch import asend_event
+
+    await asend_event(
+        "system.error",
+        {"error_id": "e", "service_name": "s", "error_type": "T", "error_message": "m", "severity": "error",
+         "user_affected": False, "timestamp": "2026-11-23T10:00:00Z"},
+    )
+    assert await client.nothing_more()
+    await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.error"]}})
+    assert (await client.receive())["event"] == "permission_denied"
+
+
+async def test_idle_connection_is_closed(ws_connect, staff_user, settings):
+    settings.REALTIME = {**settings.REALTIME, "IDLE_TIMEOUT_SECONDS": 1, "REVALIDATE_SECONDS": 1}
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    assert await client.closed_with(timeout=5) == CloseCode.IDLE_TIMEOUT
