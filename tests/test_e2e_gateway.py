@@ -103,23 +103,25 @@ def test_anonymous_and_foreign_origin_handshakes_are_refused_over_tcp(daphne_ser
     asyncio.run(scenario())
 
 
-def test_oversized_frame_is_refused_by_daphne_and_the_server_lives_on(daphne_server, staff_user):
+def test_oversized_frame_is_refused_by_daphne_while_a_neighbour_stays_responsive(daphne_server, staff_user):
     cookie = session_cookie(staff_user).decode()
     origin = daphne_server.http_url
 
     async def scenario() -> None:
-        async with connect(daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=origin,
-                           max_size=None) as ws:
-            await ws.recv()
-            await ws.send("x" * (2 * 1024 * 1024))
-            with pytest.raises(Exception):
-                async with asyncio.timeout(5):
-                    while True:
-                        await ws.recv()
-            # autobahn (inside daphne) drops a connection whose frame is over the limit
-            assert ws.close_code in (1006, 1009)
-        async with connect(daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=origin) as ws:
-            assert decode(await ws.recv())["event"] == "connection.established"
+        async with connect(daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=origin) as neighbour:
+            await neighbour.recv()
+            async with connect(daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=origin,
+                               max_size=None) as ws:
+                await ws.recv()
+                await ws.send("x" * (2 * 1024 * 1024))
+                with pytest.raises(Exception):
+                    async with asyncio.timeout(5):
+                        while True:
+                            await ws.recv()
+                # autobahn (inside daphne) drops a connection whose frame is over the limit
+                assert ws.close_code in (1006, 1009)
+            await neighbour.send(json.dumps({"type": "ping", "event": "heartbeat", "data": {}}))
+            assert (await recv_event(neighbour, "pong"))["type"] == "system"
 
     asyncio.run(scenario())
 
