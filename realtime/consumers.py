@@ -64,6 +64,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None
 
     client_id: str | None = None
+    released = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -137,14 +138,16 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
         )
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # also when the server cancels the connection without a disconnect message
+            await self._release()
+
     async def disconnect(self, code: int) -> None:
         if self.client_id is None:
             return
-        self.outbox.close()
-        connections.remove(self)
-        groups = [dispatch.event_group(event_type) for event_type in self.subscriptions]
-        groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
-        await self.fanout.leave_all(self, groups)
+        await self._release()
         logger.info(
             "websocket disconnected: user=%s client_id=%s address=%s code=%s",
             self.user.get_username(),
@@ -152,6 +155,17 @@ class EventConsumer(AsyncWebsocketConsumer):
             self.remote_addr,
             code,
         )
+
+    async def _release(self) -> None:
+        """Leave the connection table and every group, once."""
+        if self.client_id is None or self.released:
+            return
+        self.released = True
+        self.outbox.close()
+        connections.remove(self)
+        groups = [dispatch.event_group(event_type) for event_type in self.subscriptions]
+        groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
+        await self.fanout.leave_all(self, groups)
 
     # Outgoing
 

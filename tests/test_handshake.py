@@ -84,3 +84,14 @@ async def test_malformed_client_id_is_replaced(ws_connect, staff_user, bad_id):
     assert connected
     given = (await client.receive())["data"]["client_id"]
     assert given != bad_id and len(given) <= 64
+
+
+async def test_connection_cancelled_without_a_disconnect_leaves_the_connection_table(ws_connect, staff_user):
+    from realtime.connections import connections
+
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    assert any(c.client_id == client.received[0]["data"]["client_id"] for c in connections)
+    client.communicator.future.cancel()
+    with pytest.raises(BaseException):
+        await client.communicator.future
+    assert not any(c.client_id == client.received[0]["data"]["client_id"] for c in connections)
