@@ -297,3 +297,11 @@ async def test_invalid_update_position_changes_nothing(ws_connect, trader, portf
     assert (response["data"]["status"], response["data"]["result"]["code"]) == ("error", code)
     assert await count(PositionCorrection) == 0
     assert (await Position.objects.aget()).quantity == 10
+
+
+async def test_refresh_of_a_named_portfolio_returns_only_that_one(ws_connect, trader, portfolio_with_position):
+    client = await connect(ws_connect, trader)
+
+    response = await client.command("refresh_portfolio", {"portfolio_id": str(portfolio_with_position.pk)})
+
+    assert [p["portfolio_id"] for p in response["data"]["result"]["portfolios"]] == [str(portfolio_with_position.pk)]

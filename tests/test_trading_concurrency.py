@@ -90,3 +90,27 @@ def test_simultaneous_buys_never_spend_more_cash_than_there_is(portfolio, sap, a
     assert Fill.objects.count() == 1
     assert Portfolio.objects.get(pk=portfolio.pk).cash == D("10000.00") - D("6000.00") - D("6.00")
     assert Position.objects.get(portfolio=portfolio).quantity == D("30")
+
+
+def test_cancel_racing_a_crossing_tick_ends_either_filled_or_cancelled_never_both(portfolio, sap, actor):
+    from trading.services import order_cancel
+
+    order = order_place(
+        portfolio_id=portfolio.pk, instrument=sap, side="buy", order_type="limit", quantity=D("10"), price=D("190"), actor=actor
+    )
+
+    results = run_together(
+        lambda: order_cancel(order_id=order.pk, actor=actor),
+        lambda: resting_orders_execute(instrument=sap, price=D("189")),
+    )
+
+    order.refresh_from_db()
+    fills = Fill.objects.filter(order=order).count()
+    cash = Portfolio.objects.get(pk=portfolio.pk).cash
+    if order.status == OrderStatus.CANCELLED:
+        assert fills == 0 and cash == D("10000.00") and not Position.objects.exists()
+        assert results[1] == []
+    else:
+        assert order.status == OrderStatus.FILLED and fills == 1
+        assert cash == D("10000.00") - D("1890.00") - D("1.89")
+        assert isinstance(results[0], DomainError) and results[0].code == "order_not_cancellable"
