@@ -164,6 +164,38 @@ else:
         }
     }
 
+# The spec's Redis event bus (sections 1.1, 3.1, 3.2), bridged by realtime/bridge.py. The bus
+# Redis is REDIS_BUS_URL, else the first REDIS_URL host; channel names default to the spec's.
+REALTIME_BUS = {
+    "URL": os.environ.get("REDIS_BUS_URL", "").strip() or (REDIS_URL.split(",")[0].strip() if REDIS_URL else ""),
+    "EVENTS_CHANNEL": os.environ.get("BUS_EVENTS_CHANNEL", "aktienanalyse:events:websocket"),
+    "COMMANDS_CHANNEL": os.environ.get("BUS_COMMANDS_CHANNEL", "aktienanalyse:events:user_commands"),
+    # "local": every gateway process bridges for its own sockets; "external": only
+    # `manage.py event_bridge` processes bridge, through the channel layer; "off": no bridge.
+    "BRIDGE": os.environ.get("BUS_BRIDGE", "local"),
+    # Commands no handler claims that are published for external services ("*": all of them).
+    "FORWARDED_COMMANDS": env_list(
+        "BUS_FORWARDED_COMMANDS",
+        [
+            "refresh_portfolio",
+            "update_position",
+            "place_order",
+            "cancel_order",
+            "modify_order",
+            "start_analysis",
+            "get_recommendations",
+            "get_system_status",
+            "subscribe_alerts",
+        ],
+    ),
+    # Seconds a process's entry in the cross-process client registry lives without a heartbeat.
+    "PRESENCE_TTL": env_int("BUS_PRESENCE_TTL", 30),
+    # Prefix of the gateway's own keys on the bus Redis (presence, forwarded-command ids).
+    "KEY_PREFIX": os.environ.get("BUS_KEY_PREFIX", CHANNEL_LAYER_PREFIX),
+}
+if REALTIME_BUS["BRIDGE"] not in {"local", "external", "off"}:
+    raise ImproperlyConfigured(f"BUS_BRIDGE must be local, external or off; got {REALTIME_BUS['BRIDGE']!r}.")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

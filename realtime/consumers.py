@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError
 
 from aktienanalyse.exceptions import DomainError
 
-from . import dispatch
+from . import bridge, dispatch
 from .access import Verdict, check_consumers, get_revalidator, session_auth_hash, session_fingerprint
 from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
@@ -464,6 +464,11 @@ class EventConsumer(AsyncWebsocketConsumer):
                 correlation_id=message.correlation_id,
             )
         command = registry.get(name)
+        if command is None and bridge.forwards(name):
+            task = asyncio.get_running_loop().create_task(self._forward(message))
+            self.commands_in_flight.add(task)
+            task.add_done_callback(self.commands_in_flight.discard)
+            return
         if command is None:
             self._respond_error(name, message, ErrorCode.UNKNOWN_COMMAND, f"Unknown command: {name}")
             return
@@ -539,6 +544,13 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self._report_failure(error_id, command.name, exc)
             return
         self._respond(command.name, message, "success", result)
+
+    async def _forward(self, message: ClientMessage) -> None:
+        """Hand a command no handler claims to the services on the bus; they answer through it."""
+        try:
+            await bridge.forward_user_command(client_id=self.client_id, message=message)
+        except DomainError as error:
+            self._respond_error(message.event, message, error.code, error.message)
 
     async def _report_failure(self, error_id: str, command: str, exc: Exception) -> None:
         try:

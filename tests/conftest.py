@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.trading",
     "tests.fixtures.market",
+    "tests.fixtures.bus",
 ]

@@ -1,0 +1,350 @@
+"""The bridge between the spec's Redis event bus and the gateway's sockets.
+
+Services outside Django publish on the Redis channel `aktienanalyse:events:websocket` exactly as
+the spec's `WebSocketEventDispatcher._emit_event` (section 3.1) and `UserCommandHandler.
+send_command_response` (section 3.2) do. Redis pub/sub hands every message to every subscriber,
+so the question is who subscribes and where each subscriber delivers:
+
+- `local` (default): every gateway process runs one bridge beside its fan-out, and that bridge
+  delivers only to the sockets of its own process (`Fanout.route`), never into the channel layer.
+  A socket lives in exactly one process, so each subscriber gets each event exactly once however
+  many processes run; a process that starts subscribes before its first socket is welcomed, one
+  that stops takes only its own sockets with it, so adding or removing processes neither
+  duplicates nor loses. A `target_client` message is routed the same way: only the process that
+  holds that client has members in `client.<id>`, so it reaches that client wherever it is
+  connected. It costs no extra hop through the channel layer and nothing to coordinate.
+- `external`: gateways do not subscribe; `manage.py event_bridge` processes do and re-publish
+  into the channel layer groups, which reach every gateway's fan-out once. Several bridges may
+  run for availability: each message is claimed with `SET NX` on its digest, so exactly one of
+  them re-publishes it.
+
+A consumer-group design (Redis streams) was not chosen: the spec's services PUBLISH, so the bus
+carries pub/sub messages that a stream would never see without yet another subscriber.
+
+Every bus message is validated like client input (`realtime.protocol.decode`, the schemas of
+`realtime.events`): malformed JSON, unknown event types and wrong field types are logged with
+the reason and dropped. When Redis goes away the bridge logs the loss, retries with a short
+backoff and logs the recovery; it never takes the process down.
+
+User commands no handler claims are published on `aktienanalyse:events:user_commands` in the
+spec's `backend_event` format (section 1.1) with the client's own correlation id, at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from aktienanalyse.exceptions import DomainError
+
+from . import dispatch
+from .events import EVENT_SCHEMAS, EventValidationError
+from .protocol import (
+    CLIENT_ID_RE,
+    COMMAND_NAME_RE,
+    CORRELATION_ID_MAX,
+    ClientMessage,
+    ErrorCode,
+    command_response,
+    decode,
+    encode,
+    new_correlation_id,
+    utc_now_iso,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_BUS_MESSAGE_BYTES = 1024 * 1024
+RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0)
+
+
+class BusMessageRejected(ValueError):
+    """A bus message that cannot be delivered; the text says why."""
+
+
+class BusUnavailable(DomainError):
+    """The bus Redis cannot be reached, or no service listens for a forwarded command."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+def bus_config() -> dict[str, Any]:
+    return settings.REALTIME_BUS
+
+
+def bus_enabled() -> bool:
+    return bool(bus_config()["URL"]) and bus_config()["BRIDGE"] != "off"
+
+
+def connect_bus(url: str | None = None) -> aioredis.Redis:
+    """Return a Redis client for the bus that fails fast instead of hanging when Redis is gone."""
+    return aioredis.Redis.from_url(
+        url or bus_config()["URL"],
+        socket_connect_timeout=1,
+        socket_timeout=3,
+        health_check_interval=5,
+    )
+
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
+
+
+def bus_redis() -> aioredis.Redis:
+    """Return this event loop's client for commands (publish, presence) on the bus Redis."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = connect_bus()
+    return client
+
+
+# Validation of bus input
+
+
+def _optional_str(raw: dict[str, Any], key: str, *, limit: int = 256) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise BusMessageRejected(f"{key} must be a string of 1 to {limit} characters")
+    return value
+
+
+def parse_bus_message(raw: str | bytes) -> dict[str, Any]:
+    """Validate one message of the spec's bus and return the channel-layer message delivering it."""
+    if len(raw) > MAX_BUS_MESSAGE_BYTES:
+        raise BusMessageRejected(f"larger than {MAX_BUS_MESSAGE_BYTES} bytes")
+    try:
+        message = decode(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BusMessageRejected(f"malformed JSON ({exc})") from None
+    if not isinstance(message, dict):
+        raise BusMessageRejected("not a JSON object")
+    type_ = message.get("type")
+    event = message.get("event")
+    if not isinstance(type_, str) or not isinstance(event, str):
+        raise BusMessageRejected("'type' and 'event' must be strings")
+    correlation_id = _optional_str(message, "correlation_id", limit=CORRELATION_ID_MAX)
+    source_service = _optional_str(message, "source_service")
+    target_client = message.get("target_client")
+    if target_client is not None and (not isinstance(target_client, str) or not CLIENT_ID_RE.fullmatch(target_client)):
+        raise BusMessageRejected("target_client must be a client id")
+    if type_ == "command_response":
+        return _command_response_message(message, event, correlation_id, source_service, target_client)
+    schema = EVENT_SCHEMAS.get(event)
+    if schema is None:
+        raise BusMessageRejected(f"unknown event type {event[:100]!r}")
+    if type_ != schema.category:
+        raise BusMessageRejected(f"type {type_[:40]!r} does not match the category {schema.category!r} of {event}")
+    try:
+        return dispatch.build_event_message(
+            event,
+            message.get("data"),
+            correlation_id=correlation_id,
+            source_service=source_service,
+            target_client=target_client,
+        )
+    except EventValidationError as exc:
+        raise BusMessageRejected(str(exc)) from None
+
+
+def _command_response_message(
+    message: dict[str, Any],
+    event: str,
+    correlation_id: str | None,
+    source_service: str | None,
+    target_client: str | None,
+) -> dict[str, Any]:
+    if target_client is None:
+        raise BusMessageRejected("a command_response needs a target_client")
+    command = event.removesuffix(".response")
+    if command == event or not COMMAND_NAME_RE.fullmatch(command):
+        raise BusMessageRejected("a command_response's event is '<command>.response'")
+    data = message.get("data")
+    if not isinstance(data, dict) or set(data) != {"status", "command", "result"}:
+        raise BusMessageRejected("a command_response's data has exactly status, command and result")
+    if data["status"] not in ("success", "error") or data["command"] != command:
+        raise BusMessageRejected("status must be success or error, and command must match the event")
+    frame = command_response(
+        command,
+        data["status"],
+        data["result"],
+        correlation_id=correlation_id,
+        target_client=target_client,
+        source_service=source_service,
+    )
+    return {"type": dispatch.DIRECT, "group": dispatch.client_group(target_client), "text": encode(frame)}
+
+
+# The subscriber
+
+
+class BusBridge:
+    """Subscribe to the bus channel and hand each valid message to `deliver`, reconnecting forever."""
+
+    def __init__(self, deliver: Callable[[dict[str, Any], bytes], Awaitable[None] | None], *, url: str | None = None):
+        self.deliver = deliver
+        self.url = url or bus_config()["URL"]
+        self.channel = bus_config()["EVENTS_CHANNEL"]
+        self.subscribed = asyncio.Event()
+        self.connected = False
+        self.received = 0
+        self.delivered = 0
+        self.dropped = 0
+        self._task: asyncio.Task | None = None
+
+    async def start(self, *, ready_within: float = 2.0) -> None:
+        """Start the subscriber and wait (briefly) until it listens, so no early event is missed."""
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="realtime-bus-bridge")
+        try:
+            await asyncio.wait_for(self.subscribed.wait(), ready_within)
+        except asyncio.TimeoutError:
+            logger.error("event bus bridge not subscribed within %.1fs; it keeps trying", ready_within)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            client = connect_bus(self.url)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                if failures:
+                    logger.warning("event bus is back after %d attempts; bridge subscribed to %s again", failures, self.channel)
+                else:
+                    logger.info("event bus bridge subscribed to %s", self.channel)
+                failures = 0
+                self.connected = True
+                self.subscribed.set()
+                async for item in pubsub.listen():
+                    if item.get("type") == "message":
+                        await self.handle(item["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if failures == 0:
+                    logger.error("event bus lost (%s: %s); bus events stop until it is back", type(exc).__name__, exc)
+                self.connected = False
+                self.subscribed.clear()
+                delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+                failures += 1
+                await asyncio.sleep(delay)
+            finally:
+                try:
+                    await pubsub.aclose()
+                    await client.aclose()
+                except Exception:
+                    pass
+
+    async def handle(self, raw: bytes) -> None:
+        """Validate one raw bus message and deliver it; a bad one is logged and dropped."""
+        self.received += 1
+        try:
+            message = parse_bus_message(raw)
+        except BusMessageRejected as exc:
+            self.dropped += 1
+            logger.warning("bus message dropped: %s: %.200r", exc, raw)
+            return
+        try:
+            result = self.deliver(message, raw)
+            if result is not None:
+                await result
+            self.delivered += 1
+        except Exception:
+            self.dropped += 1
+            logger.exception("bus message %s could not be delivered", message.get("event") or message["type"])
+
+
+async def start_local_bridge(fanout: Any) -> BusBridge | None:
+    """Start this process's bridge, delivering bus messages to the local sockets of `fanout`."""
+    if not bus_enabled() or bus_config()["BRIDGE"] != "local":
+        return None
+    bridge = BusBridge(lambda message, raw: fanout.route(message))
+    await bridge.start()
+    return bridge
+
+
+def claim_key(raw: bytes) -> str:
+    return f"{bus_config()['KEY_PREFIX']}:bus:claimed:{hashlib.sha256(raw).hexdigest()}"
+
+
+async def republish_once(message: dict[str, Any], raw: bytes) -> None:
+    """Publish a bus message into the channel layer unless another bridge process already did."""
+    if await bus_redis().set(claim_key(raw), "1", nx=True, ex=60):
+        await dispatch.asend_message(message)
+
+
+# Forwarding of user commands (spec 1.1, `forward_user_command`)
+
+
+def forwards(command: str) -> bool:
+    """Return whether an unclaimed command goes out on the bus for an external service."""
+    if not bus_enabled():
+        return False
+    forwarded = bus_config()["FORWARDED_COMMANDS"]
+    return "*" in forwarded or command in forwarded
+
+
+# Publish only if this (client, correlation id) was never forwarded; forget it again when no
+# service listens, so the client may retry once one does.
+_FORWARD_ONCE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
+local receivers = redis.call('PUBLISH', ARGV[2], ARGV[3])
+if receivers == 0 then redis.call('DEL', KEYS[1]) end
+return receivers
+"""
+
+
+def backend_event(*, client_id: str, message: ClientMessage) -> dict[str, Any]:
+    """Return the spec's `backend_event` for a user command, keeping the client's correlation id."""
+    return {
+        "type": "user_command",
+        "event": message.event,
+        "data": message.data,
+        "client_id": client_id,
+        "timestamp": utc_now_iso(),
+        "correlation_id": message.correlation_id or new_correlation_id(),
+    }
+
+
+class AlreadyForwarded(DomainError):
+    """The same command (client id and correlation id) was forwarded before."""
+
+    code = ErrorCode.INVALID_COMMAND
+
+
+async def forward_user_command(*, client_id: str, message: ClientMessage) -> int:
+    """Publish a user command on the commands channel once; return how many services got it."""
+    event = backend_event(client_id=client_id, message=message)
+    key = f"{bus_config()['KEY_PREFIX']}:bus:forwarded:{client_id}:{event['correlation_id']}"
+    try:
+        receivers = await bus_redis().eval(_FORWARD_ONCE, 1, key, 600, bus_config()["COMMANDS_CHANNEL"], encode(event))
+    except (aioredis.RedisError, OSError) as exc:
+        logger.error("command %s of client_id=%s not forwarded: event bus unavailable: %s", message.event, client_id, exc)
+        raise BusUnavailable(message="The event bus is unavailable; try the command again in a moment.") from None
+    if receivers == -1:
+        raise AlreadyForwarded(message=f"A command with correlation id {event['correlation_id']!r} was already sent.")
+    if receivers == 0:
+        raise BusUnavailable(message=f"No service on the event bus handles {message.event!r} right now.")
+    logger.info(
+        "command %s of client_id=%s forwarded to %d service(s), correlation_id=%s",
+        message.event,
+        client_id,
+        receivers,
+        event["correlation_id"],
+    )
+    return receivers
