@@ -15,8 +15,9 @@ so the question is who subscribes and where each subscriber delivers:
   connected. It costs no extra hop through the channel layer and nothing to coordinate.
 - `external`: gateways do not subscribe; `manage.py event_bridge` processes do and re-publish
   into the channel layer groups, which reach every gateway's fan-out once. Several bridges may
-  run for availability: each message is claimed with `SET NX` on its digest, so exactly one of
-  them re-publishes it.
+  run for availability: a lease elects the one that publishes (keeping the order of events),
+  the others take over what it leaves unpublished, and a `SET NX` claim on each message's
+  digest keeps any of them from publishing it twice (`ClaimingPublisher`).
 
 A consumer-group design (Redis streams) was not chosen: the spec's services PUBLISH, so the bus
 carries pub/sub messages that a stream would never see without yet another subscriber.
@@ -35,6 +36,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import socket
+import time
+import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -282,10 +287,67 @@ def claim_key(raw: bytes) -> str:
     return f"{bus_config()['KEY_PREFIX']}:bus:claimed:{hashlib.sha256(raw).hexdigest()}"
 
 
-async def republish_once(message: dict[str, Any], raw: bytes) -> None:
-    """Publish a bus message into the channel layer unless another bridge process already did."""
-    if await bus_redis().set(claim_key(raw), "1", nx=True, ex=60):
-        await dispatch.asend_message(message)
+class ClaimingPublisher:
+    """Re-publish bus messages into the channel layer from one of several bridge processes.
+
+    The bridges elect a leader with a lease in Redis. The leader claims and publishes each message
+    at once, so events keep their order; the others claim each message only after a grace
+    period, which publishes nothing while the leader lives and, when it dies, delivers what it
+    left behind. A claim is `SET NX` on the message's digest, so nothing goes out twice.
+    """
+
+    LEASE_MS = 3000
+    STANDBY_DELAY = 1.0
+
+    def __init__(self) -> None:
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease_key = f"{bus_config()['KEY_PREFIX']}:bus:bridge-leader"
+        self.leader = False
+        self.published = 0
+        self._standby: asyncio.Queue[tuple[float, dict[str, Any], bytes]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._hold_lease()), loop.create_task(self._drain_standby())]
+
+    async def _hold_lease(self) -> None:
+        redis_client = bus_redis()
+        while True:
+            try:
+                if await redis_client.set(self.lease_key, self.identity, nx=True, px=self.LEASE_MS):
+                    leader = True
+                else:
+                    holder = await redis_client.get(self.lease_key)
+                    leader = holder == self.identity.encode()
+                    if leader:
+                        await redis_client.pexpire(self.lease_key, self.LEASE_MS)
+            except (aioredis.RedisError, OSError):
+                leader = False
+            if leader != self.leader:
+                logger.info("event bridge %s is now %s", self.identity, "the leader" if leader else "a standby")
+            self.leader = leader
+            await asyncio.sleep(self.LEASE_MS / 3000)
+
+    async def __call__(self, message: dict[str, Any], raw: bytes) -> None:
+        if self.leader:
+            await self._claim_and_publish(message, raw)
+        else:
+            self._standby.put_nowait((time.monotonic() + self.STANDBY_DELAY, message, raw))
+
+    async def _drain_standby(self) -> None:
+        while True:
+            due, message, raw = await self._standby.get()
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            try:
+                await self._claim_and_publish(message, raw)
+            except Exception:
+                logger.exception("standby bridge could not publish %s", message.get("event") or message["type"])
+
+    async def _claim_and_publish(self, message: dict[str, Any], raw: bytes) -> None:
+        if await bus_redis().set(claim_key(raw), "1", nx=True, ex=60):
+            await dispatch.asend_message(message)
+            self.published += 1
 
 
 # Forwarding of user commands (spec 1.1, `forward_user_command`)

@@ -215,21 +215,37 @@ async def test_bridges_outside_the_gateways_deliver_each_bus_event_once(gateways
         for client in (on_a, on_b):
             await client.subscribe("market.price_update")
         probe = redis.Redis.from_url(bus.redis_url)
-        deadline = time.monotonic() + 20
-        while probe.pubsub_numsub(bus.events_channel)[0][1] < 2:
-            assert time.monotonic() < deadline, "bridges did not subscribe"
+        lease = f"{bus.layer_prefix}:bus:bridge-leader"
+        deadline = time.monotonic() + 30
+        while probe.pubsub_numsub(bus.events_channel)[0][1] < 2 or not probe.get(lease):
+            assert time.monotonic() < deadline, "bridges did not subscribe and elect a leader"
             await asyncio.sleep(0.05)
-        probe.close()
-        symbol, marker = unique_symbol(), unique_symbol()
+        symbols = [unique_symbol() for _ in range(5)]
 
-        # when a service publishes an event on the bus, then a marker
-        assert bus.publish(spec_price_update(symbol, 77.5)) == 2
-        bus.publish(spec_price_update(marker, 1.0))
+        # when a service publishes events on the bus
+        assert bus.publish(spec_price_update(symbols[0], 77.5)) == 2
+        for symbol in symbols[1:]:
+            bus.publish(spec_price_update(symbol, 1.0))
 
-        # then each client got it exactly once, though two bridges heard it
+        # then each client got each exactly once and in order, though two bridges heard them
         for client in (on_a, on_b):
-            frames = await client.receive_until(is_price(marker))
-            assert [f["data"]["price"] for f in frames if is_price(symbol)(f)] == [Decimal("77.5")]
+            frames = await client.receive_until(is_price(symbols[-1]))
+            assert [f["data"]["symbol"] for f in frames if f["event"] == "market.price_update"] == symbols
+            assert frames[0]["data"]["price"] == Decimal("77.5")
+
+        # when the leading bridge dies, and the service publishes again
+        leader_pid = int(probe.get(lease).decode().split(":")[1])
+        leader = next(bridge for bridge in bridges if bridge.pid == leader_pid)
+        leader.kill()
+        leader.wait()
+        after = unique_symbol()
+        assert bus.publish(spec_price_update(after, 5.0)) == 1
+
+        # then the other bridge delivers it, once
+        for client in (on_a, on_b):
+            frames = await client.receive_until(is_price(after), timeout=8)
+            assert [f["data"]["symbol"] for f in frames if f["event"] == "market.price_update"] == [after]
+        probe.close()
     finally:
         for bridge in bridges:
             bridge.terminate()

@@ -6,7 +6,7 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from realtime.bridge import BusBridge, republish_once
+from realtime.bridge import BusBridge, ClaimingPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,9 @@ class Command(BaseCommand):
         asyncio.run(self.bridge())
 
     async def bridge(self) -> None:
-        bridge = BusBridge(republish_once)
+        publisher = ClaimingPublisher()
+        publisher.start()
+        bridge = BusBridge(publisher)
         await bridge.start()
         self.stdout.write(f"bridging {bridge.channel} into the channel layer (Ctrl-C stops)")
         await asyncio.Event().wait()
