@@ -10,19 +10,22 @@ from tests.fixtures.bus import new_bus, shared_redis_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
+# Commands no app of this project will ever claim, so these tests hold whatever apps register.
+FORWARDED = "run_backtest,rebalance_suggestions"
+
 
 async def test_forwarded_command_is_answered_by_an_external_service_through_the_bus(
     gateways, live_clients, stand_in_service, staff_user
 ):
     # given two gateway processes, a client on the second, and a service written from the spec
     bus = new_bus(shared_redis_url())
-    _, process_b = gateways(bus)
+    _, process_b = gateways(bus, BUS_FORWARDED_COMMANDS=FORWARDED)
     service = await stand_in_service(bus)
     client = await live_clients(process_b, staff_user)
 
     # when the client sends a command no handler in the project claims
     response = await client.command(
-        "start_analysis", {"symbol": "SAP", "threshold": Decimal("0.75")}, correlation_id="k3j4-analysis"
+        "run_backtest", {"symbol": "SAP", "threshold": Decimal("0.75")}, correlation_id="k3j4-analysis"
     )
 
     # then the service got the spec's backend_event with the client's own ids, and its answer
@@ -30,7 +33,7 @@ async def test_forwarded_command_is_answered_by_an_external_service_through_the_
     assert len(service.commands) == 1
     backend_event = service.commands[0]
     assert set(backend_event) == {"type", "event", "data", "client_id", "timestamp", "correlation_id"}
-    assert (backend_event["type"], backend_event["event"]) == ("user_command", "start_analysis")
+    assert (backend_event["type"], backend_event["event"]) == ("user_command", "run_backtest")
     assert backend_event["client_id"] == client.client_id
     assert backend_event["correlation_id"] == "k3j4-analysis"
     assert backend_event["data"] == {"symbol": "SAP", "threshold": 0.75}
@@ -48,14 +51,14 @@ async def test_forwarded_command_answer_reaches_the_sender_not_another_client_on
 ):
     # given the same user connected on both processes
     bus = new_bus(shared_redis_url())
-    process_a, process_b = gateways(bus)
+    process_a, process_b = gateways(bus, BUS_FORWARDED_COMMANDS=FORWARDED)
     await stand_in_service(bus)
     on_a = await live_clients(process_a, staff_user)
     on_b = await live_clients(process_b, staff_user)
 
     # when each sends a forwarded command
-    got_a = await on_a.command("get_recommendations", {"n": 1}, correlation_id="from-a")
-    got_b = await on_b.command("get_recommendations", {"n": 2}, correlation_id="from-b")
+    got_a = await on_a.command("rebalance_suggestions", {"n": 1}, correlation_id="from-a")
+    got_b = await on_b.command("rebalance_suggestions", {"n": 2}, correlation_id="from-b")
 
     # then each got only its own answer
     assert got_a["data"]["result"]["echo"] == {"n": 1}
@@ -67,15 +70,15 @@ async def test_forwarded_command_answer_reaches_the_sender_not_another_client_on
 async def test_same_command_is_never_forwarded_twice(gateways, live_clients, stand_in_service, staff_user):
     # given a client whose command was forwarded and answered
     bus = new_bus(shared_redis_url())
-    (process,) = gateways(bus, count=1)
+    (process,) = gateways(bus, count=1, BUS_FORWARDED_COMMANDS=FORWARDED)
     service = await stand_in_service(bus)
     client = await live_clients(process, staff_user)
-    first = await client.command("refresh_portfolio", correlation_id="once")
+    first = await client.command("run_backtest", correlation_id="once")
     assert first["data"]["status"] == "success"
 
     # when it sends the same command with the same correlation id again, then a new one
-    again = await client.command("refresh_portfolio", correlation_id="once")
-    fresh = await client.command("refresh_portfolio", correlation_id="twice")
+    again = await client.command("run_backtest", correlation_id="once")
+    fresh = await client.command("run_backtest", correlation_id="twice")
 
     # then the repeat is refused and the service saw each correlation id once
     assert again["data"]["status"] == "error"
@@ -87,34 +90,34 @@ async def test_same_command_is_never_forwarded_twice(gateways, live_clients, sta
 async def test_forwarded_command_without_a_listening_service_gets_service_unavailable(gateways, live_clients, staff_user):
     # given a gateway on a bus where no external service listens
     bus = new_bus(shared_redis_url())
-    (process,) = gateways(bus, count=1)
+    (process,) = gateways(bus, count=1, BUS_FORWARDED_COMMANDS=FORWARDED)
     client = await live_clients(process, staff_user)
 
     # when a client sends a forwarded command
-    response = await client.command("place_order", {"symbol": "SAP"}, correlation_id="nobody")
+    response = await client.command("rebalance_suggestions", {"symbol": "SAP"}, correlation_id="nobody")
 
     # then it gets a clear error at once
     assert response["data"]["status"] == "error"
     assert response["data"]["result"]["code"] == "service_unavailable"
-    assert "place_order" in response["data"]["result"]["error"]
+    assert "rebalance_suggestions" in response["data"]["result"]["error"]
     assert response["correlation_id"] == "nobody"
 
 
 async def test_command_not_in_the_forwarded_list_stays_unknown(gateways, live_clients, stand_in_service, staff_user):
-    # given a gateway that forwards only start_analysis
+    # given a gateway that forwards only run_backtest
     bus = new_bus(shared_redis_url())
-    (process,) = gateways(bus, count=1, BUS_FORWARDED_COMMANDS="start_analysis")
+    (process,) = gateways(bus, count=1, BUS_FORWARDED_COMMANDS="run_backtest")
     service = await stand_in_service(bus)
     client = await live_clients(process, staff_user)
 
     # when a client sends another unclaimed command, then a forwarded one
-    unknown = await client.command("place_order", correlation_id="no")
-    forwarded = await client.command("start_analysis", correlation_id="yes")
+    unknown = await client.command("rebalance_suggestions", correlation_id="no")
+    forwarded = await client.command("run_backtest", correlation_id="yes")
 
     # then the first is unknown and never left the gateway
     assert unknown["data"]["result"]["code"] == "unknown_command"
     assert forwarded["data"]["status"] == "success"
-    assert [c["event"] for c in service.commands] == ["start_analysis"]
+    assert [c["event"] for c in service.commands] == ["run_backtest"]
 
 
 async def test_command_a_handler_claims_is_not_forwarded(gateways, live_clients, stand_in_service, staff_user):
