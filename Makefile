@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv migrate demo clean node-deps js js-test system-tools messages
+.PHONY: run test venv migrate demo clean node-deps js js-test system-tools messages deploy-local
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ demo: migrate
 run: demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (stop with Ctrl-C)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# Two daphne processes behind nginx on the local PostgreSQL and Redis (see deploy/, README.md).
+deploy-local: venv
+	PY=$(PY) deploy/run-local.sh
 
 # Set up everything and run the whole test suite (embedded defaults unless DATABASE_URL/REDIS_URL are set).
 test: venv js-test system-tools messages

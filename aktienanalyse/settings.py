@@ -143,7 +143,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Channel layer: REDIS_URL selects channels-redis; unset means the in-memory layer (one process).
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")
-if REDIS_URL:
+# CHANNEL_LAYER_BACKEND picks channels-redis "core" (default) or "pubsub"; README.md gives the
+# measurements (bench/channel_layers.py) behind the default.
+CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "core").strip()
+if CHANNEL_LAYER_BACKEND not in {"core", "pubsub"}:
+    raise ImproperlyConfigured(f"CHANNEL_LAYER_BACKEND must be core or pubsub; got {CHANNEL_LAYER_BACKEND!r}.")
+if REDIS_URL and CHANNEL_LAYER_BACKEND == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [url.strip() for url in REDIS_URL.split(",") if url.strip()],
+                "prefix": CHANNEL_LAYER_PREFIX,
+            },
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -275,8 +275,16 @@ class BusBridge:
 
 
 async def start_local_bridge(fanout: Any) -> BusBridge | None:
-    """Start this process's bridge, delivering bus messages to the local sockets of `fanout`."""
-    if not bus_enabled() or bus_config()["BRIDGE"] != "local":
+    """Start this process's bridge, delivering bus messages to the local sockets of `fanout`.
+
+    The process's entry in the cross-process client registry (`presence.py`) starts with it.
+    """
+    if not bus_enabled():
+        return None
+    from .presence import Presence
+
+    Presence().start()
+    if bus_config()["BRIDGE"] != "local":
         return None
     bridge = BusBridge(lambda message, raw: fanout.route(message))
     await bridge.start()

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install what the browser tests and the translations need from Debian when it is missing:
-# chromium (driven by Playwright; never a downloaded browser) and gettext (msgfmt).
+# chromium (driven by Playwright; never a downloaded browser), gettext (msgfmt), and nginx (the
+# proxy of `make deploy-local` and its end-to-end test).
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else

@@ -12,11 +12,10 @@ from decimal import Decimal
 
 import pytest
 import redis
-from channels_redis.core import RedisChannelLayer
 
 from realtime import dispatch
 from realtime.protocol import utc_now_iso
-from tests.fixtures.bus import new_bus, shared_redis_url, spec_command_response, spec_price_update
+from tests.fixtures.bus import gateway_layer, new_bus, shared_redis_url, spec_command_response, spec_price_update
 from tests.fixtures.servers import BASE_DIR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -168,7 +167,7 @@ async def test_event_sent_by_another_process_through_the_channel_layer_reaches_c
     on_b = await live_clients(process_b, staff_user)
     for client in (on_a, on_b):
         await client.subscribe("market.price_update")
-    layer = RedisChannelLayer(hosts=[bus.redis_url], prefix=bus.layer_prefix)
+    layer = gateway_layer([bus.redis_url], bus.layer_prefix)
     symbol, marker = unique_symbol(), unique_symbol()
 
     # when a third process (a service, the market feed) sends an event through the channel layer
@@ -250,3 +249,55 @@ async def test_bridges_outside_the_gateways_deliver_each_bus_event_once(gateways
         for bridge in bridges:
             bridge.terminate()
             bridge.wait(timeout=10)
+
+
+async def test_gateways_on_a_channel_layer_sharded_over_two_redis_hosts_deliver_across_processes(
+    gateways, live_clients, staff_user, tmp_path
+):
+    # given two Redis servers of this test's own, and two gateways sharding the layer over both
+    from tests.fixtures.bus import RedisServer
+
+    shards = [RedisServer(tmp_path), RedisServer(tmp_path)]
+    for shard in shards:
+        shard.start()
+    try:
+        bus = new_bus(shards[0].url)
+        hosts = ",".join(shard.url for shard in shards)
+        process_a, process_b = gateways(bus, REDIS_URL=hosts)
+        clients = [await live_clients(process, staff_user) for process in (process_a, process_b) for _ in range(4)]
+        for client in clients:
+            await client.subscribe("market.price_update")
+        layer = gateway_layer([shard.url for shard in shards], bus.layer_prefix)
+        symbols = [unique_symbol() for _ in range(3)]
+
+        # when a service sends events through the sharded layer, and one on the bus
+        for symbol in symbols[:2]:
+            data = {
+                "symbol": symbol,
+                "isin": "DE0007164600",
+                "price": Decimal("5"),
+                "previous_price": Decimal("5"),
+                "change": Decimal("0"),
+                "change_percent": Decimal("0"),
+                "volume": 1,
+                "timestamp": utc_now_iso(),
+                "source": "feed",
+            }
+            message = dispatch.build_event_message("market.price_update", data)
+            await layer.group_send(message["group"], message)
+        bus.publish(spec_price_update(symbols[2], 5.0))
+
+        # then every client got each once, and both Redis servers hold part of the layer
+        for client in clients:
+            frames = await client.receive_until(is_price(symbols[2]))
+            got = [f["data"]["symbol"] for f in frames if f["event"] == "market.price_update"]
+            assert sorted(got) == sorted(symbols)
+        for shard in shards:  # groups and channels live as keys (core) or subscriptions (pubsub)
+            probe = redis.Redis.from_url(shard.url)
+            used = probe.keys(f"{bus.layer_prefix}*") + probe.pubsub_channels(f"{bus.layer_prefix}*")
+            probe.close()
+            assert used, f"the channel layer does not use the shard {shard.url}"
+        await layer.flush()
+    finally:
+        for shard in shards:
+            shard.kill()

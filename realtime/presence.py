@@ -1,0 +1,120 @@
+"""Which client ids and users are connected, across every gateway process.
+
+`connections.py` knows the sockets of one process. With several processes behind a proxy, the
+bridge, operators and `manage.py gateway_clients` need the whole picture: each process keeps a
+hash on the bus Redis (`<prefix>:presence:<process>`: client id -> user and connection count),
+rewritten within a second of a change and on a heartbeat, and expiring with its process. A
+restarted Redis is refilled by the next heartbeat; a dead process drops out after the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from .bridge import bus_config, bus_redis
+from .connections import connections
+
+logger = logging.getLogger(__name__)
+
+PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+CHECK_INTERVAL = 0.5
+
+
+def _processes_key() -> str:
+    return f"{bus_config()['KEY_PREFIX']}:presence:processes"
+
+
+def _process_key(process_id: str) -> str:
+    return f"{bus_config()['KEY_PREFIX']}:presence:{process_id}"
+
+
+def local_snapshot() -> dict[str, str]:
+    """Return this process's clients as the hash fields it publishes."""
+    clients: dict[str, dict[str, Any]] = {}
+    for connection in connections:
+        entry = clients.setdefault(
+            connection.client_id,
+            {
+                "user_id": connection.user_id,
+                "username": connection.username,
+                "connections": 0,
+                "connected_at": connection.connected_at.isoformat(),
+            },
+        )
+        entry["connections"] += 1
+    return {client_id: json.dumps(entry, sort_keys=True) for client_id, entry in clients.items()}
+
+
+class Presence:
+    """Publish this process's clients to the bus Redis while the process runs."""
+
+    def __init__(self) -> None:
+        self.ttl = bus_config()["PRESENCE_TTL"]
+        self._written: dict[str, str] | None = None
+        self._written_at = 0.0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="realtime-presence")
+
+    async def _run(self) -> None:
+        failing = False
+        while True:
+            snapshot = local_snapshot()
+            due = time.monotonic() - self._written_at > self.ttl / 3
+            if snapshot != self._written or due:
+                try:
+                    await self._write(snapshot)
+                    if failing:
+                        logger.warning("presence of this process is published again")
+                    failing = False
+                except Exception as exc:
+                    if not failing:
+                        logger.error("presence could not be published: %s", exc)
+                    failing = True
+            await asyncio.sleep(CHECK_INTERVAL)
+
+    async def _write(self, snapshot: dict[str, str]) -> None:
+        key = _process_key(PROCESS_ID)
+        async with bus_redis().pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if snapshot:
+                pipe.hset(key, mapping=snapshot)
+            pipe.expire(key, self.ttl)
+            pipe.zadd(_processes_key(), {PROCESS_ID: time.time()})
+            pipe.zremrangebyscore(_processes_key(), "-inf", time.time() - self.ttl)
+            await pipe.execute()
+        self._written = snapshot
+        self._written_at = time.monotonic()
+
+
+async def clients_online() -> dict[str, list[dict[str, Any]]]:
+    """Return every connected client id with its entries (one per process holding it)."""
+    redis_client = bus_redis()
+    ttl = bus_config()["PRESENCE_TTL"]
+    processes = [p.decode() for p in await redis_client.zrangebyscore(_processes_key(), time.time() - ttl, "+inf")]
+    async with redis_client.pipeline(transaction=False) as pipe:
+        for process_id in processes:
+            pipe.hgetall(_process_key(process_id))
+        tables = await pipe.execute()
+    online: dict[str, list[dict[str, Any]]] = {}
+    for process_id, table in zip(processes, tables):
+        for client_id, entry in table.items():
+            online.setdefault(client_id.decode(), []).append({**json.loads(entry), "process": process_id})
+    return online
+
+
+async def user_connections(user_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Return the connected client ids of one user, on every process."""
+    return {
+        client_id: entries
+        for client_id, entries in (await clients_online()).items()
+        if any(entry["user_id"] == user_id for entry in entries)
+    }

@@ -1,0 +1,69 @@
+"""Client ids and a user's connections are known across gateway processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from realtime.presence import clients_online, user_connections
+from tests.fixtures.bus import new_bus, shared_redis_url
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+async def eventually(check, timeout: float):
+    """Return the first truthy result of `check()` within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)
+
+
+async def test_clients_and_users_are_known_across_processes_and_leave_with_them(
+    gateways, live_clients, staff_user, other_staff_user, settings
+):
+    # given two gateway processes with a short presence TTL
+    bus = new_bus(shared_redis_url())
+    process_a, process_b = gateways(bus, BUS_PRESENCE_TTL="3")
+    settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": bus.redis_url, "KEY_PREFIX": bus.layer_prefix, "PRESENCE_TTL": 3}
+
+    # when one user connects twice on A (one client id) and once on B, another user on B
+    first = await live_clients(process_a, staff_user)
+    await live_clients(process_a, staff_user, client_id=first.client_id)
+    second = await live_clients(process_b, staff_user)
+    other = await live_clients(process_b, other_staff_user)
+
+    # then the registry knows every client id, its user, connection count and process
+    async def all_three():
+        online = await clients_online()
+        return online if {first.client_id, second.client_id, other.client_id} <= set(online) else None
+
+    online = await eventually(all_three, 3)
+    assert [e["connections"] for e in online[first.client_id]] == [2]
+    assert online[first.client_id][0]["user_id"] == staff_user.pk
+    assert online[other.client_id][0]["username"] == other_staff_user.username
+    assert online[first.client_id][0]["process"] != online[second.client_id][0]["process"]
+    assert set(await user_connections(staff_user.pk)) == {first.client_id, second.client_id}
+
+    # when a client disconnects, then it leaves the registry within a second or so
+    await second.close()
+
+    async def second_gone():
+        return second.client_id not in await clients_online()
+
+    await eventually(second_gone, 3)
+
+    # when process A dies, then its clients drop out once its entry expires
+    process_a.process.kill()
+    process_a.process.wait()
+
+    async def a_gone():
+        online = await clients_online()
+        return first.client_id not in online and other.client_id in online
+
+    await eventually(a_gone, 6)
