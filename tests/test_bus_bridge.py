@@ -289,7 +289,7 @@ async def test_gateways_on_a_channel_layer_sharded_over_two_redis_hosts_deliver_
 
         # then every client got each once, and both Redis servers hold part of the layer
         for client in clients:
-            frames = await client.receive_until(is_price(symbols[2]))
+            frames = await client.receive_until(is_price(symbols[2]), timeout=15)
             got = [f["data"]["symbol"] for f in frames if f["event"] == "market.price_update"]
             assert sorted(got) == sorted(symbols)
         for shard in shards:  # groups and channels live as keys (core) or subscriptions (pubsub)
