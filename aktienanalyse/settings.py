@@ -249,6 +249,9 @@ TRADING = {
     "MAX_FILL_PER_TICK": Decimal(os.environ["TRADING_MAX_FILL_PER_TICK"]) if os.environ.get("TRADING_MAX_FILL_PER_TICK") else None,
 }
 
+# Bearer token a Prometheus scraper sends to GET /metrics (staff sessions may read it too).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
 LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import metrics
+
 
 @dataclass
 class Connection:
@@ -47,10 +49,12 @@ class ConnectionTable:
         self.messages_sent = 0
 
     def add(self, connection: Connection) -> None:
-        self._connections[id(connection.consumer)] = connection
+        if self._connections.setdefault(id(connection.consumer), connection) is connection:
+            metrics.connection_opened()
 
     def remove(self, consumer: Any) -> None:
-        self._connections.pop(id(consumer), None)
+        if self._connections.pop(id(consumer), None) is not None:
+            metrics.connection_closed()
 
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._connections.values()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.db import InterfaceError, OperationalError
 
 from aktienanalyse.exceptions import DomainError
 
-from . import dispatch
+from . import dispatch, metrics
 from .access import Verdict, check_consumers, get_revalidator, session_auth_hash, session_fingerprint
 from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
@@ -144,6 +145,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         connections.remove(self)
         groups = [dispatch.event_group(event_type) for event_type in self.subscriptions]
         groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
+        for event_type in self.subscriptions:
+            metrics.unsubscribed(event_type)
         await self.fanout.leave_all(self, groups)
         logger.info(
             "websocket disconnected: user=%s client_id=%s address=%s code=%s",
@@ -159,11 +162,15 @@ class EventConsumer(AsyncWebsocketConsumer):
         await self.base_send({"type": "websocket.send", "text": text})
         self.connection.touch_out()
         connections.messages_sent += 1
+        metrics.frame_sent(text)
 
     def send_frame(self, frame: dict[str, Any]) -> None:
         self.outbox.put(encode(frame))
 
     def send_error(self, error: ProtocolError) -> None:
+        metrics.error_sent(
+            str(error.code), client_id=self.client_id, correlation_id=error.correlation_id, message=error.message
+        )
         self.send_frame(
             error_message(
                 error.code,
@@ -176,6 +183,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         )
 
     def _fell_behind(self) -> None:
+        metrics.socket_fell_behind(self.outbox.dropped)
         self.end(CloseCode.SLOW_CONSUMER, "send queue overflow: the client stopped reading")
 
     def end(self, code: int, reason: str) -> None:
@@ -206,6 +214,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         for event_type in sorted(self.subscriptions):
             if not self.may(EVENT_SCHEMAS[event_type].permission):
                 self.subscriptions.discard(event_type)
+                metrics.unsubscribed(event_type)
                 await self.fanout.leave(dispatch.event_group(event_type), self)
                 self.send_frame(
                     envelope(
@@ -245,7 +254,7 @@ class EventConsumer(AsyncWebsocketConsumer):
                     held.append(message)
                     return
             key = (event_type, message.get("symbol")) if schema.conflatable else None
-            self.outbox.put(message["text"], conflate_key=key)
+            self.outbox.put(message["text"], conflate_key=key, event=(event_type, message.get("emitted_at")))
         elif kind == dispatch.DIRECT:
             self.outbox.put(message["text"])
         elif kind == dispatch.CLOSE:
@@ -266,16 +275,24 @@ class EventConsumer(AsyncWebsocketConsumer):
         if not self._within_rate():
             return
         if text_data is None:
+            metrics.message_received("binary")
             self.send_error(ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED, "Only text frames with JSON are accepted."))
             return
         limit = self.config["MAX_MESSAGE_BYTES"]
         if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
+            metrics.message_received("invalid")
             self.send_error(
                 ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Messages are limited to {limit} bytes.", limit=limit)
             )
             return
         try:
             message = parse_client_message(text_data)
+        except ProtocolError as error:
+            metrics.message_received("invalid")
+            self.send_error(error)
+            return
+        metrics.message_received(message.type)
+        try:
             if message.type == "ping":
                 self._pong(message)
             elif message.type == "subscription":
@@ -398,6 +415,7 @@ class EventConsumer(AsyncWebsocketConsumer):
                     event_type=event_type,
                 ) from None
             self.subscriptions.add(event_type)
+            metrics.subscribed(event_type)
         position, held = await self._replay(event_type, since)
         self._system(
             "subscription.confirmed", {"event_type": event_type, "client_id": self.client_id, **position}, message
@@ -407,7 +425,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         for live in held:
             if live.get("seq", last + 1) > last:
                 key = (event_type, live.get("symbol")) if schema.conflatable else None
-                self.outbox.put(live["text"], conflate_key=key)
+                self.outbox.put(live["text"], conflate_key=key, event=(event_type, live.get("emitted_at")))
 
     async def _replay(self, event_type: str, since: dict[str, Any] | None) -> tuple[dict[str, Any], list]:
         """Send what the client missed since `since` and return the stream position.
@@ -436,6 +454,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def _unsubscribe(self, event_type: str, message: ClientMessage) -> None:
         if event_type in self.subscriptions:
             self.subscriptions.discard(event_type)
+            metrics.unsubscribed(event_type)
             await self.fanout.leave(dispatch.event_group(event_type), self)
         self._system("subscription.removed", {"event_type": event_type, "client_id": self.client_id}, message)
 
@@ -469,6 +488,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.commands_in_flight.discard)
 
     def _respond_error(self, name: str, message: ClientMessage, code: str, text: str, **details: Any) -> None:
+        metrics.error_sent(str(code), client_id=self.client_id, correlation_id=message.correlation_id, message=text)
         self._respond(name, message, "error", {"error": text, "code": str(code), **details})
 
     def _respond(self, name: str, message: ClientMessage, status: str, result: Any) -> None:
@@ -492,12 +512,15 @@ class EventConsumer(AsyncWebsocketConsumer):
             permissions=self.permissions,
             subscriptions=frozenset(self.subscriptions),
         )
+        started = time.perf_counter()
         try:
             result = await command.handler(context, message.data)
         except DomainError as error:
+            metrics.command_finished(command.name, "error", time.perf_counter() - started)
             self._respond_error(command.name, message, error.code, error.message, **error.details)
             return
         except (OperationalError, InterfaceError) as exc:
+            metrics.command_finished(command.name, "error", time.perf_counter() - started)
             logger.error("command %s: database unavailable: %s", command.name, exc)
             self._respond_error(
                 command.name,
@@ -507,6 +530,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
             return
         except Exception as exc:
+            metrics.command_finished(command.name, "failure", time.perf_counter() - started)
             error_id = str(uuid.uuid4())
             logger.exception(
                 "command %s failed: error_id=%s client_id=%s correlation_id=%s",
@@ -524,6 +548,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
             await self._report_failure(error_id, command.name, exc)
             return
+        metrics.command_finished(command.name, "success", time.perf_counter() - started)
         self._respond(command.name, message, "success", result)
 
     async def _report_failure(self, error_id: str, command: str, exc: Exception) -> None:

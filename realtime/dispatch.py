@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from . import metrics
 from .events import get_schema
 from .history import get_history
 from .protocol import encode, envelope
@@ -81,6 +82,8 @@ async def asend_message(message: dict[str, Any]) -> None:
         seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
         message["seq"] = seq
     await get_channel_layer().group_send(message["group"], message)
+    if message["type"] == EVENT:
+        metrics.event_published(message["event"])
 
 
 async def asend_event(event_type: str, data: dict[str, Any], **options: Any) -> None:
