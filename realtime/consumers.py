@@ -29,6 +29,7 @@ from .events import EVENT_SCHEMAS
 from .fanout import Outbox, get_fanout
 from .history import get_history
 from .limits import TokenBucket
+from .logs import current_correlation_id, log_flow, log_flow_debug
 from .protocol import (
     COMMAND_NAME_RE,
     EVENT_NAME_RE,
@@ -167,10 +168,22 @@ class EventConsumer(AsyncWebsocketConsumer):
     def send_frame(self, frame: dict[str, Any]) -> None:
         self.outbox.put(encode(frame))
 
+    def _flow(self, stage: str, correlation_id: str | None, event_type: str | None, level: int = logging.INFO, **details: Any) -> None:
+        log_flow(
+            stage,
+            correlation_id=correlation_id,
+            client_id=self.client_id,
+            user=self.connection.username,
+            event_type=event_type,
+            level=level,
+            **details,
+        )
+
     def send_error(self, error: ProtocolError) -> None:
         metrics.error_sent(
             str(error.code), client_id=self.client_id, correlation_id=error.correlation_id, message=error.message
         )
+        self._flow("refused", error.correlation_id, error.details.get("event_type"), code=str(error.code))
         self.send_frame(
             error_message(
                 error.code,
@@ -254,6 +267,8 @@ class EventConsumer(AsyncWebsocketConsumer):
                     held.append(message)
                     return
             key = (event_type, message.get("symbol")) if schema.conflatable else None
+            if log_flow_debug():
+                self._flow("delivered", message.get("correlation_id"), event_type, logging.DEBUG)
             self.outbox.put(message["text"], conflate_key=key, event=(event_type, message.get("emitted_at")))
         elif kind == dispatch.DIRECT:
             self.outbox.put(message["text"])
@@ -292,6 +307,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             self.send_error(error)
             return
         metrics.message_received(message.type)
+        self._flow("received", message.correlation_id, message.event, logging.DEBUG if message.type == "ping" else logging.INFO)
         try:
             if message.type == "ping":
                 self._pong(message)
@@ -483,12 +499,14 @@ class EventConsumer(AsyncWebsocketConsumer):
                 "Too many commands of this connection are still running; wait for their responses.",
             )
             return
+        self._flow("authorized", message.correlation_id, name)
         task = asyncio.get_running_loop().create_task(self._run_command(command, message))
         self.commands_in_flight.add(task)
         task.add_done_callback(self.commands_in_flight.discard)
 
     def _respond_error(self, name: str, message: ClientMessage, code: str, text: str, **details: Any) -> None:
         metrics.error_sent(str(code), client_id=self.client_id, correlation_id=message.correlation_id, message=text)
+        self._flow("refused", message.correlation_id, name, code=str(code))
         self._respond(name, message, "error", {"error": text, "code": str(code), **details})
 
     def _respond(self, name: str, message: ClientMessage, status: str, result: Any) -> None:
@@ -512,11 +530,12 @@ class EventConsumer(AsyncWebsocketConsumer):
             permissions=self.permissions,
             subscriptions=frozenset(self.subscriptions),
         )
+        current_correlation_id.set(message.correlation_id)  # events the handler publishes carry it
         started = time.perf_counter()
         try:
             result = await command.handler(context, message.data)
         except DomainError as error:
-            metrics.command_finished(command.name, "error", time.perf_counter() - started)
+            self._handled(command.name, message, "error", started)
             self._respond_error(command.name, message, error.code, error.message, **error.details)
             return
         except (OperationalError, InterfaceError) as exc:
@@ -530,7 +549,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
             return
         except Exception as exc:
-            metrics.command_finished(command.name, "failure", time.perf_counter() - started)
+            self._handled(command.name, message, "failure", started)
             error_id = str(uuid.uuid4())
             logger.exception(
                 "command %s failed: error_id=%s client_id=%s correlation_id=%s",
@@ -548,8 +567,13 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
             await self._report_failure(error_id, command.name, exc)
             return
-        metrics.command_finished(command.name, "success", time.perf_counter() - started)
+        self._handled(command.name, message, "success", started)
         self._respond(command.name, message, "success", result)
+
+    def _handled(self, name: str, message: ClientMessage, status: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        metrics.command_finished(name, status, seconds)
+        self._flow("handled", message.correlation_id, name, status=status, duration_ms=round(seconds * 1000, 2))
 
     async def _report_failure(self, error_id: str, command: str, exc: Exception) -> None:
         try:
