@@ -30,6 +30,7 @@ from .fanout import Outbox, get_fanout
 from .history import get_history
 from .limits import TokenBucket
 from .logs import current_correlation_id, log_flow, log_flow_debug
+from .monitoring import monitor_attach
 from .protocol import (
     COMMAND_NAME_RE,
     EVENT_NAME_RE,
@@ -120,6 +121,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         try:
             await self.fanout.join(dispatch.client_group(self.client_id), self)
             await self.fanout.join(dispatch.user_group(user.pk), self)
+            await monitor_attach(self.fanout)
         except Exception as exc:
             logger.error("channel layer unavailable at connect of client_id=%s: %s", self.client_id, exc)
         if over_cap:

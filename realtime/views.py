@@ -1,4 +1,4 @@
-"""Operations endpoints over HTTP: Prometheus metrics, liveness and readiness."""
+"""Operations endpoints over HTTP: Prometheus metrics, liveness, readiness, monitoring pages."""
 
 from __future__ import annotations
 
@@ -6,14 +6,21 @@ import asyncio
 import hmac
 import logging
 import uuid
+from collections.abc import Callable
+from functools import wraps
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from . import metrics
+from .events import EVENT_SCHEMAS, MONITOR_PERMISSION
+from .monitoring import gateway_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +74,34 @@ async def readyz(request: HttpRequest) -> HttpResponse:
         logger.warning("not ready: %s: %s", type(exc).__name__, exc)
         return HttpResponse("not ready\n", status=503, content_type="text/plain")
     return HttpResponse("ready\n", content_type="text/plain")
+
+
+def monitor_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Let in active staff with the monitoring permission; send others to log in or refuse them."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (user.is_active and user.is_staff and user.has_perm(MONITOR_PERMISSION)):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@monitor_required
+def monitoring_page(request: HttpRequest) -> HttpResponse:
+    """Show the live connections, event rates and recent errors of every gateway process."""
+    return render(request, "monitoring/connections.html", {"snapshot": gateway_snapshot(), "page": "connections"})
+
+
+@monitor_required
+def inspector_page(request: HttpRequest) -> HttpResponse:
+    """Show a live stream of chosen event types with their payloads."""
+    user = request.user
+    event_types = sorted(
+        name for name, schema in EVENT_SCHEMAS.items() if schema.permission is None or user.has_perm(schema.permission)
+    )
+    return render(request, "monitoring/inspector.html", {"event_types": event_types, "page": "inspector"})
