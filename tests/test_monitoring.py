@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.request
 
 import pytest
@@ -165,3 +166,48 @@ def test_monitoring_page_of_a_running_server_lists_a_live_connection_by_client_i
     welcome, page = asyncio.run(scenario())
     assert '"client_id":"ops-probe-1"' in welcome
     assert 'data-client-id="ops-probe-1"' in page
+
+
+@pytest.mark.e2e
+def test_monitoring_sees_and_disconnects_a_client_of_another_server_process(ops_servers, monitor_user, staff_user):
+    first, second = ops_servers(), ops_servers()
+    cookie = session_cookie(staff_user).decode()
+    monitor_cookie = session_cookie(monitor_user).decode()
+
+    def connect(server, path, cookie):
+        return websockets.connect(
+            f"{server.ws_url}/{path}", additional_headers={"Cookie": cookie}, origin=f"http://127.0.0.1:{server.port}"
+        )
+
+    async def frames_until(socket, predicate):
+        while True:
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=15))
+            if predicate(message):
+                return message
+
+    async def scenario():
+        async with connect(second, "far-away-1", cookie) as watched, connect(first, "", monitor_cookie) as monitor:
+            await watched.recv()
+            await monitor.recv()
+            snapshots = {}
+            while "far-away-1" not in {c["client_id"] for s in snapshots.values() for c in s["connections"]}:
+                await monitor.send('{"type":"user","event":"monitor_snapshot","data":{},"correlation_id":"s"}')
+                snapshot = await frames_until(monitor, lambda m: m["event"] == "system.gateway_snapshot")
+                snapshots[snapshot["data"]["process"]] = snapshot["data"]
+            await monitor.send(
+                '{"type":"user","event":"disconnect_client","data":{"client_id":"far-away-1"},"correlation_id":"d"}'
+            )
+            response = await frames_until(monitor, lambda m: m["event"] == "disconnect_client.response")
+            try:
+                while True:
+                    await asyncio.wait_for(watched.recv(), timeout=15)
+            except websockets.ConnectionClosed:
+                pass
+            return snapshots, response, watched.close_code
+
+    snapshots, response, close_code = asyncio.run(scenario())
+    far = next(s for s in snapshots.values() if any(c["client_id"] == "far-away-1" for c in s["connections"]))
+    assert far["process"].endswith(f":{second.process.pid}")
+    assert response["data"]["status"] == "success"
+    assert close_code == 4009
+    assert ConnectionTermination.objects.filter(client_id="far-away-1", operator=monitor_user).exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from aktienanalyse.asgi import application
 from aktienanalyse.exceptions import PermissionDenied
 from realtime.models import AccessToken
 from realtime.services import access_token_issue, access_token_revoke
-from tests.fixtures.servers import BASE_DIR, free_port, server_env, start_daphne, wait_for_port
+from tests.fixtures.servers import BASE_DIR
 from tests.fixtures.ws import ORIGIN, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,35 +29,6 @@ ALERT = (
 
 def manage(*args: str) -> list[str]:
     return [sys.executable, "manage.py", *args]
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """The Redis of the run (CI) or, without one, a redis-server of this test on a free port."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, process)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def redis_server(transactional_db, tmp_path, redis_url):
-    """A daphne process on the test database and a Redis channel layer tools can reach too."""
-    env = server_env(REDIS_URL=redis_url)
-    server = start_daphne(tmp_path, env=env)
-    server.env = env
-    yield server
-    server.stop()
 
 
 # Tool tokens
@@ -147,12 +117,12 @@ def test_emit_event_refuses_an_in_memory_channel_layer_that_reaches_no_server(se
 
 
 @pytest.mark.e2e
-def test_tail_events_follows_what_emit_event_publishes_to_a_running_server(redis_server, staff_user):
+def test_tail_events_follows_what_emit_event_publishes_to_a_running_server(ops_server, staff_user):
     _, key = access_token_issue(user=staff_user, name="tail")
     tail = subprocess.Popen(
-        manage("tail_events", "--url", f"{redis_server.ws_url}/", "--types", "market.alert", "--json", "--count", "1"),
+        manage("tail_events", "--url", f"{ops_server.ws_url}/", "--types", "market.alert", "--json", "--count", "1"),
         cwd=BASE_DIR,
-        env={**redis_server.env, "GATEWAY_TOKEN": key},
+        env={**ops_server.env, "GATEWAY_TOKEN": key},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -162,7 +132,7 @@ def test_tail_events_follows_what_emit_event_publishes_to_a_running_server(redis
         emitted = subprocess.run(
             manage("emit_event", "market.alert", "--data", ALERT, "--correlation-id", "drill-1"),
             cwd=BASE_DIR,
-            env=redis_server.env,
+            env=ops_server.env,
             capture_output=True,
             text=True,
             timeout=120,
@@ -182,11 +152,11 @@ def test_tail_events_follows_what_emit_event_publishes_to_a_running_server(redis
 
 
 @pytest.mark.e2e
-def test_emit_event_exits_non_zero_on_bad_input(redis_server):
+def test_emit_event_exits_non_zero_on_bad_input(ops_server):
     result = subprocess.run(
         manage("emit_event", "market.alert", "--data", "{broken"),
         cwd=BASE_DIR,
-        env=redis_server.env,
+        env=ops_server.env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -196,12 +166,12 @@ def test_emit_event_exits_non_zero_on_bad_input(redis_server):
 
 
 @pytest.mark.e2e
-def test_ws_client_sends_typed_lines_and_prints_what_arrives(redis_server, staff_user):
+def test_ws_client_sends_typed_lines_and_prints_what_arrives(ops_server, staff_user):
     session = session_cookie(staff_user).decode().split("=", 1)[1]
     result = subprocess.run(
-        manage("ws_client", "--url", f"{redis_server.ws_url}/", "--session", session, "--client-id", "tool-1", "--linger", "3"),
+        manage("ws_client", "--url", f"{ops_server.ws_url}/", "--session", session, "--client-id", "tool-1", "--linger", "3"),
         cwd=BASE_DIR,
-        env=redis_server.env,
+        env=ops_server.env,
         input="ping\ncmd get_connection_info {}\nsub market.alert\nbogus\n",
         capture_output=True,
         text=True,
@@ -217,11 +187,11 @@ def test_ws_client_sends_typed_lines_and_prints_what_arrives(redis_server, staff
 
 
 @pytest.mark.e2e
-def test_tools_report_a_refused_connection_and_exit_non_zero(redis_server):
+def test_tools_report_a_refused_connection_and_exit_non_zero(ops_server):
     result = subprocess.run(
-        manage("tail_events", "--url", f"{redis_server.ws_url}/", "--token", "not-a-token", "--count", "1"),
+        manage("tail_events", "--url", f"{ops_server.ws_url}/", "--token", "not-a-token", "--count", "1"),
         cwd=BASE_DIR,
-        env=redis_server.env,
+        env=ops_server.env,
         capture_output=True,
         text=True,
         timeout=120,
