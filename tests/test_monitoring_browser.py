@@ -137,3 +137,73 @@ def test_monitoring_page_shows_a_connection_opened_after_it_loaded_and_disconnec
     assert close_code == 4009
     record = ConnectionTermination.objects.get()
     assert (record.operator_id, record.client_id, record.reason) == (monitor.pk, "late-1", "browser drill")
+
+
+ALERT = (
+    '{"alert_type":"price","symbol":"SAP","message":"drill","severity":"warning","trigger_value":1.50,'
+    '"current_value":2.25,"threshold":1.75,"timestamp":"2026-11-23T10:00:00.000Z"}'
+)
+
+
+def emit_alert(server, correlation_id: str) -> None:
+    import sys
+
+    from tests.fixtures.servers import BASE_DIR
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "emit_event", "market.alert", "--data", ALERT, "--correlation-id", correlation_id],
+        cwd=BASE_DIR,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_inspector_streams_filters_pauses_and_exports_json_lines(ops_server, chromium, django_user_model):
+    monitor = django_user_model.objects.create_user("mona", password="mona-pass-1234", is_staff=True)
+    grant(monitor, "realtime.monitor_gateway")
+    monitor_session = session_cookie(monitor).decode().split("=", 1)[1]
+
+    async def scenario():
+        async with websockets.connect(page_socket_url(chromium), max_size=None) as devtools:
+            browser = Browser(devtools)
+            await browser.call("Network.setCookie", name="sessionid", value=monitor_session, domain="127.0.0.1", path="/")
+            await browser.call("Page.navigate", url=f"{ops_server.http_url}/monitoring/inspector/")
+            await browser.wait_for("document.querySelector('#connection-status')?.classList.contains('success')")
+            await browser.evaluate("document.querySelector('input[value=\"market.alert\"]').click()")
+            items = "document.querySelectorAll('#stream li').length"
+            for attempt in range(20):  # until the subscription is in place
+                await asyncio.to_thread(emit_alert, ops_server, f"first-{attempt}")
+                try:
+                    await browser.wait_for(f"{items} > 0", timeout=3)
+                    break
+                except AssertionError:
+                    continue
+            await asyncio.to_thread(emit_alert, ops_server, "second-1")
+            await browser.wait_for("document.querySelector('#stream li header').textContent.includes('second-1')")
+
+            await browser.evaluate("const f = document.querySelector('#filter-correlation'); f.value = 'second'; f.dispatchEvent(new Event('input'))")
+            assert await browser.evaluate(items) == 1
+
+            await browser.evaluate("document.querySelector('#pause').click()")
+            await asyncio.to_thread(emit_alert, ops_server, "second-2")
+            await browser.wait_for("document.querySelector('#stream-count').textContent.includes('1 während der Pause')")
+            assert await browser.evaluate(items) == 1  # paused: nothing new shown
+            await browser.evaluate("document.querySelector('#pause').click()")
+            assert await browser.evaluate(items) == 2  # resumed: the held event appears
+
+            await browser.evaluate(
+                "window.__exported = []; URL.createObjectURL = (blob) => { window.__exported.push(blob); return 'blob:none'; }"
+            )
+            await browser.evaluate("document.querySelector('#export').click()")
+            result = await browser.call(
+                "Runtime.evaluate", expression="window.__exported[0].text()", awaitPromise=True, returnByValue=True
+            )
+            return result["result"]["value"]
+
+    exported = asyncio.run(scenario())
+    lines = exported.strip().split("\n")
+    assert [json.loads(line)["correlation_id"] for line in lines] == ["second-1", "second-2"]
+    assert all('"trigger_value":1.50' in line for line in lines)  # the frames exactly as sent
