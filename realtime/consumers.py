@@ -22,7 +22,14 @@ from django.db import InterfaceError, OperationalError
 from aktienanalyse.exceptions import DomainError
 
 from . import dispatch, metrics
-from .access import Verdict, check_consumers, get_revalidator, session_auth_hash, session_fingerprint
+from .access import (
+    Verdict,
+    check_consumers,
+    get_revalidator,
+    session_auth_hash,
+    session_fingerprint,
+    token_session_key,
+)
 from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
 from .events import EVENT_SCHEMAS
@@ -85,6 +92,9 @@ class EventConsumer(AsyncWebsocketConsumer):
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         self.auth_hash = session_auth_hash(session)
+        if self.scope.get("access_token_id") is not None:  # a tool's bearer token (realtime/auth.py)
+            self.session_key = token_session_key(self.scope["access_token_id"])
+            self.auth_hash = user.get_session_auth_hash()
         self.permissions = frozenset(await database_sync_to_async(user.get_all_permissions)())
         self.rate = TokenBucket(rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"])
         self.rate_strikes = 0
@@ -541,7 +551,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             self._respond_error(command.name, message, error.code, error.message, **error.details)
             return
         except (OperationalError, InterfaceError) as exc:
-            metrics.command_finished(command.name, "error", time.perf_counter() - started)
+            self._handled(command.name, message, "error", started)
             logger.error("command %s: database unavailable: %s", command.name, exc)
             self._respond_error(
                 command.name,

@@ -68,8 +68,8 @@ def access_token_revoke(*, token: AccessToken) -> None:
     AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-def access_token_user(*, key: str) -> AbstractBaseUser | None:
-    """Return the active staff member a valid, unrevoked token belongs to, and note its use."""
+def access_token_authenticate(*, key: str) -> AccessToken | None:
+    """Return the valid, unrevoked token of an active staff member with this key, and note its use."""
     token = (
         AccessToken.objects.select_related("user")
         .filter(key_digest=access_token_digest(key), revoked_at__isnull=True)
@@ -78,7 +78,7 @@ def access_token_user(*, key: str) -> AbstractBaseUser | None:
     if token is None or not (token.user.is_active and token.user.is_staff):
         return None
     AccessToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-    return token.user
+    return token
 
 
 def access_token_digest(key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from django.core.management import CommandError, call_command
 from aktienanalyse.asgi import application
 from aktienanalyse.exceptions import PermissionDenied
 from realtime.models import AccessToken
+from realtime.protocol import CloseCode
 from realtime.services import access_token_issue, access_token_revoke
 from tests.fixtures.servers import BASE_DIR
 from tests.fixtures.ws import ORIGIN, session_cookie
@@ -50,6 +52,27 @@ async def test_a_staff_token_opens_a_socket_and_a_revoked_one_does_not(staff_use
     assert await token_handshake(key) is True
     await sync_to_async(access_token_revoke)(token=token)
     assert await token_handshake(key) is False
+
+
+async def test_an_open_token_socket_outlives_the_access_checks_and_closes_when_the_token_is_revoked(staff_user, settings):
+    settings.REALTIME = {**settings.REALTIME, "REVALIDATE_SECONDS": 0.1}
+    token, key = await sync_to_async(access_token_issue)(user=staff_user, name="laptop")
+    communicator = WebsocketCommunicator(
+        application, "/ws/", headers=[(b"origin", ORIGIN), (b"authorization", f"Bearer {key}".encode())]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    await communicator.receive_from()  # welcome
+    await asyncio.sleep(0.5)  # several access checks pass
+    await communicator.send_to(text_data='{"type":"ping","event":"heartbeat","data":{}}')
+    assert '"pong"' in await communicator.receive_from()
+
+    await sync_to_async(access_token_revoke)(token=token)
+    while True:
+        output = await communicator.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            break
+    assert output["code"] == CloseCode.SESSION_ENDED
 
 
 async def test_only_the_digest_of_a_token_is_stored(staff_user):
