@@ -49,8 +49,10 @@ class ConnectionTable:
         self.messages_sent = 0
 
     def add(self, connection: Connection) -> None:
-        if self._connections.setdefault(id(connection.consumer), connection) is connection:
+        key = id(connection.consumer)
+        if self._connections.get(key) is None:
             metrics.connection_opened()
+        self._connections[key] = connection
 
     def remove(self, consumer: Any) -> None:
         if self._connections.pop(id(consumer), None) is not None:
