@@ -296,18 +296,29 @@ TRADING = {
     "MAX_FILL_PER_TICK": Decimal(os.environ["TRADING_MAX_FILL_PER_TICK"]) if os.environ.get("TRADING_MAX_FILL_PER_TICK") else None,
 }
 
+# Bearer token a Prometheus scraper sends to GET /metrics (staff sessions may read it too).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
 LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO")
+# `text` (readable, the default) or `json` (one object per line, for a log pipeline).
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "text").strip().lower() or "text"
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be 'text' or 'json'; got {LOG_FORMAT!r}.")
+# The event-flow log (realtime.flow); DEBUG adds a line per delivery to each socket.
+FLOW_LOG_LEVEL = os.environ.get("REALTIME_FLOW_LOG_LEVEL", LOG_LEVEL)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"()": "realtime.logs.TextFormatter"},
+        "json": {"()": "realtime.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "text"},
+        "console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        "realtime.flow": {"level": FLOW_LOG_LEVEL},
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },

@@ -14,6 +14,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/trading/", include("trading.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include("realtime.urls")),
 ]
 
 # Static files from the app itself in debug (daphne in tests, `make run`); a proxy serves them in production.

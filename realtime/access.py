@@ -38,6 +38,24 @@ class Verdict:
     permissions: frozenset[str] | None = None
 
 
+TOKEN_KEY_PREFIX = "token:"
+
+
+def token_session_key(token_id: int) -> str:
+    """Return the key under which a token-authenticated socket is checked in place of a session."""
+    return f"{TOKEN_KEY_PREFIX}{token_id}"
+
+
+def _live_tokens(keys: set[str]) -> set[str]:
+    if not keys:
+        return set()
+    from .models import AccessToken
+
+    ids = [int(key[len(TOKEN_KEY_PREFIX) :]) for key in keys]
+    live = AccessToken.objects.filter(pk__in=ids, revoked_at__isnull=True).values_list("pk", flat=True)
+    return {token_session_key(pk) for pk in live}
+
+
 def session_fingerprint(session_key: str | None) -> str:
     """Return a hash that names a session without revealing its key."""
     return hashlib.sha256((session_key or "").encode()).hexdigest()
@@ -62,7 +80,9 @@ def access_verdicts(
     checks: list[tuple[int, str | None, str | None]], *, with_permissions: bool
 ) -> dict[tuple[int, str | None], Verdict]:
     """Judge (user id, session key, session auth hash) triples against the database."""
-    live = _live_sessions({key for _, key, _ in checks if key})
+    keys = {key for _, key, _ in checks if key}
+    tokens = {key for key in keys if key.startswith(TOKEN_KEY_PREFIX)}
+    live = _live_sessions(keys - tokens) | _live_tokens(tokens)
     users = {user.pk: user for user in get_user_model().objects.filter(pk__in={uid for uid, _, _ in checks})}
     permissions: dict[int, frozenset[str]] = {}
     verdicts = {}

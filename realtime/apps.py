@@ -11,3 +11,4 @@ class RealtimeConfig(AppConfig):
         # Each app registers its WebSocket command handlers in its own `commands` module.
         autodiscover_modules("commands")
         from . import signals  # noqa: F401  (connects the auth signal receivers)
+        from . import monitoring  # noqa: F401  (registers the monitoring commands)

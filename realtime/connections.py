@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import metrics
+
 
 @dataclass
 class Connection:
@@ -47,10 +49,14 @@ class ConnectionTable:
         self.messages_sent = 0
 
     def add(self, connection: Connection) -> None:
-        self._connections[id(connection.consumer)] = connection
+        key = id(connection.consumer)
+        if self._connections.get(key) is None:
+            metrics.connection_opened()
+        self._connections[key] = connection
 
     def remove(self, consumer: Any) -> None:
-        self._connections.pop(id(consumer), None)
+        if self._connections.pop(id(consumer), None) is not None:
+            metrics.connection_closed()
 
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._connections.values()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -20,14 +21,23 @@ from django.db import InterfaceError, OperationalError
 
 from aktienanalyse.exceptions import DomainError
 
-from . import bridge, dispatch
-from .access import Verdict, check_consumers, get_revalidator, session_auth_hash, session_fingerprint
+from . import bridge, dispatch, metrics
+from .access import (
+    Verdict,
+    check_consumers,
+    get_revalidator,
+    session_auth_hash,
+    session_fingerprint,
+    token_session_key,
+)
 from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
 from .events import EVENT_SCHEMAS
 from .fanout import Outbox, get_fanout
 from .history import get_history
 from .limits import TokenBucket
+from .logs import current_correlation_id, log_flow, log_flow_debug
+from .monitoring import monitor_attach
 from .protocol import (
     COMMAND_NAME_RE,
     EVENT_NAME_RE,
@@ -83,6 +93,9 @@ class EventConsumer(AsyncWebsocketConsumer):
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         self.auth_hash = session_auth_hash(session)
+        if self.scope.get("access_token_id") is not None:  # a tool's bearer token (realtime/auth.py)
+            self.session_key = token_session_key(self.scope["access_token_id"])
+            self.auth_hash = user.get_session_auth_hash()
         self.permissions = frozenset(await database_sync_to_async(user.get_all_permissions)())
         self.rate = TokenBucket(rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"])
         self.rate_strikes = 0
@@ -119,6 +132,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         try:
             await self.fanout.join(dispatch.client_group(self.client_id), self)
             await self.fanout.join(dispatch.user_group(user.pk), self)
+            await monitor_attach(self.fanout)
         except Exception as exc:
             logger.error("channel layer unavailable at connect of client_id=%s: %s", self.client_id, exc)
         if over_cap:
@@ -165,6 +179,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         connections.remove(self)
         groups = [dispatch.event_group(event_type) for event_type in self.subscriptions]
         groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
+        for event_type in self.subscriptions:
+            metrics.unsubscribed(event_type)
         await self.fanout.leave_all(self, groups)
 
     # Outgoing
@@ -173,11 +189,27 @@ class EventConsumer(AsyncWebsocketConsumer):
         await self.base_send({"type": "websocket.send", "text": text})
         self.connection.touch_out()
         connections.messages_sent += 1
+        metrics.frame_sent(text)
 
     def send_frame(self, frame: dict[str, Any]) -> None:
         self.outbox.put(encode(frame))
 
+    def _flow(self, stage: str, correlation_id: str | None, event_type: str | None, level: int = logging.INFO, **details: Any) -> None:
+        log_flow(
+            stage,
+            correlation_id=correlation_id,
+            client_id=self.client_id,
+            user=self.connection.username,
+            event_type=event_type,
+            level=level,
+            **details,
+        )
+
     def send_error(self, error: ProtocolError) -> None:
+        metrics.error_sent(
+            str(error.code), client_id=self.client_id, correlation_id=error.correlation_id, message=error.message
+        )
+        self._flow("refused", error.correlation_id, error.details.get("event_type"), code=str(error.code))
         self.send_frame(
             error_message(
                 error.code,
@@ -190,6 +222,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         )
 
     def _fell_behind(self) -> None:
+        metrics.socket_fell_behind(self.outbox.dropped)
         self.end(CloseCode.SLOW_CONSUMER, "send queue overflow: the client stopped reading")
 
     def end(self, code: int, reason: str) -> None:
@@ -220,6 +253,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         for event_type in sorted(self.subscriptions):
             if not self.may(EVENT_SCHEMAS[event_type].permission):
                 self.subscriptions.discard(event_type)
+                metrics.unsubscribed(event_type)
                 await self.fanout.leave(dispatch.event_group(event_type), self)
                 self.send_frame(
                     envelope(
@@ -259,7 +293,9 @@ class EventConsumer(AsyncWebsocketConsumer):
                     held.append(message)
                     return
             key = (event_type, message.get("symbol")) if schema.conflatable else None
-            self.outbox.put(message["text"], conflate_key=key)
+            if log_flow_debug():
+                self._flow("delivered", message.get("correlation_id"), event_type, logging.DEBUG)
+            self.outbox.put(message["text"], conflate_key=key, event=(event_type, message.get("emitted_at")))
         elif kind == dispatch.DIRECT:
             self.outbox.put(message["text"])
         elif kind == dispatch.CLOSE:
@@ -280,16 +316,25 @@ class EventConsumer(AsyncWebsocketConsumer):
         if not self._within_rate():
             return
         if text_data is None:
+            metrics.message_received("binary")
             self.send_error(ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED, "Only text frames with JSON are accepted."))
             return
         limit = self.config["MAX_MESSAGE_BYTES"]
         if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
+            metrics.message_received("invalid")
             self.send_error(
                 ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Messages are limited to {limit} bytes.", limit=limit)
             )
             return
         try:
             message = parse_client_message(text_data)
+        except ProtocolError as error:
+            metrics.message_received("invalid")
+            self.send_error(error)
+            return
+        metrics.message_received(message.type)
+        self._flow("received", message.correlation_id, message.event, logging.DEBUG if message.type == "ping" else logging.INFO)
+        try:
             if message.type == "ping":
                 self._pong(message)
             elif message.type == "subscription":
@@ -412,6 +457,7 @@ class EventConsumer(AsyncWebsocketConsumer):
                     event_type=event_type,
                 ) from None
             self.subscriptions.add(event_type)
+            metrics.subscribed(event_type)
         position, held = await self._replay(event_type, since)
         self._system(
             "subscription.confirmed", {"event_type": event_type, "client_id": self.client_id, **position}, message
@@ -421,7 +467,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         for live in held:
             if live.get("seq", last + 1) > last:
                 key = (event_type, live.get("symbol")) if schema.conflatable else None
-                self.outbox.put(live["text"], conflate_key=key)
+                self.outbox.put(live["text"], conflate_key=key, event=(event_type, live.get("emitted_at")))
 
     async def _replay(self, event_type: str, since: dict[str, Any] | None) -> tuple[dict[str, Any], list]:
         """Send what the client missed since `since` and return the stream position.
@@ -450,6 +496,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def _unsubscribe(self, event_type: str, message: ClientMessage) -> None:
         if event_type in self.subscriptions:
             self.subscriptions.discard(event_type)
+            metrics.unsubscribed(event_type)
             await self.fanout.leave(dispatch.event_group(event_type), self)
         self._system("subscription.removed", {"event_type": event_type, "client_id": self.client_id}, message)
 
@@ -483,11 +530,14 @@ class EventConsumer(AsyncWebsocketConsumer):
                 "Too many commands of this connection are still running; wait for their responses.",
             )
             return
+        self._flow("authorized", message.correlation_id, name)
         task = asyncio.get_running_loop().create_task(self._run_command(command, message))
         self.commands_in_flight.add(task)
         task.add_done_callback(self.commands_in_flight.discard)
 
     def _respond_error(self, name: str, message: ClientMessage, code: str, text: str, **details: Any) -> None:
+        metrics.error_sent(str(code), client_id=self.client_id, correlation_id=message.correlation_id, message=text)
+        self._flow("refused", message.correlation_id, name, code=str(code))
         self._respond(name, message, "error", {"error": text, "code": str(code), **details})
 
     def _respond(self, name: str, message: ClientMessage, status: str, result: Any) -> None:
@@ -511,12 +561,16 @@ class EventConsumer(AsyncWebsocketConsumer):
             permissions=self.permissions,
             subscriptions=frozenset(self.subscriptions),
         )
+        current_correlation_id.set(message.correlation_id)  # events the handler publishes carry it
+        started = time.perf_counter()
         try:
             result = await command.handler(context, message.data)
         except DomainError as error:
+            self._handled(command.name, message, "error", started)
             self._respond_error(command.name, message, error.code, error.message, **error.details)
             return
         except (OperationalError, InterfaceError) as exc:
+            self._handled(command.name, message, "error", started)
             logger.error("command %s: database unavailable: %s", command.name, exc)
             self._respond_error(
                 command.name,
@@ -526,6 +580,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
             return
         except Exception as exc:
+            self._handled(command.name, message, "failure", started)
             error_id = str(uuid.uuid4())
             logger.exception(
                 "command %s failed: error_id=%s client_id=%s correlation_id=%s",
@@ -543,6 +598,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
             await self._report_failure(error_id, command.name, exc)
             return
+        self._handled(command.name, message, "success", started)
         self._respond(command.name, message, "success", result)
 
     async def _forward(self, message: ClientMessage) -> None:
@@ -551,6 +607,11 @@ class EventConsumer(AsyncWebsocketConsumer):
             await bridge.forward_user_command(client_id=self.client_id, message=message)
         except DomainError as error:
             self._respond_error(message.event, message, error.code, error.message)
+
+    def _handled(self, name: str, message: ClientMessage, status: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        metrics.command_finished(name, status, seconds)
+        self._flow("handled", message.correlation_id, name, status=status, duration_ms=round(seconds * 1000, 2))
 
     async def _report_failure(self, error_id: str, command: str, exc: Exception) -> None:
         try:

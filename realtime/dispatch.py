@@ -19,8 +19,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from . import metrics
 from .events import get_schema
 from .history import get_history
+from .logs import current_correlation_id, log_flow
 from .protocol import encode, envelope
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def build_event_message(
         schema.category,
         event_type,
         data,
-        correlation_id=correlation_id,
+        correlation_id=correlation_id or current_correlation_id.get(),
         source_service=source_service or settings.REALTIME["SERVICE_NAME"],
         target_client=target_client,
     )
@@ -72,6 +74,7 @@ def build_event_message(
         "audience": sorted(set(audience)) if audience is not None else None,
         "symbol": data.get(schema.symbol_field) if schema.symbol_field else None,
         "emitted_at": time.time(),
+        "correlation_id": frame["correlation_id"],
     }
 
 
@@ -80,7 +83,17 @@ async def asend_message(message: dict[str, Any]) -> None:
     if message["type"] == EVENT and message["group"] == event_group(message["event"]):
         seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
         message["seq"] = seq
+    if message["type"] == EVENT:
+        log_flow(
+            "emitted",
+            correlation_id=message.get("correlation_id"),
+            event_type=message["event"],
+            group=message["group"],
+            audience=len(message["audience"]) if message.get("audience") is not None else "all",
+        )
     await get_channel_layer().group_send(message["group"], message)
+    if message["type"] == EVENT:
+        metrics.event_published(message["event"])
 
 
 async def asend_event(event_type: str, data: dict[str, Any], **options: Any) -> None:

@@ -335,6 +335,27 @@ _SCHEMAS = (
     ),
 )
 
+MONITOR_PERMISSION = "realtime.monitor_gateway"
+
+# Gateway monitoring (not in the spec): one process's view of its connections and traffic, sent
+# to the monitoring page that asked for it (`monitor_snapshot`).
+_SCHEMAS += (
+    EventSchema(
+        "system.gateway_snapshot",
+        (
+            Field("process", S),
+            Field("connections", L),
+            Field("connections_total", I),
+            Field("events_delivered", O),
+            Field("messages_received", I),
+            Field("messages_sent", I),
+            Field("recent_errors", L),
+            Field("timestamp", T),
+        ),
+        MONITOR_PERMISSION,
+    ),
+)
+
 EVENT_SCHEMAS: dict[str, EventSchema] = {schema.name: schema for schema in _SCHEMAS}
 
 

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -150,40 +152,53 @@ class Outbox:
         self._limit = limit
         self._on_overflow = on_overflow
         self._pending: OrderedDict[Hashable, str] = OrderedDict()
+        self._events: dict[Hashable, tuple[str, float | None]] = {}  # (event type, emitted at) per waiting event
         self._sequence = 0
         self._writer: asyncio.Task | None = None
         self._closed = False
         self.conflated = 0
         self.sent = 0
+        self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def put(self, text: str, *, conflate_key: Hashable | None = None) -> None:
+    def put(
+        self, text: str, *, conflate_key: Hashable | None = None, event: tuple[str, float | None] | None = None
+    ) -> None:
+        """Queue a frame; `event` (type, emitted at) marks an event frame for the delivery metrics."""
         if self._closed:
             return
         if conflate_key is not None and conflate_key in self._pending:
             self._pending[conflate_key] = text
             self.conflated += 1
+            metrics.conflated()
         else:
             if conflate_key is None:
                 if len(self._pending) >= self._limit:
                     self._closed = True
+                    self.dropped += len(self._pending) + 1
                     self._pending.clear()
+                    self._events.clear()
                     self._on_overflow()
                     return
                 self._sequence += 1
                 conflate_key = ("seq", self._sequence)
             self._pending[conflate_key] = text
+        if event is not None:
+            self._events[conflate_key] = event
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
         try:
             while self._pending and not self._closed:
-                _, text = self._pending.popitem(last=False)
+                key, text = self._pending.popitem(last=False)
+                event = self._events.pop(key, None) if self._events else None
                 await self._send(text)
                 self.sent += 1
+                if event is not None:
+                    metrics.event_delivered(*event)
         except Exception:
             logger.debug("socket gone while sending", exc_info=True)
             self.close()
@@ -195,6 +210,7 @@ class Outbox:
     def close(self) -> None:
         self._closed = True
         self._pending.clear()
+        self._events.clear()
 
     async def flush(self) -> None:
         """Wait until every queued frame was handed to the server."""

@@ -25,3 +25,51 @@ class ClientIdentity(models.Model):
 
     def __str__(self) -> str:
         return self.client_id
+
+
+class ConnectionTermination(models.Model):
+    """An operator's disconnect of a client from the monitoring page: who, when, which client, why."""
+
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("operator"), on_delete=models.PROTECT, related_name="+"
+    )
+    client_id = models.CharField(_("client id"), max_length=64)
+    client_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user of the client"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    operator_address = models.CharField(_("operator address"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("connection termination")
+        verbose_name_plural = _("connection terminations")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AccessToken(models.Model):
+    """A revocable bearer token of a staff member for tools (`ws_client`, `tail_events`); only its digest is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    key_digest = models.CharField(_("key digest"), max_length=64, unique=True)
+    key_prefix = models.CharField(_("key prefix"), max_length=8)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("access token")
+        verbose_name_plural = _("access tokens")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"

@@ -30,6 +30,7 @@ def test_every_spec_event_type_is_declared_with_its_category():
         "trading.order_created", "trading.order_filled", "trading.order_cancelled", "trading.order_failed",
         "market.price_update", "market.alert", "analysis.complete",
         "system.service_status", "system.performance_alert", "system.error",
+        "system.gateway_snapshot",  # the gateway's own monitoring (not in the spec), realtime.monitor_gateway only
     }
     assert {name: category_of(name) for name in ("portfolio.update", "analysis.complete", "user.x")} == {
         "portfolio.update": "portfolio", "analysis.complete": "analysis", "user.x": "unknown"}

@@ -1,0 +1,40 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .models import AccessToken, ConnectionTermination
+from .services import access_token_revoke
+
+
+@admin.register(ConnectionTermination)
+class ConnectionTerminationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "operator", "client_id", "client_user", "reason", "operator_address"]
+    list_filter = ["operator"]
+    search_fields = ["client_id", "reason", "operator__username", "client_user__username"]
+    readonly_fields = list_display
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "key_prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "key_prefix"]
+    readonly_fields = ["user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at"]
+    exclude = ["key_digest"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # issued with `manage.py issue_token`, which shows the key once
+
+    @admin.action(description=_("Revoke the selected tokens"))
+    def revoke(self, request, queryset) -> None:
+        for token in queryset:
+            access_token_revoke(token=token)

@@ -1,0 +1,107 @@
+"""Operations endpoints over HTTP: Prometheus metrics, liveness, readiness, monitoring pages."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import uuid
+from collections.abc import Callable
+from functools import wraps
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from . import metrics
+from .events import EVENT_SCHEMAS, MONITOR_PERMISSION
+from .monitoring import gateway_snapshot
+
+logger = logging.getLogger(__name__)
+
+READINESS_TIMEOUT = 2.0
+
+
+def _bearer_token_matches(request: HttpRequest) -> bool:
+    expected = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if not expected or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), expected.encode())
+
+
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """Serve the Prometheus text format to staff or to a scraper holding METRICS_TOKEN."""
+    user = request.user
+    if not (_bearer_token_matches(request) or (user.is_authenticated and user.is_active and user.is_staff)):
+        status = 403 if user.is_authenticated else 401
+        response = HttpResponse("Forbidden\n" if status == 403 else "Unauthorized\n", status=status, content_type="text/plain")
+        if status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Answer that the process serves requests (liveness)."""
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+def _database_reachable() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+async def _channel_layer_reachable() -> None:
+    layer = get_channel_layer()
+    channel = f"readyz.{uuid.uuid4().hex}"
+    await layer.send(channel, {"type": "readyz.probe"})
+    await layer.receive(channel)
+
+
+async def readyz(request: HttpRequest) -> HttpResponse:
+    """Answer 200 when the database and the channel layer answer, else 503 (details only in the log)."""
+    try:
+        await asyncio.wait_for(sync_to_async(_database_reachable)(), READINESS_TIMEOUT)
+        await asyncio.wait_for(_channel_layer_reachable(), READINESS_TIMEOUT)
+    except Exception as exc:
+        logger.warning("not ready: %s: %s", type(exc).__name__, exc)
+        return HttpResponse("not ready\n", status=503, content_type="text/plain")
+    return HttpResponse("ready\n", content_type="text/plain")
+
+
+def monitor_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Let in active staff with the monitoring permission; send others to log in or refuse them."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (user.is_active and user.is_staff and user.has_perm(MONITOR_PERMISSION)):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@monitor_required
+def monitoring_page(request: HttpRequest) -> HttpResponse:
+    """Show the live connections, event rates and recent errors of every gateway process."""
+    return render(request, "monitoring/connections.html", {"snapshot": gateway_snapshot(), "page": "connections"})
+
+
+@monitor_required
+def inspector_page(request: HttpRequest) -> HttpResponse:
+    """Show a live stream of chosen event types with their payloads."""
+    user = request.user
+    event_types = sorted(
+        name for name, schema in EVENT_SCHEMAS.items() if schema.permission is None or user.has_perm(schema.permission)
+    )
+    return render(request, "monitoring/inspector.html", {"event_types": event_types, "page": "inspector"})

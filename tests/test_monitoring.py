@@ -1,0 +1,213 @@
+"""The monitoring pages and commands: who sees them, what they list, and the audited disconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+
+import pytest
+import websockets
+
+from realtime.models import ConnectionTermination
+from tests.fixtures.users import grant
+from tests.fixtures.ws import login_cookie, session_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def monitor_user(django_user_model):
+    """A staff member allowed to monitor the gateway."""
+    user = django_user_model.objects.create_user("mona", password="mona-pass-1234", is_staff=True)
+    grant(user, "realtime.monitor_gateway")
+    return user
+
+
+# Pages
+
+
+@pytest.mark.parametrize("path", ["/monitoring/", "/monitoring/inspector/"])
+def test_monitoring_pages_send_anonymous_callers_to_the_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("path", ["/monitoring/", "/monitoring/inspector/"])
+def test_monitoring_pages_refuse_non_staff_users(client, non_staff_user, path):
+    grant(non_staff_user, "realtime.monitor_gateway")
+    client.force_login(non_staff_user)
+    assert client.get(path).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/monitoring/", "/monitoring/inspector/"])
+def test_monitoring_pages_refuse_staff_without_the_monitoring_permission(client, staff_user, path):
+    client.force_login(staff_user)
+    assert client.get(path).status_code == 403
+
+
+def test_inspector_offers_the_event_types_the_operator_may_subscribe_to(client, monitor_user):
+    client.force_login(monitor_user)
+    response = client.get("/monitoring/inspector/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'value="market.price_update"' in html
+    assert 'value="system.gateway_snapshot"' in html
+    assert 'value="trading.order_filled"' not in html  # needs trading.view_order
+    assert "js/monitoring.js" in html
+
+
+# Live snapshots over the protocol
+
+
+async def test_monitor_snapshot_lists_another_live_connection_with_its_traffic(ws_connect, monitor_user, staff_user):
+    watched, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    watched_id = watched.received[0]["target_client"]
+    await watched.subscribe("market.alert")
+    monitor, _ = await ws_connect(cookie=await login_cookie(monitor_user))
+
+    response = await monitor.command("monitor_snapshot", correlation_id="snap-1")
+    snapshot = await monitor.receive_event("system.gateway_snapshot")
+
+    assert response["data"]["status"] == "success"
+    assert snapshot["type"] == "system"
+    assert snapshot["target_client"] == monitor.received[0]["target_client"]
+    listed = {c["client_id"]: c for c in snapshot["data"]["connections"]}
+    assert listed[watched_id]["user"] == "anna"
+    assert listed[watched_id]["subscriptions"] == ["market.alert"]
+    assert listed[watched_id]["messages_in"] == 1
+    assert listed[watched_id]["messages_out"] == 2  # welcome and confirmation
+    assert snapshot["data"]["connections_total"] >= 2
+
+
+async def test_monitoring_is_refused_without_the_permission(ws_connect, staff_user):
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    response = await client.command("monitor_snapshot")
+    assert response["data"]["result"]["code"] == "permission_denied"
+    await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.gateway_snapshot"]}})
+    assert (await client.receive())["event"] == "permission_denied"
+
+
+# Audited disconnect
+
+
+async def closed_with(client, timeout: float = 3) -> int:
+    while True:
+        output = await client.communicator.receive_output(timeout=timeout)
+        if output["type"] == "websocket.close":
+            return output["code"]
+
+
+async def test_operator_disconnects_a_client_and_the_action_is_recorded(ws_connect, monitor_user, staff_user):
+    target, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    target_id = target.received[0]["target_client"]
+    monitor, _ = await ws_connect(cookie=await login_cookie(monitor_user))
+
+    response = await monitor.command("disconnect_client", {"client_id": target_id, "reason": "drill"})
+
+    assert response["data"]["status"] == "success"
+    assert await closed_with(target) == 4009
+    record = await ConnectionTermination.objects.select_related("operator", "client_user").aget()
+    assert (record.operator.username, record.client_id, record.client_user.username, record.reason) == (
+        "mona",
+        target_id,
+        "anna",
+        "drill",
+    )
+    assert response["data"]["result"] == {"client_id": target_id, "audit_id": record.pk}
+
+
+async def test_disconnecting_an_unknown_client_is_refused_and_records_nothing(ws_connect, monitor_user):
+    monitor, _ = await ws_connect(cookie=await login_cookie(monitor_user))
+    response = await monitor.command("disconnect_client", {"client_id": "never-seen"})
+    assert response["data"]["result"]["code"] == "not_found"
+    assert not await ConnectionTermination.objects.aexists()
+
+
+async def test_disconnect_needs_the_monitoring_permission(ws_connect, staff_user, other_staff_user):
+    target, _ = await ws_connect(cookie=await login_cookie(other_staff_user))
+    target_id = target.received[0]["target_client"]
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    response = await client.command("disconnect_client", {"client_id": target_id})
+    assert response["data"]["result"]["code"] == "permission_denied"
+    assert not await ConnectionTermination.objects.aexists()
+    await target.send({"type": "ping", "event": "heartbeat", "data": {}})
+    assert (await target.receive_event("pong"))["type"] == "system"
+
+
+@pytest.mark.parametrize("data", [{}, {"client_id": "has spaces"}, {"client_id": "ok", "reason": 5}])
+async def test_disconnect_with_malformed_input_is_a_validation_error(ws_connect, monitor_user, data):
+    monitor, _ = await ws_connect(cookie=await login_cookie(monitor_user))
+    response = await monitor.command("disconnect_client", data)
+    assert response["data"]["result"]["code"] == "validation_error"
+    assert not await ConnectionTermination.objects.aexists()
+
+
+# Against a real server
+
+
+@pytest.mark.e2e
+def test_monitoring_page_of_a_running_server_lists_a_live_connection_by_client_id(daphne_server, monitor_user, staff_user):
+    cookie = session_cookie(staff_user).decode()
+    monitor_cookie = session_cookie(monitor_user).decode()
+
+    async def scenario() -> tuple[str, str]:
+        async with websockets.connect(
+            f"{daphne_server.ws_url}/ops-probe-1",
+            additional_headers={"Cookie": cookie},
+            origin=f"http://127.0.0.1:{daphne_server.port}",
+        ) as socket:
+            welcome = await socket.recv()
+            request = urllib.request.Request(f"{daphne_server.http_url}/monitoring/", headers={"Cookie": monitor_cookie})
+            page = await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read().decode())
+            return welcome, page
+
+    welcome, page = asyncio.run(scenario())
+    assert '"client_id":"ops-probe-1"' in welcome
+    assert 'data-client-id="ops-probe-1"' in page
+
+
+@pytest.mark.e2e
+def test_monitoring_sees_and_disconnects_a_client_of_another_server_process(ops_servers, monitor_user, staff_user):
+    first, second = ops_servers(), ops_servers()
+    cookie = session_cookie(staff_user).decode()
+    monitor_cookie = session_cookie(monitor_user).decode()
+
+    def connect(server, path, cookie):
+        return websockets.connect(
+            f"{server.ws_url}/{path}", additional_headers={"Cookie": cookie}, origin=f"http://127.0.0.1:{server.port}"
+        )
+
+    async def frames_until(socket, predicate):
+        while True:
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=15))
+            if predicate(message):
+                return message
+
+    async def scenario():
+        async with connect(second, "far-away-1", cookie) as watched, connect(first, "", monitor_cookie) as monitor:
+            await watched.recv()
+            await monitor.recv()
+            snapshots = {}
+            while "far-away-1" not in {c["client_id"] for s in snapshots.values() for c in s["connections"]}:
+                await monitor.send('{"type":"user","event":"monitor_snapshot","data":{},"correlation_id":"s"}')
+                snapshot = await frames_until(monitor, lambda m: m["event"] == "system.gateway_snapshot")
+                snapshots[snapshot["data"]["process"]] = snapshot["data"]
+            await monitor.send(
+                '{"type":"user","event":"disconnect_client","data":{"client_id":"far-away-1"},"correlation_id":"d"}'
+            )
+            response = await frames_until(monitor, lambda m: m["event"] == "disconnect_client.response")
+            try:
+                while True:
+                    await asyncio.wait_for(watched.recv(), timeout=15)
+            except websockets.ConnectionClosed:
+                pass
+            return snapshots, response, watched.close_code
+
+    snapshots, response, close_code = asyncio.run(scenario())
+    far = next(s for s in snapshots.values() if any(c["client_id"] == "far-away-1" for c in s["connections"]))
+    assert far["process"].endswith(f":{second.process.pid}")
+    assert response["data"]["status"] == "success"
+    assert close_code == 4009
+    assert ConnectionTermination.objects.filter(client_id="far-away-1", operator=monitor_user).exists()
