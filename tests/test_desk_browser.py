@@ -24,6 +24,7 @@ from portfolio.services import portfolio_create
 from tests.fixtures.servers import BASE_DIR, ServerProcess, free_port, server_env, start_daphne
 from tests.fixtures.trading import TRADER_PERMISSIONS
 from tests.fixtures.users import grant
+from trading.models import Order
 
 SCRIPT = BASE_DIR / "tests" / "browser" / "desk.mjs"
 SCREENSHOT = BASE_DIR / "test-artifacts" / "desk.png"
@@ -43,7 +44,15 @@ def desk_trader(django_user_model, sap, siemens):
     price_history_seed(points=80, seed=5)
     user = django_user_model.objects.create_user("anna", password="anna-pass-1234", is_staff=True)
     grant(user, *TRADER_PERMISSIONS)
-    portfolio_create(name="Anna", cash=Decimal("100000.00"), members=[user])
+    portfolio = portfolio_create(name="Anna", cash=Decimal("100000.00"), members=[user])
+    # A page and a bit of earlier, cancelled orders, so the history has a second page.
+    Order.objects.bulk_create(
+        Order(
+            portfolio=portfolio, instrument=siemens, side="buy", order_type="limit", quantity=Decimal("1"),
+            price=Decimal("100.00"), status="cancelled", placed_by=user,
+        )
+        for _ in range(30)
+    )
     return user
 
 

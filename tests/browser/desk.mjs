@@ -148,23 +148,34 @@ try {
     return change;
   });
 
-  let historyRows = 0;
   await step("a market order through the ticket gives a toast and a new history row", async () => {
-    await page.waitForSelector("#order-history tbody tr");
-    historyRows = await page.locator("#order-history tbody tr[data-order-id]").count();
+    await page.waitForSelector("#order-history tbody tr[data-order-id]");
+    const before = await page.$$eval("#order-history tbody tr[data-order-id]", (rows) => rows.map((row) => row.dataset.orderId));
     await placeOrder(page, { symbol: ORDER_SYMBOL, side: "buy", quantity: "3", orderType: "market" });
     await page.waitForFunction(() => (document.getElementById("order-result")?.textContent ?? "").length > 0);
     const toast = page.locator(".notification", { hasText: "Order ausgeführt" }).first();
     await toast.waitFor();
     await page.waitForFunction(
-      ([count, symbol]) => {
-        const rows = document.querySelectorAll("#order-history tbody tr[data-order-id]");
-        const first = rows[0];
-        return rows.length > count && first?.dataset.status === "filled" && first.textContent?.includes(symbol);
+      ([known, symbol]) => {
+        const first = document.querySelector("#order-history tbody tr[data-order-id]");
+        return first && !known.includes(first.dataset.orderId) && first.dataset.status === "filled" && first.textContent.includes(symbol);
       },
-      [historyRows, ORDER_SYMBOL],
+      [before, ORDER_SYMBOL],
     );
     return { toast: await toast.textContent(), result: await page.textContent("#order-result") };
+  });
+
+  await step("the order history pages forward and back", async () => {
+    await page.waitForFunction(() => /1 von 2/.test(document.getElementById("history-page")?.textContent ?? ""));
+    const firstPage = await page.getAttribute("#order-history tbody tr[data-order-id]", "data-order-id");
+    await page.click("#history-next");
+    await page.waitForFunction(() => /2 von 2/.test(document.getElementById("history-page")?.textContent ?? ""));
+    const secondPage = await page.getAttribute("#order-history tbody tr[data-order-id]", "data-order-id");
+    if (secondPage === firstPage) throw new Error("page 2 shows the same orders as page 1");
+    if (!(await page.isDisabled("#history-next"))) throw new Error("'Weiter' enabled on the last page");
+    await page.click("#history-prev");
+    await page.waitForFunction(() => /1 von 2/.test(document.getElementById("history-page")?.textContent ?? ""));
+    return { firstPage, secondPage };
   });
 
   await step("an invalid order shows the server's error next to the quantity", async () => {
