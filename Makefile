@@ -48,7 +48,7 @@ js: node-deps
 # Fail when the committed build is stale, then run the client's unit tests.
 js-test: node-deps
 	node scripts/check-build.mjs
-	node --test tests/js/*.test.mjs
+	node --test --test-timeout=30000 --test-reporter=spec tests/js/*.test.mjs
 
 # Debian's chromium for the browser tests and gettext for the translations, when missing.
 system-tools:

@@ -29,10 +29,16 @@ async def feed_prices(prices, volumes=None, symbol="SAP"):
         await feed.run_round()
 
 
-async def alerts_received(client) -> list[dict]:
-    """Drain what the client got so far and return the market.alert data, each checked against its schema."""
-    alerts = []
-    while not await client.nothing_more(timeout=0.3):
+async def alerts_received(client, expected: int) -> list[dict]:
+    """Wait for `expected` market.alert events, then make sure no further one follows.
+
+    Return their data, each checked against the event's schema.
+    """
+    alerts = [
+        get_schema("market.alert").validate((await client.receive_event("market.alert", timeout=5))["data"])
+        for _ in range(expected)
+    ]
+    while not await client.nothing_more(timeout=0.5):
         message = await client.receive()
         if message["event"] == "market.alert":
             alerts.append(get_schema("market.alert").validate(message["data"]))
@@ -50,7 +56,7 @@ async def test_above_alert_fires_once_per_crossing_and_only_for_its_owner(
     # when the price crosses up, stays above, falls back below and crosses up again
     await feed_prices(["100.50", "101.20", "101.50", "102.00", "100.80", "101.00"])
     # then anna gets exactly two alerts, at 101.20 and at 101.00
-    alerts = await alerts_received(anna)
+    alerts = await alerts_received(anna, 2)
     assert [(a["current_value"], a["trigger_value"]) for a in alerts] == [
         (Decimal("101.20"), Decimal("101.20")),
         (Decimal("101.00"), Decimal("101.00")),
@@ -61,7 +67,7 @@ async def test_above_alert_fires_once_per_crossing_and_only_for_its_owner(
     )
     assert "101.20" in first["message"]
     # and bernd gets nothing
-    assert await alerts_received(bernd) == []
+    assert await alerts_received(bernd, 0) == []
     rule = await AlertRule.objects.aget()
     assert (rule.trigger_count, rule.armed) == (2, False)
 
@@ -70,7 +76,7 @@ async def test_below_alert_fires_when_price_falls_to_the_threshold(ws_connect, s
     anna = await connect(ws_connect, staff_user)
     await anna.command("subscribe_alerts", {"symbol": "SAP", "condition": "below", "threshold": 99})
     await feed_prices(["99.50", "99.00", "98.00", "99.10"])
-    assert [a["current_value"] for a in await alerts_received(anna)] == [Decimal("99.00")]
+    assert [a["current_value"] for a in await alerts_received(anna, 1)] == [Decimal("99.00")]
 
 
 async def test_change_percent_alert_measures_from_the_price_at_creation(ws_connect, staff_user, sap_at_100):
@@ -78,7 +84,7 @@ async def test_change_percent_alert_measures_from_the_price_at_creation(ws_conne
     await anna.command("subscribe_alerts", {"symbol": "SAP", "condition": "change_percent", "threshold": 2})
     # +1 %, +2.5 % (fires), +5 % (still beyond), +0.5 % (re-arms), -2.1 % (fires), -4.5 % (still beyond)
     await feed_prices(["101.00", "102.50", "105.00", "100.50", "97.90", "95.50"])
-    alerts = await alerts_received(anna)
+    alerts = await alerts_received(anna, 2)
     assert [(a["trigger_value"], a["severity"], a["alert_type"]) for a in alerts] == [
         (Decimal("2.5000"), "warning", "price_change"),
         (Decimal("2.1000"), "warning", "price_change"),
@@ -94,7 +100,7 @@ async def test_volume_spike_alert_compares_with_the_recent_average(ws_connect, s
     # when volumes arrive: 2000 (x1.9), 3500 (x3.33 of 1050: spike), 4000 (x3.40 of 1175: still high),
     # 1000 (re-arms), 8000 (x6.04 of 1325: spike)
     await feed_prices(["100.10"] * 5, volumes=[2000, 3500, 4000, 1000, 8000])
-    alerts = await alerts_received(anna)
+    alerts = await alerts_received(anna, 2)
     # then the first spike fires, the following high tick does not, and the later spike fires again
     assert [(a["trigger_value"], a["severity"], a["alert_type"]) for a in alerts] == [
         (Decimal("3.3333"), "info", "volume_spike"),
@@ -120,7 +126,7 @@ async def test_rules_can_be_listed_and_removed_only_by_their_owner(ws_connect, s
     assert removed["data"]["result"] == {"alert_id": created["alert_id"], "removed": True}
     assert (await anna.command("list_alerts"))["data"]["result"]["alerts"] == []
     await feed_prices(["121.00"])
-    assert await alerts_received(anna) == []
+    assert await alerts_received(anna, 0) == []
     assert await AlertRule.objects.acount() == 1
 
 

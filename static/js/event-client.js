@@ -376,7 +376,9 @@ export class WebSocketEventClient {
             this.onEstablished(message);
             return;
         }
-        if (message.correlation_id && this.pending.has(message.correlation_id)) {
+        // Events a command causes carry its correlation id too; only its response or error settles it.
+        const settles = message.type === "command_response" || message.type === "error";
+        if (settles && message.correlation_id && this.pending.has(message.correlation_id)) {
             this.answer(this.pending.get(message.correlation_id), message);
         }
         if (message.type === "error") {
@@ -415,10 +417,8 @@ export class WebSocketEventClient {
             entry.reject(new CommandError(entry.command, String(code ?? "error"), String(error ?? "The command failed."), details));
             return;
         }
-        if (message.type === "error") {
-            const { error, code, ...details } = message.data;
-            entry.reject(new CommandError(entry.command, String(code ?? message.event), String(error), details));
-        }
+        const { error, code, ...details } = message.data;
+        entry.reject(new CommandError(entry.command, String(code ?? message.event), String(error), details));
     }
     subscriptionRefused(message) {
         const eventType = message.data?.event_type;

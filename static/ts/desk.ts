@@ -748,7 +748,8 @@ export class PortfolioWebSocketClient {
       if (value !== null && typeof value === "object") continue;
       const row = element("tr");
       const number = toNumber(value);
-      row.append(element("th", { scope: "row" }, name), element("td", { class: "num" }, number === null ? String(value) : formatNumber(number)));
+      const shown = number !== null ? formatNumber(number) : value === null || value === undefined ? "–" : String(value);
+      row.append(element("th", { scope: "row" }, name), element("td", { class: "num" }, shown));
       body.append(row);
     }
     table.append(body);

@@ -110,6 +110,24 @@ describe("commands", () => {
     assert.deepEqual(await bmw, { order_id: "o-2", status: "filled", message: "BMW" });
   });
 
+  test("events caused by a command share its correlation id but only the response settles it", async () => {
+    // given a server that announces the order (same correlation id) before it answers
+    const client = makeClient({ event_types: ["trading.order_created"] });
+    await client.connect();
+    gateway.commands.set("place_order", (data, reply, send) => {
+      send("trading", "trading.order_created", { order_id: "o-1", symbol: "SAP", status: "pending" });
+      setTimeout(() => reply("success", { order_id: "o-1", status: "filled", message: "filled" }), 30);
+    });
+    const announced = nextEmit(client, "trading.order_created");
+
+    // when the order is placed
+    const result = await client.sendUserCommand("place_order", { symbol: "SAP" });
+
+    // then the event reached its handlers and the command resolved with the response's result
+    assert.equal((await announced).data.order_id, "o-1");
+    assert.deepEqual(result, { order_id: "o-1", status: "filled", message: "filled" });
+  });
+
   test("an error response rejects with the server's code, message and details", async () => {
     const client = makeClient();
     await client.connect();
