@@ -21,7 +21,7 @@ from django.db import transaction
 
 from .events import get_schema
 from .history import get_history
-from .protocol import encode, envelope
+from .protocol import SYMBOL_RE, encode, envelope
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ ACCESS = "realtime.access"  # a user's session, account or permissions changed: 
 
 def event_group(event_type: str) -> str:
     return f"ev.{event_type}"
+
+
+def symbol_group(event_type: str, symbol: str) -> str:
+    """Name the group of one instrument's events of a type (for `subscribe` with `data.symbols`)."""
+    return f"ev.{event_type}.{symbol}"
 
 
 def client_group(client_id: str) -> str:
@@ -64,23 +69,38 @@ def build_event_message(
         source_service=source_service or settings.REALTIME["SERVICE_NAME"],
         target_client=target_client,
     )
+    symbol = data.get(schema.symbol_field) if schema.symbol_field else None
     return {
         "type": EVENT,
         "group": group or (client_group(target_client) if target_client else event_group(event_type)),
         "event": event_type,
         "text": encode(frame),
         "audience": sorted(set(audience)) if audience is not None else None,
-        "symbol": data.get(schema.symbol_field) if schema.symbol_field else None,
+        "symbol": symbol,
+        # Worked out once here, so no consumer builds it per delivery: the outbox key under
+        # which a newer tick replaces a waiting one.
+        "conflate": f"{event_type}:{symbol}" if schema.conflatable else None,
         "emitted_at": time.time(),
     }
 
 
 async def asend_message(message: dict[str, Any]) -> None:
-    """Number a broadcast event in its history, then hand the message to its group."""
+    """Number a broadcast event in its history, then hand the message to its group.
+
+    A broadcast event naming an instrument also goes to that instrument's group, with the same
+    number: connections subscribed to all symbols sit in the event type's group only, those
+    narrowed by `data.symbols` in the symbol groups only, so each gets the event exactly once.
+    """
+    layer = get_channel_layer()
     if message["type"] == EVENT and message["group"] == event_group(message["event"]):
         seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
         message["seq"] = seq
-    await get_channel_layer().group_send(message["group"], message)
+        await layer.group_send(message["group"], message)
+        symbol = message.get("symbol")
+        if isinstance(symbol, str) and SYMBOL_RE.fullmatch(symbol):
+            await layer.group_send(symbol_group(message["event"], symbol), {**message, "group": symbol_group(message["event"], symbol)})
+        return
+    await layer.group_send(message["group"], message)
 
 
 async def asend_event(event_type: str, data: dict[str, Any], **options: Any) -> None:

@@ -143,12 +143,27 @@ class Outbox:
     Frames with a conflation key (price ticks, by event type and symbol) replace a waiting frame
     with the same key, so a socket that falls behind still ends on the newest price. Every other
     frame is kept in order; when more than `limit` of them wait, the socket is given up.
+
+    `backlog` tells how many bytes the server still holds for the client (see `transport.py`):
+    above `HIGH_WATER` the writer stops handing frames over and waits, so frames queue here,
+    where they can be conflated and counted, instead of piling up unbounded in the server.
     """
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], *, limit: int, on_overflow: Callable[[], None]):
+    HIGH_WATER = 256 * 1024
+    POLL_SECONDS = 0.02
+
+    def __init__(
+        self,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        limit: int,
+        on_overflow: Callable[[], None],
+        backlog: Callable[[], int] | None = None,
+    ):
         self._send = send
         self._limit = limit
         self._on_overflow = on_overflow
+        self._backlog = backlog
         self._pending: OrderedDict[Hashable, str] = OrderedDict()
         self._sequence = 0
         self._writer: asyncio.Task | None = None
@@ -173,7 +188,7 @@ class Outbox:
                     self._on_overflow()
                     return
                 self._sequence += 1
-                conflate_key = ("seq", self._sequence)
+                conflate_key = self._sequence  # ints never equal a (string) conflation key
             self._pending[conflate_key] = text
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
@@ -181,6 +196,9 @@ class Outbox:
     async def _drain(self) -> None:
         try:
             while self._pending and not self._closed:
+                if self._backlog is not None and self._backlog() > self.HIGH_WATER:
+                    await asyncio.sleep(self.POLL_SECONDS)  # the client is not reading: let frames wait here
+                    continue
                 _, text = self._pending.popitem(last=False)
                 await self._send(text)
                 self.sent += 1
