@@ -66,7 +66,8 @@ async function handle(command) {
     case "connect": {
       const start = clients.length;
       let ok = 0;
-      for (let base = 0; base < command.n; base += command.batch || 200) {
+      const stopAt = performance.now() + (command.deadline_s || 1e9) * 1000;
+      for (let base = 0; base < command.n && performance.now() < stopAt; base += command.batch || 200) {
         const batch = [];
         for (let i = base; i < Math.min(command.n, base + (command.batch || 200)); i++) {
           batch.push(open(command.url, command.cookie, command.origin, command.subscribe, start + i));

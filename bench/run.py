@@ -27,6 +27,7 @@ PY = sys.executable
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "1000"))
 IDLE = int(os.environ.get("BENCH_IDLE", "10000"))
 BURST = int(os.environ.get("BENCH_BURST_EVENTS", "200"))
+IDLE_CONNECT_SECONDS = int(os.environ.get("BENCH_IDLE_CONNECT_SECONDS", "150"))  # bound on opening them
 STEADY_RATE = 10
 STEADY_SECONDS = int(os.environ.get("BENCH_STEADY_SECONDS", "10"))
 PREFIX = f"bench-{uuid.uuid4().hex[:8]}"
@@ -216,7 +217,8 @@ def run_server(kind: str, gen: LoadGen, cookie: str) -> dict:
         # Idle capacity: connections that only hold a subscription.
         base = rss_bytes(server.pid)
         begun = time.time()
-        answer = gen.ask(cmd="connect", url=url, cookie=cookie, origin=origin, n=IDLE, subscribe=True, batch=50)
+        answer = gen.ask(cmd="connect", url=url, cookie=cookie, origin=origin, n=IDLE, subscribe=True, batch=50,
+                         deadline_s=IDLE_CONNECT_SECONDS)
         results["connect_seconds"] = time.time() - begun
         time.sleep(2)
         cpu = cpu_seconds(server.pid)

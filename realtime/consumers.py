@@ -48,7 +48,7 @@ from .protocol import (
     utc_now_iso,
 )
 from .services import client_identity_claim
-from .transport import backlog_probe
+from .transport import backlog_probe, direct_sender
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +104,13 @@ class EventConsumer(AsyncWebsocketConsumer):
         # Event types narrowed by `data.symbols` to some instruments; the rest get all symbols.
         self.symbols: dict[str, frozenset[str]] = {}
         self.commands_in_flight: set[asyncio.Task] = set()
+        self._direct = direct_sender(self.base_send)
         self.outbox = Outbox(
             self._write,
             limit=self.config["SEND_QUEUE_LIMIT"],
             on_overflow=self._fell_behind,
             backlog=backlog_probe(self.base_send),
+            send_now=self._write_now if self._direct is not None else None,
         )
         self.fanout = get_fanout()
         await self.accept()
@@ -187,6 +189,11 @@ class EventConsumer(AsyncWebsocketConsumer):
 
     async def _write(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
+        self.connection.touch_out()
+        connections.messages_sent += 1
+
+    def _write_now(self, text: str) -> None:
+        self._direct(text)
         self.connection.touch_out()
         connections.messages_sent += 1
 

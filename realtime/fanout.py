@@ -159,8 +159,10 @@ class Outbox:
         limit: int,
         on_overflow: Callable[[], None],
         backlog: Callable[[], int] | None = None,
+        send_now: Callable[[str], None] | None = None,
     ):
         self._send = send
+        self._send_now = send_now
         self._limit = limit
         self._on_overflow = on_overflow
         self._backlog = backlog
@@ -176,6 +178,20 @@ class Outbox:
 
     def put(self, text: str, *, conflate_key: Hashable | None = None) -> None:
         if self._closed:
+            return
+        if (
+            self._send_now is not None
+            and self._writer is None
+            and not self._pending
+            and (self._backlog is None or self._backlog() <= self.HIGH_WATER)
+        ):  # nothing waits and the socket keeps up: write now, without a task
+            try:
+                self._send_now(text)
+            except Exception:
+                logger.debug("socket gone while sending", exc_info=True)
+                self.close()
+                return
+            self.sent += 1
             return
         if conflate_key is not None and conflate_key in self._pending:
             self._pending[conflate_key] = text
