@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv migrate demo clean node-deps js js-test system-tools messages deploy-local
+.PHONY: run serve bench test venv migrate demo clean node-deps js js-test system-tools messages deploy-local
 
 venv: $(STAMP)
 
@@ -32,6 +32,17 @@ run: demo
 # Two daphne processes behind nginx on the local PostgreSQL and Redis (see deploy/, README.md).
 deploy-local: venv
 	PY=$(PY) deploy/run-local.sh
+
+# Production-style: daphne with keepalive pings (20 s, close after 30 s without answer) and the
+# client message size limit the protocol enforces; set DJANGO_DEBUG=0 and friends (README).
+serve: migrate
+	$(PY) -m daphne -b $(HOST) -p $(PORT) --ping-interval 20 --ping-timeout 30 \
+		--websocket-max-message-size 65536 --websocket_connect_timeout 30 aktienanalyse.asgi:application
+
+# Side-by-side benchmark against a bare websockets server (needs Redis and PostgreSQL; README).
+bench: venv
+	cd bench && npm ci --no-audit --no-fund --silent
+	$(PY) bench/run.py
 
 # Set up everything and run the whole test suite (embedded defaults unless DATABASE_URL/REDIS_URL are set).
 test: venv js-test system-tools messages

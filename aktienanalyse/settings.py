@@ -278,6 +278,8 @@ REALTIME = {
     "RATE_LIMIT_CLOSE_AFTER": env_int("REALTIME_RATE_LIMIT_CLOSE_AFTER", 200),
     "MAX_CONNECTIONS_PER_USER": env_int("REALTIME_MAX_CONNECTIONS_PER_USER", 20),
     "MAX_SUBSCRIPTIONS_PER_CONNECTION": env_int("REALTIME_MAX_SUBSCRIPTIONS_PER_CONNECTION", 64),
+    # Most instrument symbols one subscription may be narrowed to (`data.symbols`).
+    "MAX_SYMBOLS_PER_SUBSCRIPTION": env_int("REALTIME_MAX_SYMBOLS_PER_SUBSCRIPTION", 100),
     # A connection that sends nothing (not even a ping) this long is closed.
     "IDLE_TIMEOUT_SECONDS": env_int("REALTIME_IDLE_TIMEOUT_SECONDS", 120),
     # How often open connections are checked against their session, account and permissions.

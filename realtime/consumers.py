@@ -32,7 +32,7 @@ from .access import (
 )
 from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
-from .events import EVENT_SCHEMAS
+from .events import EVENT_SCHEMAS, EventSchema
 from .fanout import Outbox, get_fanout
 from .history import get_history
 from .limits import TokenBucket
@@ -46,18 +46,27 @@ from .protocol import (
     ErrorCode,
     ProtocolError,
     command_response,
+    decode,
     encode,
     envelope,
     error_message,
     parse_client_message,
     parse_event_types,
     parse_since,
+    parse_symbols,
     utc_now,
     utc_now_iso,
 )
 from .services import client_identity_claim
+from .transport import backlog_probe, direct_sender
 
 logger = logging.getLogger(__name__)
+
+
+# Per event type, worked out once: its schema and the group of its all-symbol subscribers.
+ROUTES: dict[str, tuple[EventSchema, str]] = {
+    name: (schema, dispatch.event_group(name)) for name, schema in EVENT_SCHEMAS.items()
+}
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -105,8 +114,17 @@ class EventConsumer(AsyncWebsocketConsumer):
         requested = self.scope["url_route"]["kwargs"].get("client_id") or None
         self.client_id = await database_sync_to_async(client_identity_claim)(user=user, requested=requested)
         self.subscriptions: set[str] = set()
+        # Event types narrowed by `data.symbols` to some instruments; the rest get all symbols.
+        self.symbols: dict[str, frozenset[str]] = {}
         self.commands_in_flight: set[asyncio.Task] = set()
-        self.outbox = Outbox(self._write, limit=self.config["SEND_QUEUE_LIMIT"], on_overflow=self._fell_behind)
+        self._direct = direct_sender(self.base_send)
+        self.outbox = Outbox(
+            self._write,
+            limit=self.config["SEND_QUEUE_LIMIT"],
+            on_overflow=self._fell_behind,
+            backlog=backlog_probe(self.base_send),
+            send_now=self._write_now if self._direct is not None else None,
+        )
         self.fanout = get_fanout()
         await self.accept()
         self.connection = Connection(
@@ -177,7 +195,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.released = True
         self.outbox.close()
         connections.remove(self)
-        groups = [dispatch.event_group(event_type) for event_type in self.subscriptions]
+        groups = [group for event_type in self.subscriptions for group in self._groups(event_type)]
         groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
         for event_type in self.subscriptions:
             metrics.unsubscribed(event_type)
@@ -190,6 +208,11 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.connection.touch_out()
         connections.messages_sent += 1
         metrics.frame_sent(text)
+
+    def _write_now(self, text: str) -> None:
+        self._direct(text)
+        self.connection.touch_out()
+        connections.messages_sent += 1
 
     def send_frame(self, frame: dict[str, Any]) -> None:
         self.outbox.put(encode(frame))
@@ -252,9 +275,11 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.permissions = verdict.permissions
         for event_type in sorted(self.subscriptions):
             if not self.may(EVENT_SCHEMAS[event_type].permission):
+                groups = self._groups(event_type)
                 self.subscriptions.discard(event_type)
                 metrics.unsubscribed(event_type)
-                await self.fanout.leave(dispatch.event_group(event_type), self)
+                self.symbols.pop(event_type, None)
+                await self.fanout.leave_all(self, groups)
                 self.send_frame(
                     envelope(
                         "system",
@@ -282,20 +307,31 @@ class EventConsumer(AsyncWebsocketConsumer):
             if audience is not None and self.user.pk not in audience:
                 return
             event_type = message["event"]
-            schema = EVENT_SCHEMAS.get(event_type)
-            if schema is None or not self.may(schema.permission):
+            route = ROUTES.get(event_type)
+            if route is None:
                 return
-            if message["group"] == dispatch.event_group(event_type):
+            schema, all_symbols = route
+            if schema.permission is not None and not self.may(schema.permission):
+                return
+            group = message["group"]
+            if group.startswith("ev."):  # a broadcast: to the type's group or one symbol's group
                 if event_type not in self.subscriptions:
+                    return
+                # Accept it only through the group this connection belongs to now, so a
+                # connection changing from all symbols to some (or back) never gets it twice.
+                narrowed = self.symbols.get(event_type)
+                if narrowed is None:
+                    if group != all_symbols:
+                        return
+                elif group == all_symbols or message.get("symbol") not in narrowed:
                     return
                 held = self.replaying.get(event_type)
                 if held is not None:  # a replay is running: live events wait behind it
                     held.append(message)
                     return
-            key = (event_type, message.get("symbol")) if schema.conflatable else None
             if log_flow_debug():
                 self._flow("delivered", message.get("correlation_id"), event_type, logging.DEBUG)
-            self.outbox.put(message["text"], conflate_key=key, event=(event_type, message.get("emitted_at")))
+            self.outbox.put(message["text"], conflate_key=message.get("conflate"), event=(event_type, message.get("emitted_at")))
         elif kind == dispatch.DIRECT:
             self.outbox.put(message["text"])
         elif kind == dispatch.CLOSE:
@@ -400,13 +436,16 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
         event_types = parse_event_types(message, limit=self.config["MAX_EVENT_TYPES_PER_MESSAGE"])
         since = parse_since(message, limit=self.config["MAX_EVENT_TYPES_PER_MESSAGE"])
+        symbols = parse_symbols(message, limit=self.config["MAX_SYMBOLS_PER_SUBSCRIPTION"])
         for event_type in event_types:
             try:
                 self._check_event_type(event_type, message)
+                # `data.symbols` narrows the types whose events name an instrument; others get all.
+                narrowed = symbols if EVENT_SCHEMAS[event_type].symbol_field else None
                 if message.event == "subscribe":
-                    await self._subscribe(event_type, message, since.get(event_type))
+                    await self._subscribe(event_type, message, since.get(event_type), narrowed)
                 else:
-                    await self._unsubscribe(event_type, message)
+                    await self._unsubscribe(event_type, message, narrowed)
             except ProtocolError as error:
                 self.send_error(error)
 
@@ -435,8 +474,42 @@ class EventConsumer(AsyncWebsocketConsumer):
                 event_type=event_type,
             )
 
-    async def _subscribe(self, event_type: str, message: ClientMessage, since: dict[str, Any] | None) -> None:
-        if event_type not in self.subscriptions:
+    def _groups(self, event_type: str) -> list[str]:
+        """Return the fan-out groups through which this connection gets an event type now."""
+        narrowed = self.symbols.get(event_type)
+        if narrowed is None:
+            return [dispatch.event_group(event_type)]
+        return [dispatch.symbol_group(event_type, symbol) for symbol in sorted(narrowed)]
+
+    async def _regroup(self, event_type: str, symbols: frozenset[str] | None, message: ClientMessage) -> None:
+        """Move an event type's memberships to `symbols` (None: all): join the new, then leave the old."""
+        before = self._groups(event_type) if event_type in self.subscriptions else []
+        if symbols is None:
+            self.symbols.pop(event_type, None)
+        else:
+            self.symbols[event_type] = symbols
+        after = self._groups(event_type)
+        try:
+            for group in after:
+                if group not in before:
+                    await self.fanout.join(group, self)
+        except Exception as exc:
+            logger.error("subscribe to %s failed: channel layer unavailable: %s", event_type, exc)
+            raise ProtocolError(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "The event bus is unavailable; subscribe again in a moment.",
+                correlation_id=message.correlation_id,
+                event_type=event_type,
+            ) from None
+        await self.fanout.leave_all(self, [group for group in before if group not in after])
+
+    async def _subscribe(
+        self, event_type: str, message: ClientMessage, since: dict[str, Any] | None, symbols: frozenset[str] | None
+    ) -> None:
+        if event_type in self.subscriptions:
+            if self.symbols.get(event_type) != symbols:
+                await self._regroup(event_type, symbols, message)
+        else:
             limit = self.config["MAX_SUBSCRIPTIONS_PER_CONNECTION"]
             if len(self.subscriptions) >= limit:
                 raise ProtocolError(
@@ -447,27 +520,22 @@ class EventConsumer(AsyncWebsocketConsumer):
                     limit=limit,
                 )
             try:
-                await self.fanout.join(dispatch.event_group(event_type), self)
-            except Exception as exc:
-                logger.error("subscribe to %s failed: channel layer unavailable: %s", event_type, exc)
-                raise ProtocolError(
-                    ErrorCode.SERVICE_UNAVAILABLE,
-                    "The event bus is unavailable; subscribe again in a moment.",
-                    correlation_id=message.correlation_id,
-                    event_type=event_type,
-                ) from None
+                await self._regroup(event_type, symbols, message)
+            except ProtocolError:
+                self.symbols.pop(event_type, None)
+                raise
             self.subscriptions.add(event_type)
             metrics.subscribed(event_type)
         position, held = await self._replay(event_type, since)
+        if symbols is not None:
+            position["symbols"] = sorted(symbols)
         self._system(
             "subscription.confirmed", {"event_type": event_type, "client_id": self.client_id, **position}, message
         )
         last = position.get("seq", 0)
-        schema = EVENT_SCHEMAS[event_type]
         for live in held:
             if live.get("seq", last + 1) > last:
-                key = (event_type, live.get("symbol")) if schema.conflatable else None
-                self.outbox.put(live["text"], conflate_key=key, event=(event_type, live.get("emitted_at")))
+                self.outbox.put(live["text"], conflate_key=live.get("conflate"), event=(event_type, live.get("emitted_at")))
 
     async def _replay(self, event_type: str, since: dict[str, Any] | None) -> tuple[dict[str, Any], list]:
         """Send what the client missed since `since` and return the stream position.
@@ -483,8 +551,9 @@ class EventConsumer(AsyncWebsocketConsumer):
                 return {"seq": seq, "epoch": epoch}, self.replaying[event_type]
             replay = await history.since(event_type, since["seq"], since["epoch"])
             if replay.recovered:
+                wanted = self._wants_symbol(event_type)
                 for entry in replay.entries:
-                    if entry.audience is None or self.user.pk in entry.audience:
+                    if (entry.audience is None or self.user.pk in entry.audience) and wanted(entry.text):
                         self.outbox.put(entry.text)
             return {"recovered": replay.recovered, "seq": replay.seq, "epoch": replay.epoch}, self.replaying[event_type]
         except Exception as exc:
@@ -493,11 +562,38 @@ class EventConsumer(AsyncWebsocketConsumer):
         finally:
             self.replaying.pop(event_type, None)
 
-    async def _unsubscribe(self, event_type: str, message: ClientMessage) -> None:
+    def _wants_symbol(self, event_type: str):
+        """Return a test whether a replayed frame is for one of this connection's symbols."""
+        narrowed = self.symbols.get(event_type)
+        if narrowed is None:
+            return lambda text: True
+        field = EVENT_SCHEMAS[event_type].symbol_field
+        return lambda text: decode(text)["data"].get(field) in narrowed
+
+    async def _unsubscribe(self, event_type: str, message: ClientMessage, symbols: frozenset[str] | None) -> None:
+        narrowed = self.symbols.get(event_type)
+        if event_type in self.subscriptions and symbols is not None:
+            if narrowed is None:
+                raise ProtocolError(
+                    ErrorCode.INVALID_MESSAGE,
+                    f"{event_type!r} is subscribed for all symbols; subscribe with 'data.symbols' to narrow it.",
+                    correlation_id=message.correlation_id,
+                    event_type=event_type,
+                )
+            if narrowed - symbols:
+                await self._regroup(event_type, narrowed - symbols, message)
+                self._system(
+                    "subscription.confirmed",
+                    {"event_type": event_type, "client_id": self.client_id, "symbols": sorted(narrowed - symbols)},
+                    message,
+                )
+                return
         if event_type in self.subscriptions:
+            groups = self._groups(event_type)
             self.subscriptions.discard(event_type)
             metrics.unsubscribed(event_type)
-            await self.fanout.leave(dispatch.event_group(event_type), self)
+            self.symbols.pop(event_type, None)
+            await self.fanout.leave_all(self, groups)
         self._system("subscription.removed", {"event_type": event_type, "client_id": self.client_id}, message)
 
     # Commands

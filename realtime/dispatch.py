@@ -23,7 +23,7 @@ from . import metrics
 from .events import get_schema
 from .history import get_history
 from .logs import current_correlation_id, log_flow
-from .protocol import encode, envelope
+from .protocol import SYMBOL_RE, encode, envelope
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ ACCESS = "realtime.access"  # a user's session, account or permissions changed: 
 
 def event_group(event_type: str) -> str:
     return f"ev.{event_type}"
+
+
+def symbol_group(event_type: str, symbol: str) -> str:
+    """Name the group of one instrument's events of a type (for `subscribe` with `data.symbols`)."""
+    return f"ev.{event_type}.{symbol}"
 
 
 def client_group(client_id: str) -> str:
@@ -66,34 +71,51 @@ def build_event_message(
         source_service=source_service or settings.REALTIME["SERVICE_NAME"],
         target_client=target_client,
     )
+    symbol = data.get(schema.symbol_field) if schema.symbol_field else None
     return {
         "type": EVENT,
         "group": group or (client_group(target_client) if target_client else event_group(event_type)),
         "event": event_type,
         "text": encode(frame),
         "audience": sorted(set(audience)) if audience is not None else None,
-        "symbol": data.get(schema.symbol_field) if schema.symbol_field else None,
+        "symbol": symbol,
+        # Worked out once here, so no consumer builds it per delivery: the outbox key under
+        # which a newer tick replaces a waiting one.
+        "conflate": f"{event_type}:{symbol}" if schema.conflatable else None,
         "emitted_at": time.time(),
         "correlation_id": frame["correlation_id"],
     }
 
 
 async def asend_message(message: dict[str, Any]) -> None:
-    """Number a broadcast event in its history, then hand the message to its group."""
+    """Number a broadcast event in its history, then hand the message to its group.
+
+    A broadcast event naming an instrument also goes to that instrument's group, with the same
+    number: connections subscribed to all symbols sit in the event type's group only, those
+    narrowed by `data.symbols` in the symbol groups only, so each gets the event exactly once.
+    """
+    layer = get_channel_layer()
     if message["type"] == EVENT and message["group"] == event_group(message["event"]):
         seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
         message["seq"] = seq
+        log_flow("emitted", correlation_id=message.get("correlation_id"), event_type=message["event"],
+                 group=message["group"], audience=_audience_size(message))
+        await layer.group_send(message["group"], message)
+        symbol = message.get("symbol")
+        if isinstance(symbol, str) and SYMBOL_RE.fullmatch(symbol):
+            await layer.group_send(symbol_group(message["event"], symbol), {**message, "group": symbol_group(message["event"], symbol)})
+        metrics.event_published(message["event"])
+        return
     if message["type"] == EVENT:
-        log_flow(
-            "emitted",
-            correlation_id=message.get("correlation_id"),
-            event_type=message["event"],
-            group=message["group"],
-            audience=len(message["audience"]) if message.get("audience") is not None else "all",
-        )
-    await get_channel_layer().group_send(message["group"], message)
+        log_flow("emitted", correlation_id=message.get("correlation_id"), event_type=message["event"],
+                 group=message["group"], audience=_audience_size(message))
+    await layer.group_send(message["group"], message)
     if message["type"] == EVENT:
         metrics.event_published(message["event"])
+
+
+def _audience_size(message: dict[str, Any]) -> int | str:
+    return len(message["audience"]) if message.get("audience") is not None else "all"
 
 
 async def asend_event(event_type: str, data: dict[str, Any], **options: Any) -> None:

@@ -145,12 +145,29 @@ class Outbox:
     Frames with a conflation key (price ticks, by event type and symbol) replace a waiting frame
     with the same key, so a socket that falls behind still ends on the newest price. Every other
     frame is kept in order; when more than `limit` of them wait, the socket is given up.
+
+    `backlog` tells how many bytes the server still holds for the client (see `transport.py`):
+    above `HIGH_WATER` the writer stops handing frames over and waits, so frames queue here,
+    where they can be conflated and counted, instead of piling up unbounded in the server.
     """
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], *, limit: int, on_overflow: Callable[[], None]):
+    HIGH_WATER = 256 * 1024
+    POLL_SECONDS = 0.02
+
+    def __init__(
+        self,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        limit: int,
+        on_overflow: Callable[[], None],
+        backlog: Callable[[], int] | None = None,
+        send_now: Callable[[str], None] | None = None,
+    ):
         self._send = send
+        self._send_now = send_now
         self._limit = limit
         self._on_overflow = on_overflow
+        self._backlog = backlog
         self._pending: OrderedDict[Hashable, str] = OrderedDict()
         self._events: dict[Hashable, tuple[str, float | None]] = {}  # (event type, emitted at) per waiting event
         self._sequence = 0
@@ -169,6 +186,22 @@ class Outbox:
         """Queue a frame; `event` (type, emitted at) marks an event frame for the delivery metrics."""
         if self._closed:
             return
+        if (
+            self._send_now is not None
+            and self._writer is None
+            and not self._pending
+            and (self._backlog is None or self._backlog() <= self.HIGH_WATER)
+        ):  # nothing waits and the socket keeps up: write now, without a task
+            try:
+                self._send_now(text)
+            except Exception:
+                logger.debug("socket gone while sending", exc_info=True)
+                self.close()
+                return
+            self.sent += 1
+            if event is not None:
+                metrics.event_delivered(*event)
+            return
         if conflate_key is not None and conflate_key in self._pending:
             self._pending[conflate_key] = text
             self.conflated += 1
@@ -183,7 +216,7 @@ class Outbox:
                     self._on_overflow()
                     return
                 self._sequence += 1
-                conflate_key = ("seq", self._sequence)
+                conflate_key = self._sequence  # ints never equal a (string) conflation key
             self._pending[conflate_key] = text
         if event is not None:
             self._events[conflate_key] = event
@@ -193,6 +226,9 @@ class Outbox:
     async def _drain(self) -> None:
         try:
             while self._pending and not self._closed:
+                if self._backlog is not None and self._backlog() > self.HIGH_WATER:
+                    await asyncio.sleep(self.POLL_SECONDS)  # the client is not reading: let frames wait here
+                    continue
                 key, text = self._pending.popitem(last=False)
                 event = self._events.pop(key, None) if self._events else None
                 await self._send(text)

@@ -224,6 +224,32 @@ def parse_event_types(message: ClientMessage, *, limit: int) -> list[str]:
     return list(dict.fromkeys(event_types))
 
 
+SYMBOL_RE = re.compile(r"[A-Z0-9.]{1,16}")
+
+
+def parse_symbols(message: ClientMessage, *, limit: int) -> frozenset[str] | None:
+    """Return `data.symbols` of a subscription message (None: all symbols), checked for shape."""
+    symbols = message.data.get("symbols")
+    if symbols is None:
+        return None
+    if not isinstance(symbols, list) or not symbols or len(symbols) > limit:
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            f"'data.symbols' must be a non-empty list of at most {limit} instrument symbols.",
+            correlation_id=message.correlation_id,
+            limit=limit,
+        )
+    for symbol in symbols:
+        if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
+            shown = symbol[:20] if isinstance(symbol, str) else type(symbol).__name__
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"{shown!r} is not an instrument symbol (1-16 of A-Z, 0-9 and '.').",
+                correlation_id=message.correlation_id,
+            )
+    return frozenset(symbols)
+
+
 def parse_since(message: ClientMessage, *, limit: int) -> dict[str, dict[str, Any]]:
     """Return `data.since` of a subscribe message: {event_type: {seq, epoch}}, checked for shape."""
     since = message.data.get("since")

@@ -1,0 +1,141 @@
+// Load generator of `make bench`: many WebSocket clients in one Node process, driven by JSON
+// lines on stdin (one answer line on stdout per command). Event latency is receipt time minus
+// the publish time the benchmark writes into the tick's `source` ("bench:<microseconds>").
+import { createInterface } from "node:readline";
+import { performance } from "node:perf_hooks";
+import WebSocket from "ws";
+
+const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
+let clients = [];
+let latencies = new Float64Array(1 << 20);
+let count = 0;
+let paused = new Set();
+const closes = {};
+
+function record(client, text) {
+  const at = text.indexOf('"bench:');
+  if (at < 0) return false;
+  const sent = Number(text.slice(at + 7, text.indexOf('"', at + 7)));
+  client.received += 1;
+  if (client.paused || client.gone) return true;
+  if (count === latencies.length) {
+    const bigger = new Float64Array(latencies.length * 2);
+    bigger.set(latencies);
+    latencies = bigger;
+  }
+  latencies[count++] = nowUs() - sent;
+  return true;
+}
+
+function open(url, cookie, origin, subscribe, index) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers: { Cookie: cookie }, origin, perMessageDeflate: false });
+    const client = { ws, received: 0, pending: new Map(), rtts: null };
+    clients[index] = client;
+    let done = false;
+    const finish = (ok) => { if (!done) { done = true; resolve(ok); } };
+    ws.on("message", (data) => {
+      const text = data.toString();
+      if (record(client, text)) return;
+      if (text.includes('"connection.established"')) {
+        if (!subscribe) return finish(true);
+        ws.send(JSON.stringify({ type: "subscription", event: "subscribe", data: { event_types: ["market.price_update"] } }));
+      } else if (text.includes('"subscription.confirmed"')) {
+        finish(true);
+      } else if (text.includes('.response"')) {
+        const id = /"correlation_id":"([^"]+)"/.exec(text.slice(text.lastIndexOf('"correlation_id"')));
+        const started = id && client.pending.get(id[1]);
+        if (started !== undefined) {
+          client.pending.delete(id[1]);
+          client.rtts.push({ ms: (nowUs() - started) / 1000, ok: text.includes('"status":"success"') });
+        }
+      }
+    });
+    ws.on("close", (code) => { if (!client.gone) closes[code] = (closes[code] || 0) + 1; finish(false); });
+    ws.on("error", () => finish(false));
+  });
+}
+
+function quantile(sorted, q) {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+async function handle(command) {
+  switch (command.cmd) {
+    case "connect": {
+      const start = clients.length;
+      let ok = 0;
+      const stopAt = performance.now() + (command.deadline_s || 1e9) * 1000;
+      for (let base = 0; base < command.n && performance.now() < stopAt; base += command.batch || 200) {
+        const batch = [];
+        for (let i = base; i < Math.min(command.n, base + (command.batch || 200)); i++) {
+          batch.push(open(command.url, command.cookie, command.origin, command.subscribe, start + i));
+        }
+        ok += (await Promise.all(batch)).filter(Boolean).length;
+      }
+      return { connected: ok, total: clients.length };
+    }
+    case "reset":
+      count = 0;
+      for (const c of clients) c.received = 0;
+      return { reset: true };
+    case "pause":
+      for (let i = 0; paused.size < command.count && i < clients.length; i++) {
+        if (!clients[i].ws._socket) continue;
+        paused.add(i); clients[i].paused = true; clients[i].ws._socket.pause();
+      }
+      return { paused: paused.size };
+    case "report": {
+      const sorted = Float64Array.from(latencies.subarray(0, count)).sort();
+      const live = clients.filter((c, i) => !paused.has(i));
+      const per = live.map((c) => c.received);
+      return {
+        received: count, clients: live.length,
+        per_client_min: Math.min(...per), per_client_max: Math.max(...per),
+        p50_ms: quantile(sorted, 0.5) / 1000, p99_ms: quantile(sorted, 0.99) / 1000,
+        max_ms: sorted.length ? sorted[sorted.length - 1] / 1000 : null,
+        paused_received: [...paused].map((i) => clients[i].received),
+        closes,
+      };
+    }
+    case "commands": {
+      const users = clients.slice(0, command.conns);
+      for (const c of users) { c.rtts = []; c.pending.clear(); }
+      const interval = 1000 / command.rate;
+      const started = performance.now();
+      for (let n = 0; n < command.n; n++) {
+        const wait = started + n * interval - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const c = users[n % users.length];
+        const id = `bench-${process.pid}-${Date.now()}-${n}`;
+        c.pending.set(id, nowUs());
+        c.ws.send(JSON.stringify({ type: "user", event: "place_order", correlation_id: id,
+          data: { symbol: command.symbol, side: "buy", quantity: 1, order_type: "limit", price: 1, client_order_id: id } }));
+      }
+      const deadline = performance.now() + 10000;
+      while (users.some((c) => c.pending.size) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const rtts = users.flatMap((c) => c.rtts);
+      const sorted = Float64Array.from(rtts.map((r) => r.ms)).sort();
+      return {
+        sent: command.n, answered: rtts.length, succeeded: rtts.filter((r) => r.ok).length,
+        seconds: (performance.now() - started) / 1000,
+        p50_ms: quantile(sorted, 0.5), p99_ms: quantile(sorted, 0.99), max_ms: sorted[sorted.length - 1] ?? null,
+      };
+    }
+    case "close": {
+      for (const c of clients) { c.gone = true; c.ws.terminate(); }
+      clients = []; count = 0; paused = new Set();
+      for (const k of Object.keys(closes)) delete closes[k];
+      return { closed: true };
+    }
+    default:
+      return { error: `unknown command ${command.cmd}` };
+  }
+}
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  const answer = await handle(JSON.parse(line));
+  process.stdout.write(JSON.stringify(answer) + "\n");
+}

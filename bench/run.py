@@ -1,0 +1,321 @@
+"""`make bench`: the gateway under daphne against a bare `websockets` reference, side by side.
+
+Starts the project under daphne (production flags, Redis channel layer with a prefix of its own,
+PostgreSQL), and bench/reference_server.py; opens clients from the Node load generator
+(bench/loadgen.mjs); publishes price ticks; prints deliveries/s, latency, loss, server CPU per
+delivery and RSS per connection, and our figures as ratios to the reference. Loopback only; each
+scenario is bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PY = sys.executable
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "1000"))
+IDLE = int(os.environ.get("BENCH_IDLE", "10000"))
+BURST = int(os.environ.get("BENCH_BURST_EVENTS", "200"))
+IDLE_CONNECT_SECONDS = int(os.environ.get("BENCH_IDLE_CONNECT_SECONDS", "150"))  # bound on opening them
+STEADY_RATE = 10
+STEADY_SECONDS = int(os.environ.get("BENCH_STEADY_SECONDS", "10"))
+PREFIX = f"bench-{uuid.uuid4().hex[:8]}"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
+LOOP = asyncio.new_event_loop()
+SECRET_KEY = "bench-" + uuid.uuid4().hex
+HZ = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"port {port} not open")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / HZ  # utime + stime
+
+
+def rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+
+
+class LoadGen:
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            ["node", str(BENCH / "loadgen.mjs")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+
+    def ask(self, **command) -> dict:
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+def env_for_server() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, CHANNEL_LAYER_PREFIX=PREFIX, DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=SECRET_KEY, DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_LOG_LEVEL="WARNING", MARKET_FEED_IN_PROCESS="0", MARKET_STATUS_INTERVAL="0",
+        REALTIME_MAX_CONNECTIONS_PER_USER="100000", REALTIME_RATE_LIMIT_PER_SECOND="1000",
+        REALTIME_RATE_LIMIT_BURST="1000", PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def create_database() -> None:
+    """Create the benchmark's PostgreSQL database when it does not exist yet."""
+    import psycopg
+
+    base, name = DATABASE_URL.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django() -> str:
+    """Prepare the benchmark database and return a session cookie of the demo staff user."""
+    env = env_for_server()
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "CHANNEL_LAYER_PREFIX", "DJANGO_DEBUG",
+                                            "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_LOG_LEVEL")})
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aktienanalyse.settings")
+    create_database()
+    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([PY, "manage.py", "demo_data", "--username", "bench"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="bench"))
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def tick(n: int) -> dict:
+    price = Decimal("187.35") + Decimal(n % 100) / 100
+    return {
+        "symbol": "SAP", "isin": "DE0007164600", "price": price, "previous_price": price,
+        "change": Decimal("0.00"), "change_percent": Decimal("0.00"), "volume": n,
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "source": f"bench:{int(time.time() * 1e6)}",
+    }
+
+
+class OurPublisher:
+    async def publish(self, n: int) -> None:
+        from realtime.dispatch import asend_event
+
+        await asend_event("market.price_update", tick(n))
+
+
+class ReferencePublisher:
+    def __init__(self, channel: str) -> None:
+        import redis.asyncio as redis
+
+        self.client = redis.from_url(REDIS_URL)
+        self.channel = channel
+
+    async def publish(self, n: int) -> None:
+        from realtime.dispatch import build_event_message
+
+        await self.client.publish(self.channel, build_event_message("market.price_update", tick(n))["text"])
+
+
+async def publish(publisher, count: int, rate: float | None) -> float:
+    started = time.perf_counter()
+    for n in range(count):
+        if rate:
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await publisher.publish(n)
+    return time.perf_counter() - started
+
+
+def settle(gen: LoadGen, expected: int, timeout: float) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        report = gen.ask(cmd="report")
+        if report["received"] >= expected or time.time() > deadline:
+            return report
+        time.sleep(0.2)
+
+
+def run_events(name: str, gen: LoadGen, pid: int, publisher, count: int, rate: float | None, clients: int) -> dict:
+    gen.ask(cmd="reset")
+    cpu = cpu_seconds(pid)
+    started = time.time()
+    LOOP.run_until_complete(publish(publisher, count, rate))
+    report = settle(gen, count * clients, timeout=30 if rate is None else 15)
+    elapsed = time.time() - started
+    used = cpu_seconds(pid) - cpu
+    print(f"  {name}: {report}", file=sys.stderr, flush=True)
+    expected = count * report["clients"]
+    return {
+        "scenario": name, "deliveries": report["received"], "expected": expected,
+        "lost": expected - report["received"], "deliveries_per_s": report["received"] / elapsed,
+        "p50_ms": report["p50_ms"], "p99_ms": report["p99_ms"], "max_ms": report["max_ms"],
+        "cpu_us_per_delivery": used * 1e6 / max(report["received"], 1), "rss_mb": rss_bytes(pid) / 2**20,
+        "closes": report["closes"], "paused_received": report["paused_received"],
+    }
+
+
+def run_server(kind: str, gen: LoadGen, cookie: str) -> dict:
+    port = free_port()
+    log = open(BENCH / f"{kind}.log", "w")
+    if kind == "ours":
+        command = [PY, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "--ping-interval", "20",
+                   "--ping-timeout", "30", "--websocket_connect_timeout", "30", "--websocket-max-message-size", str(64 * 1024),
+                   "aktienanalyse.asgi:application"]
+        publisher = OurPublisher()
+    else:
+        channel = f"{PREFIX}-reference"
+        command = [PY, str(BENCH / "reference_server.py"), "--port", str(port), "--redis", REDIS_URL,
+                   "--channel", channel]
+        publisher = ReferencePublisher(channel)
+    server = subprocess.Popen(command, cwd=ROOT, env=env_for_server(), stdout=log, stderr=subprocess.STDOUT)
+    results: dict = {}
+    try:
+        wait_port(port, server)
+        url, origin = f"ws://127.0.0.1:{port}/ws/", f"http://127.0.0.1:{port}"
+        # Idle capacity: connections that only hold a subscription.
+        base = rss_bytes(server.pid)
+        begun = time.time()
+        answer = gen.ask(cmd="connect", url=url, cookie=cookie, origin=origin, n=IDLE, subscribe=True, batch=50,
+                         deadline_s=IDLE_CONNECT_SECONDS)
+        results["connect_seconds"] = time.time() - begun
+        time.sleep(2)
+        cpu = cpu_seconds(server.pid)
+        time.sleep(5)
+        results["idle"] = {
+            "connections": answer["connected"], "rss_kb_per_connection": (rss_bytes(server.pid) - base) / 1024 / max(answer["connected"], 1),
+            "idle_cpu_percent": (cpu_seconds(server.pid) - cpu) / 5 * 100,
+        }
+        gen.ask(cmd="close")
+        time.sleep(2)
+        gen.ask(cmd="connect", url=url, cookie=cookie, origin=origin, n=CLIENTS, subscribe=True, batch=50)
+        time.sleep(1)
+        results["burst"] = run_events("burst", gen, server.pid, publisher, BURST, None, CLIENTS)
+        results["steady"] = run_events("steady", gen, server.pid, publisher, STEADY_RATE * STEADY_SECONDS, STEADY_RATE, CLIENTS)
+        gen.ask(cmd="pause", count=1)
+        rss_before = rss_bytes(server.pid)
+        slow = run_events("slow", gen, server.pid, publisher, STEADY_RATE * STEADY_SECONDS * 2, STEADY_RATE * 2, CLIENTS - 1)
+        slow["rss_growth_mb"] = (rss_bytes(server.pid) - rss_before) / 2**20
+        results["slow"] = slow
+        if kind == "ours":
+            results["commands"] = gen.ask(cmd="commands", n=int(os.environ.get("BENCH_COMMANDS", "1000")), rate=100,
+                                          conns=10, symbol="SAP")
+        gen.ask(cmd="close")
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    return results
+
+
+def fmt(value, digits=1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(ours: dict, ref: dict) -> str:
+    rows = ["| scenario | figure | gateway (daphne) | bare websockets | ratio |", "|---|---|---|---|---|"]
+
+    def row(scenario, label, a, b, digits=1):
+        ratio = fmt(a / b, 2) + "×" if a is not None and b else "-"
+        rows.append(f"| {scenario} | {label} | {fmt(a, digits)} | {fmt(b, digits)} | {ratio} |")
+
+    for name in ("burst", "steady", "slow"):
+        o, r = ours[name], ref[name]
+        row(name, "deliveries/s", o["deliveries_per_s"], r["deliveries_per_s"], 0)
+        row(name, "delivered / expected", o["deliveries"], r["deliveries"], 0)
+        rows[-1] = rows[-1].replace(f"| {o['deliveries']:.0f} |", f"| {o['deliveries']} / {o['expected']} |", 1)
+        row(name, "lost", o["lost"], r["lost"], 0)
+        row(name, "p50 latency ms", o["p50_ms"], r["p50_ms"])
+        row(name, "p99 latency ms", o["p99_ms"], r["p99_ms"])
+        row(name, "max latency ms", o["max_ms"], r["max_ms"])
+        row(name, "server CPU µs/delivery", o["cpu_us_per_delivery"], r["cpu_us_per_delivery"])
+    row("slow", "server RSS growth MB", ours["slow"]["rss_growth_mb"], ref["slow"]["rss_growth_mb"])
+    row("idle", "connections", ours["idle"]["connections"], ref["idle"]["connections"], 0)
+    row("idle", "RSS KB/connection", ours["idle"]["rss_kb_per_connection"], ref["idle"]["rss_kb_per_connection"])
+    row("idle", "idle CPU % of a core", ours["idle"]["idle_cpu_percent"], ref["idle"]["idle_cpu_percent"])
+    row("idle", "seconds to connect all", ours["connect_seconds"], ref["connect_seconds"])
+    c = ours["commands"]
+    rows.append(f"| commands | place_order at 100/s: answered/sent, ok | {c['answered']}/{c['sent']}, {c['succeeded']} ok | - | - |")
+    rows.append(f"| commands | round trip p50 / p99 / max ms | {fmt(c['p50_ms'])} / {fmt(c['p99_ms'])} / {fmt(c['max_ms'])} | - | - |")
+    return "\n".join(rows)
+
+
+def targets(ours: dict, ref: dict) -> list[str]:
+    checks = [
+        ("CPU/delivery ≤ 1.3× reference (steady)", ours["steady"]["cpu_us_per_delivery"] <= 1.3 * ref["steady"]["cpu_us_per_delivery"]),
+        ("burst delivered completely", ours["burst"]["lost"] == 0),
+        ("steady p99 ≤ 60 ms", (ours["steady"]["p99_ms"] or 1e9) <= 60),
+        ("steady nothing lost", ours["steady"]["lost"] == 0),
+        ("idle < 30 KB RSS/connection", ours["idle"]["rss_kb_per_connection"] < 30),
+        ("idle CPU < 5% of a core", ours["idle"]["idle_cpu_percent"] < 5),
+        ("stopped reader raises others' p99 by ≤ 10 ms", (ours["slow"]["p99_ms"] or 1e9) - (ours["steady"]["p99_ms"] or 0) <= 10),
+        ("place_order p99 < 25 ms at 100/s", (ours["commands"]["p99_ms"] or 1e9) < 25 and ours["commands"]["answered"] == ours["commands"]["sent"]),
+    ]
+    return [f"- [{'x' if ok else ' '}] {label}" for label, ok in checks]
+
+
+def main() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+    cookie = setup_django()
+    gen = LoadGen()
+    try:
+        started = time.time()
+        ref = run_server("reference", gen, cookie)
+        ours = run_server("ours", gen, cookie)
+    finally:
+        gen.stop()
+    out = table(ours, ref)
+    print(f"\n{CLIENTS} clients, {IDLE} idle connections, {os.cpu_count()} CPUs, took {time.time() - started:.0f} s\n")
+    print(out)
+    print("\nTargets:")
+    print("\n".join(targets(ours, ref)))
+    (BENCH / "results.json").write_text(json.dumps({"ours": ours, "reference": ref}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
