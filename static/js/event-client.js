@@ -74,6 +74,8 @@ export class WebSocketEventClient {
         this.clientId = null;
         this.status = "disconnected";
         this.subscriptions = new Set();
+        /** Last seen position (seq, epoch) per held event type, sent as `since` when resubscribing. */
+        this.positions = new Map();
         this.eventHandlers = new Map();
         this.pending = new Map();
         this.outbox = [];
@@ -376,6 +378,7 @@ export class WebSocketEventClient {
             this.onEstablished(message);
             return;
         }
+        this.track(message);
         // Events a command causes carry its correlation id too; only its response or error settles it.
         const settles = message.type === "command_response" || message.type === "error";
         if (settles && message.correlation_id && this.pending.has(message.correlation_id)) {
@@ -420,6 +423,25 @@ export class WebSocketEventClient {
         const { error, code, ...details } = message.data;
         entry.reject(new CommandError(entry.command, String(code ?? message.event), String(error), details));
     }
+    /**
+     * Keep the last seq/epoch of each held event type, so a resubscribe can ask for what was
+     * missed; when the server says it cannot replay (`recovered: false`), tell the page to reload.
+     */
+    track(message) {
+        if (typeof message.seq === "number" && typeof message.epoch === "string" && this.subscriptions.has(message.event)) {
+            this.positions.set(message.event, { seq: message.seq, epoch: message.epoch });
+            return;
+        }
+        if (message.type !== "system" || message.event !== "subscription.confirmed")
+            return;
+        const data = message.data;
+        if (typeof data.event_type !== "string" || typeof data.seq !== "number" || typeof data.epoch !== "string")
+            return;
+        this.positions.set(data.event_type, { seq: data.seq, epoch: data.epoch });
+        if (data.recovered === false) {
+            this.emit("subscription.recovery_failed", { event_type: data.event_type });
+        }
+    }
     subscriptionRefused(message) {
         const eventType = message.data?.event_type;
         if (typeof eventType === "string" && FINAL_SUBSCRIPTION_ERRORS.has(message.data.code)) {
@@ -431,10 +453,20 @@ export class WebSocketEventClient {
     sendSubscription(event, eventTypes) {
         const size = this.options.max_event_types_per_message;
         for (let start = 0; start < eventTypes.length; start += size) {
+            const chunk = eventTypes.slice(start, start + size);
+            const data = { event_types: chunk };
+            if (event === "subscribe") {
+                const since = Object.fromEntries(chunk.filter((t) => this.positions.has(t)).map((t) => [t, this.positions.get(t)]));
+                if (Object.keys(since).length > 0)
+                    data.since = since;
+            }
+            else {
+                chunk.forEach((t) => this.positions.delete(t));
+            }
             this.sendFrame({
                 type: "subscription",
                 event,
-                data: { event_types: eventTypes.slice(start, start + size) },
+                data,
                 timestamp: new Date().toISOString(),
                 correlation_id: newCorrelationId(),
             });

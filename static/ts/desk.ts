@@ -200,6 +200,11 @@ export class PortfolioWebSocketClient {
       this.scheduleHistoryRefresh();
       void this.loadAlerts();
     });
+    on("subscription.recovery_failed", () => {
+      // The server could not replay what was missed: reload the state instead.
+      this.requestPortfolioUpdate();
+      this.scheduleHistoryRefresh();
+    });
     on("connection.closed", () => this.showConnectionStatus(this.t.disconnected, "warning"));
     on("connection.offline", () => this.showConnectionStatus(this.t.disconnected, "warning"));
   }

@@ -27,6 +27,9 @@ export interface WebSocketMessage<D = unknown> {
   correlation_id?: string | null;
   source_service?: string | null;
   target_client?: string | null;
+  /** Broadcast events only: position in the event type's stream, for replay after a reconnect. */
+  seq?: number;
+  epoch?: string;
 }
 
 /** A message a client sends: subscription, user command or ping. */

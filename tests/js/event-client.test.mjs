@@ -248,6 +248,27 @@ describe("reconnect", () => {
     assert.equal(statuses.at(-1), "connected");
   });
 
+  test("it resubscribes with the last seq and epoch it saw and reports a replay the server cannot give", async () => {
+    // given a client that saw event 7 of epoch e1
+    const client = makeClient({ event_types: ["market.alert"] });
+    await client.connect();
+    const seen = nextEmit(client, "market.alert");
+    gateway.publishNumbered("market.alert", { symbol: "SAP" }, 7, "e1");
+    await seen;
+
+    // when the server comes back and cannot replay
+    await gateway.stop();
+    gateway.replay = { recovered: false, seq: 3, epoch: "e2" };
+    const resubscribed = gateway.nextFrame((frame) => frame.type === "subscription", 5000);
+    const lost = nextEmit(client, "subscription.recovery_failed", 5000);
+    await gateway.start();
+
+    // then it asked for what came after 7 of e1, and is told to reload
+    assert.deepEqual((await resubscribed).data.since, { "market.alert": { seq: 7, epoch: "e1" } });
+    assert.deepEqual(await lost, { event_type: "market.alert" });
+    gateway.replay = null;
+  });
+
   test("it keeps retrying beyond ten attempts while the server is down", async () => {
     const client = makeClient({ reconnect_base_delay: 2, reconnect_max_delay: 5 });
     await client.connect();

@@ -27,6 +27,7 @@ export class Gateway {
     this.commands = new Map(); // name -> (data, reply) => void
     this.answerPings = true;
     this.refuseEventTypes = new Set();
+    this.replay = null; // {recovered, seq, epoch}: how to confirm a subscribe that carries `since`
     this.issued = 0;
     this.listeners = new Set();
   }
@@ -67,7 +68,8 @@ export class Gateway {
         if (this.refuseEventTypes.has(eventType)) {
           send("error", "permission_denied", { error: `You may not subscribe to '${eventType}'.`, code: "permission_denied", event_type: eventType });
         } else {
-          send("system", frame.event === "subscribe" ? "subscription.confirmed" : "subscription.removed", { event_type: eventType, client_id: clientId });
+          const position = frame.data.since?.[eventType] && this.replay ? this.replay : {};
+          send("system", frame.event === "subscribe" ? "subscription.confirmed" : "subscription.removed", { event_type: eventType, client_id: clientId, ...position });
         }
       }
     } else if (frame.type === "user") {
@@ -86,6 +88,13 @@ export class Gateway {
   publish(event, data) {
     const type = event.split(".")[0];
     for (const socket of this.sockets) socket.send(envelope(type, event, data, null, null));
+  }
+
+  /** Broadcast a numbered event (seq and epoch beside the envelope keys), as the server does. */
+  publishNumbered(event, data, seq, epoch) {
+    const type = event.split(".")[0];
+    const frame = JSON.stringify({ ...JSON.parse(envelope(type, event, data, null, null)), seq, epoch });
+    for (const socket of this.sockets) socket.send(frame);
   }
 
   /** Resolve with the next client frame that `predicate` accepts. */
