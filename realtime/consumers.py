@@ -213,6 +213,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         self._direct(text)
         self.connection.touch_out()
         connections.messages_sent += 1
+        metrics.frame_sent(text)
 
     def send_frame(self, frame: dict[str, Any]) -> None:
         self.outbox.put(encode(frame))
