@@ -7,6 +7,7 @@ server's JSON text as it came, so exact decimals reach the terminal unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +50,13 @@ def connect(options: dict[str, Any]) -> Any:
         raise CommandError("Give --token (or GATEWAY_TOKEN) or --session (or GATEWAY_SESSION) to authenticate.")
     origin = options.get("origin") or f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
     return websockets.connect(url, additional_headers=headers, origin=origin, max_size=None)
+
+
+def is_connection_failure(error: Exception) -> bool:
+    """Tell whether an error means the gateway could not be reached or refused the handshake."""
+    return isinstance(error, (OSError, ConnectionError, asyncio.TimeoutError)) or type(error).__module__.startswith(
+        "websockets"
+    )
 
 
 def refused_message(error: Exception) -> str:

@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from realtime.client import add_connection_arguments, connect, refused_message
+from realtime.client import add_connection_arguments, connect, is_connection_failure, refused_message
 from realtime.events import EVENT_SCHEMAS
 from realtime.protocol import decode, encode
 
@@ -46,12 +46,10 @@ class Command(BaseCommand):
                         seen += 1
                         if options["count"] is not None and seen >= options["count"]:
                             return
-        except (OSError, ConnectionError, asyncio.TimeoutError) as error:
-            raise CommandError(refused_message(error)) from None
         except Exception as error:
-            if type(error).__module__.startswith("websockets"):
-                raise CommandError(refused_message(error)) from None
-            raise
+            if not is_connection_failure(error):
+                raise
+            raise CommandError(refused_message(error)) from None
 
     def print_event(self, message, raw, *, as_json):
         if as_json:

@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from realtime.client import add_connection_arguments, connect, refused_message
+from realtime.client import add_connection_arguments, connect, is_connection_failure, refused_message
 from realtime.protocol import decode, encode, new_correlation_id
 
 HELP_TEXT = """Lines you can type:
@@ -50,12 +50,10 @@ class Command(BaseCommand):
                 if not printer.done():
                     await asyncio.wait([printer], timeout=options["linger"])
                 printer.cancel()
-        except (OSError, ConnectionError, asyncio.TimeoutError) as error:
-            raise CommandError(refused_message(error)) from None
         except Exception as error:
-            if type(error).__module__.startswith("websockets"):
-                raise CommandError(refused_message(error)) from None
-            raise
+            if not is_connection_failure(error):
+                raise
+            raise CommandError(refused_message(error)) from None
 
     async def print_incoming(self, socket):
         async for raw in socket:
