@@ -235,8 +235,13 @@ class BusBridge:
                 failures = 0
                 self.connected = True
                 self.subscribed.set()
-                async for item in pubsub.listen():
-                    if item.get("type") == "message":
+                while True:
+                    # Not `listen()`: its reads give up after the client's socket timeout, so an
+                    # idle bus would look lost every few seconds and resubscribe, missing what is
+                    # published meanwhile. Short polls let redis-py ping on its health-check
+                    # interval instead, which still finds a dead connection within seconds.
+                    item = await pubsub.get_message(timeout=1.0)
+                    if item is not None and item.get("type") == "message":
                         await self.handle(item["data"])
             except asyncio.CancelledError:
                 raise
