@@ -33,7 +33,7 @@ from .access import (
 from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
 from .events import EVENT_SCHEMAS, EventSchema
-from .fanout import Outbox, get_fanout
+from .fanout import Delivery, Outbox, get_fanout
 from .history import get_history
 from .limits import TokenBucket
 from .logs import current_correlation_id, log_flow, log_flow_debug
@@ -58,7 +58,7 @@ from .protocol import (
     utc_now_iso,
 )
 from .services import client_identity_claim
-from .transport import backlog_probe, direct_sender
+from .transport import socket_writer
 
 logger = logging.getLogger(__name__)
 
@@ -117,13 +117,12 @@ class EventConsumer(AsyncWebsocketConsumer):
         # Event types narrowed by `data.symbols` to some instruments; the rest get all symbols.
         self.symbols: dict[str, frozenset[str]] = {}
         self.commands_in_flight: set[asyncio.Task] = set()
-        self._direct = direct_sender(self.base_send)
         self.outbox = Outbox(
             self._write,
             limit=self.config["SEND_QUEUE_LIMIT"],
             on_overflow=self._fell_behind,
-            backlog=backlog_probe(self.base_send),
-            send_now=self._write_now if self._direct is not None else None,
+            on_sent=self._sent,
+            writer=socket_writer(self.base_send),
         )
         self.fanout = get_fanout()
         await self.accept()
@@ -205,18 +204,21 @@ class EventConsumer(AsyncWebsocketConsumer):
 
     async def _write(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
-        self.connection.touch_out()
-        connections.messages_sent += 1
-        metrics.frame_sent(text)
 
-    def _write_now(self, text: str) -> None:
-        self._direct(text)
+    def _sent(self, text: str, event: tuple[str, float | None] | None = None) -> None:
+        """Count one frame handed to the socket (the fan-out counts its own in bulk)."""
         self.connection.touch_out()
         connections.messages_sent += 1
         metrics.frame_sent(text)
+        if event is not None:
+            metrics.event_delivered(*event)
+
+    def send_text(self, text: str, *, event: tuple[str, float | None] | None = None) -> None:
+        if self.outbox.put(text, event=event):
+            self._sent(text, event)
 
     def send_frame(self, frame: dict[str, Any]) -> None:
-        self.outbox.put(encode(frame))
+        self.send_text(encode(frame))
 
     def _flow(self, stage: str, correlation_id: str | None, event_type: str | None, level: int = logging.INFO, **details: Any) -> None:
         log_flow(
@@ -300,8 +302,8 @@ class EventConsumer(AsyncWebsocketConsumer):
     def may(self, permission: str | None) -> bool:
         return permission is None or self.user.is_superuser or permission in self.permissions
 
-    def deliver(self, message: dict[str, Any]) -> None:
-        """Take a message from the process fan-out and queue what this connection may see."""
+    def deliver(self, message: dict[str, Any], delivery: Delivery | None = None) -> None:
+        """Take a message from the process fan-out and send or queue what this connection may see."""
         kind = message.get("type")
         if kind == dispatch.EVENT:
             audience = message.get("audience")
@@ -332,9 +334,17 @@ class EventConsumer(AsyncWebsocketConsumer):
                     return
             if log_flow_debug():
                 self._flow("delivered", message.get("correlation_id"), event_type, logging.DEBUG)
-            self.outbox.put(message["text"], conflate_key=message.get("conflate"), event=(event_type, message.get("emitted_at")))
+            event = (event_type, message.get("emitted_at"))
+            if delivery is None:
+                if self.outbox.put(message["text"], conflate_key=message.get("conflate"), event=event):
+                    self._sent(message["text"], event)
+            elif self.outbox.put(message["text"], wire=delivery.wire, conflate_key=message.get("conflate"), event=event):
+                delivery.written += 1  # counted by the fan-out, for all sockets at once
+                connection = self.connection
+                connection.messages_out += 1
+                connection.last_activity = delivery.at
         elif kind == dispatch.DIRECT:
-            self.outbox.put(message["text"])
+            self.send_text(message["text"])
         elif kind == dispatch.CLOSE:
             self.end(message.get("code", CloseCode.NORMAL), message.get("reason") or "closed on request")
         elif kind == dispatch.ACCESS:
@@ -536,7 +546,9 @@ class EventConsumer(AsyncWebsocketConsumer):
         last = position.get("seq", 0)
         for live in held:
             if live.get("seq", last + 1) > last:
-                self.outbox.put(live["text"], conflate_key=live.get("conflate"), event=(event_type, live.get("emitted_at")))
+                event = (event_type, live.get("emitted_at"))
+                if self.outbox.put(live["text"], conflate_key=live.get("conflate"), event=event):
+                    self._sent(live["text"], event)
 
     async def _replay(self, event_type: str, since: dict[str, Any] | None) -> tuple[dict[str, Any], list]:
         """Send what the client missed since `since` and return the stream position.
@@ -555,7 +567,7 @@ class EventConsumer(AsyncWebsocketConsumer):
                 wanted = self._wants_symbol(event_type)
                 for entry in replay.entries:
                     if (entry.audience is None or self.user.pk in entry.audience) and wanted(entry.text):
-                        self.outbox.put(entry.text)
+                        self.send_text(entry.text)
             return {"recovered": replay.recovered, "seq": replay.seq, "epoch": replay.epoch}, self.replaying[event_type]
         except Exception as exc:
             logger.error("history of %s unavailable: %s", event_type, exc)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -22,12 +23,34 @@ from typing import Any, Protocol
 from channels.layers import get_channel_layer
 
 from . import metrics
+from .connections import connections
+from .dispatch import EVENT
+from .transport import text_frame
 
 logger = logging.getLogger(__name__)
 
 
+class Delivery:
+    """One event on its way to the local members of a group: its frame, built once, and a tally.
+
+    `wire` is the complete WebSocket frame of the event's text; members whose socket takes it at
+    once add to `written` and set their last activity to `at`, and the fan-out counts them in the
+    metrics together.
+    """
+
+    __slots__ = ("event_type", "text", "emitted_at", "wire", "written", "at")
+
+    def __init__(self, message: dict[str, Any]):
+        self.event_type: str = message.get("event", "")
+        self.text: str = message.get("text", "")
+        self.emitted_at: float | None = message.get("emitted_at")
+        self.wire = text_frame(self.text.encode("utf-8"))
+        self.written = 0
+        self.at = time.time()
+
+
 class Member(Protocol):
-    def deliver(self, message: dict[str, Any]) -> None: ...
+    def deliver(self, message: dict[str, Any], delivery: Delivery | None = None) -> None: ...
 
 
 class Fanout:
@@ -74,15 +97,23 @@ class Fanout:
         return frozenset(self.members.get(group, ()))
 
     def route(self, message: dict[str, Any]) -> None:
-        """Hand one message to every local member of its group."""
+        """Hand one message to every local member of its group.
+
+        An event is framed once here for all of them (`Delivery.wire`), and the frames written at
+        once are counted once, after the loop, instead of per socket.
+        """
         members = self.members.get(message.get("group", ""))
         if not members:
             return
+        delivery = Delivery(message) if message.get("type") == EVENT else None
         for member in tuple(members):
             try:
-                member.deliver(message)
+                member.deliver(message, delivery)
             except Exception:
                 logger.exception("delivery to a local member failed")
+        if delivery is not None and delivery.written:
+            connections.messages_sent += delivery.written
+            metrics.events_written(delivery.event_type, delivery.text, delivery.written, delivery.emitted_at)
 
     async def _ensure_reader(self) -> None:
         if self.channel_name is None:
@@ -146,9 +177,13 @@ class Outbox:
     with the same key, so a socket that falls behind still ends on the newest price. Every other
     frame is kept in order; when more than `limit` of them wait, the socket is given up.
 
-    `backlog` tells how many bytes the server still holds for the client (see `transport.py`):
-    above `HIGH_WATER` the writer stops handing frames over and waits, so frames queue here,
-    where they can be conflated and counted, instead of piling up unbounded in the server.
+    With a `SocketWriter` (daphne over TCP, see `transport.py`) a frame is written the moment it
+    is put, as long as nothing waits before it and the server holds less than `HIGH_WATER` bytes
+    for the client; otherwise it waits here, where it can be conflated and counted, and a writer
+    task hands it over once the client reads again. Without one, frames go through ASGI `send`.
+
+    `put` tells whether it wrote the frame at once, so the caller (the fan-out, for a thousand
+    sockets at a time) can count those itself; frames written later are reported to `on_sent`.
     """
 
     HIGH_WATER = 256 * 1024
@@ -160,15 +195,15 @@ class Outbox:
         *,
         limit: int,
         on_overflow: Callable[[], None],
-        backlog: Callable[[], int] | None = None,
-        send_now: Callable[[str], None] | None = None,
+        on_sent: Callable[[str, tuple[str, float | None] | None], None] | None = None,
+        writer: Any = None,
     ):
         self._send = send
-        self._send_now = send_now
+        self._socket = writer
         self._limit = limit
         self._on_overflow = on_overflow
-        self._backlog = backlog
-        self._pending: OrderedDict[Hashable, str] = OrderedDict()
+        self._on_sent = on_sent
+        self._pending: OrderedDict[Hashable, tuple[str, bytes | None]] = OrderedDict()
         self._events: dict[Hashable, tuple[str, float | None]] = {}  # (event type, emitted at) per waiting event
         self._sequence = 0
         self._writer: asyncio.Task | None = None
@@ -181,29 +216,32 @@ class Outbox:
         return len(self._pending)
 
     def put(
-        self, text: str, *, conflate_key: Hashable | None = None, event: tuple[str, float | None] | None = None
-    ) -> None:
-        """Queue a frame; `event` (type, emitted at) marks an event frame for the delivery metrics."""
+        self,
+        text: str,
+        *,
+        wire: bytes | None = None,
+        conflate_key: Hashable | None = None,
+        event: tuple[str, float | None] | None = None,
+    ) -> bool:
+        """Write or queue a frame; return True when it was written now.
+
+        `wire` is the frame already framed (`transport.text_frame`), when the caller has it;
+        `event` (type, emitted at) marks an event frame for the delivery metrics.
+        """
         if self._closed:
-            return
-        if (
-            self._send_now is not None
-            and self._writer is None
-            and not self._pending
-            and (self._backlog is None or self._backlog() <= self.HIGH_WATER)
-        ):  # nothing waits and the socket keeps up: write now, without a task
+            return False
+        socket = self._socket
+        if socket is not None and self._writer is None and not self._pending and socket.backlog() <= self.HIGH_WATER:
             try:
-                self._send_now(text)
+                socket.write(wire if wire is not None else text_frame(text.encode("utf-8")))
             except Exception:
                 logger.debug("socket gone while sending", exc_info=True)
                 self.close()
-                return
+                return False
             self.sent += 1
-            if event is not None:
-                metrics.event_delivered(*event)
-            return
+            return True
         if conflate_key is not None and conflate_key in self._pending:
-            self._pending[conflate_key] = text
+            self._pending[conflate_key] = (text, wire)
             self.conflated += 1
             metrics.conflated()
         else:
@@ -214,27 +252,32 @@ class Outbox:
                     self._pending.clear()
                     self._events.clear()
                     self._on_overflow()
-                    return
+                    return False
                 self._sequence += 1
                 conflate_key = self._sequence  # ints never equal a (string) conflation key
-            self._pending[conflate_key] = text
+            self._pending[conflate_key] = (text, wire)
         if event is not None:
             self._events[conflate_key] = event
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
+        return False
 
     async def _drain(self) -> None:
+        socket = self._socket
         try:
             while self._pending and not self._closed:
-                if self._backlog is not None and self._backlog() > self.HIGH_WATER:
+                if socket is not None and socket.backlog() > self.HIGH_WATER:
                     await asyncio.sleep(self.POLL_SECONDS)  # the client is not reading: let frames wait here
                     continue
-                key, text = self._pending.popitem(last=False)
+                key, (text, wire) = self._pending.popitem(last=False)
                 event = self._events.pop(key, None) if self._events else None
-                await self._send(text)
+                if socket is not None:
+                    socket.write(wire if wire is not None else text_frame(text.encode("utf-8")))
+                else:
+                    await self._send(text)
                 self.sent += 1
-                if event is not None:
-                    metrics.event_delivered(*event)
+                if self._on_sent is not None:
+                    self._on_sent(text, event)
         except Exception:
             logger.debug("socket gone while sending", exc_info=True)
             self.close()

@@ -25,7 +25,7 @@ from . import dispatch, metrics
 from .commands import CommandContext, command
 from .connections import connections
 from .events import MONITOR_PERMISSION
-from .fanout import Fanout
+from .fanout import Delivery, Fanout
 from .protocol import CLIENT_ID_RE, CloseCode, isoformat, utc_now_iso
 from .services import connection_termination_record
 
@@ -75,7 +75,7 @@ class MonitorAgent:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task] = set()
 
-    def deliver(self, message: dict[str, Any]) -> None:
+    def deliver(self, message: dict[str, Any], delivery: Delivery | None = None) -> None:
         if message.get("type") != SNAPSHOT_REQUEST or not isinstance(message.get("reply_to"), str):
             return
         task = asyncio.get_running_loop().create_task(self._answer(message["reply_to"]))

@@ -1,19 +1,46 @@
-"""How far a socket is behind: the bytes its server still holds for a client that reads slowly.
+"""Writing frames to a daphne WebSocket connection without the per-frame ASGI and Twisted path.
 
-Daphne's `send` never waits: it hands each frame to Twisted, whose transport keeps whatever the
-kernel does not take, without limit. So a client that stops reading would let the server's memory
-grow while the outbox (`fanout.Outbox`) always looks empty. ASGI has no way to ask for this, so
-this module reaches through the `send` callable daphne gives the application (a partial of
-`Server.handle_reply` bound to the connection's protocol) to the Twisted transport, and reads its
-write buffer. Under any other server (or the test communicator) there is no probe, and the
-outbox behaves as before.
+Daphne's `send` hands each text frame to autobahn, which checks it, encodes it, frames it and
+gives it to Twisted, whose transport buffers it and asks the event loop to tell it when the socket
+is writable, writes it then, and withdraws the request again: two `epoll_ctl` calls, a loop
+callback and several layers of Python per frame. For one event going to a thousand sockets that is
+most of the cost of delivering it. So when the connection is daphne's over plain TCP, this module
+reaches through the `send` callable daphne gives the application (a partial of
+`Server.handle_reply` bound to the connection's protocol) to the protocol and its transport, and:
+
+- frames a text message once (`text_frame`): a server's frames are unmasked, so the same bytes
+  serve every socket;
+- writes those bytes straight to the socket when Twisted holds nothing for it, and leaves only
+  what the kernel does not take (or everything, while Twisted still holds older bytes) to
+  Twisted's buffer, so the byte order on the wire is always the order of the writes;
+- tells how many bytes Twisted still holds for a client that reads slowly (`backlog`), which ASGI
+  has no way to ask, so the outbox (`fanout.Outbox`) can hold frames back, conflate and count them
+  instead of letting the server's memory grow.
+
+Under any other server, over TLS, or with the test communicator there is no such writer, and the
+outbox sends through ASGI as before.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import struct
 from typing import Any
+
+_SHORT = struct.Struct("!BB")
+_MEDIUM = struct.Struct("!BBH")
+_LONG = struct.Struct("!BBQ")
+_FIN_TEXT = 0x81  # FIN bit and opcode 1 (text), RFC 6455 section 5.2
+
+
+def text_frame(payload: bytes) -> bytes:
+    """Return `payload` (UTF-8) as one complete, unmasked WebSocket text frame."""
+    length = len(payload)
+    if length < 126:
+        return _SHORT.pack(_FIN_TEXT, length) + payload
+    if length < 1 << 16:
+        return _MEDIUM.pack(_FIN_TEXT, 126, length) + payload
+    return _LONG.pack(_FIN_TEXT, 127, length) + payload
 
 
 def _protocol_of(send: Any) -> Any | None:
@@ -28,32 +55,54 @@ def _protocol_of(send: Any) -> Any | None:
     return None
 
 
-def backlog_probe(send: Any) -> Callable[[], int] | None:
-    """Return a function giving the bytes waiting in the socket's server-side buffer, if knowable."""
-    transport = getattr(_protocol_of(send), "transport", None)
-    if transport is None or not hasattr(transport, "_tempDataLen") or not hasattr(transport, "dataBuffer"):
-        return None
+class SocketWriter:
+    """Writes ready-made frames to one daphne connection, in order with everything else it sends."""
 
-    def backlog() -> int:
+    __slots__ = ("protocol", "transport", "socket", "open_state")
+
+    def __init__(self, protocol: Any, transport: Any):
+        self.protocol = protocol
+        self.transport = transport
+        self.socket = transport.socket
+        self.open_state = protocol.STATE_OPEN
+
+    def backlog(self) -> int:
+        """Bytes Twisted still holds for this client (written by us or by autobahn, e.g. pings)."""
+        transport = self.transport
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
-    return backlog
+    def write(self, frame: bytes) -> None:
+        """Write one complete frame; raise ConnectionError when the socket is closing or gone."""
+        protocol = self.protocol
+        transport = self.transport
+        if protocol.state != self.open_state or transport.disconnecting or not transport.connected:
+            raise ConnectionError("the socket is no longer open")
+        if protocol.send_queue or transport._tempDataLen or len(transport.dataBuffer) > transport.offset:
+            transport.write(frame)  # older bytes wait in Twisted: queue behind them
+            return
+        try:
+            sent = self.socket.send(frame)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        if sent < len(frame):
+            transport.write(frame[sent:])  # Twisted writes the rest once the socket takes more
 
 
-def direct_sender(send: Any) -> Callable[[str], None] | None:
-    """Return a function writing a text frame straight to daphne's protocol, if `send` is daphne's.
+def socket_writer(send: Any) -> SocketWriter | None:
+    """Return a writer for the connection behind daphne's `send`, or None where there is none.
 
-    The ASGI path (session wrapper, `Server.handle_reply`, each a coroutine, awaited from a task
-    per burst) costs more per frame than framing and writing it; daphne itself does nothing but
-    call `protocol.handle_reply` once it finds the connection open, which this does directly.
+    Only a plain TCP transport of Twisted qualifies: over TLS the bytes must go through the TLS
+    layer. Our frames are never compressed, which is valid even where a client negotiated
+    per-message compression (RFC 7692, section 6: uncompressed messages leave RSV1 clear).
     """
     protocol = _protocol_of(send)
-    if protocol is None or not hasattr(protocol, "serverSend") or not hasattr(protocol, "STATE_OPEN"):
+    transport = getattr(protocol, "transport", None)
+    if (
+        transport is None
+        or not hasattr(protocol, "send_queue")
+        or not hasattr(protocol, "STATE_OPEN")
+        or getattr(transport, "socket", None) is None
+        or not all(hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen", "disconnecting"))
+    ):
         return None
-
-    def write(text: str) -> None:
-        if protocol.state != protocol.STATE_OPEN:
-            raise ConnectionError("the socket is no longer open")
-        protocol.sendMessage(text.encode("utf-8"), False)
-
-    return write
+    return SocketWriter(protocol, transport)

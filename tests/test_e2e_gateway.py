@@ -154,3 +154,58 @@ def test_events_published_on_the_channel_layer_reach_a_subscribed_client(redis_s
             assert set(update) == {"type", "event", "data", "timestamp", "correlation_id", "source_service", "target_client"}
 
     asyncio.run(scenario())
+
+
+def alert(n: int, size: int) -> dict:
+    return {"alert_type": "price_above", "symbol": "SAP", "message": f"{n}:" + "x" * size, "severity": "info",
+            "trigger_value": Decimal("1.5"), "current_value": Decimal("2.25"), "threshold": Decimal("1.75"),
+            "timestamp": "2026-11-23T10:00:00.000Z"}
+
+
+def test_frames_of_every_length_arrive_intact_and_in_order_also_after_the_client_stopped_reading(redis_server, staff_user):
+    """Ready-made frames go straight to the socket; what the kernel does not take waits in order.
+
+    One client reads all along; the other stops reading until about 12 MB are on their way, more
+    than the kernel buffers hold, so writes are cut short, the rest waits in daphne's buffer and
+    then in the outbox. Both must get every event whole (short, 16-bit and 64-bit frame lengths)
+    and in order.
+    """
+    server, layer = redis_server
+    cookie = session_cookie(staff_user).decode()
+    sizes = [10, 1000, 70_000]
+    count = 180  # 60 of each size: about 4.3 MB of 70 KB frames alone, three times over with the others
+
+    async def subscribed(**options):
+        ws = await connect(server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=server.http_url,
+                           max_size=2**20, **options)
+        await ws.recv()
+        await ws.send(json.dumps({"type": "subscription", "event": "subscribe", "data": {"event_types": ["market.alert"]}}))
+        await recv_event(ws, "subscription.confirmed")
+        return ws
+
+    async def read_all(ws) -> list[dict]:
+        events = []
+        async with asyncio.timeout(60):
+            while len(events) < count:
+                message = decode(await ws.recv())
+                if message["event"] == "market.alert":
+                    events.append(message)
+        return events
+
+    async def scenario() -> None:
+        reader = await subscribed()
+        sleeper = await subscribed(max_queue=1)  # stops reading from the socket once one message waits
+        reading = asyncio.create_task(read_all(reader))
+        for n in range(count):
+            message = build_event_message("market.alert", alert(n, sizes[n % 3]))
+            await layer.group_send(message["group"], message)
+        got = await reading
+        await asyncio.sleep(1)  # let the sleeper's buffers fill while nothing reads them
+        slept = await read_all(sleeper)
+        for events in (got, slept):
+            assert [e["data"]["message"] for e in events] == [f"{n}:" + "x" * sizes[n % 3] for n in range(count)]
+            assert all(e["data"]["current_value"] == Decimal("2.25") for e in events)
+        await reader.close()
+        await sleeper.close()
+
+    asyncio.run(scenario())

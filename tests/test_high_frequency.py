@@ -161,20 +161,44 @@ async def test_socket_behind_ends_on_the_last_price_per_symbol_and_keeps_every_t
     assert outbox.conflated == 98
 
 
+class BufferedWriter:
+    """Stands in for `transport.SocketWriter`: the bytes the server holds are set by the test."""
+
+    def __init__(self, waiting: int):
+        self.waiting = waiting
+        self.frames: list[bytes] = []
+
+    def backlog(self) -> int:
+        return self.waiting
+
+    def write(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def texts(self) -> list[str]:
+        return [frame[2:].decode() for frame in self.frames]  # short frames: two header bytes
+
+
 async def test_socket_with_a_full_server_buffer_holds_frames_in_the_outbox_until_it_drains():
-    socket = GatedSocket()
-    socket.gate.set()
-    waiting = {"bytes": 10**9}
-    outbox = Outbox(socket.send, limit=100, on_overflow=lambda: None, backlog=lambda: waiting["bytes"])
+    writer = BufferedWriter(waiting=10**9)
+    outbox = Outbox(pytest.fail, limit=100, on_overflow=lambda: None, writer=writer)
     for n in range(20):
-        outbox.put(f"SAP@{n}", conflate_key="market.price_update:SAP")
+        assert outbox.put(f"SAP@{n}", conflate_key="market.price_update:SAP") is False
     outbox.put("fill-1")
     await asyncio.sleep(Outbox.POLL_SECONDS * 3)
-    assert socket.sent == [] and len(outbox) == 2
+    assert writer.frames == [] and len(outbox) == 2
 
-    waiting["bytes"] = 0
+    writer.waiting = 0
     await asyncio.wait_for(outbox.flush(), 2)
-    assert socket.sent == ["SAP@19", "fill-1"]
+    assert writer.texts() == ["SAP@19", "fill-1"]
+    assert writer.frames[0] == bytes([0x81, 6]) + b"SAP@19"
+
+
+async def test_socket_that_keeps_up_is_written_at_once_with_the_callers_frame():
+    writer = BufferedWriter(waiting=0)
+    outbox = Outbox(pytest.fail, limit=100, on_overflow=lambda: None, writer=writer)
+    assert outbox.put("tick", wire=b"ready-made") is True
+    assert outbox.put("fill") is True
+    assert writer.frames == [b"ready-made", bytes([0x81, 4]) + b"fill"] and len(outbox) == 0
 
 
 # Slow-socket isolation
