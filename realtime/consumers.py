@@ -264,7 +264,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         except (TimeoutError, Exception):
             pass
         self.outbox.close()
-        await self.close(code=code)
+        # A plain int: daphne's autobahn refuses an IntEnum member and leaves the socket open.
+        await self.close(code=int(code))
 
     async def apply_access(self, verdict: Verdict) -> None:
         """Close the socket if its access is gone; drop subscriptions whose permission is gone."""
