@@ -276,7 +276,11 @@ REALTIME = {
     "RATE_LIMIT_PER_SECOND": env_int("REALTIME_RATE_LIMIT_PER_SECOND", 20),
     "RATE_LIMIT_BURST": env_int("REALTIME_RATE_LIMIT_BURST", 60),
     "RATE_LIMIT_CLOSE_AFTER": env_int("REALTIME_RATE_LIMIT_CLOSE_AFTER", 200),
+    # Open sockets per user; with Redis configured across all gateway processes (realtime/admission.py).
     "MAX_CONNECTIONS_PER_USER": env_int("REALTIME_MAX_CONNECTIONS_PER_USER", 20),
+    # With Redis: seconds a socket's place under that cap outlives its process's last renewal
+    # (renewed every third of it), so the places of a killed process come free after this long.
+    "CONNECTION_LEASE_SECONDS": env_int("REALTIME_CONNECTION_LEASE_SECONDS", 30),
     "MAX_SUBSCRIPTIONS_PER_CONNECTION": env_int("REALTIME_MAX_SUBSCRIPTIONS_PER_CONNECTION", 64),
     # Most instrument symbols one subscription may be narrowed to (`data.symbols`).
     "MAX_SYMBOLS_PER_SUBSCRIPTION": env_int("REALTIME_MAX_SYMBOLS_PER_SUBSCRIPTION", 100),
@@ -285,6 +289,8 @@ REALTIME = {
     # How often open connections are checked against their session, account and permissions.
     "REVALIDATE_SECONDS": env_int("REALTIME_REVALIDATE_SECONDS", 2),
 }
+if REALTIME["CONNECTION_LEASE_SECONDS"] < 1:
+    raise ImproperlyConfigured("REALTIME_CONNECTION_LEASE_SECONDS must be at least 1.")
 
 # Paper-trading broker (trading/execution.py).
 TRADING = {

@@ -30,6 +30,7 @@ from .access import (
     session_fingerprint,
     token_session_key,
 )
+from .admission import get_leases
 from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
 from .events import EVENT_SCHEMAS, EventSchema
@@ -83,6 +84,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None
 
     client_id: str | None = None
+    lease: str | None = None  # this socket's place under the per-user cap (realtime/admission.py)
     released = False
 
     async def connect(self) -> None:
@@ -136,7 +138,8 @@ class EventConsumer(AsyncWebsocketConsumer):
             subscriptions=self.subscriptions,
             consumer=self,
         )
-        over_cap = len(connections.of_user(user.pk)) >= self.config["MAX_CONNECTIONS_PER_USER"]
+        self.lease = await get_leases().admit(user_id=user.pk, limit=self.config["MAX_CONNECTIONS_PER_USER"])
+        over_cap = self.lease is None
         connections.add(self.connection)
         get_revalidator().ensure_running()
         logger.info(
@@ -194,6 +197,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.released = True
         self.outbox.close()
         connections.remove(self)
+        if self.lease is not None:
+            await get_leases().release(self.lease)
         groups = [group for event_type in self.subscriptions for group in self._groups(event_type)]
         groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
         for event_type in self.subscriptions:
@@ -266,7 +271,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         except (TimeoutError, Exception):
             pass
         self.outbox.close()
-        await self.close(code=code)
+        # A plain int: daphne's autobahn refuses an IntEnum member and leaves the socket open.
+        await self.close(code=int(code))
 
     async def apply_access(self, verdict: Verdict) -> None:
         """Close the socket if its access is gone; drop subscriptions whose permission is gone."""

@@ -1,0 +1,186 @@
+"""The per-user connection cap, held across gateway processes.
+
+`connections.py` knows the sockets of one process, so with several processes behind a proxy a
+user could open the cap once per process. With the bus Redis configured, every admitted socket
+holds a lease in a sorted set per user (`<prefix>:conns:user:<id>`: lease id -> expiry, in Redis
+server time so the hosts' clocks need not agree). Admission is one Lua script (drop expired
+leases, count, add), so two processes admitting at once cannot both take the last place. Each
+process renews the leases of its live sockets on a heartbeat: a killed process's leases lapse
+after `CONNECTION_LEASE_SECONDS`, and a restarted Redis is refilled by the next renewal.
+
+Without Redis (the embedded defaults: one process) the cap counts this process's sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from .bridge import bus_config, bus_redis
+from .connections import connections
+from .presence import PROCESS_ID
+
+logger = logging.getLogger(__name__)
+
+# Longest a connect waits for Redis before it counts locally instead.
+REDIS_TIMEOUT = 1.0
+REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+
+_NOW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+"""
+
+# KEYS[1] the user's leases; ARGV: limit, lease id, lease seconds. Returns {admitted, held}.
+_ADMIT = _NOW + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local held = redis.call('ZCARD', KEYS[1])
+if held >= tonumber(ARGV[1]) then return {0, held} end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {1, held + 1}
+"""
+
+# KEYS[1] the user's leases; ARGV: lease seconds, then the lease ids to renew (or put back).
+_RENEW = _NOW + """
+local expiry = now + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], expiry, ARGV[i]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return #ARGV - 1
+"""
+
+
+def held_in_redis() -> bool:
+    """Return whether the cap is held in Redis: whenever the bus Redis is configured.
+
+    Not `bus_enabled()`: with `BUS_BRIDGE=off` the processes still share Redis and the cap.
+    """
+    return bool(bus_config()["URL"])
+
+
+def leases_key(user_id: int) -> str:
+    return f"{bus_config()['KEY_PREFIX']}:conns:user:{user_id}"
+
+
+def lease_seconds() -> int:
+    return settings.REALTIME["CONNECTION_LEASE_SECONDS"]
+
+
+class Leases:
+    """The connection leases of this process's sockets: take, give back, renew."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, int] = {}  # lease id -> user id
+        self.failing = False
+        self._renewer: asyncio.Task | None = None
+
+    async def admit(self, *, user_id: int, limit: int) -> str | None:
+        """Return a lease for a new socket of `user_id`, or None when the user is at `limit`.
+
+        When Redis is configured but does not answer, the socket is admitted or refused by this
+        process's count, and the outage is logged once: refusing everyone while Redis is down
+        would turn a Redis outage into a gateway outage, and each process still enforces the cap
+        on its own sockets. The lease is put into Redis by the first renewal once it is back.
+        """
+        lease = f"{PROCESS_ID}:{uuid.uuid4().hex}"
+        if not held_in_redis():
+            return None if self._locally_full(user_id, limit) else lease
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                admitted, held = await bus_redis().eval(_ADMIT, 1, leases_key(user_id), limit, lease, lease_seconds())
+            self._redis_answered()
+            if not admitted:
+                logger.info("user %s holds %d of %d connections across processes", user_id, held, limit)
+        except REDIS_FAILURES as exc:
+            self._redis_failed(exc)
+            admitted = not self._locally_full(user_id, limit)
+        if not admitted:
+            return None
+        # Nothing above yields between counting and returning, so the caller's connection
+        # table entry is in place before another socket of this process is counted.
+        self.held[lease] = user_id
+        self._ensure_renewing()
+        return lease
+
+    async def release(self, lease: str) -> None:
+        """Give a socket's lease back at once; if Redis is away, it lapses by itself."""
+        user_id = self.held.pop(lease, None)
+        if user_id is None:
+            return
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                await bus_redis().zrem(leases_key(user_id), lease)
+        except REDIS_FAILURES as exc:
+            self._redis_failed(exc)
+
+    @staticmethod
+    def _locally_full(user_id: int, limit: int) -> bool:
+        return len(connections.of_user(user_id)) >= limit
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        if not self.failing:
+            logger.warning(
+                "connection cap: Redis unavailable (%s: %s); each process counts only its own sockets until it is back",
+                type(exc).__name__,
+                exc,
+            )
+        self.failing = True
+
+    def _redis_answered(self) -> None:
+        if self.failing:
+            logger.warning("connection cap: Redis is back; the cap holds across processes again")
+        self.failing = False
+
+    def _ensure_renewing(self) -> None:
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_forever(), name="realtime-leases")
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(lease_seconds() / 3)
+            if not self.held:
+                continue
+            try:
+                await self.renew()
+                self._redis_answered()
+            except REDIS_FAILURES as exc:
+                self._redis_failed(exc)
+            except Exception:
+                logger.exception("connection leases could not be renewed; retrying on the next heartbeat")
+
+    async def renew(self) -> None:
+        """Push the expiry of every held lease forward, putting back any Redis has lost."""
+        renewing = dict(self.held)
+        by_user: dict[int, list[str]] = {}
+        for lease, user_id in renewing.items():
+            by_user.setdefault(user_id, []).append(lease)
+        seconds = lease_seconds()
+        async with asyncio.timeout(max(REDIS_TIMEOUT, seconds / 3)):
+            async with bus_redis().pipeline(transaction=False) as pipe:
+                for user_id, leases in by_user.items():
+                    pipe.eval(_RENEW, 1, leases_key(user_id), seconds, *leases)
+                await pipe.execute()
+            # A socket that closed while the renewal was on its way may have been put back.
+            gone = [lease for lease in renewing if lease not in self.held]
+            if gone:
+                async with bus_redis().pipeline(transaction=False) as pipe:
+                    for lease in gone:
+                        pipe.zrem(leases_key(renewing[lease]), lease)
+                    await pipe.execute()
+
+
+_leases: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Leases]" = weakref.WeakKeyDictionary()
+
+
+def get_leases() -> Leases:
+    """Return this process's leases (one per event loop, so each test loop gets its own)."""
+    loop = asyncio.get_running_loop()
+    leases = _leases.get(loop)
+    if leases is None:
+        leases = _leases[loop] = Leases()
+    return leases
