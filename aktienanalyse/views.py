@@ -15,20 +15,12 @@ from django.utils.translation import gettext as _
 from aktienanalyse.exceptions import NotFound
 from portfolio.models import Instrument
 from portfolio.selectors import portfolio_get_visible, portfolio_snapshot
+from realtime.events import EVENT_SCHEMAS
 
-# Event types the desk holds; the server drops those the user may not see.
-DESK_EVENT_TYPES = [
-    "portfolio.update",
-    "portfolio.position_changed",
-    "portfolio.value_changed",
-    "trading.order_created",
-    "trading.order_filled",
-    "trading.order_cancelled",
-    "trading.order_failed",
-    "market.price_update",
-    "market.alert",
-    "analysis.complete",
-]
+# Event types the desk holds: every business event (portfolio, trading, market, analysis), in
+# the order `realtime/events.py` declares them. System events belong to the operations pages.
+# The server drops those the user may not see.
+DESK_EVENT_TYPES = [name for name, schema in EVENT_SCHEMAS.items() if schema.category != "system"]
 
 
 class _DecimalAsNumber(json.JSONEncoder):

@@ -12,7 +12,16 @@ so the question is who subscribes and where each subscriber delivers:
   that stops takes only its own sockets with it, so adding or removing processes neither
   duplicates nor loses. A `target_client` message is routed the same way: only the process that
   holds that client has members in `client.<id>`, so it reaches that client wherever it is
-  connected. It costs no extra hop through the channel layer and nothing to coordinate.
+  connected. It costs no extra hop through the channel layer.
+  Broadcast events are numbered all the same (`LocalDelivery`): every process hears the bus in
+  the same order and asks the shared history to number each message under its digest; the first
+  stores it, the others get the same `seq`, `epoch` and frame back. So a bus event carries the
+  same numbers on every process, is stored once, and a client that reconnects with `since` gets
+  the bus events it missed like any other. A process that cannot reach the history delivers
+  live without `seq` (and logs it) rather than not at all. Events for one `target_client` and
+  command responses are never numbered, as in `dispatch`. Bus events reach a process directly,
+  Django's own events through the channel layer: two events of one type sent both ways at the
+  same moment may arrive in the other order than their `seq` (replay is in `seq` order).
 - `external`: gateways do not subscribe; `manage.py event_bridge` processes do and re-publish
   into the channel layer groups, which reach every gateway's fan-out once. Several bridges may
   run for availability: a lease elects the one that publishes (keeping the order of events),
@@ -41,6 +50,7 @@ import socket
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -291,9 +301,88 @@ async def start_local_bridge(fanout: Any) -> BusBridge | None:
     Presence().start()
     if bus_config()["BRIDGE"] != "local":
         return None
-    bridge = BusBridge(lambda message, raw: fanout.route(message))
+    bridge = BusBridge(LocalDelivery(fanout))
     await bridge.start()
     return bridge
+
+
+class LocalDelivery:
+    """Deliver bus messages to this process's sockets, numbering broadcast events alike in every process.
+
+    Redis hands pub/sub messages to every subscriber in the order they were published, so every
+    gateway process sees the same bus messages in the same order. Each asks the history to number
+    a broadcast event under the digest of its raw bytes (`dispatch.anumber_once`): the first to
+    ask stores it, the others get the same seq, epoch and frame back. Then each routes it to its
+    own members exactly as the channel layer routes an event from `dispatch.asend_message`
+    (`dispatch.broadcast_copies`: the type's group and the instrument's group). Every process
+    numbers every event, subscribers or not, so the history is complete for clients that replay.
+
+    The same bytes heard again within `NUMBERING_WINDOW` are taken for the same event (a service
+    that retried its publish) and delivered once, as `ClaimingPublisher` does for `external`.
+    When the history cannot be reached, events go out live without seq rather than not at all;
+    after a failure numbering is tried again after `HISTORY_RETRY_SECONDS`, so a history Redis that
+    hangs does not hold up every bus message for its timeout.
+    """
+
+    # Longer than any delay between two processes hearing one message, short enough to keep few keys.
+    NUMBERING_WINDOW = 60
+    HISTORY_RETRY_SECONDS = 1.0
+
+    def __init__(self, fanout: Any):
+        self.fanout = fanout
+        self.unnumbered = 0  # broadcast events sent without seq since the history went away
+        self._history_lost = False
+        self._retry_at = 0.0
+        self._recent: OrderedDict[bytes, float] = OrderedDict()  # digest -> end of its window, oldest first
+
+    async def __call__(self, message: dict[str, Any], raw: bytes) -> None:
+        if not dispatch.is_broadcast(message):  # command responses and events for one client
+            self.fanout.route(message)
+            return
+        digest = hashlib.sha256(raw).digest()
+        if self._heard_before(digest):
+            logger.warning(
+                "bus message dropped: the same bytes came within %ds already: %.200r", self.NUMBERING_WINDOW, raw
+            )
+            return
+        await self._number(message, digest.hex())
+        for copy in dispatch.broadcast_copies(message):
+            self.fanout.route(copy)
+
+    def _heard_before(self, digest: bytes) -> bool:
+        """Remember `digest` for the window; tell whether it was heard within the window already."""
+        now = time.monotonic()
+        while self._recent and next(iter(self._recent.values())) <= now:
+            self._recent.popitem(last=False)
+        if digest in self._recent:
+            return True
+        self._recent[digest] = now + self.NUMBERING_WINDOW
+        return False
+
+    async def _number(self, message: dict[str, Any], digest: str) -> None:
+        if time.monotonic() < self._retry_at:
+            self.unnumbered += 1
+            return
+        try:
+            await dispatch.anumber_once(message, once=digest, ttl=self.NUMBERING_WINDOW)
+        except (aioredis.RedisError, OSError) as exc:
+            self._retry_at = time.monotonic() + self.HISTORY_RETRY_SECONDS
+            self.unnumbered += 1
+            if not self._history_lost:
+                self._history_lost = True
+                logger.error(
+                    "event history unavailable (%s: %s): bus events go out live without seq and cannot be "
+                    "replayed until it is back",
+                    type(exc).__name__,
+                    exc,
+                )
+            return
+        if self._history_lost:
+            logger.warning(
+                "event history is back: bus events are numbered again (%d went out without seq)", self.unnumbered
+            )
+            self._history_lost = False
+            self.unnumbered = 0
 
 
 def claim_key(raw: bytes) -> str:

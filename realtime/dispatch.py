@@ -23,7 +23,7 @@ from . import metrics
 from .events import get_schema
 from .history import get_history
 from .logs import current_correlation_id, log_flow
-from .protocol import SYMBOL_RE, encode, envelope
+from .protocol import SYMBOL_RE, decode, encode, envelope
 
 logger = logging.getLogger(__name__)
 
@@ -87,23 +87,39 @@ def build_event_message(
     }
 
 
-async def asend_message(message: dict[str, Any]) -> None:
-    """Number a broadcast event in its history, then hand the message to its group.
+def is_broadcast(message: dict[str, Any]) -> bool:
+    """Tell whether a message is a broadcast event: numbered, kept for replay, sent to its type's group.
 
-    A broadcast event naming an instrument also goes to that instrument's group, with the same
-    number: connections subscribed to all symbols sit in the event type's group only, those
-    narrowed by `data.symbols` in the symbol groups only, so each gets the event exactly once.
+    Events for one client (`target_client`) and other kinds of message are never numbered.
     """
+    return message["type"] == EVENT and message["group"] == event_group(message["event"])
+
+
+def broadcast_copies(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return a broadcast event once per group it goes to, each copy with the same number.
+
+    A broadcast event naming an instrument also goes to that instrument's group: connections
+    subscribed to all symbols sit in the event type's group only, those narrowed by
+    `data.symbols` in the symbol groups only, so each gets the event exactly once. The channel
+    layer (`asend_message`) and the bus bridge of each process (`bridge.LocalDelivery`) both
+    route by this, so an event reaches the same sockets whichever way it came.
+    """
+    symbol = message.get("symbol")
+    if isinstance(symbol, str) and SYMBOL_RE.fullmatch(symbol):
+        return [message, {**message, "group": symbol_group(message["event"], symbol)}]
+    return [message]
+
+
+async def asend_message(message: dict[str, Any]) -> None:
+    """Number a broadcast event in its history, then hand the message to its group(s)."""
     layer = get_channel_layer()
-    if message["type"] == EVENT and message["group"] == event_group(message["event"]):
+    if is_broadcast(message):
         seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
         message["seq"] = seq
         log_flow("emitted", correlation_id=message.get("correlation_id"), event_type=message["event"],
                  group=message["group"], audience=_audience_size(message))
-        await layer.group_send(message["group"], message)
-        symbol = message.get("symbol")
-        if isinstance(symbol, str) and SYMBOL_RE.fullmatch(symbol):
-            await layer.group_send(symbol_group(message["event"], symbol), {**message, "group": symbol_group(message["event"], symbol)})
+        for copy in broadcast_copies(message):
+            await layer.group_send(copy["group"], copy)
         metrics.event_published(message["event"])
         return
     if message["type"] == EVENT:
@@ -112,6 +128,21 @@ async def asend_message(message: dict[str, Any]) -> None:
     await layer.group_send(message["group"], message)
     if message["type"] == EVENT:
         metrics.event_published(message["event"])
+
+
+async def anumber_once(message: dict[str, Any], *, once: str, ttl: int) -> None:
+    """Number a broadcast event that several processes hear, identically in each of them.
+
+    The first process to ask appends the event to its history under the key `once`; the others,
+    asking with the same key within `ttl` seconds, get its number and stored frame back. So every
+    process delivers the same bytes (seq, epoch, and the first process's envelope timestamp and
+    correlation id), which are also what a replay sends later.
+    """
+    own = message["text"]
+    seq, _, text = await get_history().append_once(message["event"], own, message["audience"], once=once, ttl=ttl)
+    message["seq"], message["text"] = seq, text
+    if not text.startswith(own[:-1]):  # another process's frame: log under its correlation id
+        message["correlation_id"] = decode(text).get("correlation_id")
 
 
 def _audience_size(message: dict[str, Any]) -> int | str:

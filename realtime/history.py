@@ -8,6 +8,9 @@ count and age. Replay returns the events after a client's `seq`, or says it cann
 Two stores behind one interface: a ring buffer in this process for the embedded defaults (one
 process, so one numbering), and Redis Streams when `REDIS_URL` is set, where a Lua script numbers
 and stores each event atomically, so every gateway and producer process shares one numbering.
+
+`append_once` numbers an event that every gateway process hears on the Redis bus by itself: the
+first to ask stores it, the others get the same number and frame back (see `bridge.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import asyncio
 import time
 import uuid
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +64,7 @@ class MemoryHistory:
         self._buffers: dict[str, deque[Entry]] = {}
         self._seq: dict[str, int] = {}
         self._epochs: dict[str, str] = {}
+        self._once: OrderedDict[str, tuple[float, tuple[int, str, str]]] = OrderedDict()
 
     async def append(self, event_type: str, text: str, audience: list[int] | None) -> tuple[int, str, str]:
         seq = self._seq.get(event_type, 0) + 1
@@ -70,6 +74,21 @@ class MemoryHistory:
         buffer = self._buffers.setdefault(event_type, deque(maxlen=self.max_events))
         buffer.append(Entry(seq, numbered, audience, time.time()))
         return seq, epoch, numbered
+
+    async def append_once(
+        self, event_type: str, text: str, audience: list[int] | None, *, once: str, ttl: int
+    ) -> tuple[int, str, str]:
+        """Append an event unless one was appended under `once` within `ttl` seconds; return its numbers."""
+        now = time.monotonic()
+        while self._once and next(iter(self._once.values()))[0] <= now:
+            self._once.popitem(last=False)
+        key = f"{event_type}:{once}"
+        known = self._once.get(key)
+        if known is not None:
+            return known[1]
+        numbered = await self.append(event_type, text, audience)
+        self._once[key] = (now + ttl, numbered)
+        return numbered
 
     async def position(self, event_type: str) -> tuple[int, str]:
         return self._seq.get(event_type, 0), self._epochs.setdefault(event_type, uuid.uuid4().hex[:16])
@@ -82,7 +101,7 @@ class MemoryHistory:
 
 # Numbers and stores one event atomically. KEYS: seq, epoch, stream.
 # ARGV: frame without its closing brace, audience JSON, max events, fresh epoch, now in ms.
-_APPEND = """
+_STORE = """
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[4]
@@ -92,6 +111,26 @@ end
 local seq = redis.call('INCR', KEYS[1])
 local text = ARGV[1] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-1', 't', text, 'a', ARGV[2], 'ms', ARGV[5])
+"""
+
+_APPEND = _STORE + "return {seq, epoch, text}\n"
+
+# As _APPEND, once per key: KEYS[4] remembers "seq epoch" of the event stored under it for
+# ARGV[6] seconds; asked again in the same epoch, return that event's numbers and stored frame
+# ('' when the stream has trimmed it already) instead of appending it a second time.
+_APPEND_ONCE = """
+local known = redis.call('GET', KEYS[4])
+if known then
+  local known_seq, known_epoch = string.match(known, '^(%d+) (.+)$')
+  if known_epoch == redis.call('GET', KEYS[2]) then
+    local rows = redis.call('XRANGE', KEYS[3], known_seq .. '-1', known_seq .. '-1')
+    local stored = ''
+    if rows[1] then stored = rows[1][2][2] end
+    return {tonumber(known_seq), known_epoch, stored}
+  end
+end
+""" + _STORE + """
+redis.call('SET', KEYS[4], seq .. ' ' .. epoch, 'EX', ARGV[6])
 return {seq, epoch, text}
 """
 
@@ -118,6 +157,7 @@ class RedisHistory:
         self.max_events = max_events
         self.max_age = max_age
         self._append = self.client.register_script(_APPEND)
+        self._append_once = self.client.register_script(_APPEND_ONCE)
         self._position = self.client.register_script(_POSITION)
 
     def _keys(self, event_type: str) -> list[str]:
@@ -130,6 +170,21 @@ class RedisHistory:
             args=[text[:-1], encode(audience), self.max_events, uuid.uuid4().hex[:16], int(time.time() * 1000)],
         )
         return int(seq), epoch.decode(), numbered.decode()
+
+    async def append_once(
+        self, event_type: str, text: str, audience: list[int] | None, *, once: str, ttl: int
+    ) -> tuple[int, str, str]:
+        """Append an event unless one was appended under `once` within `ttl` seconds; return its numbers.
+
+        Every gateway process calls this for each bus message, in the order the bus delivers them,
+        so the numbers follow the bus's order and each message is stored once.
+        """
+        seq, epoch, numbered = await self._append_once(
+            keys=[*self._keys(event_type), f"{self.prefix}:history:{event_type}:once:{once}"],
+            args=[text[:-1], encode(audience), self.max_events, uuid.uuid4().hex[:16], int(time.time() * 1000), ttl],
+        )
+        seq, epoch = int(seq), epoch.decode()
+        return seq, epoch, numbered.decode() if numbered else with_sequence(text, seq, epoch)
 
     async def position(self, event_type: str) -> tuple[int, str]:
         seq, epoch = await self._position(keys=self._keys(event_type), args=[uuid.uuid4().hex[:16]])

@@ -48,6 +48,20 @@ def test_desk_configuration_carries_instruments_portfolio_and_event_types(client
     assert config["history_url"] == "/api/trading/orders/history"
 
 
+def test_desk_holds_the_business_event_types_of_the_schemas_and_no_system_events(client, staff_user):
+    # given a staff member on the desk
+    client.force_login(staff_user)
+
+    # when the desk's configuration is read
+    event_types = desk_config(client.get("/"))["event_types"]
+
+    # then it lists each portfolio, trading, market and analysis event once, in declaration order
+    assert event_types[:3] == ["portfolio.update", "portfolio.position_changed", "portfolio.value_changed"]
+    assert {name.split(".")[0] for name in event_types} == {"portfolio", "trading", "market", "analysis"}
+    assert len(event_types) == len(set(event_types)) == 10
+    assert event_types[-3:] == ["market.price_update", "market.alert", "analysis.complete"]
+
+
 def test_desk_without_a_portfolio_says_so(client, staff_user):
     client.force_login(staff_user)
 
