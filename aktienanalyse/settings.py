@@ -29,14 +29,22 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}.")
 
 
-def env_int(name: str, default: int) -> int:
+def _env_number(name: str, default, kind, label: str):
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer; got {raw!r}.") from None
+        raise ImproperlyConfigured(f"{name} must be {label}; got {raw!r}.") from None
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
+
+
+def env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float, "a number")
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -129,6 +137,20 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int("DATABASE_POOL_MAX", 8) > 0:
+    # A pool instead of a connection per use: Channels closes the connection after every
+    # database_sync_to_async call (handshakes, commands), and Django's persistent connections
+    # leak under ASGI, where each HTTP request runs in a thread of its own. A pooled connection is
+    # checked before it is handed out, and a caller waits at most DATABASE_POOL_TIMEOUT seconds
+    # for one, so a database outage is answered with an error instead of a hang.
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured("DATABASE_CONN_MAX_AGE must be 0 with the connection pool (DATABASE_POOL_MAX > 0).")
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_MAX", 8),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 3.0),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The end-to-end tests start daphne as a separate process, which must see the test database:
     # keep it in a file of its own per test run instead of in memory.
