@@ -96,10 +96,87 @@ def access_verdicts(
             verdict = Verdict(False, CloseCode.SESSION_ENDED, "password changed")
         else:
             if with_permissions and user_id not in permissions:
-                permissions[user_id] = frozenset(user.get_all_permissions())
+                permissions[user_id] = load_permissions(user)
             verdict = Verdict(True, permissions=permissions.get(user_id))
         verdicts[(user_id, session_key)] = verdict
     return verdicts
+
+
+def load_permissions(user) -> frozenset[str]:
+    """Return the user's permissions, leaving nothing cached on the user object.
+
+    Django keeps three sets of permission names on the user for later calls; a socket keeps its
+    user for its whole life and never asks again, so those sets would only cost memory.
+    """
+    permissions = frozenset(user.get_all_permissions())
+    for name in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(name, None)
+    return permissions
+
+
+class PermissionCache:
+    """The permissions of the users with open sockets in this process, loaded once per user.
+
+    All sockets of a user share one set: a handshake costs no permission queries when the user
+    has another socket here, and memory holds each user's permissions once. Every permission
+    check (signals, the periodic reload) refreshes an entry, an access change announced for the
+    user drops it at once, and it goes with the user's last socket here. A process only keeps
+    entries it is told about: while it has a socket of the user, it is in the user's group.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, frozenset[str]] = {}
+        self._holders: dict[int, int] = {}  # sockets per user that loaded through this cache
+
+    async def load(self, user) -> frozenset[str]:
+        """Return the user's permissions for a new socket, which must `release` them when it ends."""
+        permissions = self._entries.get(user.pk)
+        if permissions is None:
+            permissions = await database_sync_to_async(load_permissions)(user)
+            self._entries.setdefault(user.pk, permissions)
+        self._holders[user.pk] = self._holders.get(user.pk, 0) + 1
+        return self._entries[user.pk]
+
+    def release(self, user_id: int) -> None:
+        holders = self._holders.get(user_id, 0) - 1
+        if holders > 0:
+            self._holders[user_id] = holders
+        else:
+            self._holders.pop(user_id, None)
+            self._entries.pop(user_id, None)
+
+    def refresh(self, user_id: int, permissions: frozenset[str]) -> None:
+        if user_id in self._entries:
+            self._entries[user_id] = permissions
+
+    def forget(self, user_id: int) -> None:
+        """Drop the user's entry (an access change was announced); the next socket loads anew."""
+        self._entries.pop(user_id, None)
+
+    def retain(self, socket_users: list[int]) -> None:
+        """Count holders anew from the sockets open here (one per socket), dropping the others.
+
+        Corrects the count after a handshake that loaded permissions but failed before its socket
+        was registered, and so never released them.
+        """
+        holders: dict[int, int] = {}
+        for user_id in socket_users:
+            holders[user_id] = holders.get(user_id, 0) + 1
+        self._holders = holders
+        for user_id in self._entries.keys() - holders.keys():
+            del self._entries[user_id]
+
+
+_permission_caches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PermissionCache]" = weakref.WeakKeyDictionary()
+
+
+def get_permission_cache() -> PermissionCache:
+    """Return this event loop's permission cache (one per loop, so each test loop gets its own)."""
+    loop = asyncio.get_running_loop()
+    cache = _permission_caches.get(loop)
+    if cache is None:
+        cache = _permission_caches[loop] = PermissionCache()
+    return cache
 
 
 class Revalidator:
@@ -135,6 +212,7 @@ class Revalidator:
         for connection in local:
             if idle_limit > 0 and now - connection.last_received > idle_limit:
                 connection.consumer.end(CloseCode.IDLE_TIMEOUT, "idle timeout")
+        get_permission_cache().retain([c.user_id for c in local])
         self._round += 1
         with_permissions = self._round % self.PERMISSION_EVERY == 0
         await check_consumers([c.consumer for c in local], with_permissions=with_permissions)

@@ -25,6 +25,7 @@ from . import bridge, dispatch, metrics
 from .access import (
     Verdict,
     check_consumers,
+    get_permission_cache,
     get_revalidator,
     session_auth_hash,
     session_fingerprint,
@@ -107,7 +108,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         if self.scope.get("access_token_id") is not None:  # a tool's bearer token (realtime/auth.py)
             self.session_key = token_session_key(self.scope["access_token_id"])
             self.auth_hash = user.get_session_auth_hash()
-        self.permissions = frozenset(await database_sync_to_async(user.get_all_permissions)())
+        self.permissions = await get_permission_cache().load(user)
         self.rate = TokenBucket(rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"])
         self.rate_strikes = 0
         self.rate_warned_at = 0.0
@@ -197,6 +198,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.released = True
         self.outbox.close()
         connections.remove(self)
+        get_permission_cache().release(self.user.pk)
         if self.lease is not None:
             await get_leases().release(self.lease)
         groups = [group for event_type in self.subscriptions for group in self._groups(event_type)]
@@ -282,6 +284,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         if verdict.permissions is None or verdict.permissions == self.permissions:
             return
         self.permissions = verdict.permissions
+        get_permission_cache().refresh(self.user.pk, verdict.permissions)
         for event_type in sorted(self.subscriptions):
             if not self.may(EVENT_SCHEMAS[event_type].permission):
                 groups = self._groups(event_type)
@@ -359,6 +362,7 @@ class EventConsumer(AsyncWebsocketConsumer):
                 if ended == session_fingerprint(self.session_key):
                     self.end(CloseCode.SESSION_ENDED, "logged out")
                 return
+            get_permission_cache().forget(self.user.pk)  # the next handshake of the user loads them anew
             self.loop.create_task(self._recheck_access())
 
     # Incoming

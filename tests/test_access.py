@@ -73,3 +73,28 @@ async def test_idle_connection_is_closed(ws_connect, staff_user, settings):
     settings.REALTIME = {**settings.REALTIME, "IDLE_TIMEOUT_SECONDS": 1, "REVALIDATE_SECONDS": 1}
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     assert await client.closed_with(timeout=5) == CloseCode.IDLE_TIMEOUT
+
+
+async def test_a_socket_opened_after_a_permission_was_revoked_does_not_get_it_from_the_users_other_socket(
+    ws_connect, operator_user
+):
+    """Sockets of one user share their permissions in the process; a revocation must reach that share."""
+    cookie = await login_cookie(operator_user)
+    first, _ = await ws_connect(cookie=cookie)
+    (confirmed,) = await first.subscribe("system.error")
+    assert confirmed["event"] == "subscription.confirmed"
+
+    permission = await Permission.objects.aget(codename="view_system_events")
+    await sync_to_async(operator_user.user_permissions.remove)(permission)
+    await first.receive_event("subscription.removed", timeout=5)
+
+    second, _ = await ws_connect(cookie=cookie)
+    await second.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.error"]}})
+    assert (await second.receive())["event"] == "permission_denied"
+
+    await sync_to_async(operator_user.user_permissions.add)(permission)
+    await first.send({"type": "ping", "event": "heartbeat", "data": {}})
+    await first.receive_event("pong")
+    third, _ = await ws_connect(cookie=cookie)
+    (granted,) = await third.subscribe("system.error")
+    assert granted["event"] == "subscription.confirmed"
