@@ -86,7 +86,7 @@ def access_verdicts(
     users = {user.pk: user for user in get_user_model().objects.filter(pk__in={uid for uid, _, _ in checks})}
     permissions: dict[int, frozenset[str]] = {}
     verdicts = {}
-    for user_id, session_key, auth_hash in checks:
+    for user_id, session_key, auth_hash in set(checks):  # sockets of one session are judged once
         user = users.get(user_id)
         if session_key not in live:
             verdict = Verdict(False, CloseCode.SESSION_ENDED, "session ended")

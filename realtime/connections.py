@@ -47,16 +47,19 @@ class ConnectionTable:
         self._connections: dict[int, Connection] = {}
         self.messages_received = 0
         self.messages_sent = 0
+        self.version = 0  # changes with every add and remove, so watchers skip unchanged tables
 
     def add(self, connection: Connection) -> None:
         key = id(connection.consumer)
         if self._connections.get(key) is None:
             metrics.connection_opened()
         self._connections[key] = connection
+        self.version += 1
 
     def remove(self, consumer: Any) -> None:
         if self._connections.pop(id(consumer), None) is not None:
             metrics.connection_closed()
+            self.version += 1
 
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._connections.values()))

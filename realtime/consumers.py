@@ -99,7 +99,9 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
             await self.close()
             return
-        self.user = user
+        # The scope's user is a lazy proxy: every attribute read through it is a function call,
+        # and deliveries and checks read it constantly. Keep the user behind it.
+        self.user = user = getattr(user, "_wrapped", user)
         self.config = settings.REALTIME
         self.loop = asyncio.get_running_loop()
         session = self.scope.get("session")
