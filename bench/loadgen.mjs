@@ -110,8 +110,10 @@ async function handle(command) {
         const c = users[n % users.length];
         const id = `bench-${process.pid}-${Date.now()}-${n}`;
         c.pending.set(id, nowUs());
+        // Market orders that fill at once, buying and selling in turn: every round trip takes the
+        // whole path (checks, fill, position, cash, events) and nothing piles up in the book.
         c.ws.send(JSON.stringify({ type: "user", event: "place_order", correlation_id: id,
-          data: { symbol: command.symbol, side: "buy", quantity: 1, order_type: "limit", price: 1, client_order_id: id } }));
+          data: { symbol: command.symbol, side: n % 2 ? "sell" : "buy", quantity: 1, order_type: "market", client_order_id: id } }));
       }
       const deadline = performance.now() + 10000;
       while (users.some((c) => c.pending.size) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -96,13 +96,15 @@ def env_for_server() -> dict[str, str]:
 
 
 def create_database() -> None:
-    """Create the benchmark's PostgreSQL database when it does not exist yet."""
+    """Create the benchmark's PostgreSQL database afresh, so no run inherits another's orders."""
     import psycopg
 
     base, name = DATABASE_URL.rsplit("/", 1)
+    if not name.startswith("bench"):
+        sys.exit(f"BENCH_DATABASE_URL must name a database of the benchmark's own (bench...), not {name!r}: it is dropped.")
     with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            connection.execute(f'CREATE DATABASE "{name}"')
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_django() -> str:
