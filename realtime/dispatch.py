@@ -9,12 +9,16 @@ of a portfolio); it never reaches the wire.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import time
+import weakref
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -169,12 +173,70 @@ def send_event_on_commit(event_type: str, data: dict[str, Any], **options: Any) 
     message = build_event_message(event_type, data, **options)
 
     def publish() -> None:
+        if _publish_from_loop(message):
+            return
         try:
             async_to_sync(asend_message)(message)
         except Exception:
             logger.exception("event %s could not be published after commit", event_type)
 
     transaction.on_commit(publish)
+
+
+class Publisher:
+    """Publishes the events that worker threads commit, in order, on the event loop.
+
+    A service running for a socket or a request (a worker thread of `sync_to_async`) used to
+    wait after each commit until every event was numbered and sent. That kept the one thread
+    all database work of a gateway process shares waiting on Redis, and a process asked to stop
+    while such a wait was pending could never finish it. Now the thread hands the events over
+    and goes on; one task per loop publishes them in the order they were committed.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: deque[dict[str, Any]] = deque()
+        self._task: asyncio.Task | None = None
+
+    def put(self, message: dict[str, Any]) -> None:
+        self._waiting.append(message)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain(), name="realtime-publisher")
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            message = self._waiting.popleft()
+            try:
+                await asend_message(message)
+            except Exception:
+                logger.exception("event %s could not be published after commit", message.get("event"))
+
+    async def flush(self) -> None:
+        """Wait until everything handed over so far is published."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+
+_publishers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Publisher]" = weakref.WeakKeyDictionary()
+
+
+def get_publisher() -> Publisher:
+    loop = asyncio.get_running_loop()
+    publisher = _publishers.get(loop)
+    if publisher is None:
+        publisher = _publishers[loop] = Publisher()
+    return publisher
+
+
+def _publish_from_loop(message: dict[str, Any]) -> bool:
+    """Hand `message` to the publisher of the loop this worker thread serves; False if there is none."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is None or not loop.is_running() or getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return False
+    try:
+        loop.call_soon_threadsafe(lambda: get_publisher().put(message))
+    except RuntimeError:  # the loop closed meanwhile
+        return False
+    return True
 
 
 async def asend_to_client(client_id: str, frame: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from realtime.dispatch import asend_event, build_event_message, send_event_on_commit
 from realtime.events import EVENT_SCHEMAS, EventValidationError, category_of
+from realtime.history import get_history
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,3 +123,25 @@ async def test_event_sent_on_commit_arrives_after_commit_and_not_after_rollback(
 def test_send_event_on_commit_validates_inside_the_transaction():
     with pytest.raises(EventValidationError), transaction.atomic():
         send_event_on_commit("market.alert", {**ALERT, "severity": "loud"})
+
+
+async def test_events_worker_threads_commit_go_out_once_each_in_commit_order(ws_connect, staff_user):
+    """Committed events are handed to the loop's publisher, which sends them in commit order."""
+    from realtime.dispatch import get_publisher
+
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    await client.subscribe("market.alert")
+
+    def commit(batch: str):
+        with transaction.atomic():
+            for n in range(3):
+                send_event_on_commit("market.alert", {**ALERT, "message": f"{batch}{n}"})
+
+    for batch in ("A", "B", "C"):
+        await sync_to_async(commit)(batch)
+    await get_publisher().flush()
+    received = [(await client.receive())["data"]["message"] for _ in range(9)]
+    assert received == [f"{batch}{n}" for batch in "ABC" for n in range(3)]
+    seqs = [entry.seq for entry in (await get_history().since("market.alert", 0, (await get_history().position("market.alert"))[1])).entries]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+    assert await client.nothing_more()
