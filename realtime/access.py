@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import logging
 import time
-import weakref
 from dataclasses import dataclass
 from importlib import import_module
 
@@ -23,6 +22,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from .connections import connections
+from .loops import per_loop
 from .protocol import CloseCode
 
 logger = logging.getLogger(__name__)
@@ -167,16 +167,7 @@ class PermissionCache:
             del self._entries[user_id]
 
 
-_permission_caches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PermissionCache]" = weakref.WeakKeyDictionary()
-
-
-def get_permission_cache() -> PermissionCache:
-    """Return this event loop's permission cache (one per loop, so each test loop gets its own)."""
-    loop = asyncio.get_running_loop()
-    cache = _permission_caches.get(loop)
-    if cache is None:
-        cache = _permission_caches[loop] = PermissionCache()
-    return cache
+get_permission_cache = per_loop(PermissionCache)
 
 
 class Revalidator:
@@ -226,15 +217,7 @@ async def check_consumers(consumers: list, *, with_permissions: bool) -> None:
         await consumer.apply_access(verdicts[(consumer.user.pk, consumer.session_key)])
 
 
-_revalidators: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Revalidator]" = weakref.WeakKeyDictionary()
-
-
-def get_revalidator() -> Revalidator:
-    loop = asyncio.get_running_loop()
-    revalidator = _revalidators.get(loop)
-    if revalidator is None:
-        revalidator = _revalidators[loop] = Revalidator()
-    return revalidator
+get_revalidator = per_loop(Revalidator)
 
 
 def session_auth_hash(session) -> str | None:

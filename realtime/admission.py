@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-import weakref
 
 from django.conf import settings
 from redis.exceptions import RedisError
 
 from .bridge import bus_config, bus_redis
 from .connections import connections
+from .loops import per_loop
 from .presence import PROCESS_ID
 
 logger = logging.getLogger(__name__)
@@ -174,13 +174,4 @@ class Leases:
                     await pipe.execute()
 
 
-_leases: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Leases]" = weakref.WeakKeyDictionary()
-
-
-def get_leases() -> Leases:
-    """Return this process's leases (one per event loop, so each test loop gets its own)."""
-    loop = asyncio.get_running_loop()
-    leases = _leases.get(loop)
-    if leases is None:
-        leases = _leases[loop] = Leases()
-    return leases
+get_leases = per_loop(Leases)

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import time
-import weakref
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -27,6 +26,7 @@ from . import metrics
 from .events import get_schema
 from .history import get_history
 from .logs import current_correlation_id, log_flow
+from .loops import per_loop
 from .protocol import SYMBOL_RE, decode, encode, envelope
 
 logger = logging.getLogger(__name__)
@@ -216,15 +216,7 @@ class Publisher:
             await asyncio.shield(self._task)
 
 
-_publishers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Publisher]" = weakref.WeakKeyDictionary()
-
-
-def get_publisher() -> Publisher:
-    loop = asyncio.get_running_loop()
-    publisher = _publishers.get(loop)
-    if publisher is None:
-        publisher = _publishers[loop] = Publisher()
-    return publisher
+get_publisher = per_loop(Publisher)
 
 
 def _publish_from_loop(message: dict[str, Any]) -> bool:

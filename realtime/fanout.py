@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Protocol
@@ -25,6 +24,7 @@ from channels.layers import get_channel_layer
 from . import metrics
 from .connections import connections
 from .dispatch import EVENT
+from .loops import per_loop
 from .transport import text_frame
 
 logger = logging.getLogger(__name__)
@@ -154,16 +154,7 @@ class Fanout:
         return True
 
 
-_fanouts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout]" = weakref.WeakKeyDictionary()
-
-
-def get_fanout() -> Fanout:
-    """Return this process's fan-out (one per event loop, so each test loop gets its own)."""
-    loop = asyncio.get_running_loop()
-    fanout = _fanouts.get(loop)
-    if fanout is None:
-        fanout = _fanouts[loop] = Fanout(get_channel_layer())
-    return fanout
+get_fanout = per_loop(lambda: Fanout(get_channel_layer()))
 
 
 class OutboxOverflow(Exception):
