@@ -5,6 +5,7 @@ import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
 
+const HEARTBEAT_MS = 30000;
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 let clients = [];
 let latencies = new Float64Array(1 << 20);
@@ -51,7 +52,16 @@ function open(url, cookie, origin, subscribe, index) {
         }
       }
     });
-    ws.on("close", (code) => { if (!client.gone) closes[code] = (closes[code] || 0) + 1; finish(false); });
+    // Like the spec's WebSocketEventClient: a heartbeat every 30 s (staggered), so a quiet client
+    // is not mistaken for a dead one by a server's idle timeout.
+    const beat = () => ws.readyState === WebSocket.OPEN &&
+      ws.send(JSON.stringify({ type: "ping", event: "heartbeat", data: {}, timestamp: new Date().toISOString() }));
+    client.heartbeat = setTimeout(() => { beat(); client.heartbeat = setInterval(beat, HEARTBEAT_MS); }, Math.random() * HEARTBEAT_MS);
+    ws.on("close", (code) => {
+      clearTimeout(client.heartbeat); clearInterval(client.heartbeat);
+      if (!client.gone) closes[code] = (closes[code] || 0) + 1;
+      finish(false);
+    });
     ws.on("error", () => finish(false));
   });
 }
@@ -126,7 +136,7 @@ async function handle(command) {
       };
     }
     case "close": {
-      for (const c of clients) { c.gone = true; c.ws.terminate(); }
+      for (const c of clients) { c.gone = true; clearTimeout(c.heartbeat); clearInterval(c.heartbeat); c.ws.terminate(); }
       clients = []; count = 0; paused = new Set();
       for (const k of Object.keys(closes)) delete closes[k];
       return { closed: true };
