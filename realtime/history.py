@@ -99,16 +99,23 @@ class MemoryHistory:
         return _judge(seq, epoch, current, current_epoch, entries, self.max_age)
 
 
-# Numbers and stores one event atomically. KEYS: seq, epoch, stream.
-# ARGV: frame without its closing brace, audience JSON, max events, fresh epoch, now in ms.
-_STORE = """
+def _epoch(fresh: str) -> str:
+    """Lua: the stream's epoch; when Redis has none (new, or its data was lost) start a new life
+    under the epoch in `fresh`, dropping the counter and stream of the old one. KEYS: seq, epoch,
+    stream."""
+    return f"""
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
-  epoch = ARGV[4]
+  epoch = {fresh}
   redis.call('SET', KEYS[2], epoch)
   redis.call('DEL', KEYS[1], KEYS[3])
 end
-local seq = redis.call('INCR', KEYS[1])
+"""
+
+
+# Numbers and stores one event atomically. KEYS: seq, epoch, stream.
+# ARGV: frame without its closing brace, audience JSON, max events, fresh epoch, now in ms.
+_STORE = _epoch("ARGV[4]") + """local seq = redis.call('INCR', KEYS[1])
 local text = ARGV[1] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-1', 't', text, 'a', ARGV[2], 'ms', ARGV[5])
 """
@@ -134,14 +141,7 @@ redis.call('SET', KEYS[4], seq .. ' ' .. epoch, 'EX', ARGV[6])
 return {seq, epoch, text}
 """
 
-_POSITION = """
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[2], epoch)
-  redis.call('DEL', KEYS[1], KEYS[3])
-end
-local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+_POSITION = _epoch("ARGV[1]") + """local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 return {seq, epoch}
 """
 
