@@ -77,7 +77,7 @@ class SocketWriter:
         transport = self.transport
         if protocol.state != self.open_state or transport.disconnecting or not transport.connected:
             raise ConnectionError("the socket is no longer open")
-        if protocol.send_queue or transport._tempDataLen or len(transport.dataBuffer) > transport.offset:
+        if protocol.send_queue or self.backlog():
             transport.write(frame)  # older bytes wait in Twisted: queue behind them
             return
         try:
