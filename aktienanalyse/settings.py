@@ -164,6 +164,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: REDIS_URL selects channels-redis; unset means the in-memory layer (one process).
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+REDIS_HOSTS = [url.strip() for url in REDIS_URL.split(",") if url.strip()]
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")
 # CHANNEL_LAYER_BACKEND picks channels-redis "core" (default) or "pubsub"; README.md gives the
 # measurements (bench/channel_layers.py) behind the default.
@@ -175,7 +176,7 @@ if REDIS_URL and CHANNEL_LAYER_BACKEND == "pubsub":
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [url.strip() for url in REDIS_URL.split(",") if url.strip()],
+                "hosts": REDIS_HOSTS,
                 "prefix": CHANNEL_LAYER_PREFIX,
             },
         }
@@ -185,7 +186,7 @@ elif REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [url.strip() for url in REDIS_URL.split(",") if url.strip()],
+                "hosts": REDIS_HOSTS,
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": 5000,
                 "expiry": 60,
@@ -204,7 +205,7 @@ else:
 # The spec's Redis event bus (sections 1.1, 3.1, 3.2), bridged by realtime/bridge.py. The bus
 # Redis is REDIS_BUS_URL, else the first REDIS_URL host; channel names default to the spec's.
 REALTIME_BUS = {
-    "URL": os.environ.get("REDIS_BUS_URL", "").strip() or (REDIS_URL.split(",")[0].strip() if REDIS_URL else ""),
+    "URL": os.environ.get("REDIS_BUS_URL", "").strip() or (REDIS_HOSTS[0] if REDIS_HOSTS else ""),
     "EVENTS_CHANNEL": os.environ.get("BUS_EVENTS_CHANNEL", "aktienanalyse:events:websocket"),
     "COMMANDS_CHANNEL": os.environ.get("BUS_COMMANDS_CHANNEL", "aktienanalyse:events:user_commands"),
     # "local": every gateway process bridges for its own sockets; "external": only
