@@ -33,6 +33,13 @@ def manage(*args: str) -> list[str]:
     return [sys.executable, "manage.py", *args]
 
 
+def run_tool(server, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run one management command against `server` and collect its exit code and output."""
+    return subprocess.run(
+        manage(*args), cwd=BASE_DIR, env=server.env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
 # Tool tokens
 
 
@@ -152,14 +159,7 @@ def test_tail_events_follows_what_emit_event_publishes_to_a_running_server(ops_s
     )
     try:
         assert tail.stderr.readline().strip() == "subscribed to market.alert"
-        emitted = subprocess.run(
-            manage("emit_event", "market.alert", "--data", ALERT, "--correlation-id", "drill-1"),
-            cwd=BASE_DIR,
-            env=ops_server.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        emitted = run_tool(ops_server, "emit_event", "market.alert", "--data", ALERT, "--correlation-id", "drill-1")
         assert emitted.returncode == 0, emitted.stderr
         assert emitted.stdout.strip() == "published market.alert"
         out, err = tail.communicate(timeout=60)
@@ -176,14 +176,7 @@ def test_tail_events_follows_what_emit_event_publishes_to_a_running_server(ops_s
 
 @pytest.mark.e2e
 def test_emit_event_exits_non_zero_on_bad_input(ops_server):
-    result = subprocess.run(
-        manage("emit_event", "market.alert", "--data", "{broken"),
-        cwd=BASE_DIR,
-        env=ops_server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_tool(ops_server, "emit_event", "market.alert", "--data", "{broken")
     assert result.returncode == 1
     assert "not valid JSON" in result.stderr
 
@@ -191,14 +184,10 @@ def test_emit_event_exits_non_zero_on_bad_input(ops_server):
 @pytest.mark.e2e
 def test_ws_client_sends_typed_lines_and_prints_what_arrives(ops_server, staff_user):
     session = session_cookie(staff_user).decode().split("=", 1)[1]
-    result = subprocess.run(
-        manage("ws_client", "--url", f"{ops_server.ws_url}/", "--session", session, "--client-id", "tool-1", "--linger", "3"),
-        cwd=BASE_DIR,
-        env=ops_server.env,
-        input="ping\ncmd get_connection_info {}\nsub market.alert\nbogus\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_tool(
+        ops_server,
+        "ws_client", "--url", f"{ops_server.ws_url}/", "--session", session, "--client-id", "tool-1", "--linger", "3",
+        stdin="ping\ncmd get_connection_info {}\nsub market.alert\nbogus\n",
     )
     assert result.returncode == 0, result.stderr
     frames = [json.loads(line[2:]) for line in result.stdout.splitlines() if line.startswith("< ")]
@@ -211,13 +200,6 @@ def test_ws_client_sends_typed_lines_and_prints_what_arrives(ops_server, staff_u
 
 @pytest.mark.e2e
 def test_tools_report_a_refused_connection_and_exit_non_zero(ops_server):
-    result = subprocess.run(
-        manage("tail_events", "--url", f"{ops_server.ws_url}/", "--token", "not-a-token", "--count", "1"),
-        cwd=BASE_DIR,
-        env=ops_server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_tool(ops_server, "tail_events", "--url", f"{ops_server.ws_url}/", "--token", "not-a-token", "--count", "1")
     assert result.returncode == 1
     assert "refused the connection" in result.stderr
