@@ -1,7 +1,8 @@
 """ASGI entry point: `daphne aktienanalyse.asgi:application`.
 
 HTTP goes to Django; WebSocket handshakes must come from an allowed origin (no cross-site
-WebSocket hijacking) and carry a Django session, before the consumer checks the staff flag.
+WebSocket hijacking) and carry a Django session or a bearer token (`realtime/gate.py`), before
+the consumer checks the staff flag.
 """
 
 import os
@@ -11,17 +12,15 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aktienanalyse.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry)
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app registry)
 
-from realtime.auth import BearerTokenAuthMiddleware  # noqa: E402
+from realtime.gate import WebSocketGate  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(BearerTokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+        "websocket": WebSocketGate(websocket_urlpatterns),
     }
 )
 

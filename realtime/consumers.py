@@ -16,6 +16,7 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -108,7 +109,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         self.auth_hash = session_auth_hash(session)
-        if self.scope.get("access_token_id") is not None:  # a tool's bearer token (realtime/auth.py)
+        if self.scope.get("access_token_id") is not None:  # a tool's bearer token (realtime/gate.py)
             self.session_key = token_session_key(self.scope["access_token_id"])
             self.auth_hash = user.get_session_auth_hash()
         self.permissions = await get_permission_cache().load(user)
@@ -189,8 +190,20 @@ class EventConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def __call__(self, scope, receive, send) -> None:
+        """Run the connection: Channels' consumer loop for a consumer without a channel.
+
+        Channels receives through a task of its own per callable, so that it can wait on the
+        channel layer too; with only the client to listen to, the loop awaits it directly, which
+        saves a task per open socket.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
         try:
-            await super().__call__(scope, receive, send)
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
         finally:  # also when the server cancels the connection without a disconnect message
             await self._release()
 

@@ -1,0 +1,99 @@
+"""The way in for a WebSocket handshake: origin, credentials and route, in one step.
+
+Channels' usual stack (origin validator, cookie, session and auth middleware, our bearer-token
+middleware, URL router) gives every socket six nested coroutines and as many copies of its scope,
+all alive for as long as the socket is open, and goes to the database thread three times per
+handshake (session, user, token). The gate makes the same checks with Channels' and Django's own
+functions, but holds one frame and one scope copy per socket and reads the credentials in one
+database hop:
+
+- the `Origin` must be one of `ALLOWED_HOSTS` (Channels' `AllowedHostsOriginValidator` rules);
+  otherwise, and for a path no route matches, the handshake is refused;
+- `Authorization: Bearer <key>` (the command-line tools) authenticates by that token alone: a
+  valid, unrevoked token of an active staff member gives its user, anything else an anonymous one,
+  which the consumer refuses. An open token socket is re-checked like a session socket
+  (`access.py`): revoking the token, or its user losing staff status, closes it;
+- otherwise the session cookie gives the user exactly as for an HTTP request
+  (`django.contrib.auth.get_user`, which also verifies the session's password hash);
+- the consumer then receives `user`, `session` (None for a token), `access_token_id` for a token,
+  and `url_route` as Channels' router sets them.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from types import SimpleNamespace
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from channels.db import database_sync_to_async
+from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
+
+from .services import access_token_authenticate
+
+
+def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value
+    return None
+
+
+def bearer_key(scope: dict[str, Any]) -> str | None:
+    """Return the key of an `Authorization: Bearer` header, "" for another scheme, None without one."""
+    value = _header(scope, b"authorization")
+    if value is None:
+        return None
+    scheme, _, key = value.decode("latin1").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
+def credentials(*, session_key: str | None, token_key: str | None) -> dict[str, Any]:
+    """Return the scope entries a handshake's credentials give (run on the database thread)."""
+    if token_key is not None:
+        token = access_token_authenticate(key=token_key) if token_key else None
+        if token is None:
+            return {"user": AnonymousUser(), "session": None}
+        return {"user": token.user, "session": None, "access_token_id": token.pk}
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    # `get_user` reads nothing of a request but its session.
+    return {"user": get_user(SimpleNamespace(session=session)), "session": session}
+
+
+class WebSocketGate:
+    """ASGI application for `websocket` scopes: checks the handshake, then runs the routed consumer."""
+
+    def __init__(self, routes: list[Any]):
+        self.routes = routes
+        self.origins = AllowedHostsOriginValidator(None)
+
+    def origin_allowed(self, scope: dict[str, Any]) -> bool:
+        value = _header(scope, b"origin")
+        try:
+            parsed = urlparse(value.decode("latin1")) if value is not None else None
+        except ValueError:  # e.g. an invalid IPv6 literal
+            return False
+        return self.origins.valid_origin(parsed)
+
+    def resolve(self, path: str) -> tuple[Callable, dict[str, Any]] | None:
+        for route in self.routes:
+            match = route.pattern.match(path.lstrip("/"))
+            if match:
+                remaining, args, kwargs = match
+                if not remaining:
+                    return route.callback, {"args": args, "kwargs": kwargs}
+        return None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        route = self.resolve(scope["path"]) if scope["type"] == "websocket" else None
+        if route is None or not self.origin_allowed(scope):
+            return await WebsocketDenier()(scope, receive, send)
+        app, url_route = route
+        cookie = _header(scope, b"cookie")
+        session_key = parse_cookie(cookie.decode("latin1")).get(settings.SESSION_COOKIE_NAME) if cookie else None
+        found = await database_sync_to_async(credentials)(session_key=session_key, token_key=bearer_key(scope))
+        return await app(dict(scope, url_route=url_route, path_remaining="", **found), receive, send)
