@@ -453,14 +453,16 @@ class EventConsumer(AsyncWebsocketConsumer):
         return False
 
     def _pong(self, message: ClientMessage) -> None:
+        now = utc_now_iso()
         self.send_frame(
             envelope(
                 "system",
                 "pong",
-                {"timestamp": utc_now_iso()},
+                {"timestamp": now},
                 correlation_id=message.correlation_id,
                 source_service=self.config["SERVICE_NAME"],
                 target_client=self.client_id,
+                timestamp=now,
             )
         )
 
