@@ -50,7 +50,7 @@ async def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--channel", required=True)
     args = parser.parse_args()
-    async with serve(handler, "127.0.0.1", args.port, ping_interval=20, ping_timeout=30, max_size=64 * 1024):
+    async with serve(handler, "127.0.0.1", args.port, ping_interval=35, ping_timeout=30, max_size=64 * 1024):
         await relay(args.redis, args.channel)
 
 

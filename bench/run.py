@@ -202,7 +202,7 @@ def run_server(kind: str, gen: LoadGen, cookie: str) -> dict:
     port = free_port()
     log = open(BENCH / f"{kind}.log", "w")
     if kind == "ours":
-        command = [PY, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "--ping-interval", "20",
+        command = [PY, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "--ping-interval", "35",
                    "--ping-timeout", "30", "--websocket_connect_timeout", "30", "--websocket-max-message-size", str(64 * 1024),
                    "aktienanalyse.asgi:application"]
         publisher = OurPublisher()

@@ -66,7 +66,7 @@ for ((i = 0; i < DAPHNES; i++)); do
     SERVICE_NAME="aktienanalyse-gateway-$port" "$PY" -m daphne -b 127.0.0.1 -p "$port" \
         --proxy-headers \
         --websocket-max-message-size 65536 \
-        --ping-interval 20 --ping-timeout 30 \
+        --ping-interval 35 --ping-timeout 30 \
         aktienanalyse.asgi:application >"$RUN_DIR/daphne-$port.log" 2>&1 &
     pids+=("$!")
 done

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import socket
+import struct
+import time
+
 import pytest
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 import aktienanalyse.asgi  # noqa: F401  (installs the protocol, as every daphne process of ours does)
 from realtime.server import LeanWebSocketProtocol
+from tests.fixtures.servers import start_daphne
+from tests.fixtures.ws import session_cookie
 
 
 def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factory():
@@ -21,3 +30,73 @@ def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factor
     assert protocol.maxMessagePayloadSize == 99
     with pytest.raises(AttributeError):
         protocol.no_such_attribute  # noqa: B018
+
+
+def _frame(payload: bytes) -> bytes:
+    """A masked client text frame (RFC 6455 5.2), payload under 126 bytes."""
+    mask = os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _opcodes(sock: socket.socket, seconds: float) -> list[int]:
+    """Read server frames (unmasked) for `seconds`; return their opcodes."""
+    sock.settimeout(0.1)
+    buffer, opcodes, deadline = b"", [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        buffer += chunk
+        while len(buffer) >= 2:
+            length, start = buffer[1] & 0x7F, 2
+            if length == 126:
+                length, start = struct.unpack("!H", buffer[2:4])[0], 4
+            elif length == 127:
+                length, start = struct.unpack("!Q", buffer[2:10])[0], 10
+            if len(buffer) < start + length:
+                break
+            opcodes.append(buffer[0] & 0x0F)
+            buffer = buffer[start + length :]
+    return opcodes
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_daphne_pings_only_sockets_that_stay_silent(tmp_path, staff_user):
+    """A client that sends its heartbeat is not pinged; one that goes quiet is, after the interval.
+
+    Daphne counts a client's message as a sign of life; the run targets' `--ping-interval 35`
+    relies on it, so that desks sending the spec's 30 s heartbeat cost no pings at all.
+    """
+    server = start_daphne(tmp_path, options=("--ping-interval", "1", "--ping-timeout", "5"))
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            (
+                f"GET /ws/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {server.http_url}\r\n"
+                f"Cookie: {session_cookie(staff_user).decode()}\r\n\r\n"
+            ).encode()
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += sock.recv(4096)
+        assert response.startswith(b"HTTP/1.1 101")
+        heartbeat = _frame(json.dumps({"type": "ping", "event": "heartbeat", "data": {}}).encode())
+
+        talking: list[int] = []
+        for _ in range(10):  # 4 s, a heartbeat every 0.4 s: daphne checks every 2 s
+            sock.sendall(heartbeat)
+            talking += _opcodes(sock, 0.4)
+        silent = _opcodes(sock, 4)
+
+        assert 0x1 in talking  # the pongs of the protocol came back as text frames
+        assert 0x9 not in talking
+        assert 0x9 in silent
+        sock.close()
+    finally:
+        server.stop()
