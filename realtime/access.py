@@ -37,6 +37,10 @@ class Verdict:
     reason: str = ""
     permissions: frozenset[str] | None = None
 
+    def changes(self, permissions: frozenset[str]) -> bool:
+        """Whether a socket holding `permissions` has anything to do on this verdict."""
+        return not self.allowed or (self.permissions is not None and self.permissions != permissions)
+
 
 TOKEN_KEY_PREFIX = "token:"
 
@@ -214,7 +218,9 @@ async def check_consumers(consumers: list, *, with_permissions: bool) -> None:
     checks = [(c.user.pk, c.session_key, c.auth_hash) for c in consumers]
     verdicts = await database_sync_to_async(access_verdicts)(checks, with_permissions=with_permissions)
     for consumer in consumers:
-        await consumer.apply_access(verdicts[(consumer.user.pk, consumer.session_key)])
+        verdict = verdicts[(consumer.user.pk, consumer.session_key)]
+        if verdict.changes(consumer.permissions):  # most rounds change nothing for most sockets
+            await consumer.apply_access(verdict)
 
 
 get_revalidator = per_loop(Revalidator)

@@ -306,10 +306,10 @@ class EventConsumer(AsyncWebsocketConsumer):
 
     async def apply_access(self, verdict: Verdict) -> None:
         """Close the socket if its access is gone; drop subscriptions whose permission is gone."""
+        if not verdict.changes(self.permissions):
+            return
         if not verdict.allowed:
             self.end(verdict.close_code, verdict.reason)
-            return
-        if verdict.permissions is None or verdict.permissions == self.permissions:
             return
         self.permissions = verdict.permissions
         get_permission_cache().refresh(self.user.pk, verdict.permissions)
