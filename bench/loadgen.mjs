@@ -86,6 +86,9 @@ async function handle(command) {
       }
       return { connected: ok, total: clients.length };
     }
+    case "quiet": // stop the heartbeats: from now on the clients send nothing at all
+      for (const c of clients) { clearTimeout(c.heartbeat); clearInterval(c.heartbeat); }
+      return { quiet: clients.length };
     case "reset":
       count = 0;
       for (const c of clients) c.received = 0;
