@@ -11,7 +11,7 @@ from realtime.commands import CommandContext, command
 from realtime.payload import decimal_arg, id_arg, text_arg
 
 from .selectors import instrument_get, portfolio_get_visible, portfolios_visible
-from .services import portfolio_refresh, position_correct
+from .services import PortfolioBook, portfolio_refresh, position_correct
 
 
 @database_sync_to_async
@@ -24,7 +24,11 @@ def _refresh(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     else:
         portfolios = [portfolio_get_visible(user=ctx.user, portfolio_id=portfolio_id)]
     snapshots = [
-        {**portfolio_refresh(portfolio=portfolio, correlation_id=ctx.correlation_id), "name": portfolio.name, "cash": portfolio.cash}
+        {
+            **portfolio_refresh(book=PortfolioBook(portfolio), correlation_id=ctx.correlation_id),
+            "name": portfolio.name,
+            "cash": portfolio.cash,
+        }
         for portfolio in portfolios
     ]
     return {"message": "Portfolio refreshed successfully", "portfolios": snapshots}

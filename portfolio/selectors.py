@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -48,7 +49,7 @@ def portfolio_get_visible(*, user, portfolio_id: int | None = None) -> Portfolio
 
 def portfolio_member_ids(*, portfolio: Portfolio) -> list[int]:
     """Return the ids of the users who receive this portfolio's events."""
-    return sorted(portfolio.members.values_list("pk", flat=True))
+    return sorted(Portfolio.members.through.objects.filter(portfolio_id=portfolio.pk).values_list("user_id", flat=True))
 
 
 def position_mark_price(position: Position) -> Decimal:
@@ -72,11 +73,17 @@ class Valuation:
         return money(self.market_value - self.cost_basis)
 
 
-def portfolio_valuation(*, portfolio: Portfolio) -> Valuation:
-    """Value a portfolio's cash and positions at the instruments' last prices."""
+def portfolio_valuation(*, portfolio: Portfolio, positions: Iterable[Position] | None = None) -> Valuation:
+    """Value a portfolio's cash and positions at the instruments' last prices.
+
+    `positions` (each with its instrument) spares reading them again when the caller holds them.
+    """
     rows = []
     market_value = cost_basis = Decimal("0")
-    positions = Position.objects.filter(portfolio=portfolio).select_related("instrument").order_by("instrument__symbol")
+    if positions is None:
+        positions = Position.objects.filter(portfolio=portfolio).select_related("instrument").order_by("instrument__symbol")
+    else:
+        positions = sorted(positions, key=lambda position: position.instrument.symbol)
     for position in positions:
         price = position_mark_price(position)
         value = position.quantity * price
@@ -100,18 +107,18 @@ def portfolio_valuation(*, portfolio: Portfolio) -> Valuation:
     return Valuation(cash=portfolio.cash, market_value=market_value, cost_basis=cost_basis, positions=rows)
 
 
-def portfolio_value(*, portfolio: Portfolio) -> Decimal:
+def portfolio_value(*, portfolio: Portfolio, positions: Iterable[Position] | None = None) -> Decimal:
     """Return cash plus the positions at their last prices, in cents."""
-    return portfolio_valuation(portfolio=portfolio).total_value
+    return portfolio_valuation(portfolio=portfolio, positions=positions).total_value
 
 
-def portfolio_snapshot(*, portfolio: Portfolio) -> dict[str, Any]:
+def portfolio_snapshot(*, portfolio: Portfolio, positions: Iterable[Position] | None = None) -> dict[str, Any]:
     """Return the data of a `portfolio.update` event for `portfolio`.
 
     `total_change` is the unrealised gain of the positions over what they cost (fees included);
     `total_change_percent` relates it to that cost.
     """
-    valuation = portfolio_valuation(portfolio=portfolio)
+    valuation = portfolio_valuation(portfolio=portfolio, positions=positions)
     return {
         "portfolio_id": str(portfolio.pk),
         "total_value": valuation.total_value,

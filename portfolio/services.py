@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import Any
 
 from django.db import transaction
@@ -44,14 +45,37 @@ def portfolio_create(*, name: str, cash: Decimal, members: Iterable = ()) -> Por
     return portfolio
 
 
-def portfolio_lock(*, portfolio_id: int) -> Portfolio:
-    """Return the portfolio row locked for update until the transaction ends."""
-    return Portfolio.objects.select_for_update().get(pk=portfolio_id)
+class PortfolioBook:
+    """A portfolio with its positions and its members, each read once, when first needed.
+
+    The services of one transaction share a book instead of reading the same rows again. Under
+    the portfolio's lock (`portfolio_lock`) nothing else changes its cash or positions, so the
+    services booking into it keep the book current themselves.
+    """
+
+    def __init__(self, portfolio: Portfolio) -> None:
+        self.portfolio = portfolio
+
+    @cached_property
+    def positions(self) -> dict[int, Position]:
+        """The positions by instrument id, each with its instrument."""
+        positions = Position.objects.filter(portfolio=self.portfolio).select_related("instrument").order_by()
+        return {position.instrument_id: position for position in positions}
+
+    @cached_property
+    def member_ids(self) -> list[int]:
+        """The ids of the users who receive the portfolio's events."""
+        return portfolio_member_ids(portfolio=self.portfolio)
+
+
+def portfolio_lock(*, portfolio_id: int) -> PortfolioBook:
+    """Lock the portfolio row for update until the transaction ends; return its book."""
+    return PortfolioBook(Portfolio.objects.select_for_update().get(pk=portfolio_id))
 
 
 def position_apply_fill(
     *,
-    portfolio: Portfolio,
+    book: PortfolioBook,
     instrument: Instrument,
     side: str,
     quantity: Decimal,
@@ -64,8 +88,9 @@ def position_apply_fill(
     A buy adds to the position at a cost that includes the fees; a sell reduces it and removes
     it when nothing is left. Returns the position afterwards (None when closed).
     """
+    portfolio = book.portfolio
     gross = money(quantity * price)
-    position = Position.objects.select_for_update().filter(portfolio=portfolio, instrument=instrument).first()
+    position = book.positions.get(instrument.pk)
     previous_quantity = position.quantity if position else Decimal("0")
     if side == "buy":
         cash_after = portfolio.cash - gross - fees
@@ -75,9 +100,12 @@ def position_apply_fill(
         previous_cost = position.quantity * position.avg_cost if position else Decimal("0")
         avg_cost = ((previous_cost + gross + fees) / new_quantity).quantize(COST_STEP, rounding=ROUND_HALF_UP)
         if position is None:
-            position = Position(portfolio=portfolio, instrument=instrument)
-        position.quantity, position.avg_cost = new_quantity, avg_cost
-        position.save()
+            position = Position(portfolio=portfolio, instrument=instrument, quantity=new_quantity, avg_cost=avg_cost)
+            position.save(force_insert=True)
+            book.positions[instrument.pk] = position
+        else:
+            position.quantity, position.avg_cost = new_quantity, avg_cost
+            position.save(update_fields=["quantity", "avg_cost", "updated_at"])
     else:
         if quantity > previous_quantity:
             raise BookingRefused(
@@ -89,6 +117,7 @@ def position_apply_fill(
         new_quantity = previous_quantity - quantity
         if new_quantity == 0:
             position.delete()
+            del book.positions[instrument.pk]
             position = None
         else:
             position.quantity = new_quantity
@@ -96,7 +125,7 @@ def position_apply_fill(
     portfolio.cash = cash_after
     portfolio.save(update_fields=["cash", "updated_at"])
     _announce_position(
-        portfolio=portfolio,
+        book=book,
         instrument=instrument,
         action=side,
         previous_quantity=previous_quantity,
@@ -109,7 +138,7 @@ def position_apply_fill(
 
 def _announce_position(
     *,
-    portfolio: Portfolio,
+    book: PortfolioBook,
     instrument: Instrument,
     action: str,
     previous_quantity: Decimal,
@@ -121,7 +150,7 @@ def _announce_position(
     send_event_on_commit(
         "portfolio.position_changed",
         {
-            "portfolio_id": str(portfolio.pk),
+            "portfolio_id": str(book.portfolio.pk),
             "symbol": instrument.symbol,
             "isin": instrument.isin,
             "action": action,
@@ -132,17 +161,18 @@ def _announce_position(
             "change_percent": percent(change, previous_quantity),
             "timestamp": utc_now_iso(),
         },
-        audience=portfolio_member_ids(portfolio=portfolio),
+        audience=book.member_ids,
         correlation_id=correlation_id,
     )
 
 
-def portfolio_value_announce(*, portfolio: Portfolio, trigger_reason: str, correlation_id: str | None = None) -> Decimal:
+def portfolio_value_announce(*, book: PortfolioBook, trigger_reason: str, correlation_id: str | None = None) -> Decimal:
     """Emit `portfolio.value_changed` against the last announced value and remember the new one.
 
     The caller holds the portfolio's lock, so two announcements never share a baseline.
     """
-    current = portfolio_value(portfolio=portfolio)
+    portfolio = book.portfolio
+    current = portfolio_value(portfolio=portfolio, positions=book.positions.values())
     previous = portfolio.last_value if portfolio.last_value is not None else current
     change = current - previous
     send_event_on_commit(
@@ -156,7 +186,7 @@ def portfolio_value_announce(*, portfolio: Portfolio, trigger_reason: str, corre
             "trigger_reason": trigger_reason,
             "timestamp": utc_now_iso(),
         },
-        audience=portfolio_member_ids(portfolio=portfolio),
+        audience=book.member_ids,
         correlation_id=correlation_id,
     )
     Portfolio.objects.filter(pk=portfolio.pk).update(last_value=current)
@@ -168,16 +198,13 @@ def portfolios_revalue(*, instrument: Instrument, trigger_reason: str = "price_u
     """Announce the new value of every portfolio holding `instrument` after its price moved."""
     for portfolio_id in portfolios_holding(instrument=instrument).values_list("pk", flat=True):
         with transaction.atomic():
-            portfolio = portfolio_lock(portfolio_id=portfolio_id)
-            portfolio_value_announce(portfolio=portfolio, trigger_reason=trigger_reason)
+            portfolio_value_announce(book=portfolio_lock(portfolio_id=portfolio_id), trigger_reason=trigger_reason)
 
 
-def portfolio_refresh(*, portfolio: Portfolio, correlation_id: str | None = None) -> dict[str, Any]:
+def portfolio_refresh(*, book: PortfolioBook, correlation_id: str | None = None) -> dict[str, Any]:
     """Send the whole portfolio as `portfolio.update` to its members and return that data."""
-    snapshot = portfolio_snapshot(portfolio=portfolio)
-    send_event_on_commit(
-        "portfolio.update", snapshot, audience=portfolio_member_ids(portfolio=portfolio), correlation_id=correlation_id
-    )
+    snapshot = portfolio_snapshot(portfolio=book.portfolio, positions=book.positions.values())
+    send_event_on_commit("portfolio.update", snapshot, audience=book.member_ids, correlation_id=correlation_id)
     return snapshot
 
 
@@ -198,8 +225,9 @@ def position_correct(
         raise ValidationFailed("invalid_avg_cost", "An average cost cannot be negative.")
     if not reason.strip():
         raise ValidationFailed("reason_required", "A manual correction needs a reason.")
-    portfolio = portfolio_lock(portfolio_id=portfolio_id)
-    position = Position.objects.select_for_update().filter(portfolio=portfolio, instrument=instrument).first()
+    book = portfolio_lock(portfolio_id=portfolio_id)
+    portfolio = book.portfolio
+    position = book.positions.get(instrument.pk)
     previous_quantity = position.quantity if position else Decimal("0")
     previous_avg_cost = position.avg_cost if position else None
     if quantity > 0 and avg_cost is None and position is None:
@@ -210,9 +238,10 @@ def position_correct(
     if quantity == 0:
         if position is not None:
             position.delete()
+            del book.positions[instrument.pk]
     else:
         if position is None:
-            position = Position(portfolio=portfolio, instrument=instrument)
+            position = book.positions[instrument.pk] = Position(portfolio=portfolio, instrument=instrument)
         position.quantity = quantity
         position.avg_cost = avg_cost if avg_cost is not None else position.avg_cost
         position.save()
@@ -233,7 +262,7 @@ def position_correct(
     portfolio.save(update_fields=["updated_at"])
     mark = position_mark_price(position) if position is not None else (instrument.last_price or previous_avg_cost or Decimal("0"))
     _announce_position(
-        portfolio=portfolio,
+        book=book,
         instrument=instrument,
         action="update",
         previous_quantity=previous_quantity,
@@ -241,6 +270,6 @@ def position_correct(
         price=mark,
         correlation_id=actor.correlation_id,
     )
-    portfolio_value_announce(portfolio=portfolio, trigger_reason="position_change", correlation_id=actor.correlation_id)
-    portfolio_refresh(portfolio=portfolio, correlation_id=actor.correlation_id)
+    portfolio_value_announce(book=book, trigger_reason="position_change", correlation_id=actor.correlation_id)
+    portfolio_refresh(book=book, correlation_id=actor.correlation_id)
     return correction

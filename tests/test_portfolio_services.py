@@ -7,7 +7,7 @@ import pytest
 from aktienanalyse.exceptions import ValidationFailed
 from portfolio.models import Instrument, Position, PositionCorrection
 from portfolio.selectors import portfolio_snapshot
-from portfolio.services import portfolio_refresh, portfolios_revalue, position_correct
+from portfolio.services import PortfolioBook, portfolio_refresh, portfolios_revalue, position_correct
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def test_snapshot_values_cash_and_positions_at_last_prices(portfolio_with_positi
 
 def test_refresh_sends_portfolio_update_to_members(portfolio_with_position, trader, published, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        snapshot = portfolio_refresh(portfolio=portfolio_with_position, correlation_id="r-1")
+        snapshot = portfolio_refresh(book=PortfolioBook(portfolio_with_position), correlation_id="r-1")
 
     [data] = published.data("portfolio.update")
     assert data == snapshot

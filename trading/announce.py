@@ -1,28 +1,26 @@
 """The `trading.*` events of an order, each built once with the spec's exact fields.
 
-They go out on commit and only to the members of the order's portfolio.
+They go out on commit and only to the members of the order's portfolio: `audience`, which the
+caller read once for its transaction (`PortfolioBook.member_ids`).
 """
 
 from __future__ import annotations
 
-from portfolio.selectors import money, portfolio_member_ids
+from portfolio.selectors import money
 from realtime.dispatch import send_event_on_commit
 from realtime.protocol import isoformat, utc_now_iso
 
 from .models import Fill, Order
 
 
-def _send(event_type: str, order: Order, data: dict, correlation_id: str | None) -> None:
-    send_event_on_commit(
-        event_type, data, audience=portfolio_member_ids(portfolio=order.portfolio), correlation_id=correlation_id or None
-    )
+def _send(event_type: str, data: dict, audience: list[int], correlation_id: str | None) -> None:
+    send_event_on_commit(event_type, data, audience=audience, correlation_id=correlation_id or None)
 
 
-def order_created_announce(*, order: Order, correlation_id: str | None = None) -> None:
+def order_created_announce(*, order: Order, audience: list[int], correlation_id: str | None = None) -> None:
     """Announce a new order with the status it starts in."""
     _send(
         "trading.order_created",
-        order,
         {
             "order_id": str(order.pk),
             "symbol": order.instrument.symbol,
@@ -34,15 +32,15 @@ def order_created_announce(*, order: Order, correlation_id: str | None = None) -
             "status": order.status,
             "created_at": isoformat(order.created_at),
         },
+        audience,
         correlation_id,
     )
 
 
-def order_filled_announce(*, order: Order, fill: Fill, correlation_id: str | None = None) -> None:
+def order_filled_announce(*, order: Order, fill: Fill, audience: list[int], correlation_id: str | None = None) -> None:
     """Announce a fill: its price, value and fees, with the order's cumulative filled quantity."""
     _send(
         "trading.order_filled",
-        order,
         {
             "order_id": str(order.pk),
             "symbol": order.instrument.symbol,
@@ -55,15 +53,15 @@ def order_filled_announce(*, order: Order, fill: Fill, correlation_id: str | Non
             "status": order.status,
             "filled_at": isoformat(fill.executed_at),
         },
+        audience,
         correlation_id,
     )
 
 
-def order_cancelled_announce(*, order: Order, correlation_id: str | None = None) -> None:
+def order_cancelled_announce(*, order: Order, audience: list[int], correlation_id: str | None = None) -> None:
     """Announce a cancellation with what was left unfilled."""
     _send(
         "trading.order_cancelled",
-        order,
         {
             "order_id": str(order.pk),
             "symbol": order.instrument.symbol,
@@ -71,15 +69,15 @@ def order_cancelled_announce(*, order: Order, correlation_id: str | None = None)
             "remaining_quantity": order.quantity - order.filled_quantity,
             "cancelled_at": isoformat(order.cancelled_at),
         },
+        audience,
         correlation_id,
     )
 
 
-def order_failed_announce(*, order: Order, correlation_id: str | None = None) -> None:
+def order_failed_announce(*, order: Order, audience: list[int], correlation_id: str | None = None) -> None:
     """Announce an order that was rejected or could not be executed, with the reason."""
     _send(
         "trading.order_failed",
-        order,
         {
             "order_id": str(order.pk),
             "symbol": order.instrument.symbol,
@@ -87,6 +85,7 @@ def order_failed_announce(*, order: Order, correlation_id: str | None = None) ->
             "error_message": order.reason,
             "failed_at": utc_now_iso(),
         },
+        audience,
         correlation_id,
     )
 

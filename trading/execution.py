@@ -17,10 +17,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from portfolio.models import Instrument, Portfolio
+from portfolio.models import Instrument
 from portfolio.selectors import money
 from portfolio.services import (
     BookingRefused,
+    PortfolioBook,
     portfolio_lock,
     portfolio_refresh,
     portfolio_value_announce,
@@ -61,7 +62,7 @@ def crossed_orders_filter(*, price: Decimal) -> Q:
 
 
 def order_fill(
-    *, order: Order, portfolio: Portfolio, price: Decimal, quantity: Decimal, correlation_id: str | None = None
+    *, order: Order, book: PortfolioBook, price: Decimal, quantity: Decimal, correlation_id: str | None = None
 ) -> Fill | None:
     """Execute `quantity` of a locked order at `price` and book it; fail the order if it cannot be booked.
 
@@ -71,7 +72,7 @@ def order_fill(
     try:
         with transaction.atomic():
             position_apply_fill(
-                portfolio=portfolio,
+                book=book,
                 instrument=order.instrument,
                 side=order.side,
                 quantity=quantity,
@@ -80,7 +81,7 @@ def order_fill(
                 correlation_id=correlation_id,
             )
     except BookingRefused as refusal:
-        order_fail(order=order, code=refusal.code, reason=refusal.message, correlation_id=correlation_id)
+        order_fail(order=order, book=book, code=refusal.code, reason=refusal.message, correlation_id=correlation_id)
         return None
     now = timezone.now()
     fill = Fill.objects.create(order=order, quantity=quantity, price=price, fees=fees, executed_at=now)
@@ -92,19 +93,19 @@ def order_fill(
     if order.status == OrderStatus.FILLED:
         order.filled_at = now
     order.save()
-    order_filled_announce(order=order, fill=fill, correlation_id=correlation_id)
-    portfolio_value_announce(portfolio=portfolio, trigger_reason="order_filled", correlation_id=correlation_id)
-    portfolio_refresh(portfolio=portfolio, correlation_id=correlation_id)
+    order_filled_announce(order=order, fill=fill, audience=book.member_ids, correlation_id=correlation_id)
+    portfolio_value_announce(book=book, trigger_reason="order_filled", correlation_id=correlation_id)
+    portfolio_refresh(book=book, correlation_id=correlation_id)
     return fill
 
 
-def order_fail(*, order: Order, code: str, reason: str, correlation_id: str | None = None) -> None:
+def order_fail(*, order: Order, book: PortfolioBook, code: str, reason: str, correlation_id: str | None = None) -> None:
     """Mark an order failed with its reason and announce it."""
     order.status = OrderStatus.FAILED
     order.reason_code = code
     order.reason = reason[:500]
     order.save(update_fields=["status", "reason_code", "reason", "updated_at"])
-    order_failed_announce(order=order, correlation_id=correlation_id)
+    order_failed_announce(order=order, audience=book.member_ids, correlation_id=correlation_id)
 
 
 def order_fill_quantity(*, order: Order) -> Decimal:
@@ -115,13 +116,13 @@ def order_fill_quantity(*, order: Order) -> Decimal:
 
 
 def order_execute_if_crossed(
-    *, order: Order, portfolio: Portfolio, price: Decimal | None, correlation_id: str | None = None
+    *, order: Order, book: PortfolioBook, price: Decimal | None, correlation_id: str | None = None
 ) -> Fill | None:
     """Fill a locked order at `price` if that price crosses it; return the fill, if any."""
     if price is None or not order_crossed_by(order=order, price=price):
         return None
     quantity = order.quantity if order.order_type == OrderType.MARKET else order_fill_quantity(order=order)
-    return order_fill(order=order, portfolio=portfolio, price=price, quantity=quantity, correlation_id=correlation_id)
+    return order_fill(order=order, book=book, price=price, quantity=quantity, correlation_id=correlation_id)
 
 
 def resting_orders_execute(*, instrument: Instrument, price: Decimal) -> list[Order]:
@@ -144,12 +145,12 @@ def resting_orders_execute(*, instrument: Instrument, price: Decimal) -> list[Or
     touched: list[Order] = []
     for order_id, portfolio_id in candidates:
         with transaction.atomic():
-            portfolio = portfolio_lock(portfolio_id=portfolio_id)
-            order = Order.objects.select_for_update().select_related("instrument", "portfolio").get(pk=order_id)
+            book = portfolio_lock(portfolio_id=portfolio_id)
+            order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
             if order.status not in RESTING_STATUSES:
                 continue
-            order.portfolio = portfolio
-            fill = order_execute_if_crossed(order=order, portfolio=portfolio, price=price)
+            order.portfolio = book.portfolio
+            fill = order_execute_if_crossed(order=order, book=book, price=price)
             if fill is not None or order.status == OrderStatus.FAILED:
                 touched.append(order)
     if touched:

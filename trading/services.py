@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from aktienanalyse.actor import Actor
 from aktienanalyse.exceptions import DomainError, NotFound, ValidationFailed
-from portfolio.models import Instrument, Portfolio, Position
-from portfolio.services import portfolio_lock
+from portfolio.models import Instrument
+from portfolio.services import PortfolioBook, portfolio_lock
 
 from .announce import order_cancelled_announce, order_created_announce, order_failed_announce
 from .execution import fee_for, order_execute_if_crossed
@@ -118,28 +118,28 @@ def order_params_validate(
     return OrderParams(side=side, order_type=order_type, quantity=quantity, price=price, stop_price=stop_price)
 
 
-def _reserved_cash(*, portfolio: Portfolio, excluding: int | None = None) -> Decimal:
+def _reserved_cash(*, book: PortfolioBook, excluding: int | None = None) -> Decimal:
     """Return the cash the portfolio's resting buy orders may still spend, fees included."""
     total = Decimal("0")
-    orders = Order.objects.filter(portfolio=portfolio, side=Side.BUY, status__in=RESTING_STATUSES).exclude(pk=excluding)
+    orders = Order.objects.filter(portfolio=book.portfolio, side=Side.BUY, status__in=RESTING_STATUSES).exclude(pk=excluding)
     for quantity, filled, price, stop_price in orders.values_list("quantity", "filled_quantity", "price", "stop_price"):
         value = (quantity - filled) * (price or stop_price)
         total += value + fee_for(value=value)
     return total
 
 
-def _reserved_quantity(*, portfolio: Portfolio, instrument: Instrument, excluding: int | None = None) -> Decimal:
+def _reserved_quantity(*, book: PortfolioBook, instrument: Instrument, excluding: int | None = None) -> Decimal:
     """Return the units of an instrument the portfolio's resting sell orders may still sell."""
     total = Decimal("0")
     orders = Order.objects.filter(
-        portfolio=portfolio, instrument=instrument, side=Side.SELL, status__in=RESTING_STATUSES
+        portfolio=book.portfolio, instrument=instrument, side=Side.SELL, status__in=RESTING_STATUSES
     ).exclude(pk=excluding)
     for quantity, filled in orders.values_list("quantity", "filled_quantity"):
         total += quantity - filled
     return total
 
 
-def _refusal(*, portfolio: Portfolio, order: Order) -> tuple[str, str] | None:
+def _refusal(*, book: PortfolioBook, order: Order) -> tuple[str, str] | None:
     """Return (code, reason) if the portfolio cannot afford or cover `order`, else None."""
     instrument = order.instrument
     remaining = order.quantity - order.filled_quantity
@@ -153,7 +153,7 @@ def _refusal(*, portfolio: Portfolio, order: Order) -> tuple[str, str] | None:
         }[order.order_type]
         value = remaining * price
         needed = value + fee_for(value=value)
-        available = portfolio.cash - _reserved_cash(portfolio=portfolio, excluding=order.pk)
+        available = book.portfolio.cash - _reserved_cash(book=book, excluding=order.pk)
         if needed > available:
             return (
                 "insufficient_cash",
@@ -161,9 +161,9 @@ def _refusal(*, portfolio: Portfolio, order: Order) -> tuple[str, str] | None:
                 f"including fees; {max(available, Decimal('0')).quantize(Decimal('0.01'))} EUR are available.",
             )
     else:
-        position = Position.objects.filter(portfolio=portfolio, instrument=instrument).first()
+        position = book.positions.get(instrument.pk)
         held = position.quantity if position else Decimal("0")
-        available = held - _reserved_quantity(portfolio=portfolio, instrument=instrument, excluding=order.pk)
+        available = held - _reserved_quantity(book=book, instrument=instrument, excluding=order.pk)
         if remaining > available:
             return (
                 "insufficient_position",
@@ -263,8 +263,10 @@ def order_place(
 def _order_place(
     *, portfolio_id: int, instrument: Instrument, params: OrderParams, client_order_id: str | None, actor: Actor
 ) -> Order:
-    portfolio = portfolio_lock(portfolio_id=portfolio_id)
-    instrument = Instrument.objects.get(pk=instrument.pk)  # the price as of now, inside the lock
+    book = portfolio_lock(portfolio_id=portfolio_id)
+    # The price as of now, inside the lock: a held instrument came with the positions just read.
+    position = book.positions.get(instrument.pk)
+    instrument = position.instrument if position is not None else Instrument.objects.get(pk=instrument.pk)
     if client_order_id is not None:
         existing = _repeat(
             actor=actor, client_order_id=client_order_id, portfolio_id=portfolio_id, instrument=instrument, params=params
@@ -272,7 +274,7 @@ def _order_place(
         if existing is not None:
             return existing
     order = Order(
-        portfolio=portfolio,
+        portfolio=book.portfolio,
         instrument=instrument,
         side=params.side,
         order_type=params.order_type,
@@ -286,7 +288,7 @@ def _order_place(
         correlation_id=actor.correlation_id or "",
         remote_addr=actor.remote_addr or "",
     )
-    refusal = _refusal(portfolio=portfolio, order=order)
+    refusal = _refusal(book=book, order=order)
     if refusal is not None:
         order.status = OrderStatus.REJECTED
         order.reason_code, order.reason = refusal
@@ -296,30 +298,28 @@ def _order_place(
         order.save()
     _audit(order=order, action=OrderAudit.Action.PLACE, actor=actor, details={"client_order_id": client_order_id})
     if order.status == OrderStatus.REJECTED:
-        order_failed_announce(order=order, correlation_id=actor.correlation_id)
+        order_failed_announce(order=order, audience=book.member_ids, correlation_id=actor.correlation_id)
         return order
-    order_created_announce(order=order, correlation_id=actor.correlation_id)
-    order_execute_if_crossed(
-        order=order, portfolio=portfolio, price=instrument.last_price, correlation_id=actor.correlation_id
-    )
+    order_created_announce(order=order, audience=book.member_ids, correlation_id=actor.correlation_id)
+    order_execute_if_crossed(order=order, book=book, price=instrument.last_price, correlation_id=actor.correlation_id)
     return order
 
 
-def _lock_order(*, order_id: int) -> tuple[Portfolio, Order]:
+def _lock_order(*, order_id: int) -> tuple[PortfolioBook, Order]:
     """Lock an order's portfolio, then the order itself (the one lock order of this app)."""
     portfolio_id = Order.objects.filter(pk=order_id).values_list("portfolio_id", flat=True).first()
     if portfolio_id is None:
         raise NotFound("order_not_found", f"Order {order_id} does not exist.")
-    portfolio = portfolio_lock(portfolio_id=portfolio_id)
+    book = portfolio_lock(portfolio_id=portfolio_id)
     order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
-    order.portfolio = portfolio
-    return portfolio, order
+    order.portfolio = book.portfolio
+    return book, order
 
 
 @transaction.atomic
 def order_cancel(*, order_id: int, actor: Actor, reason: str = "cancelled by user") -> Order:
     """Cancel a resting order; what was filled stays filled."""
-    _, order = _lock_order(order_id=order_id)
+    book, order = _lock_order(order_id=order_id)
     if order.status not in RESTING_STATUSES:
         raise OrderConflict(
             "order_not_cancellable",
@@ -333,7 +333,7 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "cancelled by use
     order.reason = reason[:500]
     order.save(update_fields=["status", "cancelled_at", "reason_code", "reason", "updated_at"])
     _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details={"reason": order.reason})
-    order_cancelled_announce(order=order, correlation_id=actor.correlation_id)
+    order_cancelled_announce(order=order, audience=book.member_ids, correlation_id=actor.correlation_id)
     return order
 
 
@@ -351,7 +351,7 @@ def order_modify(
         quantity_validate(quantity=quantity)
     if price is not None:
         price_validate(price=price, field="price")
-    portfolio, order = _lock_order(order_id=order_id)
+    book, order = _lock_order(order_id=order_id)
     if order.status not in RESTING_STATUSES:
         raise OrderConflict(
             "order_not_modifiable",
@@ -373,14 +373,14 @@ def order_modify(
             order.price = price
         else:
             order.stop_price = price
-    refusal = _refusal(portfolio=portfolio, order=order)
+    refusal = _refusal(book=book, order=order)
     if refusal is not None:
         raise OrderRejected(*refusal, order_id=str(order.pk))
     order.save(update_fields=["quantity", "price", "stop_price", "updated_at"])
     after = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
     _audit(order=order, action=OrderAudit.Action.MODIFY, actor=actor, details={"before": before, "after": after})
     order_execute_if_crossed(
-        order=order, portfolio=portfolio, price=order.instrument.last_price, correlation_id=actor.correlation_id
+        order=order, book=book, price=order.instrument.last_price, correlation_id=actor.correlation_id
     )
     return order
 
