@@ -86,7 +86,8 @@ def position_apply_fill(
     """Book a fill into the portfolio's cash and position; the caller holds the portfolio's lock.
 
     A buy adds to the position at a cost that includes the fees; a sell reduces it and removes
-    it when nothing is left. Returns the position afterwards (None when closed).
+    it when nothing is left. Returns the position afterwards (None when closed). Raises
+    `BookingRefused` before writing anything, so the caller needs no savepoint.
     """
     portfolio = book.portfolio
     gross = money(quantity * price)

@@ -70,17 +70,16 @@ def order_fill(
     """
     fees = fee_for(value=quantity * price)
     try:
-        with transaction.atomic():
-            position_apply_fill(
-                book=book,
-                instrument=order.instrument,
-                side=order.side,
-                quantity=quantity,
-                price=price,
-                fees=fees,
-                correlation_id=correlation_id,
-            )
-    except BookingRefused as refusal:
+        position_apply_fill(
+            book=book,
+            instrument=order.instrument,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            fees=fees,
+            correlation_id=correlation_id,
+        )
+    except BookingRefused as refusal:  # raised before anything was written
         order_fail(order=order, book=book, code=refusal.code, reason=refusal.message, correlation_id=correlation_id)
         return None
     now = timezone.now()
@@ -92,7 +91,7 @@ def order_fill(
     order.status = OrderStatus.FILLED if order.filled_quantity == order.quantity else OrderStatus.PARTIALLY_FILLED
     if order.status == OrderStatus.FILLED:
         order.filled_at = now
-    order.save()
+    order.save(update_fields=["filled_quantity", "average_fill_price", "fees", "status", "filled_at", "updated_at"])
     order_filled_announce(order=order, fill=fill, audience=book.member_ids, correlation_id=correlation_id)
     portfolio_value_announce(book=book, trigger_reason="order_filled", correlation_id=correlation_id)
     portfolio_refresh(book=book, correlation_id=correlation_id)

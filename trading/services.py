@@ -294,8 +294,7 @@ def _order_place(
         order.reason_code, order.reason = refusal
     elif order.order_type != OrderType.MARKET:
         order.status = OrderStatus.OPEN
-    with transaction.atomic():
-        order.save()
+    order.save(force_insert=True)
     _audit(order=order, action=OrderAudit.Action.PLACE, actor=actor, details={"client_order_id": client_order_id})
     if order.status == OrderStatus.REJECTED:
         order_failed_announce(order=order, audience=book.member_ids, correlation_id=actor.correlation_id)
