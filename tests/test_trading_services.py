@@ -284,6 +284,21 @@ def test_repeated_client_order_id_with_other_parameters_is_an_error_and_writes_n
     assert written() == before
 
 
+def test_repeated_client_order_id_without_a_user_returns_original_and_writes_nothing(portfolio, sap):
+    # given an order placed by no user (the unique constraint on user and client order id does not cover it)
+    from aktienanalyse.actor import Actor
+
+    first = place(portfolio, sap, Actor.system(), client_order_id="sys-1")
+    before = written()
+
+    # when the same request comes again
+    again = place(portfolio, sap, Actor.system(), client_order_id="sys-1")
+
+    # then it names the same order and nothing more is written
+    assert again.pk == first.pk
+    assert written() == before
+
+
 def test_client_order_ids_of_different_users_do_not_collide(portfolio, other_portfolio, sap, actor, other_trader):
     from aktienanalyse.actor import Actor
 

@@ -246,7 +246,8 @@ def order_place(
             portfolio_id=portfolio_id, instrument=instrument, params=params, client_order_id=client_order_id, actor=actor
         )
     except IntegrityError:
-        # Another transaction took the same client order id between our check and our insert.
+        # The user's client order id is taken (unique per user): by an earlier request, or by
+        # another transaction just now. Nothing of this attempt was written; answer as a repeat.
         if client_order_id is None:
             raise
         order = _repeat(
@@ -267,7 +268,9 @@ def _order_place(
     # The price as of now, inside the lock: a held instrument came with the positions just read.
     position = book.positions.get(instrument.pk)
     instrument = position.instrument if position is not None else Instrument.objects.get(pk=instrument.pk)
-    if client_order_id is not None:
+    if client_order_id is not None and actor.user is None:
+        # A user's repeat is caught by the unique constraint when the order is inserted (see
+        # `order_place`); the constraint does not cover orders without a user, so look first.
         existing = _repeat(
             actor=actor, client_order_id=client_order_id, portfolio_id=portfolio_id, instrument=instrument, params=params
         )
