@@ -121,7 +121,9 @@ def order_params_validate(
 def _reserved_cash(*, book: PortfolioBook, excluding: int | None = None) -> Decimal:
     """Return the cash the portfolio's resting buy orders may still spend, fees included."""
     total = Decimal("0")
-    orders = Order.objects.filter(portfolio=book.portfolio, side=Side.BUY, status__in=RESTING_STATUSES).exclude(pk=excluding)
+    orders = Order.objects.filter(portfolio=book.portfolio, side=Side.BUY, status__in=RESTING_STATUSES).order_by()
+    if excluding is not None:
+        orders = orders.exclude(pk=excluding)
     for quantity, filled, price, stop_price in orders.values_list("quantity", "filled_quantity", "price", "stop_price"):
         value = (quantity - filled) * (price or stop_price)
         total += value + fee_for(value=value)
@@ -133,7 +135,9 @@ def _reserved_quantity(*, book: PortfolioBook, instrument: Instrument, excluding
     total = Decimal("0")
     orders = Order.objects.filter(
         portfolio=book.portfolio, instrument=instrument, side=Side.SELL, status__in=RESTING_STATUSES
-    ).exclude(pk=excluding)
+    ).order_by()
+    if excluding is not None:
+        orders = orders.exclude(pk=excluding)
     for quantity, filled in orders.values_list("quantity", "filled_quantity"):
         total += quantity - filled
     return total
