@@ -7,6 +7,7 @@ members only.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import Any
@@ -34,6 +35,14 @@ COST_STEP = Decimal("0.000001")
 
 class BookingRefused(DomainError):
     """A fill or correction that would leave cash or a position negative."""
+
+
+@dataclass(frozen=True)
+class Revaluation:
+    """A portfolio's value as last announced and as it is now."""
+
+    previous: Decimal
+    current: Decimal
 
 
 def portfolio_create(*, name: str, cash: Decimal, members: Iterable = ()) -> Portfolio:
@@ -82,12 +91,16 @@ def position_apply_fill(
     price: Decimal,
     fees: Decimal,
     correlation_id: str | None = None,
-) -> Position | None:
+) -> Revaluation:
     """Book a fill into the portfolio's cash and position; the caller holds the portfolio's lock.
 
     A buy adds to the position at a cost that includes the fees; a sell reduces it and removes
-    it when nothing is left. Returns the position afterwards (None when closed). Raises
-    `BookingRefused` before writing anything, so the caller needs no savepoint.
+    it when nothing is left. Raises `BookingRefused` before writing anything, so the caller
+    needs no savepoint.
+
+    The fill changes the portfolio's value. The new value is written with the cash, in one
+    update, as the baseline of the next announcement, and returned: the caller announces it
+    (`portfolio_value_changed_announce`) once the events that come before it are out.
     """
     portfolio = book.portfolio
     gross = money(quantity * price)
@@ -124,7 +137,8 @@ def position_apply_fill(
             position.quantity = new_quantity
             position.save(update_fields=["quantity", "updated_at"])
     portfolio.cash = cash_after
-    portfolio.save(update_fields=["cash", "updated_at"])
+    revaluation = _revalue(book)
+    portfolio.save(update_fields=["cash", "last_value", "updated_at"])
     _announce_position(
         book=book,
         instrument=instrument,
@@ -134,7 +148,7 @@ def position_apply_fill(
         price=price,
         correlation_id=correlation_id,
     )
-    return position
+    return revaluation
 
 
 def _announce_position(
@@ -167,32 +181,47 @@ def _announce_position(
     )
 
 
-def portfolio_value_announce(*, book: PortfolioBook, trigger_reason: str, correlation_id: str | None = None) -> Decimal:
-    """Emit `portfolio.value_changed` against the last announced value and remember the new one.
-
-    The caller holds the portfolio's lock, so two announcements never share a baseline.
-    """
+def _revalue(book: PortfolioBook) -> Revaluation:
+    """Value the portfolio of `book` and remember the value (in memory) as the last announced one."""
     portfolio = book.portfolio
     current = portfolio_value(portfolio=portfolio, positions=book.positions.values())
     previous = portfolio.last_value if portfolio.last_value is not None else current
-    change = current - previous
+    portfolio.last_value = current
+    return Revaluation(previous=previous, current=current)
+
+
+def portfolio_value_changed_announce(
+    *, book: PortfolioBook, revaluation: Revaluation, trigger_reason: str, correlation_id: str | None = None
+) -> None:
+    """Emit `portfolio.value_changed` from the last announced value to the current one."""
+    change = revaluation.current - revaluation.previous
     send_event_on_commit(
         "portfolio.value_changed",
         {
-            "portfolio_id": str(portfolio.pk),
-            "previous_value": previous,
-            "current_value": current,
+            "portfolio_id": str(book.portfolio.pk),
+            "previous_value": revaluation.previous,
+            "current_value": revaluation.current,
             "change": change,
-            "change_percent": percent(change, previous),
+            "change_percent": percent(change, revaluation.previous),
             "trigger_reason": trigger_reason,
             "timestamp": utc_now_iso(),
         },
         audience=book.member_ids,
         correlation_id=correlation_id,
     )
-    Portfolio.objects.filter(pk=portfolio.pk).update(last_value=current)
-    portfolio.last_value = current
-    return current
+
+
+def portfolio_value_announce(*, book: PortfolioBook, trigger_reason: str, correlation_id: str | None = None) -> Decimal:
+    """Emit `portfolio.value_changed` against the last announced value and remember the new one.
+
+    The caller holds the portfolio's lock, so two announcements never share a baseline.
+    """
+    revaluation = _revalue(book)
+    portfolio_value_changed_announce(
+        book=book, revaluation=revaluation, trigger_reason=trigger_reason, correlation_id=correlation_id
+    )
+    Portfolio.objects.filter(pk=book.portfolio.pk).update(last_value=revaluation.current)
+    return revaluation.current
 
 
 def portfolios_revalue(*, instrument: Instrument, trigger_reason: str = "price_update") -> None:

@@ -24,7 +24,7 @@ from portfolio.services import (
     PortfolioBook,
     portfolio_lock,
     portfolio_refresh,
-    portfolio_value_announce,
+    portfolio_value_changed_announce,
     position_apply_fill,
 )
 
@@ -70,7 +70,7 @@ def order_fill(
     """
     fees = fee_for(value=quantity * price)
     try:
-        position_apply_fill(
+        revaluation = position_apply_fill(
             book=book,
             instrument=order.instrument,
             side=order.side,
@@ -93,7 +93,9 @@ def order_fill(
         order.filled_at = now
     order.save(update_fields=["filled_quantity", "average_fill_price", "fees", "status", "filled_at", "updated_at"])
     order_filled_announce(order=order, fill=fill, audience=book.member_ids, correlation_id=correlation_id)
-    portfolio_value_announce(book=book, trigger_reason="order_filled", correlation_id=correlation_id)
+    portfolio_value_changed_announce(
+        book=book, revaluation=revaluation, trigger_reason="order_filled", correlation_id=correlation_id
+    )
     portfolio_refresh(book=book, correlation_id=correlation_id)
     return fill
 
