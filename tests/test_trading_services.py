@@ -75,6 +75,32 @@ def test_market_buy_fills_at_last_price_and_books_cash_position_and_fee(
     assert {frame["correlation_id"] for frame in published.frames("trading.order_filled")} == {"corr-1"}
 
 
+def test_market_order_that_fills_at_once_takes_at_most_13_queries(
+    portfolio, sap, actor, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    # given a portfolio with cash and no positions, and a client order id as clients send one
+    # when a market buy fills at once
+    # then it takes: the savepoint of its transaction (2), the portfolio lock, its positions, the
+    # instrument's price, the resting buy orders, the members, the order, its audit row, the
+    # position, the cash with the new value, the fill, and the order's filled state
+    with django_assert_max_num_queries(13), django_capture_on_commit_callbacks(execute=True):
+        order = place(portfolio, sap, actor, client_order_id="fast-1")
+
+    assert order.status == OrderStatus.FILLED
+
+
+def test_limit_order_that_rests_takes_at_most_9_queries(
+    portfolio, sap, actor, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    # when a limit buy below the market is placed, it rests after: the savepoint (2), the
+    # portfolio lock, its positions, the instrument's price, the resting buy orders, the
+    # members, the order and its audit row
+    with django_assert_max_num_queries(9), django_capture_on_commit_callbacks(execute=True):
+        order = place(portfolio, sap, actor, order_type="limit", price=D("190"), client_order_id="rest-1")
+
+    assert order.status == OrderStatus.OPEN
+
+
 def test_placing_an_order_records_who_placed_it_from_where(portfolio, sap, actor):
     order = place(portfolio, sap, actor, client_order_id="my-1")
 
