@@ -13,7 +13,7 @@ import pytest
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 import aktienanalyse.asgi  # noqa: F401  (installs the protocol, as every daphne process of ours does)
-from realtime.server import LeanWebSocketProtocol
+from realtime.server import GC_THRESHOLDS, LeanWebSocketProtocol
 from tests.fixtures.servers import start_daphne
 from tests.fixtures.ws import session_cookie
 
@@ -30,6 +30,12 @@ def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factor
     assert protocol.maxMessagePayloadSize == 99
     with pytest.raises(AttributeError):
         protocol.no_such_attribute  # noqa: B018
+
+
+def test_the_server_process_collects_cyclic_garbage_less_often():
+    import gc
+
+    assert gc.get_threshold() == GC_THRESHOLDS
 
 
 def _frame(payload: bytes) -> bytes:
