@@ -13,6 +13,11 @@ which nothing reads again.
 `install()` makes daphne build its connections with it; `aktienanalyse/asgi.py` calls it, so every
 daphne process that serves the project uses it.
 
+Daphne's server also visits every connection once a second to reap the ones that are over: with
+10,000 open sockets that sweep was more than half of the process's idle CPU. `LeanServer` runs
+daphne's own reaping pass over just the connections that have ended (disconnected, or whose
+application finished), which it learns of as it happens.
+
 `install()` also makes the cyclic garbage collector run less often. Every socket leaves a few
 thousand long-lived objects, and with Python's default thresholds a full collection, which visits
 all of them, ran every few seconds while desks connected: 15 full passes while 10,000 connected,
@@ -26,7 +31,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from daphne import ws_protocol
+from daphne import cli, server, ws_protocol
 
 _SETTINGS = frozenset(ws_protocol.WebSocketProtocol.CONFIG_ATTRS)
 # Allocations before a young collection (default 700), and young and middle collections before
@@ -49,8 +54,47 @@ class LeanWebSocketProtocol(ws_protocol.WebSocketProtocol):
         self.http_request_data = self.http_response_data = None
 
 
+class LeanServer(server.Server):
+    """Daphne's server, reaping only connections that have ended instead of sweeping all of them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ended: set[Any] = set()  # protocols disconnected or with a finished application
+
+    def protocol_disconnected(self, protocol: Any) -> None:
+        super().protocol_disconnected(protocol)
+        self.ended.add(protocol)
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        queue = super().create_application(protocol, scope)
+        instance = self.connections.get(protocol, {}).get("application_instance")
+        if instance is not None:
+            instance.add_done_callback(lambda _instance: self.ended.add(protocol))
+        return queue
+
+    def application_checker(self) -> None:
+        """Run daphne's pass over the ended connections only; keep watching those it still waits for."""
+        everyone = self.connections
+        watched = {protocol: everyone[protocol] for protocol in self.ended if protocol in everyone}
+        self.ended = set(watched)
+        self.connections = watched  # daphne's pass deletes the entries it reaps from this table
+        try:
+            super().application_checker()  # also schedules the next pass
+        finally:
+            self.connections = everyone
+        for protocol in list(self.ended):
+            details = watched.get(protocol)
+            if details is None:  # reaped
+                del everyone[protocol]
+                self.ended.discard(protocol)
+            elif "disconnected" not in details:  # its application finished; its disconnect brings it back
+                self.ended.discard(protocol)
+
+
 def install() -> None:
-    """Have daphne's WebSocket factory build `LeanWebSocketProtocol` connections; collect garbage less often."""
+    """Have daphne run `LeanServer` with `LeanWebSocketProtocol` connections; collect garbage less often."""
     if ws_protocol.WebSocketFactory.protocol is ws_protocol.WebSocketProtocol:
         ws_protocol.WebSocketFactory.protocol = LeanWebSocketProtocol
+    if cli.CommandLineInterface.server_class is server.Server:
+        cli.CommandLineInterface.server_class = LeanServer
     gc.set_threshold(*GC_THRESHOLDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -13,7 +14,7 @@ import pytest
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 import aktienanalyse.asgi  # noqa: F401  (installs the protocol, as every daphne process of ours does)
-from realtime.server import GC_THRESHOLDS, LeanWebSocketProtocol
+from realtime.server import GC_THRESHOLDS, LeanServer, LeanWebSocketProtocol
 from tests.fixtures.servers import start_daphne
 from tests.fixtures.ws import session_cookie
 
@@ -30,6 +31,51 @@ def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factor
     assert protocol.maxMessagePayloadSize == 99
     with pytest.raises(AttributeError):
         protocol.no_such_attribute  # noqa: B018
+
+
+def test_lean_server_reaps_ended_connections_and_keeps_the_others(monkeypatch):
+    """Daphne's reaping, applied to what has ended: a closed connection whose application is done
+    leaves the table; an open one and a closed one whose application still runs stay."""
+    from daphne import server as daphne_server
+    from daphne.cli import CommandLineInterface
+
+    assert CommandLineInterface.server_class is LeanServer
+    monkeypatch.setattr(daphne_server.reactor, "callLater", lambda *args: None)  # no next pass
+
+    async def scenario() -> None:
+        finish = {name: asyncio.Event() for name in ("gone", "open", "closing")}
+
+        def application(name):
+            async def run(scope, receive, send):
+                await finish[name].wait()
+
+            return run
+
+        lean = LeanServer(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])  # never run
+        lean.connections = {}  # as run() starts it
+        protocols = {name: type("Protocol", (), {"name": name})() for name in finish}
+        for name, protocol in protocols.items():
+            lean.application = application(name)
+            lean.protocol_connected(protocol)
+            lean.create_application(protocol, {"type": "websocket"})
+        finish["gone"].set()
+        lean.protocol_disconnected(protocols["gone"])
+        lean.protocol_disconnected(protocols["closing"])
+        await asyncio.sleep(0)  # the finished application's callback
+        await asyncio.sleep(0)
+
+        lean.application_checker()
+
+        assert set(lean.connections) == {protocols["open"], protocols["closing"]}
+        assert lean.ended == {protocols["closing"]}  # still waited for; the open one is not visited
+        finish["closing"].set()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        lean.application_checker()
+        assert set(lean.connections) == {protocols["open"]} and not lean.ended
+        finish["open"].set()
+
+    asyncio.run(scenario())
 
 
 def test_the_server_process_collects_cyclic_garbage_less_often():
