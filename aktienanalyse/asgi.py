@@ -16,9 +16,9 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app re
 
 from realtime.gate import WebSocketGate  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.server import install as install_lean_websocket_protocol  # noqa: E402
+from realtime.server import install as tune_daphne  # noqa: E402
 
-install_lean_websocket_protocol()
+tune_daphne()  # lighter connections, reaping and garbage collection (realtime/server.py)
 
 application = ProtocolTypeRouter(
     {

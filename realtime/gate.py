@@ -2,10 +2,10 @@
 
 Channels' usual stack (origin validator, cookie, session and auth middleware, our bearer-token
 middleware, URL router) gives every socket six nested coroutines and as many copies of its scope,
-all alive for as long as the socket is open, and goes to the database thread three times per
-handshake (session, user, token). The gate makes the same checks with Channels' and Django's own
-functions, but holds one frame and one scope copy per socket and reads the credentials in one
-database hop:
+all alive for as long as the socket is open, and a token handshake went to the database thread
+twice (the session's user, then the token). The gate makes the same checks with Channels' and
+Django's own functions, but holds one frame and one scope copy per socket and reads the
+credentials in one database hop:
 
 - the `Origin` must be one of `ALLOWED_HOSTS` (Channels' `AllowedHostsOriginValidator` rules);
   otherwise, and for a path no route matches, the handshake is refused;
