@@ -38,6 +38,7 @@ from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
 from .events import EVENT_SCHEMAS, EventSchema
 from .fanout import Delivery, Outbox, get_fanout
+from .gate import header
 from .history import get_history
 from .limits import TokenBucket
 from .logs import current_correlation_id, log_flow, log_flow_debug
@@ -73,13 +74,6 @@ ROUTES: dict[str, tuple[EventSchema, str]] = {
 }
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin1")
-    return None
-
-
 class EventConsumer(AsyncWebsocketConsumer):
     """One client connection speaking the spec's event protocol."""
 
@@ -94,16 +88,14 @@ class EventConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         client = self.scope.get("client") or (None, None)
         self.remote_addr = client[0]
-        origin = _header(self.scope, b"origin")
+        origin = header(self.scope, b"origin")
         if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
             logger.warning(
                 "websocket refused: not an active staff user (address=%s origin=%s)", self.remote_addr, origin
             )
             await self.close()
             return
-        # The scope's user is a lazy proxy: every attribute read through it is a function call,
-        # and deliveries and checks read it constantly. Keep the user behind it.
-        self.user = user = getattr(user, "_wrapped", user)
+        self.user = user
         self.config = settings.REALTIME
         self.loop = asyncio.get_running_loop()
         session = self.scope.get("session")

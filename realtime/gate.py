@@ -36,19 +36,20 @@ from django.http.cookie import parse_cookie
 from .services import access_token_authenticate
 
 
-def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
+def header(scope: dict[str, Any], name: bytes) -> str | None:
+    """Return the first value of the header `name` (lower case) in the scope, or None."""
     for key, value in scope.get("headers", ()):
         if key == name:
-            return value
+            return value.decode("latin1")
     return None
 
 
 def bearer_key(scope: dict[str, Any]) -> str | None:
     """Return the key of an `Authorization: Bearer` header, "" for another scheme, None without one."""
-    value = _header(scope, b"authorization")
+    value = header(scope, b"authorization")
     if value is None:
         return None
-    scheme, _, key = value.decode("latin1").partition(" ")
+    scheme, _, key = value.partition(" ")
     return key.strip() if scheme.lower() == "bearer" else ""
 
 
@@ -72,9 +73,9 @@ class WebSocketGate:
         self.origins = AllowedHostsOriginValidator(None)
 
     def origin_allowed(self, scope: dict[str, Any]) -> bool:
-        value = _header(scope, b"origin")
+        value = header(scope, b"origin")
         try:
-            parsed = urlparse(value.decode("latin1")) if value is not None else None
+            parsed = urlparse(value) if value is not None else None
         except ValueError:  # e.g. an invalid IPv6 literal
             return False
         return self.origins.valid_origin(parsed)
@@ -93,7 +94,7 @@ class WebSocketGate:
         if route is None or not self.origin_allowed(scope):
             return await WebsocketDenier()(scope, receive, send)
         app, url_route = route
-        cookie = _header(scope, b"cookie")
-        session_key = parse_cookie(cookie.decode("latin1")).get(settings.SESSION_COOKIE_NAME) if cookie else None
+        cookie = header(scope, b"cookie")
+        session_key = parse_cookie(cookie).get(settings.SESSION_COOKIE_NAME) if cookie else None
         found = await database_sync_to_async(credentials)(session_key=session_key, token_key=bearer_key(scope))
         return await app(dict(scope, url_route=url_route, path_remaining="", **found), receive, send)
