@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from aktienanalyse.actor import Actor
@@ -118,12 +119,16 @@ def order_params_validate(
     return OrderParams(side=side, order_type=order_type, quantity=quantity, price=price, stop_price=stop_price)
 
 
+def _resting_orders(*, book: PortfolioBook, side: str, excluding: int | None, **filters) -> QuerySet[Order]:
+    """The portfolio's resting orders on `side`, unordered, leaving out the order `excluding`."""
+    orders = Order.objects.filter(portfolio=book.portfolio, side=side, status__in=RESTING_STATUSES, **filters).order_by()
+    return orders if excluding is None else orders.exclude(pk=excluding)
+
+
 def _reserved_cash(*, book: PortfolioBook, excluding: int | None = None) -> Decimal:
     """Return the cash the portfolio's resting buy orders may still spend, fees included."""
     total = Decimal("0")
-    orders = Order.objects.filter(portfolio=book.portfolio, side=Side.BUY, status__in=RESTING_STATUSES).order_by()
-    if excluding is not None:
-        orders = orders.exclude(pk=excluding)
+    orders = _resting_orders(book=book, side=Side.BUY, excluding=excluding)
     for quantity, filled, price, stop_price in orders.values_list("quantity", "filled_quantity", "price", "stop_price"):
         value = (quantity - filled) * (price or stop_price)
         total += value + fee_for(value=value)
@@ -133,11 +138,7 @@ def _reserved_cash(*, book: PortfolioBook, excluding: int | None = None) -> Deci
 def _reserved_quantity(*, book: PortfolioBook, instrument: Instrument, excluding: int | None = None) -> Decimal:
     """Return the units of an instrument the portfolio's resting sell orders may still sell."""
     total = Decimal("0")
-    orders = Order.objects.filter(
-        portfolio=book.portfolio, instrument=instrument, side=Side.SELL, status__in=RESTING_STATUSES
-    ).order_by()
-    if excluding is not None:
-        orders = orders.exclude(pk=excluding)
+    orders = _resting_orders(book=book, side=Side.SELL, excluding=excluding, instrument=instrument)
     for quantity, filled in orders.values_list("quantity", "filled_quantity"):
         total += quantity - filled
     return total
