@@ -16,7 +16,11 @@ daphne process that serves the project uses it.
 Daphne's server also visits every connection once a second to reap the ones that are over: with
 10,000 open sockets that sweep was more than half of the process's idle CPU. `LeanServer` runs
 daphne's own reaping pass over just the connections that have ended (disconnected, or whose
-application finished), which it learns of as it happens.
+application finished), which it learns of as it happens. Daphne also visits every connection every
+two seconds to enforce its timeouts and send pings, though an open socket has nothing due before
+its ping interval (35 s in our run targets) or its maximum lifetime has passed. `LeanServer` keeps
+the connections in a queue ordered by when each is next due, and its pass (still every two
+seconds, still daphne's own `check_timeouts`) visits only those.
 
 `install()` also makes the cyclic garbage collector run less often. Every socket leaves a few
 thousand long-lived objects, and with Python's default thresholds a full collection, which visits
@@ -29,6 +33,9 @@ reference cycles, such as a closed connection's objects, which can wait a little
 from __future__ import annotations
 
 import gc
+import heapq
+import itertools
+import time
 from typing import Any
 
 from daphne import cli, server, ws_protocol
@@ -60,6 +67,41 @@ class LeanServer(server.Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ended: set[Any] = set()  # protocols disconnected or with a finished application
+        self.due: list[tuple[float, int, Any]] = []  # (when, arrival, protocol): when to check it next
+        self._arrivals = itertools.count()  # orders equal times, so protocols are never compared
+
+    def protocol_connected(self, protocol: Any) -> None:
+        super().protocol_connected(protocol)
+        self._check_at(time.time(), protocol)  # on the next pass, as daphne would
+
+    def _check_at(self, when: float, protocol: Any) -> None:
+        heapq.heappush(self.due, (when, next(self._arrivals), protocol))
+
+    def next_check(self, protocol: Any, now: float) -> float:
+        """When `protocol` can next have a timeout or a ping due: now for anything but an open socket.
+
+        An open WebSocket is due when it has been silent for the ping interval (a client message
+        or a ping moves `last_ping`) or has lived for the maximum lifetime; daphne's checks compare
+        exactly these. Handshakes, closing sockets and HTTP requests are checked on every pass.
+        """
+        if not isinstance(protocol, ws_protocol.WebSocketProtocol) or protocol.state != protocol.STATE_OPEN:
+            return now
+        when = protocol.last_ping + self.ping_interval
+        if self.websocket_timeout >= 0:
+            when = min(when, protocol.socket_opened + self.websocket_timeout)
+        return when
+
+    def timeout_checker(self) -> None:
+        """Run daphne's timeout and ping check on the connections that are due, then schedule them again."""
+        now = time.time()
+        due = []
+        while self.due and self.due[0][0] <= now:
+            due.append(heapq.heappop(self.due)[2])
+        for protocol in due:
+            if protocol in self.connections:  # else reaped: forget it
+                protocol.check_timeouts()
+                self._check_at(self.next_check(protocol, now), protocol)
+        server.reactor.callLater(2, self.timeout_checker)
 
     def protocol_disconnected(self, protocol: Any) -> None:
         super().protocol_disconnected(protocol)

@@ -78,6 +78,61 @@ def test_lean_server_reaps_ended_connections_and_keeps_the_others(monkeypatch):
     asyncio.run(scenario())
 
 
+def test_lean_server_checks_an_open_socket_only_when_its_ping_or_lifetime_can_be_due(monkeypatch):
+    """Daphne's timeout and ping check, run on what is due: handshakes and HTTP on every pass, an
+    open socket once it has been silent for the ping interval or lived its maximum lifetime."""
+    from daphne import server as daphne_server
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(time, "time", lambda: clock["now"])  # daphne's and ours (both call time.time)
+    monkeypatch.setattr(daphne_server.reactor, "callLater", lambda *args: None)  # passes are run by hand
+    lean = LeanServer(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"], ping_interval=35,
+                      websocket_timeout=600, websocket_connect_timeout=600)
+    lean.connections = {}
+    checked: list[str] = []
+    pinged: list[float] = []
+
+    class Http:
+        def check_timeouts(self) -> None:
+            checked.append("http")
+
+    def websocket(name: str, state: int) -> WebSocketProtocol:
+        protocol = LeanWebSocketProtocol.__new__(LeanWebSocketProtocol)
+        protocol.__dict__.update(state=state, socket_opened=clock["now"], last_ping=clock["now"],
+                                 server=lean, transport=None)
+        original = protocol.check_timeouts
+        protocol.check_timeouts = lambda: (checked.append(name), original())
+        protocol._sendAutoPing = lambda: pinged.append(clock["now"])
+        protocol.serverClose = lambda: checked.append(f"{name} closed")
+        protocol.serverReject = lambda: checked.append(f"{name} rejected")
+        return protocol
+
+    http, talking = Http(), websocket("talking", WebSocketProtocol.STATE_OPEN)
+    connecting = websocket("connecting", WebSocketProtocol.STATE_CONNECTING)
+    for protocol in (http, talking, connecting):
+        lean.protocol_connected(protocol)
+
+    def run_pass(at: float) -> list[str]:
+        clock["now"] = at
+        checked.clear()
+        lean.timeout_checker()
+        return sorted(checked)
+
+    assert run_pass(1002) == ["connecting", "http", "talking"]  # a first look at everything
+    assert run_pass(1004) == ["connecting", "http"]  # the open socket has nothing due for 35 s
+    talking.last_ping = 1010  # a client message counts as a sign of life
+    assert run_pass(1036) == ["connecting", "http", "talking"] and not pinged  # due as of 1035: not silent
+    assert run_pass(1040) == ["connecting", "http"]
+    assert run_pass(1046) == ["connecting", "http", "talking"] and pinged == [1046]  # silent 36 s: pinged
+    assert run_pass(1048) == ["connecting", "http"]
+    assert run_pass(1080) == ["connecting", "http"]  # the next ping is due at 1081
+    assert run_pass(1082) == ["connecting", "http", "talking"] and pinged == [1046, 1082]
+    assert {"talking closed", "connecting rejected"} <= set(run_pass(1602))  # the 600 s lifetime and connect timeout
+
+    del lean.connections[talking], lean.connections[connecting]  # reaped
+    assert run_pass(1604) == ["http"] and [entry[2] for entry in lean.due] == [http]
+
+
 def test_the_server_process_collects_cyclic_garbage_less_often():
     import gc
 
