@@ -157,15 +157,12 @@ class PermissionCache:
         """Drop the user's entry (an access change was announced); the next socket loads anew."""
         self._entries.pop(user_id, None)
 
-    def retain(self, socket_users: list[int]) -> None:
-        """Count holders anew from the sockets open here (one per socket), dropping the others.
+    def retain(self, holders: dict[int, int]) -> None:
+        """Take the holder counts anew from the sockets open here (user id: sockets), dropping the others.
 
         Corrects the count after a handshake that loaded permissions but failed before its socket
         was registered, and so never released them.
         """
-        holders: dict[int, int] = {}
-        for user_id in socket_users:
-            holders[user_id] = holders.get(user_id, 0) + 1
         self._holders = holders
         for user_id in self._entries.keys() - holders.keys():
             del self._entries[user_id]
@@ -198,29 +195,54 @@ class Revalidator:
                 logger.exception("revalidation of open connections failed; retrying")
 
     async def check_all(self) -> None:
+        """Close the sockets idle too long, then judge each session with sockets here once.
+
+        One pass over the sockets groups them by session; the database is asked per session and
+        only the sockets of a session whose verdict changes something are visited again.
+        """
         loop = asyncio.get_running_loop()
-        local = [c for c in connections if getattr(c.consumer, "loop", None) is loop]
-        if not local:
-            return
         idle_limit = settings.REALTIME["IDLE_TIMEOUT_SECONDS"]
-        now = time.time()
-        for connection in local:
-            if idle_limit > 0 and now - connection.last_received > idle_limit:
-                connection.consumer.end(CloseCode.IDLE_TIMEOUT, "idle timeout")
-        get_permission_cache().retain([c.user_id for c in local])
+        idle_since = time.time() - idle_limit if idle_limit > 0 else None
+        sessions: dict[tuple[int, str | None, str | None], list] = {}
+        for connection in connections:
+            consumer = connection.consumer
+            if getattr(consumer, "loop", None) is not loop:
+                continue
+            if idle_since is not None and connection.last_received < idle_since:
+                consumer.end(CloseCode.IDLE_TIMEOUT, "idle timeout")
+            key = (connection.user_id, consumer.session_key, consumer.auth_hash)
+            sockets = sessions.get(key)
+            if sockets is None:
+                sessions[key] = [consumer]
+            else:
+                sockets.append(consumer)
+        if not sessions:
+            return
+        holders: dict[int, int] = {}
+        for (user_id, _, _), sockets in sessions.items():
+            holders[user_id] = holders.get(user_id, 0) + len(sockets)
+        get_permission_cache().retain(holders)
         self._round += 1
-        with_permissions = self._round % self.PERMISSION_EVERY == 0
-        await check_consumers([c.consumer for c in local], with_permissions=with_permissions)
+        await _apply_verdicts(sessions, with_permissions=self._round % self.PERMISSION_EVERY == 0)
 
 
 async def check_consumers(consumers: list, *, with_permissions: bool) -> None:
     """Apply fresh verdicts to consumers (closing the ones whose access is gone)."""
-    checks = [(c.user.pk, c.session_key, c.auth_hash) for c in consumers]
-    verdicts = await database_sync_to_async(access_verdicts)(checks, with_permissions=with_permissions)
+    sessions: dict[tuple[int, str | None, str | None], list] = {}
     for consumer in consumers:
-        verdict = verdicts[(consumer.user.pk, consumer.session_key)]
-        if verdict.changes(consumer.permissions):  # most rounds change nothing for most sockets
-            await consumer.apply_access(verdict)
+        sessions.setdefault((consumer.user.pk, consumer.session_key, consumer.auth_hash), []).append(consumer)
+    await _apply_verdicts(sessions, with_permissions=with_permissions)
+
+
+async def _apply_verdicts(sessions: dict[tuple[int, str | None, str | None], list], *, with_permissions: bool) -> None:
+    verdicts = await database_sync_to_async(access_verdicts)(list(sessions), with_permissions=with_permissions)
+    for (user_id, session_key, _), consumers in sessions.items():
+        verdict = verdicts[(user_id, session_key)]
+        if verdict.allowed and verdict.permissions is None:  # most rounds: nothing for any of them to do
+            continue
+        for consumer in consumers:
+            if verdict.changes(consumer.permissions):
+                await consumer.apply_access(verdict)
 
 
 get_revalidator = per_loop(Revalidator)
