@@ -10,6 +10,16 @@ the copy would have had (daphne sets them once at start, and neither daphne nor 
 connection). Once the socket is open it also lets go of the handshake's raw request and response,
 which nothing reads again.
 
+Most of what a desk sends are small text messages, each in one frame and one TCP segment (the
+spec client's heartbeat, subscriptions, commands). Autobahn parses every frame through a general
+state machine: about a dozen Python calls, a masker object and an incremental UTF-8 validator per
+frame, which was half of the CPU a heartbeat cost the server. `LeanWebSocketProtocol` takes a read
+that is exactly one complete, masked, unfragmented, uncompressed text frame within the size limits
+straight to daphne's `onMessage`, unmasked in one integer operation and checked as UTF-8 by
+Python's decoder. Anything else (a partial or coalesced read, control, binary or fragmented frames,
+invalid UTF-8, debug logging of frames) goes through autobahn as before, which also answers every
+violation.
+
 `install()` makes daphne build its connections with it; `aktienanalyse/asgi.py` calls it, so every
 daphne process that serves the project uses it.
 
@@ -47,6 +57,45 @@ _SETTINGS = frozenset(ws_protocol.WebSocketProtocol.CONFIG_ATTRS)
 GC_THRESHOLDS = (50_000, 20, 10)
 
 
+_MASKED = 0x80
+_TEXT_FIN = 0x81  # FIN, no RSV bits, opcode 1 (text)
+
+
+def _fast_frame_limit(factory: Any) -> int:
+    """The largest client frame payload the fast path takes under the factory's settings (0: none)."""
+    limit = factory.__dict__.get("_lean_fast_frame_limit")
+    if limit is None:
+        limits = [size for size in (factory.maxFramePayloadSize, factory.maxMessagePayloadSize) if size > 0]
+        usable = factory.applyMask and not (factory.logOctets or factory.logFrames)
+        limit = factory._lean_fast_frame_limit = min([65535, *limits]) if usable else 0
+    return limit
+
+
+def unmasked_text(data: bytes, limit: int) -> str | None:
+    """Return the text of `data` if it is exactly one masked, final, uncompressed text frame of at
+    most `limit` payload bytes with valid UTF-8, else None (autobahn's parser then takes it)."""
+    if len(data) < 6 or data[0] != _TEXT_FIN or not data[1] & _MASKED:
+        return None
+    length = data[1] & 0x7F
+    if length < 126:
+        header = 6
+    elif length == 126 and len(data) >= 8:
+        length, header = int.from_bytes(data[2:4], "big"), 8
+        if length < 126:  # not the shortest length encoding: a protocol violation
+            return None
+    else:
+        return None
+    if length > limit or len(data) != header + length:
+        return None
+    mask = data[header - 4 : header]
+    key = (mask * ((length >> 2) + 1))[:length]
+    payload = (int.from_bytes(data[header:], "little") ^ int.from_bytes(key, "little")).to_bytes(length, "little")
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 class LeanWebSocketProtocol(ws_protocol.WebSocketProtocol):
     CONFIG_ATTRS: tuple[str, ...] = ()
 
@@ -59,6 +108,30 @@ class LeanWebSocketProtocol(ws_protocol.WebSocketProtocol):
     def onOpen(self) -> None:
         super().onOpen()
         self.http_request_data = self.http_response_data = None
+
+    def _dataReceived(self, data: bytes) -> None:
+        if self.state == self.STATE_OPEN and not self.data and self.current_frame is None and not self.inside_message:
+            text = unmasked_text(data, _fast_frame_limit(self.factory))
+            if text is not None:
+                stats = self.trafficStats  # kept as autobahn keeps them
+                stats.incomingOctetsWireLevel += len(data)
+                payload = len(data) - (6 if len(data) < 132 else 8)  # the header: 6 bytes below 126
+                stats.incomingOctetsWebSocketLevel += payload
+                stats.incomingOctetsAppLevel += payload
+                stats.incomingWebSocketFrames += 1
+                stats.incomingWebSocketMessages += 1
+                if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+                    self._cancelAutoPingTimeoutCall()  # any data frame counts as the answer to a ping
+                self._on_text(text)
+                return
+        super()._dataReceived(data)
+
+    def _on_text(self, text: str) -> None:
+        """Daphne's `onMessage` for a text message decoded already."""
+        if self.muted:
+            return
+        self.last_ping = time.time()
+        self.application_queue.put_nowait({"type": "websocket.receive", "text": text})
 
 
 class LeanServer(server.Server):

@@ -14,7 +14,7 @@ import pytest
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 import aktienanalyse.asgi  # noqa: F401  (installs the protocol, as every daphne process of ours does)
-from realtime.server import GC_THRESHOLDS, LeanServer, LeanWebSocketProtocol
+from realtime.server import GC_THRESHOLDS, LeanServer, LeanWebSocketProtocol, unmasked_text
 from tests.fixtures.servers import start_daphne
 from tests.fixtures.ws import session_cookie
 
@@ -139,14 +139,26 @@ def test_the_server_process_collects_cyclic_garbage_less_often():
     assert gc.get_threshold() == GC_THRESHOLDS
 
 
-def _frame(payload: bytes) -> bytes:
-    """A masked client text frame (RFC 6455 5.2), payload under 126 bytes."""
+def _frame(payload: bytes, *, opcode: int = 0x1, fin: bool = True, rsv: int = 0) -> bytes:
+    """A masked client frame (RFC 6455 5.2); text and final unless told otherwise."""
     mask = os.urandom(4)
-    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    if len(payload) < 126:
+        header = bytes([first, 0x80 | len(payload)])
+    elif len(payload) < 1 << 16:
+        header = bytes([first, 0x80 | 126]) + struct.pack("!H", len(payload))
+    else:
+        header = bytes([first, 0x80 | 127]) + struct.pack("!Q", len(payload))
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 def _opcodes(sock: socket.socket, seconds: float) -> list[int]:
     """Read server frames (unmasked) for `seconds`; return their opcodes."""
+    return [opcode for opcode, _ in _server_frames(sock, seconds)]
+
+
+def _server_frames(sock: socket.socket, seconds: float) -> list[tuple[int, bytes]]:
+    """Read server frames (unmasked) for `seconds`; return (opcode, payload) of each."""
     sock.settimeout(0.1)
     buffer, opcodes, deadline = b"", [], time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -154,6 +166,8 @@ def _opcodes(sock: socket.socket, seconds: float) -> list[int]:
             chunk = sock.recv(65536)
         except TimeoutError:
             continue
+        except ConnectionResetError:
+            chunk = b""
         if not chunk:
             break
         buffer += chunk
@@ -165,9 +179,27 @@ def _opcodes(sock: socket.socket, seconds: float) -> list[int]:
                 length, start = struct.unpack("!Q", buffer[2:10])[0], 10
             if len(buffer) < start + length:
                 break
-            opcodes.append(buffer[0] & 0x0F)
+            opcodes.append((buffer[0] & 0x0F, buffer[start : start + length]))
             buffer = buffer[start + length :]
     return opcodes
+
+
+def _open_socket(server, user) -> socket.socket:
+    """Open a WebSocket to the served gateway by hand, signed in as `user`; return the raw socket."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {server.http_url}\r\n"
+            f"Cookie: {session_cookie(user).decode()}\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    assert response.startswith(b"HTTP/1.1 101")
+    return sock
 
 
 @pytest.mark.e2e
@@ -180,19 +212,7 @@ def test_daphne_pings_only_sockets_that_stay_silent(tmp_path, staff_user):
     """
     server = start_daphne(tmp_path, options=("--ping-interval", "1", "--ping-timeout", "5"))
     try:
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall(
-            (
-                f"GET /ws/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {server.http_url}\r\n"
-                f"Cookie: {session_cookie(staff_user).decode()}\r\n\r\n"
-            ).encode()
-        )
-        response = b""
-        while b"\r\n\r\n" not in response:
-            response += sock.recv(4096)
-        assert response.startswith(b"HTTP/1.1 101")
+        sock = _open_socket(server, staff_user)
         heartbeat = _frame(json.dumps({"type": "ping", "event": "heartbeat", "data": {}}).encode())
 
         talking: list[int] = []
@@ -204,6 +224,69 @@ def test_daphne_pings_only_sockets_that_stay_silent(tmp_path, staff_user):
         assert 0x1 in talking  # the pongs of the protocol came back as text frames
         assert 0x9 not in talking
         assert 0x9 in silent
+        sock.close()
+    finally:
+        server.stop()
+
+
+def test_a_read_of_exactly_one_plain_text_frame_is_unmasked_in_one_step_and_anything_else_is_left_to_autobahn():
+    text = '{"type":"ping","event":"heartbeat","data":{"note":"Grüße"}}'
+    long_text = json.dumps({"type": "ping", "event": "heartbeat", "data": {"pad": "x" * 300}})
+    frame = _frame(text.encode())
+
+    assert unmasked_text(frame, 65535) == text
+    assert unmasked_text(_frame(long_text.encode()), 65535) == long_text  # 16-bit length
+    assert unmasked_text(_frame(b""), 65535) == ""
+    # left to autobahn: partial, coalesced, over the limit, binary, fragmented, compressed,
+    # unmasked, 64-bit or non-minimal lengths, and invalid UTF-8
+    assert unmasked_text(frame[:-1], 65535) is None
+    assert unmasked_text(frame + frame, 65535) is None
+    assert unmasked_text(frame, len(text) - 1) is None
+    assert unmasked_text(_frame(text.encode(), opcode=0x2), 65535) is None
+    assert unmasked_text(_frame(text.encode(), fin=False), 65535) is None
+    assert unmasked_text(_frame(text.encode(), rsv=4), 65535) is None
+    assert unmasked_text(bytes([0x81, len(text)]) + text.encode(), 65535) is None
+    assert unmasked_text(_frame(b"x" * 70000), 1 << 20) is None
+    assert unmasked_text(bytes([0x81, 0x80 | 126, 0, 5]) + frame[2:], 65535) is None
+    assert unmasked_text(_frame(b'{"a":"\xff"}'), 65535) is None
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_daphne_answers_messages_however_they_are_framed_and_drops_invalid_utf8(tmp_path, staff_user):
+    """One frame per read takes the short way, everything else autobahn's: the answers are the same."""
+    heartbeat = json.dumps({"type": "ping", "event": "heartbeat", "data": {}, "correlation_id": "hb-1"}).encode()
+    server = start_daphne(tmp_path)
+    try:
+        sock = _open_socket(server, staff_user)
+        _server_frames(sock, 0.5)  # connection.established
+
+        def pongs(seconds: float = 0.5) -> int:
+            return sum(b'"pong"' in payload and b'"hb-1"' in payload for opcode, payload in _server_frames(sock, seconds))
+
+        sock.sendall(_frame(heartbeat))  # one whole frame in one read
+        assert pongs() == 1
+        sock.sendall(_frame(heartbeat) * 2)  # two frames in one read
+        assert pongs() == 2
+        frame = _frame(heartbeat)
+        sock.sendall(frame[:5])  # one frame over two reads
+        time.sleep(0.2)
+        sock.sendall(frame[5:])
+        assert pongs() == 1
+        sock.sendall(_frame(heartbeat[:10], fin=False) + _frame(heartbeat[10:], opcode=0x0))  # fragmented
+        assert pongs() == 1
+        sock.sendall(_frame(json.dumps({"type": "ping", "event": "heartbeat", "data": {"pad": "x" * 300},
+                                        "correlation_id": "hb-1"}).encode()))  # a 16-bit length
+        assert pongs() == 1
+
+        sock.sendall(_frame(b'{"type":"ping","event":"\xff"}'))  # not UTF-8: autobahn drops the connection
+        assert _server_frames(sock, 1) == []  # no answer, and the socket is gone
+        sock.settimeout(1)
+        try:
+            rest = sock.recv(1)  # times out if the socket were still open
+        except ConnectionResetError:
+            rest = b""
+        assert rest == b""
         sock.close()
     finally:
         server.stop()
