@@ -48,7 +48,8 @@ function open(url, cookie, origin, subscribe, index) {
         const started = id && client.pending.get(id[1]);
         if (started !== undefined) {
           client.pending.delete(id[1]);
-          client.rtts.push({ ms: (nowUs() - started) / 1000, ok: text.includes('"status":"success"') });
+          const ok = text.includes('"status":"success"');
+          client.rtts.push({ ms: (nowUs() - started) / 1000, ok, error: ok ? null : (/"code":"([^"]+)"/.exec(text) || [, "?"])[1] });
         }
       }
     });
@@ -134,6 +135,7 @@ async function handle(command) {
       const sorted = Float64Array.from(rtts.map((r) => r.ms)).sort();
       return {
         sent: command.n, answered: rtts.length, succeeded: rtts.filter((r) => r.ok).length,
+        errors: rtts.reduce((seen, r) => (r.ok ? seen : { ...seen, [r.error]: (seen[r.error] || 0) + 1 }), {}),
         seconds: (performance.now() - started) / 1000,
         p50_ms: quantile(sorted, 0.5), p99_ms: quantile(sorted, 0.99), max_ms: sorted[sorted.length - 1] ?? null,
       };
