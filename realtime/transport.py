@@ -77,15 +77,37 @@ class SocketWriter:
         transport = self.transport
         if protocol.state != self.open_state or transport.disconnecting or not transport.connected:
             raise ConnectionError("the socket is no longer open")
-        if protocol.send_queue or self.backlog():
-            transport.write(frame)  # older bytes wait in Twisted: queue behind them
+        if protocol.send_queue:
+            transport.write(frame)  # autobahn's queued bytes go first: queue behind them
             return
-        try:
-            sent = self.socket.send(frame)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        if sent < len(frame):
-            transport.write(frame[sent:])  # Twisted writes the rest once the socket takes more
+        write_now(transport, frame)
+
+
+def write_now(transport: Any, data: bytes) -> None:
+    """Write `data` to a plain TCP transport of Twisted: to the socket at once when Twisted holds
+    nothing for it, else (and for what the kernel does not take) behind Twisted's buffer.
+
+    Raises the socket's `OSError` (a reset, a broken pipe) other than "would block".
+    """
+    if len(transport.dataBuffer) - transport.offset + transport._tempDataLen:
+        transport.write(data)  # older bytes wait in Twisted: queue behind them
+        return
+    try:
+        sent = transport.socket.send(data)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    if sent < len(data):
+        transport.write(data[sent:])  # Twisted writes the rest once the socket takes more
+
+
+def plain_tcp(transport: Any) -> bool:
+    """Whether `transport` is Twisted's TCP connection without TLS, which `write_now` may write to."""
+    return (
+        transport is not None
+        and getattr(transport, "socket", None) is not None
+        and not getattr(transport, "TLS", False)
+        and all(hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen", "disconnecting"))
+    )
 
 
 def socket_writer(send: Any) -> SocketWriter | None:
@@ -97,12 +119,6 @@ def socket_writer(send: Any) -> SocketWriter | None:
     """
     protocol = _protocol_of(send)
     transport = getattr(protocol, "transport", None)
-    if (
-        transport is None
-        or not hasattr(protocol, "send_queue")
-        or not hasattr(protocol, "STATE_OPEN")
-        or getattr(transport, "socket", None) is None
-        or not all(hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen", "disconnecting"))
-    ):
+    if not plain_tcp(transport) or not hasattr(protocol, "send_queue") or not hasattr(protocol, "STATE_OPEN"):
         return None
     return SocketWriter(protocol, transport)
