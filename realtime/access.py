@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import import_module
 
@@ -195,53 +196,61 @@ class Revalidator:
                 logger.exception("revalidation of open connections failed; retrying")
 
     async def check_all(self) -> None:
-        """Close the sockets idle too long, then judge each session with sockets here once.
+        """Judge each session with sockets open once; now and then also close the idle sockets.
 
-        One pass over the sockets groups them by session; the database is asked per session and
-        only the sockets of a session whose verdict changes something are visited again.
+        The connection table keeps its sockets by session, so a round costs a query and a
+        verdict per session, not a visit to each socket: sockets are visited only for a session
+        whose verdict changes something, and by the sweep for idle ones, which runs every
+        twelfth of the idle timeout (every 10 s with the 120 s default) rather than every round.
         """
         loop = asyncio.get_running_loop()
+        config = settings.REALTIME
+        self._round += 1
+        sweep_every = max(1, int(config["IDLE_TIMEOUT_SECONDS"] / 12 / max(config["REVALIDATE_SECONDS"], 0.001)))
+        if self._round % sweep_every == 0:
+            self.sweep(loop)
+        sessions = connections.sessions()
+        if sessions:
+            await _apply_verdicts(sessions, with_permissions=self._round % self.PERMISSION_EVERY == 0, loop=loop)
+
+    def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close this loop's sockets idle longer than the idle timeout; recount permission holders."""
         idle_limit = settings.REALTIME["IDLE_TIMEOUT_SECONDS"]
         idle_since = time.time() - idle_limit if idle_limit > 0 else None
-        sessions: dict[tuple[int, str | None, str | None], list] = {}
+        holders: dict[int, int] = {}
         for connection in connections:
             consumer = connection.consumer
             if getattr(consumer, "loop", None) is not loop:
                 continue
             if idle_since is not None and connection.last_received < idle_since:
                 consumer.end(CloseCode.IDLE_TIMEOUT, "idle timeout")
-            key = (connection.user_id, consumer.session_key, consumer.auth_hash)
-            sockets = sessions.get(key)
-            if sockets is None:
-                sessions[key] = [consumer]
-            else:
-                sockets.append(consumer)
-        if not sessions:
-            return
-        holders: dict[int, int] = {}
-        for (user_id, _, _), sockets in sessions.items():
-            holders[user_id] = holders.get(user_id, 0) + len(sockets)
+            holders[connection.user_id] = holders.get(connection.user_id, 0) + 1
         get_permission_cache().retain(holders)
-        self._round += 1
-        await _apply_verdicts(sessions, with_permissions=self._round % self.PERMISSION_EVERY == 0)
 
 
 async def check_consumers(consumers: list, *, with_permissions: bool) -> None:
     """Apply fresh verdicts to consumers (closing the ones whose access is gone)."""
     sessions: dict[tuple[int, str | None, str | None], list] = {}
     for consumer in consumers:
-        sessions.setdefault((consumer.user.pk, consumer.session_key, consumer.auth_hash), []).append(consumer)
+        connection = getattr(consumer, "connection", None)
+        if connection is not None:  # else not admitted yet: nothing to judge
+            sessions.setdefault(connection.session, []).append(connection)
     await _apply_verdicts(sessions, with_permissions=with_permissions)
 
 
-async def _apply_verdicts(sessions: dict[tuple[int, str | None, str | None], list], *, with_permissions: bool) -> None:
+async def _apply_verdicts(
+    sessions: dict[tuple[int, str | None, str | None], Iterable], *, with_permissions: bool,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> None:
+    """Judge each session once and apply its verdict to its connections (those of `loop`, if given)."""
     verdicts = await database_sync_to_async(access_verdicts)(list(sessions), with_permissions=with_permissions)
-    for (user_id, session_key, _), consumers in sessions.items():
+    for (user_id, session_key, _), group in sessions.items():
         verdict = verdicts[(user_id, session_key)]
         if verdict.allowed and verdict.permissions is None:  # most rounds: nothing for any of them to do
             continue
-        for consumer in consumers:
-            if verdict.changes(consumer.permissions):
+        for connection in list(group):  # the table may change while verdicts are applied
+            consumer = connection.consumer
+            if (loop is None or getattr(consumer, "loop", None) is loop) and verdict.changes(consumer.permissions):
                 await consumer.apply_access(verdict)
 
 

@@ -8,7 +8,7 @@ The consumer registers itself here on accept and removes itself on disconnect; m
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, ValuesView
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +32,8 @@ class Connection:
     messages_out: int = 0
     last_activity: float = field(default_factory=time.time)
     last_received: float = field(default_factory=time.time)
+    # (user id, session key, session auth hash) as admitted: what access is judged by
+    session: tuple[int, str | None, str | None] = (0, None, None)
 
     def touch_in(self) -> None:
         self.messages_in += 1
@@ -45,21 +47,43 @@ class Connection:
 class ConnectionTable:
     def __init__(self) -> None:
         self._connections: dict[int, Connection] = {}
+        self._sessions: dict[tuple[int, str | None, str | None], dict[int, Connection]] = {}
         self.messages_received = 0
         self.messages_sent = 0
         self.version = 0  # changes with every add and remove, so watchers skip unchanged tables
 
     def add(self, connection: Connection) -> None:
         key = id(connection.consumer)
-        if self._connections.get(key) is None:
+        previous = self._connections.get(key)
+        if previous is None:
             metrics.connection_opened()
+        else:
+            self._leave_session(key, previous)
         self._connections[key] = connection
+        self._sessions.setdefault(connection.session, {})[key] = connection
         self.version += 1
 
     def remove(self, consumer: Any) -> None:
-        if self._connections.pop(id(consumer), None) is not None:
+        key = id(consumer)
+        connection = self._connections.pop(key, None)
+        if connection is not None:
+            self._leave_session(key, connection)
             metrics.connection_closed()
             self.version += 1
+
+    def _leave_session(self, key: int, connection: Connection) -> None:
+        group = self._sessions.get(connection.session)
+        if group is not None:
+            group.pop(key, None)
+            if not group:
+                del self._sessions[connection.session]
+
+    def sessions(self) -> dict[tuple[int, str | None, str | None], ValuesView[Connection]]:
+        """The open connections by session, without visiting each one.
+
+        Each session's connections are a live view: copy it before iterating across an `await`.
+        """
+        return {session: group.values() for session, group in self._sessions.items()}
 
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._connections.values()))

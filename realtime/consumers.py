@@ -134,6 +134,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             connected_at=utc_now(),
             subscriptions=self.subscriptions,
             consumer=self,
+            session=(user.pk, self.session_key, self.auth_hash),
         )
         self.lease = await get_leases().admit(user_id=user.pk, limit=self.config["MAX_CONNECTIONS_PER_USER"])
         over_cap = self.lease is None

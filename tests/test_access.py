@@ -98,3 +98,30 @@ async def test_a_socket_opened_after_a_permission_was_revoked_does_not_get_it_fr
     third, _ = await ws_connect(cookie=cookie)
     (granted,) = await third.subscribe("system.error")
     assert granted["event"] == "subscription.confirmed"
+
+
+def test_the_connection_table_keeps_its_sockets_by_session_as_they_come_and_go():
+    """The periodic check asks per session and never walks the sockets; the index must stay exact."""
+    from realtime.connections import Connection, ConnectionTable
+
+    table = ConnectionTable()
+    consumers = [object() for _ in range(3)]
+
+    def connection(consumer, session):
+        return Connection(client_id="c", user_id=session[0], username="u", remote_addr=None, origin=None,
+                          connected_at=None, subscriptions=set(), consumer=consumer, session=session)
+
+    desk, laptop = (7, "session-a", "hash-a"), (7, "session-b", "hash-a")
+    table.add(connection(consumers[0], desk))
+    table.add(connection(consumers[1], desk))
+    table.add(connection(consumers[2], laptop))
+    assert {key: sorted(id(c.consumer) for c in group) for key, group in table.sessions().items()} == {
+        desk: sorted(id(c) for c in consumers[:2]), laptop: [id(consumers[2])]
+    }
+    table.add(connection(consumers[1], laptop))  # registered again under another session: moves
+    table.remove(consumers[0])
+    table.remove(consumers[0])  # twice changes nothing
+    assert {key: len(group) for key, group in table.sessions().items()} == {laptop: 2}
+    table.remove(consumers[1])
+    table.remove(consumers[2])
+    assert table.sessions() == {} and len(table) == 0
