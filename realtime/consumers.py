@@ -194,7 +194,11 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         try:
             while True:
-                await self.dispatch(await receive())
+                message = await receive()
+                if message["type"] == "websocket.receive":  # nearly every message: no handler lookup
+                    await self.receive(text_data=message.get("text"), bytes_data=message.get("bytes"))
+                else:
+                    await self.dispatch(message)
         except StopConsumer:
             pass
         finally:  # also when the server cancels the connection without a disconnect message

@@ -148,9 +148,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)  # shared, as json.loads shares its own
+
+
 def decode(text: str | bytes) -> Any:
     """Parse JSON with every fractional number as a Decimal; NaN and Infinity are errors."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    return _DECODER.decode(text)
 
 
 @dataclass(frozen=True)
