@@ -3,8 +3,9 @@
 `connections.py` knows the sockets of one process. With several processes behind a proxy, the
 bridge, operators and `manage.py gateway_clients` need the whole picture: each process keeps a
 hash on the bus Redis (`<prefix>:presence:<process>`: client id -> user and connection count),
-rewritten within a second of a change and on a heartbeat, and expiring with its process. A
-restarted Redis is refilled by the next heartbeat; a dead process drops out after the TTL.
+rewritten within a second of a change, kept alive by a heartbeat, and expiring with its process.
+A restarted Redis is refilled by the next heartbeat, which finds the hash gone; a dead process
+drops out after the TTL.
 """
 
 from __future__ import annotations
@@ -75,9 +76,10 @@ class Presence:
                 seen_version = connections.version
                 snapshot = local_snapshot()
             due = time.monotonic() - self._written_at > self.ttl / 3
-            if (snapshot is not self._written and snapshot != self._written) or due:
+            changed = snapshot is not self._written and snapshot != self._written
+            if changed or due:
                 try:
-                    await self._write(snapshot)
+                    await (self._write(snapshot) if changed else self._refresh(snapshot))
                     if failing:
                         logger.warning("presence of this process is published again")
                     failing = False
@@ -86,6 +88,23 @@ class Presence:
                         logger.error("presence could not be published: %s", exc)
                     failing = True
             await asyncio.sleep(CHECK_INTERVAL)
+
+    async def _refresh(self, snapshot: dict[str, str]) -> None:
+        """Keep the unchanged hash alive; write it anew only if Redis no longer has it (a restart).
+
+        With ten thousand sockets the hash is a megabyte or two, and rewriting it on every
+        heartbeat was most of what presence cost an idle process.
+        """
+        key = _process_key(PROCESS_ID)
+        async with bus_redis().pipeline(transaction=True) as pipe:
+            pipe.expire(key, self.ttl)
+            pipe.zadd(_processes_key(), {PROCESS_ID: time.time()})
+            pipe.zremrangebyscore(_processes_key(), "-inf", time.time() - self.ttl)
+            kept, *_ = await pipe.execute()
+        if snapshot and not kept:
+            await self._write(snapshot)
+            return
+        self._written_at = time.monotonic()
 
     async def _write(self, snapshot: dict[str, str]) -> None:
         key = _process_key(PROCESS_ID)

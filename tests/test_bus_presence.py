@@ -67,3 +67,48 @@ async def test_clients_and_users_are_known_across_processes_and_leave_with_them(
         return first.client_id not in online and other.client_id in online
 
     await eventually(a_gone, 6)
+
+
+async def test_an_unchanged_presence_is_kept_alive_without_rewriting_and_refilled_when_redis_lost_it(settings):
+    """The heartbeat only extends the hash's life; a hash Redis no longer has is written anew."""
+    import uuid as uuid_module
+    from datetime import datetime, timezone
+
+    from realtime import presence as presence_module
+    from realtime.connections import Connection, connections
+
+    bus = new_bus(shared_redis_url())
+    settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": bus.redis_url, "KEY_PREFIX": bus.layer_prefix, "PRESENCE_TTL": 3}
+    consumer = object()
+    client_id = f"presence-{uuid_module.uuid4().hex[:8]}"
+    connections.add(Connection(client_id=client_id, user_id=1, username="desk", remote_addr=None, origin=None,
+                               connected_at=datetime.now(timezone.utc), subscriptions=set(), consumer=consumer))
+    presence = presence_module.Presence()
+    redis = presence_module.bus_redis()
+    key = presence_module._process_key(presence_module.PROCESS_ID)
+    written: list[int] = []
+    original = presence._write
+
+    async def counted(snapshot):
+        written.append(len(snapshot))
+        await original(snapshot)
+
+    presence._write = counted
+    presence.start()
+    try:
+        await eventually(lambda: _has(redis, key, client_id), 3)
+        assert written == [1]
+        await asyncio.sleep(2.5)  # past a heartbeat (every TTL / 3 = 1 s) and the TTL's first second
+        assert written == [1] and await redis.ttl(key) > 1  # kept alive, not rewritten
+        await redis.delete(key)  # as a restarted Redis would have lost it
+        await eventually(lambda: _has(redis, key, client_id), 3)
+        assert written == [1, 1]
+    finally:
+        presence._task.cancel()
+        await asyncio.gather(presence._task, return_exceptions=True)
+        connections.remove(consumer)
+        await redis.delete(key)
+
+
+async def _has(redis, key: str, client_id: str) -> bool:
+    return await redis.hexists(key, client_id)
