@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
+import random
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -92,8 +92,19 @@ def utc_now_iso() -> str:
     return isoformat(utc_now())
 
 
+_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)  # version 4 and the RFC 4122 variant
+_UUID4_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+
+
 def new_correlation_id() -> str:
-    return str(uuid.uuid4())
+    """Return a random version-4 UUID string, as `str(uuid.uuid4())` would.
+
+    A correlation id names a message; it is no secret (clients choose their own), so the
+    process's random generator serves instead of the operating system's: a fifth of the cost of
+    a pong was `uuid4` reading the kernel's entropy and building a UUID object.
+    """
+    text = "%032x" % (random.getrandbits(128) & _UUID4_MASK | _UUID4_BITS)
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def envelope(

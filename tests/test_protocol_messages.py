@@ -277,3 +277,15 @@ async def test_oversized_message_is_refused(staff_ws, settings):
     error = await staff_ws.receive()
     assert error["event"] == "message_too_large" and error["data"]["limit"] == limit
     await assert_still_open(staff_ws)
+
+
+def test_correlation_ids_the_server_makes_are_distinct_version_4_uuids():
+    import uuid
+
+    from realtime.protocol import new_correlation_id
+
+    ids = [new_correlation_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:1000]:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
