@@ -36,12 +36,12 @@ from .access import (
 from .admission import get_leases
 from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
-from .events import EVENT_SCHEMAS, EventSchema
+from .events import EVENT_SCHEMAS
 from .fanout import Delivery, Outbox, get_fanout
 from .gate import header
 from .history import get_history
 from .limits import TokenBucket
-from .logs import current_correlation_id, log_flow, log_flow_debug
+from .logs import current_correlation_id, log_flow
 from .monitoring import monitor_attach
 from .protocol import (
     COMMAND_NAME_RE,
@@ -66,12 +66,6 @@ from .services import client_identity_claim
 from .transport import socket_writer
 
 logger = logging.getLogger(__name__)
-
-
-# Per event type, worked out once: its schema and the group of its all-symbol subscribers.
-ROUTES: dict[str, tuple[EventSchema, str]] = {
-    name: (schema, dispatch.event_group(name)) for name, schema in EVENT_SCHEMAS.items()
-}
 
 
 class EventConsumer(AsyncWebsocketConsumer):
@@ -337,42 +331,45 @@ class EventConsumer(AsyncWebsocketConsumer):
         return permission is None or self.user.is_superuser or permission in self.permissions
 
     def deliver(self, message: dict[str, Any], delivery: Delivery | None = None) -> None:
-        """Take a message from the process fan-out and send or queue what this connection may see."""
+        """Take a message from the process fan-out and send or queue what this connection may see.
+
+        An event comes with its `Delivery`, in which the fan-out worked out once what every
+        socket checks it against; this runs once per socket and event, so it does only that.
+        """
         kind = message.get("type")
         if kind == dispatch.EVENT:
-            audience = message.get("audience")
-            if audience is not None and self.user.pk not in audience:
+            alone = delivery is None  # not from the fan-out: count the frame here
+            if alone:
+                delivery = Delivery(message)
+            if delivery.audience is not None and self.user.pk not in delivery.audience:
                 return
-            event_type = message["event"]
-            route = ROUTES.get(event_type)
-            if route is None:
+            if not delivery.known:
                 return
-            schema, all_symbols = route
-            if schema.permission is not None and not self.may(schema.permission):
+            if delivery.permission is not None and not self.may(delivery.permission):
                 return
-            group = message["group"]
-            if group.startswith("ev."):  # a broadcast: to the type's group or one symbol's group
+            event_type = delivery.event_type
+            if delivery.broadcast:
                 if event_type not in self.subscriptions:
                     return
                 # Accept it only through the group this connection belongs to now, so a
                 # connection changing from all symbols to some (or back) never gets it twice.
                 narrowed = self.symbols.get(event_type)
                 if narrowed is None:
-                    if group != all_symbols:
+                    if not delivery.to_all_symbols:
                         return
-                elif group == all_symbols or message.get("symbol") not in narrowed:
+                elif delivery.to_all_symbols or delivery.symbol not in narrowed:
                     return
-                held = self.replaying.get(event_type)
-                if held is not None:  # a replay is running: live events wait behind it
-                    held.append(message)
-                    return
-            if log_flow_debug():
+                if self.replaying:
+                    held = self.replaying.get(event_type)
+                    if held is not None:  # a replay is running: live events wait behind it
+                        held.append(message)
+                        return
+            if delivery.debug:
                 self._flow("delivered", message.get("correlation_id"), event_type, logging.DEBUG)
-            event = (event_type, message.get("emitted_at"))
-            if delivery is None:
-                if self.outbox.put(message["text"], conflate_key=message.get("conflate"), event=event):
-                    self._sent(message["text"], event)
-            elif self.outbox.put(message["text"], wire=delivery.wire, conflate_key=message.get("conflate"), event=event):
+            if self.outbox.put_event(delivery):
+                if alone:
+                    self._sent(delivery.text, delivery.event)
+                    return
                 delivery.written += 1  # counted by the fan-out, for all sockets at once
                 connection = self.connection
                 connection.messages_out += 1

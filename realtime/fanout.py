@@ -23,7 +23,9 @@ from channels.layers import get_channel_layer
 
 from . import metrics
 from .connections import connections
-from .dispatch import EVENT
+from .dispatch import EVENT, event_group
+from .events import EVENT_SCHEMAS
+from .logs import log_flow_debug
 from .loops import per_loop
 from .transport import text_frame
 
@@ -31,14 +33,19 @@ logger = logging.getLogger(__name__)
 
 
 class Delivery:
-    """One event on its way to the local members of a group: its frame, built once, and a tally.
+    """One event on its way to the local members of a group: what every member needs of it,
+    worked out once, and a tally.
 
     `wire` is the complete WebSocket frame of the event's text; members whose socket takes it at
     once add to `written` and set their last activity to `at`, and the fan-out counts them in the
-    metrics together.
+    metrics together. The rest is what each member checks the event against (its schema's
+    permission, audience, group and symbol) and puts in its outbox (conflation key, metrics tag).
     """
 
-    __slots__ = ("event_type", "text", "emitted_at", "wire", "written", "at")
+    __slots__ = (
+        "event_type", "text", "emitted_at", "wire", "written", "at", "known", "permission", "audience",
+        "symbol", "broadcast", "to_all_symbols", "conflate", "event", "debug",
+    )
 
     def __init__(self, message: dict[str, Any]):
         self.event_type: str = message.get("event", "")
@@ -47,6 +54,18 @@ class Delivery:
         self.wire = text_frame(self.text.encode("utf-8"))
         self.written = 0
         self.at = time.time()
+        schema = EVENT_SCHEMAS.get(self.event_type)
+        self.known = schema is not None
+        self.permission: str | None = schema.permission if schema is not None else None
+        audience = message.get("audience")
+        self.audience: frozenset[int] | None = frozenset(audience) if audience is not None else None
+        self.symbol: str | None = message.get("symbol")
+        group = message.get("group", "")
+        self.broadcast = group.startswith("ev.")  # to the type's group or one symbol's group
+        self.to_all_symbols = group == event_group(self.event_type)
+        self.conflate: str | None = message.get("conflate")
+        self.event = (self.event_type, self.emitted_at)  # for the delivery metrics of frames sent later
+        self.debug = log_flow_debug()
 
 
 class Member(Protocol):
@@ -205,6 +224,25 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    def put_event(self, delivery: Delivery) -> bool:
+        """`put` for an event from the fan-out, whose frame, conflation key and tag come built.
+
+        The common case, a socket with nothing waiting and little held by the server, is
+        written here without `put`'s keyword arguments and its second look at the backlog.
+        """
+        socket = self._socket
+        if socket is not None and self._writer is None and not self._pending and not self._closed:
+            try:
+                written = socket.write(delivery.wire, unless_over=self.HIGH_WATER)
+            except Exception:
+                logger.debug("socket gone while sending", exc_info=True)
+                self.close()
+                return False
+            if written:
+                self.sent += 1
+                return True
+        return self.put(delivery.text, wire=delivery.wire, conflate_key=delivery.conflate, event=delivery.event)
 
     def put(
         self,

@@ -71,16 +71,22 @@ class SocketWriter:
         transport = self.transport
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
-    def write(self, frame: bytes) -> None:
-        """Write one complete frame; raise ConnectionError when the socket is closing or gone."""
+    def write(self, frame: bytes, *, unless_over: int | None = None) -> bool:
+        """Write one complete frame and return True; raise ConnectionError when the socket is
+        closing or gone. With `unless_over`, write nothing and return False while Twisted holds
+        more than that many bytes for the client."""
         protocol = self.protocol
         transport = self.transport
         if protocol.state != self.open_state or transport.disconnecting or not transport.connected:
             raise ConnectionError("the socket is no longer open")
-        if protocol.send_queue:
-            transport.write(frame)  # autobahn's queued bytes go first: queue behind them
-            return
-        write_now(transport, frame)
+        held = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        if unless_over is not None and held > unless_over:
+            return False
+        if held or protocol.send_queue:
+            transport.write(frame)  # older bytes (Twisted's or autobahn's queue) go first: queue behind them
+            return True
+        _send(transport, frame)
+        return True
 
 
 def write_now(transport: Any, data: bytes) -> None:
@@ -92,6 +98,11 @@ def write_now(transport: Any, data: bytes) -> None:
     if len(transport.dataBuffer) - transport.offset + transport._tempDataLen:
         transport.write(data)  # older bytes wait in Twisted: queue behind them
         return
+    _send(transport, data)
+
+
+def _send(transport: Any, data: bytes) -> None:
+    """Hand `data` to the socket of a transport that holds nothing; Twisted keeps what it does not take."""
     try:
         sent = transport.socket.send(data)
     except (BlockingIOError, InterruptedError):
