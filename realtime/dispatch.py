@@ -115,11 +115,13 @@ def broadcast_copies(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def asend_message(message: dict[str, Any]) -> None:
-    """Number a broadcast event in its history, then hand the message to its group(s)."""
+    """Number a broadcast event in its history (unless `asend_messages` did), then hand the
+    message to its group(s)."""
     layer = get_channel_layer()
     if is_broadcast(message):
-        seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
-        message["seq"] = seq
+        if "seq" not in message:
+            seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
+            message["seq"] = seq
         log_flow("emitted", correlation_id=message.get("correlation_id"), event_type=message["event"],
                  group=message["group"], audience=_audience_size(message))
         for copy in broadcast_copies(message):
@@ -132,6 +134,33 @@ async def asend_message(message: dict[str, Any]) -> None:
     await layer.group_send(message["group"], message)
     if message["type"] == EVENT:
         metrics.event_published(message["event"])
+
+
+async def asend_messages(messages: list[dict[str, Any]]) -> None:
+    """Publish messages in order, as `asend_message` each, numbering the broadcast events among
+    them in one round trip to the history; log and skip a message that cannot be sent.
+
+    When that round trip fails, its events are skipped like one whose own numbering failed:
+    numbering them again could store some twice, had Redis run part of the batch.
+    """
+    broadcasts = [message for message in messages if is_broadcast(message)]
+    if len(broadcasts) > 1:
+        try:
+            numbered = await get_history().append_many(
+                [(message["event"], message["text"], message["audience"]) for message in broadcasts]
+            )
+        except Exception:
+            logger.exception("%d events could not be numbered and were not published", len(broadcasts))
+            skipped = {id(message) for message in broadcasts}
+            messages = [message for message in messages if id(message) not in skipped]
+        else:
+            for message, (seq, _, text) in zip(broadcasts, numbered):
+                message["seq"], message["text"] = seq, text
+    for message in messages:
+        try:
+            await asend_message(message)
+        except Exception:
+            logger.exception("event %s could not be published after commit", message.get("event"))
 
 
 async def anumber_once(message: dict[str, Any], *, once: str, ttl: int) -> None:
@@ -203,12 +232,10 @@ class Publisher:
             self._task = asyncio.get_running_loop().create_task(self._drain(), name="realtime-publisher")
 
     async def _drain(self) -> None:
-        while self._waiting:
-            message = self._waiting.popleft()
-            try:
-                await asend_message(message)
-            except Exception:
-                logger.exception("event %s could not be published after commit", message.get("event"))
+        while self._waiting:  # what committed meanwhile goes out together (`asend_messages`)
+            batch = list(self._waiting)
+            self._waiting.clear()
+            await asend_messages(batch)
 
     async def flush(self) -> None:
         """Wait until everything handed over so far is published."""

@@ -75,6 +75,10 @@ class MemoryHistory:
         buffer.append(Entry(seq, numbered, audience, time.time()))
         return seq, epoch, numbered
 
+    async def append_many(self, events: list[tuple[str, str, list[int] | None]]) -> list[tuple[int, str, str]]:
+        """`append` each (event type, frame, audience) in order."""
+        return [await self.append(*event) for event in events]
+
     async def append_once(
         self, event_type: str, text: str, audience: list[int] | None, *, once: str, ttl: int
     ) -> tuple[int, str, str]:
@@ -164,12 +168,24 @@ class RedisHistory:
         base = f"{self.prefix}:history:{event_type}"
         return [f"{base}:seq", f"{base}:epoch", f"{base}:stream"]
 
+    def _append_args(self, text: str, audience: list[int] | None) -> list[Any]:
+        return [text[:-1], encode(audience), self.max_events, uuid.uuid4().hex[:16], int(time.time() * 1000)]
+
     async def append(self, event_type: str, text: str, audience: list[int] | None) -> tuple[int, str, str]:
-        seq, epoch, numbered = await self._append(
-            keys=self._keys(event_type),
-            args=[text[:-1], encode(audience), self.max_events, uuid.uuid4().hex[:16], int(time.time() * 1000)],
-        )
+        seq, epoch, numbered = await self._append(keys=self._keys(event_type), args=self._append_args(text, audience))
         return int(seq), epoch.decode(), numbered.decode()
+
+    async def append_many(self, events: list[tuple[str, str, list[int] | None]]) -> list[tuple[int, str, str]]:
+        """`append` each (event type, frame, audience) in order, in one round trip to Redis.
+
+        Each event is still numbered by its own script run, atomically; the pipeline only saves
+        the waits between them (an order's fill commits four events at once).
+        """
+        async with self.client.pipeline(transaction=False) as pipe:
+            for event_type, text, audience in events:
+                await self._append(keys=self._keys(event_type), args=self._append_args(text, audience), client=pipe)
+            results = await pipe.execute()
+        return [(int(seq), epoch.decode(), numbered.decode()) for seq, epoch, numbered in results]
 
     async def append_once(
         self, event_type: str, text: str, audience: list[int] | None, *, once: str, ttl: int

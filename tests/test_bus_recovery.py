@@ -415,3 +415,26 @@ async def test_bus_events_go_out_live_without_seq_while_the_history_is_unreachab
         await asyncio.sleep(0.2)
     assert "event history is back" in process.log()
     assert process.process.poll() is None
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+async def test_history_numbers_a_batch_of_events_in_order_as_one_by_one(kind):
+    """An order's events, committed together, are numbered in one round trip, each as `append` would."""
+    prefix = f"many-{uuid.uuid4().hex[:8]}"
+    store = (RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=100, max_age=900) if kind == "redis"
+             else MemoryHistory(max_events=100, max_age=900))
+    try:
+        single = await store.append(PRICE, '{"n":0}', None)
+        batch = await store.append_many([(PRICE, '{"n":1}', [7]), ("trading.order_filled", '{"n":2}', [7]),
+                                         (PRICE, '{"n":3}', None)])
+
+        epoch = single[1]
+        assert [seq for seq, _, _ in batch] == [single[0] + 1, 1, single[0] + 2]
+        assert batch[0][2] == f'{{"n":1,"seq":{single[0] + 1},"epoch":"{epoch}"}}'
+        replay = await store.since(PRICE, 0, epoch)
+        assert [entry.text for entry in replay.entries] == [single[2], batch[0][2], batch[2][2]]
+        assert [entry.audience for entry in replay.entries] == [None, [7], None]
+    finally:
+        if kind == "redis":
+            await forget(store, prefix)
+            await store.client.aclose()

@@ -145,3 +145,33 @@ async def test_events_worker_threads_commit_go_out_once_each_in_commit_order(ws_
     seqs = [entry.seq for entry in (await get_history().since("market.alert", 0, (await get_history().position("market.alert"))[1])).entries]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
     assert await client.nothing_more()
+
+
+async def test_events_committed_together_are_numbered_at_once_and_skipped_together_when_that_fails(
+    ws_connect, staff_user, monkeypatch
+):
+    from realtime import dispatch
+    from realtime.connections import connections
+
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    (client_id,) = {connection.client_id for connection in connections}
+    (confirmed,) = await client.subscribe("market.alert")
+    start = confirmed["data"]["seq"]
+    alerts = [build_event_message("market.alert", {**ALERT, "message": f"alert {n}"}) for n in range(3)]
+
+    await dispatch.asend_messages(alerts)
+    events = [await client.receive() for _ in range(3)]
+    assert [(e["data"]["message"], e["seq"]) for e in events] == [(f"alert {n}", start + 1 + n) for n in range(3)]
+
+    async def unavailable(events):
+        raise ConnectionError("history down")
+
+    monkeypatch.setattr(get_history(), "append_many", unavailable)
+    direct = {"type": dispatch.DIRECT, "group": dispatch.client_group(client_id),
+              "text": '{"type":"system","event":"note","data":{}}'}
+    await dispatch.asend_messages([build_event_message("market.alert", ALERT), direct,
+                                   build_event_message("market.alert", ALERT)])
+    assert (await client.receive())["event"] == "note"  # the direct message still went out
+    assert await client.nothing_more()  # and neither alert: nothing numbered twice later
+    monkeypatch.undo()
+    assert (await get_history().position("market.alert"))[0] == start + 3
