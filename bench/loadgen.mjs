@@ -114,7 +114,11 @@ async function handle(command) {
       };
     }
     case "commands": {
-      const users = clients.slice(0, command.conns);
+      // The clients to send from: their indices (in the order they were opened), else the first
+      // `conns` that are not paused (a paused client never reads its answers).
+      const users = command.clients
+        ? command.clients.map((i) => clients[i])
+        : clients.filter((c, i) => !paused.has(i)).slice(0, command.conns);
       for (const c of users) { c.rtts = []; c.pending.clear(); }
       const interval = 1000 / command.rate;
       const started = performance.now();
