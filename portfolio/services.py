@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, Subquery
 
 from aktienanalyse.actor import Actor
 from aktienanalyse.exceptions import DomainError, ValidationFailed
@@ -24,10 +25,13 @@ from .selectors import (
     money,
     percent,
     portfolio_member_ids,
+    portfolio_not_visible,
     portfolio_snapshot,
     portfolio_value,
     portfolios_holding,
+    portfolios_visible,
     position_mark_price,
+    user_sees_portfolios,
 )
 
 COST_STEP = Decimal("0.000001")
@@ -62,8 +66,10 @@ class PortfolioBook:
     services booking into it keep the book current themselves.
     """
 
-    def __init__(self, portfolio: Portfolio) -> None:
+    def __init__(self, portfolio: Portfolio, *, member_ids: list[int] | None = None) -> None:
         self.portfolio = portfolio
+        if member_ids is not None:  # read with the portfolio (`portfolio_lock`): no query of their own
+            self.member_ids = member_ids
 
     @cached_property
     def positions(self) -> dict[int, Position]:
@@ -77,9 +83,27 @@ class PortfolioBook:
         return portfolio_member_ids(portfolio=self.portfolio)
 
 
-def portfolio_lock(*, portfolio_id: int) -> PortfolioBook:
-    """Lock the portfolio row for update until the transaction ends; return its book."""
-    return PortfolioBook(Portfolio.objects.select_for_update().get(pk=portfolio_id))
+def portfolio_lock(*, portfolio_id: int | None = None, visible_to=None) -> PortfolioBook:
+    """Lock the portfolio row for update until the transaction ends; return its book.
+
+    With `visible_to`, the portfolio must be one that user may see: `portfolio_id`, or without
+    it the user's first; else `NotFound`, as from `portfolio_get_visible`. The members come in
+    the same statement, a row per member (`of`: the lock is the portfolio's alone), as every
+    service that locks a portfolio announces to them.
+    """
+    if visible_to is not None and not user_sees_portfolios(user=visible_to):
+        raise portfolio_not_visible(portfolio_id=portfolio_id)
+    if portfolio_id is None and visible_to is not None:
+        portfolios = Portfolio.objects.filter(pk=Subquery(portfolios_visible(user=visible_to).values("pk")[:1]))
+    else:
+        portfolios = Portfolio.objects.filter(pk=portfolio_id)
+    rows = list(portfolios.select_for_update(of=("self",)).annotate(member_id=F("members")).order_by())
+    member_ids = sorted(row.member_id for row in rows if row.member_id is not None)
+    if visible_to is not None and visible_to.pk not in member_ids:
+        raise portfolio_not_visible(portfolio_id=portfolio_id)
+    if not rows:
+        raise Portfolio.DoesNotExist(f"Portfolio {portfolio_id} does not exist.")
+    return PortfolioBook(rows[0], member_ids=member_ids)
 
 
 def position_apply_fill(
