@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.db.transaction import TransactionManagementError
 
 from aktienanalyse.exceptions import NotFound, ValidationFailed
 from portfolio.models import Instrument, Portfolio, Position, PositionCorrection
@@ -64,6 +65,13 @@ def test_lock_reads_the_members_with_the_portfolio_in_one_statement(
         assert (portfolio_lock(portfolio_id=empty.pk).member_ids) == []
     with transaction.atomic(), pytest.raises(Portfolio.DoesNotExist):
         portfolio_lock(portfolio_id=999999)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lock_outside_a_transaction_is_refused(portfolio):
+    # a lock that ended with its statement would protect nothing (as select_for_update refuses it)
+    with pytest.raises(TransactionManagementError):
+        portfolio_lock(portfolio_id=portfolio.pk)
 
 
 def test_lock_for_a_user_takes_only_a_portfolio_the_user_sees(portfolio, other_portfolio, trader, django_user_model):
