@@ -107,9 +107,12 @@ def portfolio_lock(*, portfolio_id: int | None = None, visible_to=None) -> Portf
     # FOR UPDATE OF the portfolio alone: its members are read, not locked. (SQLite, which knows no
     # row locks, serialises writers by IMMEDIATE transactions instead; see settings.)
     for_update = connection.ops.for_update_sql(of=("portfolio",)) if connection.features.has_select_for_update else ""
+    # The columns by name, not `portfolio.*`: a prepared statement whose columns a migration
+    # changed would fail ("cached plan must not change result type").
+    columns = ", ".join(f"portfolio.{connection.ops.quote_name(field.column)}" for field in Portfolio._meta.concrete_fields)
     rows = list(
         Portfolio.objects.raw(
-            f"SELECT portfolio.*, member.user_id AS member_id FROM {Portfolio._meta.db_table} portfolio"
+            f"SELECT {columns}, member.user_id AS member_id FROM {Portfolio._meta.db_table} portfolio"
             f" LEFT JOIN {members} member ON member.portfolio_id = portfolio.id"
             f" WHERE portfolio.id = {which} {for_update}",
             params,
