@@ -152,7 +152,7 @@ def symbol_normalize(symbol: str) -> str:
 
 def instrument_get(*, symbol: str) -> Instrument:
     """Return the instrument with this symbol (case-insensitive), or raise `NotFound`."""
-    instrument = Instrument.objects.filter(symbol=symbol_normalize(symbol)).first()
-    if instrument is None:
-        raise NotFound("unknown_symbol", f"Unknown symbol {symbol[:32]!r}.")
-    return instrument
+    try:
+        return Instrument.objects.get(symbol=symbol_normalize(symbol))  # unique: no ordering needed
+    except Instrument.DoesNotExist:
+        raise NotFound("unknown_symbol", f"Unknown symbol {symbol[:32]!r}.") from None

@@ -73,7 +73,7 @@ class PortfolioBook:
     @cached_property
     def positions(self) -> dict[int, Position]:
         """The positions by instrument id, each with its instrument."""
-        positions = Position.objects.filter(portfolio=self.portfolio).select_related("instrument").order_by()
+        positions = Position.objects.filter(portfolio_id=self.portfolio.pk).select_related("instrument").order_by()
         return {position.instrument_id: position for position in positions}
 
     @cached_property
