@@ -84,7 +84,7 @@ def portfolios():
     for symbol, quantity in (("SIE", "100"), ("ALV", "100"), ("BAS", "100"), ("SAP", "100000")):
         Position.objects.create(portfolio=rich, instrument=instruments[symbol], quantity=D(quantity), avg_cost=D("40"))
     for side, price in (("buy", "200"), ("buy", "210"), ("sell", "300"), ("sell", "310")):
-        order_place(portfolio_id=rich.pk, instrument=instruments["SAP"], side=side, order_type="limit",
+        order_place(portfolio_id=rich.pk, symbol="SAP", side=side, order_type="limit",
                     quantity=D("5"), price=D(price), actor=actor)
     return plain, rich, instruments["SAP"], actor
 
@@ -94,7 +94,7 @@ def place(portfolio, instrument, actor, **params):
 
     params = {"side": "buy", "order_type": "market", "quantity": D("1"), **params}
     return order_place(
-        portfolio_id=portfolio.pk, instrument=instrument, client_order_id=f"b-{time.time_ns()}", actor=actor, **params
+        portfolio_id=portfolio.pk, symbol=instrument.symbol, client_order_id=f"b-{time.time_ns()}", actor=actor, **params
     )
 
 

@@ -29,11 +29,23 @@ def percent(part: Decimal, whole: Decimal) -> Decimal:
     return money(part * 100 / whole)
 
 
+def user_sees_portfolios(*, user) -> bool:
+    """Return whether `user` may see portfolios at all (active staff); which ones, memberships say."""
+    return user is not None and user.is_authenticated and user.is_active and user.is_staff
+
+
 def portfolios_visible(*, user) -> QuerySet[Portfolio]:
     """Return the portfolios `user` is a member of."""
-    if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
+    if not user_sees_portfolios(user=user):
         return Portfolio.objects.none()
     return Portfolio.objects.filter(members=user).order_by("pk")
+
+
+def portfolio_not_visible(*, portfolio_id: int | None) -> NotFound:
+    """Return the error for a portfolio the user may not see: `portfolio_id`, or without it any."""
+    if portfolio_id is None:
+        return NotFound("no_portfolio", "You are not a member of any portfolio.")
+    return NotFound("portfolio_not_found", f"Portfolio {portfolio_id} does not exist or is not yours.")
 
 
 def portfolio_get_visible(*, user, portfolio_id: int | None = None) -> Portfolio:
@@ -41,9 +53,7 @@ def portfolio_get_visible(*, user, portfolio_id: int | None = None) -> Portfolio
     visible = portfolios_visible(user=user)
     portfolio = visible.filter(pk=portfolio_id).first() if portfolio_id is not None else visible.first()
     if portfolio is None:
-        if portfolio_id is None:
-            raise NotFound("no_portfolio", "You are not a member of any portfolio.")
-        raise NotFound("portfolio_not_found", f"Portfolio {portfolio_id} does not exist or is not yours.")
+        raise portfolio_not_visible(portfolio_id=portfolio_id)
     return portfolio
 
 
@@ -135,9 +145,14 @@ def portfolios_holding(*, instrument: Instrument) -> QuerySet[Portfolio]:
     return Portfolio.objects.filter(positions__instrument=instrument).distinct().order_by("pk")
 
 
+def symbol_normalize(symbol: str) -> str:
+    """Return a symbol as instruments store it (upper case, no surrounding blanks)."""
+    return symbol.strip().upper()
+
+
 def instrument_get(*, symbol: str) -> Instrument:
     """Return the instrument with this symbol (case-insensitive), or raise `NotFound`."""
-    instrument = Instrument.objects.filter(symbol=symbol.strip().upper()).first()
-    if instrument is None:
-        raise NotFound("unknown_symbol", f"Unknown symbol {symbol[:32]!r}.")
-    return instrument
+    try:
+        return Instrument.objects.get(symbol=symbol_normalize(symbol))  # unique: no ordering needed
+    except Instrument.DoesNotExist:
+        raise NotFound("unknown_symbol", f"Unknown symbol {symbol[:32]!r}.") from None

@@ -231,7 +231,7 @@ def test_tick_fills_a_resting_limit_order_and_revalues_the_holding_portfolio(
     # given a portfolio holding 10 SAP (last price 200) and a resting limit buy at 190
     order = order_place(
         portfolio_id=portfolio_with_position.pk,
-        instrument=sap,
+        symbol="SAP",
         side="buy",
         order_type="limit",
         quantity=Decimal("2"),

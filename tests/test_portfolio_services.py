@@ -3,11 +3,20 @@
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
+from django.db.transaction import TransactionManagementError
 
-from aktienanalyse.exceptions import ValidationFailed
-from portfolio.models import Instrument, Position, PositionCorrection
+from aktienanalyse.exceptions import NotFound, ValidationFailed
+from portfolio.models import Instrument, Portfolio, Position, PositionCorrection
 from portfolio.selectors import portfolio_snapshot
-from portfolio.services import PortfolioBook, portfolio_refresh, portfolios_revalue, position_correct
+from portfolio.services import (
+    PortfolioBook,
+    portfolio_create,
+    portfolio_lock,
+    portfolio_refresh,
+    portfolios_revalue,
+    position_correct,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +46,53 @@ def test_refresh_sends_portfolio_update_to_members(portfolio_with_position, trad
     assert data == snapshot
     assert published.audiences("portfolio.update") == [[trader.pk]]
     assert published.frames("portfolio.update")[0]["correlation_id"] == "r-1"
+
+
+def test_lock_reads_the_members_with_the_portfolio_in_one_statement(
+    portfolio, trader, other_trader, django_assert_num_queries
+):
+    # given a portfolio with two members and one without any
+    portfolio.members.add(other_trader)
+    empty = portfolio_create(name="leer", cash=D("0"))
+
+    # when each is locked, then one statement each brings the portfolio and its members
+    with transaction.atomic(), django_assert_num_queries(1):
+        book = portfolio_lock(portfolio_id=portfolio.pk)
+        assert (book.portfolio.pk, book.portfolio.cash, book.member_ids) == (
+            portfolio.pk, D("10000.00"), sorted([trader.pk, other_trader.pk]),
+        )
+    with transaction.atomic(), django_assert_num_queries(1):
+        assert (portfolio_lock(portfolio_id=empty.pk).member_ids) == []
+    with transaction.atomic(), pytest.raises(Portfolio.DoesNotExist):
+        portfolio_lock(portfolio_id=999999)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lock_outside_a_transaction_is_refused(portfolio):
+    # a lock that ended with its statement would protect nothing (as select_for_update refuses it)
+    with pytest.raises(TransactionManagementError):
+        portfolio_lock(portfolio_id=portfolio.pk)
+
+
+def test_lock_for_a_user_takes_only_a_portfolio_the_user_sees(portfolio, other_portfolio, trader, django_user_model):
+    # given the trader's portfolio, which also has a member who is not staff, and another one's
+    outsider = django_user_model.objects.create_user("ohne", is_staff=True)
+    not_staff = django_user_model.objects.create_user("kein-staff", is_staff=False)
+    portfolio.members.add(not_staff)
+
+    # then the trader's is locked, by id or as the first; the others are not found
+    with transaction.atomic():
+        assert portfolio_lock(visible_to=trader).portfolio.pk == portfolio.pk
+        assert portfolio_lock(portfolio_id=portfolio.pk, visible_to=trader).portfolio.pk == portfolio.pk
+    for portfolio_id, user, code in [
+        (other_portfolio.pk, trader, "portfolio_not_found"),
+        (999999, trader, "portfolio_not_found"),
+        (None, outsider, "no_portfolio"),
+        (portfolio.pk, not_staff, "portfolio_not_found"),
+    ]:
+        with transaction.atomic(), pytest.raises(NotFound) as not_found:
+            portfolio_lock(portfolio_id=portfolio_id, visible_to=user)
+        assert not_found.value.code == code
 
 
 def test_revalue_announces_value_change_to_holders_only(

@@ -43,7 +43,7 @@ def run_together(*calls):
 def test_two_simultaneous_ticks_fill_a_resting_order_once(portfolio, sap, actor):
     # given a resting limit buy of 10 SAP at 190
     order = order_place(
-        portfolio_id=portfolio.pk, instrument=sap, side="buy", order_type="limit", quantity=D("10"), price=D("190"), actor=actor
+        portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="limit", quantity=D("10"), price=D("190"), actor=actor
     )
 
     # when two ticks crossing it are executed at the same time
@@ -64,7 +64,7 @@ def test_two_simultaneous_ticks_fill_a_resting_order_once(portfolio, sap, actor)
 def test_simultaneous_repeats_of_a_client_order_id_make_one_order(portfolio, sap, actor):
     def place():
         return order_place(
-            portfolio_id=portfolio.pk, instrument=sap, side="buy", order_type="market", quantity=D("5"),
+            portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="market", quantity=D("5"),
             client_order_id="once-only", actor=actor,
         )
 
@@ -80,7 +80,7 @@ def test_simultaneous_buys_never_spend_more_cash_than_there_is(portfolio, sap, a
     # given 10 000 EUR: one buy of 30 SAP (6 006 EUR) fits, two do not
     def buy():
         return order_place(
-            portfolio_id=portfolio.pk, instrument=sap, side="buy", order_type="market", quantity=D("30"), actor=actor
+            portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="market", quantity=D("30"), actor=actor
         )
 
     results = run_together(buy, buy)
@@ -96,7 +96,7 @@ def test_cancel_racing_a_crossing_tick_ends_either_filled_or_cancelled_never_bot
     from trading.services import order_cancel
 
     order = order_place(
-        portfolio_id=portfolio.pk, instrument=sap, side="buy", order_type="limit", quantity=D("10"), price=D("190"), actor=actor
+        portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="limit", quantity=D("10"), price=D("190"), actor=actor
     )
 
     results = run_together(

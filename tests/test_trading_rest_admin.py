@@ -19,7 +19,7 @@ D = Decimal
 def place(portfolio, instrument, user, **overrides):
     params = {"side": "buy", "order_type": "market", "quantity": D("1")}
     params.update(overrides)
-    return order_place(portfolio_id=portfolio.pk, instrument=instrument, actor=Actor(user=user), **params)
+    return order_place(portfolio_id=portfolio.pk, symbol=instrument.symbol, actor=Actor(user=user), **params)
 
 
 @pytest.fixture

@@ -3,9 +3,12 @@
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 
+from aktienanalyse.actor import Actor
 from aktienanalyse.exceptions import NotFound, ValidationFailed
 from portfolio.models import Portfolio, Position
+from portfolio.services import portfolio_create
 from trading.execution import resting_orders_execute
 from trading.models import Fill, Order, OrderAudit, OrderStatus
 from trading.services import OrderConflict, OrderRejected, order_cancel, order_modify, order_place
@@ -18,7 +21,7 @@ D = Decimal
 def place(portfolio, instrument, actor, **overrides):
     params = {"side": "buy", "order_type": "market", "quantity": D("10"), "price": None, "stop_price": None}
     params.update(overrides)
-    return order_place(portfolio_id=portfolio.pk, instrument=instrument, actor=actor, **params)
+    return order_place(portfolio_id=portfolio.pk, symbol=instrument.symbol, actor=actor, **params)
 
 
 def written():
@@ -75,27 +78,27 @@ def test_market_buy_fills_at_last_price_and_books_cash_position_and_fee(
     assert {frame["correlation_id"] for frame in published.frames("trading.order_filled")} == {"corr-1"}
 
 
-def test_market_order_that_fills_at_once_takes_at_most_13_queries(
+def test_market_order_that_fills_at_once_takes_at_most_12_queries(
     portfolio, sap, actor, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
     # given a portfolio with cash and no positions, and a client order id as clients send one
     # when a market buy fills at once
-    # then it takes: the savepoint of its transaction (2), the portfolio lock, its positions, the
-    # instrument's price, the resting buy orders, the members, the order, its audit row, the
-    # position, the cash with the new value, the fill, and the order's filled state
-    with django_assert_max_num_queries(13), django_capture_on_commit_callbacks(execute=True):
+    # then it takes: the savepoint of its transaction (2), the portfolio lock with its members,
+    # its positions, the instrument with its price, the resting buy orders, the order, its audit
+    # row, the position, the cash with the new value, the fill, and the order's filled state
+    with django_assert_max_num_queries(12), django_capture_on_commit_callbacks(execute=True):
         order = place(portfolio, sap, actor, client_order_id="fast-1")
 
     assert order.status == OrderStatus.FILLED
 
 
-def test_limit_order_that_rests_takes_at_most_9_queries(
+def test_limit_order_that_rests_takes_at_most_8_queries(
     portfolio, sap, actor, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
     # when a limit buy below the market is placed, it rests after: the savepoint (2), the
-    # portfolio lock, its positions, the instrument's price, the resting buy orders, the
-    # members, the order and its audit row
-    with django_assert_max_num_queries(9), django_capture_on_commit_callbacks(execute=True):
+    # portfolio lock with its members, its positions, the instrument with its price, the
+    # resting buy orders, the order and its audit row
+    with django_assert_max_num_queries(8), django_capture_on_commit_callbacks(execute=True):
         order = place(portfolio, sap, actor, order_type="limit", price=D("190"), client_order_id="rest-1")
 
     assert order.status == OrderStatus.OPEN
@@ -112,6 +115,44 @@ def test_placing_an_order_records_who_placed_it_from_where(portfolio, sap, actor
     assert (audit.action, audit.user, audit.client_id, audit.correlation_id, audit.remote_addr) == (
         "place", actor.user, "client-a", "corr-1", "10.0.0.7",
     )
+
+
+def test_an_order_without_portfolio_goes_to_the_users_first_portfolio(portfolio, sap, actor, trader):
+    # given the trader is a member of two portfolios
+    later = portfolio_create(name="Zweitdepot", cash=D("500.00"), members=[trader])
+
+    # when an order names no portfolio
+    order = order_place(symbol="sap", side="buy", order_type="market", quantity=D("1"), actor=actor)
+
+    # then it is placed in the first one (the symbol in any case)
+    assert (order.portfolio_id, order.instrument_id, order.status) == (portfolio.pk, sap.pk, OrderStatus.FILLED)
+    assert Order.objects.filter(portfolio=later).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "symbol", "code"),
+    [("other", "SAP", "portfolio_not_found"), ("none", "SAP", "no_portfolio"), ("own", "NOPE", "unknown_symbol")],
+)
+def test_an_order_in_a_portfolio_not_visible_or_for_an_unknown_symbol_is_not_found_and_writes_nothing(
+    portfolio, other_portfolio, sap, actor, other_trader, target, symbol, code
+):
+    # given the trader's own portfolio, another trader's, and a staff member without any
+    actor = Actor(user=get_user_model().objects.create_user("ohne", is_staff=True)) if target == "none" else actor
+    portfolio_id = {"other": other_portfolio.pk, "none": None, "own": portfolio.pk}[target]
+
+    with pytest.raises(NotFound) as not_found:
+        order_place(portfolio_id=portfolio_id, symbol=symbol, side="buy", order_type="market", quantity=D("1"), actor=actor)
+
+    assert not_found.value.code == code
+    assert written() == (0, 0, 0, 0)
+
+
+def test_a_repeat_without_portfolio_returns_the_order_placed_in_the_first_portfolio(portfolio, sap, actor):
+    first = order_place(symbol="SAP", side="buy", order_type="market", quantity=D("1"), client_order_id="r-1", actor=actor)
+
+    again = order_place(symbol="SAP", side="buy", order_type="market", quantity=D("1"), client_order_id="r-1", actor=actor)
+
+    assert again.pk == first.pk and first.portfolio_id == portfolio.pk
 
 
 def test_market_sell_of_whole_position_closes_it_and_credits_proceeds_less_fee(portfolio_with_position, sap, actor):
@@ -312,8 +353,6 @@ def test_repeated_client_order_id_with_other_parameters_is_an_error_and_writes_n
 
 def test_repeated_client_order_id_without_a_user_returns_original_and_writes_nothing(portfolio, sap):
     # given an order placed by no user (the unique constraint on user and client order id does not cover it)
-    from aktienanalyse.actor import Actor
-
     first = place(portfolio, sap, Actor.system(), client_order_id="sys-1")
     before = written()
 
@@ -326,8 +365,6 @@ def test_repeated_client_order_id_without_a_user_returns_original_and_writes_not
 
 
 def test_client_order_ids_of_different_users_do_not_collide(portfolio, other_portfolio, sap, actor, other_trader):
-    from aktienanalyse.actor import Actor
-
     mine = place(portfolio, sap, actor, client_order_id="same")
     theirs = place(other_portfolio, sap, Actor(user=other_trader), client_order_id="same", quantity=D("1"))
 

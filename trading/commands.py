@@ -7,7 +7,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from aktienanalyse.actor import Actor
-from portfolio.selectors import instrument_get, portfolio_get_visible
 from realtime.commands import CommandContext, command
 from realtime.payload import decimal_arg, id_arg, text_arg
 
@@ -37,11 +36,9 @@ def _place(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     stop_price = decimal_arg(data, "stop_price", required=False)
     client_order_id = text_arg(data, "client_order_id", required=False, max_length=64)
     portfolio_id = id_arg(data, "portfolio_id", required=False)
-    portfolio = portfolio_get_visible(user=ctx.user, portfolio_id=portfolio_id)
-    instrument = instrument_get(symbol=symbol)
     order = order_place(
-        portfolio_id=portfolio.pk,
-        instrument=instrument,
+        portfolio_id=portfolio_id,
+        symbol=symbol,
         side=side.lower(),
         order_type=order_type.lower(),
         quantity=quantity,

@@ -19,6 +19,7 @@ from django.utils import timezone
 from aktienanalyse.actor import Actor
 from aktienanalyse.exceptions import DomainError, NotFound, ValidationFailed
 from portfolio.models import Instrument
+from portfolio.selectors import instrument_get, portfolio_get_visible, symbol_normalize
 from portfolio.services import PortfolioBook, portfolio_lock
 
 from .announce import order_cancelled_announce, order_created_announce, order_failed_announce
@@ -191,10 +192,10 @@ def _audit(*, order: Order, action: str, actor: Actor, details: dict | None = No
     )
 
 
-def _same_request(order: Order, *, portfolio_id: int, instrument: Instrument, params: OrderParams) -> bool:
+def _same_request(order: Order, *, portfolio_id: int, symbol: str, params: OrderParams) -> bool:
     return (
         order.portfolio_id == portfolio_id
-        and order.instrument_id == instrument.pk
+        and order.instrument.symbol == symbol
         and order.side == params.side
         and order.order_type == params.order_type
         and order.quantity == params.quantity
@@ -203,14 +204,14 @@ def _same_request(order: Order, *, portfolio_id: int, instrument: Instrument, pa
     )
 
 
-def _repeat(*, actor: Actor, client_order_id: str, portfolio_id: int, instrument: Instrument, params: OrderParams) -> Order | None:
+def _repeat(*, actor: Actor, client_order_id: str, portfolio_id: int, symbol: str, params: OrderParams) -> Order | None:
     """Return the order this client order id already names, if the request repeats it; raise if it differs."""
     existing = Order.objects.select_related("instrument", "portfolio").filter(
         placed_by=actor.user, client_order_id=client_order_id
     ).first()
     if existing is None:
         return None
-    if not _same_request(existing, portfolio_id=portfolio_id, instrument=instrument, params=params):
+    if not _same_request(existing, portfolio_id=portfolio_id, symbol=symbol, params=params):
         raise OrderConflict(
             "client_order_id_conflict",
             f"client_order_id {client_order_id!r} already names order {existing.pk} with other parameters.",
@@ -219,10 +220,21 @@ def _repeat(*, actor: Actor, client_order_id: str, portfolio_id: int, instrument
     return existing
 
 
+def _instrument_now(*, book: PortfolioBook, symbol: str) -> Instrument:
+    """Return the instrument `symbol` names with its price as of now, under the portfolio's lock.
+
+    A held instrument came with the positions just read; any other is read now, once.
+    """
+    for position in book.positions.values():
+        if position.instrument.symbol == symbol:
+            return position.instrument
+    return instrument_get(symbol=symbol)
+
+
 def order_place(
     *,
-    portfolio_id: int,
-    instrument: Instrument,
+    portfolio_id: int | None = None,
+    symbol: str,
     side: str,
     order_type: str,
     quantity: Decimal,
@@ -232,6 +244,10 @@ def order_place(
     actor: Actor,
 ) -> Order:
     """Place an order, execute it if the market allows, and return it.
+
+    The portfolio is `portfolio_id`, or without it the actor's user's first one; an actor with a
+    user may trade only in a portfolio that user sees (`NotFound` otherwise). The portfolio and
+    the instrument are read once, under the portfolio's lock.
 
     A repeat with a known `client_order_id` and the same parameters returns the original order
     and writes nothing. An order the portfolio cannot afford or cover is stored as rejected with
@@ -246,17 +262,20 @@ def order_place(
             "'client_order_id' is 1 to 64 letters, digits or the characters _ . : -",
             field="client_order_id",
         )
+    symbol = symbol_normalize(symbol)
     try:
         order = _order_place(
-            portfolio_id=portfolio_id, instrument=instrument, params=params, client_order_id=client_order_id, actor=actor
+            portfolio_id=portfolio_id, symbol=symbol, params=params, client_order_id=client_order_id, actor=actor
         )
     except IntegrityError:
         # The user's client order id is taken (unique per user): by an earlier request, or by
         # another transaction just now. Nothing of this attempt was written; answer as a repeat.
         if client_order_id is None:
             raise
+        if portfolio_id is None:
+            portfolio_id = portfolio_get_visible(user=actor.user).pk
         order = _repeat(
-            actor=actor, client_order_id=client_order_id, portfolio_id=portfolio_id, instrument=instrument, params=params
+            actor=actor, client_order_id=client_order_id, portfolio_id=portfolio_id, symbol=symbol, params=params
         )
         if order is None:
             raise
@@ -267,17 +286,15 @@ def order_place(
 
 @transaction.atomic
 def _order_place(
-    *, portfolio_id: int, instrument: Instrument, params: OrderParams, client_order_id: str | None, actor: Actor
+    *, portfolio_id: int | None, symbol: str, params: OrderParams, client_order_id: str | None, actor: Actor
 ) -> Order:
-    book = portfolio_lock(portfolio_id=portfolio_id)
-    # The price as of now, inside the lock: a held instrument came with the positions just read.
-    position = book.positions.get(instrument.pk)
-    instrument = position.instrument if position is not None else Instrument.objects.get(pk=instrument.pk)
+    book = portfolio_lock(portfolio_id=portfolio_id, visible_to=actor.user)
+    instrument = _instrument_now(book=book, symbol=symbol)
     if client_order_id is not None and actor.user is None:
         # A user's repeat is caught by the unique constraint when the order is inserted (see
         # `order_place`); the constraint does not cover orders without a user, so look first.
         existing = _repeat(
-            actor=actor, client_order_id=client_order_id, portfolio_id=portfolio_id, instrument=instrument, params=params
+            actor=actor, client_order_id=client_order_id, portfolio_id=book.portfolio.pk, symbol=symbol, params=params
         )
         if existing is not None:
             return existing
