@@ -195,7 +195,7 @@ if REDIS_URL and CHANNEL_LAYER_BACKEND == "pubsub":
 elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "realtime.layers.RedisChannelLayer",  # channels-redis core, groups sent in batches
             "CONFIG": {
                 "hosts": REDIS_HOSTS,
                 "prefix": CHANNEL_LAYER_PREFIX,

@@ -122,29 +122,30 @@ async def asend_message(message: dict[str, Any]) -> None:
         if "seq" not in message:
             seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
             message["seq"] = seq
-        log_flow("emitted", correlation_id=message.get("correlation_id"), event_type=message["event"],
-                 group=message["group"], audience=_audience_size(message))
         for copy in broadcast_copies(message):
             await layer.group_send(copy["group"], copy)
-        metrics.event_published(message["event"])
-        return
+    else:
+        await layer.group_send(message["group"], message)
+    _emitted(message)
+
+
+def _emitted(message: dict[str, Any]) -> None:
     if message["type"] == EVENT:
         log_flow("emitted", correlation_id=message.get("correlation_id"), event_type=message["event"],
                  group=message["group"], audience=_audience_size(message))
-    await layer.group_send(message["group"], message)
-    if message["type"] == EVENT:
         metrics.event_published(message["event"])
 
 
 async def asend_messages(messages: list[dict[str, Any]]) -> None:
-    """Publish messages in order, as `asend_message` each, numbering the broadcast events among
-    them in one round trip to the history; log and skip a message that cannot be sent.
+    """Publish messages in order, as `asend_message` each would, in as few round trips as the
+    layer allows: the broadcast events among them are numbered in one (`append_many`), and a
+    layer with `group_send_many` (ours on Redis, `layers.py`) sends them all in at most two more.
 
-    When that round trip fails, its events are skipped like one whose own numbering failed:
-    numbering them again could store some twice, had Redis run part of the batch.
+    When numbering fails, those events are skipped and logged, as one whose own numbering failed
+    was: numbering them again could store some twice, had Redis run part of the batch.
     """
-    broadcasts = [message for message in messages if is_broadcast(message)]
-    if len(broadcasts) > 1:
+    broadcasts = [message for message in messages if is_broadcast(message) and "seq" not in message]
+    if broadcasts:
         try:
             numbered = await get_history().append_many(
                 [(message["event"], message["text"], message["audience"]) for message in broadcasts]
@@ -156,11 +157,25 @@ async def asend_messages(messages: list[dict[str, Any]]) -> None:
         else:
             for message, (seq, _, text) in zip(broadcasts, numbered):
                 message["seq"], message["text"] = seq, text
+    send_many = getattr(get_channel_layer(), "group_send_many", None)
+    if send_many is None:
+        for message in messages:
+            try:
+                await asend_message(message)
+            except Exception:
+                logger.exception("event %s could not be published", message.get("event") or message["type"])
+        return
+    sends = []
     for message in messages:
-        try:
-            await asend_message(message)
-        except Exception:
-            logger.exception("event %s could not be published after commit", message.get("event"))
+        copies = broadcast_copies(message) if is_broadcast(message) else [message]
+        sends += [(copy["group"], copy) for copy in copies]
+    try:
+        await send_many(sends)
+    except Exception:
+        logger.exception("%d messages could not be published", len(messages))
+        return
+    for message in messages:
+        _emitted(message)
 
 
 async def anumber_once(message: dict[str, Any], *, once: str, ttl: int) -> None:
