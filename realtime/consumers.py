@@ -129,6 +129,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             subscriptions=self.subscriptions,
             consumer=self,
             session=(user.pk, self.session_key, self.auth_hash),
+            outbox=self.outbox,
         )
         self.lease = await get_leases().admit(user_id=user.pk, limit=self.config["MAX_CONNECTIONS_PER_USER"])
         over_cap = self.lease is None
@@ -366,14 +367,14 @@ class EventConsumer(AsyncWebsocketConsumer):
                         return
             if delivery.debug:
                 self._flow("delivered", message.get("correlation_id"), event_type, logging.DEBUG)
-            if self.outbox.put_event(delivery):
+            outbox = self.outbox
+            if outbox.put_event(delivery):
                 if alone:
                     self._sent(delivery.text, delivery.event)
                     return
                 delivery.written += 1  # counted by the fan-out, for all sockets at once
-                connection = self.connection
-                connection.messages_out += 1
-                connection.last_activity = delivery.at
+                outbox.fanned_out += 1  # this socket's share (`Connection.frames_out`)
+                outbox.fanned_out_at = delivery.at
         elif kind == dispatch.DIRECT:
             self.send_text(message["text"])
         elif kind == dispatch.CLOSE:

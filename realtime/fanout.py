@@ -221,6 +221,8 @@ class Outbox:
         self.conflated = 0
         self.sent = 0
         self.dropped = 0
+        self.fanned_out = 0  # events the fan-out wrote at once (see `Connection.frames_out`)
+        self.fanned_out_at = 0.0
 
     def __len__(self) -> int:
         return len(self._pending)

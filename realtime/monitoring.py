@@ -55,8 +55,8 @@ def gateway_snapshot() -> dict[str, Any]:
                 "connected_at": isoformat(c.connected_at),
                 "subscriptions": sorted(c.subscriptions),
                 "messages_in": c.messages_in,
-                "messages_out": c.messages_out,
-                "last_activity": _iso(c.last_activity),
+                "messages_out": c.frames_out,
+                "last_activity": _iso(c.active_at),
             }
             for c in listed
         ],

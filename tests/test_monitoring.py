@@ -211,3 +211,21 @@ def test_monitoring_sees_and_disconnects_a_client_of_another_server_process(ops_
     assert response["data"]["status"] == "success"
     assert close_code == 4009
     assert ConnectionTermination.objects.filter(client_id="far-away-1", operator=monitor_user).exists()
+
+
+def test_a_connection_counts_the_events_its_outbox_took_from_the_fan_out():
+    """The fan-out counts a socket's events on its outbox; the connection's figures include them."""
+    from types import SimpleNamespace
+
+    from realtime.connections import Connection
+
+    outbox = SimpleNamespace(fanned_out=0, fanned_out_at=0.0)
+    connection = Connection(client_id="c", user_id=1, username="u", remote_addr=None, origin=None, connected_at=None,
+                            subscriptions=set(), consumer=None, outbox=outbox)
+    connection.touch_out()  # a frame of its own (a confirmation)
+    own_at = connection.last_activity
+    outbox.fanned_out, outbox.fanned_out_at = 3, own_at + 5  # three events written by the fan-out since
+
+    assert (connection.frames_out, connection.active_at) == (4, own_at + 5)
+    assert Connection(client_id="c", user_id=1, username="u", remote_addr=None, origin=None, connected_at=None,
+                      subscriptions=set(), consumer=None).frames_out == 0
