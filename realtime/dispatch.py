@@ -122,18 +122,21 @@ async def asend_message(message: dict[str, Any]) -> None:
         if "seq" not in message:
             seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
             message["seq"] = seq
+        _log_emitted(message)
         for copy in broadcast_copies(message):
             await layer.group_send(copy["group"], copy)
     else:
+        _log_emitted(message)
         await layer.group_send(message["group"], message)
-    _emitted(message)
+    if message["type"] == EVENT:
+        metrics.event_published(message["event"])
 
 
-def _emitted(message: dict[str, Any]) -> None:
+def _log_emitted(message: dict[str, Any]) -> None:
+    """Log an event's "emitted" line; before it is sent, so it comes before every "delivered" line."""
     if message["type"] == EVENT:
         log_flow("emitted", correlation_id=message.get("correlation_id"), event_type=message["event"],
                  group=message["group"], audience=_audience_size(message))
-        metrics.event_published(message["event"])
 
 
 async def asend_messages(messages: list[dict[str, Any]]) -> None:
@@ -169,13 +172,15 @@ async def asend_messages(messages: list[dict[str, Any]]) -> None:
     for message in messages:
         copies = broadcast_copies(message) if is_broadcast(message) else [message]
         sends += [(copy["group"], copy) for copy in copies]
+        _log_emitted(message)
     try:
         await send_many(sends)
     except Exception:
         logger.exception("%d messages could not be published", len(messages))
         return
     for message in messages:
-        _emitted(message)
+        if message["type"] == EVENT:
+            metrics.event_published(message["event"])
 
 
 async def anumber_once(message: dict[str, Any], *, once: str, ttl: int) -> None:
