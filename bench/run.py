@@ -256,13 +256,17 @@ def run_server(kind: str, gen: LoadGen, cookie: str) -> dict:
             results["commands_two"] = run_commands_on_two(gen, cookie, commands, first=CLIENTS)
         gen.ask(cmd="close")
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        stop(server, log)
     return results
+
+
+def stop(server: subprocess.Popen, log) -> None:
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
 
 
 def start_ours(port: int, log) -> subprocess.Popen:
@@ -286,12 +290,7 @@ def run_commands_on_two(gen: LoadGen, cookie: str, commands: int, *, first: int)
         indices = list(range(first - 5, first)) + list(range(opened["total"] - 5, opened["total"]))
         return gen.ask(cmd="commands", n=commands, rate=100, clients=indices, symbol="SAP")
     finally:
-        second.terminate()
-        try:
-            second.wait(10)
-        except subprocess.TimeoutExpired:
-            second.kill()
-        log.close()
+        stop(second, log)
 
 
 def fmt(value, digits=1) -> str:
