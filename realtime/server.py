@@ -124,7 +124,10 @@ class LeanWebSocketProtocol(ws_protocol.WebSocketProtocol):
         fan-out's frames do (`transport.write_now`).
         """
         transport = self.transport
-        if sync or chopsize or self.send_queue or self.logOctets or not plain_tcp(transport):
+        if (
+            sync or chopsize or self.send_queue or self.logOctets or not plain_tcp(transport)
+            or transport.disconnecting or not transport.connected  # Twisted decides what happens to these
+        ):
             super().sendData(data, sync, chopsize)
             return
         try:
