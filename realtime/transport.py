@@ -68,8 +68,7 @@ class SocketWriter:
 
     def backlog(self) -> int:
         """Bytes Twisted still holds for this client (written by us or by autobahn, e.g. pings)."""
-        transport = self.transport
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        return held(self.transport)
 
     def write(self, frame: bytes, *, unless_over: int | None = None) -> bool:
         """Write one complete frame and return True; raise ConnectionError when the socket is
@@ -79,14 +78,19 @@ class SocketWriter:
         transport = self.transport
         if protocol.state != self.open_state or transport.disconnecting or not transport.connected:
             raise ConnectionError("the socket is no longer open")
-        held = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-        if unless_over is not None and held > unless_over:
+        waiting = held(transport)
+        if unless_over is not None and waiting > unless_over:
             return False
-        if held or protocol.send_queue:
+        if waiting or protocol.send_queue:
             transport.write(frame)  # older bytes (Twisted's or autobahn's queue) go first: queue behind them
             return True
         _send(transport, frame)
         return True
+
+
+def held(transport: Any) -> int:
+    """Bytes a plain TCP transport of Twisted still holds, unwritten, for its client."""
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
 
 def write_now(transport: Any, data: bytes) -> None:
@@ -95,7 +99,7 @@ def write_now(transport: Any, data: bytes) -> None:
 
     Raises the socket's `OSError` (a reset, a broken pipe) other than "would block".
     """
-    if len(transport.dataBuffer) - transport.offset + transport._tempDataLen:
+    if held(transport):
         transport.write(data)  # older bytes wait in Twisted: queue behind them
         return
     _send(transport, data)
