@@ -368,7 +368,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             if delivery.debug:
                 self._flow("delivered", message.get("correlation_id"), event_type, logging.DEBUG)
             outbox = self.outbox
-            if outbox.put_event(delivery):
+            if outbox.put(delivery.text, wire=delivery.wire, conflate_key=delivery.conflate, event=delivery.event):
                 if alone:
                     self._sent(delivery.text, delivery.event)
                     return

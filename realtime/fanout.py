@@ -227,25 +227,6 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def put_event(self, delivery: Delivery) -> bool:
-        """`put` for an event from the fan-out, whose frame, conflation key and tag come built.
-
-        The common case, a socket with nothing waiting and little held by the server, is
-        written here without `put`'s keyword arguments and its second look at the backlog.
-        """
-        socket = self._socket
-        if socket is not None and self._writer is None and not self._pending and not self._closed:
-            try:
-                written = socket.write(delivery.wire, unless_over=self.HIGH_WATER)
-            except Exception:
-                logger.debug("socket gone while sending", exc_info=True)
-                self.close()
-                return False
-            if written:
-                self.sent += 1
-                return True
-        return self.put(delivery.text, wire=delivery.wire, conflate_key=delivery.conflate, event=delivery.event)
-
     def put(
         self,
         text: str,
@@ -262,15 +243,17 @@ class Outbox:
         if self._closed:
             return False
         socket = self._socket
-        if socket is not None and self._writer is None and not self._pending and socket.backlog() <= self.HIGH_WATER:
-            try:
-                socket.write(wire if wire is not None else text_frame(text.encode("utf-8")))
+        if socket is not None and self._writer is None and not self._pending:
+            frame = wire if wire is not None else text_frame(text.encode("utf-8"))
+            try:  # one look at what the server holds for the client: over HIGH_WATER, the frame waits here
+                written = socket.write(frame, unless_over=self.HIGH_WATER)
             except Exception:
                 logger.debug("socket gone while sending", exc_info=True)
                 self.close()
                 return False
-            self.sent += 1
-            return True
+            if written:
+                self.sent += 1
+                return True
         if conflate_key is not None and conflate_key in self._pending:
             self._pending[conflate_key] = (text, wire)
             self.conflated += 1

@@ -171,8 +171,11 @@ class BufferedWriter:
     def backlog(self) -> int:
         return self.waiting
 
-    def write(self, frame: bytes) -> None:
+    def write(self, frame: bytes, *, unless_over: int | None = None) -> bool:
+        if unless_over is not None and self.waiting > unless_over:
+            return False
         self.frames.append(frame)
+        return True
 
     def texts(self) -> list[str]:
         return [frame[2:].decode() for frame in self.frames]  # short frames: two header bytes
