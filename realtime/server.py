@@ -98,14 +98,27 @@ def unmasked_text(data: bytes, limit: int) -> str | None:
         return None
 
 
+class _FactorySetting:
+    """A protocol setting read from the connection's factory (a value set on the connection wins).
+
+    One per setting on the class rather than a `__getattr__`: a class with `__getattr__` makes
+    Python look up every attribute of its instances the slow, unspecialized way, and the protocol's
+    attributes are read on every frame in and out.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, protocol: Any, owner: type | None = None) -> Any:
+        if protocol is None:
+            return self
+        return getattr(protocol.factory, self.name)
+
+
 class LeanWebSocketProtocol(ws_protocol.WebSocketProtocol):
     CONFIG_ATTRS: tuple[str, ...] = ()
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails: for a setting, that is always (none is copied).
-        if name in _SETTINGS:
-            return getattr(self.factory, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def onOpen(self) -> None:
         super().onOpen()
@@ -162,6 +175,10 @@ class LeanWebSocketProtocol(ws_protocol.WebSocketProtocol):
             return
         self.last_ping = time.time()
         self.application_queue.put_nowait({"type": "websocket.receive", "text": text})
+
+
+for _name in _SETTINGS:
+    setattr(LeanWebSocketProtocol, _name, _FactorySetting(_name))
 
 
 class LeanServer(server.Server):

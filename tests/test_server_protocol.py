@@ -29,6 +29,8 @@ def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factor
     assert not set(WebSocketProtocol.CONFIG_ATTRS) & set(vars(protocol))
     factory.setProtocolOptions(maxMessagePayloadSize=99)  # one place holds the value
     assert protocol.maxMessagePayloadSize == 99
+    protocol.openHandshakeTimeout = 9  # a value set on one connection is that connection's alone
+    assert (protocol.openHandshakeTimeout, factory.buildProtocol(None).openHandshakeTimeout) == (9, 3)
     with pytest.raises(AttributeError):
         protocol.no_such_attribute  # noqa: B018
 
