@@ -184,6 +184,8 @@ for _name in _SETTINGS:
 class LeanServer(server.Server):
     """Daphne's server, reaping only connections that have ended instead of sweeping all of them."""
 
+    SLACK = 100  # reaped connections the timeout queue may hold beyond twice the open ones
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ended: set[Any] = set()  # protocols disconnected or with a finished application
@@ -251,6 +253,19 @@ class LeanServer(server.Server):
                 self.ended.discard(protocol)
             elif "disconnected" not in details:  # its application finished; its disconnect brings it back
                 self.ended.discard(protocol)
+        if len(self.due) > 2 * len(everyone) + self.SLACK:
+            self._drop_reaped()
+
+    def _drop_reaped(self) -> None:
+        """Rebuild the timeout queue without the connections reaped since they were queued.
+
+        The check pass forgets a reaped connection when it comes due, up to a ping interval later;
+        after many clients leave at once, this lets their protocols go now instead. The queue never
+        holds much more than twice the open connections, and rebuilding it costs one pass over it.
+        """
+        live = self.connections
+        self.due = [entry for entry in self.due if entry[2] in live]
+        heapq.heapify(self.due)
 
 
 def install() -> None:

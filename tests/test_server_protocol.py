@@ -135,6 +135,39 @@ def test_lean_server_checks_an_open_socket_only_when_its_ping_or_lifetime_can_be
     assert run_pass(1604) == ["http"] and [entry[2] for entry in lean.due] == [http]
 
 
+def test_lean_server_lets_go_of_reaped_connections_when_many_leave_at_once(monkeypatch):
+    """After a mass disconnect the timeout queue drops the reaped protocols at the next reaping
+    pass, rather than holding each until its ping interval comes round."""
+    from daphne import server as daphne_server
+
+    monkeypatch.setattr(daphne_server.reactor, "callLater", lambda *args: None)  # passes are run by hand
+
+    class Http:
+        def check_timeouts(self) -> None:
+            pass
+
+    lean = LeanServer(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    lean.connections = {}
+    protocols = [Http() for _ in range(300)]
+    for protocol in protocols:
+        lean.protocol_connected(protocol)
+    leaving, staying = protocols[:20], protocols[20:]
+    for protocol in leaving:
+        lean.protocol_disconnected(protocol)
+    lean.application_checker()
+    assert len(lean.connections) == 280 and len(lean.due) == 300  # a few gone: forgotten when due
+
+    leaving, staying = staying[:250], staying[250:]
+    for protocol in leaving:
+        lean.protocol_disconnected(protocol)
+    lean.application_checker()
+
+    assert set(lean.connections) == set(staying)
+    assert sorted(map(id, (entry[2] for entry in lean.due))) == sorted(map(id, staying))
+    lean.timeout_checker()  # the rebuilt queue still works as a heap
+    assert len(lean.due) == len(staying)
+
+
 def test_the_server_process_collects_cyclic_garbage_less_often():
     import gc
 
