@@ -94,9 +94,9 @@ async function handle(command) {
       count = 0;
       for (const c of clients) c.received = 0;
       return { reset: true };
-    case "pause":
-      for (let i = 0; paused.size < command.count && i < clients.length; i++) {
-        if (!clients[i].ws._socket) continue;
+    case "pause": // stop reading on the clients of the given indices: their servers' buffers fill up
+      for (const i of command.clients) {
+        if (!clients[i] || !clients[i].ws._socket) continue;
         paused.add(i); clients[i].paused = true; clients[i].ws._socket.pause();
       }
       return { paused: paused.size };
