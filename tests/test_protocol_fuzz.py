@@ -107,4 +107,9 @@ def test_every_generated_message_is_answered_and_nothing_escapes(staff_user, set
         assert not communicator.future.done(), "the consumer crashed"
     finally:
         loop.run_until_complete(communicator.disconnect())
+        # As asyncio.run ends a loop: the fan-out, revalidator and presence tasks it started go too.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
