@@ -58,12 +58,11 @@ def _protocol_of(send: Any) -> Any | None:
 class SocketWriter:
     """Writes ready-made frames to one daphne connection, in order with everything else it sends."""
 
-    __slots__ = ("protocol", "transport", "socket", "open_state")
+    __slots__ = ("protocol", "transport", "open_state")
 
     def __init__(self, protocol: Any, transport: Any):
         self.protocol = protocol
         self.transport = transport
-        self.socket = transport.socket
         self.open_state = protocol.STATE_OPEN
 
     def backlog(self) -> int:
