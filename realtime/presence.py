@@ -95,11 +95,8 @@ class Presence:
         With ten thousand sockets the hash is a megabyte or two, and rewriting it on every
         heartbeat was most of what presence cost an idle process.
         """
-        key = _process_key(PROCESS_ID)
         async with bus_redis().pipeline(transaction=True) as pipe:
-            pipe.expire(key, self.ttl)
-            pipe.zadd(_processes_key(), {PROCESS_ID: time.time()})
-            pipe.zremrangebyscore(_processes_key(), "-inf", time.time() - self.ttl)
+            self._keep_alive(pipe)
             kept, *_ = await pipe.execute()
         if snapshot and not kept:
             await self._write(snapshot)
@@ -112,12 +109,18 @@ class Presence:
             pipe.delete(key)
             if snapshot:
                 pipe.hset(key, mapping=snapshot)
-            pipe.expire(key, self.ttl)
-            pipe.zadd(_processes_key(), {PROCESS_ID: time.time()})
-            pipe.zremrangebyscore(_processes_key(), "-inf", time.time() - self.ttl)
+            self._keep_alive(pipe)
             await pipe.execute()
         self._written = snapshot
         self._written_at = time.monotonic()
+
+    def _keep_alive(self, pipe: Any) -> None:
+        """Queue on `pipe`: the process hash's expiry pushed forward (its reply first), the process
+        marked alive in the registry, and processes silent for the TTL dropped from it."""
+        pipe.expire(_process_key(PROCESS_ID), self.ttl)
+        now = time.time()
+        pipe.zadd(_processes_key(), {PROCESS_ID: now})
+        pipe.zremrangebyscore(_processes_key(), "-inf", now - self.ttl)
 
 
 async def clients_online() -> dict[str, list[dict[str, Any]]]:
