@@ -1,4 +1,4 @@
-# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+# Two commands for a fresh machine: `make run` and `make test` (see README.md and docs/).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -29,18 +29,18 @@ run: demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (stop with Ctrl-C)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-# Two daphne processes behind nginx on the local PostgreSQL and Redis (see deploy/, README.md).
+# Two daphne processes behind nginx on the local PostgreSQL and Redis (see deploy/, docs/scale-out.md).
 deploy-local: venv
 	PY=$(PY) deploy/run-local.sh
 
 # Production-style: daphne pings a socket silent for 35 s (longer than the spec client's 30 s
 # heartbeat, so live desks cost no pings) and closes it after 30 s without answer; the
-# client message size limit the protocol enforces; set DJANGO_DEBUG=0 and friends (README).
+# client message size limit the protocol enforces; set DJANGO_DEBUG=0 and friends (docs/configuration.md).
 serve: migrate
 	$(PY) -m daphne -b $(HOST) -p $(PORT) --ping-interval 35 --ping-timeout 30 \
 		--websocket-max-message-size 65536 --websocket_connect_timeout 30 aktienanalyse.asgi:application
 
-# Side-by-side benchmark against a bare websockets server (needs Redis and PostgreSQL; README).
+# Side-by-side benchmark against a bare websockets server (needs Redis and PostgreSQL; docs/benchmarks.md).
 bench: venv
 	cd bench && npm ci --no-audit --no-fund --silent
 	$(PY) bench/run.py

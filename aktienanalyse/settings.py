@@ -177,7 +177,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 REDIS_HOSTS = [url.strip() for url in REDIS_URL.split(",") if url.strip()]
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")
-# CHANNEL_LAYER_BACKEND picks channels-redis "core" (default) or "pubsub"; README.md gives the
+# CHANNEL_LAYER_BACKEND picks channels-redis "core" (default) or "pubsub"; docs/scale-out.md gives the
 # measurements (bench/channel_layers.py) behind the default.
 CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "core").strip()
 if CHANNEL_LAYER_BACKEND not in {"core", "pubsub"}:
