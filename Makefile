@@ -45,9 +45,10 @@ bench: venv
 	cd bench && npm ci --no-audit --no-fund --silent
 	$(PY) bench/run.py
 
-# Set up everything and run the whole test suite (embedded defaults unless DATABASE_URL/REDIS_URL are set).
+# Set up everything and run the whole test suite on PostgreSQL and Redis: DATABASE_URL/REDIS_URL,
+# else the machine's own, else servers of the run's own (scripts/with-test-services.sh).
 test: venv js-test system-tools messages
-	$(PY) -m pytest $(PYTEST_ARGS)
+	PY=$(PY) scripts/with-test-services.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 # The desk's TypeScript client: Node is needed to build and test it, never to run the app.
 node-deps:

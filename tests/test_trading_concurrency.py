@@ -14,6 +14,13 @@ from trading.services import order_place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def postgresql():
+    """Fail on any other database: SQLite serialises every writer, so no race can happen there."""
+    if connection.vendor != "postgresql":
+        pytest.fail("The concurrency tests need PostgreSQL (`make test` provides one).")
+
 D = Decimal
 
 
