@@ -4,7 +4,10 @@ Rows that belong to a portfolio are shown to members of that portfolio and to su
 by the rule of `portfolio.selectors` the WebSocket and REST follow as well.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 
 from .models import Instrument, Portfolio, Position, PositionCorrection
@@ -22,6 +25,16 @@ class SupervisedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return supervised_only(super().get_queryset(request), user=request.user, portfolio_field=self.portfolio_field)
+
+    def response_action(self, request, queryset):
+        """Refuse a selection that is not a list of ids with a message, where Django would fail with a 500."""
+        try:
+            for pk in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                self.model._meta.pk.to_python(pk)
+        except ValidationError:
+            self.message_user(request, _("The selection is not a list of ids; nothing was done."), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
 
 # A filter by portfolio offers the portfolios of the rows the user sees, not every portfolio's name.

@@ -117,6 +117,23 @@ def test_admin_cancel_action_refuses_a_hand_made_post_for_another_members_order(
 
 
 @pytest.mark.django_db
+def test_admin_action_on_a_selection_that_is_not_ids_is_refused_with_a_message(client, trader, own_orders):
+    admin = admin_as(client, trader)
+    _, resting = own_orders
+
+    response = admin.post(
+        reverse("admin:trading_order_changelist"),
+        {"action": "cancel_selected_orders", "_selected_action": [str(resting.pk), "1 OR 1=1"]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert any("not a list of ids" in str(m) for m in response.context["messages"])
+    resting.refresh_from_db()
+    assert resting.status == OrderStatus.OPEN
+
+
+@pytest.mark.django_db
 def test_admin_shows_a_trader_the_fills_and_audit_of_their_order_read_only(client, trader, own_orders):
     filled, _ = own_orders
     admin = admin_as(client, trader)
