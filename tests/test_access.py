@@ -102,6 +102,8 @@ async def test_a_demoted_superuser_keeps_no_superuser_power_on_sockets_already_o
     assert "system.error" not in [message["event"] for message in client.received]
     refused = await client.command("monitor_snapshot", correlation_id="c-2")
     assert refused["data"]["result"]["code"] == "permission_denied"
+    await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.error"]}})
+    assert (await client.receive())["event"] == "permission_denied"
     # commands act for the account as it is now, not as it was at the handshake
     assert [c.consumer.user.is_superuser for c in connections if c.user_id == superuser.pk] == [False]
 
