@@ -31,3 +31,9 @@ class PermissionDenied(DomainError):
 
 class ValidationFailed(DomainError):
     code = "validation_error"
+
+
+class RateLimited(DomainError):
+    """A request over a quota; `retry_after_seconds` in the details says when to ask again, where known."""
+
+    code = "rate_limited"

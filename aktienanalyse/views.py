@@ -13,8 +13,9 @@ from django.utils.html import json_script
 from django.utils.translation import gettext as _
 
 from aktienanalyse.exceptions import NotFound
+from aktienanalyse.permissions import staff_may
 from portfolio.models import Instrument
-from portfolio.selectors import portfolio_get_visible, portfolio_snapshot
+from portfolio.selectors import PORTFOLIO_VIEW_PERMISSION, portfolio_get_visible, portfolio_snapshot
 from realtime.events import EVENT_SCHEMAS
 
 # Event types the desk holds: every business event (portfolio, trading, market, analysis), in
@@ -83,12 +84,17 @@ def _strings() -> dict[str, str]:
 
 @staff_member_required(login_url="login")
 def desk(request: HttpRequest) -> HttpResponse:
-    """Render the desk with the instruments and the user's portfolio as they are now."""
+    """Render the desk with the instruments and the user's portfolio as they are now.
+
+    The portfolio is shown to those whom the WebSocket would send it (`refresh_portfolio`).
+    """
     instruments = list(Instrument.objects.order_by("symbol"))
-    try:
-        portfolio = portfolio_snapshot(portfolio=portfolio_get_visible(user=request.user))
-    except NotFound:
-        portfolio = None
+    portfolio = None
+    if staff_may(request.user, PORTFOLIO_VIEW_PERMISSION):
+        try:
+            portfolio = portfolio_snapshot(portfolio=portfolio_get_visible(user=request.user))
+        except NotFound:
+            pass
     config = {
         "ws_path": "/ws",
         "history_url": "/api/trading/orders/history",

@@ -48,6 +48,12 @@ DEFAULTS: dict[str, Any] = {
     "HISTORY_LIMIT": int(_env_float("MARKET_HISTORY_LIMIT", 5000)),
     # Alert rules one user may hold.
     "ALERT_RULES_PER_USER": int(_env_float("MARKET_ALERT_RULES_PER_USER", 100)),
+    # Analyses one user may have running at once, and start within any 60 seconds (every gateway
+    # process counts the same rows). A running analysis older than ANALYSIS_LOST_AFTER seconds
+    # no longer counts: the process computing it is presumed gone.
+    "ANALYSES_RUNNING_PER_USER": int(_env_float("MARKET_ANALYSES_RUNNING_PER_USER", 3)),
+    "ANALYSES_PER_MINUTE_PER_USER": int(_env_float("MARKET_ANALYSES_PER_MINUTE_PER_USER", 20)),
+    "ANALYSIS_LOST_AFTER": _env_float("MARKET_ANALYSIS_LOST_AFTER", 300.0),
     # Ticks averaged as the baseline of a volume spike.
     "VOLUME_BASELINE_TICKS": int(_env_float("MARKET_VOLUME_BASELINE_TICKS", 20)),
     # System status: seconds between checks (0: no periodic checks), and between repeats of an

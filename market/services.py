@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Avg
 from django.utils import timezone
 
-from aktienanalyse.exceptions import NotFound, ValidationFailed
+from aktienanalyse.exceptions import NotFound, RateLimited, ValidationFailed
 from portfolio.models import Instrument
 from realtime.dispatch import send_event_on_commit, user_group
 from realtime.protocol import isoformat
@@ -408,8 +410,46 @@ def analysis_history_required(*, parameters: dict[str, int]) -> int:
     )
 
 
+ANALYSIS_QUOTA_WINDOW = timedelta(seconds=60)
+
+
+def analysis_quota_check(*, user: AbstractBaseUser) -> None:
+    """Refuse one more analysis of `user` beyond the analyses running at once or started per minute.
+
+    The count is of the stored analyses, which every gateway process shares. Call it in the
+    transaction that stores the analysis: it locks the user's row, so requests of one user
+    are counted one after the other.
+    """
+    get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+    now = timezone.now()
+    mine = Analysis.objects.filter(requested_by=user)
+    running_limit = market_setting("ANALYSES_RUNNING_PER_USER")
+    lost_before = now - timedelta(seconds=market_setting("ANALYSIS_LOST_AFTER"))
+    running = mine.filter(status=Analysis.Status.RUNNING, created_at__gte=lost_before).count()
+    if running >= running_limit:
+        raise RateLimited(
+            "too_many_analyses",
+            f"You have {running} analyses running; at most {running_limit} may run at once. Wait for analysis.complete.",
+            limit=running_limit,
+            running=running,
+        )
+    minute_limit = market_setting("ANALYSES_PER_MINUTE_PER_USER")
+    recent = mine.filter(created_at__gt=now - ANALYSIS_QUOTA_WINDOW).order_by("-created_at")
+    started = list(recent.values_list("created_at", flat=True)[:minute_limit])
+    if len(started) >= minute_limit:
+        # The oldest of the last `minute_limit` starts leaving the window frees a place.
+        retry_after = max(1, math.ceil((started[-1] + ANALYSIS_QUOTA_WINDOW - now).total_seconds()))
+        raise RateLimited(
+            "rate_limited",
+            f"At most {minute_limit} analyses per minute; try again in {retry_after} s.",
+            limit=minute_limit,
+            retry_after_seconds=retry_after,
+        )
+
+
+@transaction.atomic
 def analysis_start(*, user: AbstractBaseUser, symbol: Any, analysis_type: Any, parameters: Any) -> Analysis:
-    """Check an analysis request and store it as running; `analysis_run` computes it."""
+    """Check an analysis request and the user's quota, and store it as running; `analysis_run` computes it."""
     instrument = instrument_for_symbol(symbol=symbol)
     if analysis_type not in ANALYSIS_TYPES:
         raise ValidationFailed(
@@ -427,6 +467,7 @@ def analysis_start(*, user: AbstractBaseUser, symbol: Any, analysis_type: Any, p
             required=required,
             available=available,
         )
+    analysis_quota_check(user=user)
     return Analysis.objects.create(
         instrument=instrument, requested_by=user, analysis_type=analysis_type, parameters=cleaned
     )

@@ -10,7 +10,14 @@ from aktienanalyse.actor import Actor
 from realtime.commands import CommandContext, command
 from realtime.payload import decimal_arg, id_arg, text_arg
 
-from .selectors import instrument_get, portfolio_get_visible, portfolios_visible
+from .selectors import (
+    PORTFOLIO_VIEW_PERMISSION,
+    POSITION_CORRECT_PERMISSION,
+    instrument_get,
+    portfolio_get_supervised,
+    portfolio_get_visible,
+    portfolios_visible,
+)
 from .services import PortfolioBook, portfolio_refresh, position_correct
 
 
@@ -34,7 +41,7 @@ def _refresh(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     return {"message": "Portfolio refreshed successfully", "portfolios": snapshots}
 
 
-@command("refresh_portfolio", permission="portfolio.view_portfolio")
+@command("refresh_portfolio", permission=PORTFOLIO_VIEW_PERMISSION)
 async def refresh_portfolio(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Send your portfolio (or all of yours) as portfolio.update and return it."""
     return await _refresh(ctx, data)
@@ -46,7 +53,9 @@ def _update_position(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any
     quantity = decimal_arg(data, "quantity")
     avg_cost = decimal_arg(data, "avg_cost", required=False)
     reason = text_arg(data, "reason", max_length=500)
-    portfolio = portfolio_get_visible(user=ctx.user, portfolio_id=id_arg(data, "portfolio_id", required=False))
+    portfolio = portfolio_get_supervised(
+        user=ctx.user, portfolio_id=id_arg(data, "portfolio_id", required=False), held=ctx.permissions
+    )
     instrument = instrument_get(symbol=symbol)
     correction = position_correct(
         portfolio_id=portfolio.pk,
@@ -67,7 +76,10 @@ def _update_position(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any
     }
 
 
-@command("update_position", permission="portfolio.change_position")
+@command("update_position", permission=POSITION_CORRECT_PERMISSION)
 async def update_position(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Correct a position of your portfolio by hand (audited): {symbol, quantity, avg_cost?, reason, portfolio_id?}."""
+    """Correct a position by hand (audited): {symbol, quantity, avg_cost?, reason, portfolio_id?}.
+
+    Members correct their own portfolios; a supervisor names any portfolio by `portfolio_id`.
+    """
     return await _update_position(ctx, data)

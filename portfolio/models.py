@@ -58,6 +58,7 @@ class Portfolio(models.Model):
         verbose_name = _("portfolio")
         verbose_name_plural = _("portfolios")
         ordering = ["pk"]
+        permissions = [("supervise_portfolios", _("Can see and act on every portfolio, not only their own"))]
         constraints = [
             models.CheckConstraint(condition=Q(cash__gte=0), name="portfolio_cash_not_negative"),
         ]

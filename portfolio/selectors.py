@@ -1,8 +1,15 @@
-"""Reads of portfolios: who may see which, what they are worth, and their `portfolio.update` data."""
+"""Reads of portfolios: who may see which, what they are worth, and their `portfolio.update` data.
+
+Who may see which portfolio is decided here for every surface (WebSocket, REST, desk, admin):
+a member sees and trades in their own portfolios; a supervisor (`SUPERVISE_PERMISSION`, which a
+superuser holds too) reaches every portfolio where a surface offers supervision (the admin,
+position corrections). What a user may do with what they reach is a Django permission, checked
+by `aktienanalyse.permissions`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -10,11 +17,16 @@ from typing import Any
 from django.db.models import QuerySet
 
 from aktienanalyse.exceptions import NotFound
+from aktienanalyse.permissions import staff_may
 from realtime.protocol import isoformat
 
 from .models import Instrument, Portfolio, Position
 
 CENT = Decimal("0.01")
+
+PORTFOLIO_VIEW_PERMISSION = "portfolio.view_portfolio"  # read portfolio data: events, refresh, desk
+POSITION_CORRECT_PERMISSION = "portfolio.change_position"  # correct a position by hand
+SUPERVISE_PERMISSION = "portfolio.supervise_portfolios"  # reach every portfolio, not only one's own
 
 
 def money(value: Decimal) -> Decimal:
@@ -55,6 +67,45 @@ def portfolio_get_visible(*, user, portfolio_id: int | None = None) -> Portfolio
     if portfolio is None:
         raise portfolio_not_visible(portfolio_id=portfolio_id)
     return portfolio
+
+
+def user_supervises(*, user, held: Set[str] | None = None) -> bool:
+    """Return whether `user` reaches every portfolio (a supervisor or a superuser)."""
+    return staff_may(user, SUPERVISE_PERMISSION, held=held)
+
+
+def portfolios_supervised(*, user, held: Set[str] | None = None) -> QuerySet[Portfolio]:
+    """Return every portfolio for a supervisor, else the portfolios `user` is a member of."""
+    if user_supervises(user=user, held=held):
+        return Portfolio.objects.order_by("pk")
+    return portfolios_visible(user=user)
+
+
+def portfolio_get_supervised(*, user, portfolio_id: int | None = None, held: Set[str] | None = None) -> Portfolio:
+    """Return the portfolio `portfolio_id` if `user` supervises or is a member of it; else as `portfolio_get_visible`.
+
+    Without `portfolio_id` it is the user's own first portfolio: a supervisor names the one meant.
+    """
+    if portfolio_id is None or not user_supervises(user=user, held=held):
+        return portfolio_get_visible(user=user, portfolio_id=portfolio_id)
+    portfolio = Portfolio.objects.filter(pk=portfolio_id).first()
+    if portfolio is None:
+        raise portfolio_not_visible(portfolio_id=portfolio_id)
+    return portfolio
+
+
+def supervised_only(queryset: QuerySet, *, user, portfolio_field: str = "") -> QuerySet:
+    """Narrow `queryset` to the rows of the portfolios `user` reaches as `portfolios_supervised` says.
+
+    `portfolio_field` leads from a row to its portfolio ("portfolio", "order__portfolio"); empty
+    for portfolios themselves.
+    """
+    if user_supervises(user=user):
+        return queryset
+    if not user_sees_portfolios(user=user):
+        return queryset.none()
+    members = f"{portfolio_field}__members" if portfolio_field else "members"
+    return queryset.filter(**{members: user})
 
 
 def portfolio_member_ids(*, portfolio: Portfolio) -> list[int]:

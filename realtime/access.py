@@ -1,9 +1,13 @@
 """Access that outlives the handshake.
 
 A socket is admitted once, but its session can end (logout, expiry), its account can be
-deactivated or lose the staff flag, and its permissions can shrink. Each gateway process checks
-its open sockets every `REVALIDATE_SECONDS` against the database, and signals from Django's auth
-tell every process at once (through the channel layer) to check a user's sockets now.
+deactivated or lose the staff or superuser flag, and its permissions can shrink. Each gateway
+process checks its open sockets every `REVALIDATE_SECONDS` against the database, and signals from
+Django's auth tell every process at once (through the channel layer) to check a user's sockets now.
+
+A socket decides by its permission set alone (a superuser's holds every permission), and a check
+that reloads the set also hands the socket its account as the database has it now, so no flag
+read at the handshake outlives a change.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from importlib import import_module
 
 from channels.db import database_sync_to_async
@@ -37,10 +42,23 @@ class Verdict:
     close_code: int = CloseCode.NORMAL
     reason: str = ""
     permissions: frozenset[str] | None = None
+    # The account as the database has it now, given with `permissions`.
+    user: Any = field(default=None, compare=False)
 
-    def changes(self, permissions: frozenset[str]) -> bool:
-        """Whether a socket holding `permissions` has anything to do on this verdict."""
-        return not self.allowed or (self.permissions is not None and self.permissions != permissions)
+    def changes(self, permissions: frozenset[str], user: Any = None) -> bool:
+        """Whether a socket holding `permissions` for `user` has anything to do on this verdict."""
+        if not self.allowed:
+            return True
+        if self.permissions is None:
+            return False
+        return self.permissions != permissions or (
+            self.user is not None and user is not None and account_flags(self.user) != account_flags(user)
+        )
+
+
+def account_flags(user) -> tuple[bool, bool, bool]:
+    """Return the flags of an account that access depends on besides its permissions."""
+    return (bool(user.is_active), bool(user.is_staff), bool(user.is_superuser))
 
 
 TOKEN_KEY_PREFIX = "token:"
@@ -102,7 +120,7 @@ def access_verdicts(
         else:
             if with_permissions and user_id not in permissions:
                 permissions[user_id] = load_permissions(user)
-            verdict = Verdict(True, permissions=permissions.get(user_id))
+            verdict = Verdict(True, permissions=permissions.get(user_id), user=user if with_permissions else None)
         verdicts[(user_id, session_key)] = verdict
     return verdicts
 
@@ -250,7 +268,9 @@ async def _apply_verdicts(
             continue
         for connection in list(group):  # the table may change while verdicts are applied
             consumer = connection.consumer
-            if (loop is None or getattr(consumer, "loop", None) is loop) and verdict.changes(consumer.permissions):
+            if (loop is None or getattr(consumer, "loop", None) is loop) and verdict.changes(
+                consumer.permissions, consumer.user
+            ):
                 await consumer.apply_access(verdict)
 
 

@@ -34,7 +34,7 @@ class AccessTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # issued with `manage.py issue_token`, which shows the key once
 
-    @admin.action(description=_("Revoke the selected tokens"))
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["change"])
     def revoke(self, request, queryset) -> None:
         for token in queryset:
             access_token_revoke(token=token)

@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from aktienanalyse.exceptions import DomainError
+from aktienanalyse.permissions import staff_may
 from .protocol import ErrorCode, utc_now_iso
 
 
@@ -34,7 +35,7 @@ class CommandContext:
     subscriptions: frozenset[str] = field(default_factory=frozenset)
 
     def has_perm(self, permission: str) -> bool:
-        return bool(self.user.is_superuser) or permission in self.permissions
+        return staff_may(self.user, permission, held=self.permissions)
 
     def require(self, permission: str) -> None:
         if not self.has_perm(permission):

@@ -297,12 +297,18 @@ class EventConsumer(AsyncWebsocketConsumer):
         await self.close(code=int(code))
 
     async def apply_access(self, verdict: Verdict) -> None:
-        """Close the socket if its access is gone; drop subscriptions whose permission is gone."""
-        if not verdict.changes(self.permissions):
+        """Close the socket if its access is gone; drop subscriptions whose permission is gone.
+
+        The socket takes the account as the verdict read it, so commands act for the user as
+        the database has them now (flags, and permissions Django would cache on the object).
+        """
+        if not verdict.changes(self.permissions, self.user):
             return
         if not verdict.allowed:
             self.end(verdict.close_code, verdict.reason)
             return
+        if verdict.user is not None:
+            self.user = verdict.user
         self.permissions = verdict.permissions
         get_permission_cache().refresh(self.user.pk, verdict.permissions)
         for event_type in sorted(self.subscriptions):
@@ -329,7 +335,8 @@ class EventConsumer(AsyncWebsocketConsumer):
             logger.exception("access check of client_id=%s failed; the periodic check will retry", self.client_id)
 
     def may(self, permission: str | None) -> bool:
-        return permission is None or self.user.is_superuser or permission in self.permissions
+        # The set decides alone: a superuser's holds every permission, and a demotion reloads it.
+        return permission is None or permission in self.permissions
 
     def deliver(self, message: dict[str, Any], delivery: Delivery | None = None) -> None:
         """Take a message from the process fan-out and send or queue what this connection may see.

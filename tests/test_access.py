@@ -1,15 +1,28 @@
 """Access is checked for as long as a socket is open, not only at the handshake."""
 
+from decimal import Decimal
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
 from django.test import Client
 
+from realtime.connections import connections
 from realtime.protocol import CloseCode
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+SYSTEM_ERROR = {
+    "error_id": "e", "service_name": "s", "error_type": "T", "error_message": "m", "severity": "error",
+    "user_affected": False, "timestamp": "2026-11-23T10:00:00Z",
+}
+PRICE_UPDATE = {
+    "symbol": "SAP", "isin": "DE0007164600", "price": Decimal("42.5"), "previous_price": Decimal("42"),
+    "change": Decimal("0.5"), "change_percent": Decimal("1.19"), "volume": 7, "timestamp": "2026-11-23T10:00:01Z",
+    "source": "django-feed",
+}
 
 
 async def test_deactivating_the_account_closes_its_sockets(ws_connect, staff_user):
@@ -67,6 +80,32 @@ async def test_lost_permission_stops_the_matching_events_at_once(ws_connect, ope
     assert await client.nothing_more()
     await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.error"]}})
     assert (await client.receive())["event"] == "permission_denied"
+
+
+async def test_a_demoted_superuser_keeps_no_superuser_power_on_sockets_already_open(ws_connect, superuser):
+    from realtime.dispatch import asend_event
+
+    client, _ = await ws_connect(cookie=await login_cookie(superuser))
+    confirmed = await client.subscribe("system.error", "market.price_update")
+    assert {c["event"] for c in confirmed} == {"subscription.confirmed"}
+    assert (await client.command("monitor_snapshot"))["data"]["status"] == "success"
+
+    superuser.is_superuser = False  # still active staff, with no permission of its own
+    await superuser.asave()
+
+    removed = await client.receive_event("subscription.removed", timeout=5)
+    assert (removed["data"]["event_type"], removed["data"]["reason"]) == ("system.error", "permission_revoked")
+    # one socket gets its events in the order they were sent: the price is the marker
+    await asend_event("system.error", SYSTEM_ERROR)
+    await asend_event("market.price_update", PRICE_UPDATE)
+    await client.receive_event("market.price_update")
+    assert "system.error" not in [message["event"] for message in client.received]
+    refused = await client.command("monitor_snapshot", correlation_id="c-2")
+    assert refused["data"]["result"]["code"] == "permission_denied"
+    await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.error"]}})
+    assert (await client.receive())["event"] == "permission_denied"
+    # commands act for the account as it is now, not as it was at the handshake
+    assert [c.consumer.user.is_superuser for c in connections if c.user_id == superuser.pk] == [False]
 
 
 async def test_idle_connection_is_closed(ws_connect, staff_user, settings):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 
 from market.models import Analysis
 from realtime.events import get_schema
@@ -142,3 +144,52 @@ def test_demo_history_lets_an_analysis_of_sap_complete(db, staff_user):
     assert done.status == "complete"
     assert done.recommendation in ("buy", "sell", "hold")
     assert set(done.result["indicators"]) >= {"rsi", "sma_short", "sma_long", "momentum_percent", "volatility_percent"}
+
+
+def start_sap(user):
+    from market.services import analysis_start
+
+    return analysis_start(user=user, symbol="SAP", analysis_type="technical", parameters={})
+
+
+def test_a_user_has_only_so_many_analyses_running_and_a_finished_or_lost_one_frees_a_place(
+    staff_user, other_staff_user, sap_with_history, settings
+):
+    from aktienanalyse.exceptions import RateLimited
+    from market.services import analysis_run
+
+    settings.MARKET = {**settings.MARKET, "ANALYSES_RUNNING_PER_USER": 2, "ANALYSES_PER_MINUTE_PER_USER": 100}
+    first, second = start_sap(staff_user), start_sap(staff_user)
+
+    with pytest.raises(RateLimited) as refused:
+        start_sap(staff_user)
+
+    assert (refused.value.code, refused.value.details) == ("too_many_analyses", {"limit": 2, "running": 2})
+    assert Analysis.objects.filter(requested_by=staff_user).count() == 2
+    start_sap(other_staff_user)  # each user has places of their own
+    analysis_run(analysis_id=first.id)
+    start_sap(staff_user)  # the finished one freed its place
+    with pytest.raises(RateLimited):
+        start_sap(staff_user)
+    Analysis.objects.filter(id=second.id).update(created_at=timezone.now() - timedelta(seconds=301))
+    start_sap(staff_user)  # running for longer than ANALYSIS_LOST_AFTER: its process is presumed gone
+
+
+async def test_analyses_per_minute_are_counted_over_all_the_users_sockets_and_refused_with_a_retry_time(
+    ws_connect, staff_user, sap_with_history, settings
+):
+    settings.MARKET = {**settings.MARKET, "ANALYSES_RUNNING_PER_USER": 100, "ANALYSES_PER_MINUTE_PER_USER": 2}
+    tab = await connect(ws_connect, staff_user)
+    other_tab = await connect(ws_connect, staff_user)
+    for client in (tab, other_tab):
+        assert (await client.command("start_analysis", {"symbol": "SAP"}))["data"]["status"] == "success"
+
+    response = await tab.command("start_analysis", {"symbol": "SAP"}, correlation_id="c-3")
+
+    result = response["data"]["result"]
+    assert (response["data"]["status"], result["code"], result["limit"]) == ("error", "rate_limited", 2)
+    assert 1 <= result["retry_after_seconds"] <= 60
+    assert await Analysis.objects.acount() == 2
+    await Analysis.objects.aupdate(created_at=timezone.now() - timedelta(seconds=61))
+    again = await tab.command("start_analysis", {"symbol": "SAP"}, correlation_id="c-4")
+    assert again["data"]["status"] == "success"

@@ -93,7 +93,7 @@ def test_demo_data_is_idempotent_and_prints_the_same_login(capsys, tmp_path, mon
     user = get_user_model().objects.get(username="desk")
     assert user.is_staff and user.check_password(password)
     assert get_user_model().objects.filter(username="desk").count() == 1
-    assert user.has_perm("realtime.view_system_events")
+    assert user.has_perm("trading.add_order") and not user.has_perm("realtime.view_system_events")  # a trader only
 
 
 @pytest.mark.django_db

@@ -263,20 +263,25 @@ async def test_refresh_of_someone_elses_portfolio_is_not_found(ws_connect, trade
     assert await client.nothing_more(timeout=0.2)
 
 
-async def test_update_position_corrects_and_audits(ws_connect, trader, portfolio_with_position, sap):
-    client = await connect(ws_connect, trader, "portfolio.position_changed")
+async def test_update_position_by_a_supervisor_corrects_the_traders_position_and_audits(
+    ws_connect, trader, supervisor, portfolio_with_position, sap
+):
+    desk = await connect(ws_connect, trader, "portfolio.position_changed")
+    client = await connect(ws_connect, supervisor)
 
     response = await client.command(
-        "update_position", {"symbol": "SAP", "quantity": 7, "reason": "Depotabgleich"}, correlation_id="fix-1"
+        "update_position",
+        {"symbol": "SAP", "quantity": 7, "reason": "Depotabgleich", "portfolio_id": portfolio_with_position.pk},
+        correlation_id="fix-1",
     )
 
     assert response["data"]["status"] == "success", response
     assert (response["data"]["result"]["previous_quantity"], response["data"]["result"]["quantity"]) == (10, 7)
-    changed = valid(await event(client, "portfolio.position_changed"))
+    changed = valid(await event(desk, "portfolio.position_changed"))  # the members are told
     assert (changed["action"], changed["quantity"]) == ("update", 7)
     correction = await PositionCorrection.objects.aget()
     assert (correction.user_id, correction.correlation_id, correction.client_id, correction.reason) == (
-        trader.pk, "fix-1", client.received[0]["data"]["client_id"], "Depotabgleich",
+        supervisor.pk, "fix-1", client.received[0]["data"]["client_id"], "Depotabgleich",
     )
 
 
@@ -289,10 +294,10 @@ async def test_update_position_corrects_and_audits(ws_connect, trader, portfolio
         ({"symbol": "XXX", "quantity": 1, "reason": "x"}, "unknown_symbol"),
     ],
 )
-async def test_invalid_update_position_changes_nothing(ws_connect, trader, portfolio_with_position, sap, data, code):
-    client = await connect(ws_connect, trader)
+async def test_invalid_update_position_changes_nothing(ws_connect, supervisor, portfolio_with_position, sap, data, code):
+    client = await connect(ws_connect, supervisor)
 
-    response = await client.command("update_position", data)
+    response = await client.command("update_position", {**data, "portfolio_id": portfolio_with_position.pk})
 
     assert (response["data"]["status"], response["data"]["result"]["code"]) == ("error", code)
     assert await count(PositionCorrection) == 0

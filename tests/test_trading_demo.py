@@ -1,10 +1,13 @@
-"""The demo data brings instruments, a funded portfolio per staff user and the desk's trading rights."""
+"""The demo data brings instruments, a funded portfolio per trader, and a group and login per role."""
 
+import re
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
+
+from aktienanalyse.roles import OPERATOR, ROLES, SUPERVISOR, TRADER
 
 from portfolio.models import Instrument, Portfolio
 
@@ -34,3 +37,49 @@ def test_demo_data_creates_dax_instruments_portfolios_and_trading_rights_once(tm
     granted = {f"{p.content_type.app_label}.{p.codename}" for p in Group.objects.get(name="Handel").permissions.all()}
     assert {"portfolio.view_portfolio", "trading.view_order", "trading.add_order", "trading.change_order"} <= granted
     assert desk.has_perm("trading.add_order")
+
+
+def granted_to(group: str) -> set[str]:
+    return {f"{p.content_type.app_label}.{p.codename}" for p in Group.objects.get(name=group).permissions.all()}
+
+
+def test_demo_data_splits_trading_supervision_and_operations_into_groups_with_a_login_each(
+    tmp_path, monkeypatch, capsys, django_user_model
+):
+    from portfolio.management.commands import demo_data
+
+    monkeypatch.setattr(demo_data, "LOGIN_FILE", tmp_path / "login.txt")
+    # an install from before the split: the desk group could correct positions and monitor
+    old = Group.objects.create(name=TRADER.group)
+    old.permissions.add(*Permission.objects.filter(codename__in=["change_position", "monitor_gateway", "view_system_events"]))
+
+    call_command("demo_data")
+    first = capsys.readouterr().out
+    call_command("demo_data")
+    second = capsys.readouterr().out
+
+    assert {role.group: granted_to(role.group) for role in ROLES} == {role.group: set(role.permissions) for role in ROLES}
+    assert not {"portfolio.change_position", "realtime.monitor_gateway", "realtime.view_system_events"} & granted_to("Handel")
+    logins = re.findall(r"^(\w+) login:  user (\S+)  password (\S+)$", first, re.M)
+    assert [(label, name) for label, name, _ in logins] == [("Staff", "desk"), ("Supervisor", "aufsicht"), ("Operator", "betrieb")]
+    assert logins == re.findall(r"^(\w+) login:  user (\S+)  password (\S+)$", second, re.M)  # the same every run
+    for (_, name, password), role in zip(logins, (TRADER, SUPERVISOR, OPERATOR)):
+        user = django_user_model.objects.get(username=name)
+        assert user.is_staff and user.check_password(password)
+        assert list(user.groups.values_list("name", flat=True)) == [role.group]
+    assert (tmp_path / "login.txt").read_text().splitlines() == [f"{name} {password}" for _, name, password in logins]
+    assert not Portfolio.objects.filter(members__username__in=["aufsicht", "betrieb"]).exists()
+
+
+def test_demo_data_keeps_the_desk_password_of_a_login_file_in_the_former_shape(tmp_path, monkeypatch, capsys, django_user_model):
+    from portfolio.management.commands import demo_data
+
+    login_file = tmp_path / "login.txt"
+    monkeypatch.setattr(demo_data, "LOGIN_FILE", login_file)
+    django_user_model.objects.create_user("desk", password="kept-desk-pass-1", is_staff=True)
+    login_file.write_text("kept-desk-pass-1\n")
+
+    call_command("demo_data")
+
+    assert "Staff login:  user desk  password kept-desk-pass-1" in capsys.readouterr().out
+    assert login_file.read_text().splitlines()[0] == "desk kept-desk-pass-1"

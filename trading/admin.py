@@ -1,10 +1,16 @@
-"""Admin for orders: browse, filter and search them, see fills and audit, cancel through the service."""
+"""Admin for orders: browse, filter and search them, see fills and audit, cancel through the service.
+
+A user sees the orders of the portfolios they are a member of; a supervisor sees all
+(`portfolio.selectors.supervised_only`).
+"""
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils.translation import gettext_lazy as _, ngettext
 
 from aktienanalyse.actor import Actor
 from aktienanalyse.exceptions import DomainError
+from portfolio.admin import PORTFOLIO_FILTER, SupervisedAdmin
 
 from .models import Fill, Order, OrderAudit
 from .services import order_cancel
@@ -34,12 +40,13 @@ class OrderAuditInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(SupervisedAdmin):
+    portfolio_field = "portfolio"
     list_display = [
         "id", "status", "side", "symbol", "order_type", "quantity", "filled_quantity", "price", "stop_price",
         "portfolio", "placed_by", "created_at",
     ]
-    list_filter = ["status", "side", "order_type", "instrument", "portfolio", "created_at"]
+    list_filter = ["status", "side", "order_type", "instrument", PORTFOLIO_FILTER, "created_at"]
     search_fields = ["=id", "client_order_id", "instrument__symbol", "instrument__isin", "portfolio__name", "placed_by__username"]
     list_select_related = ["instrument", "portfolio", "placed_by"]
     date_hierarchy = "created_at"
@@ -59,9 +66,13 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Cancel selected orders"), permissions=["change"])
     def cancel_selected_orders(self, request, queryset):
+        """Cancel the chosen orders the user reaches (`queryset` holds no others) through the service."""
         actor = Actor(user=request.user, remote_addr=request.META.get("REMOTE_ADDR", ""), channel="admin")
         cancelled, refused = 0, []
-        for order_id in queryset.values_list("pk", flat=True):
+        order_ids = list(queryset.values_list("pk", flat=True))
+        chosen = {int(pk) for pk in request.POST.getlist(ACTION_CHECKBOX_NAME) if pk.strip().isdigit()}
+        refused += [f"#{pk}: {_('does not exist or is not yours')}" for pk in sorted(chosen - set(order_ids))]
+        for order_id in order_ids:
             try:
                 order_cancel(order_id=order_id, actor=actor, reason="cancelled in the admin")
                 cancelled += 1

@@ -10,11 +10,21 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission, IsAdminUser
 
 from aktienanalyse.exceptions import ValidationFailed
+from aktienanalyse.permissions import staff_require
 
 from .models import Fill, Order, OrderStatus, Side
-from .selectors import order_get_visible, order_history
+from .selectors import ORDER_VIEW_PERMISSION, order_get_visible, order_history
+
+
+class MayReadOrders(BasePermission):
+    """Let in staff holding the permission that the WebSocket's order events need; refuse the rest."""
+
+    def has_permission(self, request, view) -> bool:
+        staff_require(request.user, ORDER_VIEW_PERMISSION)  # a domain refusal: 403 with its code
+        return True
 
 
 class FillSerializer(serializers.ModelSerializer):
@@ -84,6 +94,7 @@ class OrderHistoryView(generics.ListAPIView):
 
     serializer_class = OrderSerializer
     pagination_class = OrderPagination
+    permission_classes = [IsAdminUser, MayReadOrders]
 
     def get_queryset(self):
         params = self.request.query_params
@@ -101,6 +112,7 @@ class OrderDetailView(generics.RetrieveAPIView):
     """Show one order of your portfolios with its fills."""
 
     serializer_class = OrderDetailSerializer
+    permission_classes = [IsAdminUser, MayReadOrders]
 
     def get_object(self):
         return order_get_visible(user=self.request.user, order_id=self.kwargs["pk"])

@@ -11,7 +11,7 @@ from realtime.commands import CommandContext, command
 from realtime.payload import decimal_arg, id_arg, text_arg
 
 from .models import Order, OrderStatus
-from .selectors import order_get_visible
+from .selectors import ORDER_CHANGE_PERMISSION, ORDER_PLACE_PERMISSION, order_get_visible
 from .services import order_cancel, order_modify, order_place
 
 STATUS_MESSAGES = {
@@ -50,7 +50,7 @@ def _place(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     return _result(order, STATUS_MESSAGES.get(order.status, "Order placed successfully."))
 
 
-@command("place_order", permission="trading.add_order")
+@command("place_order", permission=ORDER_PLACE_PERMISSION)
 async def place_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Place an order for one of your portfolios and execute it if the market allows."""
     return await _place(ctx, data)
@@ -63,7 +63,7 @@ def _cancel(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     return _result(order, "Order cancelled successfully.")
 
 
-@command("cancel_order", permission="trading.change_order")
+@command("cancel_order", permission=ORDER_CHANGE_PERMISSION)
 async def cancel_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Cancel one of your resting orders."""
     return await _cancel(ctx, data)
@@ -82,7 +82,7 @@ def _modify(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     return _result(order, message)
 
 
-@command("modify_order", permission="trading.change_order")
+@command("modify_order", permission=ORDER_CHANGE_PERMISSION)
 async def modify_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Change the quantity or price of one of your resting orders."""
     return await _modify(ctx, data)

@@ -11,6 +11,10 @@ from portfolio.selectors import portfolios_visible
 
 from .models import Order
 
+ORDER_VIEW_PERMISSION = "trading.view_order"  # read orders: events, history, detail
+ORDER_PLACE_PERMISSION = "trading.add_order"
+ORDER_CHANGE_PERMISSION = "trading.change_order"  # modify and cancel
+
 
 def orders_visible(*, user) -> QuerySet[Order]:
     """Return the orders of the portfolios `user` is a member of, newest first."""

@@ -1,4 +1,4 @@
-"""Load the demo desk: a staff login with trading permissions, DAX instruments, portfolios (idempotent)."""
+"""Load the demo desk: a login per role (trader, supervisor, operator), DAX instruments, portfolios (idempotent)."""
 
 from __future__ import annotations
 
@@ -12,22 +12,14 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from aktienanalyse.roles import OPERATOR, SUPERVISOR, TRADER, Role
 from portfolio.models import Instrument
 from portfolio.selectors import portfolios_visible
 from portfolio.services import portfolio_create
 
-DESK_GROUP = "Handel"
-DESK_PERMISSIONS = [
-    "realtime.view_system_events",
-    "realtime.monitor_gateway",
-    "portfolio.view_instrument",
-    "portfolio.view_portfolio",
-    "portfolio.view_position",
-    "portfolio.change_position",
-    "trading.view_order",
-    "trading.add_order",
-    "trading.change_order",
-]
+# The demo users of the roles besides the trader's (whose name `--username` gives).
+SUPERVISOR_USERNAME = "aufsicht"
+OPERATOR_USERNAME = "betrieb"
 # DAX members with their ISINs and a realistic price in EUR to start from.
 INSTRUMENTS = [
     ("SAP", "DE0007164600", "SAP SE", "236.40"),
@@ -40,54 +32,89 @@ INSTRUMENTS = [
     ("IFX", "DE0006231004", "Infineon Technologies AG", "35.48"),
 ]
 STARTING_CASH = Decimal("100000.00")
+# One line per demo user: "username password", so every run prints the same logins.
 LOGIN_FILE = settings.VAR_DIR / "demo-login.txt"
 
 
 class Command(BaseCommand):
-    help = "Create (or refresh) the demo data and print the staff login. Safe to run again."
+    help = "Create (or refresh) the demo data and print the staff logins. Safe to run again."
 
     def add_arguments(self, parser):
-        parser.add_argument("--username", default="desk", help="name of the demo staff user (default: desk)")
+        parser.add_argument("--username", default="desk", help="name of the demo trader (default: desk)")
 
     @transaction.atomic
     def handle(self, *args, username: str, **options):
-        group = self._desk_group()
-        password = self._desk_user(username, group)
+        logins = [
+            ("Staff login", TRADER, username),
+            ("Supervisor login", SUPERVISOR, SUPERVISOR_USERNAME),
+            ("Operator login", OPERATOR, OPERATOR_USERNAME),
+        ]
+        kept = self._kept_passwords(trader=username)
+        passwords = {name: self._demo_user(name, self._group(role), kept.get(name)) for _, role, name in logins}
+        self._write_logins(passwords, previous=kept)
         self._instruments()
-        self._portfolios()
+        self._portfolios(without=[SUPERVISOR_USERNAME, OPERATOR_USERNAME])
         from market.services import price_history_seed
 
         price_history_seed()  # instruments and a price history, so analyses work at once
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write(f"Staff login:  user {username}  password {password}")
+        for label, _role, name in logins:
+            self.stdout.write(f"{label}:  user {name}  password {passwords[name]}")
+        self.stdout.write(
+            f"Roles: {username} trades ({TRADER.group}); {SUPERVISOR_USERNAME} sees every portfolio and corrects"
+            f" positions ({SUPERVISOR.group}); {OPERATOR_USERNAME} monitors the gateway ({OPERATOR.group})."
+            " See docs/permissions.md."
+        )
 
-    def _desk_group(self) -> Group:
-        group, _ = Group.objects.get_or_create(name=DESK_GROUP)
-        for dotted in DESK_PERMISSIONS:
+    def _group(self, role: Role) -> Group:
+        """Create the role's group, or set an existing one to exactly the role's permissions."""
+        group, _ = Group.objects.get_or_create(name=role.group)
+        permissions = []
+        for dotted in role.permissions:
             app_label, codename = dotted.split(".", 1)
             permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
             if permission is None:
                 self.stderr.write(f"permission {dotted} does not exist; run migrate first")
                 continue
-            group.permissions.add(permission)
+            permissions.append(permission)
+        group.permissions.set(permissions)
         return group
 
-    def _desk_user(self, username: str, group: Group) -> str:
-        """Create the staff user once; keep its password in var/ so every run prints the same login."""
+    def _kept_passwords(self, *, trader: str) -> dict[str, str]:
+        """Return the passwords the login file holds by user; a line with a password alone is the trader's."""
+        if not LOGIN_FILE.exists():
+            return {}
+        kept = {}
+        for line in LOGIN_FILE.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                kept[parts[0]] = parts[1]
+            elif len(parts) == 1:  # the file's former shape: the trader's password only
+                kept[trader] = parts[0]
+        return kept
+
+    def _demo_user(self, username: str, group: Group, kept: str | None) -> str:
+        """Create the staff user once and put it in `group`; keep its password while it still logs in."""
         User = get_user_model()
         user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
-        password = LOGIN_FILE.read_text().strip() if LOGIN_FILE.exists() and not created else ""
+        password = kept if kept and not created else ""
         if not password or not user.check_password(password):
             password = secrets.token_urlsafe(12)
             user.set_password(password)
-            LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
-            LOGIN_FILE.write_text(password + "\n")
-            LOGIN_FILE.chmod(0o600)
         user.is_staff = True
         user.is_active = True
         user.save()
         user.groups.add(group)
         return password
+
+    def _write_logins(self, passwords: dict[str, str], *, previous: dict[str, str]) -> None:
+        """Store the passwords by user, keeping the lines of other demo users (`--username bench`)."""
+        logins = {**previous, **passwords}
+        if logins == previous:
+            return
+        LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
+        LOGIN_FILE.write_text("".join(f"{name} {password}\n" for name, password in logins.items()))
+        LOGIN_FILE.chmod(0o600)
 
     def _instruments(self) -> None:
         """Create the instruments once; keep the prices a running feed has moved since."""
@@ -101,9 +128,12 @@ class Command(BaseCommand):
                 instrument.last_price, instrument.last_price_at = Decimal(price), timezone.now()
                 instrument.save(update_fields=["last_price", "last_price_at"])
 
-    def _portfolios(self) -> None:
-        """Give every active staff user without a portfolio one of their own, with starting cash."""
+    def _portfolios(self, *, without: list[str]) -> None:
+        """Give every active staff user without a portfolio one of their own, with starting cash.
+
+        The demo supervisor and operator (`without`) trade in no portfolio of their own.
+        """
         User = get_user_model()
-        for user in User.objects.filter(is_staff=True, is_active=True).order_by("pk"):
+        for user in User.objects.filter(is_staff=True, is_active=True).exclude(username__in=without).order_by("pk"):
             if not portfolios_visible(user=user).exists():
                 portfolio_create(name=f"Depot {user.get_username()}", cash=STARTING_CASH, members=[user])
