@@ -55,7 +55,7 @@ deploy-local: venv
 # heartbeat, so live desks cost no pings) and closes it after 30 s without answer; the
 # client message size limit the protocol enforces; set DJANGO_DEBUG=0 and friends (README).
 serve: migrate
-	$(PY) -m daphne -b $(HOST) -p $(PORT) --ping-interval 35 --ping-timeout 30 \
+	$(PY) -m realtime.server -b $(HOST) -p $(PORT) --ping-interval 35 --ping-timeout 30 \
 		--websocket-max-message-size 65536 --websocket_connect_timeout 30 aktienanalyse.asgi:application
 
 # Side-by-side benchmark against a bare websockets server (needs Redis and PostgreSQL; README).

@@ -13,13 +13,30 @@ import time
 import pytest
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
-import aktienanalyse.asgi  # noqa: F401  (installs the protocol, as every daphne process of ours does)
-from realtime.server import GC_THRESHOLDS, LeanServer, LeanWebSocketProtocol, unmasked_text
+from realtime.server import install
+from realtime.server.daphne import GC_THRESHOLDS, LeanServer, LeanWebSocketProtocol, unmasked_text
 from tests.fixtures.servers import start_daphne
 from tests.fixtures.ws import session_cookie
 
 
-def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factory():
+@pytest.fixture
+def adapter(monkeypatch):
+    """The adapter installed in this process as `python -m realtime.server` installs it; undone after."""
+    import gc
+
+    from daphne import cli, server
+
+    from realtime.server import transport
+
+    monkeypatch.setattr(WebSocketFactory, "protocol", WebSocketProtocol)
+    monkeypatch.setattr(cli.CommandLineInterface, "server_class", server.Server)
+    monkeypatch.setattr(transport, "installed", False)
+    thresholds = gc.get_threshold()
+    yield install()
+    gc.set_threshold(*thresholds)
+
+
+def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factory(adapter):
     assert WebSocketFactory.protocol is LeanWebSocketProtocol
     factory = WebSocketFactory(None, server="Daphne")
     factory.setProtocolOptions(autoPingInterval=7, maxMessagePayloadSize=1234, openHandshakeTimeout=3)
@@ -35,7 +52,7 @@ def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factor
         protocol.no_such_attribute  # noqa: B018
 
 
-def test_lean_server_reaps_ended_connections_and_keeps_the_others(monkeypatch):
+def test_lean_server_reaps_ended_connections_and_keeps_the_others(adapter, monkeypatch):
     """Daphne's reaping, applied to what has ended: a closed connection whose application is done
     leaves the table; an open one and a closed one whose application still runs stay."""
     from daphne import server as daphne_server
@@ -168,9 +185,10 @@ def test_lean_server_lets_go_of_reaped_connections_when_many_leave_at_once(monke
     assert len(lean.due) == len(staying)
 
 
-def test_the_server_process_collects_cyclic_garbage_less_often():
+def test_the_server_process_collects_cyclic_garbage_less_often(adapter):
     import gc
 
+    assert adapter == []  # every name the adapter uses is there, at the versions it was checked against
     assert gc.get_threshold() == GC_THRESHOLDS
 
 
