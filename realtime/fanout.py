@@ -228,6 +228,15 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._pending)
 
+    @property
+    def writer(self) -> str:
+        """How frames reach the socket: "socket" (a `FrameWriter`) or "asgi" (ASGI `send`)."""
+        return "socket" if self._socket is not None else "asgi"
+
+    def server_backlog(self) -> int | None:
+        """Bytes the server holds for the client beyond this outbox (None: ASGI cannot tell)."""
+        return self._socket.backlog() if self._socket is not None else None
+
     def put(
         self,
         text: str,
