@@ -15,7 +15,7 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 from realtime.server import install
 from realtime.server.daphne import GC_THRESHOLDS, LeanServer, LeanWebSocketProtocol, unmasked_text
-from tests.fixtures.servers import start_daphne
+from tests.fixtures.servers import server_env, start_daphne
 from tests.fixtures.ws import session_cookie
 
 
@@ -341,5 +341,47 @@ def test_daphne_answers_messages_however_they_are_framed_and_drops_invalid_utf8(
             rest = b""
         assert rest == b""
         sock.close()
+    finally:
+        server.stop()
+
+
+def _closed_within(sock: socket.socket, seconds: float, trickle: bytes) -> bool:
+    """Send `trickle` a byte at a time while waiting for the server to close `sock`; whether it did in time."""
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.2)
+    for byte in trickle * 1000:
+        if time.monotonic() > deadline:
+            return False
+        try:
+            sock.sendall(bytes([byte]))  # each byte restarts Twisted's own idle timeout
+            if sock.recv(1024) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_trickles_its_request_headers_is_closed_at_the_handshake_deadline(tmp_path, staff_user):
+    """Headers not complete within REALTIME_HANDSHAKE_TIMEOUT_SECONDS: closed, however busy the client keeps it.
+
+    A WebSocket that finished its handshake in time is not touched by the deadline.
+    """
+    server = start_daphne(tmp_path, env=server_env(REALTIME_HANDSHAKE_TIMEOUT_SECONDS="1"))
+    try:
+        ready = _open_socket(server, staff_user)
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        slow.sendall(b"GET /ws/ HT")  # a partial request line
+        opened = time.monotonic()
+
+        assert _closed_within(slow, 3, b"TP/1.1")  # the deadline, with room for a loaded machine
+        assert time.monotonic() - opened >= 0.9
+
+        ready.sendall(_frame(json.dumps({"type": "ping", "event": "heartbeat", "data": {}}).encode()))
+        assert 0x1 in _opcodes(ready, 1)  # older than the deadline and still served
+        ready.close()
     finally:
         server.stop()
