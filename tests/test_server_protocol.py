@@ -210,8 +210,9 @@ def _opcodes(sock: socket.socket, seconds: float) -> list[int]:
     return [opcode for opcode, _ in _server_frames(sock, seconds)]
 
 
-def _server_frames(sock: socket.socket, seconds: float) -> list[tuple[int, bytes]]:
-    """Read server frames (unmasked) for `seconds`; return (opcode, payload) of each."""
+def _server_frames(sock: socket.socket, seconds: float, until: int | None = None) -> list[tuple[int, bytes]]:
+    """Read server frames (unmasked) for `seconds`, or until a frame with opcode `until`; return
+    (opcode, payload) of each."""
     sock.settimeout(0.1)
     buffer, opcodes, deadline = b"", [], time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -234,12 +235,18 @@ def _server_frames(sock: socket.socket, seconds: float) -> list[tuple[int, bytes
                 break
             opcodes.append((buffer[0] & 0x0F, buffer[start : start + length]))
             buffer = buffer[start + length :]
+            if opcodes[-1][0] == until:
+                return opcodes
     return opcodes
 
 
-def _open_socket(server, user) -> socket.socket:
+def _open_socket(server, user, *, receive_buffer: int | None = None) -> socket.socket:
     """Open a WebSocket to the served gateway by hand, signed in as `user`; return the raw socket."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock = socket.socket()
+    if receive_buffer is not None:  # before connecting, so the window the server sees is this small
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", server.port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
