@@ -3,20 +3,38 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+LOCK_TOOLS := $(VENV)-lock-tools
+PIP_TOOLS := pip-tools==7.6.2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve bench test venv migrate demo clean node-deps js js-test system-tools messages deploy-local
+.PHONY: run serve bench test venv migrate demo clean node-deps js js-test system-tools messages deploy-local lock upgrade-deps
 
 venv: $(STAMP)
 
+# Exactly the lock: every file checked against its hash, then anything installed that the lock does
+# not pin (a package an older lock had, the setuptools a new venv starts with) uninstalled.
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
+	$(PY) scripts/venv_lock.py prune
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# Recompile requirements.txt from requirements.in at the versions it names (docs/dependencies.md).
+# pip-tools runs in a venv of its own, so the project's venv holds only what the lock pins.
+$(LOCK_TOOLS)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/pip install --quiet --disable-pip-version-check $(PIP_TOOLS)
+
+lock: $(LOCK_TOOLS)/bin/pip-compile
+	$(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) --output-file requirements.txt requirements.in
+
+# The same, also moving every dependency that requirements.in does not pin to its newest release.
+upgrade-deps: LOCK_ARGS = --upgrade
+upgrade-deps: lock
 
 migrate: venv
 	$(PY) manage.py migrate --noinput
@@ -37,7 +55,7 @@ deploy-local: venv
 # heartbeat, so live desks cost no pings) and closes it after 30 s without answer; the
 # client message size limit the protocol enforces; set DJANGO_DEBUG=0 and friends (docs/configuration.md).
 serve: migrate
-	$(PY) -m daphne -b $(HOST) -p $(PORT) --ping-interval 35 --ping-timeout 30 \
+	$(PY) -m realtime.server -b $(HOST) -p $(PORT) --ping-interval 35 --ping-timeout 30 \
 		--websocket-max-message-size 65536 --websocket_connect_timeout 30 aktienanalyse.asgi:application
 
 # Side-by-side benchmark against a bare websockets server (needs Redis and PostgreSQL; docs/benchmarks.md).
@@ -72,4 +90,4 @@ messages: venv system-tools
 	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3 .pytest_cache node_modules
+	rm -rf $(VENV) $(LOCK_TOOLS) var/*.sqlite3 .pytest_cache node_modules

@@ -1,4 +1,5 @@
-"""ASGI entry point: `daphne aktienanalyse.asgi:application`.
+"""ASGI entry point: `python -m realtime.server aktienanalyse.asgi:application` (daphne with the
+gateway's adapter, see realtime/server/); any ASGI server can serve it as it is.
 
 HTTP goes to Django; WebSocket handshakes must come from an allowed origin (no cross-site
 WebSocket hijacking) and carry a Django session or a bearer token (`realtime/gate.py`), before
@@ -16,9 +17,6 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app re
 
 from realtime.gate import WebSocketGate  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.server import install as tune_daphne  # noqa: E402
-
-tune_daphne()  # lighter connections, reaping and garbage collection (realtime/server.py)
 
 application = ProtocolTypeRouter(
     {

@@ -195,7 +195,7 @@ if REDIS_URL and CHANNEL_LAYER_BACKEND == "pubsub":
 elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "realtime.layers.RedisChannelLayer",  # channels-redis core, groups sent in batches
+            "BACKEND": "realtime.server.layers.RedisChannelLayer",  # channels-redis core, groups sent in batches
             "CONFIG": {
                 "hosts": REDIS_HOSTS,
                 "prefix": CHANNEL_LAYER_PREFIX,
@@ -322,9 +322,13 @@ REALTIME = {
     "IDLE_TIMEOUT_SECONDS": env_int("REALTIME_IDLE_TIMEOUT_SECONDS", 120),
     # How often open connections are checked against their session, account and permissions.
     "REVALIDATE_SECONDS": env_int("REALTIME_REVALIDATE_SECONDS", 2),
+    # Seconds from accepting a connection to the end of its HTTP request headers (the WebSocket
+    # handshake's request included) before daphne closes it (realtime/server/daphne.py).
+    "HANDSHAKE_TIMEOUT_SECONDS": env_int("REALTIME_HANDSHAKE_TIMEOUT_SECONDS", 10),
 }
-if REALTIME["CONNECTION_LEASE_SECONDS"] < 1:
-    raise ImproperlyConfigured("REALTIME_CONNECTION_LEASE_SECONDS must be at least 1.")
+for _name in ("CONNECTION_LEASE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS"):
+    if REALTIME[_name] < 1:
+        raise ImproperlyConfigured(f"REALTIME_{_name} must be at least 1.")
 
 # Paper-trading broker (trading/execution.py).
 TRADING = {

@@ -350,7 +350,7 @@ def stop(server: subprocess.Popen, log) -> None:
 
 
 def start_ours(port: int, log) -> subprocess.Popen:
-    command = [PY, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "--ping-interval", "35",
+    command = [PY, "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "--ping-interval", "35",
                "--ping-timeout", "30", "--websocket_connect_timeout", "30", "--websocket-max-message-size", str(64 * 1024),
                "aktienanalyse.asgi:application"]
     return subprocess.Popen(command, cwd=ROOT, env=env_for_server(), stdout=log, stderr=subprocess.STDOUT)

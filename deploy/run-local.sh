@@ -63,7 +63,7 @@ ports=()
 for ((i = 0; i < DAPHNES; i++)); do
     port=$((FIRST_PORT + i))
     ports+=("$port")
-    SERVICE_NAME="aktienanalyse-gateway-$port" "$PY" -m daphne -b 127.0.0.1 -p "$port" \
+    SERVICE_NAME="aktienanalyse-gateway-$port" "$PY" -m realtime.server -b 127.0.0.1 -p "$port" \
         --proxy-headers \
         --websocket-max-message-size 65536 \
         --ping-interval 35 --ping-timeout 30 \

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.module_loading import autodiscover_modules
 from django.utils.translation import gettext_lazy as _
 
@@ -12,3 +13,6 @@ class RealtimeConfig(AppConfig):
         autodiscover_modules("commands")
         from . import signals  # noqa: F401  (connects the auth signal receivers)
         from . import monitoring  # noqa: F401  (registers the monitoring commands)
+        from .server.checks import check_server_adapter
+
+        checks.register(check_server_adapter, checks.Tags.compatibility)

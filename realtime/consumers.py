@@ -63,7 +63,7 @@ from .protocol import (
     utc_now_iso,
 )
 from .services import client_identity_claim
-from .transport import socket_writer
+from .server.transport import socket_writer
 
 logger = logging.getLogger(__name__)
 

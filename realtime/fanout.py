@@ -27,7 +27,7 @@ from .dispatch import EVENT, event_group
 from .events import EVENT_SCHEMAS
 from .logs import log_flow_debug
 from .loops import per_loop
-from .transport import text_frame
+from .frames import FrameWriter, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -187,10 +187,11 @@ class Outbox:
     with the same key, so a socket that falls behind still ends on the newest price. Every other
     frame is kept in order; when more than `limit` of them wait, the socket is given up.
 
-    With a `SocketWriter` (daphne over TCP, see `transport.py`) a frame is written the moment it
-    is put, as long as nothing waits before it and the server holds less than `HIGH_WATER` bytes
-    for the client; otherwise it waits here, where it can be conflated and counted, and a writer
-    task hands it over once the client reads again. Without one, frames go through ASGI `send`.
+    With a `FrameWriter` (daphne over TCP with the adapter, `realtime/server/transport.py`) a
+    frame is written the moment it is put, as long as nothing waits before it and the server holds
+    less than `HIGH_WATER` bytes for the client; otherwise it waits here, where it can be
+    conflated and counted, and a writer task hands it over once the client reads again. Without
+    one, frames go through ASGI `send`.
 
     `put` tells whether it wrote the frame at once, so the caller (the fan-out, for a thousand
     sockets at a time) can count those itself; frames written later are reported to `on_sent`.
@@ -206,7 +207,7 @@ class Outbox:
         limit: int,
         on_overflow: Callable[[], None],
         on_sent: Callable[[str, tuple[str, float | None] | None], None] | None = None,
-        writer: Any = None,
+        writer: FrameWriter | None = None,
     ):
         self._send = send
         self._socket = writer
@@ -226,6 +227,15 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    @property
+    def writer(self) -> str:
+        """How frames reach the socket: "socket" (a `FrameWriter`) or "asgi" (ASGI `send`)."""
+        return "socket" if self._socket is not None else "asgi"
+
+    def server_backlog(self) -> int | None:
+        """Bytes the server holds for the client beyond this outbox (None: ASGI cannot tell)."""
+        return self._socket.backlog() if self._socket is not None else None
 
     def put(
         self,

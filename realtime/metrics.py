@@ -13,7 +13,6 @@ Without it, every process reports its own values and each one is scraped on its 
 
 from __future__ import annotations
 
-import bisect
 import os
 import time
 from collections import Counter as Tally
@@ -22,6 +21,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from .server.prometheus import observe_many
 
 CONNECTIONS = Gauge("realtime_connections", "Open WebSocket connections.", multiprocess_mode="livesum")
 MESSAGES_RECEIVED = Counter("realtime_messages_received", "Client messages received, by message type.", ["type"])
@@ -135,25 +136,7 @@ def events_written(event_type: str, text: str, count: int, emitted_at: float | N
     _delivered(event_type).inc(count)
     events_delivered[event_type] += count
     if emitted_at is not None:
-        _observe_many(_delivery_seconds(event_type), max(0.0, time.time() - emitted_at), count)
-
-
-def _observe_many(histogram: Any, value: float, count: int) -> None:
-    """Record `count` observations of the same `value` in a histogram child.
-
-    prometheus_client has no call for that; its histogram child keeps a sum and one counter per
-    bucket (non-cumulative, for the first bound not below the value), which this adds to. A
-    version without those attributes gets `count` plain observations instead.
-    """
-    bounds = getattr(histogram, "_upper_bounds", None)
-    buckets = getattr(histogram, "_buckets", None)
-    total = getattr(histogram, "_sum", None)
-    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
-        for _ in range(count):
-            histogram.observe(value)
-        return
-    total.inc(value * count)
-    buckets[bisect.bisect_left(bounds, value)].inc(count)
+        observe_many(_delivery_seconds(event_type), max(0.0, time.time() - emitted_at), count)
 
 
 def command_finished(command: str, status: str, seconds: float) -> None:

@@ -57,6 +57,11 @@ def gateway_snapshot() -> dict[str, Any]:
                 "messages_in": c.messages_in,
                 "messages_out": c.frames_out,
                 "last_activity": _iso(c.active_at),
+                # How frames reach this socket and what waits for it: bytes held by the server
+                # (null where it cannot tell) and frames queued in the outbox
+                "writer": c.outbox.writer if c.outbox is not None else "asgi",
+                "server_buffered_bytes": c.outbox.server_backlog() if c.outbox is not None else None,
+                "queued_frames": len(c.outbox) if c.outbox is not None else 0,
             }
             for c in listed
         ],

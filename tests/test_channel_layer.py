@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from realtime.layers import RedisChannelLayer
+from realtime.server.layers import RedisChannelLayer
 from tests.fixtures.bus import shared_redis_url
 
 

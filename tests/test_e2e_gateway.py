@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import struct
 import uuid
 from decimal import Decimal
 
@@ -209,3 +210,89 @@ def test_frames_of_every_length_arrive_intact_and_in_order_also_after_the_client
         await sleeper.close()
 
     asyncio.run(scenario())
+
+
+def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_closed_with_4008(
+    transactional_db, tmp_path, staff_user, django_user_model
+):
+    """Under real daphne, the socket writer takes the fast path, and a raw socket that stops reading
+    makes the server hold at most `Outbox.HIGH_WATER` bytes (plus the frame that crossed it) for
+    it; price ticks waiting behind are conflated; more waiting frames than the queue limit close
+    it with 4008. Every figure is the server's own, from the monitoring snapshot."""
+    from realtime.fanout import Outbox
+    from realtime.protocol import CloseCode
+    from tests.fixtures.users import grant
+    from tests.test_server_protocol import _frame, _open_socket, _server_frames
+
+    limit, size, batch = 40, 50_000, 20  # a batch never reaches the limit alone
+    bound = Outbox.HIGH_WATER + size + 1000  # one alert frame may cross the mark
+    monitor_user = django_user_model.objects.create_user("mona", password="mona-pass-1234", is_staff=True)
+    grant(monitor_user, "realtime.monitor_gateway")
+    prefix = f"e2e-{uuid.uuid4().hex[:8]}"
+    server = start_daphne(tmp_path, env=server_env(
+        REDIS_URL=REDIS_URL, CHANNEL_LAYER_PREFIX=prefix, REALTIME_SEND_QUEUE_LIMIT=str(limit)))
+    layer = RedisChannelLayer(hosts=[REDIS_URL], prefix=prefix)
+    stuck = _open_socket(server, staff_user, receive_buffer=4096)
+    stuck.sendall(_frame(json.dumps({"type": "subscription", "event": "subscribe",
+                                     "data": {"event_types": ["market.alert", "market.price_update"]}}).encode()))
+    texts = [decode(payload.decode()) for opcode, payload in _server_frames(stuck, 2) if opcode == 0x1]
+    assert [m["event"] for m in texts][-1] == "subscription.confirmed"
+    stuck_id = texts[0]["target_client"]
+    monitor_cookie = session_cookie(monitor_user).decode()
+    published = 0
+
+    async def publish(event_type: str, data: dict) -> None:
+        message = build_event_message(event_type, data)
+        await layer.group_send(message["group"], message)
+
+    async def scenario() -> None:
+        nonlocal published
+        async with connect(server.ws_url + "/", additional_headers={"Cookie": monitor_cookie},
+                           origin=server.http_url) as monitor:
+            await monitor.recv()
+
+            async def stuck_entry() -> dict | None:
+                """The server's view of the stuck socket, after everything published before it."""
+                await monitor.send('{"type":"user","event":"monitor_snapshot","data":{},"correlation_id":"s"}')
+                snapshot = await recv_event(monitor, "system.gateway_snapshot", timeout=15)
+                listed = {c["client_id"]: c for c in snapshot["data"]["connections"]}
+                assert all(c["writer"] == "socket" for c in listed.values())  # daphne's sockets get the fast writer
+                return listed.get(stuck_id)
+
+            entry = await stuck_entry()
+            assert entry["writer"] == "socket" and entry["queued_frames"] == 0
+            while entry["queued_frames"] == 0:  # fill the kernel's buffers, then Twisted's up to the mark
+                assert published < 600, "the server never held frames back"
+                for _ in range(batch):
+                    await publish("market.alert", alert(published, size))
+                    published += 1
+                entry = await stuck_entry()
+                assert entry["server_buffered_bytes"] <= bound
+            assert entry["server_buffered_bytes"] > Outbox.HIGH_WATER
+
+            held_back = entry["queued_frames"]
+            for cents in range(50):
+                await publish("market.price_update", {
+                    "symbol": "SAP", "isin": "DE0007164600", "price": Decimal(f"187.{cents:02d}"),
+                    "previous_price": Decimal("187.00"), "change": Decimal("0.15"), "change_percent": Decimal("0.08"),
+                    "volume": 1500, "timestamp": "2026-11-23T10:00:00.000Z", "source": "e2e"})
+            entry = await stuck_entry()
+            assert entry["queued_frames"] == held_back + 1  # fifty ticks of one symbol wait as one
+            assert entry["server_buffered_bytes"] <= bound
+
+            for _ in range(limit):
+                await publish("market.alert", alert(published, size))
+                published += 1
+            # The client reads again: everything the server still held for it, then the close frame
+            frames = await asyncio.to_thread(_server_frames, stuck, 30, 0x8)
+            assert frames[-1][0] == 0x8, "no close frame"
+            assert struct.unpack("!H", frames[-1][1][:2])[0] == CloseCode.SLOW_CONSUMER
+            async with asyncio.timeout(15):
+                while await stuck_entry() is not None:  # until the server has let go of it
+                    await asyncio.sleep(0.1)  # polls paced under the monitor's own rate limit
+
+    try:
+        asyncio.run(scenario())
+        stuck.close()
+    finally:
+        server.stop()

@@ -53,10 +53,10 @@ def test_redis_url_selects_channels_redis():
     code = "import django; django.setup(); from django.conf import settings; print(settings.CHANNEL_LAYERS['default']['BACKEND'])"
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/3", "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"}
     out = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "realtime.layers.RedisChannelLayer"  # channels-redis core, group sends batched
+    assert out.stdout.strip() == "realtime.server.layers.RedisChannelLayer"  # channels-redis core, group sends batched
     from channels_redis.core import RedisChannelLayer as Core
 
-    from realtime.layers import RedisChannelLayer
+    from realtime.server.layers import RedisChannelLayer
 
     assert issubclass(RedisChannelLayer, Core)
     env.pop("REDIS_URL")

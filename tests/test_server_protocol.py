@@ -13,13 +13,30 @@ import time
 import pytest
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
-import aktienanalyse.asgi  # noqa: F401  (installs the protocol, as every daphne process of ours does)
-from realtime.server import GC_THRESHOLDS, LeanServer, LeanWebSocketProtocol, unmasked_text
-from tests.fixtures.servers import start_daphne
+from realtime.server import install
+from realtime.server.daphne import GC_THRESHOLDS, LeanServer, LeanWebSocketProtocol, unmasked_text
+from tests.fixtures.servers import server_env, start_daphne
 from tests.fixtures.ws import session_cookie
 
 
-def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factory():
+@pytest.fixture
+def adapter(monkeypatch):
+    """The adapter installed in this process as `python -m realtime.server` installs it; undone after."""
+    import gc
+
+    from daphne import cli, server
+
+    from realtime.server import transport
+
+    monkeypatch.setattr(WebSocketFactory, "protocol", WebSocketProtocol)
+    monkeypatch.setattr(cli.CommandLineInterface, "server_class", server.Server)
+    monkeypatch.setattr(transport, "installed", False)
+    thresholds = gc.get_threshold()
+    yield install()
+    gc.set_threshold(*thresholds)
+
+
+def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factory(adapter):
     assert WebSocketFactory.protocol is LeanWebSocketProtocol
     factory = WebSocketFactory(None, server="Daphne")
     factory.setProtocolOptions(autoPingInterval=7, maxMessagePayloadSize=1234, openHandshakeTimeout=3)
@@ -35,7 +52,7 @@ def test_daphne_builds_lean_connections_that_read_each_setting_from_their_factor
         protocol.no_such_attribute  # noqa: B018
 
 
-def test_lean_server_reaps_ended_connections_and_keeps_the_others(monkeypatch):
+def test_lean_server_reaps_ended_connections_and_keeps_the_others(adapter, monkeypatch):
     """Daphne's reaping, applied to what has ended: a closed connection whose application is done
     leaves the table; an open one and a closed one whose application still runs stay."""
     from daphne import server as daphne_server
@@ -168,9 +185,10 @@ def test_lean_server_lets_go_of_reaped_connections_when_many_leave_at_once(monke
     assert len(lean.due) == len(staying)
 
 
-def test_the_server_process_collects_cyclic_garbage_less_often():
+def test_the_server_process_collects_cyclic_garbage_less_often(adapter):
     import gc
 
+    assert adapter == []  # every name the adapter uses is there, at the versions it was checked against
     assert gc.get_threshold() == GC_THRESHOLDS
 
 
@@ -192,8 +210,9 @@ def _opcodes(sock: socket.socket, seconds: float) -> list[int]:
     return [opcode for opcode, _ in _server_frames(sock, seconds)]
 
 
-def _server_frames(sock: socket.socket, seconds: float) -> list[tuple[int, bytes]]:
-    """Read server frames (unmasked) for `seconds`; return (opcode, payload) of each."""
+def _server_frames(sock: socket.socket, seconds: float, until: int | None = None) -> list[tuple[int, bytes]]:
+    """Read server frames (unmasked) for `seconds`, or until a frame with opcode `until`; return
+    (opcode, payload) of each."""
     sock.settimeout(0.1)
     buffer, opcodes, deadline = b"", [], time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -216,12 +235,18 @@ def _server_frames(sock: socket.socket, seconds: float) -> list[tuple[int, bytes
                 break
             opcodes.append((buffer[0] & 0x0F, buffer[start : start + length]))
             buffer = buffer[start + length :]
+            if opcodes[-1][0] == until:
+                return opcodes
     return opcodes
 
 
-def _open_socket(server, user) -> socket.socket:
+def _open_socket(server, user, *, receive_buffer: int | None = None) -> socket.socket:
     """Open a WebSocket to the served gateway by hand, signed in as `user`; return the raw socket."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock = socket.socket()
+    if receive_buffer is not None:  # before connecting, so the window the server sees is this small
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", server.port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
@@ -323,5 +348,47 @@ def test_daphne_answers_messages_however_they_are_framed_and_drops_invalid_utf8(
             rest = b""
         assert rest == b""
         sock.close()
+    finally:
+        server.stop()
+
+
+def _closed_within(sock: socket.socket, seconds: float, trickle: bytes) -> bool:
+    """Send `trickle` a byte at a time while waiting for the server to close `sock`; whether it did in time."""
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.2)
+    for byte in trickle * 1000:
+        if time.monotonic() > deadline:
+            return False
+        try:
+            sock.sendall(bytes([byte]))  # each byte restarts Twisted's own idle timeout
+            if sock.recv(1024) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_trickles_its_request_headers_is_closed_at_the_handshake_deadline(tmp_path, staff_user):
+    """Headers not complete within REALTIME_HANDSHAKE_TIMEOUT_SECONDS: closed, however busy the client keeps it.
+
+    A WebSocket that finished its handshake in time is not touched by the deadline.
+    """
+    server = start_daphne(tmp_path, env=server_env(REALTIME_HANDSHAKE_TIMEOUT_SECONDS="1"))
+    try:
+        ready = _open_socket(server, staff_user)
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        slow.sendall(b"GET /ws/ HT")  # a partial request line
+        opened = time.monotonic()
+
+        assert _closed_within(slow, 3, b"TP/1.1")  # the deadline, with room for a loaded machine
+        assert time.monotonic() - opened >= 0.9
+
+        ready.sendall(_frame(json.dumps({"type": "ping", "event": "heartbeat", "data": {}}).encode()))
+        assert 0x1 in _opcodes(ready, 1)  # older than the deadline and still served
+        ready.close()
     finally:
         server.stop()

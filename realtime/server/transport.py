@@ -8,39 +8,26 @@ most of the cost of delivering it. So when the connection is daphne's over plain
 reaches through the `send` callable daphne gives the application (a partial of
 `Server.handle_reply` bound to the connection's protocol) to the protocol and its transport, and:
 
-- frames a text message once (`text_frame`): a server's frames are unmasked, so the same bytes
-  serve every socket;
-- writes those bytes straight to the socket when Twisted holds nothing for it, and leaves only
+- writes ready-made frames (`frames.text_frame`) straight to the socket when Twisted holds nothing for it, and leaves only
   what the kernel does not take (or everything, while Twisted still holds older bytes) to
   Twisted's buffer, so the byte order on the wire is always the order of the writes;
 - tells how many bytes Twisted still holds for a client that reads slowly (`backlog`), which ASGI
   has no way to ask, so the outbox (`fanout.Outbox`) can hold frames back, conflate and count them
   instead of letting the server's memory grow.
 
-Under any other server, over TLS, or with the test communicator there is no such writer, and the
-outbox sends through ASGI as before.
+Under any other server, over TLS, with the test communicator, or where `install()` did not run or
+a name it needs is missing (`checks.py`; logged once) there is no such writer, and the outbox
+sends through ASGI.
 """
 
 from __future__ import annotations
 
 import functools
-import struct
 from typing import Any
 
-_SHORT = struct.Struct("!BB")
-_MEDIUM = struct.Struct("!BBH")
-_LONG = struct.Struct("!BBQ")
-_FIN_TEXT = 0x81  # FIN bit and opcode 1 (text), RFC 6455 section 5.2
+from .checks import log_fallback, part_usable
 
-
-def text_frame(payload: bytes) -> bytes:
-    """Return `payload` (UTF-8) as one complete, unmasked WebSocket text frame."""
-    length = len(payload)
-    if length < 126:
-        return _SHORT.pack(_FIN_TEXT, length) + payload
-    if length < 1 << 16:
-        return _MEDIUM.pack(_FIN_TEXT, 126, length) + payload
-    return _LONG.pack(_FIN_TEXT, 127, length) + payload
+installed = False  # set by `realtime.server.install()`: only the adapter's entry point writes frames itself
 
 
 def _protocol_of(send: Any) -> Any | None:
@@ -56,7 +43,7 @@ def _protocol_of(send: Any) -> Any | None:
 
 
 class SocketWriter:
-    """Writes ready-made frames to one daphne connection, in order with everything else it sends."""
+    """The `frames.FrameWriter` of one daphne connection, in order with everything else it sends."""
 
     __slots__ = ("protocol", "transport", "open_state")
 
@@ -131,6 +118,10 @@ def socket_writer(send: Any) -> SocketWriter | None:
     layer. Our frames are never compressed, which is valid even where a client negotiated
     per-message compression (RFC 7692, section 6: uncompressed messages leave RSV1 clear).
     """
+    if not installed or not part_usable("writer"):
+        if _protocol_of(send) is not None:
+            log_fallback("writer", "names it needs are missing, see manage.py check" if installed else "realtime.server.install() did not run")
+        return None
     protocol = _protocol_of(send)
     transport = getattr(protocol, "transport", None)
     if not plain_tcp(transport) or not hasattr(protocol, "send_queue") or not hasattr(protocol, "STATE_OPEN"):

@@ -20,8 +20,8 @@ Python's decoder. Anything else (a partial or coalesced read, control, binary or
 invalid UTF-8, debug logging of frames) goes through autobahn as before, which also answers every
 violation.
 
-`install()` makes daphne build its connections with it; `aktienanalyse/asgi.py` calls it, so every
-daphne process that serves the project uses it.
+`realtime.server.install()` makes daphne build its connections with it; the gateway's entry point
+(`python -m realtime.server`) calls it before daphne starts.
 
 Daphne's server also visits every connection once a second to reap the ones that are over: with
 10,000 open sockets that sweep was more than half of the process's idle CPU. `LeanServer` runs
@@ -31,6 +31,12 @@ two seconds to enforce its timeouts and send pings, though an open socket has no
 its ping interval (35 s in our run targets) or its maximum lifetime has passed. `LeanServer` keeps
 the connections in a queue ordered by when each is next due, and its pass (still every two
 seconds, still daphne's own `check_timeouts`) visits only those.
+
+An HTTP connection gets `REALTIME["HANDSHAKE_TIMEOUT_SECONDS"]` from being accepted to the end of
+its request headers (and the same again for each further request on a kept-alive connection);
+Twisted's own timeout restarts with every byte, so a client that trickles a partial request line
+would otherwise hold its socket and its buffers for as long as it likes. `LeanServer` gives
+daphne's HTTP factory `HeaderDeadlineChannel` connections, which close when the deadline passes.
 
 `install()` also makes the cyclic garbage collector run less often. Every socket leaves a few
 thousand long-lived objects, and with Python's default thresholds a full collection, which visits
@@ -42,15 +48,19 @@ reference cycles, such as a closed connection's objects, which can wait a little
 
 from __future__ import annotations
 
-import gc
 import heapq
 import itertools
+import logging
 import time
 from typing import Any
 
-from daphne import cli, server, ws_protocol
+from daphne import http_protocol, server, ws_protocol
+from django.conf import settings
+from twisted.web import http
 
 from .transport import plain_tcp, write_now
+
+logger = logging.getLogger("realtime.server")
 
 _SETTINGS = frozenset(ws_protocol.WebSocketProtocol.CONFIG_ATTRS)
 # Allocations before a young collection (default 700), and young and middle collections before
@@ -181,6 +191,48 @@ for _name in _SETTINGS:
     setattr(LeanWebSocketProtocol, _name, _FactorySetting(_name))
 
 
+class HeaderDeadlineChannel(http.HTTPChannel):
+    """Twisted's HTTP connection, closed when a request's headers are not complete in time."""
+
+    headers_timeout: float = 10.0
+    headers_due: Any = None  # the pending close, while headers are awaited
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._await_headers()
+
+    def _await_headers(self) -> None:
+        if self.headers_timeout > 0 and self.headers_due is None:
+            self.headers_due = server.reactor.callLater(self.headers_timeout, self._headers_late)
+
+    def _headers_received(self) -> None:
+        if self.headers_due is not None:
+            if self.headers_due.active():
+                self.headers_due.cancel()
+            self.headers_due = None
+
+    def allHeadersReceived(self) -> None:
+        self._headers_received()  # a WebSocket upgrade hands the socket on from here: stop watching it
+        super().allHeadersReceived()
+
+    def requestDone(self, request: Any) -> None:
+        super().requestDone(request)
+        if self.persistent and self.transport is not None and not self.transport.disconnecting:
+            self._await_headers()  # the next request on the kept-alive connection
+
+    def connectionLost(self, reason: Any) -> None:
+        self._headers_received()
+        super().connectionLost(reason)
+
+    def _headers_late(self) -> None:
+        self.headers_due = None
+        transport = self.transport
+        if transport is None or transport.disconnecting or getattr(transport, "protocol", self) is not self:
+            return  # closing already, or no longer this channel's socket
+        logger.info("closed %s: request headers not complete within %ss", transport.getPeer(), self.headers_timeout)
+        transport.abortConnection()
+
+
 class LeanServer(server.Server):
     """Daphne's server, reaping only connections that have ended instead of sweeping all of them."""
 
@@ -191,6 +243,19 @@ class LeanServer(server.Server):
         self.ended: set[Any] = set()  # protocols disconnected or with a finished application
         self.due: list[tuple[float, int, Any]] = []  # (when, arrival, protocol): when to check it next
         self._arrivals = itertools.count()  # orders equal times, so protocols are never compared
+
+    @property
+    def http_factory(self) -> Any:
+        return self.__dict__.get("_http_factory")
+
+    @http_factory.setter
+    def http_factory(self, factory: Any) -> None:
+        """Daphne's HTTP factory (made in `run`), building `HeaderDeadlineChannel` connections."""
+        if isinstance(factory, http_protocol.HTTPFactory):
+            timeout = float(settings.REALTIME["HANDSHAKE_TIMEOUT_SECONDS"])
+            channel = type("HeaderDeadlineChannel", (HeaderDeadlineChannel,), {"headers_timeout": timeout})
+            factory.protocol = channel  # Twisted's own factory wraps its channel only to offer HTTP/2
+        self.__dict__["_http_factory"] = factory
 
     def protocol_connected(self, protocol: Any) -> None:
         super().protocol_connected(protocol)
@@ -266,12 +331,3 @@ class LeanServer(server.Server):
         live = self.connections
         self.due = [entry for entry in self.due if entry[2] in live]
         heapq.heapify(self.due)
-
-
-def install() -> None:
-    """Have daphne run `LeanServer` with `LeanWebSocketProtocol` connections; collect garbage less often."""
-    if ws_protocol.WebSocketFactory.protocol is ws_protocol.WebSocketProtocol:
-        ws_protocol.WebSocketFactory.protocol = LeanWebSocketProtocol
-    if cli.CommandLineInterface.server_class is server.Server:
-        cli.CommandLineInterface.server_class = LeanServer
-    gc.set_threshold(*GC_THRESHOLDS)

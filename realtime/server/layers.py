@@ -12,7 +12,8 @@ ones), and one script run per host adds each message to each member channel, dro
 channel's expired messages and respecting its capacity, as channels-redis does. Messages get
 increasing scores in the order given, so a channel receives them in that order. `group_send` is
 the batch of one. Everything else (receiving, groups, capacity, sharding over several hosts) is
-channels-redis' own.
+channels-redis' own. Where a channels-redis name it uses is missing (`checks.py`), each group is
+sent by channels-redis' own `group_send` instead, and the log says so once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import time
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer as CoreRedisChannelLayer
+
+from .checks import log_fallback, part_usable
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,11 @@ class RedisChannelLayer(CoreRedisChannelLayer):
 
     async def group_send_many(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
         """Send each message to its group, in the order given, in at most two round trips per host."""
+        if not part_usable("layer"):
+            log_fallback("layer", "names it needs are missing, see manage.py check")
+            for group, message in sends:
+                await super().group_send(group, message)
+            return
         by_host: dict[int, list[int]] = {}
         for position, (group, _) in enumerate(sends):
             assert self.require_valid_group_name(group), "Group name not valid"
