@@ -85,6 +85,7 @@ interface UPlotInstance {
 type UPlotConstructor = new (options: object, data: number[][], target: HTMLElement) => UPlotInstance;
 
 const OPEN_STATUSES = new Set(["pending", "open", "partially_filled"]);
+const FINAL_STATUSES = new Set(["filled", "cancelled", "rejected", "failed"]);
 const CHART_POINTS = 300;
 const HISTORY_PAGE_SIZE_HINT = 25;
 
@@ -564,7 +565,8 @@ export class PortfolioWebSocketClient {
       if (this.ticketOrder?.clientOrderId === order.client_order_id) this.ticketOrder.orderId = String(result.order_id);
       if (output) {
         output.textContent = fill(this.t.order_accepted, { order_id: result.order_id, message: result.message });
-        output.dataset.state = "confirmed";
+        // The answer carries the state as of its commit; events after it move it on.
+        output.dataset.state = FINAL_STATUSES.has(result.status) ? result.status : "confirmed";
         output.dataset.orderId = String(result.order_id);
         output.dataset.orderStatus = result.status;
       }
