@@ -733,7 +733,9 @@ export class WebSocketEventClient {
         return;
       }
       this.forget(entry);
-      entry.reject(new CommandError(entry.command, LocalErrorCode.CONNECTION_LOST, "The command could not be sent."));
+      // Nothing left: for an idempotent command that is the certain "not sent".
+      const code = entry.idempotent ? LocalErrorCode.NOT_CONNECTED : LocalErrorCode.CONNECTION_LOST;
+      entry.reject(new CommandError(entry.command, code, "The command could not be sent."));
       return;
     }
     this.pending.set(entry.correlationId, entry);
