@@ -42,6 +42,14 @@ def _strings() -> dict[str, str]:
         "order_failed": _("Order fehlgeschlagen"),
         "order_accepted": _("Order {order_id} angenommen: {message}"),
         "order_modified": _("Order {order_id} geändert"),
+        "order_sent": _("Gesendet – warte auf Bestätigung …"),
+        "order_state": _("Order {order_id}: {status}"),
+        "not_sent_no_connection": _("Nicht gesendet: keine Verbindung."),
+        "no_connection": _("Keine Verbindung – Orders können erst nach dem Wiederverbinden gesendet werden."),
+        "outcome_unknown": _(
+            "Ausgang unbekannt: Die Verbindung brach nach dem Senden ab und kam nicht rechtzeitig zurück. "
+            "Bitte die Order-Historie prüfen."
+        ),
         "fill_detail": _("{symbol} – {quantity} Stück zu {price}"),
         "pieces": _("Stück"),
         "alert": _("Kursalarm"),

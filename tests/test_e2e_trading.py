@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import subprocess
 import urllib.request
 from decimal import Decimal
 
@@ -11,8 +14,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from realtime.events import get_schema
+from tests.fixtures.servers import BASE_DIR
 from tests.fixtures.ws import session_cookie
-from trading.models import Order, OrderStatus
+from trading.models import Order, OrderAudit, OrderStatus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -71,3 +75,36 @@ def test_spec_client_places_market_order_for_sap_and_sees_it_filled_and_listed(d
 
     status, page = http_get(f"{daphne_server.http_url}/admin/trading/order/", cookie)
     assert status == 200 and f"/admin/trading/order/{order_id}/change/".encode() in page
+
+
+def test_desk_client_re_sends_an_order_whose_answer_was_lost_and_it_is_placed_once(daphne_server, trader, portfolio, sap):
+    # given the desk's client, connected through a proxy that will lose the server's next answer
+    node = shutil.which("node")
+    assert node, "node is needed for this test (make test installs the node packages)"
+    env = {
+        **os.environ,
+        "GATEWAY_PORT": str(daphne_server.port),
+        "GATEWAY_COOKIE": session_cookie(trader).decode(),
+        "GATEWAY_ORIGIN": daphne_server.http_url,
+    }
+
+    # when it places a market order, the connection is cut after the server answered and before
+    # the answer reached the client, and the client reconnects
+    run = subprocess.run(
+        [node, "tests/clients/lost-answer.mjs"], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    # then the client re-sent the same command and got the order's final state, and the
+    # server holds exactly one order for it, placed once
+    assert run.stdout.strip(), f"no report (exit {run.returncode})\n{run.stderr}\n{daphne_server.log()[-3000:]}"
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["ok"], json.dumps(report, indent=1)
+    assert (report["cuts"], report["connections"]) == (1, 2)
+    first, second = report["sends"]
+    assert first == second and first["event"] == "place_order"
+    assert first["data"]["client_order_id"] == report["client_order_id"]
+    orders = list(Order.objects.all())
+    assert [order.client_order_id for order in orders] == [report["client_order_id"]]
+    assert (orders[0].status, orders[0].filled_quantity) == (OrderStatus.FILLED, 3)
+    assert OrderAudit.objects.filter(action="place").count() == 1
+    assert report["result"] == {"order_id": str(orders[0].pk), "status": "filled", "message": "Order placed and filled."}

@@ -241,6 +241,76 @@ async def test_invalid_modify_order_gets_error_and_changes_nothing(ws_connect, t
     assert (order.quantity, order.price) == (2, 150)
 
 
+async def place_limit(client, quantity=2, price=150):
+    placed = await client.command("place_order", {"symbol": "SAP", "side": "buy", "quantity": quantity, "order_type": "limit", "price": price})
+    return placed["data"]["result"]["order_id"]
+
+
+async def test_cancel_order_repeated_with_its_request_id_answers_success_and_cancels_once(ws_connect, trader, portfolio, sap):
+    # given an order cancelled under request id "c-1"
+    client = await connect(ws_connect, trader, *TRADING_EVENTS)
+    order_id = await place_limit(client)
+    first = await client.command("cancel_order", {"order_id": order_id, "request_id": "c-1"}, correlation_id="cancel-1")
+
+    # when the cancel is sent again as it was (the first answer was lost)
+    repeat = await client.command("cancel_order", {"order_id": order_id, "request_id": "c-1"}, correlation_id="cancel-1")
+
+    # then both answers report the cancelled order, and one cancellation was announced: a
+    # cancel of another order after the repeat is the next one the client sees
+    assert first["data"] == repeat["data"]
+    assert repeat["data"]["status"] == "success" and repeat["data"]["result"]["status"] == "cancelled"
+    marker_id = await place_limit(client)
+    await client.command("cancel_order", {"order_id": marker_id, "request_id": "c-2"})
+    assert valid(await event(client, "trading.order_cancelled"))["order_id"] == order_id
+    assert valid(await event(client, "trading.order_cancelled"))["order_id"] == marker_id
+    assert await count(OrderAudit, order_id=int(order_id), action="cancel") == 1
+
+
+async def test_modify_order_repeated_with_its_request_id_applies_once(ws_connect, trader, portfolio, sap):
+    client = await connect(ws_connect, trader)
+    order_id = await place_limit(client)
+    change = {"order_id": order_id, "quantity": 4, "request_id": "m-1"}
+
+    first = await client.command("modify_order", change)
+    await client.command("modify_order", {"order_id": order_id, "quantity": 3})
+    repeat = await client.command("modify_order", change)
+
+    assert first["data"]["status"] == repeat["data"]["status"] == "success"
+    assert repeat["data"]["result"] == {**first["data"]["result"], "status": "open"}
+    order = await Order.objects.aget(pk=int(order_id))
+    assert order.quantity == 3
+    assert await count(OrderAudit, order_id=order.pk, action="modify") == 2
+
+
+async def test_request_id_reused_with_other_parameters_is_a_conflict(ws_connect, trader, portfolio, sap):
+    client = await connect(ws_connect, trader)
+    order_id = await place_limit(client)
+    await client.command("modify_order", {"order_id": order_id, "quantity": 4, "request_id": "m-1"})
+
+    response = await client.command("modify_order", {"order_id": order_id, "quantity": 5, "request_id": "m-1"})
+    cancel = await client.command("cancel_order", {"order_id": order_id, "request_id": "m-1"})
+
+    assert (response["data"]["status"], response["data"]["result"]["code"]) == ("error", "request_id_conflict")
+    assert cancel["data"]["result"]["code"] == "request_id_conflict"
+    order = await Order.objects.aget(pk=int(order_id))
+    assert (order.quantity, order.status) == (4, OrderStatus.OPEN)
+
+
+@pytest.mark.parametrize("request_id", ["", "a b", "x" * 65, 17, ["r"]])
+@pytest.mark.parametrize("name", ["cancel_order", "modify_order"])
+async def test_invalid_request_id_gets_an_error_and_changes_nothing(ws_connect, trader, portfolio, sap, name, request_id):
+    client = await connect(ws_connect, trader)
+    order_id = await place_limit(client)
+
+    response = await client.command(name, {"order_id": order_id, "quantity": 4, "request_id": request_id})
+
+    assert response["data"]["status"] == "error"
+    assert response["data"]["result"]["code"] in {"validation_error", "invalid_request_id"}
+    assert response["data"]["result"]["field"] == "request_id"
+    order = await Order.objects.aget(pk=int(order_id))
+    assert (order.quantity, order.status) == (2, OrderStatus.OPEN)
+
+
 async def test_refresh_portfolio_returns_and_sends_the_portfolio(ws_connect, trader, portfolio_with_position):
     client = await connect(ws_connect, trader, "portfolio.update")
 

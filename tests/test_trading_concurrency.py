@@ -121,3 +121,55 @@ def test_cancel_racing_a_crossing_tick_ends_either_filled_or_cancelled_never_bot
         assert order.status == OrderStatus.FILLED and fills == 1
         assert cash == D("10000.00") - D("1890.00") - D("1.89")
         assert isinstance(results[0], DomainError) and results[0].code == "order_not_cancellable"
+
+
+@pytest.mark.parametrize("action", ["cancel", "modify"])
+def test_simultaneous_repeats_of_a_request_id_apply_once(portfolio, sap, actor, action):
+    # given a resting limit buy
+    from trading.models import OrderAudit, OrderRequest
+    from trading.services import order_cancel, order_modify
+
+    order = order_place(
+        portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="limit", quantity=D("10"), price=D("150"), actor=actor
+    )
+    if action == "cancel":
+        def request():
+            return order_cancel(order_id=order.pk, actor=actor, request_id="twin-1")
+    else:
+        def request():
+            return order_modify(order_id=order.pk, actor=actor, quantity=D("12"), request_id="twin-1")
+
+    # when the same request arrives three times at once
+    results = run_together(request, request, request)
+
+    # then each is answered with the order, and it was changed and audited once
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert {r.pk for r in results} == {order.pk}
+    assert OrderRequest.objects.filter(request_id="twin-1").count() == 1
+    assert OrderAudit.objects.filter(order=order, action=action).count() == 1
+    order.refresh_from_db()
+    assert (order.status, order.quantity) == (
+        (OrderStatus.CANCELLED, D("10")) if action == "cancel" else (OrderStatus.OPEN, D("12"))
+    )
+
+
+def test_one_request_id_sent_at_once_for_orders_of_two_portfolios_applies_to_one(portfolio, sap, actor, trader):
+    # given resting orders in two portfolios of the same trader (two locks, so nothing serialises them)
+    from portfolio.services import portfolio_create
+    from trading.services import order_cancel
+
+    second = portfolio_create(name="Zweit", cash=D("10000.00"), members=[trader])
+    orders = [
+        order_place(
+            portfolio_id=p.pk, symbol="SAP", side="buy", order_type="limit", quantity=D("1"), price=D("150"), actor=actor
+        )
+        for p in (portfolio, second)
+    ]
+
+    # when both are cancelled at once under one request id
+    results = run_together(*(lambda o=o: order_cancel(order_id=o.pk, actor=actor, request_id="one-id") for o in orders))
+
+    # then one is cancelled and the other refused as a conflicting reuse of the id
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert [getattr(r, "code", r) for r in refused] == ["request_id_conflict"], results
+    assert Order.objects.filter(status=OrderStatus.CANCELLED).count() == 1

@@ -502,3 +502,125 @@ def test_tick_with_impossible_price_is_refused_and_fills_nothing(portfolio, sap,
     with pytest.raises(ValueError):
         resting_orders_execute(instrument=sap, price=price)
     assert not Fill.objects.exists()
+
+
+# Request ids: a cancel or modify repeated under the same request_id applies once
+
+
+def test_cancel_repeated_with_its_request_id_succeeds_with_the_order_and_announces_once(
+    portfolio, sap, actor, published, django_capture_on_commit_callbacks
+):
+    # given a resting order cancelled under request id "c-1"
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = order_cancel(order_id=order.pk, actor=actor, request_id="c-1")
+
+    # when the same cancel comes again (its answer was lost)
+    with django_capture_on_commit_callbacks(execute=True):
+        repeat = order_cancel(order_id=order.pk, actor=actor, request_id="c-1")
+
+    # then it succeeds with the cancelled order, and nothing was cancelled, audited or announced twice
+    assert repeat.pk == first.pk and repeat.status == OrderStatus.CANCELLED
+    assert order.audit.filter(action="cancel").count() == 1
+    assert order.audit.get(action="cancel").details["request_id"] == "c-1"
+    assert len(published.data("trading.order_cancelled")) == 1
+
+
+def test_cancel_of_a_cancelled_order_under_a_new_request_id_is_still_refused(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+    order_cancel(order_id=order.pk, actor=actor, request_id="c-1")
+
+    with pytest.raises(OrderConflict) as refused:
+        order_cancel(order_id=order.pk, actor=actor, request_id="c-2")
+    assert refused.value.code == "order_not_cancellable"
+
+
+def test_modify_repeated_with_its_request_id_applies_once(portfolio, sap, actor):
+    # given a resting order whose quantity was raised under request id "m-1"
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+    order_modify(order_id=order.pk, actor=actor, quantity=D("12"), request_id="m-1")
+    order_modify(order_id=order.pk, actor=actor, quantity=D("11"))
+
+    # when "m-1" comes again, spelled differently but the same number
+    repeat = order_modify(order_id=order.pk, actor=actor, quantity=D("12.000"), request_id="m-1")
+
+    # then it answers with the order as it is and does not set the quantity back to 12
+    assert repeat.pk == order.pk and repeat.quantity == D("11")
+    assert order.audit.filter(action="modify").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("second", "what"),
+    [
+        ({"action": "modify", "quantity": D("13")}, "other values"),
+        ({"action": "modify", "price": D("12")}, "other field"),
+        ({"action": "cancel"}, "other action"),
+        ({"action": "modify", "quantity": D("12"), "other_order": True}, "other order"),
+    ],
+)
+def test_request_id_reused_for_a_different_request_is_a_conflict_and_changes_nothing(
+    portfolio, sap, actor, second, what
+):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+    other = place(portfolio, sap, actor, order_type="limit", price=D("140"))
+    order_modify(order_id=order.pk, actor=actor, quantity=D("12"), request_id="r-1")
+    target = other if second.pop("other_order", False) else order
+    before = [(o.quantity, o.price, o.status) for o in Order.objects.filter(pk__in=[order.pk, other.pk]).order_by("pk")]
+
+    with pytest.raises(OrderConflict) as refused:
+        if second.pop("action") == "cancel":
+            order_cancel(order_id=target.pk, actor=actor, request_id="r-1")
+        else:
+            order_modify(order_id=target.pk, actor=actor, request_id="r-1", **second)
+
+    assert refused.value.code == "request_id_conflict", what
+    after = [(o.quantity, o.price, o.status) for o in Order.objects.filter(pk__in=[order.pk, other.pk]).order_by("pk")]
+    assert after == before
+
+
+def test_the_same_request_id_of_two_users_names_two_requests(portfolio, sap, actor, other_trader):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+    second = place(portfolio, sap, actor, order_type="limit", price=D("140"))
+    portfolio.members.add(other_trader)
+    other = Actor(user=other_trader, client_id="client-b")
+
+    order_cancel(order_id=order.pk, actor=actor, request_id="same")
+    order_cancel(order_id=second.pk, actor=other, request_id="same")
+
+    assert Order.objects.filter(status=OrderStatus.CANCELLED).count() == 2
+
+
+def test_a_refused_modify_records_no_request_so_its_retry_is_judged_afresh(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    with pytest.raises(OrderRejected):
+        order_modify(order_id=order.pk, actor=actor, quantity=D("100"), request_id="m-big")
+    with pytest.raises(OrderRejected):
+        order_modify(order_id=order.pk, actor=actor, quantity=D("100"), request_id="m-big")
+
+    order.refresh_from_db()
+    assert order.quantity == D("10") and not order.requests.exists()
+
+
+@pytest.mark.parametrize("request_id", ["", "has space", "x" * 65, "ümlaut", "semi;colon"])
+def test_invalid_request_id_is_refused_and_changes_nothing(portfolio, sap, actor, request_id):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    for call in (
+        lambda: order_cancel(order_id=order.pk, actor=actor, request_id=request_id),
+        lambda: order_modify(order_id=order.pk, actor=actor, quantity=D("12"), request_id=request_id),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            call()
+        assert (refused.value.code, refused.value.details["field"]) == ("invalid_request_id", "request_id")
+    order.refresh_from_db()
+    assert (order.status, order.quantity) == (OrderStatus.OPEN, D("10"))
+
+
+def test_request_id_without_a_user_is_refused(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    with pytest.raises(ValidationFailed) as refused:
+        order_cancel(order_id=order.pk, actor=Actor(user=None, channel="system"), request_id="c-1")
+    assert refused.value.code == "invalid_request_id"
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.OPEN

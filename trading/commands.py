@@ -59,13 +59,14 @@ async def place_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, An
 @database_sync_to_async
 def _cancel(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     order = order_get_visible(user=ctx.user, order_id=id_arg(data, "order_id"))
-    order = order_cancel(order_id=order.pk, actor=Actor.from_command(ctx))
+    request_id = text_arg(data, "request_id", required=False, max_length=64)
+    order = order_cancel(order_id=order.pk, actor=Actor.from_command(ctx), request_id=request_id)
     return _result(order, "Order cancelled successfully.")
 
 
 @command("cancel_order", permission=ORDER_CHANGE_PERMISSION)
 async def cancel_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Cancel one of your resting orders."""
+    """Cancel one of your resting orders; a repeat of its `request_id` is answered, not applied again."""
     return await _cancel(ctx, data)
 
 
@@ -77,6 +78,7 @@ def _modify(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
         actor=Actor.from_command(ctx),
         quantity=decimal_arg(data, "quantity", required=False),
         price=decimal_arg(data, "price", required=False),
+        request_id=text_arg(data, "request_id", required=False, max_length=64),
     )
     message = "Order modified and filled." if order.status == OrderStatus.FILLED else "Order modified successfully."
     return _result(order, message)
@@ -84,5 +86,5 @@ def _modify(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
 
 @command("modify_order", permission=ORDER_CHANGE_PERMISSION)
 async def modify_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Change the quantity or price of one of your resting orders."""
+    """Change the quantity or price of one of your resting orders; a repeated `request_id` applies once."""
     return await _modify(ctx, data)

@@ -159,3 +159,31 @@ class OrderAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} #{self.order_id}"
+
+
+class OrderRequest(models.Model):
+    """A cancel or modify a user asked for under a request id, so a repeat of it is answered, not applied again."""
+
+    class Action(models.TextChoices):
+        CANCEL = "cancel", _("cancel")
+        MODIFY = "modify", _("modify")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+"
+    )
+    request_id = models.CharField(_("request id"), max_length=64)
+    action = models.CharField(_("action"), max_length=8, choices=Action.choices)
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="requests")
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order request")
+        verbose_name_plural = _("order requests")
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "request_id"], name="order_request_id_unique_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.order_id} ({self.request_id})"

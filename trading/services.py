@@ -24,7 +24,7 @@ from portfolio.services import PortfolioBook, portfolio_lock
 
 from .announce import order_cancelled_announce, order_created_announce, order_failed_announce
 from .execution import fee_for, order_execute_if_crossed
-from .models import RESTING_STATUSES, Order, OrderAudit, OrderStatus, OrderType, Side
+from .models import RESTING_STATUSES, Order, OrderAudit, OrderRequest, OrderStatus, OrderType, Side
 
 CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 QUANTITY_PLACES = 4
@@ -340,10 +340,85 @@ def _lock_order(*, order_id: int) -> tuple[PortfolioBook, Order]:
     return book, order
 
 
+def request_id_validate(*, request_id: str | None, actor: Actor) -> str | None:
+    """Return a valid request id (or None) or raise `ValidationFailed` saying what is wrong with it."""
+    if request_id is None:
+        return None
+    if not CLIENT_ORDER_ID_RE.fullmatch(request_id):
+        raise ValidationFailed(
+            "invalid_request_id", "'request_id' is 1 to 64 letters, digits or the characters _ . : -", field="request_id"
+        )
+    if actor.user is None:
+        # Request ids are unique per user; without a user there is nothing to keep them apart by.
+        raise ValidationFailed("invalid_request_id", "'request_id' needs a signed-in user.", field="request_id")
+    return request_id
+
+
+def _decimal_key(value: Decimal | None) -> str | None:
+    """Return one spelling per number (10, 10.0 and 1E+1 all give "10"), for comparing requests."""
+    if value is None:
+        return None
+    return format(value.normalize(), "f") if isinstance(value, Decimal) and value.is_finite() else str(value)
+
+
+def _request_repeat(*, actor: Actor, request_id: str, action: str, order_id: int, params: dict) -> bool:
+    """Tell whether `request_id` already did this; raise `OrderConflict` if it named something else."""
+    earlier = OrderRequest.objects.filter(user=actor.user, request_id=request_id).first()
+    if earlier is None:
+        return False
+    if (earlier.action, earlier.order_id, earlier.params) != (action, order_id, params):
+        raise OrderConflict(
+            "request_id_conflict",
+            f"request_id {request_id!r} already names a {earlier.action} of order {earlier.order_id} "
+            "with other parameters.",
+            order_id=str(earlier.order_id),
+        )
+    return True
+
+
+def _request_record(*, actor: Actor, request_id: str | None, action: str, order: Order, params: dict) -> None:
+    if request_id is not None:
+        OrderRequest.objects.create(user=actor.user, request_id=request_id, action=action, order=order, params=params)
+
+
+def _once(write, *, actor: Actor, request_id: str | None, action: str, order_id: int, params: dict) -> Order:
+    """Run `write` (one transaction that records `request_id`); answer a concurrent twin's repeat with the order.
+
+    The twin that commits second fails to insert its request on the unique constraint; nothing
+    of its transaction was written, so it is answered as a repeat of the first.
+    """
+    try:
+        return write()
+    except IntegrityError:
+        if request_id is None:
+            raise
+        if not _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order_id, params=params):
+            raise
+        return Order.objects.select_related("instrument").get(pk=order_id)
+
+
+def order_cancel(
+    *, order_id: int, actor: Actor, reason: str = "cancelled by user", request_id: str | None = None
+) -> Order:
+    """Cancel a resting order; what was filled stays filled.
+
+    A repeat of an applied `request_id` for the same order returns the order as it is now and
+    changes nothing; the id reused for anything else is an `OrderConflict`.
+    """
+    request_id = request_id_validate(request_id=request_id, actor=actor)
+    action = OrderRequest.Action.CANCEL
+    return _once(
+        lambda: _order_cancel(order_id=order_id, actor=actor, reason=reason, request_id=request_id),
+        actor=actor, request_id=request_id, action=action, order_id=order_id, params={},
+    )
+
+
 @transaction.atomic
-def order_cancel(*, order_id: int, actor: Actor, reason: str = "cancelled by user") -> Order:
-    """Cancel a resting order; what was filled stays filled."""
+def _order_cancel(*, order_id: int, actor: Actor, reason: str, request_id: str | None) -> Order:
     book, order = _lock_order(order_id=order_id)
+    action = OrderRequest.Action.CANCEL
+    if request_id and _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order.pk, params={}):
+        return order
     if order.status not in RESTING_STATUSES:
         raise OrderConflict(
             "order_not_cancellable",
@@ -356,19 +431,47 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "cancelled by use
     order.reason_code = "cancelled"
     order.reason = reason[:500]
     order.save(update_fields=["status", "cancelled_at", "reason_code", "reason", "updated_at"])
-    _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details={"reason": order.reason})
+    _request_record(actor=actor, request_id=request_id, action=action, order=order, params={})
+    details = {"reason": order.reason, **({"request_id": request_id} if request_id else {})}
+    _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details=details)
     order_cancelled_announce(order=order, audience=book.member_ids, correlation_id=actor.correlation_id)
     return order
 
 
-@transaction.atomic
 def order_modify(
-    *, order_id: int, actor: Actor, quantity: Decimal | None = None, price: Decimal | None = None
+    *,
+    order_id: int,
+    actor: Actor,
+    quantity: Decimal | None = None,
+    price: Decimal | None = None,
+    request_id: str | None = None,
 ) -> Order:
     """Change the quantity or price of a resting order; it executes at once if the new price is crossed.
 
-    `price` is the limit price of a limit order and the stop price of a stop order.
+    `price` is the limit price of a limit order and the stop price of a stop order. A repeat of
+    an applied `request_id` with the same order and values returns the order as it is now and
+    applies nothing; the id reused for anything else is an `OrderConflict`.
     """
+    request_id = request_id_validate(request_id=request_id, actor=actor)
+    params = {"quantity": _decimal_key(quantity), "price": _decimal_key(price)}
+    return _once(
+        lambda: _order_modify(
+            order_id=order_id, actor=actor, quantity=quantity, price=price, request_id=request_id, params=params
+        ),
+        actor=actor, request_id=request_id, action=OrderRequest.Action.MODIFY, order_id=order_id, params=params,
+    )
+
+
+@transaction.atomic
+def _order_modify(
+    *,
+    order_id: int,
+    actor: Actor,
+    quantity: Decimal | None,
+    price: Decimal | None,
+    request_id: str | None,
+    params: dict,
+) -> Order:
     if quantity is None and price is None:
         raise ValidationFailed("nothing_to_modify", "Give a new 'quantity', a new 'price', or both.")
     if quantity is not None:
@@ -376,6 +479,9 @@ def order_modify(
     if price is not None:
         price_validate(price=price, field="price")
     book, order = _lock_order(order_id=order_id)
+    action = OrderRequest.Action.MODIFY
+    if request_id and _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order.pk, params=params):
+        return order
     if order.status not in RESTING_STATUSES:
         raise OrderConflict(
             "order_not_modifiable",
@@ -401,8 +507,10 @@ def order_modify(
     if refusal is not None:
         raise OrderRejected(*refusal, order_id=str(order.pk))
     order.save(update_fields=["quantity", "price", "stop_price", "updated_at"])
+    _request_record(actor=actor, request_id=request_id, action=action, order=order, params=params)
     after = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
-    _audit(order=order, action=OrderAudit.Action.MODIFY, actor=actor, details={"before": before, "after": after})
+    details = {"before": before, "after": after, **({"request_id": request_id} if request_id else {})}
+    _audit(order=order, action=OrderAudit.Action.MODIFY, actor=actor, details=details)
     order_execute_if_crossed(
         order=order, book=book, price=order.instrument.last_price, correlation_id=actor.correlation_id
     )

@@ -3,9 +3,10 @@
  * elements with the spec's ids and classes, plus the order ticket, order history, alerts,
  * analysis and a live chart.
  */
-import { WebSocketEventClient } from "./event-client.js";
+import { CommandError, LocalErrorCode, WebSocketEventClient, newRequestId } from "./event-client.js";
 import { fill, formatEuro, formatNumber, formatPercent, formatSigned, formatTime, parseDecimalInput, } from "./format.js";
 const OPEN_STATUSES = new Set(["pending", "open", "partially_filled"]);
+const FINAL_STATUSES = new Set(["filled", "cancelled", "rejected", "failed"]);
 const CHART_POINTS = 300;
 const HISTORY_PAGE_SIZE_HINT = 25;
 function byId(id) {
@@ -37,6 +38,8 @@ export class PortfolioWebSocketClient {
         this.historyTimer = null;
         this.portfolioTimer = null;
         this.pendingAnalyses = new Set();
+        /** The order the ticket last sent, followed through its events until it is final. */
+        this.ticketOrder = null;
         this.config = config;
         this.t = config.strings;
         const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -83,16 +86,19 @@ export class PortfolioWebSocketClient {
             const data = message.data;
             const title = data.status === "partially_filled" ? this.t.order_partially_filled : this.t.order_filled;
             this.showNotification("success", title, this.fillDetail(data.symbol, data.filled_quantity, data.fill_price));
+            this.showTicketState(String(data.order_id), data.status);
             this.scheduleHistoryRefresh();
         });
         on("trading.order_cancelled", (message) => {
             const data = message.data;
             this.showNotification("info", this.t.order_cancelled, `${data.symbol} – ${data.cancel_reason}`);
+            this.showTicketState(String(data.order_id), "cancelled");
             this.scheduleHistoryRefresh();
         });
         on("trading.order_failed", (message) => {
             const data = message.data;
             this.showNotification("error", this.t.order_failed, `${data.symbol} – ${data.error_message}`);
+            this.showTicketState(String(data.order_id), "failed");
             this.scheduleHistoryRefresh();
         });
         on("market.price_update", (message) => this.updatePriceDisplay(message.data));
@@ -100,24 +106,49 @@ export class PortfolioWebSocketClient {
         on("analysis.complete", (message) => this.showAnalysis(message.data));
         on("connection.established", () => {
             this.showConnectionStatus(this.t.connected, "success");
-            this.requestPortfolioUpdate();
+            this.schedulePortfolioRefresh();
             this.scheduleHistoryRefresh();
             void this.loadAlerts();
         });
         on("subscription.recovery_failed", () => {
-            // The server could not replay what was missed: reload the state instead.
-            this.requestPortfolioUpdate();
+            // Events were lost (no replay, a gap, a new epoch): reload the state once, whichever
+            // and however many event types report it.
+            this.schedulePortfolioRefresh();
             this.scheduleHistoryRefresh();
         });
+        on("connection.status", ({ status }) => this.setTradingEnabled(status === "connected"));
         on("connection.closed", () => this.showConnectionStatus(this.t.disconnected, "warning"));
         on("connection.offline", () => this.showConnectionStatus(this.t.disconnected, "warning"));
     }
     // User actions
+    /**
+     * Place an order under a client_order_id (a new one unless given), so a re-send after a lost
+     * answer places it once; refused at once while disconnected.
+     */
     placeOrder(order) {
-        return this.wsClient.sendUserCommand("place_order", { ...order });
+        const data = { ...order, client_order_id: order.client_order_id ?? newRequestId() };
+        return this.wsClient.sendUserCommand("place_order", data, { idempotent: true });
     }
+    /** Cancel an order under a new request id (re-sent unchanged after a lost answer). */
     cancelOrder(orderId) {
-        return this.wsClient.sendUserCommand("cancel_order", { order_id: orderId });
+        const data = { order_id: orderId, request_id: newRequestId() };
+        return this.wsClient.sendUserCommand("cancel_order", { ...data }, { idempotent: true });
+    }
+    /** Modify an order under a new request id (re-sent unchanged after a lost answer). */
+    modifyOrder(change) {
+        const data = { ...change, request_id: change.request_id ?? newRequestId() };
+        return this.wsClient.sendUserCommand("modify_order", { ...data }, { idempotent: true });
+    }
+    /** Return the text for a failed order command: the server's reason, or what the failure means for the order. */
+    commandFailure(error) {
+        const code = error instanceof CommandError ? error.code : "";
+        if (code === LocalErrorCode.NOT_CONNECTED)
+            return this.t.not_sent_no_connection;
+        if (code === LocalErrorCode.OUTCOME_UNKNOWN || code === LocalErrorCode.CLIENT_CLOSED) {
+            this.scheduleHistoryRefresh();
+            return this.t.outcome_unknown;
+        }
+        return error.message;
     }
     requestPortfolioUpdate() {
         this.wsClient.sendUserCommand("refresh_portfolio", {}).catch((error) => {
@@ -272,6 +303,28 @@ export class PortfolioWebSocketClient {
     fillDetail(symbol, quantity, price) {
         return fill(this.t.fill_detail, { symbol, quantity: formatNumber(quantity), price: formatEuro(price) });
     }
+    /** Enable the controls that send orders only while connected; otherwise say why they are off. */
+    setTradingEnabled(connected) {
+        const reason = connected ? "" : this.t.no_connection;
+        const controls = document.querySelectorAll('#order-form button[type="submit"], #modify-form button[type="submit"], button.cancel-order, button.modify-order');
+        controls.forEach((button) => {
+            if (button.dataset.busy === "true")
+                return;
+            button.disabled = !connected;
+            if (connected)
+                button.removeAttribute("title");
+            else
+                button.title = reason;
+        });
+        const note = byId("ticket-connection");
+        if (note) {
+            note.textContent = reason;
+            note.hidden = connected;
+        }
+    }
+    isConnected() {
+        return this.wsClient.getConnectionStatus() === "connected";
+    }
     showConnectionStatus(message, type) {
         const statusElement = byId("connection-status");
         if (statusElement) {
@@ -374,29 +427,61 @@ export class PortfolioWebSocketClient {
                 order.price = price;
         }
         const button = form.querySelector('button[type="submit"]');
-        if (button)
+        order.client_order_id = newRequestId();
+        this.ticketOrder = { clientOrderId: order.client_order_id, orderId: null };
+        const output = byId("order-result");
+        const sending = this.placeOrder(order);
+        // A refusal for want of a connection is settled already: the ticket never says "sent" for it.
+        if (output && this.isConnected()) {
+            output.textContent = this.t.order_sent;
+            output.dataset.state = "sent";
+        }
+        if (button) {
             button.disabled = true;
+            button.dataset.busy = "true";
+        }
         try {
-            const result = await this.placeOrder(order);
-            const output = byId("order-result");
-            if (output)
+            const result = await sending;
+            if (this.ticketOrder?.clientOrderId === order.client_order_id)
+                this.ticketOrder.orderId = String(result.order_id);
+            if (output) {
                 output.textContent = fill(this.t.order_accepted, { order_id: result.order_id, message: result.message });
+                // The answer carries the state as of its commit; events after it move it on.
+                output.dataset.state = FINAL_STATUSES.has(result.status) ? result.status : "confirmed";
+                output.dataset.orderId = String(result.order_id);
+                output.dataset.orderStatus = result.status;
+            }
             form.elements.namedItem("quantity").value = "";
             this.scheduleHistoryRefresh();
         }
         catch (error) {
+            if (output) {
+                output.textContent = "";
+                output.dataset.state = "failed";
+            }
             const failure = error;
             const field = typeof failure.details?.field === "string" ? failure.details.field : null;
             const mapped = field === "stop_price" ? "price" : field;
             if (mapped && byId(`${mapped}-error`))
                 this.fieldError(mapped, failure.message);
             else
-                this.fieldError("", failure.message);
+                this.fieldError("", this.commandFailure(failure));
         }
         finally {
-            if (button)
-                button.disabled = false;
+            if (button) {
+                delete button.dataset.busy;
+                button.disabled = !this.isConnected();
+            }
         }
+    }
+    /** Show a later state of the ticket's order (filled, cancelled, failed) from its events. */
+    showTicketState(orderId, status) {
+        const output = byId("order-result");
+        if (!output || this.ticketOrder?.orderId !== orderId)
+            return;
+        output.textContent = fill(this.t.order_state, { order_id: orderId, status: this.t[`status_${status}`] ?? status });
+        output.dataset.state = status;
+        output.dataset.orderStatus = status;
     }
     // Order history
     scheduleHistoryRefresh() {
@@ -464,6 +549,12 @@ export class PortfolioWebSocketClient {
                 const modify = element("button", { type: "button", class: "modify-order" }, this.t.modify);
                 modify.setAttribute("aria-label", `${this.t.modify} ${id}`);
                 modify.addEventListener("click", () => this.openModify(id, order));
+                if (!this.isConnected()) {
+                    for (const button of [cancel, modify]) {
+                        button.disabled = true;
+                        button.title = this.t.no_connection;
+                    }
+                }
                 actions.append(cancel, modify);
             }
             row.append(actions);
@@ -482,13 +573,17 @@ export class PortfolioWebSocketClient {
     }
     async cancelFromHistory(orderId, button) {
         button.disabled = true;
+        button.dataset.busy = "true";
         try {
             await this.cancelOrder(orderId);
             this.scheduleHistoryRefresh();
         }
         catch (error) {
-            this.showNotification("error", this.t.order_failed, error.message);
-            button.disabled = false;
+            this.showNotification("error", this.t.order_failed, this.commandFailure(error));
+        }
+        finally {
+            delete button.dataset.busy;
+            button.disabled = !this.isConnected();
         }
     }
     openModify(orderId, order) {
@@ -523,13 +618,13 @@ export class PortfolioWebSocketClient {
             data[name] = value;
         }
         try {
-            await this.wsClient.sendUserCommand("modify_order", data);
+            await this.modifyOrder(data);
             form.hidden = true;
             this.showNotification("info", fill(this.t.order_modified, { order_id: String(data.order_id) }), "");
             this.scheduleHistoryRefresh();
         }
         catch (failure) {
-            report(failure.message);
+            report(this.commandFailure(failure));
         }
     }
     // Alerts

@@ -4,9 +4,11 @@
  * analysis and a live chart.
  */
 
-import { CommandError, WebSocketEventClient } from "./event-client.js";
+import { CommandError, LocalErrorCode, WebSocketEventClient, newRequestId } from "./event-client.js";
 import type {
   AnalysisCompleteData,
+  CancelOrderCommand,
+  ModifyOrderCommand,
   MarketAlertData,
   OrderCancelledData,
   OrderFailedData,
@@ -83,6 +85,7 @@ interface UPlotInstance {
 type UPlotConstructor = new (options: object, data: number[][], target: HTMLElement) => UPlotInstance;
 
 const OPEN_STATUSES = new Set(["pending", "open", "partially_filled"]);
+const FINAL_STATUSES = new Set(["filled", "cancelled", "rejected", "failed"]);
 const CHART_POINTS = 300;
 const HISTORY_PAGE_SIZE_HINT = 25;
 
@@ -124,6 +127,8 @@ export class PortfolioWebSocketClient {
   private historyTimer: ReturnType<typeof setTimeout> | null = null;
   private portfolioTimer: ReturnType<typeof setTimeout> | null = null;
   private pendingAnalyses = new Set<string>();
+  /** The order the ticket last sent, followed through its events until it is final. */
+  private ticketOrder: { clientOrderId: string; orderId: string | null } | null = null;
 
   constructor(config: DeskConfig) {
     this.config = config;
@@ -179,16 +184,19 @@ export class PortfolioWebSocketClient {
       const data = message.data;
       const title = data.status === "partially_filled" ? this.t.order_partially_filled : this.t.order_filled;
       this.showNotification("success", title, this.fillDetail(data.symbol, data.filled_quantity, data.fill_price));
+      this.showTicketState(String(data.order_id), data.status);
       this.scheduleHistoryRefresh();
     });
     on("trading.order_cancelled", (message: WebSocketMessage<OrderCancelledData>) => {
       const data = message.data;
       this.showNotification("info", this.t.order_cancelled, `${data.symbol} – ${data.cancel_reason}`);
+      this.showTicketState(String(data.order_id), "cancelled");
       this.scheduleHistoryRefresh();
     });
     on("trading.order_failed", (message: WebSocketMessage<OrderFailedData>) => {
       const data = message.data;
       this.showNotification("error", this.t.order_failed, `${data.symbol} – ${data.error_message}`);
+      this.showTicketState(String(data.order_id), "failed");
       this.scheduleHistoryRefresh();
     });
     on("market.price_update", (message: WebSocketMessage<PriceUpdateData>) => this.updatePriceDisplay(message.data));
@@ -196,27 +204,53 @@ export class PortfolioWebSocketClient {
     on("analysis.complete", (message: WebSocketMessage<AnalysisCompleteData>) => this.showAnalysis(message.data));
     on("connection.established", () => {
       this.showConnectionStatus(this.t.connected, "success");
-      this.requestPortfolioUpdate();
+      this.schedulePortfolioRefresh();
       this.scheduleHistoryRefresh();
       void this.loadAlerts();
     });
     on("subscription.recovery_failed", () => {
-      // The server could not replay what was missed: reload the state instead.
-      this.requestPortfolioUpdate();
+      // Events were lost (no replay, a gap, a new epoch): reload the state once, whichever
+      // and however many event types report it.
+      this.schedulePortfolioRefresh();
       this.scheduleHistoryRefresh();
     });
+    on("connection.status", ({ status }: { status: string }) => this.setTradingEnabled(status === "connected"));
     on("connection.closed", () => this.showConnectionStatus(this.t.disconnected, "warning"));
     on("connection.offline", () => this.showConnectionStatus(this.t.disconnected, "warning"));
   }
 
   // User actions
 
+  /**
+   * Place an order under a client_order_id (a new one unless given), so a re-send after a lost
+   * answer places it once; refused at once while disconnected.
+   */
   placeOrder(order: PlaceOrderCommand): Promise<PlaceOrderResult> {
-    return this.wsClient.sendUserCommand<PlaceOrderResult>("place_order", { ...order });
+    const data = { ...order, client_order_id: order.client_order_id ?? newRequestId() };
+    return this.wsClient.sendUserCommand<PlaceOrderResult>("place_order", data, { idempotent: true });
   }
 
-  cancelOrder(orderId: string): Promise<unknown> {
-    return this.wsClient.sendUserCommand("cancel_order", { order_id: orderId });
+  /** Cancel an order under a new request id (re-sent unchanged after a lost answer). */
+  cancelOrder(orderId: string): Promise<PlaceOrderResult> {
+    const data: CancelOrderCommand = { order_id: orderId, request_id: newRequestId() };
+    return this.wsClient.sendUserCommand<PlaceOrderResult>("cancel_order", { ...data }, { idempotent: true });
+  }
+
+  /** Modify an order under a new request id (re-sent unchanged after a lost answer). */
+  modifyOrder(change: ModifyOrderCommand): Promise<PlaceOrderResult> {
+    const data: ModifyOrderCommand = { ...change, request_id: change.request_id ?? newRequestId() };
+    return this.wsClient.sendUserCommand<PlaceOrderResult>("modify_order", { ...data }, { idempotent: true });
+  }
+
+  /** Return the text for a failed order command: the server's reason, or what the failure means for the order. */
+  private commandFailure(error: unknown): string {
+    const code = error instanceof CommandError ? error.code : "";
+    if (code === LocalErrorCode.NOT_CONNECTED) return this.t.not_sent_no_connection;
+    if (code === LocalErrorCode.OUTCOME_UNKNOWN || code === LocalErrorCode.CLIENT_CLOSED) {
+      this.scheduleHistoryRefresh();
+      return this.t.outcome_unknown;
+    }
+    return (error as Error).message;
   }
 
   requestPortfolioUpdate(): void {
@@ -390,6 +424,29 @@ export class PortfolioWebSocketClient {
     return fill(this.t.fill_detail, { symbol, quantity: formatNumber(quantity), price: formatEuro(price) });
   }
 
+  /** Enable the controls that send orders only while connected; otherwise say why they are off. */
+  private setTradingEnabled(connected: boolean): void {
+    const reason = connected ? "" : this.t.no_connection;
+    const controls = document.querySelectorAll<HTMLButtonElement>(
+      '#order-form button[type="submit"], #modify-form button[type="submit"], button.cancel-order, button.modify-order',
+    );
+    controls.forEach((button) => {
+      if (button.dataset.busy === "true") return;
+      button.disabled = !connected;
+      if (connected) button.removeAttribute("title");
+      else button.title = reason;
+    });
+    const note = byId("ticket-connection");
+    if (note) {
+      note.textContent = reason;
+      note.hidden = connected;
+    }
+  }
+
+  private isConnected(): boolean {
+    return this.wsClient.getConnectionStatus() === "connected";
+  }
+
   private showConnectionStatus(message: string, type: string): void {
     const statusElement = byId("connection-status");
     if (statusElement) {
@@ -490,22 +547,56 @@ export class PortfolioWebSocketClient {
       else order.price = price;
     }
     const button = form.querySelector<HTMLButtonElement>('button[type="submit"]');
-    if (button) button.disabled = true;
+    order.client_order_id = newRequestId();
+    this.ticketOrder = { clientOrderId: order.client_order_id, orderId: null };
+    const output = byId("order-result");
+    const sending = this.placeOrder(order);
+    // A refusal for want of a connection is settled already: the ticket never says "sent" for it.
+    if (output && this.isConnected()) {
+      output.textContent = this.t.order_sent;
+      output.dataset.state = "sent";
+    }
+    if (button) {
+      button.disabled = true;
+      button.dataset.busy = "true";
+    }
     try {
-      const result = await this.placeOrder(order);
-      const output = byId("order-result");
-      if (output) output.textContent = fill(this.t.order_accepted, { order_id: result.order_id, message: result.message });
+      const result = await sending;
+      if (this.ticketOrder?.clientOrderId === order.client_order_id) this.ticketOrder.orderId = String(result.order_id);
+      if (output) {
+        output.textContent = fill(this.t.order_accepted, { order_id: result.order_id, message: result.message });
+        // The answer carries the state as of its commit; events after it move it on.
+        output.dataset.state = FINAL_STATUSES.has(result.status) ? result.status : "confirmed";
+        output.dataset.orderId = String(result.order_id);
+        output.dataset.orderStatus = result.status;
+      }
       (form.elements.namedItem("quantity") as HTMLInputElement).value = "";
       this.scheduleHistoryRefresh();
     } catch (error) {
+      if (output) {
+        output.textContent = "";
+        output.dataset.state = "failed";
+      }
       const failure = error as CommandError;
       const field = typeof failure.details?.field === "string" ? failure.details.field : null;
       const mapped = field === "stop_price" ? "price" : field;
       if (mapped && byId(`${mapped}-error`)) this.fieldError(mapped, failure.message);
-      else this.fieldError("", failure.message);
+      else this.fieldError("", this.commandFailure(failure));
     } finally {
-      if (button) button.disabled = false;
+      if (button) {
+        delete button.dataset.busy;
+        button.disabled = !this.isConnected();
+      }
     }
+  }
+
+  /** Show a later state of the ticket's order (filled, cancelled, failed) from its events. */
+  private showTicketState(orderId: string, status: string): void {
+    const output = byId("order-result");
+    if (!output || this.ticketOrder?.orderId !== orderId) return;
+    output.textContent = fill(this.t.order_state, { order_id: orderId, status: this.t[`status_${status}`] ?? status });
+    output.dataset.state = status;
+    output.dataset.orderStatus = status;
   }
 
   // Order history
@@ -579,6 +670,12 @@ export class PortfolioWebSocketClient {
         const modify = element("button", { type: "button", class: "modify-order" }, this.t.modify);
         modify.setAttribute("aria-label", `${this.t.modify} ${id}`);
         modify.addEventListener("click", () => this.openModify(id, order));
+        if (!this.isConnected()) {
+          for (const button of [cancel, modify]) {
+            button.disabled = true;
+            button.title = this.t.no_connection;
+          }
+        }
         actions.append(cancel, modify);
       }
       row.append(actions);
@@ -595,12 +692,15 @@ export class PortfolioWebSocketClient {
 
   private async cancelFromHistory(orderId: string, button: HTMLButtonElement): Promise<void> {
     button.disabled = true;
+    button.dataset.busy = "true";
     try {
       await this.cancelOrder(orderId);
       this.scheduleHistoryRefresh();
     } catch (error) {
-      this.showNotification("error", this.t.order_failed, (error as Error).message);
-      button.disabled = false;
+      this.showNotification("error", this.t.order_failed, this.commandFailure(error));
+    } finally {
+      delete button.dataset.busy;
+      button.disabled = !this.isConnected();
     }
   }
 
@@ -623,8 +723,8 @@ export class PortfolioWebSocketClient {
     const report = (message: string) => {
       if (error) error.textContent = message;
     };
-    const data: Record<string, unknown> = { order_id: (form.elements.namedItem("order_id") as HTMLInputElement).value };
-    for (const name of ["quantity", "price"]) {
+    const data: ModifyOrderCommand = { order_id: (form.elements.namedItem("order_id") as HTMLInputElement).value };
+    for (const name of ["quantity", "price"] as const) {
       const raw = (form.elements.namedItem(name) as HTMLInputElement).value;
       if (raw.trim() === "") continue;
       const value = this.readDecimal(form, name, report);
@@ -632,12 +732,12 @@ export class PortfolioWebSocketClient {
       data[name] = value;
     }
     try {
-      await this.wsClient.sendUserCommand("modify_order", data);
+      await this.modifyOrder(data);
       form.hidden = true;
       this.showNotification("info", fill(this.t.order_modified, { order_id: String(data.order_id) }), "");
       this.scheduleHistoryRefresh();
     } catch (failure) {
-      report((failure as Error).message);
+      report(this.commandFailure(failure));
     }
   }
 

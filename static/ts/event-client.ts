@@ -3,7 +3,9 @@
  * reconnect with exponential backoff and full jitter for as long as the page is open (paused
  * while the browser is offline), the same client id and every held subscription after a
  * reconnect, commands answered through promises keyed by correlation id, an explicit outbox for
- * commands sent while disconnected, and a heartbeat that notices a dead connection.
+ * commands sent while disconnected, idempotent commands that are refused at once while
+ * disconnected and re-sent after a reconnect until their answer arrives, a resync signal when
+ * live events show a gap or a new epoch, and a heartbeat that notices a dead connection.
  */
 
 import type {
@@ -63,6 +65,12 @@ export interface ClientOptions extends Partial<SubscriptionConfig> {
   queue_while_disconnected?: boolean;
   /** Most commands waiting for a connection; more are refused. */
   max_queued_commands?: number;
+  /**
+   * Milliseconds after its first send during which an idempotent command whose answer a lost
+   * connection swallowed is re-sent after a reconnect; past it the command fails as
+   * `outcome_unknown`.
+   */
+  idempotent_window?: number;
   /** Event types per subscribe message (the gateway's MAX_EVENT_TYPES_PER_MESSAGE). */
   max_event_types_per_message?: number;
   createSocket?: SocketFactory;
@@ -94,7 +102,33 @@ export const LocalErrorCode = {
   QUEUE_FULL: "queue_full",
   CONNECTION_LOST: "connection_lost",
   CLIENT_CLOSED: "client_closed",
+  /** An idempotent command was sent but no answer came within its window: it may have been applied. */
+  OUTCOME_UNKNOWN: "outcome_unknown",
 } as const;
+
+/** Why the client asks the page to reload its state (`subscription.recovery_failed`). */
+export type ResyncReason = "not_recovered" | "gap" | "epoch_changed";
+
+export interface RecoveryFailedData {
+  event_type: string;
+  reason: ResyncReason;
+  /** The position the client holds now. */
+  seq?: number;
+  epoch?: string;
+  /** For a gap: the seq that was due. */
+  expected?: number;
+}
+
+export interface CommandOptions {
+  /** Milliseconds to wait for the answer after each send (default `command_timeout`). */
+  timeout?: number;
+  /**
+   * The server applies this command once however often it arrives (it carries its own
+   * client_order_id or request_id): refuse it at once while disconnected, and re-send it
+   * unchanged after a reconnect when the connection dropped before its answer.
+   */
+  idempotent?: boolean;
+}
 
 // Error codes after which re-sending the same subscription can never succeed.
 const FINAL_SUBSCRIPTION_ERRORS = new Set(["permission_denied", "unknown_event_type", "invalid_event_type"]);
@@ -110,8 +144,13 @@ interface PendingCommand {
   frame: ClientMessage;
   resolve: (result: unknown) => void;
   reject: (error: CommandError) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | null;
   sent: boolean;
+  idempotent: boolean;
+  /** Milliseconds to wait for the answer after a send. */
+  timeout: number;
+  /** Time (ms since the epoch) after which an idempotent command is no longer re-sent. */
+  resendUntil: number;
 }
 
 function browserSocketFactory(url: string): SocketLike {
@@ -147,6 +186,11 @@ export function browserNetwork(): NetworkMonitor {
   };
 }
 
+/** Return a fresh id for a client_order_id or request_id (letters, digits and "-": the server's pattern). */
+export function newRequestId(): string {
+  return newCorrelationId();
+}
+
 function newCorrelationId(): string {
   const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
   if (crypto?.randomUUID) {
@@ -166,11 +210,17 @@ export class WebSocketEventClient {
   private clientId: string | null = null;
   private status: ConnectionStatus = "disconnected";
   private readonly subscriptions = new Set<string>();
+  /** The symbols an event type is narrowed to (`data.symbols`); absent: all symbols. */
+  private readonly symbolFilters = new Map<string, string[]>();
+  /** Whether the server confirmed an event type narrowed to some symbols (then seq gaps are normal). */
+  private readonly narrowed = new Map<string, boolean>();
   /** Last seen position (seq, epoch) per held event type, sent as `since` when resubscribing. */
   private readonly positions = new Map<string, { seq: number; epoch: string }>();
   private readonly eventHandlers = new Map<string, Handler[]>();
   private readonly pending = new Map<string, PendingCommand>();
   private readonly outbox: PendingCommand[] = [];
+  /** Idempotent commands sent on a connection that dropped before their answer. */
+  private readonly unanswered: PendingCommand[] = [];
   private reconnectAttempts = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
@@ -196,6 +246,7 @@ export class WebSocketEventClient {
       reconnect_max_delay: options.reconnect_max_delay ?? 30000,
       queue_while_disconnected: options.queue_while_disconnected ?? true,
       max_queued_commands: options.max_queued_commands ?? 50,
+      idempotent_window: options.idempotent_window ?? 60000,
       max_event_types_per_message: options.max_event_types_per_message ?? 32,
       createSocket: options.createSocket ?? browserSocketFactory,
       network: options.network ?? browserNetwork(),
@@ -251,20 +302,34 @@ export class WebSocketEventClient {
     }
   }
 
-  /** Hold these event types; sent now when connected, and again after every reconnect. */
-  subscribe(eventTypes: string[]): void {
-    const added = eventTypes.filter((type) => !this.subscriptions.has(type));
-    for (const type of added) {
+  /**
+   * Hold these event types; sent now when connected, and again after every reconnect.
+   * `symbols` narrows the types whose events name an instrument to those instruments; a type
+   * held already is re-sent when its symbols change.
+   */
+  subscribe(eventTypes: string[], options: { symbols?: string[] } = {}): void {
+    const symbols = options.symbols ? Array.from(new Set(options.symbols)).sort() : null;
+    const key = JSON.stringify(symbols);
+    const changed = eventTypes.filter(
+      (type) => !this.subscriptions.has(type) || JSON.stringify(this.symbolFilters.get(type) ?? null) !== key,
+    );
+    for (const type of changed) {
       this.subscriptions.add(type);
+      if (symbols) this.symbolFilters.set(type, symbols);
+      else this.symbolFilters.delete(type);
     }
-    if (this.established && added.length > 0) {
-      this.sendSubscription("subscribe", added);
+    if (this.established && changed.length > 0) {
+      this.sendSubscription("subscribe", changed, symbols);
     }
   }
 
   /** Stop holding these event types. */
   unsubscribe(eventTypes: string[]): void {
     const removed = eventTypes.filter((type) => this.subscriptions.delete(type));
+    for (const type of removed) {
+      this.symbolFilters.delete(type);
+      this.narrowed.delete(type);
+    }
     if (this.established && removed.length > 0) {
       this.sendSubscription("unsubscribe", removed);
     }
@@ -276,13 +341,20 @@ export class WebSocketEventClient {
    * message, a timeout, or a connection lost before the answer (never re-sent: the server may
    * have acted on it). While disconnected the command waits in a bounded queue, or is refused
    * at once when `queue_while_disconnected` is off.
+   *
+   * An `idempotent` command is refused at once (`not_connected`) while disconnected, so it is
+   * never queued unseen. When the connection drops after it was sent, it is re-sent unchanged
+   * (same correlation id and data) after the reconnect and resubscription, for up to
+   * `idempotent_window` ms after its first send; then it fails as `outcome_unknown`, as it does
+   * when an answer does not come within its timeout.
    */
-  sendUserCommand<R = unknown>(
-    command: string,
-    data: Record<string, unknown> = {},
-    options: { timeout?: number } = {},
-  ): Promise<R> {
+  sendUserCommand<R = unknown>(command: string, data: Record<string, unknown> = {}, options: CommandOptions = {}): Promise<R> {
     return new Promise<R>((resolve, reject) => {
+      const idempotent = options.idempotent === true;
+      if (idempotent && !this.established) {
+        reject(new CommandError(command, LocalErrorCode.NOT_CONNECTED, "Not connected to the server: the command was not sent."));
+        return;
+      }
       if (!this.established) {
         if (!this.options.queue_while_disconnected || !this.wanted) {
           reject(new CommandError(command, LocalErrorCode.NOT_CONNECTED, "Not connected to the server."));
@@ -304,11 +376,15 @@ export class WebSocketEventClient {
         resolve: resolve as (result: unknown) => void,
         reject,
         sent: false,
-        timer: setTimeout(() => {
-          this.forget(entry);
-          reject(new CommandError(command, LocalErrorCode.TIMEOUT, `No response to ${command} within ${timeout} ms.`));
-        }, timeout),
+        idempotent,
+        timeout,
+        resendUntil: Date.now() + this.options.idempotent_window,
+        timer: null,
       };
+      if (!idempotent) {
+        // A queued command's timeout runs from now, whether it waits for a connection or an answer.
+        this.arm(entry, timeout, LocalErrorCode.TIMEOUT, `No response to ${command} within ${timeout} ms.`);
+      }
       if (this.established) {
         this.transmit(entry);
       } else {
@@ -354,6 +430,11 @@ export class WebSocketEventClient {
     return this.outbox.length;
   }
 
+  /** Idempotent commands whose answer a dropped connection swallowed, waiting to be re-sent. */
+  getUnansweredCommandCount(): number {
+    return this.unanswered.length;
+  }
+
   // Connection lifecycle
 
   private open(): void {
@@ -395,6 +476,7 @@ export class WebSocketEventClient {
     const wasEstablished = this.established;
     this.established = false;
     this.stopHeartbeat();
+    this.keepIdempotent();
     this.failSent(LocalErrorCode.CONNECTION_LOST, "The connection was lost before the response arrived.");
     const willReconnect = this.wanted && this.options.auto_reconnect && !TERMINAL_CLOSE_CODES.has(code);
     let delay: number | null = null;
@@ -523,9 +605,20 @@ export class WebSocketEventClient {
     this.established = true;
     this.reconnectAttempts = 0;
     this.setStatus("connected");
-    const held = this.getSubscriptions();
-    if (held.length > 0) {
-      this.sendSubscription("subscribe", held);
+    const byFilter = new Map<string, { symbols: string[] | null; types: string[] }>();
+    for (const type of this.subscriptions) {
+      const symbols = this.symbolFilters.get(type) ?? null;
+      const key = JSON.stringify(symbols);
+      const group = byFilter.get(key) ?? { symbols, types: [] };
+      group.types.push(type);
+      byFilter.set(key, group);
+    }
+    for (const { symbols, types } of byFilter.values()) {
+      this.sendSubscription("subscribe", types, symbols);
+    }
+    // Re-sent after the resubscription, so the events the command causes reach the page.
+    for (const entry of this.unanswered.splice(0)) {
+      this.transmit(entry);
     }
     for (const entry of this.outbox.splice(0)) {
       this.transmit(entry);
@@ -555,20 +648,43 @@ export class WebSocketEventClient {
 
   /**
    * Keep the last seq/epoch of each held event type, so a resubscribe can ask for what was
-   * missed; when the server says it cannot replay (`recovered: false`), tell the page to reload.
+   * missed, and tell the page to reload (`subscription.recovery_failed`) when events were lost:
+   * the server cannot replay (`recovered: false`), a live event starts a new epoch, or, for a
+   * type held for all symbols, its seq is not the last one plus one. (A type narrowed to some
+   * symbols skips the numbers of the other symbols' events.) Unnumbered events leave the
+   * position alone.
    */
   private track(message: WebSocketMessage): void {
     if (typeof message.seq === "number" && typeof message.epoch === "string" && this.subscriptions.has(message.event)) {
-      this.positions.set(message.event, { seq: message.seq, epoch: message.epoch });
+      const type = message.event;
+      const last = this.positions.get(type);
+      this.positions.set(type, { seq: message.seq, epoch: message.epoch });
+      if (!last) return;
+      if (last.epoch !== message.epoch) {
+        this.resync({ event_type: type, reason: "epoch_changed", seq: message.seq, epoch: message.epoch });
+      } else if (!this.isNarrowed(type) && message.seq !== last.seq + 1) {
+        this.resync({ event_type: type, reason: "gap", seq: message.seq, epoch: message.epoch, expected: last.seq + 1 });
+      }
       return;
     }
     if (message.type !== "system" || message.event !== "subscription.confirmed") return;
-    const data = message.data as { event_type?: string; seq?: number; epoch?: string; recovered?: boolean };
-    if (typeof data.event_type !== "string" || typeof data.seq !== "number" || typeof data.epoch !== "string") return;
+    const data = message.data as { event_type?: string; seq?: number; epoch?: string; recovered?: boolean; symbols?: unknown };
+    if (typeof data.event_type !== "string") return;
+    this.narrowed.set(data.event_type, Array.isArray(data.symbols));
+    if (typeof data.seq !== "number" || typeof data.epoch !== "string") return;
     this.positions.set(data.event_type, { seq: data.seq, epoch: data.epoch });
     if (data.recovered === false) {
-      this.emit("subscription.recovery_failed", { event_type: data.event_type });
+      this.resync({ event_type: data.event_type, reason: "not_recovered", seq: data.seq, epoch: data.epoch });
     }
+  }
+
+  private isNarrowed(eventType: string): boolean {
+    return this.narrowed.get(eventType) ?? this.symbolFilters.has(eventType);
+  }
+
+  private resync(data: RecoveryFailedData): void {
+    this.options.logger.warn(`Events of ${data.event_type} were lost (${data.reason}); the page should reload its state.`);
+    this.emit("subscription.recovery_failed", data);
   }
 
   private subscriptionRefused(message: WebSocketMessage<ErrorData>): void {
@@ -581,11 +697,16 @@ export class WebSocketEventClient {
 
   // Outgoing
 
-  private sendSubscription(event: "subscribe" | "unsubscribe", eventTypes: string[]): void {
+  private sendSubscription(event: "subscribe" | "unsubscribe", eventTypes: string[], symbols: string[] | null = null): void {
     const size = this.options.max_event_types_per_message;
     for (let start = 0; start < eventTypes.length; start += size) {
       const chunk = eventTypes.slice(start, start + size);
-      const data: { event_types: string[]; since?: Record<string, { seq: number; epoch: string }> } = { event_types: chunk };
+      const data: {
+        event_types: string[];
+        since?: Record<string, { seq: number; epoch: string }>;
+        symbols?: string[];
+      } = { event_types: chunk };
+      if (symbols) data.symbols = symbols;
       if (event === "subscribe") {
         const since = Object.fromEntries(chunk.filter((t) => this.positions.has(t)).map((t) => [t, this.positions.get(t)!]));
         if (Object.keys(since).length > 0) data.since = since;
@@ -603,11 +724,58 @@ export class WebSocketEventClient {
   }
 
   private transmit(entry: PendingCommand): void {
+    const resend = entry.sent;
+    if (!this.sendFrame(entry.frame)) {
+      if (resend) {
+        // Sent before on an earlier connection: wait for the next one, as the socket's close follows.
+        this.unanswered.push(entry);
+        this.armResendWindow(entry);
+        return;
+      }
+      this.forget(entry);
+      // Nothing left: for an idempotent command that is the certain "not sent".
+      const code = entry.idempotent ? LocalErrorCode.NOT_CONNECTED : LocalErrorCode.CONNECTION_LOST;
+      entry.reject(new CommandError(entry.command, code, "The command could not be sent."));
+      return;
+    }
     this.pending.set(entry.correlationId, entry);
     entry.sent = true;
-    if (!this.sendFrame(entry.frame)) {
+    if (entry.idempotent) {
+      this.arm(
+        entry,
+        entry.timeout,
+        LocalErrorCode.OUTCOME_UNKNOWN,
+        `No response to ${entry.command} within ${entry.timeout} ms; it may have been applied.`,
+      );
+    }
+  }
+
+  /** Reject `entry` with `code` unless it is answered within `ms`. */
+  private arm(entry: PendingCommand, ms: number, code: string, message: string): void {
+    if (entry.timer !== null) clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => {
+      entry.timer = null;
       this.forget(entry);
-      entry.reject(new CommandError(entry.command, LocalErrorCode.CONNECTION_LOST, "The command could not be sent."));
+      entry.reject(new CommandError(entry.command, code, message));
+    }, Math.max(0, ms));
+  }
+
+  private armResendWindow(entry: PendingCommand): void {
+    this.arm(
+      entry,
+      entry.resendUntil - Date.now(),
+      LocalErrorCode.OUTCOME_UNKNOWN,
+      `The connection was lost after ${entry.command} was sent and did not return in time; it may have been applied.`,
+    );
+  }
+
+  /** Move the idempotent commands in flight to the re-send list (they are answered after the reconnect). */
+  private keepIdempotent(): void {
+    for (const entry of Array.from(this.pending.values())) {
+      if (!entry.idempotent) continue;
+      this.pending.delete(entry.correlationId);
+      this.unanswered.push(entry);
+      this.armResendWindow(entry);
     }
   }
 
@@ -626,11 +794,14 @@ export class WebSocketEventClient {
   }
 
   private forget(entry: PendingCommand): void {
-    clearTimeout(entry.timer);
+    if (entry.timer !== null) clearTimeout(entry.timer);
+    entry.timer = null;
     this.pending.delete(entry.correlationId);
-    const index = this.outbox.indexOf(entry);
-    if (index > -1) {
-      this.outbox.splice(index, 1);
+    for (const list of [this.outbox, this.unanswered]) {
+      const index = list.indexOf(entry);
+      if (index > -1) {
+        list.splice(index, 1);
+      }
     }
   }
 
@@ -644,8 +815,14 @@ export class WebSocketEventClient {
   private failAll(code: string, message: string): void {
     this.failSent(code, message);
     for (const entry of this.outbox.splice(0)) {
-      clearTimeout(entry.timer);
+      this.forget(entry);
       entry.reject(new CommandError(entry.command, code, message));
+    }
+    for (const entry of this.unanswered.splice(0)) {
+      this.forget(entry);
+      entry.reject(
+        new CommandError(entry.command, LocalErrorCode.OUTCOME_UNKNOWN, `${message} ${entry.command} was sent and may have been applied.`),
+      );
     }
   }
 

@@ -206,6 +206,13 @@ export interface ConnectionEstablishedData {
 export interface SubscriptionChangeData {
   event_type: string;
   client_id: string;
+  /** The stream position the subscription starts after (absent when the history is unavailable). */
+  seq?: number;
+  epoch?: string;
+  /** Present when `since` was sent: whether the missed events were replayed. */
+  recovered?: boolean;
+  /** Present when the type is narrowed to these symbols. */
+  symbols?: string[];
 }
 
 export interface PongData {
@@ -275,6 +282,20 @@ export interface PlaceOrderCommand {
   price?: DecimalNumber | null;
   stop_price?: DecimalNumber | null;
   client_order_id?: string;
+}
+
+/** `cancel_order`: `request_id` makes a repeat answer with the order instead of failing or acting twice. */
+export interface CancelOrderCommand {
+  order_id: string;
+  request_id?: string;
+}
+
+/** `modify_order`: a new quantity, a new price (limit or stop), or both; `request_id` as for cancel. */
+export interface ModifyOrderCommand {
+  order_id: string;
+  quantity?: DecimalNumber;
+  price?: DecimalNumber;
+  request_id?: string;
 }
 
 export interface PlaceOrderResult {

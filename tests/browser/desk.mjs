@@ -153,6 +153,7 @@ try {
     const before = await page.$$eval("#order-history tbody tr[data-order-id]", (rows) => rows.map((row) => row.dataset.orderId));
     await placeOrder(page, { symbol: ORDER_SYMBOL, side: "buy", quantity: "3", orderType: "market" });
     await page.waitForFunction(() => (document.getElementById("order-result")?.textContent ?? "").length > 0);
+    await page.waitForFunction(() => document.getElementById("order-result")?.dataset.state === "filled");
     const toast = page.locator(".notification", { hasText: "Order ausgeführt" }).first();
     await toast.waitFor();
     await page.waitForFunction(
@@ -214,6 +215,30 @@ try {
     });
   });
 
+  await step("while disconnected the order controls are off with the reason and an order is refused at once", async () => {
+    if (!(await page.isDisabled('#order-form button[type="submit"]'))) throw new Error("the order button is enabled while disconnected");
+    const reason = await page.textContent("#ticket-connection");
+    if (!(await page.isVisible("#ticket-connection")) || !/Keine Verbindung/.test(reason ?? "")) {
+      throw new Error(`no visible reason: ${reason}`);
+    }
+    await page.fill("#order-quantity", "2");
+    // Submitting the form itself (as Enter in a field would, were the button not off).
+    const outcome = await page.evaluate(async () => {
+      const started = performance.now();
+      document.getElementById("order-form").requestSubmit();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      return {
+        ms: performance.now() - started,
+        error: document.getElementById("order-form-error")?.textContent,
+        state: document.getElementById("order-result")?.dataset.state,
+      };
+    });
+    if (outcome.error !== "Nicht gesendet: keine Verbindung.") throw new Error(`not refused at once: ${JSON.stringify(outcome)}`);
+    if (outcome.state === "sent") throw new Error("the ticket says sent");
+    await page.fill("#order-quantity", "");
+    return { ...outcome, reason };
+  });
+
   await step("when it is back the desk reconnects with its subscriptions", async () => {
     const before = await page.evaluate(() => ({
       clientId: window.portfolioWS.client.getClientId(),
@@ -226,6 +251,8 @@ try {
       { timeout: TIMEOUT * 2 },
     );
     phase = "normal";
+    if (await page.isDisabled('#order-form button[type="submit"]')) throw new Error("the order button is still off after the reconnect");
+    if (await page.isVisible("#ticket-connection")) throw new Error("the no-connection reason is still shown");
     const after = await page.evaluate(() => ({
       clientId: window.portfolioWS.client.getClientId(),
       subscriptions: window.portfolioWS.client.getSubscriptions().sort(),

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 
-import { WebSocketEventClient, CommandError, backoffDelay } from "../../static/js/event-client.js";
+import { WebSocketEventClient, CommandError, backoffDelay, newRequestId } from "../../static/js/event-client.js";
 import { FakeNetwork, Gateway, WebSocket, nextEmit, quietLogger } from "./gateway.mjs";
 
 let gateway;
@@ -265,7 +265,7 @@ describe("reconnect", () => {
 
     // then it asked for what came after 7 of e1, and is told to reload
     assert.deepEqual((await resubscribed).data.since, { "market.alert": { seq: 7, epoch: "e1" } });
-    assert.deepEqual(await lost, { event_type: "market.alert" });
+    assert.deepEqual(await lost, { event_type: "market.alert", reason: "not_recovered", seq: 3, epoch: "e2" });
     gateway.replay = null;
   });
 

@@ -69,7 +69,8 @@ export class Gateway {
           send("error", "permission_denied", { error: `You may not subscribe to '${eventType}'.`, code: "permission_denied", event_type: eventType });
         } else {
           const position = frame.data.since?.[eventType] && this.replay ? this.replay : {};
-          send("system", frame.event === "subscribe" ? "subscription.confirmed" : "subscription.removed", { event_type: eventType, client_id: clientId, ...position });
+          const narrowed = frame.event === "subscribe" && frame.data.symbols ? { symbols: [...frame.data.symbols].sort() } : {};
+          send("system", frame.event === "subscribe" ? "subscription.confirmed" : "subscription.removed", { event_type: eventType, client_id: clientId, ...position, ...narrowed });
         }
       }
     } else if (frame.type === "user") {
