@@ -50,6 +50,9 @@ MESSAGES_DROPPED = Counter("realtime_messages_dropped", "Frames discarded becaus
 SLOW_CONSUMERS_CLOSED = Counter(
     "realtime_slow_consumer_disconnects", "Connections closed because they stopped reading."
 )
+BUS_MESSAGES_DROPPED = Counter(
+    "realtime_bus_messages_dropped", "Messages from the Redis bus dropped, by reason (realtime/bridge.py DropReason).", ["reason"]
+)
 SUBSCRIPTIONS = Gauge(
     "realtime_subscriptions", "Subscriptions of open connections, by event type.", ["event_type"], multiprocess_mode="livesum"
 )
@@ -81,6 +84,7 @@ _delivery_seconds = _Children(EVENT_DELIVERY_SECONDS)
 _command_seconds = _Children(COMMAND_SECONDS)
 _errors = _Children(ERRORS)
 _subscriptions = _Children(SUBSCRIPTIONS)
+_bus_dropped = _Children(BUS_MESSAGES_DROPPED)
 
 # Process-local tallies for the monitoring page (rates per event type, recent errors).
 events_delivered: Tally[str] = Tally()
@@ -174,6 +178,10 @@ def conflated() -> None:
 def socket_fell_behind(dropped: int) -> None:
     MESSAGES_DROPPED.inc(dropped)
     SLOW_CONSUMERS_CLOSED.inc()
+
+
+def bus_message_dropped(reason: str) -> None:
+    _bus_dropped(str(reason)).inc()
 
 
 def subscribed(event_type: str) -> None:
