@@ -44,6 +44,7 @@ class Replay:
     entries: list[Entry]
     seq: int
     epoch: str
+    over_limit: bool = False  # more than the caller's limit came after seq; nothing was read
 
 
 def with_sequence(text: str, seq: int, epoch: str) -> str:
@@ -97,8 +98,10 @@ class MemoryHistory:
     async def position(self, event_type: str) -> tuple[int, str]:
         return self._seq.get(event_type, 0), self._epochs.setdefault(event_type, uuid.uuid4().hex[:16])
 
-    async def since(self, event_type: str, seq: int, epoch: str) -> Replay:
+    async def since(self, event_type: str, seq: int, epoch: str, *, limit: int | None = None) -> Replay:
         current, current_epoch = await self.position(event_type)
+        if _over_limit(seq, epoch, current, current_epoch, limit):
+            return Replay(False, [], current, current_epoch, over_limit=True)
         entries = [entry for entry in self._buffers.get(event_type, ()) if entry.seq > seq]
         return _judge(seq, epoch, current, current_epoch, entries, self.max_age)
 
@@ -206,8 +209,10 @@ class RedisHistory:
         seq, epoch = await self._position(keys=self._keys(event_type), args=[uuid.uuid4().hex[:16]])
         return int(seq), epoch.decode()
 
-    async def since(self, event_type: str, seq: int, epoch: str) -> Replay:
+    async def since(self, event_type: str, seq: int, epoch: str, *, limit: int | None = None) -> Replay:
         current, current_epoch = await self.position(event_type)
+        if _over_limit(seq, epoch, current, current_epoch, limit):
+            return Replay(False, [], current, current_epoch, over_limit=True)
         entries: list[Entry] = []
         if current_epoch == epoch and 0 <= seq < current:
             rows = await self.client.xrange(self._keys(event_type)[2], min=f"{seq + 1}-0", max="+")
@@ -221,6 +226,11 @@ class RedisHistory:
                     )
                 )
         return _judge(seq, epoch, current, current_epoch, entries, self.max_age)
+
+
+def _over_limit(seq: int, epoch: str, current: int, current_epoch: str, limit: int | None) -> bool:
+    """Tell whether a replay that could succeed would hold more than `limit` events."""
+    return limit is not None and epoch == current_epoch and 0 <= seq < current and current - seq > limit
 
 
 def _judge(seq: int, epoch: str, current: int, current_epoch: str, entries: list[Entry], max_age: float) -> Replay:

@@ -53,6 +53,10 @@ SLOW_CONSUMERS_CLOSED = Counter(
 BUS_MESSAGES_DROPPED = Counter(
     "realtime_bus_messages_dropped", "Messages from the Redis bus dropped, by reason (realtime/bridge.py DropReason).", ["reason"]
 )
+FRAMES_REPLAYED = Counter("realtime_frames_replayed", "History entries read for replays after `since`.")
+REPLAYS_REFUSED = Counter(
+    "realtime_replays_refused", "Replays answered with recovered: false because the replay budget was exhausted."
+)
 SUBSCRIPTIONS = Gauge(
     "realtime_subscriptions", "Subscriptions of open connections, by event type.", ["event_type"], multiprocess_mode="livesum"
 )
@@ -182,6 +186,14 @@ def socket_fell_behind(dropped: int) -> None:
 
 def bus_message_dropped(reason: str) -> None:
     _bus_dropped(str(reason)).inc()
+
+
+def replayed(frames: int) -> None:
+    FRAMES_REPLAYED.inc(frames)
+
+
+def replay_refused() -> None:
+    REPLAYS_REFUSED.inc()
 
 
 def subscribed(event_type: str) -> None:
