@@ -63,6 +63,7 @@ from aktienanalyse.exceptions import DomainError
 
 from . import dispatch, metrics
 from .events import EVENT_SCHEMAS, EventValidationError
+from .history import get_history
 from .protocol import (
     CLIENT_ID_RE,
     COMMAND_NAME_RE,
@@ -442,20 +443,19 @@ class LocalDelivery:
 
     The same bytes heard again within `NUMBERING_WINDOW` are taken for the same event (a service
     that retried its publish) and delivered once, as `ClaimingPublisher` does for `external`.
-    When the history cannot be reached, events go out live without seq rather than not at all;
-    after a failure numbering is tried again after `HISTORY_RETRY_SECONDS`, so a history Redis that
-    hangs does not hold up every bus message for its timeout.
+    When the history cannot be reached, events go out live without seq rather than not at all,
+    and the next numbered event of their type starts a new epoch (`history.mark_unnumbered`);
+    after a failure the history fails fast for a second (`RedisHistory.RETRY_SECONDS`), so a
+    history Redis that hangs does not hold up every bus message for its timeout.
     """
 
     # Longer than any delay between two processes hearing one message, short enough to keep few keys.
     NUMBERING_WINDOW = 60
-    HISTORY_RETRY_SECONDS = 1.0
 
     def __init__(self, fanout: Any):
         self.fanout = fanout
         self.unnumbered = 0  # broadcast events sent without seq since the history went away
         self._history_lost = False
-        self._retry_at = 0.0
         self._recent: OrderedDict[bytes, float] = OrderedDict()  # digest -> end of its window, oldest first
 
     async def __call__(self, message: dict[str, Any], raw: bytes) -> None:
@@ -481,19 +481,18 @@ class LocalDelivery:
         return False
 
     async def _number(self, message: dict[str, Any], digest: str) -> None:
-        if time.monotonic() < self._retry_at:
-            self.unnumbered += 1
-            return
+        history = get_history()
         try:
             await dispatch.anumber_once(message, once=digest, ttl=self.NUMBERING_WINDOW)
-        except (aioredis.RedisError, OSError) as exc:
-            self._retry_at = time.monotonic() + self.HISTORY_RETRY_SECONDS
+        except Exception as exc:  # the history's Redis is away (or failed this one message)
+            history.mark_unnumbered([message["event"]])
+            metrics.event_unnumbered(message["event"])
             self.unnumbered += 1
             if not self._history_lost:
                 self._history_lost = True
                 logger.error(
                     "event history unavailable (%s: %s): bus events go out live without seq and cannot be "
-                    "replayed until it is back",
+                    "replayed until it is back; the next numbered event of each such type starts a new epoch",
                     type(exc).__name__,
                     exc,
                 )

@@ -53,6 +53,9 @@ SLOW_CONSUMERS_CLOSED = Counter(
 BUS_MESSAGES_DROPPED = Counter(
     "realtime_bus_messages_dropped", "Messages from the Redis bus dropped, by reason (realtime/bridge.py DropReason).", ["reason"]
 )
+EVENTS_UNNUMBERED = Counter(
+    "realtime_events_unnumbered", "Broadcast events sent without seq because the history was unreachable.", ["event_type"]
+)
 FRAMES_REPLAYED = Counter("realtime_frames_replayed", "History entries read for replays after `since`.")
 REPLAYS_REFUSED = Counter(
     "realtime_replays_refused", "Replays answered with recovered: false because the replay budget was exhausted."
@@ -89,6 +92,7 @@ _command_seconds = _Children(COMMAND_SECONDS)
 _errors = _Children(ERRORS)
 _subscriptions = _Children(SUBSCRIPTIONS)
 _bus_dropped = _Children(BUS_MESSAGES_DROPPED)
+_unnumbered = _Children(EVENTS_UNNUMBERED)
 
 # Process-local tallies for the monitoring page (rates per event type, recent errors).
 events_delivered: Tally[str] = Tally()
@@ -186,6 +190,10 @@ def socket_fell_behind(dropped: int) -> None:
 
 def bus_message_dropped(reason: str) -> None:
     _bus_dropped(str(reason)).inc()
+
+
+def event_unnumbered(event_type: str) -> None:
+    _unnumbered(event_type).inc()
 
 
 def replayed(frames: int) -> None:
