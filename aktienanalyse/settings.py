@@ -305,6 +305,10 @@ REALTIME = {
     # Recovery: broadcast events kept per event type for replay after a reconnect.
     "HISTORY_MAX_EVENTS": env_int("REALTIME_HISTORY_MAX_EVENTS", 1000),
     "HISTORY_MAX_AGE_SECONDS": env_int("REALTIME_HISTORY_MAX_AGE_SECONDS", 900),
+    # Replayed frames a connection, and all connections of a user on one process, may be sent
+    # per minute (bursts of as many); a replay beyond it is answered `recovered: false`.
+    "REPLAY_BUDGET": env_int("REALTIME_REPLAY_BUDGET", 5000),
+    "REPLAY_BUDGET_PER_USER": env_int("REALTIME_REPLAY_BUDGET_PER_USER", 20000),
     # Token bucket per connection: sustained messages per second and burst; a connection that
     # keeps sending past the limit for this many messages is closed.
     "RATE_LIMIT_PER_SECOND": env_int("REALTIME_RATE_LIMIT_PER_SECOND", 20),
@@ -329,6 +333,8 @@ REALTIME = {
 for _name in ("CONNECTION_LEASE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS"):
     if REALTIME[_name] < 1:
         raise ImproperlyConfigured(f"REALTIME_{_name} must be at least 1.")
+if REALTIME["REPLAY_BUDGET"] < 0 or REALTIME["REPLAY_BUDGET_PER_USER"] < 0:
+    raise ImproperlyConfigured("REALTIME_REPLAY_BUDGET and REALTIME_REPLAY_BUDGET_PER_USER must not be negative.")
 
 # Paper-trading broker (trading/execution.py).
 TRADING = {

@@ -6,7 +6,19 @@ holds a lease in a sorted set per user (`<prefix>:conns:user:<id>`: lease id -> 
 server time so the hosts' clocks need not agree). Admission is one Lua script (drop expired
 leases, count, add), so two processes admitting at once cannot both take the last place. Each
 process renews the leases of its live sockets on a heartbeat: a killed process's leases lapse
-after `CONNECTION_LEASE_SECONDS`, and a restarted Redis is refilled by the next renewal.
+after `CONNECTION_LEASE_SECONDS`.
+
+A Redis that restarts has forgotten every lease while the sockets are still open, so counting
+right after it would admit the cap again. Two things keep the cap across that:
+
+- Each process keeps a marker key beside its leases (`<prefix>:conns:process:<id>`), written with
+  them. If it is missing when the process admits a socket, Redis lost this process's leases: the
+  admission is refused by the script until the process has put them all back. A check every
+  `CHECK_SECONDS` puts them back unasked, too.
+- The cap's state key (`<prefix>:conns:state`) tells a Redis that lost its data from a new one. A
+  process that saw it before and finds it gone starts a rebuilding window of `rebuild_seconds()`
+  (long enough for every process's check to put its leases back); admissions of every process
+  wait until it ends. A Redis never seen before has no window, so a fresh start is not delayed.
 
 Without Redis (the embedded defaults: one process) the cap counts this process's sockets.
 """
@@ -15,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .bridge import bus_config, bus_redis
@@ -30,19 +44,37 @@ logger = logging.getLogger(__name__)
 # Longest a connect waits for Redis before it counts locally instead.
 REDIS_TIMEOUT = 1.0
 REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+CHECK_SECONDS = 1.0
+ADMIT_ATTEMPTS = 5  # a verdict, after at most a reconnect, a put-back and a wait
 
 _NOW = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 """
 
-# KEYS[1] the user's leases; ARGV: limit, lease id, lease seconds. Returns {admitted, held}.
+# KEYS: the user's leases, this process's marker, the cap's state. ARGV: limit, lease id, lease
+# seconds, whether this process holds leases (1/0), whether it saw the state key before (1/0),
+# the rebuilding window in ms. Returns {1, held} admitted, {0, held} refused, {-1, 0} put this
+# process's leases back first, {-2, ms} wait that long for the other processes to put theirs back.
 _ADMIT = _NOW + """
+local now_ms = math.floor(now * 1000)
+local state = redis.call('GET', KEYS[3])
+if not state then
+  if ARGV[5] == '1' then state = 'rebuilding:' .. (now_ms + tonumber(ARGV[6])) else state = 'ready' end
+  redis.call('SET', KEYS[3], state)
+end
+if state ~= 'ready' then
+  local until_ms = tonumber(string.sub(state, 12))
+  if until_ms and now_ms < until_ms then return {-2, until_ms - now_ms} end
+  redis.call('SET', KEYS[3], 'ready')
+end
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return {-1, 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local held = redis.call('ZCARD', KEYS[1])
 if held >= tonumber(ARGV[1]) then return {0, held} end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
 return {1, held + 1}
 """
 
@@ -67,8 +99,27 @@ def leases_key(user_id: int) -> str:
     return f"{bus_config()['KEY_PREFIX']}:conns:user:{user_id}"
 
 
+def marker_key() -> str:
+    """Name the key that exists while Redis holds every lease of this process."""
+    return f"{bus_config()['KEY_PREFIX']}:conns:process:{PROCESS_ID}"
+
+
+def state_key() -> str:
+    return f"{bus_config()['KEY_PREFIX']}:conns:state"
+
+
 def lease_seconds() -> int:
     return settings.REALTIME["CONNECTION_LEASE_SECONDS"]
+
+
+def check_seconds() -> float:
+    """Return how often a process checks that Redis still holds its leases."""
+    return min(CHECK_SECONDS, lease_seconds() / 3)
+
+
+def rebuild_seconds() -> float:
+    """Return how long admissions wait after Redis lost the leases: two checks and a reconnect."""
+    return 2 * check_seconds() + 0.5
 
 
 class Leases:
@@ -77,6 +128,7 @@ class Leases:
     def __init__(self) -> None:
         self.held: dict[str, int] = {}  # lease id -> user id
         self.failing = False
+        self.saw_state = False  # this process found the cap's state key in Redis before
         self._renewer: asyncio.Task | None = None
 
     async def admit(self, *, user_id: int, limit: int) -> str | None:
@@ -91,8 +143,7 @@ class Leases:
         if not held_in_redis():
             return None if self._locally_full(user_id, limit) else lease
         try:
-            async with asyncio.timeout(REDIS_TIMEOUT):
-                admitted, held = await bus_redis().eval(_ADMIT, 1, leases_key(user_id), limit, lease, lease_seconds())
+            admitted, held = await self._admit_in_redis(user_id, limit, lease)
             self._redis_answered()
             if not admitted:
                 logger.info("user %s holds %d of %d connections across processes", user_id, held, limit)
@@ -106,6 +157,35 @@ class Leases:
         self.held[lease] = user_id
         self._ensure_renewing()
         return lease
+
+    async def _admit_in_redis(self, user_id: int, limit: int, lease: str) -> tuple[int, int]:
+        """Run the admission script until it admits or refuses; put leases back or wait as it says."""
+        retried = False
+        for _ in range(ADMIT_ATTEMPTS):
+            try:
+                async with asyncio.timeout(REDIS_TIMEOUT):
+                    verdict, value = await bus_redis().eval(
+                        _ADMIT, 3, leases_key(user_id), marker_key(), state_key(),
+                        limit, lease, lease_seconds(), int(bool(self.held)), int(self.saw_state),
+                        int(rebuild_seconds() * 1000),
+                    )
+            except RedisConnectionError:
+                # A restarted Redis fails the first command on each pooled connection once.
+                if retried:
+                    raise
+                retried = True
+                continue
+            if verdict == -1:
+                logger.warning("connection cap: Redis lost this process's %d leases; putting them back", len(self.held))
+                async with asyncio.timeout(max(REDIS_TIMEOUT, lease_seconds() / 3)):
+                    await self.renew()
+                continue
+            if verdict == -2:
+                await asyncio.sleep(value / 1000)
+                continue
+            self.saw_state = True
+            return verdict, value
+        raise TimeoutError(f"no admission verdict after {ADMIT_ATTEMPTS} attempts")
 
     async def release(self, lease: str) -> None:
         """Give a socket's lease back at once; if Redis is away, it lapses by itself."""
@@ -141,20 +221,31 @@ class Leases:
             self._renewer = asyncio.get_running_loop().create_task(self._renew_forever(), name="realtime-leases")
 
     async def _renew_forever(self) -> None:
+        renewed_at = time.monotonic()
         while True:
-            await asyncio.sleep(lease_seconds() / 3)
+            await asyncio.sleep(check_seconds())
             if not self.held:
                 continue
             try:
-                await self.renew()
+                if time.monotonic() - renewed_at >= lease_seconds() / 3:
+                    await self.renew()
+                    renewed_at = time.monotonic()
+                elif not await self._marker_present():
+                    logger.warning("connection cap: Redis lost this process's %d leases; putting them back", len(self.held))
+                    await self.renew()
+                    renewed_at = time.monotonic()
                 self._redis_answered()
             except REDIS_FAILURES as exc:
                 self._redis_failed(exc)
             except Exception:
                 logger.exception("connection leases could not be renewed; retrying on the next heartbeat")
 
+    async def _marker_present(self) -> bool:
+        async with asyncio.timeout(REDIS_TIMEOUT):
+            return bool(await bus_redis().exists(marker_key()))
+
     async def renew(self) -> None:
-        """Push the expiry of every held lease forward, putting back any Redis has lost."""
+        """Push the expiry of every held lease forward, putting back any Redis has lost, then mark them held."""
         renewing = dict(self.held)
         by_user: dict[int, list[str]] = {}
         for lease, user_id in renewing.items():
@@ -164,6 +255,7 @@ class Leases:
             async with bus_redis().pipeline(transaction=False) as pipe:
                 for user_id, leases in by_user.items():
                     pipe.eval(_RENEW, 1, leases_key(user_id), seconds, *leases)
+                pipe.set(marker_key(), "1", ex=seconds)  # last: present only once every lease is back
                 await pipe.execute()
             # A socket that closed while the renewal was on its way may have been put back.
             gone = [lease for lease in renewing if lease not in self.held]

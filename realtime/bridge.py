@@ -43,6 +43,7 @@ spec's `backend_event` format (section 1.1) with the client's own correlation id
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import logging
 import os
@@ -52,6 +53,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -59,8 +61,9 @@ from django.conf import settings
 
 from aktienanalyse.exceptions import DomainError
 
-from . import dispatch
+from . import dispatch, metrics
 from .events import EVENT_SCHEMAS, EventValidationError
+from .history import get_history
 from .protocol import (
     CLIENT_ID_RE,
     COMMAND_NAME_RE,
@@ -80,8 +83,25 @@ MAX_BUS_MESSAGE_BYTES = 1024 * 1024
 RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0)
 
 
+class DropReason(enum.StrEnum):
+    """Why a bus message was dropped: the `reason` label of `realtime_bus_messages_dropped_total`."""
+
+    TOO_LARGE = "too_large"
+    MALFORMED_JSON = "malformed_json"
+    INVALID_VALUE = "invalid_value"  # too deep, a string too long, a number out of range, a lone surrogate
+    INVALID_ENVELOPE = "invalid_envelope"
+    UNKNOWN_EVENT = "unknown_event"
+    INVALID_DATA = "invalid_data"
+    DUPLICATE = "duplicate"
+    DELIVERY_FAILED = "delivery_failed"
+
+
 class BusMessageRejected(ValueError):
-    """A bus message that cannot be delivered; the text says why."""
+    """A bus message that cannot be delivered; the text says why, `reason` names the kind."""
+
+    def __init__(self, message: str, reason: DropReason = DropReason.INVALID_ENVELOPE):
+        super().__init__(message)
+        self.reason = reason
 
 
 class BusUnavailable(DomainError):
@@ -132,16 +152,77 @@ def _optional_str(raw: dict[str, Any], key: str, *, limit: int = 256) -> str | N
     return value
 
 
+# What a bus message may hold anywhere in it. The spec's services send flat events of a few
+# dozen fields; these bounds only keep out what no client could use and what would cost the
+# gateway more than a message should: recursion in the encoder, megabyte strings, numbers no
+# client parses exactly, and lone surrogates that cannot be written as UTF-8.
+MAX_BUS_DEPTH = 32
+MAX_BUS_STRING = 64 * 1024
+MAX_BUS_DIGITS = 40  # significant digits of a number
+MAX_BUS_EXPONENT = 40  # |adjusted exponent| of a number: 1e40 and 1e-40 are the limits
+
+
+def check_bus_value(value: Any) -> None:
+    """Raise `BusMessageRejected` unless every string, number and nesting level in `value` is in bounds."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:  # iterative, so no input can exhaust the stack
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            _check_bus_string(item)
+        elif isinstance(item, (dict, list)):
+            if depth > MAX_BUS_DEPTH:
+                raise BusMessageRejected(f"nested deeper than {MAX_BUS_DEPTH} levels", DropReason.INVALID_VALUE)
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_bus_string(key)
+                    pending.append((child, depth + 1))
+            else:
+                pending.extend((child, depth + 1) for child in item)
+        elif isinstance(item, Decimal) or (isinstance(item, int) and not isinstance(item, bool)):
+            number = Decimal(item)
+            if number and (
+                len(number.as_tuple().digits) > MAX_BUS_DIGITS or abs(number.adjusted()) > MAX_BUS_EXPONENT
+            ):
+                raise BusMessageRejected(f"a number out of range ({str(number)[:40]})", DropReason.INVALID_VALUE)
+
+
+def _check_bus_string(text: str) -> None:
+    if len(text) > MAX_BUS_STRING:
+        raise BusMessageRejected(f"a string longer than {MAX_BUS_STRING} characters", DropReason.INVALID_VALUE)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BusMessageRejected("a string with a lone surrogate (not UTF-8)", DropReason.INVALID_VALUE) from None
+
+
 def parse_bus_message(raw: str | bytes) -> dict[str, Any]:
-    """Validate one message of the spec's bus and return the channel-layer message delivering it."""
+    """Validate one message of the spec's bus and return the channel-layer message delivering it.
+
+    Whatever fails on the way (parsing, validation, building or encoding the frame) raises
+    `BusMessageRejected` with the reason, never anything else, so one bad message is dropped alone.
+    """
     if len(raw) > MAX_BUS_MESSAGE_BYTES:
-        raise BusMessageRejected(f"larger than {MAX_BUS_MESSAGE_BYTES} bytes")
+        raise BusMessageRejected(f"larger than {MAX_BUS_MESSAGE_BYTES} bytes", DropReason.TOO_LARGE)
     try:
         message = decode(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise BusMessageRejected(f"malformed JSON ({exc})") from None
+    except RecursionError:
+        raise BusMessageRejected(f"nested deeper than {MAX_BUS_DEPTH} levels", DropReason.INVALID_VALUE) from None
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        raise BusMessageRejected(f"malformed JSON ({str(exc)[:200]})", DropReason.MALFORMED_JSON) from None
     if not isinstance(message, dict):
         raise BusMessageRejected("not a JSON object")
+    check_bus_value(message)
+    try:
+        return _bus_message(message)
+    except BusMessageRejected:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:  # the frame could not be built or encoded
+        raise BusMessageRejected(
+            f"cannot be encoded ({type(exc).__name__}: {str(exc)[:200]})", DropReason.INVALID_DATA
+        ) from None
+
+
+def _bus_message(message: dict[str, Any]) -> dict[str, Any]:
     type_ = message.get("type")
     event = message.get("event")
     if not isinstance(type_, str) or not isinstance(event, str):
@@ -155,7 +236,7 @@ def parse_bus_message(raw: str | bytes) -> dict[str, Any]:
         return _command_response_message(message, event, correlation_id, source_service, target_client)
     schema = EVENT_SCHEMAS.get(event)
     if schema is None:
-        raise BusMessageRejected(f"unknown event type {event[:100]!r}")
+        raise BusMessageRejected(f"unknown event type {event[:100]!r}", DropReason.UNKNOWN_EVENT)
     if type_ != schema.category:
         raise BusMessageRejected(f"type {type_[:40]!r} does not match the category {schema.category!r} of {event}")
     try:
@@ -167,7 +248,7 @@ def parse_bus_message(raw: str | bytes) -> dict[str, Any]:
             target_client=target_client,
         )
     except EventValidationError as exc:
-        raise BusMessageRejected(str(exc)) from None
+        raise BusMessageRejected(str(exc), DropReason.INVALID_DATA) from None
 
 
 def _command_response_message(
@@ -184,9 +265,9 @@ def _command_response_message(
         raise BusMessageRejected("a command_response's event is '<command>.response'")
     data = message.get("data")
     if not isinstance(data, dict) or set(data) != {"status", "command", "result"}:
-        raise BusMessageRejected("a command_response's data has exactly status, command and result")
+        raise BusMessageRejected("a command_response's data has exactly status, command and result", DropReason.INVALID_DATA)
     if data["status"] not in ("success", "error") or data["command"] != command:
-        raise BusMessageRejected("status must be success or error, and command must match the event")
+        raise BusMessageRejected("status must be success or error, and command must match the event", DropReason.INVALID_DATA)
     frame = command_response(
         command,
         data["status"],
@@ -271,22 +352,65 @@ class BusBridge:
                     pass
 
     async def handle(self, raw: bytes) -> None:
-        """Validate one raw bus message and deliver it; a bad one is logged and dropped."""
+        """Validate one raw bus message and deliver it; a bad one is dropped alone, logged and counted.
+
+        Nothing a single message does may end the subscription: an exception from parsing,
+        validating, encoding, numbering or routing one message drops that message only.
+        """
         self.received += 1
         try:
             message = parse_bus_message(raw)
         except BusMessageRejected as exc:
             self.dropped += 1
-            logger.warning("bus message dropped: %s: %.200r", exc, raw)
+            drops.record(exc.reason, str(exc), raw)
+            return
+        except Exception as exc:  # a defect in validation: still this message's alone
+            self.dropped += 1
+            drops.record(DropReason.INVALID_DATA, f"{type(exc).__name__}: {exc}", raw, exc_info=True)
             return
         try:
             result = self.deliver(message, raw)
             if result is not None:
                 await result
             self.delivered += 1
-        except Exception:
+        except asyncio.CancelledError:
+            raise
+        except BusMessageRejected as exc:
             self.dropped += 1
-            logger.exception("bus message %s could not be delivered", message.get("event") or message["type"])
+            drops.record(exc.reason, str(exc), raw)
+        except Exception as exc:
+            self.dropped += 1
+            drops.record(DropReason.DELIVERY_FAILED, f"{type(exc).__name__}: {exc}", raw, exc_info=True)
+
+
+class DropLog:
+    """Count dropped bus messages by reason and log them, at most one line per reason per interval.
+
+    A service that floods the bus with bad messages must not flood the log too: the first drop of
+    a reason is logged at once, later ones at most every `INTERVAL` seconds with how many were
+    dropped meanwhile. The counter (`realtime_bus_messages_dropped_total{reason}`) counts each.
+    """
+
+    INTERVAL = 10.0
+
+    def __init__(self) -> None:
+        self._logged_at: dict[str, float] = {}
+        self._unlogged: dict[str, int] = {}
+
+    def record(self, reason: DropReason, text: str, raw: bytes | str, *, exc_info: bool = False) -> None:
+        metrics.bus_message_dropped(reason)
+        now = time.monotonic()
+        last = self._logged_at.get(reason)
+        if last is not None and now - last < self.INTERVAL:
+            self._unlogged[reason] = self._unlogged.get(reason, 0) + 1
+            return
+        self._logged_at[reason] = now
+        unlogged = self._unlogged.pop(reason, 0)
+        more = f" ({unlogged} more dropped for this reason since the last line)" if unlogged else ""
+        logger.warning("bus message dropped: %s (reason=%s): %.200r%s", text[:300], reason, raw, more, exc_info=exc_info)
+
+
+drops = DropLog()
 
 
 async def start_local_bridge(fanout: Any) -> BusBridge | None:
@@ -319,20 +443,19 @@ class LocalDelivery:
 
     The same bytes heard again within `NUMBERING_WINDOW` are taken for the same event (a service
     that retried its publish) and delivered once, as `ClaimingPublisher` does for `external`.
-    When the history cannot be reached, events go out live without seq rather than not at all;
-    after a failure numbering is tried again after `HISTORY_RETRY_SECONDS`, so a history Redis that
-    hangs does not hold up every bus message for its timeout.
+    When the history cannot be reached, events go out live without seq rather than not at all,
+    and the next numbered event of their type starts a new epoch (`history.mark_unnumbered`);
+    after a failure the history fails fast for a second (`RedisHistory.RETRY_SECONDS`), so a
+    history Redis that hangs does not hold up every bus message for its timeout.
     """
 
     # Longer than any delay between two processes hearing one message, short enough to keep few keys.
     NUMBERING_WINDOW = 60
-    HISTORY_RETRY_SECONDS = 1.0
 
     def __init__(self, fanout: Any):
         self.fanout = fanout
         self.unnumbered = 0  # broadcast events sent without seq since the history went away
         self._history_lost = False
-        self._retry_at = 0.0
         self._recent: OrderedDict[bytes, float] = OrderedDict()  # digest -> end of its window, oldest first
 
     async def __call__(self, message: dict[str, Any], raw: bytes) -> None:
@@ -341,9 +464,7 @@ class LocalDelivery:
             return
         digest = hashlib.sha256(raw).digest()
         if self._heard_before(digest):
-            logger.warning(
-                "bus message dropped: the same bytes came within %ds already: %.200r", self.NUMBERING_WINDOW, raw
-            )
+            drops.record(DropReason.DUPLICATE, f"the same bytes came within {self.NUMBERING_WINDOW}s already", raw)
             return
         await self._number(message, digest.hex())
         for copy in dispatch.broadcast_copies(message):
@@ -360,19 +481,18 @@ class LocalDelivery:
         return False
 
     async def _number(self, message: dict[str, Any], digest: str) -> None:
-        if time.monotonic() < self._retry_at:
-            self.unnumbered += 1
-            return
+        history = get_history()
         try:
             await dispatch.anumber_once(message, once=digest, ttl=self.NUMBERING_WINDOW)
-        except (aioredis.RedisError, OSError) as exc:
-            self._retry_at = time.monotonic() + self.HISTORY_RETRY_SECONDS
+        except Exception as exc:  # the history's Redis is away (or failed this one message)
+            history.mark_unnumbered([message["event"]])
+            metrics.event_unnumbered(message["event"])
             self.unnumbered += 1
             if not self._history_lost:
                 self._history_lost = True
                 logger.error(
                     "event history unavailable (%s: %s): bus events go out live without seq and cannot be "
-                    "replayed until it is back",
+                    "replayed until it is back; the next numbered event of each such type starts a new epoch",
                     type(exc).__name__,
                     exc,
                 )

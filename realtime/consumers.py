@@ -40,7 +40,7 @@ from .events import EVENT_SCHEMAS
 from .fanout import Delivery, Outbox, get_fanout
 from .gate import header
 from .history import get_history
-from .limits import TokenBucket
+from .limits import ReplayBudget, TokenBucket
 from .logs import current_correlation_id, log_flow
 from .monitoring import monitor_attach
 from .protocol import (
@@ -66,6 +66,9 @@ from .services import client_identity_claim
 from .server.transport import socket_writer
 
 logger = logging.getLogger(__name__)
+
+# `reason` of a `subscription.confirmed` with `recovered: false` whose replay the budget refused.
+REPLAY_BUDGET_EXHAUSTED = "replay_budget_exhausted"
 
 
 class EventConsumer(AsyncWebsocketConsumer):
@@ -101,6 +104,11 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.permissions = await get_permission_cache().load(user)
         self.rate = TokenBucket(rate=self.config["RATE_LIMIT_PER_SECOND"], burst=self.config["RATE_LIMIT_BURST"])
         self.rate_strikes = 0
+        self.replay_budget = ReplayBudget(
+            user_id=user.pk,
+            per_minute=self.config["REPLAY_BUDGET"],
+            per_user_per_minute=self.config["REPLAY_BUDGET_PER_USER"],
+        )
         self.rate_warned_at = 0.0
         self.replaying: dict[str, list[dict[str, Any]]] = {}
         self.ended = False
@@ -604,8 +612,19 @@ class EventConsumer(AsyncWebsocketConsumer):
             if since is None:
                 seq, epoch = await history.position(event_type)
                 return {"seq": seq, "epoch": epoch}, self.replaying[event_type]
-            replay = await history.since(event_type, since["seq"], since["epoch"])
+            replay = await history.since(
+                event_type, since["seq"], since["epoch"], limit=self.replay_budget.allowance()
+            )
+            if replay.over_limit:
+                # Replayed frames count against the connection's and the user's budget; past it
+                # the client reloads its state instead, which costs the gateway one answer.
+                metrics.replay_refused()
+                logger.info("replay of %s refused for client_id=%s: replay budget exhausted", event_type, self.client_id)
+                position = {"recovered": False, "seq": replay.seq, "epoch": replay.epoch, "reason": REPLAY_BUDGET_EXHAUSTED}
+                return position, self.replaying[event_type]
             if replay.recovered:
+                self.replay_budget.spend(len(replay.entries))
+                metrics.replayed(len(replay.entries))
                 wanted = self._wants_symbol(event_type)
                 for entry in replay.entries:
                     if (entry.audience is None or self.user.pk in entry.audience) and wanted(entry.text):

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -30,6 +31,10 @@ from .loops import per_loop
 from .protocol import SYMBOL_RE, decode, encode, envelope
 
 logger = logging.getLogger(__name__)
+
+# Names this process on messages it sent through the channel layer after delivering them to
+# its own sockets itself (`Backlog`); its fan-out skips them.
+ORIGIN = uuid.uuid4().hex
 
 EVENT = "realtime.event"  # a broadcast or targeted event frame
 DIRECT = "realtime.direct"  # a frame for one client (command responses from another process)
@@ -116,12 +121,11 @@ def broadcast_copies(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def asend_message(message: dict[str, Any]) -> None:
     """Number a broadcast event in its history (unless `asend_messages` did), then hand the
-    message to its group(s)."""
+    message to its group(s). An event that cannot be numbered goes out without `seq`."""
     layer = get_channel_layer()
     if is_broadcast(message):
         if "seq" not in message:
-            seq, _, message["text"] = await get_history().append(message["event"], message["text"], message["audience"])
-            message["seq"] = seq
+            await _number([message])
         _log_emitted(message)
         for copy in broadcast_copies(message):
             await layer.group_send(copy["group"], copy)
@@ -144,22 +148,13 @@ async def asend_messages(messages: list[dict[str, Any]]) -> None:
     layer allows: the broadcast events among them are numbered in one (`append_many`), and a
     layer with `group_send_many` (ours on Redis, `layers.py`) sends them all in at most two more.
 
-    When numbering fails, those events are skipped and logged, as one whose own numbering failed
-    was: numbering them again could store some twice, had Redis run part of the batch.
+    Events that cannot be numbered go out without `seq` (`_number`). When the channel layer
+    refuses the batch, this process's own sockets get it at once from its fan-out, and the
+    other processes once the layer is back (`Backlog`).
     """
     broadcasts = [message for message in messages if is_broadcast(message) and "seq" not in message]
     if broadcasts:
-        try:
-            numbered = await get_history().append_many(
-                [(message["event"], message["text"], message["audience"]) for message in broadcasts]
-            )
-        except Exception:
-            logger.exception("%d events could not be numbered and were not published", len(broadcasts))
-            skipped = {id(message) for message in broadcasts}
-            messages = [message for message in messages if id(message) not in skipped]
-        else:
-            for message, (seq, _, text) in zip(broadcasts, numbered):
-                message["seq"], message["text"] = seq, text
+        await _number(broadcasts)
     send_many = getattr(get_channel_layer(), "group_send_many", None)
     if send_many is None:
         for message in messages:
@@ -173,14 +168,131 @@ async def asend_messages(messages: list[dict[str, Any]]) -> None:
         copies = broadcast_copies(message) if is_broadcast(message) else [message]
         sends += [(copy["group"], copy) for copy in copies]
         _log_emitted(message)
-    try:
-        await send_many(sends)
-    except Exception:
-        logger.exception("%d messages could not be published", len(messages))
-        return
+    backlog = get_backlog()
+    if not await backlog.flush():  # still refused: these wait behind what is held, in order
+        backlog.hold(sends)
+    else:
+        try:
+            await send_many(sends)
+        except Exception as exc:
+            backlog.hold(sends, exc)
     for message in messages:
         if message["type"] == EVENT:
             metrics.event_published(message["event"])
+
+
+class _Outage:
+    """Log the start and the end of a failure once each, not per event."""
+
+    def __init__(self, lost: str, back: str):
+        self.lost, self.back = lost, back
+        self.failing = False
+        self.count = 0
+
+    def failed(self, exc: BaseException | None, count: int) -> None:
+        self.count += count
+        if not self.failing and exc is not None:
+            self.failing = True
+            logger.error(self.lost, type(exc).__name__, exc)
+
+    def answered(self) -> None:
+        if self.failing:
+            logger.warning(self.back, self.count)
+            self.failing, self.count = False, 0
+
+
+_numbering = _Outage(
+    "event history unavailable (%s: %s): events go out live without seq, and the next numbered event of "
+    "each such type starts a new epoch",
+    "event history is back: events are numbered again (%d went out without seq)",
+)
+
+
+async def _number(broadcasts: list[dict[str, Any]]) -> None:
+    """Number broadcast events in one round trip, or let them go out without `seq`.
+
+    An event that cannot be numbered (the history's Redis is away) still reaches the sockets live;
+    its type is marked so that the next numbered event of it starts a new epoch, and clients that
+    replay or see that event reload (docs/recovery.md). Numbering a batch again after a failure
+    could store some twice, had Redis run part of it, so the whole batch goes unnumbered.
+    """
+    history = get_history()
+    try:
+        numbered = await history.append_many(
+            [(message["event"], message["text"], message["audience"]) for message in broadcasts]
+        )
+    except Exception as exc:
+        history.mark_unnumbered(message["event"] for message in broadcasts)
+        _numbering.failed(exc, len(broadcasts))
+        for message in broadcasts:
+            metrics.event_unnumbered(message["event"])
+        return
+    _numbering.answered()
+    for message, (seq, _, text) in zip(broadcasts, numbered):
+        message["seq"], message["text"] = seq, text
+
+
+class Backlog:
+    """Messages the channel layer refused: delivered to this process's sockets at once, and held
+    to go to the other processes once the layer answers again.
+
+    Held copies carry this process's `ORIGIN`, and its fan-out skips them when they come back
+    through the layer, so local sockets get each once. At most `LIMIT` are held; what is dropped
+    beyond that marks its event types in the history, so their next numbered event starts a new
+    epoch and clients reload.
+    """
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        self.waiting: deque[tuple[str, dict[str, Any]]] = deque()
+        self._lock = asyncio.Lock()
+        self.outage = _Outage(
+            "channel layer unavailable for publishing (%s: %s): events reach this process's sockets only, "
+            "the others once it is back",
+            "channel layer is back for publishing: %d held messages sent to the other processes",
+        )
+
+    def hold(self, sends: list[tuple[str, dict[str, Any]]], exc: BaseException | None = None) -> None:
+        """Deliver `sends` to this process's sockets and keep them for the others; `exc` is why."""
+        from .fanout import get_fanout  # the fan-out sends through this module
+
+        fanout = get_fanout()
+        for group, message in sends:
+            fanout.route(message)
+            self.waiting.append((group, {**message, "origin": ORIGIN}))
+        lost: set[str] = set()
+        while len(self.waiting) > self.LIMIT:
+            _, message = self.waiting.popleft()
+            if message["type"] == EVENT:
+                lost.add(message["event"])
+        if lost:
+            logger.error("channel layer backlog full: messages of %s dropped for the other processes", sorted(lost))
+            get_history().mark_unnumbered(lost)
+        self.outage.failed(exc, len(sends))
+
+    async def flush(self) -> bool:
+        """Send what is held, in order; return whether nothing is held any more."""
+        if not self.waiting:
+            return True
+        send_many = getattr(get_channel_layer(), "group_send_many", None)
+        if send_many is None:
+            return False
+        async with self._lock:  # the publisher and the fan-out's recovery may both flush
+            held = list(self.waiting)
+            if not held:
+                return True
+            try:
+                await send_many(held)
+            except Exception:
+                return False
+            for _ in held:
+                self.waiting.popleft()
+        self.outage.answered()
+        return True
+
+
+get_backlog = per_loop(Backlog)
 
 
 async def anumber_once(message: dict[str, Any], *, once: str, ttl: int) -> None:

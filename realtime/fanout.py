@@ -23,7 +23,7 @@ from channels.layers import get_channel_layer
 
 from . import metrics
 from .connections import connections
-from .dispatch import EVENT, event_group
+from .dispatch import EVENT, ORIGIN, event_group, get_backlog
 from .events import EVENT_SCHEMAS
 from .logs import log_flow_debug
 from .loops import per_loop
@@ -161,6 +161,9 @@ class Fanout:
                     logger.warning("channel layer is back after %d attempts; groups joined again", failures)
                     failures = 0
                     self.healthy = True
+                    await get_backlog().flush()  # what this process published meanwhile, to the others
+                continue
+            if message.get("origin") == ORIGIN:  # delivered here already when the layer refused it
                 continue
             self.route(message)
 

@@ -11,6 +11,10 @@ and stores each event atomically, so every gateway and producer process shares o
 
 `append_once` numbers an event that every gateway process hears on the Redis bus by itself: the
 first to ask stores it, the others get the same number and frame back (see `bridge.py`).
+
+An event that cannot be numbered (Redis unreachable) still goes out live, without `seq`, and its
+type is marked (`mark_unnumbered`): the next event of that type this process numbers starts a
+new epoch, so no client takes a history without it for complete (docs/recovery.md).
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from .protocol import decode, encode
 
@@ -44,6 +50,7 @@ class Replay:
     entries: list[Entry]
     seq: int
     epoch: str
+    over_limit: bool = False  # more than the caller's limit came after seq; nothing was read
 
 
 def with_sequence(text: str, seq: int, epoch: str) -> str:
@@ -55,10 +62,22 @@ def _config() -> dict[str, Any]:
     return settings.REALTIME
 
 
-class MemoryHistory:
+class Numbering:
+    """What both stores share: the event types whose next numbered event starts a new epoch."""
+
+    def __init__(self) -> None:
+        self.unnumbered: set[str] = set()
+
+    def mark_unnumbered(self, event_types: Iterable[str]) -> None:
+        """Note that events of these types went out without a number, or were lost."""
+        self.unnumbered.update(event_types)
+
+
+class MemoryHistory(Numbering):
     """Event history in this process: one ring buffer per event type."""
 
     def __init__(self, *, max_events: int, max_age: float):
+        super().__init__()
         self.max_events = max_events
         self.max_age = max_age
         self._buffers: dict[str, deque[Entry]] = {}
@@ -67,6 +86,11 @@ class MemoryHistory:
         self._once: OrderedDict[str, tuple[float, tuple[int, str, str]]] = OrderedDict()
 
     async def append(self, event_type: str, text: str, audience: list[int] | None) -> tuple[int, str, str]:
+        if event_type in self.unnumbered:
+            self.unnumbered.discard(event_type)
+            self._seq.pop(event_type, None)
+            self._epochs.pop(event_type, None)
+            self._buffers.pop(event_type, None)
         seq = self._seq.get(event_type, 0) + 1
         self._seq[event_type] = seq
         epoch = self._epochs.setdefault(event_type, uuid.uuid4().hex[:16])
@@ -97,19 +121,21 @@ class MemoryHistory:
     async def position(self, event_type: str) -> tuple[int, str]:
         return self._seq.get(event_type, 0), self._epochs.setdefault(event_type, uuid.uuid4().hex[:16])
 
-    async def since(self, event_type: str, seq: int, epoch: str) -> Replay:
+    async def since(self, event_type: str, seq: int, epoch: str, *, limit: int | None = None) -> Replay:
         current, current_epoch = await self.position(event_type)
+        if _over_limit(seq, epoch, current, current_epoch, limit):
+            return Replay(False, [], current, current_epoch, over_limit=True)
         entries = [entry for entry in self._buffers.get(event_type, ()) if entry.seq > seq]
         return _judge(seq, epoch, current, current_epoch, entries, self.max_age)
 
 
-def _epoch(fresh: str) -> str:
-    """Lua: the stream's epoch; when Redis has none (new, or its data was lost) start a new life
-    under the epoch in `fresh`, dropping the counter and stream of the old one. KEYS: seq, epoch,
-    stream."""
+def _epoch(fresh: str, renew: str = "'0'") -> str:
+    """Lua: the stream's epoch; when Redis has none (new, or its data was lost) or `renew` is '1'
+    (events of the type went out unnumbered), start a new life under the epoch in `fresh`,
+    dropping the counter and stream of the old one. KEYS: seq, epoch, stream."""
     return f"""
 local epoch = redis.call('GET', KEYS[2])
-if not epoch then
+if (not epoch) or {renew} == '1' then
   epoch = {fresh}
   redis.call('SET', KEYS[2], epoch)
   redis.call('DEL', KEYS[1], KEYS[3])
@@ -118,17 +144,19 @@ end
 
 
 # Numbers and stores one event atomically. KEYS: seq, epoch, stream.
-# ARGV: frame without its closing brace, audience JSON, max events, fresh epoch, now in ms.
-_STORE = _epoch("ARGV[4]") + """local seq = redis.call('INCR', KEYS[1])
+# ARGV: frame without its closing brace, audience JSON, max events, fresh epoch, now in ms,
+# '1' to start a new epoch first.
+_STORE = _epoch("ARGV[4]", "ARGV[6]") + """local seq = redis.call('INCR', KEYS[1])
 local text = ARGV[1] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-1', 't', text, 'a', ARGV[2], 'ms', ARGV[5])
 """
 
-_APPEND = _STORE + "return {seq, epoch, text}\n"
+_APPEND = _STORE + "return {seq, epoch, text, 1}\n"
 
 # As _APPEND, once per key: KEYS[4] remembers "seq epoch" of the event stored under it for
-# ARGV[6] seconds; asked again in the same epoch, return that event's numbers and stored frame
-# ('' when the stream has trimmed it already) instead of appending it a second time.
+# ARGV[7] seconds; asked again in the same epoch, return that event's numbers and stored frame
+# ('' when the stream has trimmed it already) and 0 (not appended) instead of appending it a
+# second time.
 _APPEND_ONCE = """
 local known = redis.call('GET', KEYS[4])
 if known then
@@ -137,12 +165,12 @@ if known then
     local rows = redis.call('XRANGE', KEYS[3], known_seq .. '-1', known_seq .. '-1')
     local stored = ''
     if rows[1] then stored = rows[1][2][2] end
-    return {tonumber(known_seq), known_epoch, stored}
+    return {tonumber(known_seq), known_epoch, stored, 0}
   end
 end
 """ + _STORE + """
-redis.call('SET', KEYS[4], seq .. ' ' .. epoch, 'EX', ARGV[6])
-return {seq, epoch, text}
+redis.call('SET', KEYS[4], seq .. ' ' .. epoch, 'EX', ARGV[7])
+return {seq, epoch, text, 1}
 """
 
 _POSITION = _epoch("ARGV[1]") + """local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -150,12 +178,24 @@ return {seq, epoch}
 """
 
 
-class RedisHistory:
-    """Event history in Redis Streams, shared by every process on the same Redis."""
+class HistoryUnavailable(ConnectionError):
+    """The history's Redis failed a moment ago; numbering is not tried again before `RETRY_SECONDS`."""
+
+
+class RedisHistory(Numbering):
+    """Event history in Redis Streams, shared by every process on the same Redis.
+
+    After a failure to reach Redis, appends fail at once (`HistoryUnavailable`) for
+    `RETRY_SECONDS`, so a Redis that hangs does not hold every event up for its timeout.
+    """
+
+    RETRY_SECONDS = 1.0
 
     def __init__(self, *, url: str, prefix: str, max_events: int, max_age: float):
         import redis.asyncio as redis
 
+        super().__init__()
+        self._retry_at = 0.0
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
         self.max_events = max_events
@@ -168,11 +208,28 @@ class RedisHistory:
         base = f"{self.prefix}:history:{event_type}"
         return [f"{base}:seq", f"{base}:epoch", f"{base}:stream"]
 
-    def _append_args(self, text: str, audience: list[int] | None) -> list[Any]:
-        return [text[:-1], encode(audience), self.max_events, uuid.uuid4().hex[:16], int(time.time() * 1000)]
+    def _append_args(self, event_type: str, text: str, audience: list[int] | None, renewing: set[str]) -> list[Any]:
+        """Return the script arguments of one append; the first of a marked type starts a new epoch."""
+        renew = event_type in self.unnumbered and event_type not in renewing
+        if renew:
+            renewing.add(event_type)
+        return [text[:-1], encode(audience), self.max_events, uuid.uuid4().hex[:16], int(time.time() * 1000), int(renew)]
+
+    async def _run(self, call: Any) -> Any:
+        """Await a call to Redis; after a failure to reach it, fail fast for `RETRY_SECONDS`."""
+        if time.monotonic() < self._retry_at:
+            raise HistoryUnavailable("the event history failed a moment ago")
+        try:
+            return await call
+        except (RedisError, OSError):
+            self._retry_at = time.monotonic() + self.RETRY_SECONDS
+            raise
 
     async def append(self, event_type: str, text: str, audience: list[int] | None) -> tuple[int, str, str]:
-        seq, epoch, numbered = await self._append(keys=self._keys(event_type), args=self._append_args(text, audience))
+        renewing: set[str] = set()
+        args = self._append_args(event_type, text, audience, renewing)
+        seq, epoch, numbered, _ = await self._run(self._append(keys=self._keys(event_type), args=args))
+        self.unnumbered -= renewing
         return int(seq), epoch.decode(), numbered.decode()
 
     async def append_many(self, events: list[tuple[str, str, list[int] | None]]) -> list[tuple[int, str, str]]:
@@ -181,11 +238,14 @@ class RedisHistory:
         Each event is still numbered by its own script run, atomically; the pipeline only saves
         the waits between them (an order's fill commits four events at once).
         """
+        renewing: set[str] = set()
         async with self.client.pipeline(transaction=False) as pipe:
             for event_type, text, audience in events:
-                await self._append(keys=self._keys(event_type), args=self._append_args(text, audience), client=pipe)
-            results = await pipe.execute()
-        return [(int(seq), epoch.decode(), numbered.decode()) for seq, epoch, numbered in results]
+                args = self._append_args(event_type, text, audience, renewing)
+                await self._append(keys=self._keys(event_type), args=args, client=pipe)
+            results = await self._run(pipe.execute())
+        self.unnumbered -= renewing
+        return [(int(seq), epoch.decode(), numbered.decode()) for seq, epoch, numbered, _ in results]
 
     async def append_once(
         self, event_type: str, text: str, audience: list[int] | None, *, once: str, ttl: int
@@ -195,10 +255,15 @@ class RedisHistory:
         Every gateway process calls this for each bus message, in the order the bus delivers them,
         so the numbers follow the bus's order and each message is stored once.
         """
-        seq, epoch, numbered = await self._append_once(
-            keys=[*self._keys(event_type), f"{self.prefix}:history:{event_type}:once:{once}"],
-            args=[text[:-1], encode(audience), self.max_events, uuid.uuid4().hex[:16], int(time.time() * 1000), ttl],
+        renewing: set[str] = set()
+        seq, epoch, numbered, appended = await self._run(
+            self._append_once(
+                keys=[*self._keys(event_type), f"{self.prefix}:history:{event_type}:once:{once}"],
+                args=[*self._append_args(event_type, text, audience, renewing), ttl],
+            )
         )
+        if appended:  # another process's append of the same message started no new epoch
+            self.unnumbered -= renewing
         seq, epoch = int(seq), epoch.decode()
         return seq, epoch, numbered.decode() if numbered else with_sequence(text, seq, epoch)
 
@@ -206,8 +271,10 @@ class RedisHistory:
         seq, epoch = await self._position(keys=self._keys(event_type), args=[uuid.uuid4().hex[:16]])
         return int(seq), epoch.decode()
 
-    async def since(self, event_type: str, seq: int, epoch: str) -> Replay:
+    async def since(self, event_type: str, seq: int, epoch: str, *, limit: int | None = None) -> Replay:
         current, current_epoch = await self.position(event_type)
+        if _over_limit(seq, epoch, current, current_epoch, limit):
+            return Replay(False, [], current, current_epoch, over_limit=True)
         entries: list[Entry] = []
         if current_epoch == epoch and 0 <= seq < current:
             rows = await self.client.xrange(self._keys(event_type)[2], min=f"{seq + 1}-0", max="+")
@@ -221,6 +288,11 @@ class RedisHistory:
                     )
                 )
         return _judge(seq, epoch, current, current_epoch, entries, self.max_age)
+
+
+def _over_limit(seq: int, epoch: str, current: int, current_epoch: str, limit: int | None) -> bool:
+    """Tell whether a replay that could succeed would hold more than `limit` events."""
+    return limit is not None and epoch == current_epoch and 0 <= seq < current and current - seq > limit
 
 
 def _judge(seq: int, epoch: str, current: int, current_epoch: str, entries: list[Entry], max_age: float) -> Replay:

@@ -1,8 +1,10 @@
-"""Per-connection rate limiting: a token bucket."""
+"""Per-connection rate limiting: token buckets for client messages and for replayed frames."""
 
 from __future__ import annotations
 
 import time
+
+from .loops import per_loop
 
 
 class TokenBucket:
@@ -20,11 +22,55 @@ class TokenBucket:
         """True when the bucket is (nearly) full again: the sender has kept to the rate."""
         return self._tokens >= self.burst - 1
 
-    def take(self) -> bool:
+    def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
+
+    def take(self) -> bool:
+        self._refill()
         if self._tokens >= 1:
             self._tokens -= 1
             return True
         return False
+
+    def available(self) -> float:
+        """Return the tokens there are now."""
+        self._refill()
+        return self._tokens
+
+    def spend(self, count: float) -> None:
+        """Take `count` tokens, into debt if there are fewer: later work then waits until it is paid."""
+        self._refill()
+        self._tokens -= count
+
+
+# The replay buckets of the users of this process, one per user for the life of the process:
+# only staff may connect, so there are as many as staff accounts.
+_user_replay_buckets = per_loop(dict)
+
+
+class ReplayBudget:
+    """The frames one connection may be sent from the history: its own bucket and its user's.
+
+    Each allows `per_minute` frames a minute with bursts of as many; the user's bucket is shared
+    by all the user's connections on this process. A replay that needs more than both hold is
+    refused whole (the client reloads), never cut short, which would leave a gap.
+    """
+
+    def __init__(self, *, user_id: int, per_minute: int, per_user_per_minute: int, clock=time.monotonic):
+        self.own = TokenBucket(rate=per_minute / 60, burst=per_minute, clock=clock)
+        buckets = _user_replay_buckets()
+        self.user = buckets.get(user_id)
+        if self.user is None or self.user.burst != per_user_per_minute:
+            self.user = buckets[user_id] = TokenBucket(
+                rate=per_user_per_minute / 60, burst=per_user_per_minute, clock=clock
+            )
+
+    def allowance(self) -> int:
+        """Return how many frames a replay may send now."""
+        return max(0, int(min(self.own.available(), self.user.available())))
+
+    def spend(self, frames: int) -> None:
+        self.own.spend(frames)
+        self.user.spend(frames)

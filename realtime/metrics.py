@@ -51,6 +51,16 @@ MESSAGES_DROPPED = Counter("realtime_messages_dropped", "Frames discarded becaus
 SLOW_CONSUMERS_CLOSED = Counter(
     "realtime_slow_consumer_disconnects", "Connections closed because they stopped reading."
 )
+BUS_MESSAGES_DROPPED = Counter(
+    "realtime_bus_messages_dropped", "Messages from the Redis bus dropped, by reason (realtime/bridge.py DropReason).", ["reason"]
+)
+EVENTS_UNNUMBERED = Counter(
+    "realtime_events_unnumbered", "Broadcast events sent without seq because the history was unreachable.", ["event_type"]
+)
+FRAMES_REPLAYED = Counter("realtime_frames_replayed", "History entries read for replays after `since`.")
+REPLAYS_REFUSED = Counter(
+    "realtime_replays_refused", "Replays answered with recovered: false because the replay budget was exhausted."
+)
 SUBSCRIPTIONS = Gauge(
     "realtime_subscriptions", "Subscriptions of open connections, by event type.", ["event_type"], multiprocess_mode="livesum"
 )
@@ -82,6 +92,8 @@ _delivery_seconds = _Children(EVENT_DELIVERY_SECONDS)
 _command_seconds = _Children(COMMAND_SECONDS)
 _errors = _Children(ERRORS)
 _subscriptions = _Children(SUBSCRIPTIONS)
+_bus_dropped = _Children(BUS_MESSAGES_DROPPED)
+_unnumbered = _Children(EVENTS_UNNUMBERED)
 
 # Process-local tallies for the monitoring page (rates per event type, recent errors).
 events_delivered: Tally[str] = Tally()
@@ -157,6 +169,22 @@ def conflated() -> None:
 def socket_fell_behind(dropped: int) -> None:
     MESSAGES_DROPPED.inc(dropped)
     SLOW_CONSUMERS_CLOSED.inc()
+
+
+def bus_message_dropped(reason: str) -> None:
+    _bus_dropped(str(reason)).inc()
+
+
+def event_unnumbered(event_type: str) -> None:
+    _unnumbered(event_type).inc()
+
+
+def replayed(frames: int) -> None:
+    FRAMES_REPLAYED.inc(frames)
+
+
+def replay_refused() -> None:
+    REPLAYS_REFUSED.inc()
 
 
 def subscribed(event_type: str) -> None:

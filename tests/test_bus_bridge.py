@@ -157,7 +157,8 @@ async def test_invalid_bus_messages_are_logged_with_a_reason_and_dropped(gateway
         bus.publish(bad)
     bus.publish(spec_price_update(symbol, 2.5))
 
-    # then only the valid one is delivered, the process lives, and each drop is logged with its reason
+    # then only the valid one is delivered, the process lives, and each drop is logged with its
+    # reason, once per reason within 10 s (the second ill-typed one is counted, not logged)
     frames = await client.receive_until(is_price(symbol))
     assert len(frames) == 1 and frames[0]["data"]["price"] == Decimal("2.5")
     assert process.process.poll() is None
@@ -165,8 +166,8 @@ async def test_invalid_bus_messages_are_logged_with_a_reason_and_dropped(gateway
     assert "bus message dropped: malformed JSON" in log
     assert "bus message dropped: not a JSON object" in log
     assert "bus message dropped: unknown event type 'market.moon_landing'" in log
-    assert "bus message dropped: market.price_update: volume must be integer, got str" in log
-    assert "bus message dropped: market.price_update: missing isin" in log
+    assert "bus message dropped: market.price_update: volume must be integer, got str (reason=invalid_data)" in log
+    assert "missing isin" not in log
 
 
 async def test_event_sent_by_another_process_through_the_channel_layer_reaches_clients_on_both_processes_once(

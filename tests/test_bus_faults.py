@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -152,3 +153,81 @@ async def test_clients_of_a_dead_gateway_reconnect_to_another_and_carry_on(gatew
         assert (await client.receive_event("market.price_update"))["data"]["symbol"] == symbol
     # and the client that was on B all along was not disturbed
     assert [f["event"] for f in on_b.received] == ["subscription.confirmed", "market.price_update"]
+
+
+ORDER_EVENTS = ("trading.order_created", "trading.order_filled")
+
+
+async def place_order(client, correlation_id: str, side: str = "buy") -> list[dict]:
+    """Buy (or sell) one SAP at market; return the order's created and filled events.
+
+    The events may come before the response (delivered from this process's fan-out at once) or
+    after it (through the channel layer), so every frame up to all three is kept.
+    """
+    await client.send(
+        {"type": "user", "event": "place_order", "correlation_id": correlation_id,
+         "data": {"symbol": "SAP", "side": side, "quantity": 1, "order_type": "market"}}
+    )
+    seen: dict[str, dict] = {}
+
+    def complete(frame: dict) -> bool:
+        if frame["event"] == "place_order.response" and frame["correlation_id"] == correlation_id:
+            seen["response"] = frame
+        elif frame["event"] in ORDER_EVENTS:
+            seen.setdefault(frame["event"], frame)
+        return len(seen) == 3
+
+    await client.receive_until(complete)
+    response = seen["response"]
+    assert response["data"]["status"] == "success", response
+    events = [seen[name] for name in ORDER_EVENTS]
+    assert {frame["data"]["order_id"] for frame in events} == {response["data"]["result"]["order_id"]}
+    return events
+
+
+async def test_orders_placed_while_redis_is_down_reach_open_sockets_live_and_numbering_resumes_in_a_new_epoch(
+    own_redis, gateways, live_clients, trader, portfolio, sap
+):
+    # given a gateway on a Redis of this test's own and a trader subscribed to their order events
+    bus = new_bus(own_redis.url)
+    (process,) = gateways(bus, count=1)
+    client = await live_clients(process, trader)
+    await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": list(ORDER_EVENTS)}})
+    confirmed = {}
+    while len(confirmed) < 2:
+        frame = await client.receive_event("subscription.confirmed")
+        confirmed[frame["data"]["event_type"]] = frame["data"]
+    before = await place_order(client, "before")
+    assert [frame["epoch"] for frame in before] == [confirmed[name]["epoch"] for name in ORDER_EVENTS]
+
+    # when Redis becomes unreachable, keeping its data, and the trader places an order
+    own_redis.save()
+    own_redis.kill()
+    during = await place_order(client, "during")
+
+    # then the order's events reach the open socket live, without seq and epoch
+    assert all("seq" not in frame and "epoch" not in frame for frame in during)
+
+    # when Redis is back with everything it held, then the next numbered events start a new epoch
+    own_redis.start()
+    deadline = time.monotonic() + 10
+    attempt = 0
+    while True:
+        attempt += 1
+        after = await place_order(client, f"after-{attempt}", side="sell" if attempt % 2 else "buy")
+        if all("seq" in frame for frame in after):
+            break
+        assert time.monotonic() < deadline, "order events not numbered again within 10s"
+        await asyncio.sleep(0.1)  # poll: the gateway retries its history every second
+    for frame, previous in zip(after, before):
+        assert frame["epoch"] != previous["epoch"] and frame["seq"] == 1
+
+    # and a client that replays from before the outage is told to reload
+    again = await live_clients(process, trader)
+    await again.send(
+        {"type": "subscription", "event": "subscribe",
+         "data": {"event_types": ["trading.order_created"],
+                  "since": {"trading.order_created": {"seq": before[0]["seq"], "epoch": before[0]["epoch"]}}}}
+    )
+    replied = await again.receive_event("subscription.confirmed")
+    assert replied["data"]["recovered"] is False and replied["data"]["epoch"] == after[0]["epoch"]

@@ -438,3 +438,47 @@ async def test_history_numbers_a_batch_of_events_in_order_as_one_by_one(kind):
         if kind == "redis":
             await forget(store, prefix)
             await store.client.aclose()
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+async def test_history_starts_a_new_epoch_for_a_type_whose_events_went_out_unnumbered(kind):
+    # given a history with events of two types
+    prefix = f"renew-{uuid.uuid4().hex[:8]}"
+    store = (RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=100, max_age=900) if kind == "redis"
+             else MemoryHistory(max_events=100, max_age=900))
+    try:
+        seq, epoch, _ = await store.append(PRICE, '{"n":1}', None)
+        other = await store.append("market.alert", '{"n":1}', None)
+
+        # when events of one type went out without a number, and the next ones are numbered in a batch
+        store.mark_unnumbered([PRICE])
+        batch = await store.append_many([(PRICE, '{"n":2}', None), (PRICE, '{"n":3}', None), ("market.alert", '{"n":2}', None)])
+
+        # then that type starts a new epoch once (its batch numbered 1, 2 in it), the other type goes on
+        assert [(s, e == epoch) for s, e, _ in batch[:2]] == [(1, False), (2, False)] and batch[0][1] == batch[1][1]
+        assert batch[2][:2] == (other[0] + 1, other[1])
+        # and a client replaying from the old epoch is told to reload
+        assert not (await store.since(PRICE, seq, epoch)).recovered
+        assert (await store.append(PRICE, '{"n":4}', None))[:2] == (3, batch[0][1])
+    finally:
+        if kind == "redis":
+            await forget(store, prefix)
+            await store.client.aclose()
+
+
+async def test_bus_message_heard_again_does_not_use_up_a_pending_new_epoch():
+    # given two processes' stores; the second failed to number some price event
+    prefix = f"renew-{uuid.uuid4().hex[:8]}"
+    first, second = (RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=100, max_age=900) for _ in range(2))
+    try:
+        _, epoch, _ = await first.append_once(PRICE, '{"n":1}', None, once="d1", ttl=60)
+        second.mark_unnumbered([PRICE])
+
+        # when the second hears a message the first numbered already, then it gets those numbers
+        assert (await second.append_once(PRICE, '{"n":1}', None, once="d1", ttl=60))[1] == epoch
+        # and its next own append starts the new epoch
+        assert (await second.append_once(PRICE, '{"n":2}', None, once="d2", ttl=60))[1] != epoch
+    finally:
+        await forget(first, prefix)
+        await first.client.aclose()
+        await second.client.aclose()

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from realtime.admission import leases_key
+from realtime.admission import leases_key, rebuild_seconds
 from realtime.protocol import CloseCode, decode
 from tests.fixtures.bus import ORIGIN, new_bus, shared_redis_url
 from tests.fixtures.servers import ServerProcess, free_port
@@ -205,3 +205,44 @@ async def test_without_redis_the_cap_counts_this_process(ws_connect, staff_user,
     # and once the first closes, a new one is admitted
     await first.close()
     await ws_connect(cookie=cookie)
+
+
+async def test_cap_holds_across_a_redis_restart_that_lost_every_lease(ws_connect, staff_user, settings, own_redis):
+    # given a cap of 2 held in a Redis of this test's own, with leases far from their renewal
+    settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": own_redis.url, "BRIDGE": "off"}
+    settings.REALTIME = {**settings.REALTIME, "MAX_CONNECTIONS_PER_USER": 2, "CONNECTION_LEASE_SECONDS": 300}
+    cookie = await login_cookie(staff_user)
+    await ws_connect(cookie=cookie)
+    await ws_connect(cookie=cookie)
+
+    # when Redis restarts empty while both sockets stay open
+    own_redis.kill()
+    own_redis.start()
+
+    # then one more socket is refused (after the rebuilding window), and both leases are back in Redis
+    third, _ = await ws_connect(cookie=cookie, expect_welcome=False)
+    assert (await third.receive(timeout=3 + rebuild_seconds()))["event"] == "too_many_connections"
+    assert await third.closed_with() == CloseCode.TOO_MANY_CONNECTIONS
+    client = aioredis.Redis.from_url(own_redis.url)
+    try:
+        assert await client.zcard(leases_key(staff_user.pk)) == 2
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.e2e
+async def test_cap_across_processes_holds_across_a_redis_restart(gateways, sockets, staff_user, own_redis):
+    # given a cap of 3 on two processes sharing a Redis of this test's own: two sockets on A, one on B
+    process_a, process_b = gateways(new_bus(own_redis.url), REALTIME_MAX_CONNECTIONS_PER_USER="3")
+    cookie = await login_cookie(staff_user)
+    await sockets.admitted(process_a, cookie)
+    await sockets.admitted(process_a, cookie)
+    await sockets.admitted(process_b, cookie)
+
+    # when Redis restarts empty while all three stay open
+    own_redis.kill()
+    own_redis.start()
+
+    # then neither process admits a fourth: each put its own leases back before counting
+    await sockets.refused(process_b, cookie, limit=3)
+    await sockets.refused(process_a, cookie, limit=3)

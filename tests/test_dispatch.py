@@ -147,7 +147,7 @@ async def test_events_worker_threads_commit_go_out_once_each_in_commit_order(ws_
     assert await client.nothing_more()
 
 
-async def test_events_committed_together_are_numbered_at_once_and_skipped_together_when_that_fails(
+async def test_events_committed_together_are_numbered_at_once_and_go_out_unnumbered_when_that_fails(
     ws_connect, staff_user, monkeypatch
 ):
     from realtime import dispatch
@@ -156,22 +156,34 @@ async def test_events_committed_together_are_numbered_at_once_and_skipped_togeth
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     (client_id,) = {connection.client_id for connection in connections}
     (confirmed,) = await client.subscribe("market.alert")
-    start = confirmed["data"]["seq"]
+    start, epoch = confirmed["data"]["seq"], confirmed["data"]["epoch"]
     alerts = [build_event_message("market.alert", {**ALERT, "message": f"alert {n}"}) for n in range(3)]
 
     await dispatch.asend_messages(alerts)
     events = [await client.receive() for _ in range(3)]
     assert [(e["data"]["message"], e["seq"]) for e in events] == [(f"alert {n}", start + 1 + n) for n in range(3)]
 
+    # when the history fails while a batch is published
     async def unavailable(events):
         raise ConnectionError("history down")
 
     monkeypatch.setattr(get_history(), "append_many", unavailable)
     direct = {"type": dispatch.DIRECT, "group": dispatch.client_group(client_id),
               "text": '{"type":"system","event":"note","data":{}}'}
-    await dispatch.asend_messages([build_event_message("market.alert", ALERT), direct,
-                                   build_event_message("market.alert", ALERT)])
-    assert (await client.receive())["event"] == "note"  # the direct message still went out
-    assert await client.nothing_more()  # and neither alert: nothing numbered twice later
+    await dispatch.asend_messages([build_event_message("market.alert", {**ALERT, "message": "during 1"}), direct,
+                                   build_event_message("market.alert", {**ALERT, "message": "during 2"})])
+
+    # then every message still goes out live, in order, the alerts without seq and epoch
+    during = [await client.receive() for _ in range(3)]
+    assert [frame["event"] for frame in during] == ["market.alert", "note", "market.alert"]
+    assert [frame["data"]["message"] for frame in (during[0], during[2])] == ["during 1", "during 2"]
+    assert not {"seq", "epoch"} & (during[0].keys() | during[2].keys())
+
+    # and once numbering works again, the next alert starts a new epoch, so a client replaying
+    # from before the failure is told to reload
     monkeypatch.undo()
-    assert (await get_history().position("market.alert"))[0] == start + 3
+    await dispatch.asend_messages([build_event_message("market.alert", {**ALERT, "message": "after"})])
+    after = await client.receive()
+    assert after["data"]["message"] == "after" and after["epoch"] != epoch and after["seq"] == 1
+    replay = await get_history().since("market.alert", start + 3, epoch)
+    assert not replay.recovered and replay.epoch == after["epoch"]
