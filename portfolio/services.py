@@ -6,6 +6,7 @@ members only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -39,6 +40,8 @@ QUANTITY = Digits.of(Position, "quantity")
 COST = Digits.of(Position, "avg_cost")
 MONEY = Digits.of(Portfolio, "cash")
 COST_STEP = COST.step
+
+logger = logging.getLogger(__name__)
 
 
 class BookingRefused(DomainError):
@@ -281,10 +284,17 @@ def portfolio_value_announce(*, book: PortfolioBook, trigger_reason: str, correl
 
 
 def portfolios_revalue(*, instrument: Instrument, trigger_reason: str = "price_update") -> None:
-    """Announce the new value of every portfolio holding `instrument` after its price moved."""
+    """Announce the new value of every portfolio holding `instrument` after its price moved.
+
+    Each portfolio is revalued in its own transaction; one that fails is logged and the others
+    are still revalued.
+    """
     for portfolio_id in portfolios_holding(instrument=instrument).values_list("pk", flat=True):
-        with transaction.atomic():
-            portfolio_value_announce(book=portfolio_lock(portfolio_id=portfolio_id), trigger_reason=trigger_reason)
+        try:
+            with transaction.atomic():
+                portfolio_value_announce(book=portfolio_lock(portfolio_id=portfolio_id), trigger_reason=trigger_reason)
+        except Exception:
+            logger.exception("portfolio %s could not be revalued after a %s price", portfolio_id, instrument.symbol)
 
 
 def _correction_number(value: Decimal, *, digits: Digits, field: str) -> Decimal:
