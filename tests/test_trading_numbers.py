@@ -20,7 +20,10 @@ from hypothesis import strategies as st
 from aktienanalyse.exceptions import ValidationFailed
 from aktienanalyse.numbers import Digits, decimal_from_input
 from market.models import AlertRule
+from market.services import THRESHOLD
 from portfolio.models import Portfolio, Position, PositionCorrection
+from portfolio.services import COST
+from portfolio.services import QUANTITY as POSITION_QUANTITY
 from realtime.commands import CommandContext, registry
 from realtime.protocol import parse_client_message
 from tests.fixtures.ws import login_cookie
@@ -109,22 +112,27 @@ def json_literal(text: str) -> st.SearchStrategy[str]:
     return st.sampled_from([text, json.dumps(text)])
 
 
-over_precise = st.builds(
-    lambda whole, fraction, last: f"{whole}.{fraction}{last}",
-    st.integers(min_value=0, max_value=999_999),
-    st.text(alphabet="0123456789", min_size=4, max_size=40),
-    st.sampled_from("123456789"),
-)
-huge = st.one_of(
-    st.integers(min_value=10**14, max_value=10**60).map(str),
-    st.builds(lambda m, e: f"{m}e{e}", st.integers(1, 9), st.integers(14, 100_000)),
-    st.builds(lambda m, e: f"{m}E+{e}", st.integers(1, 9), st.integers(14, 400)),
-)
-tiny = st.one_of(
-    st.builds(lambda m, e: f"{m}e-{e}", st.integers(1, 9), st.integers(5, 100_000)),
-    st.integers(min_value=5, max_value=60).map(lambda zeros: "0." + "0" * zeros + "1"),
-)
-unrepresentable = st.one_of(over_precise, huge, tiny).flatmap(json_literal)
+def unrepresentable(digits: Digits) -> st.SearchStrategy[str]:
+    """Numbers, as JSON numbers and strings, with more places or integer digits than `digits` hold."""
+    places, integer_digits = digits.decimal_places, digits.integer_digits
+    over_precise = st.builds(
+        lambda whole, fraction, last: f"{whole}.{fraction}{last}",
+        st.integers(min_value=0, max_value=999_999),
+        st.text(alphabet="0123456789", min_size=places, max_size=40),
+        st.sampled_from("123456789"),
+    )
+    huge = st.one_of(
+        st.integers(min_value=10**integer_digits, max_value=10**60).map(str),
+        st.builds(lambda m, e: f"{m}e{e}", st.integers(1, 9), st.integers(integer_digits, 100_000)),
+        st.builds(lambda m, e: f"{m}E+{e}", st.integers(1, 9), st.integers(integer_digits, 400)),
+    )
+    tiny = st.one_of(
+        st.builds(lambda m, e: f"{m}e-{e}", st.integers(1, 9), st.integers(places + 1, 100_000)),
+        st.integers(min_value=places, max_value=60).map(lambda zeros: "0." + "0" * zeros + "1"),
+    )
+    return st.one_of(over_precise, huge, tiny).flatmap(json_literal)
+
+
 non_ascii_digits = st.characters(categories=["Nd"]).filter(lambda c: not c.isascii())
 not_plain_text = st.one_of(
     st.text(alphabet=non_ascii_digits, min_size=1, max_size=6),
@@ -134,9 +142,16 @@ not_plain_text = st.one_of(
 ).map(json.dumps)
 
 
+def bad_number_for(field_digits: tuple[str, Digits]) -> st.SearchStrategy[tuple[str, str]]:
+    """A field with a number its column does not store or that is no plain ASCII number."""
+    field, digits = field_digits
+    return st.tuples(st.just(field), st.one_of(unrepresentable(digits), not_plain_text))
+
+
 @EXAMPLES
-@given(number=st.one_of(unrepresentable, not_plain_text), field=st.sampled_from(["quantity", "price", "stop_price"]))
-def test_place_order_refuses_a_number_no_column_stores_naming_the_field_and_writes_nothing(portfolio, sap, trader, number, field):
+@given(case=st.sampled_from([("quantity", QUANTITY), ("price", PRICE), ("stop_price", PRICE)]).flatmap(bad_number_for))
+def test_place_order_refuses_a_number_no_column_stores_naming_the_field_and_writes_nothing(portfolio, sap, trader, case):
+    field, number = case
     order = {"quantity": "1", "price": None, "stop_price": None, "order_type": "market"}
     if field != "quantity":
         order["order_type"] = "limit" if field == "price" else "stop"
@@ -151,8 +166,9 @@ def test_place_order_refuses_a_number_no_column_stores_naming_the_field_and_writ
 
 
 @EXAMPLES
-@given(number=st.one_of(unrepresentable, not_plain_text), field=st.sampled_from(["quantity", "price"]))
-def test_modify_order_refuses_a_number_no_column_stores_and_leaves_the_order(portfolio, sap, trader, actor, number, field):
+@given(case=st.sampled_from([("quantity", QUANTITY), ("price", PRICE)]).flatmap(bad_number_for))
+def test_modify_order_refuses_a_number_no_column_stores_and_leaves_the_order(portfolio, sap, trader, actor, case):
+    field, number = case
     resting = Order.objects.filter(status=OrderStatus.OPEN).first() or order_place(
         symbol="SAP", side="buy", order_type="limit", quantity=D("2"), price=D("150"), actor=actor
     )
@@ -165,8 +181,9 @@ def test_modify_order_refuses_a_number_no_column_stores_and_leaves_the_order(por
 
 
 @EXAMPLES
-@given(number=st.one_of(unrepresentable, not_plain_text), field=st.sampled_from(["quantity", "avg_cost"]))
-def test_update_position_refuses_a_number_no_column_stores_and_changes_nothing(portfolio_with_position, trader, number, field):
+@given(case=st.sampled_from([("quantity", POSITION_QUANTITY), ("avg_cost", COST)]).flatmap(bad_number_for))
+def test_update_position_refuses_a_number_no_column_stores_and_changes_nothing(portfolio_with_position, trader, case):
+    field, number = case
     data = {"symbol": "SAP", "quantity": "5", "avg_cost": "150", "reason": "Depotabgleich"}
     data.pop(field)
     text = json.dumps(data)[:-1] + f', "{field}": {number}}}'
@@ -179,7 +196,7 @@ def test_update_position_refuses_a_number_no_column_stores_and_changes_nothing(p
 
 
 @EXAMPLES
-@given(number=st.one_of(unrepresentable, not_plain_text))
+@given(number=st.one_of(unrepresentable(THRESHOLD), not_plain_text))
 def test_an_alert_threshold_no_column_stores_is_refused(sap, trader, number):
     refusal = refused(trader, "subscribe_alerts", f'{{"symbol": "SAP", "condition": "above", "threshold": {number}}}')
 
@@ -265,7 +282,7 @@ def test_an_order_whose_execution_fails_does_not_stop_the_others_of_the_tick(
 async def test_quoted_numbers_sent_over_a_socket_get_validation_error_with_the_field(ws_connect, trader, portfolio, sap):
     client, connected = await ws_connect(cookie=await login_cookie(trader))
     assert connected
-    for index, number in enumerate([*QUOTED, '"1_0"', '"١٠"', "-0"]):
+    for index, number in enumerate([*QUOTED, '"1_0"', '"١٠"', "1" + "0" * 5000, "-0"]):
         await client.send(
             f'{{"type":"user","event":"place_order","correlation_id":"n-{index}",'
             f'"data":{{"symbol":"SAP","side":"buy","quantity":{number}}}}}'
