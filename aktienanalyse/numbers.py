@@ -89,6 +89,8 @@ class Digits:
         1.00000000000000000000000000001 has 29 places whatever the context's precision.
         """
         _, digits, exponent = value.as_tuple()
+        if not any(digits):
+            return None  # zero, in whatever notation (0E-50, -0.000)
         significant = len(digits)
         while significant > 1 and digits[significant - 1] == 0 and exponent < 0:
             significant -= 1
@@ -96,7 +98,7 @@ class Digits:
         places = max(0, -exponent)
         if places > self.decimal_places:
             return f"has more than {self.decimal_places} decimal places"
-        if any(digits) and significant + exponent > self.integer_digits:
+        if significant + exponent > self.integer_digits:
             return f"has more than {self.integer_digits} digits before the decimal point"
         return None
 

@@ -67,7 +67,9 @@ def test_the_quoted_values_do_not_fit_a_quantity(text):
     assert QUANTITY.fault(Decimal(text)) is not None
 
 
-@pytest.mark.parametrize("text", ["1", "1.1235", "0.0001", "99999999999999.9999", "1E+2", "-0", "0.000", "5.10000000"])
+@pytest.mark.parametrize(
+    "text", ["1", "1.1235", "0.0001", "99999999999999.9999", "1E+2", "-0", "0.000", "0E-50", "5.10000000"]
+)
 def test_values_a_quantity_column_holds_fit(text):
     assert QUANTITY.fault(Decimal(text)) is None
 
