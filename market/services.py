@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -16,6 +16,7 @@ from django.db.models import Avg
 from django.utils import timezone
 
 from aktienanalyse.exceptions import NotFound, RateLimited, ValidationFailed
+from aktienanalyse.numbers import Digits, decimal_from_input, decimal_validate
 from portfolio.models import Instrument
 from realtime.dispatch import send_event_on_commit, user_group
 from realtime.protocol import isoformat
@@ -28,6 +29,7 @@ from .providers import PriceProvider, SimulatedMarket, Tick
 logger = logging.getLogger(__name__)
 
 FOUR_PLACES = Decimal("0.0001")
+TICK_PRICE = Digits.of(PriceTick, "price")
 
 
 # Ticks
@@ -64,6 +66,7 @@ def price_tick_record(*, instrument: Instrument, price: Decimal, volume: int, at
     """
     if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
         raise ValidationFailed("validation_error", f"A price must be a positive Decimal; got {price!r}.")
+    price = decimal_validate(price, digits=TICK_PRICE, field="price")
     if isinstance(volume, bool) or not isinstance(volume, int) or volume < 0:
         raise ValidationFailed("validation_error", f"A volume must be a non-negative integer; got {volume!r}.")
     with transaction.atomic():
@@ -205,6 +208,7 @@ ALERT_TYPES = {
     AlertRule.Condition.CHANGE_PERCENT: "price_change",
     AlertRule.Condition.VOLUME_SPIKE: "volume_spike",
 }
+THRESHOLD = Digits.of(AlertRule, "threshold")
 THRESHOLD_LIMITS = {
     AlertRule.Condition.ABOVE: (Decimal("0.0001"), Decimal("100000000")),
     AlertRule.Condition.BELOW: (Decimal("0.0001"), Decimal("100000000")),
@@ -222,12 +226,15 @@ def alert_rule_create(*, user: AbstractBaseUser, symbol: Any, condition: Any, th
             f"'condition' must be one of {', '.join(AlertRule.Condition.values)}.",
             field="condition",
         )
-    value = _decimal(threshold, field="threshold")
+    value = decimal_from_input(threshold)
+    if value is None:
+        raise ValidationFailed("validation_error", "'threshold' must be a number.", field="threshold")
+    value = decimal_validate(value, digits=THRESHOLD, field="threshold")
     low, high = THRESHOLD_LIMITS[AlertRule.Condition(condition)]
-    if not low <= value <= high or value != value.quantize(FOUR_PLACES):
+    if not low <= value <= high:
         raise ValidationFailed(
             "validation_error",
-            f"'threshold' of a {condition} alert must lie between {low} and {high}, with at most 4 decimals.",
+            f"'threshold' of a {condition} alert must lie between {low} and {high}.",
             field="threshold",
         )
     with transaction.atomic():
@@ -573,15 +580,3 @@ def analysis_complete_data(*, analysis: Analysis, result: dict[str, Any]) -> dic
         "recommendation": analysis.recommendation,
         "completed_at": isoformat(analysis.completed_at),
     }
-
-
-def _decimal(value: Any, *, field: str) -> Decimal:
-    if isinstance(value, bool):
-        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
-    try:
-        number = Decimal(value) if isinstance(value, (int, str, Decimal)) else None
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
-        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
-    return number

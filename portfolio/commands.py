@@ -18,7 +18,7 @@ from .selectors import (
     portfolio_get_visible,
     portfolios_visible,
 )
-from .services import PortfolioBook, portfolio_refresh, position_correct
+from .services import COST, QUANTITY, PortfolioBook, portfolio_refresh, position_correct
 
 
 @database_sync_to_async
@@ -50,8 +50,8 @@ async def refresh_portfolio(ctx: CommandContext, data: dict[str, Any]) -> dict[s
 @database_sync_to_async
 def _update_position(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     symbol = text_arg(data, "symbol", max_length=16)
-    quantity = decimal_arg(data, "quantity")
-    avg_cost = decimal_arg(data, "avg_cost", required=False)
+    quantity = decimal_arg(data, "quantity", digits=QUANTITY)
+    avg_cost = decimal_arg(data, "avg_cost", digits=COST, required=False)
     reason = text_arg(data, "reason", max_length=500)
     portfolio = portfolio_get_supervised(
         user=ctx.user, portfolio_id=id_arg(data, "portfolio_id", required=False), held=ctx.permissions

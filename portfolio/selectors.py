@@ -17,6 +17,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from aktienanalyse.exceptions import NotFound
+from aktienanalyse.numbers import ARITHMETIC, computed_exactly
 from aktienanalyse.permissions import staff_may
 from realtime.protocol import isoformat
 
@@ -31,14 +32,14 @@ SUPERVISE_PERMISSION = "portfolio.supervise_portfolios"  # reach every portfolio
 
 def money(value: Decimal) -> Decimal:
     """Round an amount to cents, half up, as a bank statement would."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return value.quantize(CENT, rounding=ROUND_HALF_UP, context=ARITHMETIC)
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal:
     """Return `part` as a percentage of `whole` to two places; 0 when `whole` is not positive."""
     if whole <= 0:
         return Decimal("0.00")
-    return money(part * 100 / whole)
+    return money(ARITHMETIC.divide(ARITHMETIC.multiply(part, 100), whole))
 
 
 def user_sees_portfolios(*, user) -> bool:
@@ -134,6 +135,7 @@ class Valuation:
         return money(self.market_value - self.cost_basis)
 
 
+@computed_exactly
 def portfolio_valuation(*, portfolio: Portfolio, positions: Iterable[Position] | None = None) -> Valuation:
     """Value a portfolio's cash and positions at the instruments' last prices.
 

@@ -6,6 +6,7 @@ members only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,6 +18,7 @@ from django.db.transaction import TransactionManagementError
 
 from aktienanalyse.actor import Actor
 from aktienanalyse.exceptions import DomainError, ValidationFailed
+from aktienanalyse.numbers import ARITHMETIC, Digits, computed_exactly, decimal_validate
 from realtime.dispatch import send_event_on_commit
 from realtime.protocol import utc_now_iso
 
@@ -33,7 +35,13 @@ from .selectors import (
     user_sees_portfolios,
 )
 
-COST_STEP = Decimal("0.000001")
+# What a position's quantity and cost and a portfolio's cash may be is what their columns store (docs/trading.md).
+QUANTITY = Digits.of(Position, "quantity")
+COST = Digits.of(Position, "avg_cost")
+MONEY = Digits.of(Portfolio, "cash")
+COST_STEP = COST.step
+
+logger = logging.getLogger(__name__)
 
 
 class BookingRefused(DomainError):
@@ -50,9 +58,10 @@ class Revaluation:
 
 def portfolio_create(*, name: str, cash: Decimal, members: Iterable = ()) -> Portfolio:
     """Create a portfolio with starting cash, visible to `members`."""
+    cash = decimal_validate(cash, digits=MONEY, field="cash")
     if cash < 0:
         raise ValidationFailed("invalid_cash", "Cash cannot be negative.")
-    portfolio = Portfolio.objects.create(name=name, cash=money(cash), last_value=money(cash))
+    portfolio = Portfolio.objects.create(name=name, cash=cash, last_value=cash)
     portfolio.members.add(*members)
     return portfolio
 
@@ -126,6 +135,7 @@ def portfolio_lock(*, portfolio_id: int | None = None, visible_to=None) -> Portf
     return PortfolioBook(rows[0], member_ids=member_ids)
 
 
+@computed_exactly
 def position_apply_fill(
     *,
     book: PortfolioBook,
@@ -156,7 +166,9 @@ def position_apply_fill(
             raise BookingRefused("insufficient_cash", f"The portfolio has {portfolio.cash} EUR; this buy needs {gross + fees} EUR.")
         new_quantity = previous_quantity + quantity
         previous_cost = position.quantity * position.avg_cost if position else Decimal("0")
-        avg_cost = ((previous_cost + gross + fees) / new_quantity).quantize(COST_STEP, rounding=ROUND_HALF_UP)
+        avg_cost = ((previous_cost + gross + fees) / new_quantity).quantize(
+            COST_STEP, rounding=ROUND_HALF_UP, context=ARITHMETIC
+        )
         if position is None:
             position = Position(portfolio=portfolio, instrument=instrument, quantity=new_quantity, avg_cost=avg_cost)
             position.save(force_insert=True)
@@ -172,6 +184,8 @@ def position_apply_fill(
         cash_after = portfolio.cash + gross - fees
         if cash_after < 0:
             raise BookingRefused("insufficient_cash", "The proceeds of this sale do not cover its fees.")
+        if MONEY.fault(cash_after) is not None:
+            raise BookingRefused("cash_out_of_range", f"The proceeds would take the cash beyond what a portfolio holds ({cash_after} EUR).")
         new_quantity = previous_quantity - quantity
         if new_quantity == 0:
             position.delete()
@@ -255,6 +269,7 @@ def portfolio_value_changed_announce(
     )
 
 
+@computed_exactly
 def portfolio_value_announce(*, book: PortfolioBook, trigger_reason: str, correlation_id: str | None = None) -> Decimal:
     """Emit `portfolio.value_changed` against the last announced value and remember the new one.
 
@@ -269,10 +284,23 @@ def portfolio_value_announce(*, book: PortfolioBook, trigger_reason: str, correl
 
 
 def portfolios_revalue(*, instrument: Instrument, trigger_reason: str = "price_update") -> None:
-    """Announce the new value of every portfolio holding `instrument` after its price moved."""
+    """Announce the new value of every portfolio holding `instrument` after its price moved.
+
+    Each portfolio is revalued in its own transaction; one that fails is logged and the others
+    are still revalued.
+    """
     for portfolio_id in portfolios_holding(instrument=instrument).values_list("pk", flat=True):
-        with transaction.atomic():
-            portfolio_value_announce(book=portfolio_lock(portfolio_id=portfolio_id), trigger_reason=trigger_reason)
+        try:
+            with transaction.atomic():
+                portfolio_value_announce(book=portfolio_lock(portfolio_id=portfolio_id), trigger_reason=trigger_reason)
+        except Exception:
+            logger.exception("portfolio %s could not be revalued after a %s price", portfolio_id, instrument.symbol)
+
+
+def _correction_number(value: Decimal, *, digits: Digits, field: str) -> Decimal:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
+    return decimal_validate(value, digits=digits, field=field)
 
 
 def portfolio_refresh(*, book: PortfolioBook, correlation_id: str | None = None) -> dict[str, Any]:
@@ -282,6 +310,7 @@ def portfolio_refresh(*, book: PortfolioBook, correlation_id: str | None = None)
     return snapshot
 
 
+@computed_exactly
 @transaction.atomic
 def position_correct(
     *,
@@ -292,11 +321,18 @@ def position_correct(
     reason: str,
     actor: Actor,
 ) -> PositionCorrection:
-    """Set a position to `quantity` (0 removes it) by hand, and record who did it, from where and why."""
+    """Set a position to `quantity` (0 removes it) by hand, and record who did it, from where and why.
+
+    A quantity or cost its column would not store exactly, or one that would give the portfolio
+    a value its cash column cannot hold, is `validation_error` and changes nothing.
+    """
+    quantity = _correction_number(quantity, digits=QUANTITY, field="quantity")
     if quantity < 0:
-        raise ValidationFailed("invalid_quantity", "A position cannot be negative.")
-    if avg_cost is not None and avg_cost < 0:
-        raise ValidationFailed("invalid_avg_cost", "An average cost cannot be negative.")
+        raise ValidationFailed("invalid_quantity", "A position cannot be negative.", field="quantity")
+    if avg_cost is not None:
+        avg_cost = _correction_number(avg_cost, digits=COST, field="avg_cost")
+        if avg_cost < 0:
+            raise ValidationFailed("invalid_avg_cost", "An average cost cannot be negative.", field="avg_cost")
     if not reason.strip():
         raise ValidationFailed("reason_required", "A manual correction needs a reason.")
     book = portfolio_lock(portfolio_id=portfolio_id)
@@ -333,6 +369,14 @@ def position_correct(
         avg_cost=new_avg_cost,
         reason=reason.strip()[:500],
     )
+    if MONEY.fault(portfolio_value(portfolio=portfolio, positions=book.positions.values())) is not None:
+        # Raised inside the transaction: the position written above is rolled back with it.
+        raise ValidationFailed(
+            "validation_error",
+            f"'quantity' {quantity} would make the portfolio worth more than its cash column holds "
+            f"({MONEY.integer_digits} digits before the decimal point).",
+            field="quantity",
+        )
     portfolio.save(update_fields=["updated_at"])
     mark = position_mark_price(position) if position is not None else (instrument.last_price or previous_avg_cost or Decimal("0"))
     _announce_position(

@@ -15,8 +15,8 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
@@ -31,6 +31,8 @@ from .loops import per_loop
 from .protocol import SYMBOL_RE, decode, encode, envelope
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Names this process on messages it sent through the channel layer after delivering them to
 # its own sockets itself (`Backlog`); its fan-out skips them.
@@ -376,6 +378,23 @@ class Publisher:
 
 
 get_publisher = per_loop(Publisher)
+
+
+def run_and_publish(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` in a new event loop, as `asyncio.run` does, and publish what it committed before the loop ends.
+
+    Events committed by `database_sync_to_async` work on this loop wait in its `Publisher`;
+    `asyncio.run` alone cancels the publisher's task once `main` returns, and the last events
+    with it. A management command that runs an event loop runs it through here.
+    """
+
+    async def until_published() -> T:
+        try:
+            return await main
+        finally:
+            await get_publisher().flush()
+
+    return asyncio.run(until_published())
 
 
 def _publish_from_loop(message: dict[str, Any]) -> bool:

@@ -7,15 +7,15 @@ message and the `field`, before any service runs.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aktienanalyse.exceptions import ValidationFailed
+from aktienanalyse.numbers import Digits, decimal_from_input, decimal_validate
 
 from .protocol import ErrorCode
 
 _MISSING = object()
-MAX_NUMBER_TEXT = 40
 
 
 def _refuse(field: str, message: str) -> ValidationFailed:
@@ -37,25 +37,25 @@ def text_arg(data: dict[str, Any], field: str, *, required: bool = True, max_len
     return value
 
 
-def decimal_arg(data: dict[str, Any], field: str, *, required: bool = True) -> Decimal | None:
-    """Return an exact number argument (JSON number or numeric string), None if optional and absent or null."""
+def decimal_arg(
+    data: dict[str, Any], field: str, *, digits: Digits | None = None, required: bool = True
+) -> Decimal | None:
+    """Return an exact number argument, None if optional and absent or null.
+
+    A JSON number or a string in the JSON number grammar (ASCII digits, no separators). With
+    `digits`, the column the value goes into, a value that column would not store exactly is
+    refused.
+    """
     value = data.get(field, _MISSING)
     if value is _MISSING or value is None:
         if required:
             raise _refuse(field, f"'{field}' is required.")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
-        raise _refuse(field, f"'{field}' must be a number.")
-    if isinstance(value, str):
-        if len(value) > MAX_NUMBER_TEXT:
-            raise _refuse(field, f"'{field}' must be a number.")
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            raise _refuse(field, f"'{field}' must be a number.") from None
-    number = Decimal(value)
-    if not number.is_finite():
-        raise _refuse(field, f"'{field}' must be a finite number.")
+    number = decimal_from_input(value)
+    if number is None:
+        raise _refuse(field, f"'{field}' must be a number (JSON number or decimal string of ASCII digits).")
+    if digits is not None:
+        number = decimal_validate(number, digits=digits, field=field)
     return number
 
 

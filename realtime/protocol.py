@@ -159,11 +159,21 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)  # shared, as json.loads shares its own
+def _integer(text: str) -> int | Decimal:
+    # Python converts at most 4300 digits to an int, and the ValueError would make the whole
+    # frame invalid JSON; a longer integer stays an exact Decimal, for its field's check to refuse.
+    return int(text) if len(text) <= 64 else Decimal(text)
+
+
+# Shared, as json.loads shares its own.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=_integer, parse_constant=_reject_constant)
 
 
 def decode(text: str | bytes) -> Any:
-    """Parse JSON with every fractional number as a Decimal; NaN and Infinity are errors."""
+    """Parse JSON with every fractional number as a Decimal; NaN and Infinity are errors.
+
+    Integers are ints, except one of more than 64 digits, which is a Decimal.
+    """
     if isinstance(text, (bytes, bytearray)):
         text = text.decode(json.detect_encoding(text), "surrogatepass")
     return _DECODER.decode(text)

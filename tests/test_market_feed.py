@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -13,13 +14,15 @@ from django.core.management import call_command
 
 from aktienanalyse.exceptions import ValidationFailed
 from market.feed import PriceFeed, background_stop, running_feed
-from market.models import PriceTick
+from market.models import AlertRule, PriceTick
 from market.providers import SimulatedMarket
-from market.services import price_history_prune, price_history_seed, price_tick_record
+from market.services import alert_rule_create, price_history_prune, price_history_seed, price_tick_record
 from portfolio.models import Instrument
 from realtime.events import get_schema
 from realtime.protocol import decode
+from tests.fixtures.bus import gateway_layer, shared_redis_url
 from tests.fixtures.market import ScriptedMarket, make_instrument
+from tests.fixtures.servers import BASE_DIR
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -198,6 +201,53 @@ def test_market_feed_command_runs_the_given_number_of_rounds(sap_at_100, capsys)
     assert len(ticks_of("SAP")) == 3
     assert ticks_of("SIE") == []
     assert "3 rounds, 3 ticks" in capsys.readouterr().out
+
+
+def test_market_feed_command_delivers_the_events_it_commits_before_it_exits(sap_at_100, staff_user, settings):
+    # given a Redis channel layer of this test's own, a listener channel in the groups of price
+    # updates and of the user (a plain channel name, so any layer instance may receive it), and
+    # an alert rule of the user that any price fires
+    url, tag = shared_redis_url(), uuid.uuid4().hex[:10]
+    prefix, channel = f"feed-{tag}", f"listener-{tag}"
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "realtime.layers.RedisChannelLayer", "CONFIG": {"hosts": [url], "prefix": prefix}}
+    }
+    channel_layers.backends.clear()
+
+    async def listen() -> None:
+        listener = gateway_layer([url], prefix)
+        await listener.group_add("ev.market.price_update", channel)
+        await listener.group_add(f"user.{staff_user.pk}", channel)
+
+    async def take(count: int) -> list[dict]:
+        listener = gateway_layer([url], prefix)
+        try:
+            return [decode((await asyncio.wait_for(listener.receive(channel), 10))["text"]) for _ in range(count)]
+        finally:
+            await listener.flush()
+
+    asyncio.run(listen())
+    alert_rule_create(user=staff_user, symbol="SAP", condition="above", threshold="0.0001")
+    try:
+        # when the command records a single round and exits
+        call_command("market_feed", ticks=1, interval=0.01, symbols="sap", seed=3)
+        # then the tick's price update and the alert it fired were delivered
+        received = asyncio.run(take(2))
+    finally:
+        channel_layers.backends.clear()
+    assert sorted(frame["event"] for frame in received) == ["market.alert", "market.price_update"]
+    assert not AlertRule.objects.filter(armed=True).exists()
+
+
+def test_every_management_command_that_runs_an_event_loop_publishes_before_it_ends():
+    # A command whose database work commits events on its loop must run that loop through
+    # run_and_publish; these only talk to servers and Redis and write no rows.
+    writes_nothing = {"event_bridge.py", "gateway_clients.py", "tail_events.py", "ws_client.py"}
+    commands = [path for path in BASE_DIR.glob("*/management/commands/*.py") if path.name != "__init__.py"]
+    assert commands
+    direct = {path.name for path in commands if "asyncio.run(" in path.read_text()}
+    assert direct == writes_nothing
+    assert "run_and_publish(" in (BASE_DIR / "market/management/commands/market_feed.py").read_text()
 
 
 @pytest.mark.parametrize("options", [{"ticks": 0}, {"interval": -1}, {"rate": 0}, {"rate": 2, "interval": 1}])

@@ -17,6 +17,7 @@ from aktienanalyse.permissions import staff_require
 
 from .models import Fill, Order, OrderStatus, Side
 from .selectors import ORDER_VIEW_PERMISSION, order_get_visible, order_history
+from .services import QUANTITY
 
 
 class MayReadOrders(BasePermission):
@@ -37,7 +38,7 @@ class OrderSerializer(serializers.ModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol")
     isin = serializers.CharField(source="instrument.isin")
     portfolio_id = serializers.IntegerField()
-    remaining_quantity = serializers.DecimalField(max_digits=18, decimal_places=4)
+    remaining_quantity = serializers.DecimalField(max_digits=QUANTITY.max_digits, decimal_places=QUANTITY.decimal_places)
 
     class Meta:
         model = Order

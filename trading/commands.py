@@ -12,7 +12,7 @@ from realtime.payload import decimal_arg, id_arg, text_arg
 
 from .models import Order, OrderStatus
 from .selectors import ORDER_CHANGE_PERMISSION, ORDER_PLACE_PERMISSION, order_get_visible
-from .services import order_cancel, order_modify, order_place
+from .services import PRICE, QUANTITY, order_cancel, order_modify, order_place
 
 STATUS_MESSAGES = {
     OrderStatus.OPEN: "Order placed; it rests until the price crosses it.",
@@ -31,9 +31,9 @@ def _place(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     symbol = text_arg(data, "symbol", max_length=16)
     side = text_arg(data, "side", max_length=16)
     order_type = text_arg(data, "order_type", required=False, max_length=16) or "market"
-    quantity = decimal_arg(data, "quantity")
-    price = decimal_arg(data, "price", required=False)
-    stop_price = decimal_arg(data, "stop_price", required=False)
+    quantity = decimal_arg(data, "quantity", digits=QUANTITY)
+    price = decimal_arg(data, "price", digits=PRICE, required=False)
+    stop_price = decimal_arg(data, "stop_price", digits=PRICE, required=False)
     client_order_id = text_arg(data, "client_order_id", required=False, max_length=64)
     portfolio_id = id_arg(data, "portfolio_id", required=False)
     order = order_place(
@@ -76,8 +76,8 @@ def _modify(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     order = order_modify(
         order_id=order.pk,
         actor=Actor.from_command(ctx),
-        quantity=decimal_arg(data, "quantity", required=False),
-        price=decimal_arg(data, "price", required=False),
+        quantity=decimal_arg(data, "quantity", digits=QUANTITY, required=False),
+        price=decimal_arg(data, "price", digits=PRICE, required=False),
         request_id=text_arg(data, "request_id", required=False, max_length=64),
     )
     message = "Order modified and filled." if order.status == OrderStatus.FILLED else "Order modified successfully."

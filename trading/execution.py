@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from aktienanalyse.numbers import ARITHMETIC, Digits, computed_exactly
 from portfolio.models import Instrument
 from portfolio.selectors import money
 from portfolio.services import (
@@ -33,9 +34,10 @@ from .models import RESTING_STATUSES, Fill, Order, OrderStatus, OrderType, Side
 
 logger = logging.getLogger(__name__)
 
-PRICE_STEP = Decimal("0.0001")  # the precision prices are stored with
+PRICE_STEP = Digits.of(Order, "average_fill_price").step
 
 
+@computed_exactly
 def fee_for(*, value: Decimal) -> Decimal:
     """Return the fee of a fill worth `value`: the configured rate, at least the minimum fee."""
     config = settings.TRADING
@@ -61,6 +63,7 @@ def crossed_orders_filter(*, price: Decimal) -> Q:
     )
 
 
+@computed_exactly
 def order_fill(
     *, order: Order, book: PortfolioBook, price: Decimal, quantity: Decimal, correlation_id: str | None = None
 ) -> Fill | None:
@@ -86,7 +89,9 @@ def order_fill(
     fill = Fill.objects.create(order=order, quantity=quantity, price=price, fees=fees, executed_at=now)
     previous_value = order.filled_quantity * (order.average_fill_price or Decimal("0"))
     order.filled_quantity += quantity
-    order.average_fill_price = ((previous_value + quantity * price) / order.filled_quantity).quantize(PRICE_STEP, rounding=ROUND_HALF_UP)
+    order.average_fill_price = ((previous_value + quantity * price) / order.filled_quantity).quantize(
+        PRICE_STEP, rounding=ROUND_HALF_UP, context=ARITHMETIC
+    )
     order.fees += fees
     order.status = OrderStatus.FILLED if order.filled_quantity == order.quantity else OrderStatus.PARTIALLY_FILLED
     if order.status == OrderStatus.FILLED:
@@ -123,15 +128,19 @@ def order_execute_if_crossed(
     if price is None or not order_crossed_by(order=order, price=price):
         return None
     quantity = order.quantity if order.order_type == OrderType.MARKET else order_fill_quantity(order=order)
+    if quantity <= 0:
+        return None
     return order_fill(order=order, book=book, price=price, quantity=quantity, correlation_id=correlation_id)
 
 
+@computed_exactly
 def resting_orders_execute(*, instrument: Instrument, price: Decimal) -> list[Order]:
     """Fill the resting limit and stop orders of `instrument` that a trade at `price` crosses.
 
     Each order executes in its own transaction under its portfolio's lock and is re-read there,
-    so a concurrent tick, cancellation or modification is seen and nothing is booked twice.
-    Returns the orders that were filled (fully or partly) or failed by this tick.
+    so a concurrent tick, cancellation or modification is seen and nothing is booked twice. An
+    order whose execution raises is rolled back and logged alone; the orders after it still
+    execute. Returns the orders that were filled (fully or partly) or failed by this tick.
     """
     price = Decimal(str(price)) if isinstance(price, float) else Decimal(price)
     if not price.is_finite() or price <= 0:
@@ -145,15 +154,25 @@ def resting_orders_execute(*, instrument: Instrument, price: Decimal) -> list[Or
     )
     touched: list[Order] = []
     for order_id, portfolio_id in candidates:
-        with transaction.atomic():
-            book = portfolio_lock(portfolio_id=portfolio_id)
-            order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
-            if order.status not in RESTING_STATUSES:
-                continue
-            order.portfolio = book.portfolio
-            fill = order_execute_if_crossed(order=order, book=book, price=price)
-            if fill is not None or order.status == OrderStatus.FAILED:
-                touched.append(order)
+        try:
+            order = _resting_order_execute(order_id=order_id, portfolio_id=portfolio_id, price=price)
+        except Exception:
+            logger.exception("order %s could not be executed at %s %s", order_id, instrument.symbol, price)
+            continue
+        if order is not None:
+            touched.append(order)
     if touched:
         logger.info("price %s of %s executed %d resting order(s)", price, instrument.symbol, len(touched))
     return touched
+
+
+@transaction.atomic
+def _resting_order_execute(*, order_id: int, portfolio_id: int, price: Decimal) -> Order | None:
+    """Execute one resting order at `price` if it still rests and is crossed; return it if filled or failed."""
+    book = portfolio_lock(portfolio_id=portfolio_id)
+    order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
+    if order.status not in RESTING_STATUSES:
+        return None
+    order.portfolio = book.portfolio
+    fill = order_execute_if_crossed(order=order, book=book, price=price)
+    return order if fill is not None or order.status == OrderStatus.FAILED else None

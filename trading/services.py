@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from aktienanalyse.actor import Actor
 from aktienanalyse.exceptions import DomainError, NotFound, ValidationFailed
+from aktienanalyse.numbers import Digits, computed_exactly, decimal_validate
 from portfolio.models import Instrument
 from portfolio.selectors import instrument_get, portfolio_get_visible, symbol_normalize
 from portfolio.services import PortfolioBook, portfolio_lock
@@ -27,8 +28,9 @@ from .execution import fee_for, order_execute_if_crossed
 from .models import RESTING_STATUSES, Order, OrderAudit, OrderRequest, OrderStatus, OrderType, Side
 
 CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-QUANTITY_PLACES = 4
-PRICE_PLACES = 4
+# What an order's quantity and prices may be is what their columns store (docs/trading.md).
+QUANTITY = Digits.of(Order, "quantity")
+PRICE = Digits.of(Order, "price")
 
 
 class OrderRejected(DomainError):
@@ -52,38 +54,36 @@ class OrderParams:
     stop_price: Decimal | None
 
 
-def _places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
 def quantity_validate(*, quantity: Decimal, field: str = "quantity") -> Decimal:
-    """Return a valid order quantity or raise `ValidationFailed` saying what is wrong with it."""
+    """Return a valid order quantity or raise `ValidationFailed` saying what is wrong with it.
+
+    A quantity its column would not store exactly is `validation_error`; one out of range
+    `invalid_quantity`.
+    """
     if not isinstance(quantity, Decimal) or not quantity.is_finite():
-        raise ValidationFailed("invalid_quantity", f"'{field}' must be a number.", field=field)
+        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
+    quantity = decimal_validate(quantity, digits=QUANTITY, field=field)
     if quantity <= 0:
         raise ValidationFailed("invalid_quantity", f"'{field}' must be greater than zero.", field=field)
     limit = settings.TRADING["MAX_ORDER_QUANTITY"]
     if quantity > limit:
         raise ValidationFailed("invalid_quantity", f"'{field}' may be at most {limit}.", field=field)
-    if _places(quantity) > QUANTITY_PLACES:
-        raise ValidationFailed(
-            "invalid_quantity", f"'{field}' has more than {QUANTITY_PLACES} decimal places.", field=field
-        )
     return quantity
 
 
 def price_validate(*, price: Decimal, field: str) -> Decimal:
-    """Return a valid price or raise `ValidationFailed` saying what is wrong with it."""
+    """Return a valid price or raise `ValidationFailed` saying what is wrong with it.
+
+    A price its column would not store exactly is `validation_error`; one out of range `invalid_price`.
+    """
     if not isinstance(price, Decimal) or not price.is_finite():
-        raise ValidationFailed("invalid_price", f"'{field}' must be a number.", field=field)
+        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
+    price = decimal_validate(price, digits=PRICE, field=field)
     if price <= 0:
         raise ValidationFailed("invalid_price", f"'{field}' must be greater than zero.", field=field)
     limit = settings.TRADING["MAX_PRICE"]
     if price > limit:
         raise ValidationFailed("invalid_price", f"'{field}' may be at most {limit}.", field=field)
-    if _places(price) > PRICE_PLACES:
-        raise ValidationFailed("invalid_price", f"'{field}' has more than {PRICE_PLACES} decimal places.", field=field)
     return price
 
 
@@ -231,6 +231,7 @@ def _instrument_now(*, book: PortfolioBook, symbol: str) -> Instrument:
     return instrument_get(symbol=symbol)
 
 
+@computed_exactly
 def order_place(
     *,
     portfolio_id: int | None = None,
@@ -438,6 +439,7 @@ def _order_cancel(*, order_id: int, actor: Actor, reason: str, request_id: str |
     return order
 
 
+@computed_exactly
 def order_modify(
     *,
     order_id: int,
@@ -475,9 +477,9 @@ def _order_modify(
     if quantity is None and price is None:
         raise ValidationFailed("nothing_to_modify", "Give a new 'quantity', a new 'price', or both.")
     if quantity is not None:
-        quantity_validate(quantity=quantity)
+        quantity = quantity_validate(quantity=quantity)
     if price is not None:
-        price_validate(price=price, field="price")
+        price = price_validate(price=price, field="price")
     book, order = _lock_order(order_id=order_id)
     action = OrderRequest.Action.MODIFY
     if request_id and _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order.pk, params=params):

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from market.conf import channel_layer_in_memory, market_setting
 from market.feed import PriceFeed
+from realtime.dispatch import run_and_publish
 
 
 class Command(BaseCommand):
@@ -45,7 +46,7 @@ class Command(BaseCommand):
         chosen = [s.strip().upper() for s in symbols.split(",") if s.strip()]
         feed = PriceFeed.from_settings(interval=interval, symbols=chosen, seed=seed)
         self.stdout.write(f"market feed: every {interval}s, symbols {', '.join(chosen) or 'all with a price'}")
-        asyncio.run(self._run(feed, ticks))
+        run_and_publish(self._run(feed, ticks))
         self.stdout.write(f"market feed stopped: {feed.rounds} rounds, {feed.ticks} ticks, {feed.failures} failed rounds")
 
     async def _run(self, feed: PriceFeed, rounds: int | None) -> None:
