@@ -210,7 +210,7 @@ def test_market_feed_command_delivers_the_events_it_commits_before_it_exits(sap_
     url, tag = shared_redis_url(), uuid.uuid4().hex[:10]
     prefix, channel = f"feed-{tag}", f"listener-{tag}"
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "realtime.layers.RedisChannelLayer", "CONFIG": {"hosts": [url], "prefix": prefix}}
+        "default": {"BACKEND": "realtime.server.layers.RedisChannelLayer", "CONFIG": {"hosts": [url], "prefix": prefix}}
     }
     channel_layers.backends.clear()
 
