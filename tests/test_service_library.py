@@ -404,3 +404,49 @@ async def test_spec_style_subclass_registers_its_handlers_in_register_command_ha
 def test_command_name_the_gateway_cannot_forward_is_refused_at_registration():
     with pytest.raises(ValueError, match="not a command name"):
         UserCommandHandler().register("Get-News", lambda data, client_id: None)
+
+
+# The quick start of docs/service-library.md
+
+
+def quick_start_code() -> str:
+    text = (BASE_DIR / "docs" / "service-library.md").read_text(encoding="utf-8")
+    block = text.split("<!-- quick-start:", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    return block
+
+
+async def test_the_documented_quick_start_answers_a_command_and_sends_its_event(tmp_path):
+    # given the quick start's code, run as a service process on channels of this test's own
+    events_channel, commands_channel = channels()
+    code = quick_start_code()
+    assert len(code.strip().splitlines()) <= 12
+    script = tmp_path / "risk_service.py"
+    script.write_text(code)
+    env = {"PYTHONPATH": str(LIBRARY / "src"), "REDIS_BUS_URL": shared_redis_url(),
+           "BUS_EVENTS_CHANNEL": events_channel, "BUS_COMMANDS_CHANNEL": commands_channel}
+    service = subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        async with Listener(events_channel) as gateway:
+            async with asyncio.timeout(20):
+                while (await gateway.redis.pubsub_numsub(commands_channel))[0][1] < 1:
+                    assert service.poll() is None, service.stderr.read()
+                    await asyncio.sleep(0.05)
+
+            # when a desk's command is forwarded to it
+            await gateway.publish(commands_channel, backend_event("get_risk", {"symbol": "SAP"}, correlation_id="q-1"))
+            alert, response = await gateway.next(), await gateway.next()
+
+        # then its event went to the subscribers and its answer to the desk, both as the gateway takes them
+        assert (alert["event"], alert["data"]["threshold"], alert["source_service"]) == ("market.alert", Decimal("1.05"), "risk-service")
+        assert response["data"] == {"status": "success", "command": "get_risk", "result": {"symbol": "SAP", "value_at_risk": Decimal("0.98")}}
+        assert (response["target_client"], response["correlation_id"]) == ("desk-7", "q-1")
+        for message in (alert, response):
+            parse_bus_message(codec.encode(message))
+
+        # and SIGTERM ends it cleanly
+        service.terminate()
+        assert service.wait(10) == 0
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
