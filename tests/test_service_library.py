@@ -291,6 +291,10 @@ async def news_handler():
     async def explode(data, client_id):
         raise RuntimeError("the news archive is down")
 
+    @handler.command("unsendable")
+    async def unsendable(data, client_id):
+        return {"score": Decimal("NaN")}
+
     async with Listener(events_channel) as gateway:
         await handler.start()
         try:
@@ -320,8 +324,9 @@ async def test_forwarded_command_is_answered_to_its_client_with_the_spec_command
         ("explode", {}, {"error": "the news archive is down", "code": "internal_error"}),
         ("get_weather", {}, {"error": "Unknown command: get_weather", "code": "unknown_command"}),
         ("count_words", {}, {"error": "'text'", "code": "internal_error"}),
+        ("unsendable", {}, {"error": "unsendable gave an answer that cannot be sent", "code": "internal_error"}),
     ],
-    ids=["refused", "failed", "unknown", "bad data"],
+    ids=["refused", "failed", "unknown", "bad data", "answer no JSON"],
 )
 async def test_command_that_fails_is_answered_with_the_spec_error_and_a_code(news_handler, command, data, result):
     handler, gateway = news_handler
@@ -450,3 +455,47 @@ async def test_the_documented_quick_start_answers_a_command_and_sends_its_event(
         if service.poll() is None:
             service.kill()
             service.wait()
+
+
+async def test_handler_and_dispatcher_carry_on_after_redis_restarts(own_redis):
+    # given a handler whose command sends an event, answering on a Redis of this test's own
+    events_channel, commands_channel = channels()
+    handler = UserCommandHandler(own_redis.url, commands_channel, events_channel, "risk")
+
+    @handler.command("get_risk")
+    async def get_risk(data, client_id):
+        await handler.dispatcher.emit(library.MarketAlertEvent(symbol="SAP", message=data["n"]))
+        return data["n"]
+
+    await handler.start()
+    gateway_redis = aioredis.Redis.from_url(own_redis.url)
+    try:
+        for attempt in ("before", "after"):
+            pubsub = gateway_redis.pubsub(ignore_subscribe_messages=True)
+            await pubsub.subscribe(events_channel)
+            async with asyncio.timeout(20):
+                while (await gateway_redis.pubsub_numsub(commands_channel))[0][1] < 1:  # the handler is (back) in
+                    await asyncio.sleep(0.05)
+
+            # when a command comes (before Redis is killed and restarted, and after)
+            await gateway_redis.publish(commands_channel, codec.encode(backend_event("get_risk", {"n": attempt})))
+
+            # then its event and its answer go out
+            async with asyncio.timeout(10):
+                got = []
+                while len(got) < 2:
+                    item = await pubsub.get_message(timeout=10)
+                    if item is not None:
+                        got.append(decode(item["data"]))
+            assert [(m["event"], m["data"].get("message") or m["data"].get("result")) for m in got] == [
+                ("market.alert", attempt), ("get_risk.response", attempt),
+            ]
+            await pubsub.aclose()
+            if attempt == "before":
+                own_redis.kill()
+                own_redis.start()
+                await gateway_redis.aclose()
+                gateway_redis = aioredis.Redis.from_url(own_redis.url)
+    finally:
+        await gateway_redis.aclose()
+        await handler.stop()
