@@ -226,6 +226,21 @@ async def test_sync_dispatcher_publishes_the_same_message():
     assert (message["event"], message["data"]["price"], message["source_service"]) == ("market.price_update", Decimal("142.37"), "batch-job")
 
 
+async def test_dispatcher_says_once_that_no_gateway_listens_and_once_that_one_does_again(caplog):
+    events_channel, _ = channels()
+    caplog.set_level("INFO", logger="aktienanalyse_events.dispatcher")
+    async with WebSocketEventDispatcher(shared_redis_url(), events_channel) as dispatcher:
+        unheard = [await dispatcher.emit(library.MarketAlertEvent(symbol="SAP")) for _ in range(3)]
+        async with Listener(events_channel):
+            heard = await dispatcher.emit(library.MarketAlertEvent(symbol="SAP"))
+
+    assert (unheard, heard) == ([0, 0, 0], 1)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"market.alert published on {events_channel}, but no gateway listens there",
+        f"a gateway listens on {events_channel} again",
+    ]
+
+
 @pytest.mark.parametrize("kind", ["async", "sync"])
 async def test_dispatcher_raises_bus_error_when_redis_cannot_be_reached(kind):
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there

@@ -33,6 +33,7 @@ class _Dispatcher:
     ):
         self.settings = BusSettings.resolve(redis_url=redis_url, events_channel=channel, service_name=service_name)
         self.redis_client = redis_client
+        self._unheard = False
 
     def emit(self, event: Any, *, target_client: str | None = None, correlation_id: str | None = None) -> Any:
         raise NotImplementedError
@@ -68,10 +69,12 @@ class _Dispatcher:
         return message["event"], encode(message)
 
     def _published(self, event_type: str, receivers: int) -> int:
-        if receivers == 0:
+        """Log once when no gateway hears the events, and once when one does again."""
+        if receivers == 0 and not self._unheard:
             logger.warning("%s published on %s, but no gateway listens there", event_type, self.settings.events_channel)
-        else:
-            logger.debug("%s published to %d gateway process(es)", event_type, receivers)
+        elif receivers and self._unheard:
+            logger.info("a gateway listens on %s again", self.settings.events_channel)
+        self._unheard = receivers == 0
         return receivers
 
 
