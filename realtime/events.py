@@ -197,12 +197,15 @@ def service_time(sent_at: Any) -> str:
 
     The spec's services write `datetime.utcnow().isoformat()`: a time without offset, in UTC.
     """
-    moment = None
     if isinstance(sent_at, str) and _is_iso_timestamp(sent_at):
         moment = datetime.fromisoformat(sent_at)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-    return isoformat(moment or datetime.now(timezone.utc))
+        try:
+            return isoformat(moment)
+        except OverflowError:  # an offset that moves it out of the years 1 to 9999
+            pass
+    return isoformat(datetime.now(timezone.utc))
 
 
 CATEGORIES = ("portfolio", "trading", "market", "analysis", "system")

@@ -61,9 +61,10 @@ def test_every_spec_event_type_has_its_dataclass_in_the_helper():
     assert {getattr(spec_events, schema.spec_class)().event_type for schema in EVENT_SCHEMAS.values() if schema.spec_class} == spec_types
 
 
-def test_empty_time_without_a_valid_message_time_is_the_time_of_receipt():
+@pytest.mark.parametrize("sent_at", ["not a time", None, 17, "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_empty_time_without_a_usable_message_time_is_the_time_of_receipt(sent_at):
     raw = json.loads(spec_bus_text(spec_events.PriceUpdateEvent(symbol="SAP")))
-    raw["timestamp"] = "not a time"
+    raw["timestamp"] = sent_at
     before = datetime.now(timezone.utc) - timedelta(milliseconds=1)
 
     stamped = datetime.fromisoformat(delivered_data(json.dumps(raw))["timestamp"])
