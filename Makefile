@@ -8,7 +8,7 @@ PIP_TOOLS := pip-tools==7.6.2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve bench test venv migrate demo clean node-deps js js-test system-tools messages deploy-local lock upgrade-deps
+.PHONY: run serve bench test venv migrate demo clean node-deps js js-test system-tools messages deploy-local lock upgrade-deps example-service
 
 venv: $(STAMP)
 
@@ -57,6 +57,11 @@ deploy-local: venv
 serve: migrate
 	$(PY) -m realtime.server -b $(HOST) -p $(PORT) --ping-interval 35 --ping-timeout 30 \
 		--websocket-max-message-size 65536 --websocket_connect_timeout 30 aktienanalyse.asgi:application
+
+# The example news service on the bus of a gateway run with REDIS_URL and BUS_FORWARDED_COMMANDS=get_news
+# (docs/service-library.md); it imports the service library from clients/python/src, uninstalled.
+example-service: venv
+	PYTHONPATH=clients/python/src $(PY) clients/python/examples/news_service.py
 
 # Side-by-side benchmark against a bare websockets server (needs Redis and PostgreSQL; docs/benchmarks.md).
 bench: venv

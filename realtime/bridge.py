@@ -32,8 +32,8 @@ A consumer-group design (Redis streams) was not chosen: the spec's services PUBL
 carries pub/sub messages that a stream would never see without yet another subscriber.
 
 Every bus message is validated like client input (`realtime.protocol.decode`, the schemas of
-`realtime.events`): malformed JSON, unknown event types and wrong field types are logged with
-the reason and dropped. When Redis goes away the bridge logs the loss, retries with a short
+`realtime.events`, which accept what the spec's dataclass defaults write): malformed JSON,
+unknown event types and wrong field types are logged with the reason and dropped. When Redis goes away the bridge logs the loss, retries with a short
 backoff and logs the recovery; it never takes the process down.
 
 User commands no handler claims are published on `aktienanalyse:events:user_commands` in the
@@ -242,10 +242,11 @@ def _bus_message(message: dict[str, Any]) -> dict[str, Any]:
     try:
         return dispatch.build_event_message(
             event,
-            message.get("data"),
+            schema.as_published(message.get("data"), sent_at=message.get("timestamp")),
             correlation_id=correlation_id,
             source_service=source_service,
             target_client=target_client,
+            spec_defaults=True,
         )
     except EventValidationError as exc:
         raise BusMessageRejected(str(exc), DropReason.INVALID_DATA) from None

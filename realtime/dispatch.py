@@ -70,10 +70,14 @@ def build_event_message(
     source_service: str | None = None,
     target_client: str | None = None,
     group: str | None = None,
+    spec_defaults: bool = False,
 ) -> dict[str, Any]:
-    """Validate an event and return the channel-layer message that carries its encoded frame."""
+    """Validate an event and return the channel-layer message that carries its encoded frame.
+
+    `spec_defaults` accepts what the spec's dataclass defaults write (events of bus services).
+    """
     schema = get_schema(event_type)
-    schema.validate(data)
+    schema.validate(data, spec_defaults=spec_defaults)
     frame = envelope(
         schema.category,
         event_type,

@@ -2,8 +2,15 @@
 
 The fields are exactly those of the spec's `to_websocket_data()` (section 2); the category sent
 in `type` comes from the prefix, as in the spec's `_get_event_category`. The same schemas check
-events from our own services, from the Redis bus and from `manage.py emit_event`, and the
-TypeScript client mirrors them.
+events from our own services, from the Redis bus and from `manage.py emit_event`, the
+TypeScript client mirrors them, and the service library's event classes are generated from them
+(`manage.py generate_service_events`).
+
+Services on the bus build their events with the spec's dataclasses, whose every field has a
+default. What those defaults write is accepted from them (`EventSchema.as_published` and
+`validate(..., spec_defaults=True)`): an empty time is filled in, an empty choice passes, and an
+`int` field takes the number a Python service put there, which the spec's annotation never
+enforced. Our own producers stay held to the strict schema.
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
+
+from .protocol import isoformat
 
 
 class Kind(enum.Enum):
@@ -31,12 +40,34 @@ class EventValidationError(ValueError):
     """An event whose data does not match its schema."""
 
 
+# What the spec's dataclasses default a field of each kind to (section 2).
+_SPEC_DEFAULTS: dict[Kind, Any] = {
+    Kind.STRING: "",
+    Kind.TIMESTAMP: "",
+    Kind.DECIMAL: Decimal("0"),
+    Kind.MEASURE: 0.0,
+    Kind.INTEGER: 0,
+    Kind.BOOLEAN: False,
+    Kind.LIST: None,
+    Kind.OBJECT: None,
+}
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     kind: Kind
     nullable: bool = False
     choices: tuple[str, ...] | None = None
+    # The spec dataclass's default where it is not the one of its kind (`status: str = "pending"`).
+    default: Any = None
+
+    @property
+    def spec_default(self) -> Any:
+        """Return the default of this field in the spec's dataclass."""
+        if self.default is not None or self.nullable:
+            return self.default
+        return _SPEC_DEFAULTS[self.kind]
 
 
 @dataclass(frozen=True)
@@ -49,6 +80,10 @@ class EventSchema:
     symbol_field: str | None = None
     # High-frequency events may be conflated for a socket that falls behind.
     conflatable: bool = False
+    # The spec's dataclass (section 2); None for the gateway's own events, which no service sends.
+    spec_class: str | None = None
+    # Attributes of that dataclass which `to_websocket_data()` leaves out, each after the field it follows.
+    unsent: tuple[tuple[str, Field], ...] = ()
 
     @property
     def category(self) -> str:
@@ -58,8 +93,12 @@ class EventSchema:
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
-    def validate(self, data: Any) -> dict[str, Any]:
-        """Return `data` if it has exactly this event's fields with the right kinds; else raise."""
+    def validate(self, data: Any, *, spec_defaults: bool = False) -> dict[str, Any]:
+        """Return `data` if it has exactly this event's fields with the right kinds; else raise.
+
+        With `spec_defaults` (events of bus services), a choice left at the spec dataclass's
+        default passes, and an integer field takes any finite number.
+        """
         if not isinstance(data, dict):
             raise EventValidationError(f"{self.name}: data must be an object")
         expected = set(self.field_names)
@@ -73,8 +112,26 @@ class EventSchema:
                 parts.append(f"unexpected {', '.join(sorted(map(str, extra)))}")
             raise EventValidationError(f"{self.name}: {'; '.join(parts)}")
         for spec in self.fields:
-            _check_value(self.name, spec, data[spec.name])
+            _check_value(self.name, spec, data[spec.name], spec_defaults=spec_defaults)
         return data
+
+    def as_published(self, data: Any, *, sent_at: Any) -> Any:
+        """Return a bus service's event data with the times its dataclass left empty filled in.
+
+        An empty time becomes the message's `timestamp` (`sent_at`) or, when that is no time, the
+        time of receipt; an integral number in an integer field becomes that integer. Everything
+        else is left for `validate(..., spec_defaults=True)` to judge.
+        """
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for spec in self.fields:
+            value = filled.get(spec.name)
+            if spec.kind is Kind.TIMESTAMP and value == "":
+                filled[spec.name] = service_time(sent_at)
+            elif spec.kind is Kind.INTEGER and (whole := _as_int(value)) is not None:
+                filled[spec.name] = whole
+        return filled
 
 
 def _is_finite_number(value: Any, *, allow_float: bool) -> bool:
@@ -89,12 +146,26 @@ def _is_finite_number(value: Any, *, allow_float: bool) -> bool:
     return False
 
 
-def _check_value(event: str, spec: Field, value: Any) -> None:
+def _as_int(value: Any) -> int | None:
+    """Return a float or Decimal that is a whole number of at most 18 digits as an int; else None."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e18:
+        return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value() and value.adjusted() < 18:
+        return int(value)
+    return None
+
+
+def _check_value(event: str, spec: Field, value: Any, *, spec_defaults: bool = False) -> None:
     if value is None:
         if spec.nullable:
             return
         raise EventValidationError(f"{event}: {spec.name} must not be null")
     kind = spec.kind
+    if spec_defaults:
+        if kind is Kind.INTEGER and _is_finite_number(value, allow_float=True):
+            return
+        if spec.choices is not None and value == spec.spec_default:
+            return
     ok = {
         Kind.STRING: lambda v: isinstance(v, str),
         Kind.TIMESTAMP: lambda v: isinstance(v, str) and _is_iso_timestamp(v),
@@ -119,6 +190,22 @@ def _is_iso_timestamp(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def service_time(sent_at: Any) -> str:
+    """Return a bus message's `timestamp` as a UTC time with `Z`, or now when it is no time.
+
+    The spec's services write `datetime.utcnow().isoformat()`: a time without offset, in UTC.
+    """
+    if isinstance(sent_at, str) and _is_iso_timestamp(sent_at):
+        moment = datetime.fromisoformat(sent_at)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        try:
+            return isoformat(moment)
+        except OverflowError:  # an offset that moves it out of the years 1 to 9999
+            pass
+    return isoformat(datetime.now(timezone.utc))
 
 
 CATEGORIES = ("portfolio", "trading", "market", "analysis", "system")
@@ -162,6 +249,7 @@ _SCHEMAS = (
             Field("positions", L),
         ),
         PORTFOLIO_PERMISSION,
+        spec_class="PortfolioUpdateEvent",
     ),
     EventSchema(
         "portfolio.position_changed",
@@ -178,6 +266,7 @@ _SCHEMAS = (
             Field("timestamp", T),
         ),
         PORTFOLIO_PERMISSION,
+        spec_class="PositionChangedEvent",
     ),
     EventSchema(
         "portfolio.value_changed",
@@ -191,6 +280,7 @@ _SCHEMAS = (
             Field("timestamp", T),
         ),
         PORTFOLIO_PERMISSION,
+        spec_class="PortfolioValueChangedEvent",
     ),
     # 2.2 Trading
     EventSchema(
@@ -203,10 +293,11 @@ _SCHEMAS = (
             Field("quantity", D),
             Field("price", D, nullable=True),
             Field("stop_price", D, nullable=True),
-            Field("status", S),
+            Field("status", S, default="pending"),
             Field("created_at", T),
         ),
         TRADING_PERMISSION,
+        spec_class="OrderCreatedEvent",
     ),
     EventSchema(
         "trading.order_filled",
@@ -219,10 +310,11 @@ _SCHEMAS = (
             Field("fill_price", D),
             Field("total_value", D),
             Field("fees", D),
-            Field("status", S, choices=("filled", "partially_filled")),
+            Field("status", S, choices=("filled", "partially_filled"), default="filled"),
             Field("filled_at", T),
         ),
         TRADING_PERMISSION,
+        spec_class="OrderFilledEvent",
     ),
     EventSchema(
         "trading.order_cancelled",
@@ -234,6 +326,7 @@ _SCHEMAS = (
             Field("cancelled_at", T),
         ),
         TRADING_PERMISSION,
+        spec_class="OrderCancelledEvent",
     ),
     EventSchema(
         "trading.order_failed",
@@ -245,6 +338,7 @@ _SCHEMAS = (
             Field("failed_at", T),
         ),
         TRADING_PERMISSION,
+        spec_class="OrderFailedEvent",
     ),
     # 2.3 Market data
     EventSchema(
@@ -263,6 +357,7 @@ _SCHEMAS = (
         None,
         symbol_field="symbol",
         conflatable=True,
+        spec_class="PriceUpdateEvent",
     ),
     EventSchema(
         "market.alert",
@@ -278,6 +373,7 @@ _SCHEMAS = (
         ),
         None,
         symbol_field="symbol",
+        spec_class="MarketAlertEvent",
     ),
     EventSchema(
         "analysis.complete",
@@ -292,6 +388,7 @@ _SCHEMAS = (
         ),
         None,
         symbol_field="symbol",
+        spec_class="AnalysisCompleteEvent",
     ),
     # 2.4 System
     EventSchema(
@@ -299,13 +396,14 @@ _SCHEMAS = (
         (
             Field("service_name", S),
             Field("status", S, choices=("online", "offline", "degraded")),
-            Field("health_score", I),
+            Field("health_score", I, default=100),
             Field("response_time_ms", M),
             Field("error_rate", M),
             Field("timestamp", T),
             Field("additional_info", O),
         ),
         SYSTEM_PERMISSION,
+        spec_class="ServiceStatusEvent",
     ),
     EventSchema(
         "system.performance_alert",
@@ -319,6 +417,7 @@ _SCHEMAS = (
             Field("timestamp", T),
         ),
         SYSTEM_PERMISSION,
+        spec_class="PerformanceAlertEvent",
     ),
     EventSchema(
         "system.error",
@@ -332,6 +431,8 @@ _SCHEMAS = (
             Field("timestamp", T),
         ),
         SYSTEM_PERMISSION,
+        spec_class="ErrorOccurredEvent",
+        unsent=(("error_message", Field("stack_trace", S, nullable=True)),),
     ),
 )
 
