@@ -590,6 +590,10 @@ class EventConsumer(AsyncWebsocketConsumer):
         position, held = await self._replay(event_type, since)
         if symbols is not None:
             position["symbols"] = sorted(symbols)
+        if "seq" in position:
+            # Whether this connection gets every number of the type, so that a client may take
+            # a skipped seq for a loss (docs/recovery.md).
+            position["complete"] = symbols is None and not EVENT_SCHEMAS[event_type].personal
         self._system(
             "subscription.confirmed", {"event_type": event_type, "client_id": self.client_id, **position}, message
         )

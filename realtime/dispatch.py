@@ -77,6 +77,9 @@ def build_event_message(
     `spec_defaults` accepts what the spec's dataclass defaults write (events of bus services).
     """
     schema = get_schema(event_type)
+    if audience is not None and not schema.personal:
+        # Subscribers of such a type are told they see every number of it (`complete`).
+        raise ValueError(f"{event_type} events go to every subscriber; only a personal event type takes an audience.")
     schema.validate(data, spec_defaults=spec_defaults)
     frame = envelope(
         schema.category,

@@ -80,6 +80,10 @@ class EventSchema:
     symbol_field: str | None = None
     # High-frequency events may be conflated for a socket that falls behind.
     conflatable: bool = False
+    # Events of this type may be meant for some users only (an `audience`: a portfolio's members,
+    # the user who asked), so a subscriber sees only some of the type's numbers and a gap in
+    # `seq` is no loss. Publishing with an audience is refused for any other type.
+    personal: bool = False
     # The spec's dataclass (section 2); None for the gateway's own events, which no service sends.
     spec_class: str | None = None
     # Attributes of that dataclass which `to_websocket_data()` leaves out, each after the field it follows.
@@ -250,6 +254,7 @@ _SCHEMAS = (
         ),
         PORTFOLIO_PERMISSION,
         spec_class="PortfolioUpdateEvent",
+        personal=True,
     ),
     EventSchema(
         "portfolio.position_changed",
@@ -267,6 +272,7 @@ _SCHEMAS = (
         ),
         PORTFOLIO_PERMISSION,
         spec_class="PositionChangedEvent",
+        personal=True,
     ),
     EventSchema(
         "portfolio.value_changed",
@@ -281,6 +287,7 @@ _SCHEMAS = (
         ),
         PORTFOLIO_PERMISSION,
         spec_class="PortfolioValueChangedEvent",
+        personal=True,
     ),
     # 2.2 Trading
     EventSchema(
@@ -298,6 +305,7 @@ _SCHEMAS = (
         ),
         TRADING_PERMISSION,
         spec_class="OrderCreatedEvent",
+        personal=True,
     ),
     EventSchema(
         "trading.order_filled",
@@ -315,6 +323,7 @@ _SCHEMAS = (
         ),
         TRADING_PERMISSION,
         spec_class="OrderFilledEvent",
+        personal=True,
     ),
     EventSchema(
         "trading.order_cancelled",
@@ -327,6 +336,7 @@ _SCHEMAS = (
         ),
         TRADING_PERMISSION,
         spec_class="OrderCancelledEvent",
+        personal=True,
     ),
     EventSchema(
         "trading.order_failed",
@@ -339,6 +349,7 @@ _SCHEMAS = (
         ),
         TRADING_PERMISSION,
         spec_class="OrderFailedEvent",
+        personal=True,
     ),
     # 2.3 Market data
     EventSchema(
@@ -374,6 +385,7 @@ _SCHEMAS = (
         None,
         symbol_field="symbol",
         spec_class="MarketAlertEvent",
+        personal=True,
     ),
     EventSchema(
         "analysis.complete",
@@ -389,6 +401,7 @@ _SCHEMAS = (
         None,
         symbol_field="symbol",
         spec_class="AnalysisCompleteEvent",
+        personal=True,
     ),
     # 2.4 System
     EventSchema(

@@ -144,3 +144,32 @@ async def test_command_responses_and_targeted_events_carry_no_seq(ws_connect, st
     assert "seq" not in response
     await asend_event("market.alert", alert(9), target_client="tab-q")
     assert "seq" not in await client.receive()
+
+
+def price(symbol: str) -> dict:
+    return {
+        "symbol": symbol, "price": Decimal("100.00"), "previous_price": Decimal("99.00"), "change": Decimal("1.00"),
+        "change_percent": Decimal("1.01"), "volume": 10, "timestamp": "2026-11-23T10:00:00.000Z", "source": "simulated",
+    }
+
+
+async def test_a_confirmation_says_whether_the_connection_gets_every_number_of_the_type(ws_connect, staff_user):
+    # given a client that subscribes to a broadcast type for all symbols, the same for one symbol,
+    # and a personal type (alerts are for the user who set the rule)
+    client, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    (everything,) = await client.subscribe("market.price_update")
+    (alerts,) = await client.subscribe("market.alert")
+    await client.send({"type": "subscription", "event": "subscribe",
+                       "data": {"event_types": ["market.price_update"], "symbols": ["SAP"]}})
+    narrowed = await client.receive_event("subscription.confirmed")
+
+    # then only the first is complete: there a skipped seq is a loss; elsewhere it is normal
+    assert everything["data"]["complete"] is True
+    assert alerts["data"]["complete"] is False
+    assert (narrowed["data"]["symbols"], narrowed["data"]["complete"]) == (["SAP"], False)
+
+
+async def test_an_audience_is_refused_for_an_event_type_whose_subscribers_get_every_number(staff_user):
+    # a price update limited to some users would leave the others a gap they must take for a loss
+    with pytest.raises(ValueError, match="only a personal event type takes an audience"):
+        await asend_event("market.price_update", price("SAP"), audience=[staff_user.pk])

@@ -84,8 +84,13 @@ export class WebSocketEventClient {
         this.subscriptions = new Set();
         /** The symbols an event type is narrowed to (`data.symbols`); absent: all symbols. */
         this.symbolFilters = new Map();
-        /** Whether the server confirmed an event type narrowed to some symbols (then seq gaps are normal). */
-        this.narrowed = new Map();
+        /**
+         * Whether the server confirmed that this connection receives every numbered event of a type
+         * (`complete: true`); only then is a skipped seq a loss. A type narrowed to some symbols, or a
+         * personal one (a portfolio's order events, one user's alerts), skips the numbers of events
+         * meant for other symbols or users.
+         */
+        this.complete = new Map();
         /** Last seen position (seq, epoch) per held event type, sent as `since` when resubscribing. */
         this.positions = new Map();
         this.eventHandlers = new Map();
@@ -190,7 +195,7 @@ export class WebSocketEventClient {
         const removed = eventTypes.filter((type) => this.subscriptions.delete(type));
         for (const type of removed) {
             this.symbolFilters.delete(type);
-            this.narrowed.delete(type);
+            this.complete.delete(type);
         }
         if (this.established && removed.length > 0) {
             this.sendSubscription("unsubscribe", removed);
@@ -487,9 +492,8 @@ export class WebSocketEventClient {
      * Keep the last seq/epoch of each held event type, so a resubscribe can ask for what was
      * missed, and tell the page to reload (`subscription.recovery_failed`) when events were lost:
      * the server cannot replay (`recovered: false`), a live event starts a new epoch, or, for a
-     * type held for all symbols, its seq is not the last one plus one. (A type narrowed to some
-     * symbols skips the numbers of the other symbols' events.) Unnumbered events leave the
-     * position alone.
+     * type the server confirmed as `complete`, its seq is not the last one plus one. Unnumbered
+     * events leave the position alone.
      */
     track(message) {
         if (typeof message.seq === "number" && typeof message.epoch === "string" && this.subscriptions.has(message.event)) {
@@ -501,7 +505,7 @@ export class WebSocketEventClient {
             if (last.epoch !== message.epoch) {
                 this.resync({ event_type: type, reason: "epoch_changed", seq: message.seq, epoch: message.epoch });
             }
-            else if (!this.isNarrowed(type) && message.seq !== last.seq + 1) {
+            else if (this.complete.get(type) === true && message.seq !== last.seq + 1) {
                 this.resync({ event_type: type, reason: "gap", seq: message.seq, epoch: message.epoch, expected: last.seq + 1 });
             }
             return;
@@ -511,16 +515,13 @@ export class WebSocketEventClient {
         const data = message.data;
         if (typeof data.event_type !== "string")
             return;
-        this.narrowed.set(data.event_type, Array.isArray(data.symbols));
+        this.complete.set(data.event_type, data.complete === true);
         if (typeof data.seq !== "number" || typeof data.epoch !== "string")
             return;
         this.positions.set(data.event_type, { seq: data.seq, epoch: data.epoch });
         if (data.recovered === false) {
             this.resync({ event_type: data.event_type, reason: "not_recovered", seq: data.seq, epoch: data.epoch });
         }
-    }
-    isNarrowed(eventType) {
-        return this.narrowed.get(eventType) ?? this.symbolFilters.has(eventType);
     }
     resync(data) {
         this.options.logger.warn(`Events of ${data.event_type} were lost (${data.reason}); the page should reload its state.`);

@@ -212,8 +212,13 @@ export class WebSocketEventClient {
   private readonly subscriptions = new Set<string>();
   /** The symbols an event type is narrowed to (`data.symbols`); absent: all symbols. */
   private readonly symbolFilters = new Map<string, string[]>();
-  /** Whether the server confirmed an event type narrowed to some symbols (then seq gaps are normal). */
-  private readonly narrowed = new Map<string, boolean>();
+  /**
+   * Whether the server confirmed that this connection receives every numbered event of a type
+   * (`complete: true`); only then is a skipped seq a loss. A type narrowed to some symbols, or a
+   * personal one (a portfolio's order events, one user's alerts), skips the numbers of events
+   * meant for other symbols or users.
+   */
+  private readonly complete = new Map<string, boolean>();
   /** Last seen position (seq, epoch) per held event type, sent as `since` when resubscribing. */
   private readonly positions = new Map<string, { seq: number; epoch: string }>();
   private readonly eventHandlers = new Map<string, Handler[]>();
@@ -328,7 +333,7 @@ export class WebSocketEventClient {
     const removed = eventTypes.filter((type) => this.subscriptions.delete(type));
     for (const type of removed) {
       this.symbolFilters.delete(type);
-      this.narrowed.delete(type);
+      this.complete.delete(type);
     }
     if (this.established && removed.length > 0) {
       this.sendSubscription("unsubscribe", removed);
@@ -650,9 +655,8 @@ export class WebSocketEventClient {
    * Keep the last seq/epoch of each held event type, so a resubscribe can ask for what was
    * missed, and tell the page to reload (`subscription.recovery_failed`) when events were lost:
    * the server cannot replay (`recovered: false`), a live event starts a new epoch, or, for a
-   * type held for all symbols, its seq is not the last one plus one. (A type narrowed to some
-   * symbols skips the numbers of the other symbols' events.) Unnumbered events leave the
-   * position alone.
+   * type the server confirmed as `complete`, its seq is not the last one plus one. Unnumbered
+   * events leave the position alone.
    */
   private track(message: WebSocketMessage): void {
     if (typeof message.seq === "number" && typeof message.epoch === "string" && this.subscriptions.has(message.event)) {
@@ -662,24 +666,20 @@ export class WebSocketEventClient {
       if (!last) return;
       if (last.epoch !== message.epoch) {
         this.resync({ event_type: type, reason: "epoch_changed", seq: message.seq, epoch: message.epoch });
-      } else if (!this.isNarrowed(type) && message.seq !== last.seq + 1) {
+      } else if (this.complete.get(type) === true && message.seq !== last.seq + 1) {
         this.resync({ event_type: type, reason: "gap", seq: message.seq, epoch: message.epoch, expected: last.seq + 1 });
       }
       return;
     }
     if (message.type !== "system" || message.event !== "subscription.confirmed") return;
-    const data = message.data as { event_type?: string; seq?: number; epoch?: string; recovered?: boolean; symbols?: unknown };
+    const data = message.data as { event_type?: string; seq?: number; epoch?: string; recovered?: boolean; complete?: boolean };
     if (typeof data.event_type !== "string") return;
-    this.narrowed.set(data.event_type, Array.isArray(data.symbols));
+    this.complete.set(data.event_type, data.complete === true);
     if (typeof data.seq !== "number" || typeof data.epoch !== "string") return;
     this.positions.set(data.event_type, { seq: data.seq, epoch: data.epoch });
     if (data.recovered === false) {
       this.resync({ event_type: data.event_type, reason: "not_recovered", seq: data.seq, epoch: data.epoch });
     }
-  }
-
-  private isNarrowed(eventType: string): boolean {
-    return this.narrowed.get(eventType) ?? this.symbolFilters.has(eventType);
   }
 
   private resync(data: RecoveryFailedData): void {

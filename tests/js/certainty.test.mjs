@@ -214,22 +214,39 @@ describe("resync on lost live events", () => {
   }
 
   test("a seq that skips one on a type held for all symbols is a gap, and the event still arrives", async () => {
-    // given a client holding market.alert for all symbols
-    const client = makeClient({ event_types: ["market.alert"] });
+    // given a client holding market.price_update for all symbols (a complete stream)
+    const client = makeClient({ event_types: ["market.price_update"] });
     const seen = signals(client);
-    await subscribed(client, ["market.alert"]);
+    await subscribed(client, ["market.price_update"]);
     const delivered = [];
-    client.on("market.alert", (message) => delivered.push(message.seq));
+    client.on("market.price_update", (message) => delivered.push(message.seq));
 
     // when events 5 and 6 arrive, then 8
-    gateway.publishNumbered("market.alert", { symbol: "SAP" }, 5, "e1");
-    gateway.publishNumbered("market.alert", { symbol: "SAP" }, 6, "e1");
-    gateway.publishNumbered("market.alert", { symbol: "SAP" }, 8, "e1");
+    gateway.publishNumbered("market.price_update", { symbol: "SAP" }, 5, "e1");
+    gateway.publishNumbered("market.price_update", { symbol: "SAP" }, 6, "e1");
+    gateway.publishNumbered("market.price_update", { symbol: "SAP" }, 8, "e1");
 
     // then the only signal is the gap before 8, and all three events reached the page
     await seen.until(1);
-    assert.deepEqual([...seen], [{ event_type: "market.alert", reason: "gap", seq: 8, epoch: "e1", expected: 7 }]);
+    assert.deepEqual([...seen], [{ event_type: "market.price_update", reason: "gap", seq: 8, epoch: "e1", expected: 7 }]);
     assert.deepEqual(delivered, [5, 6, 8]);
+  });
+
+  test("on a personal type (another user's events skip numbers) a skipped seq is normal, but a new epoch is a change", async () => {
+    // given a client holding trading.order_filled, which the gateway confirms as not complete
+    gateway.personal.add("trading.order_filled");
+    const client = makeClient({ event_types: ["trading.order_filled"] });
+    const seen = signals(client);
+    await subscribed(client, ["trading.order_filled"]);
+
+    // when its events skip numbers (fills of portfolios it is no member of), then a new epoch starts
+    gateway.publishNumbered("trading.order_filled", { order_id: "1" }, 3, "e1");
+    gateway.publishNumbered("trading.order_filled", { order_id: "2" }, 9, "e1");
+    gateway.publishNumbered("trading.order_filled", { order_id: "3" }, 1, "e2");
+
+    // then the first signal is the epoch change: the skip before 9 gave none
+    await seen.until(1);
+    assert.deepEqual(seen.map((s) => [s.reason, s.seq]), [["epoch_changed", 1]]);
   });
 
   test("a live event of a new epoch is a change, and the position sent on resubscribe is the new one", async () => {
@@ -266,16 +283,16 @@ describe("resync on lost live events", () => {
   });
 
   test("unnumbered events are delivered and neither signal nor move the position", async () => {
-    const client = makeClient({ event_types: ["market.alert"] });
+    const client = makeClient({ event_types: ["market.price_update"] });
     const seen = signals(client);
-    await subscribed(client, ["market.alert"]);
+    await subscribed(client, ["market.price_update"]);
     const delivered = [];
-    client.on("market.alert", (message) => delivered.push(message.seq ?? "none"));
+    client.on("market.price_update", (message) => delivered.push(message.seq ?? "none"));
 
-    gateway.publishNumbered("market.alert", { symbol: "SAP" }, 5, "e1");
-    gateway.publish("market.alert", { symbol: "SAP" });
-    gateway.publishNumbered("market.alert", { symbol: "SAP" }, 6, "e1");
-    gateway.publishNumbered("market.alert", { symbol: "SAP" }, 8, "e1");
+    gateway.publishNumbered("market.price_update", { symbol: "SAP" }, 5, "e1");
+    gateway.publish("market.price_update", { symbol: "SAP" });
+    gateway.publishNumbered("market.price_update", { symbol: "SAP" }, 6, "e1");
+    gateway.publishNumbered("market.price_update", { symbol: "SAP" }, 8, "e1");
     await seen.until(1);
 
     assert.deepEqual(delivered, [5, "none", 6, 8]);

@@ -28,6 +28,7 @@ export class Gateway {
     this.answerPings = true;
     this.refuseEventTypes = new Set();
     this.replay = null; // {recovered, seq, epoch}: how to confirm a subscribe that carries `since`
+    this.personal = new Set(); // event types confirmed as personal: `complete: false`, so seq gaps are normal
     this.issued = 0;
     this.listeners = new Set();
   }
@@ -70,7 +71,10 @@ export class Gateway {
         } else {
           const position = frame.data.since?.[eventType] && this.replay ? this.replay : {};
           const narrowed = frame.event === "subscribe" && frame.data.symbols ? { symbols: [...frame.data.symbols].sort() } : {};
-          send("system", frame.event === "subscribe" ? "subscription.confirmed" : "subscription.removed", { event_type: eventType, client_id: clientId, ...position, ...narrowed });
+          // As the gateway does: a subscriber sees every number of a type unless it narrowed the
+          // type to some symbols or the type is personal (events for some users only).
+          const complete = frame.event === "subscribe" ? { complete: !frame.data.symbols && !this.personal.has(eventType) } : {};
+          send("system", frame.event === "subscribe" ? "subscription.confirmed" : "subscription.removed", { event_type: eventType, client_id: clientId, ...position, ...narrowed, ...complete });
         }
       }
     } else if (frame.type === "user") {
