@@ -7,6 +7,7 @@ debug on. Production sets `DJANGO_DEBUG=0`, `DJANGO_SECRET_KEY`, `DJANGO_ALLOWED
 
 import os
 import sys
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -165,7 +166,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The end-to-end tests start daphne as a separate process, which must see the test database:
     # keep it in a file of its own per test run instead of in memory.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+    # It lives in the temporary directory: the suite leaves the developer's var/ alone.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"aktienanalyse-test-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     # Take the write lock when a transaction starts, so concurrent read-then-write services
     # (order fills) queue up instead of failing with "database is locked".
@@ -337,6 +339,10 @@ TRADING = {
     # Most units a resting order fills per price tick (None: all); smaller values give partial fills.
     "MAX_FILL_PER_TICK": Decimal(os.environ["TRADING_MAX_FILL_PER_TICK"]) if os.environ.get("TRADING_MAX_FILL_PER_TICK") else None,
 }
+
+# Where `manage.py demo_data` keeps the demo login's password, so `make run` prints the same one
+# every time (the test suite points it elsewhere).
+DEMO_LOGIN_FILE = Path(os.environ.get("DEMO_LOGIN_FILE", "").strip() or VAR_DIR / "demo-login.txt")
 
 # Bearer token a Prometheus scraper sends to GET /metrics (staff sessions may read it too).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -11,10 +11,8 @@ from portfolio.models import Instrument, Portfolio
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_data_creates_dax_instruments_portfolios_and_trading_rights_once(tmp_path, monkeypatch, django_user_model):
-    from portfolio.management.commands import demo_data
-
-    monkeypatch.setattr(demo_data, "LOGIN_FILE", tmp_path / "login.txt")
+def test_demo_data_creates_dax_instruments_portfolios_and_trading_rights_once(tmp_path, settings, django_user_model):
+    settings.DEMO_LOGIN_FILE = tmp_path / "login.txt"
     colleague = django_user_model.objects.create_user("colleague", is_staff=True)
     django_user_model.objects.create_user("visitor", is_staff=False)
 

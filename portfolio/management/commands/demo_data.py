@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -40,7 +41,6 @@ INSTRUMENTS = [
     ("IFX", "DE0006231004", "Infineon Technologies AG", "35.48"),
 ]
 STARTING_CASH = Decimal("100000.00")
-LOGIN_FILE = settings.VAR_DIR / "demo-login.txt"
 
 
 class Command(BaseCommand):
@@ -73,16 +73,17 @@ class Command(BaseCommand):
         return group
 
     def _desk_user(self, username: str, group: Group) -> str:
-        """Create the staff user once; keep its password in var/ so every run prints the same login."""
+        """Create the staff user once; keep its password in DEMO_LOGIN_FILE so every run prints the same login."""
+        login_file = Path(settings.DEMO_LOGIN_FILE)
         User = get_user_model()
         user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
-        password = LOGIN_FILE.read_text().strip() if LOGIN_FILE.exists() and not created else ""
+        password = login_file.read_text().strip() if login_file.exists() and not created else ""
         if not password or not user.check_password(password):
             password = secrets.token_urlsafe(12)
             user.set_password(password)
-            LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
-            LOGIN_FILE.write_text(password + "\n")
-            LOGIN_FILE.chmod(0o600)
+            login_file.parent.mkdir(parents=True, exist_ok=True)
+            login_file.write_text(password + "\n")
+            login_file.chmod(0o600)
         user.is_staff = True
         user.is_active = True
         user.save()
