@@ -131,4 +131,5 @@ def test_desk_in_chromium_trades_live_and_survives_a_server_restart(transactiona
     assert "prices change live and flash" in passed
     assert "when it is back the desk reconnects with its subscriptions" in passed
     assert "no JavaScript errors on the console" in passed
+    assert "every page runs under the Content-Security-Policy without violations" in passed
     assert SCREENSHOT.stat().st_size > 10_000
