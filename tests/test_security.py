@@ -60,7 +60,7 @@ def test_the_inline_code_finder_finds_what_the_policy_refuses():
 
 
 @pytest.fixture
-def operator(django_user_model, trader):
+def operator(trader):
     grant(trader, "realtime.monitor_gateway")
     return trader
 
