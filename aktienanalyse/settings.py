@@ -7,6 +7,7 @@ debug on. Production sets `DJANGO_DEBUG=0`, `DJANGO_SECRET_KEY`, `DJANGO_ALLOWED
 
 import os
 import sys
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -100,6 +101,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "aktienanalyse.security.ContentSecurityPolicyMiddleware",
+    "aktienanalyse.rest.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -165,7 +168,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The end-to-end tests start daphne as a separate process, which must see the test database:
     # keep it in a file of its own per test run instead of in memory.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+    # It lives in the temporary directory: the suite leaves the developer's var/ alone.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"aktienanalyse-test-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     # Take the write lock when a transaction starts, so concurrent read-then-write services
     # (order fills) queue up instead of failing with "database is locked".
@@ -271,11 +275,46 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
+# Behind a proxy that sets X-Forwarded-Proto and X-Forwarded-Host itself, overwriting what a
+# client sent (deploy/nginx.conf.template): take the scheme and host from them, for HTTP requests
+# (CSRF, redirects) and WebSocket handshakes (realtime/gate.py) alike. Without such a proxy a
+# client could claim any scheme and host with them, so they are ignored unless this is on.
+BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+USE_X_FORWARDED_HOST = BEHIND_PROXY
+
+# HTTPS only in production (docs/security.md): plain HTTP is redirected, except the probes a
+# platform sends from inside; browsers are told to come back over HTTPS only for a year. HSTS
+# covers subdomains only on request (DJANGO_HSTS_INCLUDE_SUBDOMAINS=1): the gateway may share its
+# parent domain with services it cannot vouch for. SecurityMiddleware sends HSTS on HTTPS answers.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = False
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]  # justified in docs/security.md
+
+# Content-Security-Policy of every response (aktienanalyse/security.py), in debug too, so the
+# pages are developed and tested under it: scripts, styles and connections from this origin only
+# (`'self'` covers the same host's ws:/wss:), no inline script or style, no plugins, no framing.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "font-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # JSON only: an API error keeps its shape whatever the client accepts (no browsable HTML API).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -288,6 +327,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST side of the Aktienanalyse real-time gateway.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema is for staff like the API it describes (docs/security.md).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
 }
 
 # Real-time gateway. Every limit here is enforced in realtime/ and answered with its own code.
@@ -347,6 +388,10 @@ TRADING = {
     # Most units a resting order fills per price tick (None: all); smaller values give partial fills.
     "MAX_FILL_PER_TICK": Decimal(os.environ["TRADING_MAX_FILL_PER_TICK"]) if os.environ.get("TRADING_MAX_FILL_PER_TICK") else None,
 }
+
+# Where `manage.py demo_data` keeps the demo login's password, so `make run` prints the same one
+# every time (the test suite points it elsewhere).
+DEMO_LOGIN_FILE = Path(os.environ.get("DEMO_LOGIN_FILE", "").strip() or VAR_DIR / "demo-login.txt")
 
 # Bearer token a Prometheus scraper sends to GET /metrics (staff sessions may read it too).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import rest, views
 
 urlpatterns = [
     path("", views.desk, name="desk"),
@@ -14,6 +14,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/trading/", include("trading.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Last of the API routes: anything else under /api/ is a JSON 404, never Django's HTML page.
+    re_path(r"^api/", rest.not_found),
     path("", include("realtime.urls")),
 ]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ def background_start() -> Background:
     if background is not None:
         return background
     background = _background[loop] = Background()
+    _stop_before_server_shutdown(loop)
     if feed_in_process_enabled():
         background.feed = PriceFeed.from_settings()
         background.tasks.append(loop.create_task(background.feed.run(), name="market-feed"))
@@ -139,6 +141,23 @@ async def background_stop() -> None:
 
     status_monitor().stop()
     await asyncio.gather(*background.tasks, return_exceptions=True)
+
+
+def _stop_before_server_shutdown(loop: asyncio.AbstractEventLoop) -> None:
+    """Make a running daphne stop this loop's background work before its shutdown stops the loop."""
+    # A feed round runs on a database thread and publishes its ticks back through this loop
+    # (async_to_sync in an on_commit hook). Daphne's SIGTERM/SIGINT handler stops the reactor,
+    # and with it the loop; a round caught in flight then waits forever for the loop, and the
+    # interpreter's exit waits forever for that thread. Stopping the background work first lets
+    # the round complete while the loop still runs.
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not reactor.running:
+        return
+    from twisted.internet.defer import Deferred
+
+    reactor.addSystemEventTrigger(
+        "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(background_stop(), loop=loop))
+    )
 
 
 def running_feed() -> PriceFeed | None:

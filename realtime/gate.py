@@ -7,8 +7,10 @@ twice (the session's user, then the token). The gate makes the same checks with 
 Django's own functions, but holds one frame and one scope copy per socket and reads the
 credentials in one database hop:
 
-- the `Origin` must be one of `ALLOWED_HOSTS` (Channels' `AllowedHostsOriginValidator` rules);
-  otherwise, and for a path no route matches, the handshake is refused;
+- the `Origin` must be the very origin the client addressed, scheme, host and port alike (default
+  ports implied), or one of `CSRF_TRUSTED_ORIGINS`: Django's CSRF origin rules for a form POST
+  (`origin_allowed`, docs/security.md). Otherwise, and for a path no route matches, the
+  handshake is refused;
 - `Authorization: Bearer <key>` (the command-line tools) authenticates by that token alone: a
   valid, unrevoked token of an active staff member gives its user, anything else an anonymous one,
   which the consumer refuses. An open token socket is re-checked like a session socket
@@ -24,14 +26,16 @@ from __future__ import annotations
 from importlib import import_module
 from types import SimpleNamespace
 from typing import Any, Callable
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
-from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
+from django.http.request import split_domain_port, validate_host
+from django.utils.http import is_same_domain
 
 from .services import access_token_authenticate
 
@@ -65,20 +69,87 @@ def credentials(*, session_key: str | None, token_key: str | None) -> dict[str, 
     return {"user": get_user(SimpleNamespace(session=session)), "session": session}
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+Origin = tuple[str, str, int]  # scheme (http/https), lower-case host, port
+
+
+def parse_origin(value: str | None) -> Origin | None:
+    """Return the scheme, host and port of an `Origin` value, or None for `null`, junk or a path."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an invalid IPv6 literal
+        return None
+    if parts.scheme not in DEFAULT_PORTS or parts.path or parts.query or parts.fragment:
+        return None
+    domain, port = split_domain_port(parts.netloc)
+    if not domain:
+        return None
+    return parts.scheme, domain, int(port) if port else DEFAULT_PORTS[parts.scheme]
+
+
+def request_secure(scope: dict[str, Any]) -> bool:
+    """Say whether the client reached us over TLS, trusting the proxy only as `SECURE_PROXY_SSL_HEADER` says."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        value = header(scope, name.removeprefix("HTTP_").replace("_", "-").lower().encode("latin1"))
+        if value is not None:
+            return value.split(",", 1)[0].strip() == secure_value
+    return scope.get("scheme", "ws") in ("wss", "https")
+
+
+def request_origin(scope: dict[str, Any]) -> Origin | None:
+    """Return the origin the client addressed (Django's `get_host` rules), or None for a host not allowed."""
+    host = header(scope, b"x-forwarded-host") if settings.USE_X_FORWARDED_HOST else None
+    host = host or header(scope, b"host")
+    if not host:
+        return None
+    domain, port = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # as Django's get_host
+    if not domain or not validate_host(domain, allowed):
+        return None
+    scheme = "https" if request_secure(scope) else "http"
+    return scheme, domain, int(port) if port else DEFAULT_PORTS[scheme]
+
+
+def trusted_origins() -> tuple[set[Origin], list[Origin]]:
+    """Return `CSRF_TRUSTED_ORIGINS` as exact origins and as `*.` subdomain patterns."""
+    exact: set[Origin] = set()
+    patterns: list[Origin] = []
+    for entry in settings.CSRF_TRUSTED_ORIGINS:
+        wildcard = "://*." in entry
+        parsed = parse_origin(entry.replace("://*.", "://", 1) if wildcard else entry)
+        if parsed is None:
+            continue
+        if wildcard:
+            patterns.append((parsed[0], "." + parsed[1], parsed[2]))
+        else:
+            exact.add(parsed)
+    return exact, patterns
+
+
+def origin_allowed(scope: dict[str, Any]) -> bool:
+    """Say whether the handshake's `Origin` is the one the client addressed, or a trusted one."""
+    origin = parse_origin(header(scope, b"origin"))
+    if origin is None:
+        return False
+    if origin == request_origin(scope):
+        return True
+    exact, patterns = trusted_origins()
+    scheme, domain, port = origin
+    return origin in exact or any(
+        (scheme, port) == (p_scheme, p_port) and is_same_domain(domain, p_domain) for p_scheme, p_domain, p_port in patterns
+    )
+
+
 class WebSocketGate:
     """ASGI application for `websocket` scopes: checks the handshake, then runs the routed consumer."""
 
     def __init__(self, routes: list[Any]):
         self.routes = routes
-        self.origins = AllowedHostsOriginValidator(None)
-
-    def origin_allowed(self, scope: dict[str, Any]) -> bool:
-        value = header(scope, b"origin")
-        try:
-            parsed = urlparse(value) if value is not None else None
-        except ValueError:  # e.g. an invalid IPv6 literal
-            return False
-        return self.origins.valid_origin(parsed)
 
     def resolve(self, path: str) -> tuple[Callable, dict[str, Any]] | None:
         for route in self.routes:
@@ -91,7 +162,7 @@ class WebSocketGate:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         route = self.resolve(scope["path"]) if scope["type"] == "websocket" else None
-        if route is None or not self.origin_allowed(scope):
+        if route is None or not origin_allowed(scope):
             return await WebsocketDenier()(scope, receive, send)
         app, url_route = route
         cookie = header(scope, b"cookie")

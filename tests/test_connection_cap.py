@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from realtime.admission import leases_key, rebuild_seconds
 from realtime.protocol import CloseCode, decode
-from tests.fixtures.bus import ORIGIN, new_bus, shared_redis_url
+from tests.fixtures.bus import new_bus, shared_redis_url
 from tests.fixtures.servers import ServerProcess, free_port
 from tests.fixtures.ws import login_cookie
 
@@ -28,7 +28,7 @@ class Sockets:
         self.opened: list[ClientConnection] = []
 
     async def _open(self, server: ServerProcess, cookie: bytes) -> tuple[ClientConnection, dict[str, Any]]:
-        ws = await connect(f"{server.ws_url}/", origin=ORIGIN, additional_headers=[("Cookie", cookie.decode())], open_timeout=10)
+        ws = await connect(f"{server.ws_url}/", origin=server.http_url, additional_headers=[("Cookie", cookie.decode())], open_timeout=10)
         self.opened.append(ws)
         return ws, decode(await asyncio.wait_for(ws.recv(), 5))
 

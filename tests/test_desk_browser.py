@@ -132,4 +132,5 @@ def test_desk_in_chromium_trades_live_and_survives_a_server_restart(transactiona
     assert "when it is back the desk reconnects with its subscriptions" in passed
     assert "while disconnected the order controls are off with the reason and an order is refused at once" in passed
     assert "no JavaScript errors on the console" in passed
+    assert "every page runs under the Content-Security-Policy without violations" in passed
     assert SCREENSHOT.stat().st_size > 10_000

@@ -95,3 +95,125 @@ async def test_connection_cancelled_without_a_disconnect_leaves_the_connection_t
     with pytest.raises(BaseException):
         await client.communicator.future
     assert not any(c.client_id == client.received[0]["data"]["client_id"] for c in connections)
+
+
+# Origin rules (realtime/gate.py, docs/security.md): the origin the client addressed, or a trusted one.
+
+
+def handshake_scope(origin: str | None, host: str | None, scheme: str = "ws", **headers: str) -> dict:
+    pairs = [(b"origin", origin), (b"host", host)] + [(name.replace("_", "-").encode(), value) for name, value in headers.items()]
+    return {"type": "websocket", "scheme": scheme, "headers": [(name, value.encode()) for name, value in pairs if value is not None]}
+
+
+@pytest.fixture
+def hosts(settings):
+    settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "desk.example.com", "gateway.internal"]
+    settings.CSRF_TRUSTED_ORIGINS = []
+    settings.SECURE_PROXY_SSL_HEADER = None
+    settings.USE_X_FORWARDED_HOST = False
+    return settings
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "scheme", "allowed"),
+    [
+        pytest.param("http://127.0.0.1:8000", "127.0.0.1:8000", "ws", True, id="same-origin"),
+        pytest.param("http://127.0.0.1:1", "127.0.0.1:8000", "ws", False, id="wrong-port"),
+        pytest.param("http://127.0.0.1", "127.0.0.1:8000", "ws", False, id="default-port-is-not-8000"),
+        pytest.param("https://127.0.0.1:8000", "127.0.0.1:8000", "ws", False, id="https-page-plain-socket"),
+        pytest.param("http://127.0.0.1:8000", "127.0.0.1:8000", "wss", False, id="http-page-tls-socket"),
+        pytest.param("http://desk.example.com", "desk.example.com:80", "ws", True, id="port-80-implied"),
+        pytest.param("http://desk.example.com:80", "desk.example.com", "ws", True, id="port-80-spelled"),
+        pytest.param("https://desk.example.com", "desk.example.com", "wss", True, id="port-443-implied"),
+        pytest.param("https://desk.example.com:443", "desk.example.com:443", "wss", True, id="port-443-spelled"),
+        pytest.param("https://desk.example.com:80", "desk.example.com", "wss", False, id="https-on-port-80"),
+        pytest.param("http://DESK.example.com", "desk.EXAMPLE.com", "ws", True, id="host-case"),
+        pytest.param("http://[::1]:8000", "[::1]:8000", "ws", True, id="ipv6"),
+        pytest.param("http://[::1]:8001", "[::1]:8000", "ws", False, id="ipv6-wrong-port"),
+        pytest.param("http://[::2]:8000", "[::1]:8000", "ws", False, id="ipv6-other-host"),
+        pytest.param("http://[::1:8000", "[::1]:8000", "ws", False, id="ipv6-malformed"),
+        pytest.param(None, "127.0.0.1:8000", "ws", False, id="missing-origin"),
+        pytest.param("null", "127.0.0.1:8000", "ws", False, id="null-origin"),
+        pytest.param("", "127.0.0.1:8000", "ws", False, id="empty-origin"),
+        pytest.param("http://127.0.0.1:8000/desk", "127.0.0.1:8000", "ws", False, id="origin-with-path"),
+        pytest.param("ftp://127.0.0.1:8000", "127.0.0.1:8000", "ws", False, id="other-scheme"),
+        pytest.param("http://x@127.0.0.1:8000", "127.0.0.1:8000", "ws", False, id="userinfo"),
+        pytest.param("http://127.0.0.1:8000", None, "ws", False, id="missing-host"),
+        pytest.param("http://evil.example", "evil.example", "ws", False, id="host-not-allowed"),
+        pytest.param("http://localhost.evil.example", "localhost", "ws", False, id="foreign-origin"),
+    ],
+)
+def test_origin_must_be_the_scheme_host_and_port_the_client_addressed(hosts, origin, host, scheme, allowed):
+    from realtime.gate import origin_allowed
+
+    assert origin_allowed(handshake_scope(origin, host, scheme)) is allowed
+
+
+def test_forwarded_scheme_and_host_are_ignored_unless_the_proxy_is_trusted(hosts):
+    from realtime.gate import origin_allowed
+
+    forwarded = {"x_forwarded_proto": "https", "x_forwarded_host": "desk.example.com"}
+    # a client straight at the gateway cannot claim the public origin with the proxy's headers
+    assert not origin_allowed(handshake_scope("https://desk.example.com", "gateway.internal:8101", **forwarded))
+    assert origin_allowed(handshake_scope("http://gateway.internal:8101", "gateway.internal:8101", **forwarded))
+
+
+def test_trusted_proxy_gives_the_public_scheme_and_host(hosts):
+    from realtime.gate import origin_allowed
+
+    hosts.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    hosts.USE_X_FORWARDED_HOST = True
+    forwarded = {"x_forwarded_proto": "https", "x_forwarded_host": "desk.example.com"}
+
+    assert origin_allowed(handshake_scope("https://desk.example.com", "gateway.internal:8101", **forwarded))
+    assert not origin_allowed(handshake_scope("http://desk.example.com", "gateway.internal:8101", **forwarded))
+    assert not origin_allowed(handshake_scope("http://gateway.internal:8101", "gateway.internal:8101", **forwarded))
+    # the proxy says plain http: a TLS socket behind it does not make the origin https
+    plain = {"x_forwarded_proto": "http", "x_forwarded_host": "desk.example.com:8080"}
+    assert origin_allowed(handshake_scope("http://desk.example.com:8080", "gateway.internal", "wss", **plain))
+    assert not origin_allowed(handshake_scope("https://desk.example.com:8080", "gateway.internal", "wss", **plain))
+    # a forwarded host outside ALLOWED_HOSTS is refused like a Host header would be
+    evil = {"x_forwarded_proto": "https", "x_forwarded_host": "evil.example"}
+    assert not origin_allowed(handshake_scope("https://evil.example", "gateway.internal", **evil))
+
+
+def test_csrf_trusted_origins_are_trusted_for_the_socket_too(hosts):
+    from realtime.gate import origin_allowed
+
+    hosts.CSRF_TRUSTED_ORIGINS = ["https://desk.example.com", "https://*.example.org", "http://tools.example.net:8080"]
+    scope = lambda origin: handshake_scope(origin, "gateway.internal:8101")  # noqa: E731
+
+    assert origin_allowed(scope("https://desk.example.com"))
+    assert origin_allowed(scope("https://desk.example.com:443"))
+    assert not origin_allowed(scope("http://desk.example.com"))
+    assert not origin_allowed(scope("https://desk.example.com:8443"))
+    assert origin_allowed(scope("https://a.example.org")) and origin_allowed(scope("https://example.org"))
+    assert not origin_allowed(scope("https://a.example.org:8443"))
+    assert not origin_allowed(scope("https://example.org.evil.com"))
+    assert not origin_allowed(scope("https://aexample.org"))
+    assert origin_allowed(scope("http://tools.example.net:8080"))
+    assert not origin_allowed(scope("http://tools.example.net"))
+
+
+@pytest.mark.parametrize("origin", [b"http://localhost:1", b"https://localhost", b"http://localhost:80/"])
+async def test_handshake_from_another_port_or_scheme_of_the_host_is_refused(ws_connect, staff_user, origin):
+    _, connected = await ws_connect(cookie=await login_cookie(staff_user), origin=origin)
+    assert connected is False
+
+
+async def test_handshake_without_a_host_header_is_refused(ws_connect, staff_user):
+    _, connected = await ws_connect(cookie=await login_cookie(staff_user), host=None)
+    assert connected is False
+
+
+async def test_handshake_forwarding_a_public_origin_through_an_untrusted_proxy_is_refused(ws_connect, staff_user, settings):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "desk.example.com"]
+    forwarded = ((b"x-forwarded-proto", b"https"), (b"x-forwarded-host", b"desk.example.com"))
+    cookie = await login_cookie(staff_user)
+
+    _, refused = await ws_connect(cookie=cookie, origin=b"https://desk.example.com", extra_headers=forwarded)
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.USE_X_FORWARDED_HOST = True
+    _, admitted = await ws_connect(cookie=cookie, origin=b"https://desk.example.com", extra_headers=forwarded)
+
+    assert (refused, admitted) == (False, True)

@@ -19,7 +19,7 @@ from realtime.models import AccessToken
 from realtime.protocol import CloseCode
 from realtime.services import access_token_issue, access_token_revoke
 from tests.fixtures.servers import BASE_DIR
-from tests.fixtures.ws import ORIGIN, session_cookie
+from tests.fixtures.ws import HOST, ORIGIN, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,7 +44,7 @@ def run_tool(server, *args: str, stdin: str | None = None) -> subprocess.Complet
 
 
 async def token_handshake(key: str | None, header: bytes | None = None) -> bool:
-    headers = [(b"origin", ORIGIN)]
+    headers = [(b"host", HOST), (b"origin", ORIGIN)]
     if key is not None or header is not None:
         headers.append((b"authorization", header or f"Bearer {key}".encode()))
     communicator = WebsocketCommunicator(application, "/ws/", headers=headers)
@@ -65,7 +65,7 @@ async def test_an_open_token_socket_outlives_the_access_checks_and_closes_when_t
     settings.REALTIME = {**settings.REALTIME, "REVALIDATE_SECONDS": 0.1}
     token, key = await sync_to_async(access_token_issue)(user=staff_user, name="laptop")
     communicator = WebsocketCommunicator(
-        application, "/ws/", headers=[(b"origin", ORIGIN), (b"authorization", f"Bearer {key}".encode())]
+        application, "/ws/", headers=[(b"host", HOST), (b"origin", ORIGIN), (b"authorization", f"Bearer {key}".encode())]
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected
@@ -93,7 +93,7 @@ async def test_only_the_digest_of_a_token_is_stored(staff_user):
 async def test_a_wrong_or_malformed_token_is_refused_even_with_a_valid_session(staff_user, header):
     cookie = await sync_to_async(session_cookie)(staff_user)
     communicator = WebsocketCommunicator(
-        application, "/ws/", headers=[(b"origin", ORIGIN), (b"cookie", cookie), (b"authorization", header)]
+        application, "/ws/", headers=[(b"host", HOST), (b"origin", ORIGIN), (b"cookie", cookie), (b"authorization", header)]
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected is False

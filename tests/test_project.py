@@ -78,10 +78,8 @@ def test_createsuperuser_noinput_works(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_demo_data_is_idempotent_and_prints_the_same_login(capsys, tmp_path, monkeypatch):
-    from portfolio.management.commands import demo_data
-
-    monkeypatch.setattr(demo_data, "LOGIN_FILE", tmp_path / "login.txt")
+def test_demo_data_is_idempotent_and_prints_the_same_login(capsys, tmp_path, settings):
+    settings.DEMO_LOGIN_FILE = tmp_path / "login.txt"
     call_command("demo_data")
     first = capsys.readouterr().out
     call_command("demo_data")

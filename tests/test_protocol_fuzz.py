@@ -11,7 +11,7 @@ from aktienanalyse.asgi import application
 from realtime.commands import registry
 from realtime.events import EVENT_SCHEMAS
 from realtime.protocol import decode
-from tests.fixtures.ws import ORIGIN, session_cookie
+from tests.fixtures.ws import HOST, ORIGIN, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,7 +63,7 @@ def test_every_generated_message_is_answered_and_nothing_escapes(staff_user, set
     settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_PER_SECOND": 100000, "RATE_LIMIT_BURST": 100000}
     cookie = session_cookie(staff_user)
     loop = asyncio.new_event_loop()
-    communicator = WebsocketCommunicator(application, "/ws/", headers=[(b"origin", ORIGIN), (b"cookie", cookie)])
+    communicator = WebsocketCommunicator(application, "/ws/", headers=[(b"host", HOST), (b"origin", ORIGIN), (b"cookie", cookie)])
     connected, _ = loop.run_until_complete(communicator.connect(timeout=5))
     assert connected
     loop.run_until_complete(communicator.receive_from(timeout=5))

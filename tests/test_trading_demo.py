@@ -14,10 +14,8 @@ from portfolio.models import Instrument, Portfolio
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_data_creates_dax_instruments_portfolios_and_trading_rights_once(tmp_path, monkeypatch, django_user_model):
-    from portfolio.management.commands import demo_data
-
-    monkeypatch.setattr(demo_data, "LOGIN_FILE", tmp_path / "login.txt")
+def test_demo_data_creates_dax_instruments_portfolios_and_trading_rights_once(tmp_path, settings, django_user_model):
+    settings.DEMO_LOGIN_FILE = tmp_path / "login.txt"
     colleague = django_user_model.objects.create_user("colleague", is_staff=True)
     django_user_model.objects.create_user("visitor", is_staff=False)
 
@@ -44,11 +42,9 @@ def granted_to(group: str) -> set[str]:
 
 
 def test_demo_data_splits_trading_supervision_and_operations_into_groups_with_a_login_each(
-    tmp_path, monkeypatch, capsys, django_user_model
+    tmp_path, settings, capsys, django_user_model
 ):
-    from portfolio.management.commands import demo_data
-
-    monkeypatch.setattr(demo_data, "LOGIN_FILE", tmp_path / "login.txt")
+    settings.DEMO_LOGIN_FILE = tmp_path / "login.txt"
     # an install from before the split: the desk group could correct positions and monitor
     old = Group.objects.create(name=TRADER.group)
     old.permissions.add(*Permission.objects.filter(codename__in=["change_position", "monitor_gateway", "view_system_events"]))
@@ -71,11 +67,9 @@ def test_demo_data_splits_trading_supervision_and_operations_into_groups_with_a_
     assert not Portfolio.objects.filter(members__username__in=["aufsicht", "betrieb"]).exists()
 
 
-def test_demo_data_keeps_the_desk_password_of_a_login_file_in_the_former_shape(tmp_path, monkeypatch, capsys, django_user_model):
-    from portfolio.management.commands import demo_data
-
+def test_demo_data_keeps_the_desk_password_of_a_login_file_in_the_former_shape(tmp_path, settings, capsys, django_user_model):
     login_file = tmp_path / "login.txt"
-    monkeypatch.setattr(demo_data, "LOGIN_FILE", login_file)
+    settings.DEMO_LOGIN_FILE = login_file
     django_user_model.objects.create_user("desk", password="kept-desk-pass-1", is_staff=True)
     login_file.write_text("kept-desk-pass-1\n")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -14,6 +15,7 @@ from rest_framework.permissions import BasePermission, IsAdminUser
 
 from aktienanalyse.exceptions import ValidationFailed
 from aktienanalyse.permissions import staff_require
+from realtime.protocol import SYMBOL_RE
 
 from .models import Fill, Order, OrderStatus, Side
 from .selectors import ORDER_VIEW_PERMISSION, order_get_visible, order_history
@@ -57,17 +59,30 @@ class OrderDetailSerializer(OrderSerializer):
 
 
 def _moment(raw: str | None, name: str, *, end_of_day: bool = False):
+    """Return the filter's date or date-time as an aware moment a database can hold, or refuse it."""
     if not raw:
         return None
-    moment = parse_datetime(raw)
-    if moment is None:
-        day = parse_date(raw)
-        if day is None:
-            raise ValidationFailed("invalid_filter", f"'{name}' must be a date (2026-11-23) or an ISO date-time.", field=name)
-        moment = datetime.combine(day, time.max if end_of_day else time.min)
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+    try:
+        moment = parse_datetime(raw)
+        if moment is None:
+            day = parse_date(raw)
+            if day is None:
+                raise ValueError(raw)
+            moment = datetime.combine(day, time.max if end_of_day else time.min)
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        moment.astimezone(dt_timezone.utc)  # stored in UTC: the first and last days of the calendar may not fit
+    except (ValueError, OverflowError):  # not a date, or a well-formed impossible one (2026-02-30)
+        raise ValidationFailed(
+            "invalid_filter", f"'{name}' must be a real date (2026-11-23) or ISO date-time.", field=name
+        ) from None
     return moment
+
+
+def _symbol(raw: str | None) -> str | None:
+    if raw and not (raw.isascii() and SYMBOL_RE.fullmatch(raw.upper())):
+        raise ValidationFailed("invalid_filter", "'symbol' must be an instrument symbol (1-16 of A-Z, 0-9 and '.').", field="symbol")
+    return raw or None
 
 
 def _choice(raw: str | None, name: str, choices: list[str]) -> str | None:
@@ -102,7 +117,7 @@ class OrderHistoryView(generics.ListAPIView):
         return order_history(
             user=self.request.user,
             status=_choice(params.get("status"), "status", OrderStatus.values),
-            symbol=params.get("symbol") or None,
+            symbol=_symbol(params.get("symbol")),
             side=_choice(params.get("side"), "side", Side.values),
             created_from=_moment(params.get("from"), "from"),
             created_to=_moment(params.get("to"), "to", end_of_day=True),

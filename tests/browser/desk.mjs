@@ -119,6 +119,20 @@ try {
     if (message.type() === "error") consoleErrors.push({ phase, text: message.text() });
   });
   page.on("pageerror", (error) => consoleErrors.push({ phase, text: `pageerror: ${error.message}` }));
+  // Content-Security-Policy: every page comes with one, and nothing on it is refused by it.
+  const cspViolations = [];
+  const documentPolicies = [];
+  await page.exposeFunction("reportCspViolation", (violation) => cspViolations.push({ phase, ...violation }));
+  await page.addInitScript(() =>
+    document.addEventListener("securitypolicyviolation", (event) =>
+      window.reportCspViolation({ directive: event.violatedDirective, blocked: event.blockedURI, source: event.sourceFile }),
+    ),
+  );
+  page.on("response", (response) => {
+    if (response.request().resourceType() === "document") {
+      documentPolicies.push({ url: response.url(), policy: response.headers()["content-security-policy"] ?? null });
+    }
+  });
 
   await step("anonymous visitors are sent to the login page", async () => {
     await page.goto(`${BASE}/`);
@@ -314,6 +328,13 @@ try {
     if (!closed || closed.will_reconnect !== false) throw new Error(`socket not closed by logout: ${JSON.stringify(closed)}`);
     await page.goto(`${BASE}/`);
     if (!new URL(page.url()).pathname.startsWith("/login/")) throw new Error("the desk is still open after logout");
+  });
+
+  await step("every page runs under the Content-Security-Policy without violations", async () => {
+    const without = documentPolicies.filter((entry) => !entry.policy?.includes("script-src 'self'"));
+    if (documentPolicies.length === 0 || without.length > 0) throw new Error(`pages without the policy: ${JSON.stringify(without)}`);
+    if (cspViolations.length > 0) throw new Error(`CSP violations: ${JSON.stringify(cspViolations)}`);
+    return { pages: documentPolicies.length };
   });
 
   await step("no JavaScript errors on the console", async () => {

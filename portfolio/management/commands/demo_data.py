@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -32,8 +33,11 @@ INSTRUMENTS = [
     ("IFX", "DE0006231004", "Infineon Technologies AG", "35.48"),
 ]
 STARTING_CASH = Decimal("100000.00")
-# One line per demo user: "username password", so every run prints the same logins.
-LOGIN_FILE = settings.VAR_DIR / "demo-login.txt"
+
+
+def _login_file() -> Path:
+    """Where the demo logins are kept, one "username password" line per user (`DEMO_LOGIN_FILE`)."""
+    return Path(settings.DEMO_LOGIN_FILE)
 
 
 class Command(BaseCommand):
@@ -82,10 +86,11 @@ class Command(BaseCommand):
 
     def _kept_passwords(self, *, trader: str) -> dict[str, str]:
         """Return the passwords the login file holds by user; a line with a password alone is the trader's."""
-        if not LOGIN_FILE.exists():
+        login_file = _login_file()
+        if not login_file.exists():
             return {}
         kept = {}
-        for line in LOGIN_FILE.read_text().splitlines():
+        for line in login_file.read_text().splitlines():
             parts = line.split()
             if len(parts) == 2:
                 kept[parts[0]] = parts[1]
@@ -112,9 +117,10 @@ class Command(BaseCommand):
         logins = {**previous, **passwords}
         if logins == previous:
             return
-        LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
-        LOGIN_FILE.write_text("".join(f"{name} {password}\n" for name, password in logins.items()))
-        LOGIN_FILE.chmod(0o600)
+        login_file = _login_file()
+        login_file.parent.mkdir(parents=True, exist_ok=True)
+        login_file.write_text("".join(f"{name} {password}\n" for name, password in logins.items()))
+        login_file.chmod(0o600)
 
     def _instruments(self) -> None:
         """Create the instruments once; keep the prices a running feed has moved since."""
