@@ -48,6 +48,7 @@ FINANCIAL_EN = {
     **dict.fromkeys(("decline", "declines", "declined", "slide", "slides", "slid", "slip", "slips", "slipped"), -1.3),
     **dict.fromkeys(("miss", "misses", "missed", "recall", "recalls", "probe", "writedown", "layoffs"), -1.6),
     **dict.fromkeys(("warning", "warns", "warned", "cut", "cuts", "lawsuit"), -1.5),
+    **dict.fromkeys(("profit", "profits"), 0.6),
     **dict.fromkeys(("bullish",), 2.0),
     **dict.fromkeys(("bearish",), -2.0),
     # Names of things in markets, not feelings: "shares", "interest", "securities", "gross margin".
@@ -71,7 +72,9 @@ FINANCIAL_DE = {
     **dict.fromkeys(("klettert", "klettern", "kletterte", "zulegen", "legt", "legte", "wächst", "wachsen", "Wachstum"), 1.5),
     **dict.fromkeys(("übertrifft", "übertreffen", "übertraf", "übertroffen", "Hochstufung", "hochgestuft", "Kaufempfehlung"), 2.0),
     **dict.fromkeys(("springt", "springen", "sprang", "Sprung", "Kurssprung", "Rekord", "Rekordhoch"), 2.0),
-    **dict.fromkeys(("Gewinn", "Gewinne", "Gewinns", "erholt", "erholen", "Erholung", "hebt", "erhöht", "erhöhen", "erhöhte"), 1.2),
+    **dict.fromkeys(("erholt", "erholen", "Erholung", "hebt", "erhöht", "erhöhen", "erhöhte"), 1.2),
+    # Mildly good on their own; the verb beside them ("Gewinn sinkt") decides.
+    **dict.fromkeys(("Gewinn", "Gewinne", "Gewinns"), 0.6),
     **dict.fromkeys(("fällt", "fallen", "fiel", "gefallen", "sinkt", "sinken", "sank", "gesunken", "Rückgang", "Minus"), -1.5),
     **dict.fromkeys(("verliert", "verlieren", "verlor", "verloren", "rutscht", "rutschen", "rutschte", "Verlust", "Verluste"), -1.6),
     **dict.fromkeys(("bricht", "brechen", "brach", "eingebrochen", "Einbruch", "stürzt", "stürzen", "stürzte", "Sturz"), -2.2),
@@ -79,6 +82,8 @@ FINANCIAL_DE = {
     **dict.fromkeys(("senkt", "senken", "senkte", "gesenkt", "verfehlt", "verfehlen", "verfehlte", "enttäuscht", "enttäuschen"), -1.6),
     **dict.fromkeys(("Herabstufung", "abgestuft", "Verkaufsempfehlung", "Rückruf", "Stellenabbau", "Klage", "Belastung", "belastet"), -1.6),
     **dict.fromkeys(("stark", "starke", "starkem", "starken", "starker", "starkes", "robust", "robuste", "robusten"), 1.5),
+    # Trading words, not feelings: "schließt unverändert", "Schlusskurs".
+    **dict.fromkeys(("schließt", "schließen", "schloss", "Schluss", "Aktie", "Aktien"), 0.0),
 }
 NEGATIONS_DE = frozenset(("nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "ohne", "kaum"))
 # An intensifier strengthens a sentiment word within two words of it; alone it keeps its own valence.
@@ -166,19 +171,21 @@ def german_score(text: str) -> tuple[float, list[dict[str, Any]]]:
         for index, word in enumerate(lowered)
         if word in INTENSIFIERS_DE
         and any(
-            valences[other] is not None and lowered[other] not in INTENSIFIERS_DE
+            valences[other] and lowered[other] not in INTENSIFIERS_DE
             for other in range(max(0, index - 2), min(len(words), index + 3))
             if other != index
         )
     }
     total, used = 0.0, []
     for index, valence in enumerate(valences):
-        if valence is None or index in near_sentiment:
+        if not valence or index in near_sentiment:
             continue
         nearby = range(max(0, index - 2), min(len(words), index + 3))
         if any(other in near_sentiment for other in nearby):
             valence += math.copysign(INTENSIFIER_BOOST, valence)
-        if any(lowered[other] in NEGATIONS_DE for other in range(max(0, index - 3), index)):
+        # A negation before the word, or "nicht" right after a verb ("steigt nicht"), turns it.
+        negated_after = index + 1 < len(words) and lowered[index + 1] == "nicht"
+        if negated_after or any(lowered[other] in NEGATIONS_DE for other in range(max(0, index - 3), index)):
             valence *= NEGATION_FACTOR
         total += valence
         used.append({"word": words[index], "entry": sources[index], "valence": round(valence, 3)})
