@@ -39,7 +39,7 @@ DEMO_NEWS = {
     "SAP": [
         (3, "de", "SAP übertrifft die Erwartungen und hebt die Prognose an"),
         (20, "en", "SAP shares climb as cloud revenue beats estimates"),
-        (70, "de", "Analysten stufen SAP hoch"),
+        (70, "de", "SAP von Analysten hochgestuft"),
     ],
     "SIE": [
         (5, "en", "Siemens keeps its outlook unchanged"),
