@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from typing import Any
 
 from django.db import transaction
@@ -166,10 +166,10 @@ def fundamentals_from_alpha_vantage_overview(payload: Any, *, symbol: str) -> di
         if raw is None or (isinstance(raw, str) and raw.strip() in ("", "-", "None")):
             continue
         try:
-            value = Decimal(str(raw).strip()) * factor
-        except InvalidOperation:
-            raise ValueError(f"{key} is not a number: {str(raw)[:40]!r}") from None
-        record[field] = value.quantize(Decimal(1) if field == "market_cap" else FOUR_PLACES)
+            value = (Decimal(str(raw).strip()) * factor).quantize(Decimal(1) if field == "market_cap" else FOUR_PLACES)
+        except DecimalException:
+            raise ValueError(f"{key} is not a number we can store: {str(raw)[:40]!r}") from None
+        record[field] = value
     return record
 
 

@@ -17,7 +17,7 @@ import json
 import math
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from pathlib import Path
 from typing import Any
 
@@ -266,10 +266,10 @@ def _moment(value: Any) -> datetime:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if isinstance(value, str) and len(value) <= 40 else None
     except ValueError:
         moment = None
-    if moment is None or moment.tzinfo is None:
+    if moment is None or moment.tzinfo is None or moment.year < 1900:
         raise ValidationFailed(
             "validation_error",
-            "'published_at' must be an ISO 8601 time with a time zone, e.g. 2025-03-01T09:30:00+01:00.",
+            "'published_at' must be an ISO 8601 time with a time zone, from 1900 on, e.g. 2025-03-01T09:30:00+01:00.",
             field="published_at",
         )
     if moment > timezone.now() + CLOCK_SKEW:
@@ -338,6 +338,11 @@ def news_from_alpha_vantage(payload: Any, *, symbol: str, ticker: str) -> list[d
             moment = datetime.strptime(published, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
         except ValueError:
             raise ValueError(f"feed item {index}: time_published {published[:20]!r} is not YYYYMMDDTHHMMSS") from None
+        try:
+            # Alpha Vantage sends six decimals; we keep four, rounded half to even.
+            provider_score = None if score in (None, "") else str(Decimal(str(score)).quantize(FOUR_PLACES))
+        except DecimalException:
+            raise ValueError(f"feed item {index}: the sentiment score {str(score)[:20]!r} is not a number") from None
         records.append(
             {
                 "symbol": symbol,
@@ -347,7 +352,7 @@ def news_from_alpha_vantage(payload: Any, *, symbol: str, ticker: str) -> list[d
                 "summary": item.get("summary") or "",
                 "language": NewsItem.Language.ENGLISH.value,
                 "url": item.get("url") or "",
-                "provider_score": None if score in (None, "") else str(score),
+                "provider_score": provider_score,
             }
         )
     return records

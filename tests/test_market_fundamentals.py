@@ -281,6 +281,7 @@ def test_alpha_vantage_overview_becomes_figures_in_percent_and_leaves_missing_on
         ({"Note": "Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per day."}, "rate limit"),
         ({"Error Message": "Invalid API call."}, "Invalid API call"),
         ({**OVERVIEW, "PERatio": "n/a"}, "PERatio"),
+        ({**OVERVIEW, "MarketCapitalization": "1e999999"}, "MarketCapitalization"),
         ([], "empty"),
     ],
 )

@@ -223,7 +223,7 @@ NEWS = {
             "overall_sentiment_score": 0.31,
             "ticker_sentiment": [
                 {"ticker": "MSFT", "relevance_score": "0.2", "ticker_sentiment_score": "0.05"},
-                {"ticker": "SAP", "relevance_score": "0.9", "ticker_sentiment_score": "0.4512"},
+                {"ticker": "SAP", "relevance_score": "0.9", "ticker_sentiment_score": "0.451249"},
             ],
         },
         {
@@ -247,6 +247,7 @@ def test_alpha_vantage_news_keeps_the_tickers_items_with_its_score():
     item = cleaned[0]
     assert (item["headline"], item["language"], item["source"]) == ("SAP beats estimates", "en", "Example Wire")
     assert item["published_at"].isoformat() == "2025-03-01T09:30:00+00:00"
+    # six decimals as Alpha Vantage sends them, kept to four
     assert (item["provider_score"], item["url"]) == (D("0.4512"), "https://news.example/sap-beats")
 
 
@@ -257,6 +258,7 @@ def test_alpha_vantage_news_keeps_the_tickers_items_with_its_score():
         ({"items": "0"}, "no feed"),
         ({"feed": [{"time_published": "yesterday"}]}, "time_published"),
         ({"feed": ["text"]}, "feed item 1"),
+        ({"feed": [{**NEWS["feed"][0], "ticker_sentiment": [], "overall_sentiment_score": "high"}]}, "not a number"),
     ],
 )
 def test_alpha_vantage_news_errors_are_named(payload, message):
