@@ -264,9 +264,10 @@ def news_record_clean(record: Any) -> dict[str, Any]:
 def _moment(value: Any) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if isinstance(value, str) and len(value) <= 40 else None
-    except ValueError:
+        moment = moment.astimezone(UTC) if moment is not None and moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
         moment = None
-    if moment is None or moment.tzinfo is None or moment.year < 1900:
+    if moment is None or moment.year < 1900:
         raise ValidationFailed(
             "validation_error",
             "'published_at' must be an ISO 8601 time with a time zone, from 1900 on, e.g. 2025-03-01T09:30:00+01:00.",

@@ -184,6 +184,7 @@ def test_import_news_stores_items_once_with_their_language(tmp_path, sap_and_sie
         ("SAP,2025-03-01T09:30:00,Wire,Headline,,de,", "'published_at' must be an ISO 8601 time with a time zone"),
         ("SAP,2999-03-01T09:30:00Z,Wire,Headline,,de,", "'published_at' 2999-03-01T09:30:00Z lies in the future"),
         ("SAP,0001-01-01T00:00:00+01:00,Wire,Headline,,de,", "'published_at' must be an ISO 8601 time with a time zone"),
+        ("SAP,9999-12-31T23:59:59-01:00,Wire,Headline,,de,", "'published_at' must be an ISO 8601 time with a time zone"),
         ("SAP,2025-03-01T09:30:00Z,Wire,,,de,", "'headline' is required"),
         ("SAP,2025-03-01T09:30:00Z,Wire,Headline,,fr,", "'language' must be one of de, en"),
         ("SAP,2025-03-01T09:30:00Z,Wire,Headline,,de,javascript:alert(1)", "'url' must be an http or https address"),
