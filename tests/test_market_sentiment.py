@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.utils import timezone
 
 from aktienanalyse.exceptions import ValidationFailed
 from market import sentiment as sa
