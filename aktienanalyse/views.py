@@ -57,6 +57,7 @@ def _strings() -> dict[str, str]:
         "alert_removed": _("Alarm entfernt"),
         "analysis_running": _("Analyse für {symbol} läuft …"),
         "analysis_done": _("Analyse für {symbol} fertig: {recommendation}"),
+        **_analysis_strings(),
         "not_a_number": _("Bitte eine Zahl eingeben (z. B. 10 oder 12,5)."),
         "required": _("Bitte ausfüllen."),
         "too_precise": _("Höchstens 15 gültige Ziffern."),
@@ -87,6 +88,59 @@ def _strings() -> dict[str, str]:
         "type_stop": _("Stop"),
         "limit_price": _("Limitpreis"),
         "stop_price": _("Stoppreis"),
+    }
+
+
+def _analysis_strings() -> dict[str, str]:
+    """Return the texts that explain an analysis result on the desk."""
+    return {
+        "analysis_technical": _("Technische Analyse"),
+        "analysis_fundamental": _("Fundamentalanalyse"),
+        "analysis_sentiment": _("Stimmungsanalyse"),
+        "indicator_last_price": _("Letzter Kurs"),
+        "indicator_sma_short": _("Gleitender Durchschnitt (kurz)"),
+        "indicator_sma_long": _("Gleitender Durchschnitt (lang)"),
+        "indicator_rsi": _("RSI"),
+        "indicator_momentum_percent": _("Momentum (%)"),
+        "indicator_volatility_percent": _("Volatilität (%)"),
+        "signal_name_trend": _("Trend"),
+        "signal_name_crossover": _("Kreuzung der Durchschnitte"),
+        "signal_name_rsi": _("RSI"),
+        "signal_name_momentum": _("Momentum"),
+        "signal_bullish": _("steigend"),
+        "signal_bearish": _("fallend"),
+        "signal_neutral": _("neutral"),
+        "signal_oversold": _("überverkauft"),
+        "signal_overbought": _("überkauft"),
+        "signal_rising": _("steigend"),
+        "signal_falling": _("fallend"),
+        "signal_flat": _("seitwärts"),
+        "yes": _("ja"),
+        "no": _("nein"),
+        "metric": _("Kennzahl"),
+        "value": _("Wert"),
+        "threshold_good": _("gut"),
+        "threshold_bad": _("schlecht"),
+        "verdict": _("Urteil"),
+        "peers": _("Vergleich"),
+        "peers_median": _("Median {median} ({count} Werte)"),
+        "verdict_positive": _("positiv"),
+        "verdict_neutral": _("neutral"),
+        "verdict_negative": _("negativ"),
+        "metric_pe_ratio": _("KGV"),
+        "metric_pb_ratio": _("KBV"),
+        "metric_dividend_yield": _("Dividendenrendite (%)"),
+        "metric_roe": _("Eigenkapitalrendite (%)"),
+        "metric_debt_to_equity": _("Verschuldungsgrad"),
+        "metric_eps_growth": _("Gewinnwachstum (%)"),
+        "metric_revenue_growth": _("Umsatzwachstum (%)"),
+        "fundamentals_basis": _(
+            "Stand {as_of}, Quelle {source}, {days} Tage alt; {agreeing} von {checks} Bewertungen stützen die Empfehlung."
+        ),
+        "sentiment_basis": _("Stimmung {score} (−1 bis 1) aus {items} Meldungen, neuere zählen mehr."),
+        "strongest_positive": _("Positivste Meldung"),
+        "strongest_negative": _("Negativste Meldung"),
+        "demo_data": _("Demo-Daten: erfundene Zahlen und Meldungen, keine Fakten über das Unternehmen."),
     }
 
 

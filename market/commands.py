@@ -21,7 +21,7 @@ _running: set[asyncio.Task] = set()
 
 @command("start_analysis")
 async def start_analysis(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Start a technical analysis of an instrument; `analysis.complete` follows to your connections."""
+    """Start a technical, fundamental or sentiment analysis of an instrument; `analysis.complete` follows."""
     analysis = await database_sync_to_async(services.analysis_start)(
         user=ctx.user,
         symbol=data.get("symbol"),

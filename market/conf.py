@@ -68,6 +68,22 @@ DEFAULTS: dict[str, Any] = {
     "ERROR_RATE_ALERT": _env_float("MARKET_ERROR_RATE_ALERT", 0.2),
     # Seconds a dependency probe may take before it counts as failed.
     "PROBE_TIMEOUT": _env_float("MARKET_PROBE_TIMEOUT", 2.0),
+    # Fundamental analysis: per metric the value that counts as good and the one that counts as
+    # bad (for P/E, P/B and debt/equity lower is better, for the rest higher is better; percent
+    # figures in percent). A request may override any of them in `parameters.thresholds`.
+    "FUNDAMENTAL_THRESHOLDS": {
+        "pe_ratio": {"good": "15", "bad": "25"},
+        "pb_ratio": {"good": "1.5", "bad": "4"},
+        "dividend_yield": {"good": "3", "bad": "1"},
+        "roe": {"good": "15", "bad": "5"},
+        "debt_to_equity": {"good": "0.5", "bad": "2"},
+        "eps_growth": {"good": "10", "bad": "0"},
+        "revenue_growth": {"good": "5", "bad": "0"},
+    },
+    # Alpha Vantage (company overview, news sentiment): endpoint and key of `load_alpha_vantage`.
+    "ALPHA_VANTAGE_URL": os.environ.get("MARKET_ALPHA_VANTAGE_URL", "").strip() or "https://www.alphavantage.co/query",
+    "ALPHA_VANTAGE_API_KEY": os.environ.get("ALPHA_VANTAGE_API_KEY", "").strip(),
+    "ALPHA_VANTAGE_TIMEOUT": _env_float("MARKET_ALPHA_VANTAGE_TIMEOUT", 15.0),
 }
 
 

@@ -134,3 +134,93 @@ class AlertRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument.symbol} {self.condition} {self.threshold}"
+
+
+# Ratios, percentages and per-share figures of a company: four decimals, up to 10^8.
+FIGURE_DIGITS = {"max_digits": 12, "decimal_places": 4}
+
+
+class Fundamentals(models.Model):
+    """A company's key figures on one date, as one source reported them.
+
+    Percentages are stored as percent (a 2.5 % dividend yield is 2.5), whatever unit the
+    source uses; every figure may be missing, and an analysis that needs a missing one says so.
+    """
+
+    instrument = models.ForeignKey(
+        Instrument, verbose_name=_("instrument"), on_delete=models.CASCADE, related_name="fundamentals"
+    )
+    as_of = models.DateField(_("as of"))
+    source = models.CharField(_("source"), max_length=32)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    pe_ratio = models.DecimalField(_("price/earnings ratio"), null=True, blank=True, **FIGURE_DIGITS)
+    pb_ratio = models.DecimalField(_("price/book ratio"), null=True, blank=True, **FIGURE_DIGITS)
+    dividend_yield = models.DecimalField(_("dividend yield (percent)"), null=True, blank=True, **FIGURE_DIGITS)
+    roe = models.DecimalField(_("return on equity (percent)"), null=True, blank=True, **FIGURE_DIGITS)
+    debt_to_equity = models.DecimalField(_("debt/equity ratio"), null=True, blank=True, **FIGURE_DIGITS)
+    eps = models.DecimalField(_("earnings per share"), null=True, blank=True, **FIGURE_DIGITS)
+    eps_growth = models.DecimalField(_("earnings growth year on year (percent)"), null=True, blank=True, **FIGURE_DIGITS)
+    revenue_growth = models.DecimalField(
+        _("revenue growth year on year (percent)"), null=True, blank=True, **FIGURE_DIGITS
+    )
+    market_cap = models.DecimalField(_("market capitalisation"), max_digits=20, decimal_places=0, null=True, blank=True)
+    imported_at = models.DateTimeField(_("imported at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("fundamentals")
+        verbose_name_plural = _("fundamentals")
+        ordering = ["instrument", "-as_of"]
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "as_of"], name="fundamentals_one_per_date"),
+            models.CheckConstraint(
+                condition=Q(dividend_yield__isnull=True) | Q(dividend_yield__gte=0), name="fundamentals_yield_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(debt_to_equity__isnull=True) | Q(debt_to_equity__gte=0), name="fundamentals_debt_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(market_cap__isnull=True) | Q(market_cap__gt=0), name="fundamentals_market_cap_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument.symbol} {self.as_of} ({self.source})"
+
+
+class NewsItem(models.Model):
+    """A headline about an instrument, with the provider's own sentiment score where it sent one."""
+
+    class Language(models.TextChoices):
+        GERMAN = "de", _("German")
+        ENGLISH = "en", _("English")
+
+    instrument = models.ForeignKey(
+        Instrument, verbose_name=_("instrument"), on_delete=models.CASCADE, related_name="news"
+    )
+    published_at = models.DateTimeField(_("published at"))
+    source = models.CharField(_("source"), max_length=64)
+    headline = models.CharField(_("headline"), max_length=500)
+    summary = models.TextField(_("summary"), blank=True)
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices)
+    url = models.URLField(_("URL"), max_length=1000, blank=True)
+    # The provider's score (-1 to 1) for this instrument, kept beside ours and never mixed in.
+    provider_score = models.DecimalField(_("provider score"), max_digits=6, decimal_places=4, null=True, blank=True)
+    # The same item imported twice is one item: sha256 of time, source and headline.
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, editable=False)
+    imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("news item")
+        verbose_name_plural = _("news items")
+        ordering = ["-published_at", "-id"]
+        indexes = [models.Index(fields=["instrument", "-published_at"], name="newsitem_instrument_published")]
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "fingerprint"], name="newsitem_unique_per_instrument"),
+            models.CheckConstraint(
+                condition=Q(provider_score__isnull=True) | Q(provider_score__gte=-1, provider_score__lte=1),
+                name="newsitem_provider_score_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument.symbol} {self.published_at:%Y-%m-%d %H:%M} {self.headline[:60]}"

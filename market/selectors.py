@@ -10,7 +10,9 @@ from django.db.models import OuterRef, Subquery
 
 from realtime.protocol import isoformat
 
+from .fundamentals import fundamental_result_restore
 from .models import AlertRule, Analysis, PriceTick
+from .sentiment import sentiment_result_restore
 
 
 def price_history_list(*, symbol: str, limit: int = 500) -> list[PriceTick]:
@@ -33,7 +35,11 @@ def analysis_latest_list(*, symbol: str | None = None) -> list[Analysis]:
 def recommendation_data(*, analysis: Analysis) -> dict[str, Any]:
     """Return a stored analysis as `get_recommendations` lists it, indicator values as numbers."""
     result = dict(analysis.result or {})
-    if "indicators" in result:
+    if analysis.analysis_type == "fundamental":
+        result = fundamental_result_restore(result)
+    elif analysis.analysis_type == "sentiment":
+        result = sentiment_result_restore(result)
+    elif "indicators" in result:
         result["indicators"] = {k: None if v is None else Decimal(v) for k, v in result["indicators"].items()}
     return {
         "analysis_id": str(analysis.id),

@@ -21,7 +21,7 @@ from portfolio.models import Instrument
 from realtime.dispatch import send_event_on_commit, user_group
 from realtime.protocol import isoformat
 
-from . import indicators
+from . import fundamentals, indicators, sentiment
 from .conf import market_setting
 from .models import AlertRule, Analysis, PriceTick
 from .providers import PriceProvider, SimulatedMarket, Tick
@@ -350,7 +350,7 @@ def _alert_data(*, rule: AlertRule, tick: PriceTick, measured: Decimal) -> dict[
 
 # Analysis
 
-ANALYSIS_TYPES = ("technical",)
+ANALYSIS_TYPES = ("technical", "fundamental", "sentiment")
 # name: (lowest, highest, default)
 ANALYSIS_PARAMETERS = {
     "short_window": (2, 200, 20),
@@ -456,7 +456,7 @@ def analysis_quota_check(*, user: AbstractBaseUser) -> None:
 
 @transaction.atomic
 def analysis_start(*, user: AbstractBaseUser, symbol: Any, analysis_type: Any, parameters: Any) -> Analysis:
-    """Check an analysis request and the user's quota, and store it as running; `analysis_run` computes it."""
+    """Check an analysis request, its data and the user's quota, and store it as running; `analysis_run` computes it."""
     instrument = instrument_for_symbol(symbol=symbol)
     if analysis_type not in ANALYSIS_TYPES:
         raise ValidationFailed(
@@ -464,8 +464,18 @@ def analysis_start(*, user: AbstractBaseUser, symbol: Any, analysis_type: Any, p
             f"'analysis_type' must be one of {', '.join(ANALYSIS_TYPES)}.",
             field="analysis_type",
         )
-    cleaned = analysis_parameters_clean(parameters=parameters)
-    required = analysis_history_required(parameters=cleaned)
+    clean, check, _ = ANALYSES[analysis_type]
+    cleaned = clean(parameters=parameters)
+    check(instrument=instrument, parameters=cleaned)
+    analysis_quota_check(user=user)
+    return Analysis.objects.create(
+        instrument=instrument, requested_by=user, analysis_type=analysis_type, parameters=cleaned
+    )
+
+
+def technical_history_check(*, instrument: Instrument, parameters: dict[str, int]) -> None:
+    """Refuse a technical analysis of an instrument with fewer prices than its parameters need."""
+    required = analysis_history_required(parameters=parameters)
     available = PriceTick.objects.filter(instrument=instrument).count()
     if available < required:
         raise ValidationFailed(
@@ -474,10 +484,6 @@ def analysis_start(*, user: AbstractBaseUser, symbol: Any, analysis_type: Any, p
             required=required,
             available=available,
         )
-    analysis_quota_check(user=user)
-    return Analysis.objects.create(
-        instrument=instrument, requested_by=user, analysis_type=analysis_type, parameters=cleaned
-    )
 
 
 def technical_analysis_compute(*, prices: list[Decimal], parameters: dict[str, int]) -> tuple[dict[str, Any], Decimal, str]:
@@ -529,6 +535,33 @@ def technical_analysis_compute(*, prices: list[Decimal], parameters: dict[str, i
     return result, confidence, recommendation
 
 
+def technical_analysis_run(*, instrument: Instrument, parameters: dict[str, int]) -> tuple[dict[str, Any], Decimal, str]:
+    """Compute a technical analysis from the instrument's stored price history."""
+    ticks = list(
+        PriceTick.objects.filter(instrument=instrument).order_by("-at", "-id").values_list("price", "at")[:ANALYSIS_HISTORY_MAX]
+    )
+    ticks.reverse()
+    result, confidence, recommendation = technical_analysis_compute(prices=[price for price, _ in ticks], parameters=parameters)
+    result["history_from"], result["history_to"] = isoformat(ticks[0][1]), isoformat(ticks[-1][1])
+    return result, confidence, recommendation
+
+
+# analysis type: (clean its parameters, check its data is there, compute it)
+ANALYSES = {
+    "technical": (analysis_parameters_clean, technical_history_check, technical_analysis_run),
+    "fundamental": (
+        fundamentals.fundamental_parameters_clean,
+        fundamentals.fundamental_analysis_check,
+        fundamentals.fundamental_analysis_run,
+    ),
+    "sentiment": (
+        sentiment.sentiment_parameters_clean,
+        sentiment.sentiment_analysis_check,
+        sentiment.sentiment_analysis_run,
+    ),
+}
+
+
 def analysis_run(*, analysis_id: Any) -> Analysis:
     """Compute a running analysis from the stored price history, store it and emit `analysis.complete`.
 
@@ -537,16 +570,8 @@ def analysis_run(*, analysis_id: Any) -> Analysis:
     """
     analysis = Analysis.objects.select_related("instrument").get(id=analysis_id, status=Analysis.Status.RUNNING)
     try:
-        ticks = list(
-            PriceTick.objects.filter(instrument=analysis.instrument)
-            .order_by("-at", "-id")
-            .values_list("price", "at")[:ANALYSIS_HISTORY_MAX]
-        )
-        ticks.reverse()
-        result, confidence, recommendation = technical_analysis_compute(
-            prices=[price for price, _ in ticks], parameters=analysis.parameters
-        )
-        result["history_from"], result["history_to"] = isoformat(ticks[0][1]), isoformat(ticks[-1][1])
+        _, _, compute = ANALYSES[analysis.analysis_type]
+        result, confidence, recommendation = compute(instrument=analysis.instrument, parameters=analysis.parameters)
     except Exception as exc:
         logger.exception("analysis %s of %s failed", analysis.id, analysis.instrument.symbol)
         Analysis.objects.filter(id=analysis.id).update(

@@ -844,22 +844,134 @@ export class PortfolioWebSocketClient {
     const heading = element("p", { class: `recommendation ${data.recommendation}` });
     heading.append(
       element("strong", {}, `${data.symbol}: ${recommendation}`),
-      document.createTextNode(` · ${this.t.confidence} ${formatNumber(data.confidence_score * (data.confidence_score <= 1 ? 100 : 1), undefined, 1)} %`),
+      document.createTextNode(
+        ` · ${this.t[`analysis_${data.analysis_type}`] ?? data.analysis_type}` +
+          ` · ${this.t.confidence} ${formatNumber(data.confidence_score * (data.confidence_score <= 1 ? 100 : 1), undefined, 1)} %`,
+      ),
     );
+    output.append(heading);
+    const result = data.result;
+    if (data.analysis_type === "fundamental") {
+      output.append(...this.fundamentalExplained(result));
+    } else if (data.analysis_type === "sentiment") {
+      output.append(...this.sentimentExplained(result));
+    } else {
+      output.append(...this.technicalExplained(result));
+    }
+    this.showNotification("info", fill(this.t.analysis_done, { symbol: data.symbol, recommendation }), "");
+  }
+
+  /** The indicator values and the signal each one gives. */
+  private technicalExplained(result: Record<string, unknown>): HTMLElement[] {
     const table = element("table", { class: "data indicators" });
     const body = element("tbody");
-    const indicators = (data.result.indicators as Record<string, unknown> | undefined) ?? data.result;
+    const indicators = (result.indicators as Record<string, unknown> | undefined) ?? result;
     for (const [name, value] of Object.entries(indicators)) {
       if (value !== null && typeof value === "object") continue;
       const row = element("tr");
       const number = toNumber(value);
       const shown = number !== null ? formatNumber(number) : value === null || value === undefined ? "–" : String(value);
-      row.append(element("th", { scope: "row" }, name), element("td", { class: "num" }, shown));
+      row.append(element("th", { scope: "row" }, this.t[`indicator_${name}`] ?? name), element("td", { class: "num" }, shown));
       body.append(row);
     }
     table.append(body);
-    output.append(heading, table);
-    this.showNotification("info", fill(this.t.analysis_done, { symbol: data.symbol, recommendation }), "");
+    const signals = element("ul", { class: "plain signals" });
+    for (const [name, value] of Object.entries((result.signals as Record<string, unknown> | undefined) ?? {})) {
+      const shown = typeof value === "boolean" ? (value ? this.t.yes : this.t.no) : (this.t[`signal_${String(value)}`] ?? String(value));
+      signals.append(element("li", {}, `${this.t[`signal_name_${name}`] ?? name}: ${shown}`));
+    }
+    return [table, signals];
+  }
+
+  /** The metrics table: each figure, its thresholds, its verdict and the peer comparison. */
+  private fundamentalExplained(result: Record<string, unknown>): HTMLElement[] {
+    const table = element("table", { class: "data metrics" });
+    const head = element("tr");
+    for (const label of [this.t.metric, this.t.value, this.t.threshold_good, this.t.threshold_bad, this.t.verdict, this.t.peers]) {
+      head.append(element("th", { scope: "col" }, label));
+    }
+    const body = element("tbody");
+    for (const row of (result.metrics as Array<Record<string, unknown>> | undefined) ?? []) {
+      const better = row.better === "lower" ? "≤" : "≥";
+      const worse = row.better === "lower" ? "≥" : "≤";
+      const peers = row.peers as { median: number; count: number; verdict: string } | null;
+      const line = element("tr", { class: `verdict-${String(row.verdict)}` });
+      line.append(
+        element("th", { scope: "row" }, this.t[`metric_${String(row.metric)}`] ?? String(row.metric)),
+        element("td", { class: "num" }, this.numberOrDash(row.value)),
+        element("td", { class: "num" }, `${better} ${this.numberOrDash(row.good)}`),
+        element("td", { class: "num" }, `${worse} ${this.numberOrDash(row.bad)}`),
+        element("td", {}, this.t[`verdict_${String(row.verdict)}`] ?? String(row.verdict)),
+        element(
+          "td",
+          {},
+          peers
+            ? fill(this.t.peers_median, { median: this.numberOrDash(peers.median), count: peers.count }) +
+                ` – ${this.t[`verdict_${peers.verdict}`] ?? peers.verdict}`
+            : "–",
+        ),
+      );
+      body.append(line);
+    }
+    const thead = element("thead");
+    thead.append(head);
+    table.append(thead, body);
+    const source = String(result.source ?? "");
+    const footer = element(
+      "p",
+      { class: "analysis-basis" },
+      fill(this.t.fundamentals_basis, {
+        as_of: String(result.as_of ?? "–"),
+        source,
+        days: String(result.data_age_days ?? "–"),
+        agreeing: String(result.agreeing ?? "–"),
+        checks: String(result.checks ?? "–"),
+      }),
+    );
+    return [...this.demoNotice(source === "demo"), table, footer];
+  }
+
+  /** The aggregate score, the strongest headlines and every scored headline with its score. */
+  private sentimentExplained(result: Record<string, unknown>): HTMLElement[] {
+    const headlines = (result.headlines as Array<Record<string, unknown>> | undefined) ?? [];
+    const summary = element(
+      "p",
+      { class: "analysis-basis" },
+      fill(this.t.sentiment_basis, { score: this.numberOrDash(result.score), items: String(result.items ?? headlines.length) }),
+    );
+    const parts: HTMLElement[] = [...this.demoNotice(headlines.some((h) => h.source === "demo")), summary];
+    for (const [key, label] of [["strongest_positive", this.t.strongest_positive], ["strongest_negative", this.t.strongest_negative]] as const) {
+      const item = result[key] as Record<string, unknown> | null | undefined;
+      if (item) parts.push(element("p", { class: `strongest ${key}` }, `${label}: „${String(item.headline)}“ (${this.numberOrDash(item.score)})`));
+    }
+    const list = element("ol", { class: "plain headlines" });
+    for (const item of headlines) {
+      const score = toNumber(item.score) ?? 0;
+      // The server's polarity cut-off: scores within ±0.05 are neutral.
+      const entry = element("li", { class: score >= 0.05 ? "positive" : score <= -0.05 ? "negative" : "neutral" });
+      const url = String(item.url ?? "");
+      const title = /^https?:\/\//.test(url)
+        ? element("a", { href: url, rel: "noopener noreferrer", target: "_blank" }, String(item.headline))
+        : element("span", {}, String(item.headline));
+      entry.append(
+        element("span", { class: "num score" }, formatSigned(score, this.numberOrDash(item.score))),
+        document.createTextNode(" "),
+        title,
+        element("small", {}, ` · ${formatTime(String(item.published_at))} · ${String(item.source)} · ${String(item.language)}`),
+      );
+      list.append(entry);
+    }
+    parts.push(list);
+    return parts;
+  }
+
+  private demoNotice(isDemo: boolean): HTMLElement[] {
+    return isDemo ? [element("p", { class: "demo-notice" }, this.t.demo_data)] : [];
+  }
+
+  private numberOrDash(value: unknown): string {
+    const number = toNumber(value);
+    return number === null ? "–" : formatNumber(number);
   }
 
   private euroOrDash(value: unknown): string {

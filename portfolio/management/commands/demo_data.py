@@ -61,7 +61,14 @@ class Command(BaseCommand):
         from market.services import price_history_seed
 
         price_history_seed()  # instruments and a price history, so analyses work at once
+        from market.demo import demo_market_data_seed
+
+        figures, headlines = demo_market_data_seed()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(
+            f"Invented fundamentals ({figures}) and headlines ({headlines}) for the fundamental and sentiment"
+            ' analyses, stored with source "demo": they are not facts about the companies.'
+        )
         for label, _role, name in logins:
             self.stdout.write(f"{label}:  user {name}  password {passwords[name]}")
         self.stdout.write(

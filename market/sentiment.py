@@ -1,0 +1,521 @@
+"""News about instruments: their import, and the sentiment analysis that scores their headlines.
+
+English headlines are scored by VADER (package vaderSentiment, its lexicon bundled), German ones
+with the SentiWS word list bundled in the package gersent (inflected forms included) and rules
+of VADER's kind (negation, intensifiers, normalisation to -1..1). Neither lexicon knows the
+language of markets ("beats", "plunges", "Gewinnwarnung", "hebt Prognose an"), so a small
+financial lexicon of this module takes precedence over both. Everything loads from installed
+packages; nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, DecimalException
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from aktienanalyse.exceptions import ValidationFailed
+from portfolio.models import Instrument
+from realtime.protocol import isoformat
+
+from .models import NewsItem
+from .records import decimal_or_none, figure_clean, text_clean, unknown_fields_refuse
+
+FOUR_PLACES = Decimal("0.0001")
+
+# Valences on VADER's scale (-4 to 4) of market words: they replace a general lexicon's value.
+FINANCIAL_EN = {
+    **dict.fromkeys(("beat", "beats", "outperform", "outperforms", "outperformed", "upgrade", "upgrades", "upgraded"), 2.0),
+    **dict.fromkeys(("surge", "surges", "surged", "soar", "soars", "soared", "rally", "rallies", "rallied"), 2.2),
+    **dict.fromkeys(("jump", "jumps", "jumped", "climb", "climbs", "climbed", "rise", "rises", "rose"), 1.5),
+    **dict.fromkeys(("rebound", "rebounds", "rebounded", "recover", "recovers", "recovered"), 1.5),
+    **dict.fromkeys(("raise", "raises", "raised", "lift", "lifts", "lifted", "record"), 1.2),
+    **dict.fromkeys(("plunge", "plunges", "plunged", "tumble", "tumbles", "tumbled", "slump", "slumps", "slumped"), -2.2),
+    **dict.fromkeys(("crash", "crashes", "crashed", "bankruptcy", "insolvency", "default", "defaults"), -2.8),
+    **dict.fromkeys(("downgrade", "downgrades", "downgraded", "underperform", "underperforms", "underperformed"), -2.0),
+    **dict.fromkeys(("fall", "falls", "fell", "drop", "drops", "dropped", "sink", "sinks", "sank"), -1.5),
+    **dict.fromkeys(("decline", "declines", "declined", "slide", "slides", "slid", "slip", "slips", "slipped"), -1.3),
+    **dict.fromkeys(("miss", "misses", "missed", "recall", "recalls", "probe", "writedown", "layoffs"), -1.6),
+    **dict.fromkeys(("warning", "warns", "warned", "cut", "cuts", "lawsuit"), -1.5),
+    **dict.fromkeys(("profit", "profits"), 0.6),
+    **dict.fromkeys(("bullish",), 2.0),
+    **dict.fromkeys(("bearish",), -2.0),
+    # Names of things in markets, not feelings: "shares", "interest", "securities", "gross margin".
+    **dict.fromkeys(
+        ("share", "shares", "interest", "interests", "credit", "gross", "security", "securities", "liability",
+         "liabilities", "trust", "demand", "outstanding", "value"),
+        0.0,
+    ),
+}
+# Phrases whose words mean something else together; each is scored as one token (VADER reads words).
+FINANCIAL_EN_PHRASES = {
+    "profit warning": ("profit_warning", -2.6),
+    "profit warnings": ("profit_warning", -2.6),
+    "falls short": ("falls_short", -1.8),
+    "fell short": ("falls_short", -1.8),
+    "tops estimates": ("tops_estimates", 2.0),
+    "topped estimates": ("tops_estimates", 2.0),
+}
+FINANCIAL_DE = {
+    **dict.fromkeys(("steigt", "steigen", "stieg", "stiegen", "gestiegen", "Anstieg", "Zuwachs", "Plus"), 1.5),
+    **dict.fromkeys(("klettert", "klettern", "kletterte", "zulegen", "legt", "legte", "wächst", "wachsen", "Wachstum"), 1.5),
+    **dict.fromkeys(("übertrifft", "übertreffen", "übertraf", "übertroffen", "Hochstufung", "hochgestuft", "Kaufempfehlung"), 2.0),
+    **dict.fromkeys(("springt", "springen", "sprang", "Sprung", "Kurssprung", "Rekord", "Rekordhoch"), 2.0),
+    **dict.fromkeys(("erholt", "erholen", "Erholung", "hebt", "erhöht", "erhöhen", "erhöhte"), 1.2),
+    # Mildly good on their own; the verb beside them ("Gewinn sinkt") decides.
+    **dict.fromkeys(("Gewinn", "Gewinne", "Gewinns"), 0.6),
+    **dict.fromkeys(("fällt", "fallen", "fiel", "gefallen", "sinkt", "sinken", "sank", "gesunken", "Rückgang", "Minus"), -1.5),
+    **dict.fromkeys(("verliert", "verlieren", "verlor", "verloren", "rutscht", "rutschen", "rutschte", "Verlust", "Verluste"), -1.6),
+    **dict.fromkeys(("bricht", "brechen", "brach", "eingebrochen", "Einbruch", "stürzt", "stürzen", "stürzte", "Sturz"), -2.2),
+    **dict.fromkeys(("Absturz", "Kurssturz", "Insolvenz", "Pleite", "Gewinnwarnung", "Warnung"), -2.6),
+    **dict.fromkeys(("senkt", "senken", "senkte", "gesenkt", "verfehlt", "verfehlen", "verfehlte", "enttäuscht", "enttäuschen"), -1.6),
+    **dict.fromkeys(("Herabstufung", "abgestuft", "Verkaufsempfehlung", "Rückruf", "Stellenabbau", "Klage", "Belastung", "belastet"), -1.6),
+    **dict.fromkeys(("stark", "starke", "starkem", "starken", "starker", "starkes", "robust", "robuste", "robusten"), 1.5),
+    # Trading words, not feelings: "schließt unverändert", "Schlusskurs".
+    **dict.fromkeys(("schließt", "schließen", "schloss", "Schluss", "Aktie", "Aktien"), 0.0),
+}
+NEGATIONS_DE = frozenset(("nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "ohne", "kaum"))
+# An intensifier strengthens a sentiment word within two words of it; alone it keeps its own valence.
+INTENSIFIERS_DE = frozenset(
+    ("sehr", "stark", "starke", "starkem", "starken", "starker", "starkes", "kräftig", "kräftige", "kräftigen", "deutlich",
+     "deutliche", "deutlichen", "massiv", "massive", "massiven", "erheblich", "erhebliche", "drastisch", "drastische")
+)
+# VADER's constants: a negated word's valence factor, an intensifier's boost, the normalisation alpha.
+NEGATION_FACTOR = -0.74
+INTENSIFIER_BOOST = 0.293
+NORMALISATION_ALPHA = 15
+# SentiWS weights lie in -1..1; this brings them to VADER's scale.
+SENTIWS_SCALE = 4.0
+# A compound's head (its last part) carries its sentiment when head and first part are this long.
+COMPOUND_HEAD_MIN = 5
+COMPOUND_FIRST_MIN = 3
+# Items at or beyond this score count as positive (negative); VADER's own convention.
+POLARITY_CUTOFF = Decimal("0.05")
+WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+@functools.cache
+def english_analyzer() -> SentimentIntensityAnalyzer:
+    """Return VADER with the financial words added to its lexicon."""
+    analyzer = SentimentIntensityAnalyzer()
+    analyzer.lexicon.update(FINANCIAL_EN)
+    analyzer.lexicon.update(dict(FINANCIAL_EN_PHRASES.values()))
+    return analyzer
+
+
+def _english_phrases_joined(text: str) -> str:
+    for phrase, (token, _) in FINANCIAL_EN_PHRASES.items():
+        text = re.sub(rf"\b{phrase}\b", token, text, flags=re.IGNORECASE)
+    return text
+
+
+@functools.cache
+def german_lexicon() -> dict[str, float]:
+    """Return SentiWS (as shipped by gersent) by word form, on VADER's scale.
+
+    Read from the package's data files without importing its module, whose scorer is not used.
+    """
+    spec = importlib.util.find_spec("gersent")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the package gersent (German sentiment lexicon) is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "wordlists" / "de"
+    lexicon: dict[str, float] = {}
+    for name in ("positive.json", "negative.json"):
+        for word, weight in json.loads((folder / name).read_text(encoding="utf-8")).items():
+            lexicon[word] = float(weight) * SENTIWS_SCALE
+    return lexicon
+
+
+def _german_valence(word: str) -> tuple[float, str] | None:
+    """Return the valence of a German word form and the entry it came from, or None if it has none."""
+    for form in (word, word.capitalize(), word.lower()):
+        if form in FINANCIAL_DE:
+            return FINANCIAL_DE[form], form
+    lexicon = german_lexicon()
+    for form in (word, word.lower(), word.capitalize()):
+        if form in lexicon:
+            return lexicon[form], form
+    if word[:1].isupper():
+        # A compound noun takes the sentiment of its head: Gewinnwarnung -> Warnung.
+        for start in range(COMPOUND_FIRST_MIN, len(word) - COMPOUND_HEAD_MIN + 1):
+            head = word[start:].capitalize()
+            found = FINANCIAL_DE.get(head, lexicon.get(head))
+            if found is not None:
+                return found, head
+    return None
+
+
+def german_score(text: str) -> tuple[float, list[dict[str, Any]]]:
+    """Return a German text's sentiment in -1..1 and the words that made it."""
+    words = WORD.findall(text)
+    lowered = [word.lower() for word in words]
+    valences: list[float | None] = []
+    sources: list[str | None] = []
+    for word in words:
+        found = _german_valence(word)
+        valences.append(found[0] if found else None)
+        sources.append(found[1] if found else None)
+    near_sentiment = {
+        index
+        for index, word in enumerate(lowered)
+        if word in INTENSIFIERS_DE
+        and any(
+            valences[other] and lowered[other] not in INTENSIFIERS_DE
+            for other in range(max(0, index - 2), min(len(words), index + 3))
+            if other != index
+        )
+    }
+    total, used = 0.0, []
+    for index, valence in enumerate(valences):
+        if not valence or index in near_sentiment:
+            continue
+        nearby = range(max(0, index - 2), min(len(words), index + 3))
+        if any(other in near_sentiment for other in nearby):
+            valence += math.copysign(INTENSIFIER_BOOST, valence)
+        # A negation before the word, or "nicht" right after a verb ("steigt nicht"), turns it.
+        negated_after = index + 1 < len(words) and lowered[index + 1] == "nicht"
+        if negated_after or any(lowered[other] in NEGATIONS_DE for other in range(max(0, index - 3), index)):
+            valence *= NEGATION_FACTOR
+        total += valence
+        used.append({"word": words[index], "entry": sources[index], "valence": round(valence, 3)})
+    return total / math.sqrt(total * total + NORMALISATION_ALPHA), used
+
+
+def english_score(text: str) -> tuple[float, list[dict[str, Any]]]:
+    """Return an English text's VADER compound score and the lexicon words in it."""
+    analyzer = english_analyzer()
+    text = _english_phrases_joined(text)
+    used = [
+        {"word": word.replace("_", " "), "entry": word.lower(), "valence": analyzer.lexicon[word.lower()]}
+        for word in re.findall(r"[^\W\d]+", text)
+        if analyzer.lexicon.get(word.lower())
+    ]
+    return analyzer.polarity_scores(text)["compound"], used
+
+
+def headline_score(*, text: str, language: str) -> tuple[Decimal, list[dict[str, Any]]]:
+    """Return a headline's sentiment (-1 to 1, four decimals) in its language and the words behind it."""
+    if language == NewsItem.Language.GERMAN:
+        score, used = german_score(text)
+    elif language == NewsItem.Language.ENGLISH:
+        score, used = english_score(text)
+    else:
+        raise ValueError(f"no sentiment lexicon for language {language!r}")
+    return Decimal(str(score)).quantize(FOUR_PLACES), used
+
+
+def recency_weight(*, age: timedelta, half_life_hours: int) -> Decimal:
+    """Return the weight of an item `age` old: 1 when new, halved every `half_life_hours`."""
+    hours = max(age.total_seconds(), 0) / 3600
+    return Decimal(str(0.5 ** (hours / half_life_hours))).quantize(Decimal("0.000001"))
+
+
+def polarity(score: Decimal) -> str:
+    return "positive" if score >= POLARITY_CUTOFF else "negative" if score <= -POLARITY_CUTOFF else "neutral"
+
+
+# Import
+
+NEWS_FIELDS = ("symbol", "published_at", "source", "headline", "summary", "language", "url", "provider_score")
+# A published time at most this far ahead of our clock is accepted (the source's clock may be ahead).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def news_record_clean(record: Any) -> dict[str, Any]:
+    """Return one imported news record checked and typed; refuse it naming the first bad field.
+
+    Keys: symbol, published_at (ISO 8601 with a time zone), source, headline, language (de, en),
+    and optionally summary, url (http or https) and provider_score (-1 to 1).
+    """
+    unknown_fields_refuse(record, NEWS_FIELDS)
+    cleaned = {
+        "symbol": text_clean(record.get("symbol"), field="symbol", max_length=16).upper(),
+        "published_at": _moment(record.get("published_at")),
+        "source": text_clean(record.get("source"), field="source", max_length=64),
+        "headline": text_clean(record.get("headline"), field="headline", max_length=500),
+        "summary": text_clean(record.get("summary"), field="summary", max_length=5000, required=False),
+        "url": text_clean(record.get("url"), field="url", max_length=1000, required=False),
+    }
+    language = record.get("language")
+    if language not in NewsItem.Language.values:
+        raise ValidationFailed(
+            "validation_error", f"'language' must be one of {', '.join(NewsItem.Language.values)}.", field="language"
+        )
+    cleaned["language"] = language
+    if cleaned["url"] and not re.match(r"^https?://[^\s/]+\S*$", cleaned["url"]):
+        raise ValidationFailed("validation_error", "'url' must be an http or https address.", field="url")
+    cleaned["provider_score"] = figure_clean(
+        record.get("provider_score"), field="provider_score", low=Decimal(-1), high=Decimal(1)
+    )
+    return cleaned
+
+
+def _moment(value: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if isinstance(value, str) and len(value) <= 40 else None
+        moment = moment.astimezone(UTC) if moment is not None and moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None or moment.year < 1900:
+        raise ValidationFailed(
+            "validation_error",
+            "'published_at' must be an ISO 8601 time with a time zone, from 1900 on, e.g. 2025-03-01T09:30:00+01:00.",
+            field="published_at",
+        )
+    if moment > timezone.now() + CLOCK_SKEW:
+        raise ValidationFailed("validation_error", f"'published_at' {value.strip()} lies in the future.", field="published_at")
+    return moment
+
+
+def news_fingerprint(*, published_at: datetime, source: str, headline: str) -> str:
+    text = f"{published_at.astimezone(UTC).isoformat()}\n{source}\n{headline}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def news_store(*, records: list[dict[str, Any]]) -> tuple[int, int]:
+    """Store cleaned news records, skipping those already stored; return (added, already there).
+
+    All or nothing: one unknown symbol stores none of the records.
+    """
+    symbols = {record["symbol"] for record in records}
+    instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=symbols)}
+    unknown = sorted(symbols - instruments.keys())
+    if unknown:
+        raise ValidationFailed("not_found", f"Unknown symbols: {', '.join(unknown[:10])}.", field="symbol")
+    added = 0
+    for record in records:
+        values = {key: value for key, value in record.items() if key != "symbol"}
+        _, created = NewsItem.objects.get_or_create(
+            instrument=instruments[record["symbol"]],
+            fingerprint=news_fingerprint(
+                published_at=record["published_at"], source=record["source"], headline=record["headline"]
+            ),
+            defaults=values,
+        )
+        added += created
+    return added, len(records) - added
+
+
+def news_from_alpha_vantage(payload: Any, *, symbol: str, ticker: str) -> list[dict[str, Any]]:
+    """Return news records (not yet cleaned) of `symbol` from an Alpha Vantage NEWS_SENTIMENT answer.
+
+    Alpha Vantage's feed is English; `time_published` (YYYYMMDDTHHMMSS) is taken as UTC. Its
+    score for `ticker` (else its overall score) is kept as the provider's score. Items whose
+    ticker list does not name `ticker` are about other companies and are left out.
+    """
+    if not isinstance(payload, dict):
+        raise ValueError("the news answer is not an object")
+    for key in ("Error Message", "Note", "Information"):
+        if key in payload:
+            raise ValueError(f"Alpha Vantage answered: {str(payload[key])[:200]}")
+    feed = payload.get("feed")
+    if not isinstance(feed, list):
+        raise ValueError("the news answer has no feed list")
+    records = []
+    for index, item in enumerate(feed, start=1):
+        if not isinstance(item, dict):
+            raise ValueError(f"feed item {index} is not an object")
+        tickers = item.get("ticker_sentiment")
+        score = item.get("overall_sentiment_score")
+        if isinstance(tickers, list) and tickers:
+            mine = [t for t in tickers if isinstance(t, dict) and str(t.get("ticker", "")).upper() == ticker.upper()]
+            if not mine:
+                continue
+            score = mine[0].get("ticker_sentiment_score", score)
+        published = str(item.get("time_published", ""))
+        try:
+            moment = datetime.strptime(published, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"feed item {index}: time_published {published[:20]!r} is not YYYYMMDDTHHMMSS") from None
+        try:
+            # Alpha Vantage sends six decimals; we keep four, rounded half to even.
+            provider_score = None if score in (None, "") else str(Decimal(str(score)).quantize(FOUR_PLACES))
+        except DecimalException:
+            raise ValueError(f"feed item {index}: the sentiment score {str(score)[:20]!r} is not a number") from None
+        records.append(
+            {
+                "symbol": symbol,
+                "published_at": moment.isoformat(),
+                "source": item.get("source") or "alpha_vantage",
+                "headline": item.get("title"),
+                "summary": item.get("summary") or "",
+                "language": NewsItem.Language.ENGLISH.value,
+                "url": item.get("url") or "",
+                "provider_score": provider_score,
+            }
+        )
+    return records
+
+
+# Analysis
+
+# name: (lowest, highest, default)
+PARAMETERS = {
+    "days": (1, 365, 7),
+    "half_life_hours": (1, 24 * 90, 24),
+    "max_items": (1, 200, 50),
+}
+# Weighted score at or beyond which the recommendation is buy (sell at its negative).
+DECISION_SCORE = Decimal("0.15")
+# Fewer items than this scale the confidence down in proportion.
+FULL_CONFIDENCE_ITEMS = 5
+
+
+def sentiment_parameters_clean(*, parameters: Any) -> dict[str, int]:
+    """Return the sentiment analysis parameters with defaults filled in; refuse unknown or out-of-range ones.
+
+    `days`: how far back items count; `half_life_hours`: age at which an item weighs half;
+    `max_items`: the newest items scored at most.
+    """
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        raise ValidationFailed("validation_error", "'parameters' must be an object.", field="parameters")
+    unknown = sorted(str(key) for key in set(parameters) - set(PARAMETERS))
+    if unknown:
+        raise ValidationFailed(
+            "validation_error",
+            f"Unknown parameters: {', '.join(name[:40] for name in unknown[:5])}; known are {', '.join(PARAMETERS)}.",
+            field="parameters",
+        )
+    cleaned = {}
+    for name, (low, high, default) in PARAMETERS.items():
+        value = parameters.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationFailed(
+                "validation_error", f"'{name}' must be an integer from {low} to {high}.", field=f"parameters.{name}"
+            )
+        cleaned[name] = value
+    return cleaned
+
+
+def news_recent(*, instrument: Instrument, parameters: dict[str, int], now: datetime) -> list[NewsItem]:
+    """Return the newest items of the last `days` days, at most `max_items`, newest first."""
+    since = now - timedelta(days=parameters["days"])
+    return list(
+        NewsItem.objects.filter(instrument=instrument, published_at__gte=since, published_at__lte=now + CLOCK_SKEW)
+        .order_by("-published_at", "-id")[: parameters["max_items"]]
+    )
+
+
+def sentiment_analysis_check(*, instrument: Instrument, parameters: dict[str, int]) -> None:
+    """Refuse an analysis of an instrument without news in the window, saying so."""
+    if not news_recent(instrument=instrument, parameters={**parameters, "max_items": 1}, now=timezone.now()):
+        raise ValidationFailed(
+            "missing_data",
+            f"{instrument.symbol} has no news items of the last {parameters['days']} days. Import some "
+            "(manage.py import_news, load_alpha_vantage) or widen parameters.days.",
+            missing=["news"],
+            days=parameters["days"],
+        )
+
+
+def sentiment_analysis_compute(
+    *, items: list[NewsItem], parameters: dict[str, int], now: datetime
+) -> tuple[dict[str, Any], Decimal, str]:
+    """Return the weighted headline sentiment, confidence score and recommendation of news items.
+
+    Each headline is scored in its language (-1 to 1) and weighs 0.5 ** (age / half-life). A
+    weighted mean of at least 0.15 is a buy, at most -0.15 a sell, else a hold. The confidence
+    is the weight share of items whose polarity agrees with the recommendation (neutral ones
+    for a hold), scaled down when fewer than five items were scored.
+    """
+    if not items:
+        raise ValueError("no news items to score")
+    scored = []
+    for item in items:
+        score, words = headline_score(text=item.headline, language=item.language)
+        weight = recency_weight(age=now - item.published_at, half_life_hours=parameters["half_life_hours"])
+        scored.append((item, score, weight, words))
+    total_weight = sum(weight for _, _, weight, _ in scored)
+    if total_weight > 0:
+        aggregate = sum(score * weight for _, score, weight, _ in scored) / total_weight
+    else:
+        aggregate = sum(score for _, score, _, _ in scored) / len(scored)
+    aggregate = aggregate.quantize(FOUR_PLACES)
+    recommendation = "buy" if aggregate >= DECISION_SCORE else "sell" if aggregate <= -DECISION_SCORE else "hold"
+    wanted = {"buy": "positive", "sell": "negative", "hold": "neutral"}[recommendation]
+    agreeing = [(score, weight) for _, score, weight, _ in scored if polarity(score) == wanted]
+    if total_weight > 0:
+        agreement = sum(weight for _, weight in agreeing) / total_weight
+    else:
+        agreement = Decimal(len(agreeing)) / len(scored)
+    volume = min(Decimal(1), Decimal(len(scored)) / FULL_CONFIDENCE_ITEMS)
+    confidence = min(Decimal(1), agreement * volume).quantize(FOUR_PLACES)
+    headlines = [_item_data(item, score, weight, words) for item, score, weight, words in scored]
+    strongest_positive = max((h for h in headlines if h["score"] > 0), key=lambda h: h["score"], default=None)
+    strongest_negative = min((h for h in headlines if h["score"] < 0), key=lambda h: h["score"], default=None)
+    provider = [(item.provider_score, weight) for item, _, weight, _ in scored if item.provider_score is not None]
+    provider_weight = sum(weight for _, weight in provider)
+    result = {
+        "score": aggregate,
+        "items": len(scored),
+        "polarity": {
+            name: sum(1 for _, score, _, _ in scored if polarity(score) == name) for name in ("positive", "neutral", "negative")
+        },
+        "agreeing_weight_share": Decimal(agreement).quantize(FOUR_PLACES),
+        "strongest_positive": strongest_positive,
+        "strongest_negative": strongest_negative,
+        "headlines": headlines,
+        "provider_score": (
+            (sum(score * weight for score, weight in provider) / provider_weight).quantize(FOUR_PLACES)
+            if provider and provider_weight > 0
+            else None
+        ),
+        "provider_scored_items": len(provider),
+        "languages": sorted({item.language for item in items}),
+        "newest": isoformat(items[0].published_at),
+        "parameters": dict(parameters),
+    }
+    return result, confidence, recommendation
+
+
+def _item_data(item: NewsItem, score: Decimal, weight: Decimal, words: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "headline": item.headline,
+        "score": score,
+        "weight": weight,
+        "published_at": isoformat(item.published_at),
+        "source": item.source,
+        "language": item.language,
+        "url": item.url,
+        "provider_score": item.provider_score,
+        "words": [entry["word"] for entry in words],
+    }
+
+
+def sentiment_analysis_run(*, instrument: Instrument, parameters: dict[str, int]) -> tuple[dict[str, Any], Decimal, str]:
+    """Score the instrument's recent stored headlines."""
+    now = timezone.now()
+    return sentiment_analysis_compute(
+        items=news_recent(instrument=instrument, parameters=parameters, now=now), parameters=parameters, now=now
+    )
+
+
+def sentiment_result_restore(result: dict[str, Any]) -> dict[str, Any]:
+    """Return a stored sentiment result with its scores as Decimals again (JSON keeps them as strings)."""
+
+    def item(data: dict[str, Any] | None) -> dict[str, Any] | None:
+        if data is None:
+            return None
+        return {**data, **{key: decimal_or_none(data.get(key)) for key in ("score", "weight", "provider_score")}}
+
+    restored = dict(result)
+    for key in ("score", "agreeing_weight_share", "provider_score"):
+        restored[key] = decimal_or_none(result.get(key))
+    restored["strongest_positive"] = item(result.get("strongest_positive"))
+    restored["strongest_negative"] = item(result.get("strongest_negative"))
+    restored["headlines"] = [item(h) for h in result.get("headlines", [])]
+    return restored
