@@ -311,9 +311,9 @@ def test_load_alpha_vantage_reports_an_unreachable_server(settings, sap_and_sie)
 
 def test_demo_data_seeds_demo_figures_and_headlines_once_and_every_analysis_completes(tmp_path, monkeypatch, django_user_model):
     from market.services import analysis_run, analysis_start
-    from portfolio.management.commands import demo_data
+    from django.conf import settings
 
-    monkeypatch.setattr(demo_data, "LOGIN_FILE", tmp_path / "login.txt")
+    monkeypatch.setattr(settings, "DEMO_LOGIN_FILE", tmp_path / "login.txt")
     call_command("demo_data")
     counts = (Fundamentals.objects.count(), NewsItem.objects.count())
     call_command("demo_data")
@@ -332,9 +332,9 @@ def test_demo_data_seeds_demo_figures_and_headlines_once_and_every_analysis_comp
 
 
 def test_demo_data_leaves_imported_figures_and_news_alone(tmp_path, monkeypatch, sap_and_sie):
-    from portfolio.management.commands import demo_data
+    from django.conf import settings
 
-    monkeypatch.setattr(demo_data, "LOGIN_FILE", tmp_path / "login.txt")
+    monkeypatch.setattr(settings, "DEMO_LOGIN_FILE", tmp_path / "login.txt")
     call_command("import_fundamentals", str(write(tmp_path, "f.csv", FUNDAMENTALS_CSV)))
     call_command("import_news", str(write(tmp_path, "n.csv", NEWS_CSV)))
 
