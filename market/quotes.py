@@ -79,7 +79,7 @@ def http_get_json(url: str, *, params: Mapping[str, str] | None = None, timeout:
         raise SourceUnavailable(
             "rate limited: HTTP 429" if limited else f"HTTP {exc.code}",
             retry_after=retry_after,
-            at_least=RATE_LIMIT_MIN_WAIT if limited else 0.0,
+            at_least=RATE_LIMIT_MIN_WAIT if limited and retry_after is None else 0.0,
         ) from None
     except TimeoutError:
         raise SourceUnavailable(f"no answer within {timeout:g} s") from None

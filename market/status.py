@@ -172,7 +172,8 @@ async def feed_facts() -> dict[str, Any]:
         report = _state_report(state)
         alive_within = max(market_setting("FEED_STALE_AFTER"), 3 * state.interval_seconds) if state else 0.0
         alive = bool(state and state.running and (now - state.updated_at).total_seconds() <= alive_within)
-        running = alive or (tick_age is not None and tick_age <= market_setting("FEED_STALE_AFTER"))
+        # Without a stored state (a feed that never stored one), a fresh tick is the sign of life.
+        running = alive if state else tick_age is not None and tick_age <= market_setting("FEED_STALE_AFTER")
         if not running:
             reason = (
                 "no feed process has reported" if state is None
