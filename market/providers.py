@@ -93,6 +93,8 @@ def quote_price(raw: object) -> Decimal:
     places once trailing zeros go, at most fourteen integer digits). Nothing is rounded: a
     price the store would change is refused, never altered.
     """
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = Decimal(raw)
     if isinstance(raw, Decimal):  # a JSON number, parsed exactly
         text = format(raw, "f") if raw.is_finite() else str(raw)
     elif isinstance(raw, str):
@@ -113,6 +115,8 @@ def quote_price(raw: object) -> Decimal:
 
 def quote_volume(raw: object) -> int:
     """Return a provider's volume text as an int; raise BadQuote if it is not a whole non-negative number."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = Decimal(raw)
     text = format(raw, "f") if isinstance(raw, Decimal) and raw.is_finite() else raw.strip() if isinstance(raw, str) else None
     if text is None or not re.fullmatch(r"[0-9]{1,19}", text):
         raise BadQuote(f"volume {str(raw)[:40]!r} is not a whole non-negative number")

@@ -3,10 +3,10 @@
 Each check probes the database (SELECT 1) and the channel layer (a message sent to a fresh
 channel and received back) with their round-trip times, reads the connection table of this
 process and the rate at which it writes frames, and the age of the newest tick the feed
-recorded. Overall health is computed from those. The monitor runs the checks periodically in
-each gateway process, publishes `system.service_status` per service when its status changes (and
-as a heartbeat), and `system.performance_alert` when a latency or error rate crosses its
-threshold (once per crossing).
+recorded, with what the feed reports about its provider (why it is degraded). Overall health is
+computed from those. The monitor runs the checks periodically in each gateway process, publishes
+`system.service_status` per service when its status or reason changes (and as a heartbeat), and
+`system.performance_alert` when a latency or error rate crosses its threshold (once per crossing).
 """
 
 from __future__ import annotations
@@ -162,7 +162,9 @@ async def feed_facts() -> dict[str, Any]:
         mode, running = "in_process", bool(feed and feed.running)
         report = feed.report() if feed else None
         if not running:
-            reason = feed_start_error() or "the in-process feed is not running"
+            reason = feed_start_error() or (
+                "the provider has nothing more to play" if feed and feed.finished else "the in-process feed is not running"
+            )
     else:
         mode = "external"
         try:

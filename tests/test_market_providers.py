@@ -81,7 +81,13 @@ def alpha_vantage(stand_in, clock, **options) -> AlphaVantageMarket:
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [("215.4000", Decimal("215.4000")), (" 0.0001 ", Decimal("0.0001")), ("7", Decimal("7")), (Decimal("12.5"), Decimal("12.5"))],
+    [
+        ("215.4000", Decimal("215.4000")),
+        (" 0.0001 ", Decimal("0.0001")),
+        ("7", Decimal("7")),
+        (Decimal("12.5"), Decimal("12.5")),  # a JSON number, parsed as a Decimal
+        (58000, Decimal("58000")),  # a JSON integer
+    ],
 )
 def test_quote_price_is_the_exact_decimal_of_the_text(raw, expected):
     price = quote_price(raw)
@@ -90,7 +96,7 @@ def test_quote_price_is_the_exact_decimal_of_the_text(raw, expected):
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "N/A", "-1.00", "0", "0.0000", "1e3", "NaN", "Infinity", "1.23456", "١٢٣", "123456789012345.5", 1.5, None, [], Decimal("NaN")],
+    ["", "N/A", "-1.00", "0", "0.0000", "1e3", "NaN", "Infinity", "1.23456", "١٢٣", "123456789012345.5", 1.5, None, [], True, -3, Decimal("NaN")],
 )
 def test_quote_price_refuses_what_is_not_a_storable_positive_price(raw):
     with pytest.raises(BadQuote):

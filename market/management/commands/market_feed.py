@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--interval", type=float, default=None, help="seconds between rounds (default: MARKET_FEED_INTERVAL)")
         parser.add_argument("--rate", type=float, default=None, help="rounds per second (alternative to --interval)")
-        parser.add_argument("--symbols", default="", help="comma-separated symbols (default: every instrument with a price)")
+        parser.add_argument("--symbols", default="", help="comma-separated symbols (default: MARKET_FEED_SYMBOLS, else every instrument)")
         parser.add_argument("--ticks", type=int, default=None, help="stop after this many rounds")
         parser.add_argument("--seed", type=int, default=None, help="seed of the random walk, for a repeatable run")
         parser.add_argument("--provider", choices=PROVIDERS, default=None, help="where prices come from (default: MARKET_PROVIDER)")
