@@ -322,6 +322,7 @@ async def test_in_process_alpha_vantage_feed_streams_quotes_and_survives_its_lim
 ):
     # given the server's own feed on Alpha Vantage (the stand-in), fast, with the status monitor on
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.REALTIME_BUS = {**settings.REALTIME_BUS, "BRIDGE": "off"}  # the Redis bus plays no part here
     channel_layers.backends.clear()
     monkeypatch.setattr(market_status, "_monitor", None)
     quote_stand_in.script(
