@@ -124,6 +124,7 @@ function connectionsPage() {
     });
     client.on("connection.closed", () => clearInterval(timer));
     client.on("system.gateway_snapshot", (message) => {
+        // The schema table types the lists' entries only as objects; gateway_snapshot() writes these.
         const snapshot = message.data;
         const previous = snapshots.get(snapshot.process)?.snapshot ?? null;
         snapshots.set(snapshot.process, { snapshot, previous, receivedAt: Date.now() });

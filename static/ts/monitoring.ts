@@ -4,7 +4,7 @@
  */
 
 import { CommandError, WebSocketEventClient } from "./event-client.js";
-import type { ErrorData, WebSocketMessage } from "./events.js";
+import type { ErrorData, GatewaySnapshotData, WebSocketMessage } from "./events.js";
 
 /** One connection in a `system.gateway_snapshot` (realtime/monitoring.py `gateway_snapshot`). */
 interface ConnectionInfo {
@@ -26,13 +26,11 @@ interface RecentError {
   message: string;
 }
 
-interface Snapshot {
-  process: string;
+/** A snapshot with the entries of its lists and counters spelled out. */
+interface Snapshot extends Omit<GatewaySnapshotData, "connections" | "events_delivered" | "recent_errors"> {
   connections: ConnectionInfo[];
-  connections_total: number;
   events_delivered: Record<string, number>;
   recent_errors: RecentError[];
-  timestamp: string;
 }
 
 interface DisconnectResult {
@@ -192,8 +190,9 @@ function connectionsPage(): void {
     timer = setInterval(requestSnapshot, REFRESH_MS);
   });
   client.on("connection.closed", () => clearInterval(timer));
-  client.on("system.gateway_snapshot", (message: WebSocketMessage<Snapshot>) => {
-    const snapshot = message.data;
+  client.on("system.gateway_snapshot", (message) => {
+    // The schema table types the lists' entries only as objects; gateway_snapshot() writes these.
+    const snapshot = message.data as unknown as Snapshot;
     const previous = snapshots.get(snapshot.process)?.snapshot ?? null;
     snapshots.set(snapshot.process, { snapshot, previous, receivedAt: Date.now() });
     render();
