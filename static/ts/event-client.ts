@@ -17,6 +17,9 @@ import type {
   WebSocketMessage,
 } from "./events.js";
 
+// The wire types, so that one import gives the client and the types of what it receives.
+export type * from "./events.js";
+
 export type ConnectionStatus =
   | "disconnected"
   | "connecting"
@@ -37,6 +40,13 @@ export interface SocketLike {
 }
 
 export type SocketFactory = (url: string) => SocketLike;
+
+/** Where the client reports what goes wrong (the `console` has these methods). */
+export interface Logger {
+  debug(...data: unknown[]): void;
+  warn(...data: unknown[]): void;
+  error(...data: unknown[]): void;
+}
 
 /** Tells whether the network is up and when that changes (the browser's online/offline). */
 export interface NetworkMonitor {
@@ -77,7 +87,7 @@ export interface ClientOptions extends Partial<SubscriptionConfig> {
   network?: NetworkMonitor;
   /** Source of randomness in [0, 1) for the jitter. */
   random?: () => number;
-  logger?: Pick<Console, "debug" | "warn" | "error">;
+  logger?: Logger;
 }
 
 /** Why a command did not succeed: the server's error code and message, or a local reason. */
