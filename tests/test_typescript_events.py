@@ -76,3 +76,14 @@ def test_an_event_type_no_service_sends_is_typed_strictly(monkeypatch):
 
     # then only its choices are admitted: no bus service sends it with the spec's default
     assert interface_fields(generate_ts_events.render(), "GatewaySnapshotData")["state"] == '"up" | "down"'
+
+
+def test_a_nullable_choice_admits_null_once(monkeypatch):
+    # given a bus-sent event type with a nullable choice, whose spec default is None
+    schema = EVENT_SCHEMAS["market.alert"]
+    grown = dataclasses.replace(
+        schema, fields=schema.fields + (Field("session", Kind.STRING, nullable=True, choices=("open", "closed")),)
+    )
+    monkeypatch.setitem(EVENT_SCHEMAS, schema.name, grown)
+
+    assert interface_fields(generate_ts_events.render(), "MarketAlertData")["session"] == '"open" | "closed" | null'

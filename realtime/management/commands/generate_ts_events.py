@@ -52,8 +52,10 @@ def _quote(text: str) -> str:
 def _choices(schema: EventSchema, field: Field) -> list[str]:
     """Return the values a choice field may carry on the wire, the bus services' default included."""
     values = list(field.choices or ())
-    if schema.spec_class is not None and field.spec_default not in values:
-        values.append(field.spec_default)
+    default = field.spec_default
+    # A nullable field defaults to None, which `| null` already admits.
+    if schema.spec_class is not None and isinstance(default, str) and default not in values:
+        values.append(default)
     return values
 
 
