@@ -81,8 +81,10 @@ node-deps:
 js: node-deps
 	npm run --silent build
 
-# Fail when the committed build is stale, then run the client's unit tests.
+# Type-check all TypeScript strictly (the desk's and the npm package's build), fail when the
+# committed build is stale, then run the client's unit tests.
 js-test: node-deps
+	npm run --silent typecheck
 	node scripts/check-build.mjs
 	node --test --test-timeout=30000 --test-reporter=spec tests/js/*.test.mjs
 

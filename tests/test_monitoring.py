@@ -55,7 +55,7 @@ def test_inspector_offers_the_event_types_the_operator_may_subscribe_to(client, 
     assert 'value="market.price_update"' in html
     assert 'value="system.gateway_snapshot"' in html
     assert 'value="trading.order_filled"' not in html  # needs trading.view_order
-    assert "monitoring/monitoring.js" in html
+    assert "js/monitoring.js" in html
 
 
 # Live snapshots over the protocol

@@ -414,11 +414,12 @@ export class WebSocketEventClient {
         }
     }
     // Incoming
-    received(raw) {
+    received(frame) {
         this.clearHeartbeatDeadline();
+        const raw = typeof frame === "string" ? frame : String(frame);
         let message;
         try {
-            message = JSON.parse(typeof raw === "string" ? raw : String(raw));
+            message = JSON.parse(raw);
         }
         catch (error) {
             this.options.logger.error("Invalid WebSocket message:", error);
@@ -429,7 +430,7 @@ export class WebSocketEventClient {
             return;
         }
         if (message.type === "system" && message.event === "connection.established") {
-            this.onEstablished(message);
+            this.onEstablished(message, raw);
             return;
         }
         this.track(message);
@@ -441,10 +442,10 @@ export class WebSocketEventClient {
         if (message.type === "error") {
             this.subscriptionRefused(message);
         }
-        this.emit(message.event, message);
-        this.emit("*", message);
+        this.emit(message.event, message, raw);
+        this.emit("*", message, raw);
     }
-    onEstablished(message) {
+    onEstablished(message, raw) {
         this.clientId = message.data.client_id;
         this.established = true;
         this.reconnectAttempts = 0;
@@ -469,8 +470,8 @@ export class WebSocketEventClient {
         }
         this.startHeartbeat();
         this.settleConnectWaiters();
-        this.emit("connection.established", message);
-        this.emit("*", message);
+        this.emit("connection.established", message, raw);
+        this.emit("*", message, raw);
     }
     answer(entry, message) {
         this.forget(entry);
@@ -646,14 +647,14 @@ export class WebSocketEventClient {
             entry.reject(new CommandError(entry.command, LocalErrorCode.OUTCOME_UNKNOWN, `${message} ${entry.command} was sent and may have been applied.`));
         }
     }
-    emit(eventType, payload) {
+    emit(eventType, payload, raw) {
         const handlers = this.eventHandlers.get(eventType);
         if (!handlers) {
             return;
         }
         for (const handler of handlers.slice()) {
             try {
-                handler(payload);
+                handler(payload, raw);
             }
             catch (error) {
                 this.options.logger.error(`Error in event handler for ${eventType}:`, error);

@@ -70,6 +70,26 @@ describe("connection", () => {
     assert.deepEqual(seen, [123.45]);
   });
 
+  test("handlers of a server message get the frame text as received, with its exact decimals", async () => {
+    // given a connected client with a handler for one type and one for every message
+    const client = makeClient({ event_types: ["market.price_update"] });
+    await client.connect();
+    const typed = [];
+    const every = [];
+    client.on("market.price_update", (message, raw) => typed.push([message.data.price, raw]));
+    client.on("*", (message, raw) => every.push([message.event, raw]));
+
+    // when a frame arrives whose decimal JSON.parse would shorten
+    const text = '{"type":"market","event":"market.price_update","data":{"symbol":"SAP","price":1.50},"timestamp":"2026-01-02T10:00:00Z"}';
+    const arrived = nextEmit(client, "market.price_update");
+    gateway.publishText(text);
+    await arrived;
+
+    // then both handlers get the parsed message and the text exactly as sent
+    assert.deepEqual(typed, [[1.5, text]]);
+    assert.deepEqual(every, [["market.price_update", text]]);
+  });
+
   test("disconnect closes for good and rejects commands still waiting", async () => {
     const client = makeClient();
     await client.connect();
