@@ -9,6 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from market.conf import channel_layer_in_memory, market_setting
 from market.feed import PriceFeed
+from market.lease import Lease, LeaseLost, run_leased
+
+DEFAULT_LEASE_SECONDS = 6.0
 
 
 class Command(BaseCommand):
@@ -24,6 +27,11 @@ class Command(BaseCommand):
         parser.add_argument("--symbols", default="", help="comma-separated symbols (default: every instrument with a price)")
         parser.add_argument("--ticks", type=int, default=None, help="stop after this many rounds")
         parser.add_argument("--seed", type=int, default=None, help="seed of the random walk, for a repeatable run")
+        parser.add_argument(
+            "--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
+            help="with Redis: lifetime of the lease that lets one of several market_feed processes publish "
+            "(the others stand by and take over within it); 0 runs without a lease",
+        )
 
     def handle(self, *args, interval, rate, symbols, ticks, seed, **options):
         if interval is not None and rate is not None:
@@ -37,6 +45,9 @@ class Command(BaseCommand):
             raise CommandError("--interval must be positive")
         if ticks is not None and ticks < 1:
             raise CommandError("--ticks must be at least 1")
+        lease_seconds = options["lease_seconds"]
+        if not 0 <= lease_seconds < float("inf"):
+            raise CommandError("--lease-seconds must be 0 or a positive number of seconds")
         if channel_layer_in_memory():
             self.stderr.write(
                 "warning: the channel layer is in-memory, so no gateway sees these ticks (they are stored "
@@ -45,11 +56,23 @@ class Command(BaseCommand):
         chosen = [s.strip().upper() for s in symbols.split(",") if s.strip()]
         feed = PriceFeed.from_settings(interval=interval, symbols=chosen, seed=seed)
         self.stdout.write(f"market feed: every {interval}s, symbols {', '.join(chosen) or 'all with a price'}")
-        asyncio.run(self._run(feed, ticks))
+        leased = lease_seconds > 0 and not channel_layer_in_memory()
+        try:
+            asyncio.run(self._run(feed, ticks, lease_seconds if leased else None))
+        except LeaseLost as exc:
+            raise CommandError(f"{exc}; exiting, to be started again as a standby") from None
         self.stdout.write(f"market feed stopped: {feed.rounds} rounds, {feed.ticks} ticks, {feed.failures} failed rounds")
 
-    async def _run(self, feed: PriceFeed, rounds: int | None) -> None:
+    async def _run(self, feed: PriceFeed, rounds: int | None, lease_seconds: float | None) -> None:
         loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, feed.stop)
-        await feed.run(rounds=rounds)
+            loop.add_signal_handler(sig, lambda: (stopping.set(), feed.stop()))
+        if lease_seconds is None:
+            await feed.run(rounds=rounds)
+            return
+        lease = Lease("market-feed", seconds=lease_seconds)
+        try:
+            await run_leased(lease, lambda: feed.run(rounds=rounds), stop_work=feed.stop, stopping=stopping)
+        finally:
+            await lease.close()
