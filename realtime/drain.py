@@ -53,12 +53,6 @@ def begin() -> bool:
     return True
 
 
-def reset() -> None:
-    """Forget the drain (for tests that drain in-process)."""
-    global _draining_since
-    _draining_since = None
-
-
 async def close_connection(consumer: Any, deadline: float) -> None:
     """Let a socket's commands in flight answer until `deadline`, then close it with 1012 after its
     queued frames."""
