@@ -261,6 +261,8 @@ class Desk:
                     ping_interval=None,
                     max_size=2**22,
                 ) as ws:
+                    if self.stopping:
+                        break
                     self.ws = ws
                     attempt = 0
                     await self._session(ws)
@@ -467,8 +469,10 @@ async def drill(args: argparse.Namespace, deployment: Deployment, desks: list[De
     await asyncio.sleep(2 * args.feed_interval)  # the last fills' events and ticks
     for desk in desks:
         desk.stopping = True
-        if desk.ws is not None:
-            await desk.ws.close()
+    await asyncio.gather(*(desk.ws.close() for desk in desks if desk.ws is not None), return_exceptions=True)
+    _, stuck = await asyncio.wait(tasks, timeout=15)
+    for task in stuck:  # a desk still in a handshake or a send: its numbers are complete already
+        task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
     outages = [back - lost for desk in desks for lost, back, _ in desk.disconnections if back is not None]
