@@ -31,6 +31,8 @@ export const LocalErrorCode = {
 const FINAL_SUBSCRIPTION_ERRORS = new Set(["permission_denied", "unknown_event_type", "invalid_event_type"]);
 // Close codes after which reconnecting is pointless: the server revoked this session's access.
 const TERMINAL_CLOSE_CODES = new Set([4003]);
+// "Service restart": the server process drains; another one takes the connection at once.
+const SERVICE_RESTART = 1012;
 const OPEN = 1;
 function browserSocketFactory(url) {
     const Impl = globalThis.WebSocket;
@@ -335,7 +337,7 @@ export class WebSocketEventClient {
         const willReconnect = this.wanted && this.options.auto_reconnect && !TERMINAL_CLOSE_CODES.has(code);
         let delay = null;
         if (willReconnect) {
-            delay = this.scheduleReconnect();
+            delay = this.scheduleReconnect(code === SERVICE_RESTART);
         }
         else {
             this.wanted = false;
@@ -347,14 +349,17 @@ export class WebSocketEventClient {
         }
         this.emit("connection.closed", { code, reason, will_reconnect: willReconnect, delay, was_established: wasEstablished });
     }
-    scheduleReconnect() {
+    /** Reconnect after the backoff delay; at once when `immediate` and no attempt failed since the last connection. */
+    scheduleReconnect(immediate = false) {
         this.clearReconnectTimer();
         if (!this.options.network.isOnline()) {
             this.setStatus("offline");
             this.emit("connection.offline", {});
             return null;
         }
-        const delay = backoffDelay(this.reconnectAttempts, this.options.reconnect_base_delay, this.options.reconnect_max_delay, this.options.random);
+        const delay = immediate && this.reconnectAttempts === 0
+            ? 0
+            : backoffDelay(this.reconnectAttempts, this.options.reconnect_base_delay, this.options.reconnect_max_delay, this.options.random);
         this.reconnectAttempts += 1;
         this.setStatus("reconnecting");
         this.emit("connection.reconnecting", { attempt: this.reconnectAttempts, delay });

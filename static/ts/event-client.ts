@@ -144,6 +144,8 @@ export interface CommandOptions {
 const FINAL_SUBSCRIPTION_ERRORS = new Set(["permission_denied", "unknown_event_type", "invalid_event_type"]);
 // Close codes after which reconnecting is pointless: the server revoked this session's access.
 const TERMINAL_CLOSE_CODES = new Set([4003]);
+// "Service restart": the server process drains; another one takes the connection at once.
+const SERVICE_RESTART = 1012;
 const OPEN = 1;
 
 /** A handler of a server message also gets the frame's text as received (exact decimals); client-side events pass no text. */
@@ -505,7 +507,7 @@ export class WebSocketEventClient {
     const willReconnect = this.wanted && this.options.auto_reconnect && !TERMINAL_CLOSE_CODES.has(code);
     let delay: number | null = null;
     if (willReconnect) {
-      delay = this.scheduleReconnect();
+      delay = this.scheduleReconnect(code === SERVICE_RESTART);
     } else {
       this.wanted = false;
       this.stopNetworkWatch?.();
@@ -517,19 +519,18 @@ export class WebSocketEventClient {
     this.emit("connection.closed", { code, reason, will_reconnect: willReconnect, delay, was_established: wasEstablished });
   }
 
-  private scheduleReconnect(): number | null {
+  /** Reconnect after the backoff delay; at once when `immediate` and no attempt failed since the last connection. */
+  private scheduleReconnect(immediate = false): number | null {
     this.clearReconnectTimer();
     if (!this.options.network.isOnline()) {
       this.setStatus("offline");
       this.emit("connection.offline", {});
       return null;
     }
-    const delay = backoffDelay(
-      this.reconnectAttempts,
-      this.options.reconnect_base_delay,
-      this.options.reconnect_max_delay,
-      this.options.random,
-    );
+    const delay =
+      immediate && this.reconnectAttempts === 0
+        ? 0
+        : backoffDelay(this.reconnectAttempts, this.options.reconnect_base_delay, this.options.reconnect_max_delay, this.options.random);
     this.reconnectAttempts += 1;
     this.setStatus("reconnecting");
     this.emit("connection.reconnecting", { attempt: this.reconnectAttempts, delay });

@@ -10,8 +10,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from market.conf import PROVIDERS, channel_layer_in_memory, market_setting
 from market.feed import PriceFeed
-from realtime.dispatch import run_and_publish
+from market.lease import Lease, LeaseLost, run_leased
 from portfolio.models import Instrument
+from realtime.dispatch import run_and_publish
+
+DEFAULT_LEASE_SECONDS = 6.0
 
 
 class Command(BaseCommand):
@@ -31,6 +34,11 @@ class Command(BaseCommand):
         parser.add_argument("--replay-file", default=None, help="CSV file of the replay provider (default: MARKET_REPLAY_FILE)")
         parser.add_argument("--speed", type=float, default=None, help="replay speed, market seconds per second (default: MARKET_REPLAY_SPEED)")
         parser.add_argument("--loop", action="store_true", default=None, help="replay the file again from the start when it ends")
+        parser.add_argument(
+            "--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
+            help="with Redis: lifetime of the lease that lets one of several market_feed processes publish "
+            "(the others stand by and take over within it); 0 runs without a lease",
+        )
 
     def handle(self, *args, interval, rate, symbols, ticks, seed, provider, replay_file, speed, loop, **options):
         if interval is not None and rate is not None:
@@ -46,6 +54,9 @@ class Command(BaseCommand):
             raise CommandError("--ticks must be at least 1")
         if speed is not None and not speed > 0:
             raise CommandError("--speed must be positive")
+        lease_seconds = options["lease_seconds"]
+        if not 0 <= lease_seconds < float("inf"):
+            raise CommandError("--lease-seconds must be 0 or a positive number of seconds")
         if channel_layer_in_memory():
             self.stderr.write(
                 "warning: the channel layer is in-memory, so no gateway sees these ticks (they are stored "
@@ -61,7 +72,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"market feed: provider {feed.source}, every {interval}s, symbols {', '.join(chosen) or 'all instruments'}"
         )
-        run_and_publish(self._run(feed, ticks))
+        leased = lease_seconds > 0 and not channel_layer_in_memory()
+        try:
+            run_and_publish(self._run(feed, ticks, lease_seconds if leased else None))
+        except LeaseLost as exc:
+            raise CommandError(f"{exc}; exiting, to be started again as a standby") from None
         self.stdout.write(
             f"market feed stopped: {feed.rounds} rounds, {feed.ticks} ticks, {feed.failures} failed rounds"
             + (" (the replay has ended)" if feed.finished else "")
@@ -77,8 +92,16 @@ class Command(BaseCommand):
         if unknown:
             raise CommandError(f"the replay file names symbols no instrument has: {', '.join(unknown)}")
 
-    async def _run(self, feed: PriceFeed, rounds: int | None) -> None:
+    async def _run(self, feed: PriceFeed, rounds: int | None, lease_seconds: float | None) -> None:
         loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, feed.stop)
-        await feed.run(rounds=rounds)
+            loop.add_signal_handler(sig, lambda: (stopping.set(), feed.stop()))
+        if lease_seconds is None:
+            await feed.run(rounds=rounds)
+            return
+        lease = Lease("market-feed", seconds=lease_seconds)
+        try:
+            await run_leased(lease, lambda: feed.run(rounds=rounds), stop_work=feed.stop, stopping=stopping)
+        finally:
+            await lease.close()
