@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from portfolio.models import Portfolio
 from realtime.protocol import decode
-from tests.fixtures.bus import ORIGIN, live_connect, new_bus, shared_redis_url
+from tests.fixtures.bus import live_connect, new_bus, shared_redis_url
 from tests.fixtures.servers import database_url, start_daphne
 from tests.fixtures.ws import session_cookie
 from trading.models import Order
@@ -131,7 +131,7 @@ def test_sigterm_answers_the_command_in_flight_then_closes_1012_refuses_newcomer
 
         async def handshake_status() -> int:
             try:
-                async with connect(f"{draining.ws_url}/", origin=ORIGIN, additional_headers=[("Cookie", cookie.decode())]):
+                async with connect(f"{draining.ws_url}/", origin=draining.http_url, additional_headers=[("Cookie", cookie.decode())]):
                     return 101
             except InvalidStatus as refused:
                 return refused.response.status_code
