@@ -72,6 +72,8 @@ export class PortfolioWebSocketClient {
         this.openOrdersLoad = new Coalescer(() => this.refreshOpenOrders());
         this.executionsLoad = new Coalescer(() => this.refreshExecutions(this.executionsPage));
         this.openOrders = [];
+        /** Whether the user has a portfolio (the page's snapshot, or a portfolio.update since). */
+        this.hasPortfolio = false;
         /** When the client will try to reconnect (ms since the epoch), while it waits. */
         this.reconnectAt = null;
         this.connectionTimer = null;
@@ -103,6 +105,7 @@ export class PortfolioWebSocketClient {
                 this.setPrice(instrument.symbol, instrument.last_price, null, null);
             }
         }
+        this.hasPortfolio = this.config.portfolio !== null;
         if (this.config.account) {
             this.portfolio.applyAccount(this.config.account);
         }
@@ -240,6 +243,9 @@ export class PortfolioWebSocketClient {
         }
     }
     async loadAccount() {
+        // Without a portfolio there is no account to read (the page says so already).
+        if (!this.hasPortfolio)
+            return;
         const account = await this.getJson(this.config.account_url);
         if (account === null)
             return;
@@ -260,6 +266,10 @@ export class PortfolioWebSocketClient {
     }
     // Portfolio
     updatePortfolioDisplay(data) {
+        if (!this.hasPortfolio) {
+            this.hasPortfolio = true;
+            this.accountLoad.request();
+        }
         this.portfolio.applySnapshot(data);
         this.renderPortfolio();
     }

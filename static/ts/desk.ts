@@ -161,6 +161,8 @@ export class PortfolioWebSocketClient {
   private readonly openOrdersLoad = new Coalescer(() => this.refreshOpenOrders());
   private readonly executionsLoad = new Coalescer(() => this.refreshExecutions(this.executionsPage));
   private openOrders: HistoryOrder[] = [];
+  /** Whether the user has a portfolio (the page's snapshot, or a portfolio.update since). */
+  private hasPortfolio = false;
   /** When the client will try to reconnect (ms since the epoch), while it waits. */
   private reconnectAt: number | null = null;
   private connectionTimer: ReturnType<typeof setInterval> | null = null;
@@ -197,6 +199,7 @@ export class PortfolioWebSocketClient {
         this.setPrice(instrument.symbol, instrument.last_price, null, null);
       }
     }
+    this.hasPortfolio = this.config.portfolio !== null;
     if (this.config.account) {
       this.portfolio.applyAccount(this.config.account);
     }
@@ -340,6 +343,8 @@ export class PortfolioWebSocketClient {
   }
 
   private async loadAccount(): Promise<void> {
+    // Without a portfolio there is no account to read (the page says so already).
+    if (!this.hasPortfolio) return;
     const account = await this.getJson<Account>(this.config.account_url);
     if (account === null) return;
     this.portfolio.applyAccount(account);
@@ -360,6 +365,10 @@ export class PortfolioWebSocketClient {
   // Portfolio
 
   private updatePortfolioDisplay(data: PortfolioUpdateData): void {
+    if (!this.hasPortfolio) {
+      this.hasPortfolio = true;
+      this.accountLoad.request();
+    }
     this.portfolio.applySnapshot(data);
     this.renderPortfolio();
   }
