@@ -173,6 +173,16 @@ export class WebSocketEventClient {
         }
     }
     /**
+     * Try to connect now instead of waiting out the backoff (a person's "connect now", or the
+     * server answering again); nothing while connected, connecting, or after `disconnect()`.
+     */
+    reconnectNow() {
+        if (!this.wanted || this.ws) {
+            return;
+        }
+        this.open();
+    }
+    /**
      * Hold these event types; sent now when connected, and again after every reconnect.
      * `symbols` narrows the types whose events name an instrument to those instruments; a type
      * held already is re-sent when its symbols change.

@@ -131,4 +131,7 @@ export interface PlaceOrderResult {
   order_id: string;
   status: string;
   message: string;
+  /** The message by code, with the figures it names, for a client's own wording (added to the spec). */
+  message_code?: string;
+  message_params?: Record<string, unknown>;
 }

@@ -289,6 +289,28 @@ describe("reconnect", () => {
     gateway.replay = null;
   });
 
+  test("reconnectNow skips the rest of a long backoff, and does nothing while connected", async () => {
+    // given a client waiting out a one-minute backoff after the server went away
+    const client = makeClient({ reconnect_base_delay: 60000, reconnect_max_delay: 60000, random: () => 0.99 });
+    await client.connect();
+    client.reconnectNow();
+    assert.equal(client.socketUrls.length, 1);
+    await gateway.stop();
+    await nextEmit(client, "connection.reconnecting");
+    await gateway.start();
+    assert.equal(client.getConnectionStatus(), "reconnecting");
+
+    // when the page asks to connect now (the server answers again)
+    const started = Date.now();
+    client.reconnectNow();
+    await nextEmit(client, "connection.established", 5000);
+
+    // then it is back long before the backoff would have tried
+    assert.equal(client.getConnectionStatus(), "connected");
+    assert.ok(Date.now() - started < 5000);
+    assert.equal(client.socketUrls.length, 2);
+  });
+
   test("it keeps retrying beyond ten attempts while the server is down", async () => {
     const client = makeClient({ reconnect_base_delay: 2, reconnect_max_delay: 5 });
     await client.connect();
