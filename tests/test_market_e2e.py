@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 async def subscribe_and_collect_ticks(ws_url: str, cookie: bytes, count: int, timeout: float = 20) -> list[dict]:
-    headers = [("Cookie", cookie.decode()), ("Origin", "http://localhost")]
+    headers = [("Cookie", cookie.decode()), ("Origin", ws_url.replace("ws://", "http://", 1))]
     async with connect(ws_url + "/", additional_headers=headers, open_timeout=10) as socket:
         welcome = decode(await asyncio.wait_for(socket.recv(), 5))
         assert welcome["event"] == "connection.established"
