@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 async def subscribe_and_collect_ticks(ws_url: str, cookie: bytes, count: int, timeout: float = 20) -> list[dict]:
-    headers = [("Cookie", cookie.decode()), ("Origin", ws_url.replace("ws://", "http://", 1))]
+    origin = "http://" + ws_url.split("//", 1)[1].split("/", 1)[0]  # the page's origin: scheme, host, port
+    headers = [("Cookie", cookie.decode()), ("Origin", origin)]
     async with connect(ws_url + "/", additional_headers=headers, open_timeout=10) as socket:
         welcome = decode(await asyncio.wait_for(socket.recv(), 5))
         assert welcome["event"] == "connection.established"
