@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/trading/", include("trading.urls")),
+    path("api/market/", include("market.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Last of the API routes: anything else under /api/ is a JSON 404, never Django's HTML page.
     re_path(r"^api/", rest.not_found),
