@@ -3,11 +3,12 @@
  * elements with the spec's ids and classes, plus the order ticket, order history, alerts,
  * analysis and a live chart.
  */
+import { PriceChart } from "./chart.js";
 import { CommandError, LocalErrorCode, WebSocketEventClient, newRequestId } from "./event-client.js";
-import { fill, formatEuro, formatNumber, formatPercent, formatSigned, formatTime, parseDecimalInput, } from "./format.js";
+import { fill, formatEuro, formatNumber, formatPercent, formatSigned, formatTime, pageLocale, parseDecimalInput, } from "./format.js";
+import { Watchlist } from "./watchlist.js";
 const OPEN_STATUSES = new Set(["pending", "open", "partially_filled"]);
 const FINAL_STATUSES = new Set(["filled", "cancelled", "rejected", "failed"]);
-const CHART_POINTS = 300;
 const HISTORY_PAGE_SIZE_HINT = 25;
 function byId(id) {
     return document.getElementById(id);
@@ -31,9 +32,8 @@ function element(tag, attributes = {}, text) {
 }
 export class PortfolioWebSocketClient {
     constructor(config) {
-        this.series = new Map();
-        this.chart = null;
         this.selectedSymbol = null;
+        this.established = false;
         this.historyPage = 1;
         this.historyTimer = null;
         this.portfolioTimer = null;
@@ -51,6 +51,11 @@ export class PortfolioWebSocketClient {
             reconnect_base_delay: 500,
             reconnect_max_delay: 15000,
         });
+        const target = byId("price-chart");
+        this.chart = target
+            ? new PriceChart({ target, caption: byId("chart-caption"), barsUrl: config.bars_url, locale: pageLocale(), strings: this.t })
+            : null;
+        this.watchlist = new Watchlist(typeof localStorage === "undefined" ? null : localStorage);
         this.setupEventHandlers();
     }
     /** The underlying client (for the browser tests and the console). */
@@ -63,7 +68,6 @@ export class PortfolioWebSocketClient {
     start() {
         for (const instrument of this.config.instruments) {
             if (instrument.last_price !== null) {
-                this.appendPoint(instrument.symbol, Date.now() / 1000, instrument.last_price);
                 this.setPrice(instrument.symbol, instrument.last_price, null, null);
             }
         }
@@ -72,6 +76,7 @@ export class PortfolioWebSocketClient {
         }
         this.bindForms();
         this.selectSymbol(this.config.instruments[0]?.symbol ?? null);
+        this.applyWatchlist();
         void this.refreshOrderHistory();
         void this.connect().catch(() => undefined);
     }
@@ -105,6 +110,10 @@ export class PortfolioWebSocketClient {
         on("market.alert", (message) => this.showAlert(message.data));
         on("analysis.complete", (message) => this.showAnalysis(message.data));
         on("connection.established", () => {
+            // After a reconnect the chart may have missed ticks: its bars are loaded again.
+            if (this.established)
+                void this.chart?.reload();
+            this.established = true;
             this.showConnectionStatus(this.t.connected, "success");
             this.schedulePortfolioRefresh();
             this.scheduleHistoryRefresh();
@@ -115,6 +124,7 @@ export class PortfolioWebSocketClient {
             // and however many event types report it.
             this.schedulePortfolioRefresh();
             this.scheduleHistoryRefresh();
+            void this.chart?.reload();
         });
         on("connection.status", ({ status }) => this.setTradingEnabled(status === "connected"));
         on("connection.closed", () => this.showConnectionStatus(this.t.disconnected, "warning"));
@@ -194,9 +204,9 @@ export class PortfolioWebSocketClient {
             return;
         }
         for (const position of positions) {
-            const row = element("tr", { "data-position": String(position.symbol ?? "") });
+            const row = element("tr", { "data-position": String(position.symbol ?? ""), "data-symbol-row": String(position.symbol ?? "") });
             const pnl = toNumber(position.unrealized_pnl) ?? 0;
-            row.append(element("th", { scope: "row" }, String(position.symbol ?? "")), element("td", { class: "num" }, formatNumber(toNumber(position.quantity) ?? 0)), element("td", { class: "num" }, this.euroOrDash(position.avg_cost)), element("td", { class: "num" }, this.euroOrDash(position.last_price)), element("td", { class: "num" }, this.euroOrDash(position.market_value)), element("td", { class: `num ${pnl >= 0 ? "positive" : "negative"}` }, formatSigned(pnl, formatEuro(pnl))));
+            row.append(this.symbolCell("th", String(position.symbol ?? ""), { scope: "row" }), element("td", { class: "num" }, formatNumber(toNumber(position.quantity) ?? 0)), element("td", { class: "num" }, this.euroOrDash(position.avg_cost)), element("td", { class: "num" }, this.euroOrDash(position.last_price)), element("td", { class: "num" }, this.euroOrDash(position.market_value)), element("td", { class: `num ${pnl >= 0 ? "positive" : "negative"}` }, formatSigned(pnl, formatEuro(pnl))));
             body.append(row);
         }
     }
@@ -219,11 +229,7 @@ export class PortfolioWebSocketClient {
             priceElement.classList.add(changeClass);
             setTimeout(() => priceElement.classList.remove(changeClass), 1000);
         }
-        const moment = Date.parse(data.timestamp);
-        this.appendPoint(data.symbol, (Number.isNaN(moment) ? Date.now() : moment) / 1000, data.price);
-        if (data.symbol === this.selectedSymbol) {
-            this.drawChart();
-        }
+        this.chart?.tick(data.symbol, Date.parse(data.timestamp) / 1000, data.price, data.volume);
     }
     setPrice(symbol, price, change, changePercent) {
         const row = document.querySelector(`tr[data-symbol="${CSS.escape(symbol)}"]`);
@@ -238,55 +244,58 @@ export class PortfolioWebSocketClient {
             changeCell.className = `change num ${change >= 0 ? "positive" : "negative"}`;
         }
     }
-    appendPoint(symbol, time, price) {
-        let series = this.series.get(symbol);
-        if (!series) {
-            series = { times: [], prices: [] };
-            this.series.set(symbol, series);
-        }
-        const last = series.times[series.times.length - 1];
-        if (last !== undefined && time <= last) {
-            time = last + 0.001;
-        }
-        series.times.push(time);
-        series.prices.push(price);
-        if (series.times.length > CHART_POINTS) {
-            series.times.shift();
-            series.prices.shift();
-        }
-    }
+    /** Show a symbol everywhere: the board, the chart, the ticket, the alert and analysis forms. */
     selectSymbol(symbol) {
+        if (symbol !== null && !this.config.instruments.some((instrument) => instrument.symbol === symbol))
+            return;
+        const changed = symbol !== this.selectedSymbol;
         this.selectedSymbol = symbol;
-        document.querySelectorAll(".select-symbol").forEach((button) => {
+        document.querySelectorAll("#price-board .select-symbol").forEach((button) => {
             button.setAttribute("aria-pressed", String(button.dataset.symbol === symbol));
         });
+        document.querySelectorAll("#price-board tr[data-symbol], tr[data-symbol-row]").forEach((row) => {
+            row.classList.toggle("selected", (row.dataset.symbolRow ?? row.dataset.symbol) === symbol);
+        });
+        for (const id of ["order-symbol", "alert-symbol", "analysis-symbol"]) {
+            const select = byId(id);
+            if (select && symbol !== null && select.value !== symbol)
+                select.value = symbol;
+        }
         const label = byId("chart-symbol");
         if (label)
             label.textContent = symbol ?? "";
-        this.chart?.destroy();
-        this.chart = null;
-        this.drawChart();
+        if (changed) {
+            void this.chart?.show(symbol);
+            if (this.watchlist.only)
+                this.applyWatchlist();
+        }
     }
-    drawChart() {
-        const target = byId("price-chart");
-        const UPlot = window.uPlot;
-        if (!target || !UPlot || !this.selectedSymbol)
-            return;
-        const series = this.series.get(this.selectedSymbol) ?? { times: [], prices: [] };
-        const data = [series.times, series.prices];
-        if (!this.chart) {
-            const width = Math.max(240, target.clientWidth || 400);
-            this.chart = new UPlot({
-                width,
-                height: 200,
-                legend: { show: false },
-                scales: { x: { time: true } },
-                series: [{}, { label: this.selectedSymbol, stroke: "#1f5fbf", width: 2 }],
-            }, data, target);
-        }
-        else {
-            this.chart.setData(data);
-        }
+    /** Narrow the board's price events to the watchlist (and the chart's symbol), or widen them. */
+    applyWatchlist() {
+        const symbols = this.watchlist.subscriptionSymbols(this.selectedSymbol);
+        if (symbols)
+            this.wsClient.subscribe(["market.price_update"], { symbols });
+        else
+            this.wsClient.subscribe(["market.price_update"]);
+        const only = byId("watchlist-only");
+        if (only)
+            only.checked = this.watchlist.only;
+        document.querySelectorAll("#price-board tbody tr[data-symbol]").forEach((row) => {
+            const symbol = row.dataset.symbol ?? "";
+            const watched = this.watchlist.has(symbol);
+            row.hidden = this.watchlist.only && this.watchlist.size > 0 && !watched;
+            const toggle = row.querySelector("button.watch");
+            if (toggle) {
+                toggle.setAttribute("aria-pressed", String(watched));
+                toggle.textContent = watched ? "★" : "☆";
+            }
+        });
+    }
+    setRange(range) {
+        document.querySelectorAll("#chart-ranges button[data-range]").forEach((button) => {
+            button.setAttribute("aria-pressed", String(button.dataset.range === range));
+        });
+        void this.chart?.show(this.selectedSymbol, range);
     }
     // Notifications
     showNotification(kind, title, detail) {
@@ -343,9 +352,29 @@ export class PortfolioWebSocketClient {
             void this.submitOrder(orderForm);
         });
         byId("logout-form")?.addEventListener("submit", () => this.wsClient.disconnect());
-        document.querySelectorAll(".select-symbol").forEach((button) => {
-            button.addEventListener("click", () => this.selectSymbol(button.dataset.symbol ?? null));
+        // A symbol chosen anywhere (board, positions, blotter) is chosen everywhere.
+        document.addEventListener("click", (event) => {
+            const button = event.target?.closest?.(".select-symbol");
+            if (button?.dataset.symbol)
+                this.selectSymbol(button.dataset.symbol);
         });
+        for (const id of ["order-symbol", "alert-symbol", "analysis-symbol"]) {
+            byId(id)?.addEventListener("change", (event) => this.selectSymbol(event.target.value));
+        }
+        document.querySelectorAll("#chart-ranges button[data-range]").forEach((button) => {
+            button.addEventListener("click", () => this.setRange(button.dataset.range ?? ""));
+        });
+        document.querySelectorAll("#price-board button.watch").forEach((button) => {
+            button.addEventListener("click", () => {
+                this.watchlist.toggle(button.dataset.symbol ?? "");
+                this.applyWatchlist();
+            });
+        });
+        byId("watchlist-only")?.addEventListener("change", (event) => {
+            this.watchlist.only = event.target.checked;
+            this.applyWatchlist();
+        });
+        document.addEventListener("themechange", () => this.chart?.restyle());
         byId("history-prev")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage - 1));
         byId("history-next")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage + 1));
         const modifyForm = byId("modify-form");
@@ -539,8 +568,8 @@ export class PortfolioWebSocketClient {
             const symbol = order.symbol ?? (typeof order.instrument === "object" ? order.instrument?.symbol : order.instrument) ?? "";
             const status = order.status ?? "";
             const price = toNumber(order.average_fill_price) ?? toNumber(order.price) ?? toNumber(order.stop_price);
-            const row = element("tr", { "data-order-id": id, "data-status": status });
-            row.append(element("td", {}, id), element("td", {}, order.created_at ? formatTime(order.created_at) : ""), element("td", {}, symbol), element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""), element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""), element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)), element("td", { class: "num" }, price === null ? "–" : formatEuro(price)), element("td", { class: `order-status ${status}` }, this.t[`status_${status}`] ?? status));
+            const row = element("tr", { "data-order-id": id, "data-status": status, "data-symbol-row": symbol });
+            row.append(element("td", {}, id), element("td", {}, order.created_at ? formatTime(order.created_at) : ""), this.symbolCell("td", symbol), element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""), element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""), element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)), element("td", { class: "num" }, price === null ? "–" : formatEuro(price)), element("td", { class: `order-status ${status}` }, this.t[`status_${status}`] ?? status));
             const actions = element("td", { class: "actions" });
             if (OPEN_STATUSES.has(status)) {
                 const cancel = element("button", { type: "button", class: "cancel-order" }, this.t.cancel);
@@ -829,6 +858,16 @@ export class PortfolioWebSocketClient {
     }
     demoNotice(isDemo) {
         return isDemo ? [element("p", { class: "demo-notice" }, this.t.demo_data)] : [];
+    }
+    /** A table cell whose symbol, clicked, selects it everywhere. */
+    symbolCell(tag, symbol, attributes = {}) {
+        const cell = element(tag, attributes);
+        if (!symbol)
+            return cell;
+        const button = element("button", { type: "button", class: "link select-symbol", "data-symbol": symbol }, symbol);
+        button.setAttribute("aria-label", fill(this.t.show_symbol ?? "{symbol}", { symbol }));
+        cell.append(button);
+        return cell;
     }
     numberOrDash(value) {
         const number = toNumber(value);
