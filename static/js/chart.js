@@ -275,7 +275,7 @@ export class PriceChart {
     drawCandles(u, barSeconds) {
         const [times, open, high, low, close, volume] = u.data;
         const ctx = u.ctx;
-        const up = themeColor("--up", "#0a7d38");
+        const up = themeColor("--up", "#086b32");
         const down = themeColor("--down", "#b3261e");
         const pixelsPerBar = Math.abs(u.valToPos(barSeconds, "x", true) - u.valToPos(0, "x", true));
         const width = Math.max(1, Math.min(24, pixelsPerBar * 0.7));
