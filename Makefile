@@ -81,8 +81,10 @@ node-deps:
 js: node-deps
 	npm run --silent build
 
-# Fail when the committed build is stale, then run the client's unit tests.
+# Type-check all TypeScript strictly (the desk's and the npm package's build), fail when the
+# committed build is stale, then run the client's unit tests.
 js-test: node-deps
+	npm run --silent typecheck
 	node scripts/check-build.mjs
 	node --test --test-timeout=30000 --test-reporter=spec tests/js/*.test.mjs
 
@@ -96,3 +98,10 @@ messages: venv system-tools
 
 clean:
 	rm -rf $(VENV) $(LOCK_TOOLS) var/*.sqlite3 .pytest_cache node_modules
+
+# Rolling-restart drill: the local deployment (nginx, 3 daphnes, 2 feeds) under load, every gateway
+# process restarted in turn, twice (docs/benchmarks.md). Heavy at its default 500 desks; a smaller
+# run: make drill DRILL_ARGS="--desks 50 --rounds 1".
+.PHONY: drill
+drill: venv
+	$(PY) bench/drill.py $(DRILL_ARGS)

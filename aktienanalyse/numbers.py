@@ -107,7 +107,13 @@ def decimal_validate(value: Decimal, *, digits: Digits, field: str) -> Decimal:
     """Return `value` in plain notation if its column stores it exactly; else raise `validation_error` naming `field`."""
     fault = digits.fault(value)
     if fault is not None:
-        raise ValidationFailed("validation_error", f"'{field}' {fault}.", field=field)
+        raise ValidationFailed(
+            "validation_error",
+            f"'{field}' {fault}.",
+            field=field,
+            decimal_places=digits.decimal_places,
+            integer_digits=digits.integer_digits,
+        )
     if value.is_zero():
         return Decimal(0)
     if value.as_tuple().exponent > 0:  # 1E+2: the same number as 100, written as it is stored

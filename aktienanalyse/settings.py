@@ -5,6 +5,7 @@ debug on. Production sets `DJANGO_DEBUG=0`, `DJANGO_SECRET_KEY`, `DJANGO_ALLOWED
 `DATABASE_URL` and `REDIS_URL`, and refuses to start when the first three are unsafe.
 """
 
+import math
 import os
 import sys
 import tempfile
@@ -370,12 +371,23 @@ REALTIME = {
     # Seconds from accepting a connection to the end of its HTTP request headers (the WebSocket
     # handshake's request included) before daphne closes it (realtime/server/daphne.py).
     "HANDSHAKE_TIMEOUT_SECONDS": env_int("REALTIME_HANDSHAKE_TIMEOUT_SECONDS", 10),
+    # Graceful drain on SIGTERM (realtime/drain.py): seconds /readyz answers 503 before the sockets
+    # are closed with 1012, and the most the whole drain may take before the process exits.
+    "DRAIN_NOTICE_SECONDS": env_float("REALTIME_DRAIN_NOTICE_SECONDS", 2.0),
+    "DRAIN_TIMEOUT_SECONDS": env_float("REALTIME_DRAIN_TIMEOUT_SECONDS", 20.0),
 }
 for _name in ("CONNECTION_LEASE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS"):
     if REALTIME[_name] < 1:
         raise ImproperlyConfigured(f"REALTIME_{_name} must be at least 1.")
 if REALTIME["REPLAY_BUDGET"] < 0 or REALTIME["REPLAY_BUDGET_PER_USER"] < 0:
     raise ImproperlyConfigured("REALTIME_REPLAY_BUDGET and REALTIME_REPLAY_BUDGET_PER_USER must not be negative.")
+if not (
+    math.isfinite(REALTIME["DRAIN_TIMEOUT_SECONDS"])
+    and 0 <= REALTIME["DRAIN_NOTICE_SECONDS"] < REALTIME["DRAIN_TIMEOUT_SECONDS"]
+):
+    raise ImproperlyConfigured(
+        "REALTIME_DRAIN_NOTICE_SECONDS must be at least 0 and less than REALTIME_DRAIN_TIMEOUT_SECONDS (finite)."
+    )
 
 # Paper-trading broker (trading/execution.py).
 TRADING = {

@@ -19,11 +19,13 @@ from aktienanalyse.permissions import staff_may
 from portfolio.models import Instrument
 from portfolio.selectors import PORTFOLIO_VIEW_PERMISSION, portfolio_get_visible, portfolio_snapshot
 from realtime.events import EVENT_SCHEMAS
+from trading.selectors import portfolio_account
 
 # Event types the desk holds: every business event (portfolio, trading, market, analysis), in
 # the order `realtime/events.py` declares them. System events belong to the operations pages.
 # The server drops those the user may not see.
 DESK_EVENT_TYPES = [name for name, schema in EVENT_SCHEMAS.items() if schema.category != "system"]
+ORDER_STATUSES = ["pending", "open", "partially_filled", "filled", "cancelled", "rejected", "failed"]
 
 
 class _DecimalAsNumber(json.JSONEncoder):
@@ -64,6 +66,9 @@ def _strings() -> dict[str, str]:
         "not_a_number": _("Bitte eine Zahl eingeben (z. B. 10 oder 12,5)."),
         "required": _("Bitte ausfüllen."),
         "too_precise": _("Höchstens 15 gültige Ziffern."),
+        "ambiguous": _("Mehrdeutig: Tausenderpunkt oder Dezimalzeichen? Bitte ohne Tausendertrennzeichen eingeben."),
+        **_trading_strings(),
+        **_code_strings(),
         "no_portfolio": _("Kein Portfolio zugeordnet"),
         "history_failed": _("Die Order-Historie konnte nicht geladen werden."),
         "history_empty": _("Noch keine Orders."),
@@ -91,6 +96,108 @@ def _strings() -> dict[str, str]:
         "type_stop": _("Stop"),
         "limit_price": _("Limitpreis"),
         "stop_price": _("Stoppreis"),
+    }
+
+
+def _trading_strings() -> dict[str, str]:
+    """Return the texts of the portfolio, the ticket's preview, the blotter and the connection."""
+    return {
+        "no_positions": _("Keine Positionen."),
+        "reference_previous_close": _("gegenüber dem Schlusskurs des Vortags"),
+        "reference_session_open": _("gegenüber dem ersten Kurs des Tages"),
+        "reference_last_price": _("noch kein Kurs vor heute"),
+        "reference_mixed": _("gegenüber Vortagesschluss bzw. erstem Kurs des Tages"),
+        "preview_summary": _("{side} {quantity} {symbol}, {type}, {price}"),
+        "at_market": _("zum Marktpreis"),
+        "estimated_cost": _("Geschätzte Kosten"),
+        "estimated_proceeds": _("Geschätzter Erlös"),
+        "warning_far_price": _("Der Preis {price} liegt weit vom Markt entfernt (letzter Kurs {last})."),
+        "warning_far_threshold": _(
+            "Die Schwelle {threshold} liegt weit vom letzten Kurs {last} entfernt. Zum Anlegen erneut absenden."
+        ),
+        "warning_buying_power": _("Die geschätzten Kosten übersteigen die Kaufkraft."),
+        "warning_position": _("Die Stückzahl übersteigt den Bestand."),
+        "no_open_orders": _("Keine offenen Orders."),
+        "no_executions": _("Noch keine Ausführungen."),
+        "cancel_all_confirm": _("{count} offene Order(s) stornieren?"),
+        "cancel_all_failed": _("{count} Order(s) nicht storniert"),
+        "no_answer": _("Keine Antwort vom Server. Bitte die Order-Historie prüfen."),
+        "connecting": _("Verbinde …"),
+        "offline": _("Kein Netz – Verbindung folgt, sobald das Netz zurück ist."),
+        "reconnecting_in": _("Neuer Versuch in {seconds} s"),
+        "field_quantity": _("Stückzahl"),
+        "field_price": _("Preis"),
+        "field_stop_price": _("Stoppreis"),
+        "field_threshold": _("Schwelle"),
+        "field_symbol": _("Instrument"),
+        "field_side": _("Richtung"),
+        "field_order_type": _("Ordertyp"),
+    }
+
+
+def _code_strings() -> dict[str, str]:
+    """Return the wording of the server's codes: errors, order reasons, command answers, alerts, rules.
+
+    `{name:eur}`, `{name:num}` and `{name:pct}` show a figure as euros, a number or a percentage
+    in the page's locale (static/ts/i18n.ts).
+    """
+    return {
+        "error_unknown": _("Vom Server abgelehnt (Code {code})."),
+        "error_validation_error": _("Ungültige Eingabe: {field}."),
+        "error_validation_error_digits": _(
+            "{field}: höchstens {decimal_places} Nachkommastellen und {integer_digits} Stellen vor dem Komma."
+        ),
+        "error_invalid_quantity": _("Die Stückzahl muss größer als 0 sein."),
+        "error_invalid_quantity_max": _("Die Stückzahl darf höchstens {max:num} sein."),
+        "error_invalid_price": _("Ungültiger Preis für diesen Ordertyp."),
+        "error_invalid_price_max": _("Der Preis darf höchstens {max:eur} sein."),
+        "error_price_required": _("Eine Limit-Order braucht einen Limitpreis."),
+        "error_stop_price_required": _("Eine Stop-Order braucht einen Stoppreis."),
+        "error_invalid_side": _("Ungültige Richtung."),
+        "error_invalid_order_type": _("Ungültiger Ordertyp."),
+        "error_unknown_symbol": _("Unbekanntes Instrument."),
+        "error_no_portfolio": _("Ihnen ist kein Portfolio zugeordnet."),
+        "error_portfolio_not_found": _("Dieses Portfolio gibt es nicht, oder es ist nicht Ihres."),
+        "error_order_not_found": _("Diese Order gibt es nicht, oder sie ist nicht Ihre."),
+        "error_order_not_cancellable": _("Die Order ist bereits abgeschlossen und kann nicht storniert werden."),
+        "error_order_not_modifiable": _("Die Order ist bereits abgeschlossen und kann nicht geändert werden."),
+        "error_nothing_to_modify": _("Bitte eine neue Stückzahl oder einen neuen Preis angeben."),
+        "error_client_order_id_conflict": _("Diese Order-Kennung wurde schon für eine andere Order verwendet."),
+        "error_request_id_conflict": _("Diese Anfrage-Kennung wurde schon für etwas anderes verwendet."),
+        "error_permission_denied": _("Dafür fehlt Ihnen die Berechtigung."),
+        "error_rate_limited": _("Zu viele Anfragen – bitte einen Moment warten."),
+        "error_service_unavailable": _("Der Dienst ist gerade nicht erreichbar; nichts wurde geändert."),
+        "error_invalid_threshold": _("Ungültige Schwelle."),
+        "error_invalid_condition": _("Ungültige Bedingung."),
+        "error_insufficient_cash": _(
+            "Nicht genug Geld: {quantity:num} {symbol} kosten etwa {needed:eur} mit Gebühren, verfügbar sind {available:eur}."
+        ),
+        "error_insufficient_position": _(
+            "Nicht genug Bestand: {quantity:num} {symbol} zu verkaufen, frei verfügbar sind {available:num}."
+        ),
+        "error_no_market_price": _("Für {symbol} gibt es noch keinen Kurs; eine Market-Order ist nicht möglich."),
+        "error_proceeds_below_fees": _("Der Erlös ({proceeds:eur}) deckt die Gebühren ({fees:eur}) nicht."),
+        "error_cash_out_of_range": _("Der Erlös brächte das Bargeld über den zulässigen Höchstbetrag."),
+        "reason_cancelled_by_user": _("vom Benutzer storniert"),
+        "reason_cancelled_by_admin": _("in der Verwaltung storniert"),
+        "message_order_placed_open": _("liegt im Markt, bis der Kurs sie erreicht"),
+        "message_order_placed_partially_filled": _("teilweise ausgeführt"),
+        "message_order_placed_filled": _("ausgeführt"),
+        "message_order_placed_failed": _("angenommen, aber nicht ausführbar"),
+        "message_order_placed": _("angenommen"),
+        "message_order_cancelled": _("storniert"),
+        "message_order_modified": _("geändert"),
+        "message_order_modified_filled": _("geändert und ausgeführt"),
+        "alert_price_above": _("{symbol} steht bei {price:eur}, auf oder über der Schwelle {threshold:eur}."),
+        "alert_price_below": _("{symbol} steht bei {price:eur}, auf oder unter der Schwelle {threshold:eur}."),
+        "alert_price_change": _("{symbol} hat sich um {measured:num} % bewegt, jetzt {price:eur} (Schwelle {threshold:num} %)."),
+        "alert_volume_spike": _("{symbol}: Umsatz {measured:num}-mal so hoch wie im Schnitt (Schwelle {threshold:num})."),
+        "alert_unknown": _("Alarm für {symbol}"),
+        "rule_above": _("{symbol}: Kurs auf oder über {threshold:eur}"),
+        "rule_below": _("{symbol}: Kurs auf oder unter {threshold:eur}"),
+        "rule_change_percent": _("{symbol}: Änderung ab {threshold:num} % seit {reference:eur}"),
+        "rule_volume_spike": _("{symbol}: Umsatz ab dem {threshold:num}-Fachen des Schnitts"),
+        "rule_unknown": _("{symbol}: Regel {threshold:num}"),
     }
 
 
@@ -169,22 +276,32 @@ def desk(request: HttpRequest) -> HttpResponse:
     The portfolio is shown to those whom the WebSocket would send it (`refresh_portfolio`).
     """
     instruments = list(Instrument.objects.order_by("symbol"))
-    portfolio = None
+    portfolio = account = None
     if staff_may(request.user, PORTFOLIO_VIEW_PERMISSION):
         try:
-            portfolio = portfolio_snapshot(portfolio=portfolio_get_visible(user=request.user))
+            visible = portfolio_get_visible(user=request.user)
         except NotFound:
             pass
+        else:
+            portfolio = portfolio_snapshot(portfolio=visible)
+            account = portfolio_account(portfolio=visible)
+    strings = _strings()
     config = {
         "ws_path": "/ws",
-        "history_url": "/api/trading/orders/history",
+        "history_url": reverse("trading:order-history"),
+        "fills_url": reverse("trading:fills"),
+        "account_url": reverse("trading:account"),
+        # An order's detail is this followed by its id.
+        "order_url": reverse("trading:order-detail", args=[0])[:-1],
+        "health_url": reverse("healthz"),
         "bars_url": reverse("market:price-bars"),
         "event_types": DESK_EVENT_TYPES,
         "instruments": [
             {"symbol": i.symbol, "name": i.name, "isin": i.isin, "last_price": i.last_price} for i in instruments
         ],
         "portfolio": portfolio,
-        "strings": _strings(),
+        "account": account,
+        "strings": strings,
     }
     return render(
         request,
@@ -192,6 +309,7 @@ def desk(request: HttpRequest) -> HttpResponse:
         {
             "instruments": instruments,
             "portfolio": portfolio,
+            "order_statuses": [(status, strings[f"status_{status}"]) for status in ORDER_STATUSES],
             "desk_config": json_script(config, "desk-config", encoder=_DecimalAsNumber),
             "chart_ranges": _chart_ranges(),
             "chart_range": "1h",

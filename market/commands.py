@@ -38,6 +38,7 @@ async def start_analysis(ctx: CommandContext, data: dict[str, Any]) -> dict[str,
         "analysis_type": analysis.analysis_type,
         "parameters": analysis.parameters,
         "message": "Analysis started; analysis.complete follows.",
+        "message_code": "analysis_started",
     }
 
 
@@ -68,7 +69,11 @@ async def subscribe_alerts(ctx: CommandContext, data: dict[str, Any]) -> dict[st
         user=ctx.user, symbol=data.get("symbol"), condition=data.get("condition"), threshold=data.get("threshold")
     )
     rule = await database_sync_to_async(lambda: selectors.alert_rule_data(rule=rule))()
-    return {**rule, "message": "Alert rule stored; market.alert is sent to your connections when it triggers."}
+    return {
+        **rule,
+        "message": "Alert rule stored; market.alert is sent to your connections when it triggers.",
+        "message_code": "alert_rule_stored",
+    }
 
 
 @command("list_alerts")

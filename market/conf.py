@@ -34,6 +34,29 @@ def _env_list(name: str) -> list[str]:
     return [item.strip().upper() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {raw!r}.")
+    return raw
+
+
+def symbol_map(raw: str, *, name: str) -> dict[str, str]:
+    """Parse "SAP=SAP.DEX,SIE=SIE.DEX" into {our symbol: provider symbol}."""
+    mapping: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        ours, sep, theirs = item.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise ImproperlyConfigured(f"{name} must be a comma-separated list of SYMBOL=PROVIDER_SYMBOL; got {item.strip()!r}.")
+        mapping[ours.strip().upper()] = theirs.strip()
+    return mapping
+
+
+PROVIDERS = ("simulated", "alpha_vantage", "bitpanda", "replay")
+
+
 DEFAULTS: dict[str, Any] = {
     # Run the simulated feed inside the server process when the channel layer is in-memory.
     "FEED_IN_PROCESS": _env_bool("MARKET_FEED_IN_PROCESS", True),
@@ -44,6 +67,31 @@ DEFAULTS: dict[str, Any] = {
     # Annualised volatility of the simulated random walk, and market seconds per real second.
     "SIMULATED_VOLATILITY": _env_float("MARKET_SIMULATED_VOLATILITY", 0.30),
     "SIMULATED_TIME_SCALE": _env_float("MARKET_SIMULATED_TIME_SCALE", 60.0),
+    # Where prices come from: one of PROVIDERS.
+    "PROVIDER": _env_choice("MARKET_PROVIDER", "simulated", PROVIDERS),
+    # Seconds one provider HTTP request may take (connect, and each read), and the longest pause
+    # between retries after consecutive failures (exponential from 2 s, with jitter).
+    "PROVIDER_TIMEOUT": _env_float("MARKET_PROVIDER_TIMEOUT", 10.0),
+    "PROVIDER_BACKOFF_MAX": _env_float("MARKET_PROVIDER_BACKOFF_MAX", 300.0),
+    # Alpha Vantage GLOBAL_QUOTE: endpoint, key, our symbol to theirs (unmapped symbols get the
+    # suffix, Xetra's ".DEX"), and the plan's call budget (the free tier's: 5 a minute, 25 a day;
+    # 0 a day means no daily limit).
+    "ALPHA_VANTAGE_URL": os.environ.get("MARKET_ALPHA_VANTAGE_URL", "").strip() or "https://www.alphavantage.co/query",
+    "ALPHA_VANTAGE_API_KEY": os.environ.get("MARKET_ALPHA_VANTAGE_API_KEY", "").strip(),
+    "ALPHA_VANTAGE_SYMBOLS": symbol_map(os.environ.get("MARKET_ALPHA_VANTAGE_SYMBOLS", ""), name="MARKET_ALPHA_VANTAGE_SYMBOLS"),
+    "ALPHA_VANTAGE_SUFFIX": os.environ.get("MARKET_ALPHA_VANTAGE_SUFFIX", ".DEX").strip(),
+    "ALPHA_VANTAGE_CALLS_PER_MINUTE": _env_float("MARKET_ALPHA_VANTAGE_CALLS_PER_MINUTE", 5.0),
+    "ALPHA_VANTAGE_CALLS_PER_DAY": _env_float("MARKET_ALPHA_VANTAGE_CALLS_PER_DAY", 25.0),
+    # Bitpanda's public ticker: endpoint, our symbol to their asset (unmapped: the same), the
+    # quote currency, and how often it is asked.
+    "BITPANDA_URL": os.environ.get("MARKET_BITPANDA_URL", "").strip() or "https://api.bitpanda.com/v1/ticker",
+    "BITPANDA_SYMBOLS": symbol_map(os.environ.get("MARKET_BITPANDA_SYMBOLS", ""), name="MARKET_BITPANDA_SYMBOLS"),
+    "BITPANDA_CURRENCY": os.environ.get("MARKET_BITPANDA_CURRENCY", "").strip().upper() or "EUR",
+    "BITPANDA_CALLS_PER_MINUTE": _env_float("MARKET_BITPANDA_CALLS_PER_MINUTE", 6.0),
+    # Replay: the CSV file, market seconds played per real second, and whether to start over.
+    "REPLAY_FILE": os.environ.get("MARKET_REPLAY_FILE", "").strip(),
+    "REPLAY_SPEED": _env_float("MARKET_REPLAY_SPEED", 1.0),
+    "REPLAY_LOOP": _env_bool("MARKET_REPLAY_LOOP", False),
     # Ticks kept per instrument; older ones are pruned.
     "HISTORY_LIMIT": int(_env_float("MARKET_HISTORY_LIMIT", 5000)),
     # Alert rules one user may hold.

@@ -224,3 +224,26 @@ class NewsItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument.symbol} {self.published_at:%Y-%m-%d %H:%M} {self.headline[:60]}"
+
+
+class FeedState(models.Model):
+    """What the price feed last said about its provider, so status checks in other processes can tell."""
+
+    name = models.CharField(_("name"), max_length=32, unique=True)
+    provider = models.CharField(_("provider"), max_length=32)
+    # True from the feed's first round until it stops cleanly.
+    running = models.BooleanField(_("running"), default=False)
+    reason = models.TextField(_("reason"), blank=True)
+    symbol_problems = models.JSONField(_("problems by symbol"), default=dict)
+    last_answer_at = models.DateTimeField(_("last good answer at"), null=True, blank=True)
+    retry_at = models.DateTimeField(_("next try at"), null=True, blank=True)
+    interval_seconds = models.FloatField(_("seconds between rounds"))
+    stale_after_seconds = models.FloatField(_("stalled after (seconds)"))
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        verbose_name = _("feed state")
+        verbose_name_plural = _("feed states")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.provider})"

@@ -17,10 +17,11 @@ from django.utils import timezone
 from aktienanalyse.exceptions import ValidationFailed
 from portfolio.models import PRICE_DIGITS, Instrument
 
+from portfolio.models import Instrument
 from realtime.protocol import isoformat
 
 from .fundamentals import fundamental_result_restore
-from .models import AlertRule, Analysis, PriceTick
+from .models import AlertRule, Analysis, FeedState, PriceTick
 from .sentiment import sentiment_result_restore
 
 PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_DIGITS["decimal_places"])
@@ -31,6 +32,21 @@ def price_history_list(*, symbol: str, limit: int = 500) -> list[PriceTick]:
     ticks = list(PriceTick.objects.filter(instrument__symbol=symbol).select_related("instrument").order_by("-at", "-id")[:limit])
     ticks.reverse()
     return ticks
+
+
+def feed_quotes_read(*, symbols: list[str] | None = None, priced_only: bool = True) -> dict[str, Decimal | None]:
+    """Return the last price of each instrument the feed moves (`symbols`, else all), by symbol."""
+    instruments = Instrument.objects.all()
+    if priced_only:
+        instruments = instruments.filter(last_price__isnull=False)
+    if symbols:
+        instruments = instruments.filter(symbol__in=list(symbols))
+    return dict(instruments.order_by("symbol").values_list("symbol", "last_price"))
+
+
+def feed_state_read(*, name: str) -> FeedState | None:
+    """Return what the feed called `name` last stored about itself, if it ever ran."""
+    return FeedState.objects.filter(name=name).first()
 
 
 def analysis_latest_list(*, symbol: str | None = None) -> list[Analysis]:

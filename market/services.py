@@ -23,8 +23,8 @@ from realtime.protocol import isoformat
 
 from . import fundamentals, indicators, sentiment
 from .conf import market_setting
-from .models import AlertRule, Analysis, PriceTick
-from .providers import PriceProvider, SimulatedMarket, Tick
+from .models import AlertRule, Analysis, FeedState, PriceTick
+from .providers import SimulatedMarket, Tick
 
 logger = logging.getLogger(__name__)
 
@@ -107,26 +107,33 @@ def tick_consequences_apply(*, instrument: Instrument, price: Decimal) -> None:
             logger.exception("%s after a %s tick at %s failed", name, instrument.symbol, price)
 
 
-def price_round_record(*, provider: PriceProvider, symbols: Iterable[str] | None = None) -> list[PriceTick]:
-    """Ask the provider for one tick of each instrument with a price and record them."""
-    instruments = Instrument.objects.filter(last_price__isnull=False)
-    if symbols:
-        instruments = instruments.filter(symbol__in=list(symbols))
-    by_symbol = {instrument.symbol: instrument for instrument in instruments}
-    recorded = []
-    for tick in provider.ticks({symbol: i.last_price for symbol, i in by_symbol.items()}):
+def price_ticks_record(*, ticks: Iterable[Tick], source: str) -> tuple[list[PriceTick], list[str]]:
+    """Record a round of a provider's ticks in order; return them and the symbols no instrument has."""
+    ticks = list(ticks)
+    by_symbol = {i.symbol: i for i in Instrument.objects.filter(symbol__in={tick.symbol for tick in ticks})}
+    recorded, unknown = [], []
+    for tick in ticks:
         instrument = by_symbol.get(tick.symbol)
         if instrument is None:
-            logger.warning("provider %s sent a tick for unknown symbol %r", provider.source, tick.symbol)
+            logger.warning("provider %s sent a tick for unknown symbol %r", source, tick.symbol)
+            unknown.append(tick.symbol)
             continue
         recorded.append(
-            price_tick_record(
-                instrument=instrument, price=tick.price, volume=tick.volume, at=tick.at, source=provider.source
-            )
+            price_tick_record(instrument=instrument, price=tick.price, volume=tick.volume, at=tick.at, source=source)
         )
-    for instrument in by_symbol.values():
+    for instrument in {tick.instrument_id: tick.instrument for tick in recorded}.values():
         price_history_prune(instrument=instrument)
-    return recorded
+    return recorded, unknown
+
+
+def feed_state_save(*, name: str, report: dict[str, Any]) -> None:
+    """Store what the feed reports about itself (see `PriceFeed.report`)."""
+    fields = {key: report[key] for key in (
+        "provider", "running", "symbol_problems", "last_answer_at", "retry_at", "interval_seconds", "stale_after_seconds"
+    )}
+    FeedState.objects.update_or_create(
+        name=name, defaults={**fields, "reason": report["reason"] or "", "updated_at": timezone.now()}
+    )
 
 
 def price_history_prune(*, instrument: Instrument, keep: int | None = None) -> int:

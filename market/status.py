@@ -4,10 +4,10 @@ Each check probes the database (SELECT 1), the channel layer (a message sent to 
 channel and received back) and, where one is configured, the Redis event bus (PING) with their
 round-trip times, reads the connection table of this
 process and the rate at which it writes frames, and the age of the newest tick the feed
-recorded. Overall health is computed from those. The monitor runs the checks periodically in
-each gateway process, publishes `system.service_status` per service when its status changes (and
-as a heartbeat), and `system.performance_alert` when a latency or error rate crosses its
-threshold (once per crossing).
+recorded, with what the feed reports about its provider (why it is degraded). Overall health is
+computed from those. The monitor runs the checks periodically in each gateway process, publishes
+`system.service_status` per service when its status or reason changes (and as a heartbeat), and
+`system.performance_alert` when a latency or error rate crosses its threshold (once per crossing).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -34,8 +35,9 @@ from realtime.dispatch import asend_event
 from realtime.protocol import utc_now_iso
 
 from .conf import market_setting
-from .feed import feed_in_process_enabled, running_feed
-from .models import PriceTick
+from .feed import FEED_STATE_NAME, feed_in_process_enabled, feed_start_error, running_feed
+from .models import FeedState, PriceTick
+from .selectors import feed_state_read
 
 logger = logging.getLogger(__name__)
 
@@ -160,29 +162,92 @@ def _last_feed_tick_at():
     return PriceTick.objects.exclude(source="seed").aggregate(newest=Max("at"))["newest"]
 
 
+def _age_seconds(at: datetime | None, now: datetime) -> float | None:
+    return round((now - at).total_seconds(), 3) if at else None
+
+
 async def feed_facts() -> dict[str, Any]:
-    """Return whether the feed runs and how old its newest tick is."""
+    """Return whether the feed runs, which provider it asks, and why it is degraded or offline if so.
+
+    In-process the feed object answers; otherwise the state the external feed stores after its
+    rounds, which counts as alive while it is fresher than three rounds (at least
+    MARKET_FEED_STALE_AFTER). A provider problem degrades the feed with its reason; so does
+    going without a good answer for longer than the feed's stall window.
+    """
+    now = timezone.now()
     try:
         newest = await database_sync_to_async(_last_feed_tick_at)()
     except Exception:
         newest = None
-    age = round((timezone.now() - newest).total_seconds(), 3) if newest else None
-    stale_after = market_setting("FEED_STALE_AFTER")
-    fresh = age is not None and age <= stale_after
+    tick_age = _age_seconds(newest, now)
     feed = running_feed()
+    reason: str | None = None
     if feed_in_process_enabled():
         mode, running = "in_process", bool(feed and feed.running)
+        report = feed.report() if feed else None
+        if not running:
+            reason = feed_start_error() or (
+                "the provider has nothing more to play" if feed and feed.finished else "the in-process feed is not running"
+            )
     else:
-        mode, running = "external", fresh
-    status = "online" if running and fresh else "degraded" if running else "offline"
+        mode = "external"
+        try:
+            state = await database_sync_to_async(feed_state_read)(name=FEED_STATE_NAME)
+        except Exception:
+            state = None
+        report = _state_report(state)
+        alive_within = max(market_setting("FEED_STALE_AFTER"), 3 * state.interval_seconds) if state else 0.0
+        alive = bool(state and state.running and (now - state.updated_at).total_seconds() <= alive_within)
+        # Without a stored state (a feed that never stored one), a fresh tick is the sign of life.
+        running = alive if state else tick_age is not None and tick_age <= market_setting("FEED_STALE_AFTER")
+        if not running:
+            reason = (
+                "no feed process has reported" if state is None
+                else "the feed process stopped" if not state.running
+                else f"the feed process has not reported for {round((now - state.updated_at).total_seconds())} s"
+            )
+    stale_after = report["stale_after_seconds"] if report else market_setting("FEED_STALE_AFTER")
+    answered = report["last_answer_at"] if report and report["last_answer_at"] else newest
+    answer_age = _age_seconds(answered, now)
+    fresh = answer_age is not None and answer_age <= stale_after
+    problems = report["symbol_problems"] if report else {}
+    if not running:
+        status = "offline"
+    elif report and (report["reason"] or problems):
+        status = "degraded"
+        reason = report["reason"] or "no usable quote for " + "; ".join(f"{s}: {p}" for s, p in sorted(problems.items()))
+    elif not fresh:
+        status = "degraded"
+        reason = f"no good answer from the provider for {answer_age} s" if answer_age is not None else "no tick yet"
+    else:
+        status = "online"
+    retry_at = report["retry_at"] if report else None
     return {
         "status": status,
         "running": running,
         "mode": mode,
-        "last_tick_age_seconds": age,
+        "provider": report["provider"] if report else market_setting("PROVIDER"),
+        "reason": reason[:500] if reason else None,
+        "symbol_problems": problems,
+        "retry_in_seconds": round((retry_at - now).total_seconds(), 3) if retry_at and retry_at > now else None,
+        "last_tick_age_seconds": tick_age,
+        "last_answer_age_seconds": answer_age,
         "stale_after_seconds": stale_after,
         "rounds": feed.rounds if feed else None,
         "failed_rounds": feed.failures if feed else None,
+    }
+
+
+def _state_report(state: FeedState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "provider": state.provider,
+        "reason": state.reason or None,
+        "symbol_problems": dict(state.symbol_problems or {}),
+        "last_answer_at": state.last_answer_at,
+        "retry_at": state.retry_at,
+        "stale_after_seconds": state.stale_after_seconds,
     }
 
 
@@ -191,7 +256,7 @@ class StatusMonitor:
 
     def __init__(self) -> None:
         self.outcomes: dict[str, deque[bool]] = {name: deque(maxlen=20) for name in SERVICES}
-        self.published: dict[str, tuple[str, float]] = {}
+        self.published: dict[str, tuple[tuple[str, str | None], float]] = {}
         self.alerting: set[str] = set()
         self._stop: asyncio.Event | None = None
 
@@ -269,8 +334,9 @@ class StatusMonitor:
         now = time.monotonic()
         heartbeat = market_setting("STATUS_HEARTBEAT")
         for name, facts in status["services"].items():
+            said = (facts["status"], facts.get("reason"))
             previous = self.published.get(name)
-            if previous is not None and previous[0] == facts["status"] and now - previous[1] < heartbeat:
+            if previous is not None and previous[0] == said and now - previous[1] < heartbeat:
                 continue
             await asend_event(
                 "system.service_status",
@@ -284,7 +350,7 @@ class StatusMonitor:
                     "additional_info": {k: v for k, v in facts.items() if k not in ("status", "response_time_ms", "error_rate")},
                 },
             )
-            self.published[name] = (facts["status"], now)
+            self.published[name] = (said, now)
         await self._performance_alerts(status)
 
     async def _performance_alerts(self, status: dict[str, Any]) -> None:

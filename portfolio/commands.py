@@ -38,7 +38,7 @@ def _refresh(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
         }
         for portfolio in portfolios
     ]
-    return {"message": "Portfolio refreshed successfully", "portfolios": snapshots}
+    return {"message": "Portfolio refreshed successfully", "message_code": "portfolio_refreshed", "portfolios": snapshots}
 
 
 @command("refresh_portfolio", permission=PORTFOLIO_VIEW_PERMISSION)
@@ -67,6 +67,7 @@ def _update_position(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any
     )
     return {
         "message": "Position corrected.",
+        "message_code": "position_corrected",
         "correction_id": str(correction.pk),
         "portfolio_id": str(portfolio.pk),
         "symbol": instrument.symbol,

@@ -163,7 +163,14 @@ def position_apply_fill(
     if side == "buy":
         cash_after = portfolio.cash - gross - fees
         if cash_after < 0:
-            raise BookingRefused("insufficient_cash", f"The portfolio has {portfolio.cash} EUR; this buy needs {gross + fees} EUR.")
+            raise BookingRefused(
+                "insufficient_cash",
+                f"The portfolio has {portfolio.cash} EUR; this buy needs {gross + fees} EUR.",
+                symbol=instrument.symbol,
+                quantity=quantity,
+                needed=gross + fees,
+                available=portfolio.cash,
+            )
         new_quantity = previous_quantity + quantity
         previous_cost = position.quantity * position.avg_cost if position else Decimal("0")
         avg_cost = ((previous_cost + gross + fees) / new_quantity).quantize(
@@ -179,13 +186,27 @@ def position_apply_fill(
     else:
         if quantity > previous_quantity:
             raise BookingRefused(
-                "insufficient_position", f"The portfolio holds {previous_quantity} {instrument.symbol}; cannot sell {quantity}."
+                "insufficient_position",
+                f"The portfolio holds {previous_quantity} {instrument.symbol}; cannot sell {quantity}.",
+                symbol=instrument.symbol,
+                quantity=quantity,
+                available=previous_quantity,
             )
         cash_after = portfolio.cash + gross - fees
         if cash_after < 0:
-            raise BookingRefused("insufficient_cash", "The proceeds of this sale do not cover its fees.")
+            raise BookingRefused(
+                "proceeds_below_fees",
+                "The proceeds of this sale do not cover its fees.",
+                symbol=instrument.symbol,
+                proceeds=gross,
+                fees=fees,
+            )
         if MONEY.fault(cash_after) is not None:
-            raise BookingRefused("cash_out_of_range", f"The proceeds would take the cash beyond what a portfolio holds ({cash_after} EUR).")
+            raise BookingRefused(
+                "cash_out_of_range",
+                f"The proceeds would take the cash beyond what a portfolio holds ({cash_after} EUR).",
+                cash_after=cash_after,
+            )
         new_quantity = previous_quantity - quantity
         if new_quantity == 0:
             position.delete()

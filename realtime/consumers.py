@@ -23,7 +23,7 @@ from django.db import InterfaceError, OperationalError
 
 from aktienanalyse.exceptions import DomainError
 
-from . import bridge, dispatch, metrics
+from . import bridge, dispatch, drain, metrics
 from .access import (
     Verdict,
     check_consumers,
@@ -80,12 +80,17 @@ class EventConsumer(AsyncWebsocketConsumer):
     client_id: str | None = None
     lease: str | None = None  # this socket's place under the per-user cap (realtime/admission.py)
     released = False
+    draining = False  # the process drains (realtime/drain.py): no command starts any more
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         client = self.scope.get("client") or (None, None)
         self.remote_addr = client[0]
         origin = header(self.scope, b"origin")
+        if drain.draining():  # the adapter answers 503 before this; other servers refuse here
+            logger.info("websocket refused: the process is draining (address=%s)", self.remote_addr)
+            await self.close()
+            return
         if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
             logger.warning(
                 "websocket refused: not an active staff user (address=%s origin=%s)", self.remote_addr, origin
@@ -678,6 +683,11 @@ class EventConsumer(AsyncWebsocketConsumer):
 
     def _command(self, message: ClientMessage) -> None:
         name = message.event
+        if self.draining or self.ended:
+            # The socket is being closed (with 1012 when draining): the client sends it again on
+            # its next connection, where it is run once (orders by their client_order_id).
+            self._flow("refused", message.correlation_id, name, code="closing")
+            return
         if not COMMAND_NAME_RE.fullmatch(name):
             raise ProtocolError(
                 ErrorCode.UNKNOWN_COMMAND,

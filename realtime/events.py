@@ -2,9 +2,9 @@
 
 The fields are exactly those of the spec's `to_websocket_data()` (section 2); the category sent
 in `type` comes from the prefix, as in the spec's `_get_event_category`. The same schemas check
-events from our own services, from the Redis bus and from `manage.py emit_event`, the
-TypeScript client mirrors them, and the service library's event classes are generated from them
-(`manage.py generate_service_events`).
+events from our own services, from the Redis bus and from `manage.py emit_event`, and the
+TypeScript types (`manage.py generate_ts_events`) and the service library's event classes
+(`manage.py generate_service_events`) are generated from them.
 
 Services on the bus build their events with the spec's dataclasses, whose every field has a
 default. What those defaults write is accepted from them (`EventSchema.as_published` and

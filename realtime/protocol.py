@@ -59,6 +59,7 @@ class CloseCode(enum.IntEnum):
     GOING_AWAY = 1001
     MESSAGE_TOO_BIG = 1009
     SERVER_ERROR = 1011
+    SERVICE_RESTART = 1012  # the process is draining: reconnect at once (another process takes it)
     SESSION_ENDED = 4001  # logged out or the session expired
     ACCESS_REVOKED = 4003  # account deactivated or staff flag removed
     SLOW_CONSUMER = 4008  # stopped reading; its send queue overflowed

@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from . import metrics
+from . import drain, metrics
 from .events import EVENT_SCHEMAS, MONITOR_PERMISSION
 from .monitoring import gateway_snapshot
 
@@ -66,7 +66,12 @@ async def _channel_layer_reachable() -> None:
 
 
 async def readyz(request: HttpRequest) -> HttpResponse:
-    """Answer 200 when the database and the channel layer answer, else 503 (details only in the log)."""
+    """Answer 200 when the database and the channel layer answer, else 503 (details only in the log).
+
+    A draining process (realtime/drain.py) answers 503 at once, so a balancer sends it no one new.
+    """
+    if drain.draining():
+        return HttpResponse("draining\n", status=503, content_type="text/plain")
     try:
         await asyncio.wait_for(sync_to_async(_database_reachable)(), READINESS_TIMEOUT)
         await asyncio.wait_for(_channel_layer_reachable(), READINESS_TIMEOUT)

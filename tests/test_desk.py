@@ -111,3 +111,35 @@ def test_logout_ends_the_session(client, staff_user):
 
     assert response.status_code == 302 and response["Location"].startswith("/login/")
     assert client.get("/").status_code == 302
+
+
+# Texts that read the same in both languages.
+SAME_IN_BOTH = {
+    "type_market", "type_limit", "type_stop", "indicator_rsi", "signal_name_rsi", "signal_name_momentum",
+    "signal_name_trend", "signal_neutral", "verdict_neutral", "preview_summary", "order_state", "field_symbol",
+    "indicator_momentum_percent",
+}
+
+
+def test_every_text_of_the_desk_script_is_translated_to_english_with_the_same_placeholders(client, staff_user):
+    client.force_login(staff_user)
+
+    german = desk_config(client.get("/", HTTP_ACCEPT_LANGUAGE="de"))["strings"]
+    english = desk_config(client.get("/", HTTP_ACCEPT_LANGUAGE="en"))["strings"]
+
+    untranslated = sorted(key for key in german if german[key] == english[key] and key not in SAME_IN_BOTH)
+    assert untranslated == []
+    placeholders = re.compile(r"\{\w+(?::\w+)?\}")
+    differing = sorted(key for key in german if sorted(placeholders.findall(german[key])) != sorted(placeholders.findall(english[key])))
+    assert differing == []
+
+
+def test_desk_configuration_carries_the_account_and_the_blotter_addresses(client, trader, portfolio, sap):
+    client.force_login(trader)
+
+    config = desk_config(client.get("/"))
+
+    assert (config["account"]["cash"], config["account"]["buying_power"]) == (10000.0, 10000.0)
+    assert (config["fills_url"], config["account_url"], config["order_url"], config["health_url"]) == (
+        "/api/trading/fills", "/api/trading/account", "/api/trading/orders/", "/healthz",
+    )

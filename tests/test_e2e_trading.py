@@ -85,7 +85,6 @@ def test_desk_client_re_sends_an_order_whose_answer_was_lost_and_it_is_placed_on
         **os.environ,
         "GATEWAY_PORT": str(daphne_server.port),
         "GATEWAY_COOKIE": session_cookie(trader).decode(),
-        "GATEWAY_ORIGIN": daphne_server.http_url,
     }
 
     # when it places a market order, the connection is cut after the server answered and before

@@ -55,7 +55,7 @@ def test_inspector_offers_the_event_types_the_operator_may_subscribe_to(client, 
     assert 'value="market.price_update"' in html
     assert 'value="system.gateway_snapshot"' in html
     assert 'value="trading.order_filled"' not in html  # needs trading.view_order
-    assert "monitoring/monitoring.js" in html
+    assert "js/monitoring.js" in html
 
 
 # Live snapshots over the protocol
@@ -248,7 +248,7 @@ def test_monitoring_lists_gateway_errors_apart_from_business_refusals_by_code():
 
     from realtime.protocol import ErrorCode
 
-    source = (Path(settings.BASE_DIR) / "static" / "monitoring" / "monitoring.js").read_text()
+    source = (Path(settings.BASE_DIR) / "static" / "ts" / "monitoring.ts").read_text()
     listed = set(re.findall(r'"([a-z_]+)"', source.split("const GATEWAY_ERROR_CODES = new Set([")[1].split("]);")[0]))
     refusals = {ErrorCode.VALIDATION_ERROR, ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED}
 

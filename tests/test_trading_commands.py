@@ -61,8 +61,10 @@ async def test_place_market_order_succeeds_and_streams_created_and_filled(ws_con
     assert response["type"] == "command_response" and response["correlation_id"] == "place-1"
     assert response["data"]["status"] == "success", response
     result = response["data"]["result"]
-    assert set(result) == {"order_id", "status", "message"}
+    # the spec's fields, and the message's code with its figures for a client's own wording
+    assert set(result) == {"order_id", "status", "message", "message_code", "message_params"}
     assert result["status"] == "filled" and result["message"]
+    assert (result["message_code"], result["message_params"]["symbol"]) == ("order_placed_filled", "SAP")
     created = valid(await event(client, "trading.order_created"))
     filled = valid(await event(client, "trading.order_filled"))
     assert created["order_id"] == filled["order_id"] == result["order_id"]

@@ -74,7 +74,7 @@ class OrderAdmin(SupervisedAdmin):
         refused += [f"#{pk}: {_('does not exist or is not yours')}" for pk in sorted(chosen - set(order_ids))]
         for order_id in order_ids:
             try:
-                order_cancel(order_id=order_id, actor=actor, reason="cancelled in the admin")
+                order_cancel(order_id=order_id, actor=actor, reason_code="cancelled_by_admin")
                 cancelled += 1
             except DomainError as error:
                 refused.append(f"#{order_id}: {error.message}")

@@ -14,16 +14,35 @@ from .models import Order, OrderStatus
 from .selectors import ORDER_CHANGE_PERMISSION, ORDER_PLACE_PERMISSION, order_get_visible
 from .services import PRICE, QUANTITY, order_cancel, order_modify, order_place
 
-STATUS_MESSAGES = {
-    OrderStatus.OPEN: "Order placed; it rests until the price crosses it.",
-    OrderStatus.PARTIALLY_FILLED: "Order placed and partially filled.",
-    OrderStatus.FILLED: "Order placed and filled.",
-    OrderStatus.FAILED: "Order placed but could not be executed.",
+# What each command's answer says, by code: a client words the code in its own language with
+# `message_params`; `message` is the English wording.
+MESSAGES = {
+    "order_placed_open": "Order placed; it rests until the price crosses it.",
+    "order_placed_partially_filled": "Order placed and partially filled.",
+    "order_placed_filled": "Order placed and filled.",
+    "order_placed_failed": "Order placed but could not be executed.",
+    "order_placed": "Order placed successfully.",
+    "order_cancelled": "Order cancelled successfully.",
+    "order_modified": "Order modified successfully.",
+    "order_modified_filled": "Order modified and filled.",
+}
+PLACED_BY_STATUS = {
+    OrderStatus.OPEN: "order_placed_open",
+    OrderStatus.PARTIALLY_FILLED: "order_placed_partially_filled",
+    OrderStatus.FILLED: "order_placed_filled",
+    OrderStatus.FAILED: "order_placed_failed",
 }
 
 
-def _result(order: Order, message: str) -> dict[str, Any]:
-    return {"order_id": str(order.pk), "status": order.status, "message": message}
+def _result(order: Order, message_code: str) -> dict[str, Any]:
+    """Return the spec's answer (order_id, status, message) with the message's code and figures."""
+    return {
+        "order_id": str(order.pk),
+        "status": order.status,
+        "message": MESSAGES[message_code],
+        "message_code": message_code,
+        "message_params": {"order_id": str(order.pk), "symbol": order.instrument.symbol},
+    }
 
 
 @database_sync_to_async
@@ -47,7 +66,7 @@ def _place(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
         client_order_id=client_order_id,
         actor=Actor.from_command(ctx),
     )
-    return _result(order, STATUS_MESSAGES.get(order.status, "Order placed successfully."))
+    return _result(order, PLACED_BY_STATUS.get(order.status, "order_placed"))
 
 
 @command("place_order", permission=ORDER_PLACE_PERMISSION)
@@ -61,7 +80,7 @@ def _cancel(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     order = order_get_visible(user=ctx.user, order_id=id_arg(data, "order_id"))
     request_id = text_arg(data, "request_id", required=False, max_length=64)
     order = order_cancel(order_id=order.pk, actor=Actor.from_command(ctx), request_id=request_id)
-    return _result(order, "Order cancelled successfully.")
+    return _result(order, "order_cancelled")
 
 
 @command("cancel_order", permission=ORDER_CHANGE_PERMISSION)
@@ -80,8 +99,7 @@ def _modify(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
         price=decimal_arg(data, "price", digits=PRICE, required=False),
         request_id=text_arg(data, "request_id", required=False, max_length=64),
     )
-    message = "Order modified and filled." if order.status == OrderStatus.FILLED else "Order modified successfully."
-    return _result(order, message)
+    return _result(order, "order_modified_filled" if order.status == OrderStatus.FILLED else "order_modified")
 
 
 @command("modify_order", permission=ORDER_CHANGE_PERMISSION)

@@ -83,7 +83,14 @@ def order_fill(
             correlation_id=correlation_id,
         )
     except BookingRefused as refusal:  # raised before anything was written
-        order_fail(order=order, book=book, code=refusal.code, reason=refusal.message, correlation_id=correlation_id)
+        order_fail(
+            order=order,
+            book=book,
+            code=refusal.code,
+            reason=refusal.message,
+            params=refusal.details,
+            correlation_id=correlation_id,
+        )
         return None
     now = timezone.now()
     fill = Fill.objects.create(order=order, quantity=quantity, price=price, fees=fees, executed_at=now)
@@ -105,12 +112,15 @@ def order_fill(
     return fill
 
 
-def order_fail(*, order: Order, book: PortfolioBook, code: str, reason: str, correlation_id: str | None = None) -> None:
-    """Mark an order failed with its reason and announce it."""
+def order_fail(
+    *, order: Order, book: PortfolioBook, code: str, reason: str, params: dict | None = None, correlation_id: str | None = None
+) -> None:
+    """Mark an order failed with its reason (and the figures the reason names) and announce it."""
     order.status = OrderStatus.FAILED
     order.reason_code = code
     order.reason = reason[:500]
-    order.save(update_fields=["status", "reason_code", "reason", "updated_at"])
+    order.reason_params = params or {}
+    order.save(update_fields=["status", "reason_code", "reason", "reason_params", "updated_at"])
     order_failed_announce(order=order, audience=book.member_ids, correlation_id=correlation_id)
 
 

@@ -49,6 +49,8 @@ class Order(models.Model):
     fees = models.DecimalField(_("fees"), default=0, **MONEY_DIGITS)
     reason_code = models.CharField(_("reason code"), max_length=64, blank=True)
     reason = models.CharField(_("reason"), max_length=500, blank=True)
+    # The figures `reason` names, by name, so a client can word the reason in its own language.
+    reason_params = models.JSONField(_("reason parameters"), default=dict, blank=True, encoder=DjangoJSONEncoder)
     client_order_id = models.CharField(_("client order id"), max_length=64, null=True, blank=True)
     placed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("placed by"), null=True, on_delete=models.SET_NULL, related_name="orders"

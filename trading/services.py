@@ -20,12 +20,13 @@ from aktienanalyse.actor import Actor
 from aktienanalyse.exceptions import DomainError, NotFound, ValidationFailed
 from aktienanalyse.numbers import Digits, computed_exactly, decimal_validate
 from portfolio.models import Instrument
-from portfolio.selectors import instrument_get, portfolio_get_visible, symbol_normalize
+from portfolio.selectors import instrument_get, money, portfolio_get_visible, symbol_normalize
 from portfolio.services import PortfolioBook, portfolio_lock
 
 from .announce import order_cancelled_announce, order_created_announce, order_failed_announce
 from .execution import fee_for, order_execute_if_crossed
 from .models import RESTING_STATUSES, Order, OrderAudit, OrderRequest, OrderStatus, OrderType, Side
+from .selectors import buy_orders_reserve
 
 CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # What an order's quantity and prices may be is what their columns store (docs/trading.md).
@@ -67,7 +68,7 @@ def quantity_validate(*, quantity: Decimal, field: str = "quantity") -> Decimal:
         raise ValidationFailed("invalid_quantity", f"'{field}' must be greater than zero.", field=field)
     limit = settings.TRADING["MAX_ORDER_QUANTITY"]
     if quantity > limit:
-        raise ValidationFailed("invalid_quantity", f"'{field}' may be at most {limit}.", field=field)
+        raise ValidationFailed("invalid_quantity", f"'{field}' may be at most {limit}.", field=field, max=limit)
     return quantity
 
 
@@ -83,7 +84,7 @@ def price_validate(*, price: Decimal, field: str) -> Decimal:
         raise ValidationFailed("invalid_price", f"'{field}' must be greater than zero.", field=field)
     limit = settings.TRADING["MAX_PRICE"]
     if price > limit:
-        raise ValidationFailed("invalid_price", f"'{field}' may be at most {limit}.", field=field)
+        raise ValidationFailed("invalid_price", f"'{field}' may be at most {limit}.", field=field, max=limit)
     return price
 
 
@@ -128,12 +129,7 @@ def _resting_orders(*, book: PortfolioBook, side: str, excluding: int | None, **
 
 def _reserved_cash(*, book: PortfolioBook, excluding: int | None = None) -> Decimal:
     """Return the cash the portfolio's resting buy orders may still spend, fees included."""
-    total = Decimal("0")
-    orders = _resting_orders(book=book, side=Side.BUY, excluding=excluding)
-    for quantity, filled, price, stop_price in orders.values_list("quantity", "filled_quantity", "price", "stop_price"):
-        value = (quantity - filled) * (price or stop_price)
-        total += value + fee_for(value=value)
-    return total
+    return buy_orders_reserve(_resting_orders(book=book, side=Side.BUY, excluding=excluding))
 
 
 def _reserved_quantity(*, book: PortfolioBook, instrument: Instrument, excluding: int | None = None) -> Decimal:
@@ -145,12 +141,25 @@ def _reserved_quantity(*, book: PortfolioBook, instrument: Instrument, excluding
     return total
 
 
-def _refusal(*, book: PortfolioBook, order: Order) -> tuple[str, str] | None:
-    """Return (code, reason) if the portfolio cannot afford or cover `order`, else None."""
+@dataclass(frozen=True)
+class Refusal:
+    """Why a portfolio cannot take an order: a code, the reason in words, and the figures it names."""
+
+    code: str
+    reason: str
+    params: dict
+
+
+def _refusal(*, book: PortfolioBook, order: Order) -> Refusal | None:
+    """Return why the portfolio cannot afford or cover `order`, or None if it can."""
     instrument = order.instrument
     remaining = order.quantity - order.filled_quantity
     if order.order_type == OrderType.MARKET and instrument.last_price is None:
-        return "no_market_price", f"{instrument.symbol} has no price yet; a market order cannot be executed."
+        return Refusal(
+            "no_market_price",
+            f"{instrument.symbol} has no price yet; a market order cannot be executed.",
+            {"symbol": instrument.symbol},
+        )
     if order.side == Side.BUY:
         price = {
             OrderType.MARKET: instrument.last_price,
@@ -158,23 +167,25 @@ def _refusal(*, book: PortfolioBook, order: Order) -> tuple[str, str] | None:
             OrderType.STOP: order.stop_price,
         }[order.order_type]
         value = remaining * price
-        needed = value + fee_for(value=value)
-        available = book.portfolio.cash - _reserved_cash(book=book, excluding=order.pk)
+        needed = money(value + fee_for(value=value))
+        available = money(max(book.portfolio.cash - _reserved_cash(book=book, excluding=order.pk), Decimal("0")))
         if needed > available:
-            return (
+            return Refusal(
                 "insufficient_cash",
-                f"Buying {remaining} {instrument.symbol} needs about {needed.quantize(Decimal('0.01'))} EUR "
-                f"including fees; {max(available, Decimal('0')).quantize(Decimal('0.01'))} EUR are available.",
+                f"Buying {remaining} {instrument.symbol} needs about {needed} EUR "
+                f"including fees; {available} EUR are available.",
+                {"symbol": instrument.symbol, "quantity": remaining, "needed": needed, "available": available},
             )
     else:
         position = book.positions.get(instrument.pk)
         held = position.quantity if position else Decimal("0")
-        available = held - _reserved_quantity(book=book, instrument=instrument, excluding=order.pk)
+        available = max(held - _reserved_quantity(book=book, instrument=instrument, excluding=order.pk), Decimal("0"))
         if remaining > available:
-            return (
+            return Refusal(
                 "insufficient_position",
-                f"Selling {remaining} {instrument.symbol} exceeds the {max(available, Decimal('0'))} "
+                f"Selling {remaining} {instrument.symbol} exceeds the {available} "
                 "held and not already offered for sale.",
+                {"symbol": instrument.symbol, "quantity": remaining, "available": available},
             )
     return None
 
@@ -281,7 +292,9 @@ def order_place(
         if order is None:
             raise
     if order.status == OrderStatus.REJECTED:
-        raise OrderRejected(order.reason_code, order.reason, order_id=str(order.pk), status=order.status)
+        raise OrderRejected(
+            order.reason_code, order.reason, order_id=str(order.pk), status=order.status, params=order.reason_params
+        )
     return order
 
 
@@ -317,7 +330,7 @@ def _order_place(
     refusal = _refusal(book=book, order=order)
     if refusal is not None:
         order.status = OrderStatus.REJECTED
-        order.reason_code, order.reason = refusal
+        order.reason_code, order.reason, order.reason_params = refusal.code, refusal.reason, refusal.params
     elif order.order_type != OrderType.MARKET:
         order.status = OrderStatus.OPEN
     order.save(force_insert=True)
@@ -398,10 +411,16 @@ def _once(write, *, actor: Actor, request_id: str | None, action: str, order_id:
         return Order.objects.select_related("instrument").get(pk=order_id)
 
 
+CANCEL_REASONS = {
+    "cancelled_by_user": "cancelled by user",
+    "cancelled_by_admin": "cancelled in the admin",
+}
+
+
 def order_cancel(
-    *, order_id: int, actor: Actor, reason: str = "cancelled by user", request_id: str | None = None
+    *, order_id: int, actor: Actor, reason_code: str = "cancelled_by_user", request_id: str | None = None
 ) -> Order:
-    """Cancel a resting order; what was filled stays filled.
+    """Cancel a resting order for one of `CANCEL_REASONS`; what was filled stays filled.
 
     A repeat of an applied `request_id` for the same order returns the order as it is now and
     changes nothing; the id reused for anything else is an `OrderConflict`.
@@ -409,13 +428,13 @@ def order_cancel(
     request_id = request_id_validate(request_id=request_id, actor=actor)
     action = OrderRequest.Action.CANCEL
     return _once(
-        lambda: _order_cancel(order_id=order_id, actor=actor, reason=reason, request_id=request_id),
+        lambda: _order_cancel(order_id=order_id, actor=actor, reason_code=reason_code, request_id=request_id),
         actor=actor, request_id=request_id, action=action, order_id=order_id, params={},
     )
 
 
 @transaction.atomic
-def _order_cancel(*, order_id: int, actor: Actor, reason: str, request_id: str | None) -> Order:
+def _order_cancel(*, order_id: int, actor: Actor, reason_code: str, request_id: str | None) -> Order:
     book, order = _lock_order(order_id=order_id)
     action = OrderRequest.Action.CANCEL
     if request_id and _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order.pk, params={}):
@@ -429,9 +448,10 @@ def _order_cancel(*, order_id: int, actor: Actor, reason: str, request_id: str |
         )
     order.status = OrderStatus.CANCELLED
     order.cancelled_at = timezone.now()
-    order.reason_code = "cancelled"
-    order.reason = reason[:500]
-    order.save(update_fields=["status", "cancelled_at", "reason_code", "reason", "updated_at"])
+    order.reason_code = reason_code
+    order.reason = CANCEL_REASONS[reason_code]
+    order.reason_params = {}
+    order.save(update_fields=["status", "cancelled_at", "reason_code", "reason", "reason_params", "updated_at"])
     _request_record(actor=actor, request_id=request_id, action=action, order=order, params={})
     details = {"reason": order.reason, **({"request_id": request_id} if request_id else {})}
     _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details=details)
@@ -507,7 +527,7 @@ def _order_modify(
             order.stop_price = price
     refusal = _refusal(book=book, order=order)
     if refusal is not None:
-        raise OrderRejected(*refusal, order_id=str(order.pk))
+        raise OrderRejected(refusal.code, refusal.reason, order_id=str(order.pk), params=refusal.params)
     order.save(update_fields=["quantity", "price", "stop_price", "updated_at"])
     _request_record(actor=actor, request_id=request_id, action=action, order=order, params=params)
     after = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}

@@ -3,6 +3,7 @@
 Daphne's own command line (same options), with the adapter of this package installed first.
 """
 
+import logging
 import os
 import sys
 
@@ -20,3 +21,11 @@ if __name__ == "__main__":
     install()
     sys.argv[0] = "python -m realtime.server"
     CommandLineInterface.entrypoint()
+    # The server has stopped (after the drain, realtime/drain.py). A worker thread still inside a
+    # database call, such as a command the drain's deadline cut off, would hold the interpreter's
+    # exit for as long as that call takes; the process ends now instead, and the database rolls
+    # back such a thread's transaction when its connection drops.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

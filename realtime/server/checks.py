@@ -47,24 +47,25 @@ class Part:
 PARTS = (
     Part(
         "protocol",
-        "LeanWebSocketProtocol: settings read from the factory, one-frame reads parsed at once",
+        "LeanWebSocketProtocol: settings read from the factory, one-frame reads parsed at once; 503 while draining",
         (
             ("daphne.ws_protocol:WebSocketProtocol", (
                 "CONFIG_ATTRS", "_dataReceived", "_cancelAutoPingTimeoutCall", "send_queue", "data",
                 "current_frame", "inside_message", "trafficStats", "autoPingTimeoutCall", "state",
                 "STATE_OPEN", "STATE_CONNECTING", "http_request_data", "http_response_data", "muted",
-                "last_ping", "application_queue",
+                "last_ping", "application_queue", "onConnect", "onClose", "serverClose", "sendCloseFrame",
             )),
             ("daphne.ws_protocol:WebSocketFactory", ("protocol",)),
         ),
     ),
     Part(
         "server",
-        "LeanServer: reaping and timeout passes over due connections only; the header deadline",
+        "LeanServer: reaping and timeout passes over due connections only; the header deadline; the drain on SIGTERM",
         (
             ("daphne.server:Server", (
                 "connections", "protocol_connected", "protocol_disconnected", "create_application",
                 "application_checker", "timeout_checker", "ping_interval", "websocket_timeout", "http_factory",
+                "run", "stop", "signal_handlers",
             )),
             ("daphne.server", ("reactor",)),
             ("daphne.cli:CommandLineInterface", ("server_class",)),

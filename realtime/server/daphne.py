@@ -48,16 +48,22 @@ reference cycles, such as a closed connection's objects, which can wait a little
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import logging
+import signal
 import time
 from typing import Any
 
+from autobahn.websocket.types import ConnectionDeny
 from daphne import http_protocol, server, ws_protocol
 from django.conf import settings
+from twisted.internet.error import ReactorNotRunning
 from twisted.web import http
 
+from .. import drain
+from . import checks
 from .transport import plain_tcp, write_now
 
 logger = logging.getLogger("realtime.server")
@@ -68,6 +74,9 @@ _SETTINGS = frozenset(ws_protocol.WebSocketProtocol.CONFIG_ATTRS)
 # the handshakes 20% faster.
 GC_THRESHOLDS = (50_000, 20, 10)
 
+
+# Close codes (IANA's WebSocket registry) a server sends, with the reason sent along.
+SERVER_CLOSE_REASONS = {1001: "going away", 1011: "internal error", 1012: "service restart", 1013: "try again later"}
 
 _MASKED = 0x80
 _TEXT_FIN = 0x81  # FIN, no RSV bits, opcode 1 (text)
@@ -129,6 +138,27 @@ class _FactorySetting:
 
 class LeanWebSocketProtocol(ws_protocol.WebSocketProtocol):
     CONFIG_ATTRS: tuple[str, ...] = ()
+    refused = False  # the handshake was answered 503: daphne never learnt of this connection
+
+    def onConnect(self, request: Any) -> Any:
+        if drain.draining():
+            # 503 before daphne makes an application for it; nginx (deploy/) tries the next process.
+            self.refused = True
+            raise ConnectionDeny(ConnectionDeny.SERVICE_UNAVAILABLE, "Service Unavailable (draining)")
+        return super().onConnect(request)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if not self.refused:
+            super().onClose(wasClean, code, reason)
+
+    def serverClose(self, code: int | None = None) -> None:
+        """Daphne's close, also with the codes RFC 6455 registers for servers that autobahn's
+        `sendClose` refuses (it allows only 1000 and 3000-4999)."""
+        reason = SERVER_CLOSE_REASONS.get(code)
+        if reason is None:
+            super().serverClose(code)
+        else:
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode(), isReply=False)
 
     def onOpen(self) -> None:
         super().onOpen()
@@ -243,6 +273,40 @@ class LeanServer(server.Server):
         self.ended: set[Any] = set()  # protocols disconnected or with a finished application
         self.due: list[tuple[float, int, Any]] = []  # (when, arrival, protocol): when to check it next
         self._arrivals = itertools.count()  # orders equal times, so protocols are never compared
+
+    def run(self) -> None:
+        """Daphne's run, with SIGTERM draining the process instead of stopping it at once."""
+        if self.signal_handlers and checks.part_usable("protocol"):  # it sends the 1012 closes
+            # After Twisted's own handlers are in place (it installs them while starting up).
+            server.reactor.callWhenRunning(self._drain_on_sigterm)
+        super().run()
+
+    def _drain_on_sigterm(self) -> None:
+        signal.signal(signal.SIGTERM, lambda signum, frame: server.reactor.callFromThread(self.drain))
+
+    def drain(self) -> None:
+        """Drain the process (realtime/drain.py), then stop; stop regardless when the drain overruns."""
+        if drain.draining():
+            logger.info("SIGTERM again while draining: the drain goes on (SIGINT or SIGKILL stop at once)")
+            return
+        timeout = float(settings.REALTIME["DRAIN_TIMEOUT_SECONDS"])
+        logger.info("SIGTERM: draining, stopping within %ss", timeout)
+        drain.begin()  # handshakes are refused from this moment, before the task first runs
+        # A last resort should the drain's own deadline not end it (the loop starved, a bug).
+        server.reactor.callLater(timeout + 1, self._stop_once)
+        task = asyncio.get_event_loop().create_task(drain.drain(), name="realtime-drain")
+        task.add_done_callback(self._drained)
+
+    def _drained(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("drain failed", exc_info=task.exception())
+        self._stop_once()
+
+    def _stop_once(self) -> None:
+        try:
+            self.stop()
+        except ReactorNotRunning:  # stopping already
+            pass
 
     @property
     def http_factory(self) -> Any:

@@ -31,6 +31,8 @@ export const LocalErrorCode = {
 const FINAL_SUBSCRIPTION_ERRORS = new Set(["permission_denied", "unknown_event_type", "invalid_event_type"]);
 // Close codes after which reconnecting is pointless: the server revoked this session's access.
 const TERMINAL_CLOSE_CODES = new Set([4003]);
+// "Service restart": the server process drains; another one takes the connection at once.
+const SERVICE_RESTART = 1012;
 const OPEN = 1;
 function browserSocketFactory(url) {
     const Impl = globalThis.WebSocket;
@@ -169,6 +171,16 @@ export class WebSocketEventClient {
         if (socket) {
             this.emit("connection.closed", { code: 1000, reason: "client disconnect", will_reconnect: false });
         }
+    }
+    /**
+     * Try to connect now instead of waiting out the backoff (a person's "connect now", or the
+     * server answering again); nothing while connected, connecting, or after `disconnect()`.
+     */
+    reconnectNow() {
+        if (!this.wanted || this.ws) {
+            return;
+        }
+        this.open();
     }
     /**
      * Hold these event types; sent now when connected, and again after every reconnect.
@@ -335,7 +347,7 @@ export class WebSocketEventClient {
         const willReconnect = this.wanted && this.options.auto_reconnect && !TERMINAL_CLOSE_CODES.has(code);
         let delay = null;
         if (willReconnect) {
-            delay = this.scheduleReconnect();
+            delay = this.scheduleReconnect(code === SERVICE_RESTART);
         }
         else {
             this.wanted = false;
@@ -347,14 +359,17 @@ export class WebSocketEventClient {
         }
         this.emit("connection.closed", { code, reason, will_reconnect: willReconnect, delay, was_established: wasEstablished });
     }
-    scheduleReconnect() {
+    /** Reconnect after the backoff delay; at once when `immediate` and no attempt failed since the last connection. */
+    scheduleReconnect(immediate = false) {
         this.clearReconnectTimer();
         if (!this.options.network.isOnline()) {
             this.setStatus("offline");
             this.emit("connection.offline", {});
             return null;
         }
-        const delay = backoffDelay(this.reconnectAttempts, this.options.reconnect_base_delay, this.options.reconnect_max_delay, this.options.random);
+        const delay = immediate && this.reconnectAttempts === 0
+            ? 0
+            : backoffDelay(this.reconnectAttempts, this.options.reconnect_base_delay, this.options.reconnect_max_delay, this.options.random);
         this.reconnectAttempts += 1;
         this.setStatus("reconnecting");
         this.emit("connection.reconnecting", { attempt: this.reconnectAttempts, delay });
@@ -414,11 +429,12 @@ export class WebSocketEventClient {
         }
     }
     // Incoming
-    received(raw) {
+    received(frame) {
         this.clearHeartbeatDeadline();
+        const raw = typeof frame === "string" ? frame : String(frame);
         let message;
         try {
-            message = JSON.parse(typeof raw === "string" ? raw : String(raw));
+            message = JSON.parse(raw);
         }
         catch (error) {
             this.options.logger.error("Invalid WebSocket message:", error);
@@ -429,7 +445,7 @@ export class WebSocketEventClient {
             return;
         }
         if (message.type === "system" && message.event === "connection.established") {
-            this.onEstablished(message);
+            this.onEstablished(message, raw);
             return;
         }
         this.track(message);
@@ -441,10 +457,10 @@ export class WebSocketEventClient {
         if (message.type === "error") {
             this.subscriptionRefused(message);
         }
-        this.emit(message.event, message);
-        this.emit("*", message);
+        this.emit(message.event, message, raw);
+        this.emit("*", message, raw);
     }
-    onEstablished(message) {
+    onEstablished(message, raw) {
         this.clientId = message.data.client_id;
         this.established = true;
         this.reconnectAttempts = 0;
@@ -469,8 +485,8 @@ export class WebSocketEventClient {
         }
         this.startHeartbeat();
         this.settleConnectWaiters();
-        this.emit("connection.established", message);
-        this.emit("*", message);
+        this.emit("connection.established", message, raw);
+        this.emit("*", message, raw);
     }
     answer(entry, message) {
         this.forget(entry);
@@ -646,14 +662,14 @@ export class WebSocketEventClient {
             entry.reject(new CommandError(entry.command, LocalErrorCode.OUTCOME_UNKNOWN, `${message} ${entry.command} was sent and may have been applied.`));
         }
     }
-    emit(eventType, payload) {
+    emit(eventType, payload, raw) {
         const handlers = this.eventHandlers.get(eventType);
         if (!handlers) {
             return;
         }
         for (const handler of handlers.slice()) {
             try {
-                handler(payload);
+                handler(payload, raw);
             }
             catch (error) {
                 this.options.logger.error(`Error in event handler for ${eventType}:`, error);

@@ -1,20 +1,10 @@
 /**
- * Wire types of the gateway's event protocol, mirroring realtime/protocol.py and
- * realtime/events.py. Decimal fields (money, prices, quantities) arrive as JSON numbers.
+ * Wire types of the gateway's protocol: the envelope and the gateway's own messages, mirroring
+ * realtime/protocol.py, and the command payloads. The `data` of every event type is generated
+ * from realtime/events.py into events.generated.ts, re-exported here.
  */
+import { EVENT_TYPES } from "./events.generated.js";
+// Every event type's data, from the schema table
+export * from "./events.generated.js";
 /** Every event type a client may subscribe to (the keys of realtime.events.EVENT_SCHEMAS). */
-export const SUBSCRIBABLE_EVENT_TYPES = [
-    "portfolio.update",
-    "portfolio.position_changed",
-    "portfolio.value_changed",
-    "trading.order_created",
-    "trading.order_filled",
-    "trading.order_cancelled",
-    "trading.order_failed",
-    "market.price_update",
-    "market.alert",
-    "analysis.complete",
-    "system.service_status",
-    "system.performance_alert",
-    "system.error",
-];
+export const SUBSCRIBABLE_EVENT_TYPES = EVENT_TYPES;

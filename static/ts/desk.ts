@@ -1,7 +1,9 @@
 /**
  * The staff desk: the spec's PortfolioWebSocketClient (section 1.2), wired to the page's
- * elements with the spec's ids and classes, plus the order ticket, order history, alerts,
- * analysis and a live chart.
+ * elements with the spec's ids and classes, plus the portfolio revalued on every tick, the
+ * order ticket with its preview, the blotter (open orders, executions, history), alerts,
+ * analysis and a live chart. The logic lives in modules of its own (portfolio-state, blotter,
+ * order-ticket, i18n, connection-state); this file binds it to the page.
  */
 
 import { PriceChart } from "./chart.js";
@@ -22,7 +24,23 @@ import type {
   WebSocketMessage,
 } from "./events.js";
 import {
+  type BlotterOrder,
+  type Execution,
+  type Page,
+  cancelAllTargets,
+  isOpen,
+  isPartlyFilled,
+  listQuery,
+  openOrdersQuery,
+  orderReason,
+  pageCount,
+  remainingOf,
+  restingPrice,
+} from "./blotter.js";
+import { Coalescer, ProbeGate, ResyncPolicy, secondsLeft } from "./connection-state.js";
+import {
   fill,
+  formatDecimalInput,
   formatEuro,
   formatNumber,
   formatPercent,
@@ -31,6 +49,9 @@ import {
   pageLocale,
   parseDecimalInput,
 } from "./format.js";
+import { alertRuleText, alertText, errorText, messageText, reasonText } from "./i18n.js";
+import { type Account, PortfolioState } from "./portfolio-state.js";
+import { ConfirmPolicy, type KeyValueStore, isFarFromMarket, keyAction, previewOrder } from "./order-ticket.js";
 import { Watchlist } from "./watchlist.js";
 
 interface InstrumentInfo {
@@ -43,35 +64,19 @@ interface InstrumentInfo {
 interface DeskConfig {
   ws_path: string;
   history_url: string;
+  fills_url: string;
+  account_url: string;
+  order_url: string;
+  health_url: string;
   bars_url: string;
   event_types: string[];
   instruments: InstrumentInfo[];
   portfolio: PortfolioUpdateData | null;
+  account: Account | null;
   strings: Record<string, string>;
 }
 
-interface HistoryOrder {
-  id?: number | string;
-  order_id?: number | string;
-  symbol?: string;
-  instrument?: string | { symbol?: string };
-  side?: string;
-  order_type?: string;
-  quantity?: string | number;
-  filled_quantity?: string | number;
-  price?: string | number | null;
-  stop_price?: string | number | null;
-  average_fill_price?: string | number | null;
-  status?: string;
-  created_at?: string;
-}
-
-interface HistoryPage {
-  count: number;
-  next: string | null;
-  previous: string | null;
-  results: HistoryOrder[];
-}
+type HistoryOrder = BlotterOrder;
 
 interface AlertRule {
   alert_id?: string | number;
@@ -79,11 +84,24 @@ interface AlertRule {
   symbol: string;
   condition: string;
   threshold: number | string;
+  reference_price?: number | string | null;
 }
 
-const OPEN_STATUSES = new Set(["pending", "open", "partially_filled"]);
+/** A browser storage, or a stand-in that forgets when the browser refuses storage. */
+function storage(kind: "localStorage" | "sessionStorage"): KeyValueStore {
+  try {
+    const store = window[kind];
+    store.getItem("probe");
+    return store;
+  } catch {
+    const memory = new Map<string, string>();
+    return { getItem: (key) => memory.get(key) ?? null, setItem: (key, value) => void memory.set(key, value) };
+  }
+}
+
 const FINAL_STATUSES = new Set(["filled", "cancelled", "rejected", "failed"]);
-const HISTORY_PAGE_SIZE_HINT = 25;
+const PAGE_SIZE = 25; // the REST lists' page size (REST_FRAMEWORK PAGE_SIZE)
+const PROBE_INTERVAL_MS = 1000;
 
 function byId<T extends HTMLElement = HTMLElement>(id: string): T | null {
   return document.getElementById(id) as T | null;
@@ -118,14 +136,34 @@ export class PortfolioWebSocketClient {
   private readonly t: Record<string, string>;
   private readonly chart: PriceChart | null;
   private readonly watchlist: Watchlist;
+  /** The symbols price events are narrowed to now (sorted, joined), "" for all of them. */
+  private priceSubscription: string | null = null;
   private selectedSymbol: string | null = null;
   private established = false;
   private historyPage = 1;
-  private historyTimer: ReturnType<typeof setTimeout> | null = null;
-  private portfolioTimer: ReturnType<typeof setTimeout> | null = null;
+  private executionsPage = 1;
   private pendingAnalyses = new Set<string>();
   /** The order the ticket last sent, followed through its events until it is final. */
   private ticketOrder: { clientOrderId: string; orderId: string | null } | null = null;
+  /** The order the confirmation step shows, sent when it is confirmed. */
+  private previewed: PlaceOrderCommand | null = null;
+  private readonly portfolio = new PortfolioState();
+  private readonly lastPrices = new Map<string, number>();
+  private readonly locale = pageLocale();
+  private readonly confirmPolicy = new ConfirmPolicy(storage("localStorage"), storage("sessionStorage"));
+  private readonly resync = new ResyncPolicy();
+  private readonly probeGate = new ProbeGate();
+  private readonly portfolioRefresh = new Coalescer(() => this.requestPortfolioUpdate());
+  private readonly accountLoad = new Coalescer(() => this.loadAccount());
+  private readonly historyLoad = new Coalescer(() => this.refreshOrderHistory(this.historyPage));
+  private readonly openOrdersLoad = new Coalescer(() => this.refreshOpenOrders());
+  private readonly executionsLoad = new Coalescer(() => this.refreshExecutions(this.executionsPage));
+  private openOrders: HistoryOrder[] = [];
+  /** Whether the user has a portfolio (the page's snapshot, or a portfolio.update since). */
+  private hasPortfolio = false;
+  /** When the client will try to reconnect (ms since the epoch), while it waits. */
+  private reconnectAt: number | null = null;
+  private connectionTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(config: DeskConfig) {
     this.config = config;
@@ -141,9 +179,9 @@ export class PortfolioWebSocketClient {
     });
     const target = byId("price-chart");
     this.chart = target
-      ? new PriceChart({ target, caption: byId("chart-caption"), barsUrl: config.bars_url, locale: pageLocale(), strings: this.t })
+      ? new PriceChart({ target, caption: byId("chart-caption"), barsUrl: config.bars_url, locale: this.locale, strings: this.t })
       : null;
-    this.watchlist = new Watchlist(typeof localStorage === "undefined" ? null : localStorage);
+    this.watchlist = new Watchlist(storage("localStorage"));
     this.setupEventHandlers();
   }
 
@@ -159,16 +197,24 @@ export class PortfolioWebSocketClient {
   start(): void {
     for (const instrument of this.config.instruments) {
       if (instrument.last_price !== null) {
+        this.lastPrices.set(instrument.symbol, instrument.last_price);
         this.setPrice(instrument.symbol, instrument.last_price, null, null);
       }
+    }
+    this.hasPortfolio = this.config.portfolio !== null;
+    if (this.config.account) {
+      this.portfolio.applyAccount(this.config.account);
     }
     if (this.config.portfolio) {
       this.updatePortfolioDisplay(this.config.portfolio);
     }
     this.bindForms();
+    this.bindKeys();
+    this.bindConnectionControls();
     this.selectSymbol(this.config.instruments[0]?.symbol ?? null);
     this.applyWatchlist();
-    void this.refreshOrderHistory();
+    this.reloadBlotter();
+    this.showConnection(this.wsClient.getConnectionStatus());
     void this.connect().catch(() => undefined);
   }
 
@@ -177,52 +223,75 @@ export class PortfolioWebSocketClient {
   private setupEventHandlers(): void {
     const on = this.wsClient.on.bind(this.wsClient) as (event: string, handler: (message: any) => void) => void;
     on("portfolio.update", (message: WebSocketMessage<PortfolioUpdateData>) => this.updatePortfolioDisplay(message.data));
-    on("portfolio.value_changed", (message: WebSocketMessage<PortfolioValueChangedData>) =>
-      this.updatePortfolioValue(message.data),
-    );
-    on("portfolio.position_changed", () => this.schedulePortfolioRefresh());
-    on("trading.order_created", () => this.scheduleHistoryRefresh());
+    // The desk works the value out itself on every tick (PortfolioState), from the same figures;
+    // the server's value stands in only until the account has given the cash.
+    on("portfolio.value_changed", (message: WebSocketMessage<PortfolioValueChangedData>) => {
+      const value = byId("portfolio-value");
+      if (value && this.portfolio.totals().cash === null) value.textContent = formatEuro(message.data.current_value);
+    });
+    // A fill or correction sends portfolio.update itself; cash and realised P&L come with the account.
+    on("portfolio.position_changed", () => this.accountLoad.request());
+    on("trading.order_created", () => this.reloadOrders());
     on("trading.order_filled", (message: WebSocketMessage<OrderFilledData>) => {
       const data = message.data;
       const title = data.status === "partially_filled" ? this.t.order_partially_filled : this.t.order_filled;
       this.showNotification("success", title, this.fillDetail(data.symbol, data.filled_quantity, data.fill_price));
       this.showTicketState(String(data.order_id), data.status);
-      this.scheduleHistoryRefresh();
+      this.reloadBlotter();
+      this.accountLoad.request();
     });
     on("trading.order_cancelled", (message: WebSocketMessage<OrderCancelledData>) => {
       const data = message.data;
-      this.showNotification("info", this.t.order_cancelled, `${data.symbol} – ${data.cancel_reason}`);
       this.showTicketState(String(data.order_id), "cancelled");
-      this.scheduleHistoryRefresh();
+      void this.notifyWithReason("info", this.t.order_cancelled, data.symbol, String(data.order_id));
+      this.reloadOrders();
+      this.accountLoad.request();
     });
     on("trading.order_failed", (message: WebSocketMessage<OrderFailedData>) => {
       const data = message.data;
-      this.showNotification("error", this.t.order_failed, `${data.symbol} – ${data.error_message}`);
       this.showTicketState(String(data.order_id), "failed");
-      this.scheduleHistoryRefresh();
+      void this.notifyWithReason("error", this.t.order_failed, data.symbol, String(data.order_id), data.error_code);
+      this.reloadOrders();
+      this.accountLoad.request();
     });
     on("market.price_update", (message: WebSocketMessage<PriceUpdateData>) => this.updatePriceDisplay(message.data));
     on("market.alert", (message: WebSocketMessage<MarketAlertData>) => this.showAlert(message.data));
     on("analysis.complete", (message: WebSocketMessage<AnalysisCompleteData>) => this.showAnalysis(message.data));
     on("connection.established", () => {
-      // After a reconnect the chart may have missed ticks: its bars are loaded again.
-      if (this.established) void this.chart?.reload();
+      this.resync.established();
+      this.reloadAll();
       this.established = true;
-      this.showConnectionStatus(this.t.connected, "success");
-      this.schedulePortfolioRefresh();
-      this.scheduleHistoryRefresh();
       void this.loadAlerts();
     });
-    on("subscription.recovery_failed", () => {
-      // Events were lost (no replay, a gap, a new epoch): reload the state once, whichever
-      // and however many event types report it.
-      this.schedulePortfolioRefresh();
-      this.scheduleHistoryRefresh();
-      void this.chart?.reload();
+    on("subscription.recovery_failed", ({ reason }: { reason: string }) => {
+      // Events were lost: reload the state, unless the reload of this connection covers it.
+      if (this.resync.needsReload(reason)) this.reloadAll();
     });
-    on("connection.status", ({ status }: { status: string }) => this.setTradingEnabled(status === "connected"));
-    on("connection.closed", () => this.showConnectionStatus(this.t.disconnected, "warning"));
-    on("connection.offline", () => this.showConnectionStatus(this.t.disconnected, "warning"));
+    on("connection.status", ({ status }: { status: string }) => this.showConnection(status));
+    on("connection.reconnecting", ({ delay }: { delay: number }) => {
+      this.reconnectAt = Date.now() + delay;
+      this.showConnection(this.wsClient.getConnectionStatus());
+    });
+    on("connection.closed", () => this.resync.lost());
+  }
+
+  /** Reload everything a lost event may have left stale: one of each, however many ask. */
+  private reloadAll(): void {
+    // The chart loads its bars when the page starts; after that, a lost tick needs them again.
+    if (this.established) void this.chart?.reload();
+    this.portfolioRefresh.request();
+    this.accountLoad.request();
+    this.reloadBlotter();
+  }
+
+  private reloadOrders(): void {
+    this.openOrdersLoad.request();
+    this.historyLoad.request();
+  }
+
+  private reloadBlotter(): void {
+    this.reloadOrders();
+    this.executionsLoad.request();
   }
 
   // User actions
@@ -253,83 +322,138 @@ export class PortfolioWebSocketClient {
     const code = error instanceof CommandError ? error.code : "";
     if (code === LocalErrorCode.NOT_CONNECTED) return this.t.not_sent_no_connection;
     if (code === LocalErrorCode.OUTCOME_UNKNOWN || code === LocalErrorCode.CLIENT_CLOSED) {
-      this.scheduleHistoryRefresh();
+      this.reloadOrders();
       return this.t.outcome_unknown;
     }
-    return (error as Error).message;
+    if (code === LocalErrorCode.TIMEOUT || code === LocalErrorCode.CONNECTION_LOST) return this.t.no_answer;
+    return this.errorMessage(error);
   }
 
-  requestPortfolioUpdate(): void {
-    this.wsClient.sendUserCommand("refresh_portfolio", {}).catch((error: CommandError) => {
-      if (error.code === "no_portfolio" || error.code === "not_found") {
+  /** Word a refusal in the page's language from its code and details. */
+  private errorMessage(error: unknown): string {
+    if (error instanceof CommandError) return errorText(this.t, error.code, error.details, this.locale);
+    return this.t.error_unknown ? fill(this.t.error_unknown, { code: "?" }) : String(error);
+  }
+
+  /** Ask the server for the portfolio (it answers with portfolio.update); settle when it answered. */
+  async requestPortfolioUpdate(): Promise<void> {
+    try {
+      await this.wsClient.sendUserCommand("refresh_portfolio", {});
+    } catch (error) {
+      const code = (error as CommandError).code;
+      if (code === "no_portfolio" || code === "not_found") {
         const value = byId("portfolio-value");
         if (value) value.textContent = this.t.no_portfolio;
       }
-    });
+    }
+  }
+
+  private async loadAccount(): Promise<void> {
+    // Without a portfolio there is no account to read (the page says so already).
+    if (!this.hasPortfolio) return;
+    const account = await this.getJson<Account>(this.config.account_url);
+    if (account === null) return;
+    this.portfolio.applyAccount(account);
+    this.renderPortfolio();
+  }
+
+  /** GET a JSON document of the REST API; null when it fails (the caller keeps what it shows). */
+  private async getJson<T>(url: string): Promise<T | null> {
+    try {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) return null;
+      return (await response.json()) as T;
+    } catch {
+      return null;
+    }
   }
 
   // Portfolio
 
   private updatePortfolioDisplay(data: PortfolioUpdateData): void {
-    const value = byId("portfolio-value");
-    if (value) {
-      value.textContent = formatEuro(data.total_value);
+    if (!this.hasPortfolio) {
+      this.hasPortfolio = true;
+      this.accountLoad.request();
     }
-    this.animateValueChange("portfolio-change", data.total_change, data.total_change_percent);
-    this.renderPositions(data.positions);
+    this.portfolio.applySnapshot(data);
+    this.renderPortfolio();
+    // A new position needs its ticks for its revaluation, watchlist or not.
+    if (this.watchlist.only) this.subscribePrices();
   }
 
-  private updatePortfolioValue(data: PortfolioValueChangedData): void {
+  /** Show the portfolio's figures and positions as they are now (after a snapshot, the account or a tick). */
+  private renderPortfolio(): void {
+    const totals = this.portfolio.totals();
     const value = byId("portfolio-value");
-    if (value) {
-      value.textContent = formatEuro(data.current_value);
+    if (value && totals.totalValue !== null) value.textContent = formatEuro(totals.totalValue);
+    this.animateValueChange("portfolio-change", totals.unrealized, totals.unrealizedPercent);
+    this.setFigure("portfolio-cash", totals.cash);
+    this.setFigure("portfolio-buying-power", totals.buyingPower);
+    this.setFigure("portfolio-realized", totals.realized, true);
+    this.animateValueChange("portfolio-day-change", totals.dayChange, totals.dayChangePercent);
+    const basis = byId("portfolio-day-basis");
+    if (basis) {
+      const kinds = new Set(Object.values(totals.referenceKinds));
+      basis.textContent = kinds.size === 0 ? "" : kinds.size === 1 ? this.t[`reference_${[...kinds][0]}`] ?? "" : this.t.reference_mixed;
     }
-    this.animateValueChange("portfolio-change", data.change, data.change_percent);
+    this.renderPositions();
+  }
+
+  private setFigure(id: string, amount: number | null, signed = false): void {
+    const target = byId(id);
+    if (!target) return;
+    target.textContent = amount === null ? "–" : signed ? formatSigned(amount, formatEuro(amount)) : formatEuro(amount);
+    if (signed && amount !== null) target.className = `value ${this.signClass(amount)}`;
+  }
+
+  private signClass(amount: number): string {
+    return Math.abs(amount) < 0.005 ? "" : amount > 0 ? "positive" : "negative";
   }
 
   private animateValueChange(elementId: string, change: number, changePercent: number): void {
     const target = byId(elementId);
     if (!target) return;
     target.textContent = `${formatSigned(change, formatEuro(change))} (${formatPercent(changePercent)})`;
-    target.className = `change ${change >= 0 ? "positive" : "negative"}`;
+    target.className = `change ${this.signClass(change) || "flat"}`;
   }
 
-  private renderPositions(positions: PortfolioUpdateData["positions"]): void {
+  private renderPositions(): void {
     const body = document.querySelector("#positions tbody");
     if (!body) return;
+    const rows = this.portfolio.rows();
     body.replaceChildren();
-    if (positions.length === 0) {
+    if (rows.length === 0) {
       const row = element("tr", { class: "empty" });
-      row.append(element("td", { colspan: "6" }, "–"));
+      row.append(element("td", { colspan: "8" }, this.t.no_positions));
       body.append(row);
       return;
     }
-    for (const position of positions) {
-      const row = element("tr", { "data-position": String(position.symbol ?? ""), "data-symbol-row": String(position.symbol ?? "") });
-      const pnl = toNumber(position.unrealized_pnl) ?? 0;
+    for (const position of rows) {
+      const row = element("tr", { "data-position": position.symbol, "data-symbol-row": position.symbol });
+      const pnlClass = `num pnl ${this.signClass(position.unrealized)}`;
       row.append(
-        this.symbolCell("th", String(position.symbol ?? ""), { scope: "row" }),
-        element("td", { class: "num" }, formatNumber(toNumber(position.quantity) ?? 0)),
-        element("td", { class: "num" }, this.euroOrDash(position.avg_cost)),
-        element("td", { class: "num" }, this.euroOrDash(position.last_price)),
-        element("td", { class: "num" }, this.euroOrDash(position.market_value)),
-        element("td", { class: `num ${pnl >= 0 ? "positive" : "negative"}` }, formatSigned(pnl, formatEuro(pnl))),
+        this.symbolCell("th", position.symbol, { scope: "row" }),
+        element("td", { class: "num quantity" }, formatNumber(position.quantity)),
+        element("td", { class: "num avg-cost" }, formatEuro(position.avgCost)),
+        element("td", { class: "num price" }, position.price === null ? "–" : formatEuro(position.price)),
+        element("td", { class: "num market-value" }, formatEuro(position.marketValue)),
+        element("td", { class: pnlClass }, formatSigned(position.unrealized, formatEuro(position.unrealized))),
+        element("td", { class: `${pnlClass} pnl-percent` }, formatPercent(position.unrealizedPercent)),
+        element(
+          "td",
+          { class: `num day-change ${position.dayChange === null ? "" : this.signClass(position.dayChange)}` },
+          position.dayChange === null ? "–" : formatSigned(position.dayChange, formatEuro(position.dayChange)),
+        ),
       );
       body.append(row);
     }
   }
 
-  private schedulePortfolioRefresh(): void {
-    if (this.portfolioTimer !== null) return;
-    this.portfolioTimer = setTimeout(() => {
-      this.portfolioTimer = null;
-      this.requestPortfolioUpdate();
-    }, 250);
-  }
-
   // Prices and chart
 
   private updatePriceDisplay(data: PriceUpdateData): void {
+    this.lastPrices.set(data.symbol, data.price);
+    if (this.portfolio.applyTick(data.symbol, data.price)) this.renderPortfolio();
     this.setPrice(data.symbol, data.price, data.change, data.change_percent);
     const priceElement = document.querySelector(`[data-symbol="${CSS.escape(data.symbol)}"] .price`);
     if (priceElement) {
@@ -377,11 +501,23 @@ export class PortfolioWebSocketClient {
     }
   }
 
-  /** Narrow the board's price events to the watchlist (and the chart's symbol), or widen them. */
-  private applyWatchlist(): void {
-    const symbols = this.watchlist.subscriptionSymbols(this.selectedSymbol);
+  /**
+   * Narrow the price events to the watchlist, the chart's symbol and the held positions (revalued
+   * on every tick), or widen them to all; subscribe only when that set changes.
+   */
+  private subscribePrices(): void {
+    const held = this.portfolio.rows().map((position) => position.symbol);
+    const symbols = this.watchlist.subscriptionSymbols(this.selectedSymbol, held);
+    const key = symbols ? symbols.join(",") : "";
+    if (key === this.priceSubscription) return;
+    this.priceSubscription = key;
     if (symbols) this.wsClient.subscribe(["market.price_update"], { symbols });
     else this.wsClient.subscribe(["market.price_update"]);
+  }
+
+  /** Show the board's watchlist marks and rows, and narrow or widen the price events to match. */
+  private applyWatchlist(): void {
+    this.subscribePrices();
     const only = byId<HTMLInputElement>("watchlist-only");
     if (only) only.checked = this.watchlist.only;
     document.querySelectorAll<HTMLTableRowElement>("#price-board tbody tr[data-symbol]").forEach((row) => {
@@ -421,14 +557,47 @@ export class PortfolioWebSocketClient {
     return fill(this.t.fill_detail, { symbol, quantity: formatNumber(quantity), price: formatEuro(price) });
   }
 
-  /** Enable the controls that send orders only while connected; otherwise say why they are off. */
+  /**
+   * Notify about a cancelled or failed order with its reason in the page's language: the
+   * order's reason code and figures from the REST detail, else the event's code alone.
+   */
+  private async notifyWithReason(
+    kind: "info" | "error",
+    title: string,
+    symbol: string,
+    orderId: string,
+    code = "",
+  ): Promise<void> {
+    const order = await this.getJson<HistoryOrder>(`${this.config.order_url}${encodeURIComponent(orderId)}`);
+    const reason = order ? orderReason(this.t, order, this.locale) : reasonText(this.t, code, { symbol }, this.locale);
+    this.showNotification(kind, title, reason ? `${symbol} – ${reason}` : symbol);
+  }
+
+  // Connection
+
+  /** Controls that need the server: off while disconnected, with the reason as their title. */
+  private static readonly SERVER_CONTROLS = [
+    '#order-form button[type="submit"]',
+    "#order-confirm",
+    '#modify-form button[type="submit"]',
+    "button.cancel-order",
+    "button.modify-order",
+    "#cancel-all",
+    '#alert-form button[type="submit"]',
+    "button.remove-alert",
+    '#analysis-form button[type="submit"]',
+  ].join(", ");
+
+  /** Enable the controls that need the server only while connected; otherwise say why they are off. */
   private setTradingEnabled(connected: boolean): void {
     const reason = connected ? "" : this.t.no_connection;
-    const controls = document.querySelectorAll<HTMLButtonElement>(
-      '#order-form button[type="submit"], #modify-form button[type="submit"], button.cancel-order, button.modify-order',
-    );
-    controls.forEach((button) => {
+    document.querySelectorAll<HTMLButtonElement>(PortfolioWebSocketClient.SERVER_CONTROLS).forEach((button) => {
       if (button.dataset.busy === "true") return;
+      if (button.id === "cancel-all" && connected) {
+        button.disabled = cancelAllTargets(this.openOrders).length === 0;
+        button.removeAttribute("title");
+        return;
+      }
       button.disabled = !connected;
       if (connected) button.removeAttribute("title");
       else button.title = reason;
@@ -452,6 +621,73 @@ export class PortfolioWebSocketClient {
     }
   }
 
+  /** Show the connection's state: the status, stale figures greyed, the countdown to the next attempt. */
+  private showConnection(status: string): void {
+    const connected = status === "connected";
+    if (connected) {
+      this.reconnectAt = null;
+      this.showConnectionStatus(this.t.connected, "success");
+    } else {
+      this.showConnectionStatus(this.t.disconnected, "warning");
+    }
+    const desk = byId("desk");
+    if (desk) desk.dataset.connection = connected ? "connected" : "stale";
+    const stale = byId("stale-note");
+    if (stale) stale.hidden = connected;
+    this.setTradingEnabled(connected);
+    this.showReconnectInfo(status);
+    if (connected || status === "disconnected") {
+      if (this.connectionTimer !== null) clearInterval(this.connectionTimer);
+      this.connectionTimer = null;
+    } else if (this.connectionTimer === null) {
+      this.connectionTimer = setInterval(() => this.connectionTick(), PROBE_INTERVAL_MS);
+    }
+  }
+
+  private showReconnectInfo(status: string): void {
+    const info = byId("reconnect-info");
+    const countdown = byId("reconnect-countdown");
+    const wanted = status !== "connected" && status !== "disconnected";
+    if (info) info.hidden = !wanted;
+    if (!countdown || !wanted) return;
+    if (status === "offline") countdown.textContent = this.t.offline;
+    else if (status === "connecting" || this.reconnectAt === null) countdown.textContent = this.t.connecting;
+    else countdown.textContent = fill(this.t.reconnecting_in, { seconds: secondsLeft(this.reconnectAt, Date.now()) });
+  }
+
+  /** Each second while disconnected: the countdown, and a probe of the server while the page is seen. */
+  private connectionTick(): void {
+    const status = this.wsClient.getConnectionStatus();
+    this.showReconnectInfo(status);
+    if (status === "reconnecting" && document.visibilityState === "visible") void this.probeServer();
+  }
+
+  /**
+   * Ask `/healthz` whether the server answers again; if it does, reconnect now instead of
+   * waiting out the backoff (at most every 2 s, see ProbeGate).
+   */
+  private async probeServer(): Promise<void> {
+    try {
+      const response = await fetch(this.config.health_url, { cache: "no-store", credentials: "same-origin" });
+      if (!response.ok) return;
+    } catch {
+      return;
+    }
+    const waiting = this.wsClient.getConnectionStatus() === "reconnecting";
+    if (this.probeGate.mayReconnect(Date.now(), document.visibilityState === "visible", waiting)) {
+      this.wsClient.reconnectNow();
+    }
+  }
+
+  private bindConnectionControls(): void {
+    byId("connect-now")?.addEventListener("click", () => this.wsClient.reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && this.wsClient.getConnectionStatus() === "reconnecting") {
+        void this.probeServer();
+      }
+    });
+  }
+
   // Order ticket
 
   private bindForms(): void {
@@ -463,6 +699,13 @@ export class PortfolioWebSocketClient {
       event.preventDefault();
       void this.submitOrder(orderForm);
     });
+    byId("order-confirm")?.addEventListener("click", () => void this.confirmPreview());
+    byId("order-preview-cancel")?.addEventListener("click", () => this.closePreview(true));
+    const confirmSetting = byId<HTMLInputElement>("confirm-setting");
+    if (confirmSetting) {
+      confirmSetting.checked = this.confirmPolicy.enabled;
+      confirmSetting.addEventListener("change", () => (this.confirmPolicy.enabled = confirmSetting.checked));
+    }
     byId<HTMLFormElement>("logout-form")?.addEventListener("submit", () => this.wsClient.disconnect());
     // A symbol chosen anywhere (board, positions, blotter) is chosen everywhere.
     document.addEventListener("click", (event) => {
@@ -490,6 +733,16 @@ export class PortfolioWebSocketClient {
     document.addEventListener("themechange", () => this.chart?.restyle());
     byId("history-prev")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage - 1));
     byId("history-next")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage + 1));
+    byId("executions-prev")?.addEventListener("click", () => void this.refreshExecutions(this.executionsPage - 1));
+    byId("executions-next")?.addEventListener("click", () => void this.refreshExecutions(this.executionsPage + 1));
+    for (const id of ["blotter-symbol", "blotter-status"]) {
+      byId(id)?.addEventListener("change", () => {
+        this.historyPage = 1;
+        this.executionsPage = 1;
+        this.reloadBlotter();
+      });
+    }
+    byId("cancel-all")?.addEventListener("click", () => void this.cancelAll());
     const modifyForm = byId<HTMLFormElement>("modify-form");
     modifyForm?.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -510,6 +763,42 @@ export class PortfolioWebSocketClient {
     });
   }
 
+  /** B/S start a buy or sell, Enter confirms, Escape cancels; Enter in a ticket field sends nothing. */
+  private bindKeys(): void {
+    document.addEventListener("keydown", (event) => {
+      const target = event.target as HTMLElement | null;
+      const tag = target?.tagName ?? "";
+      const preview = byId("order-preview");
+      const modify = byId("modify-form");
+      const confirming = !!preview && !preview.hidden;
+      const action = keyAction({
+        key: event.key,
+        modified: event.ctrlKey || event.altKey || event.metaKey,
+        inField: ["INPUT", "SELECT", "TEXTAREA"].includes(tag) || !!target?.isContentEditable,
+        inTicket: !!target?.closest("#order-form"),
+        onButton: tag === "BUTTON",
+        confirming,
+        dialogOpen: confirming || (!!modify && !modify.hidden),
+      });
+      if (action === null) return;
+      event.preventDefault();
+      if (action === "start-buy" || action === "start-sell") this.startTicket(action === "start-buy" ? "buy" : "sell");
+      else if (action === "confirm") void this.confirmPreview();
+      else if (action === "cancel") {
+        if (confirming) this.closePreview(true);
+        else if (modify) modify.hidden = true;
+      }
+    });
+  }
+
+  private startTicket(side: "buy" | "sell"): void {
+    const select = byId<HTMLSelectElement>("order-side");
+    if (select) select.value = side;
+    const symbol = byId<HTMLSelectElement>("order-symbol");
+    if (symbol && this.selectedSymbol) symbol.value = this.selectedSymbol;
+    byId<HTMLInputElement>("order-quantity")?.focus();
+  }
+
   private showPriceField(): void {
     const type = byId<HTMLSelectElement>("order-type")?.value ?? "market";
     const field = byId("price-field");
@@ -519,7 +808,7 @@ export class PortfolioWebSocketClient {
   }
 
   private clearErrors(form: HTMLFormElement): void {
-    form.querySelectorAll(".field-error, .form-error, .form-result").forEach((node) => (node.textContent = ""));
+    form.querySelectorAll(".field-error, .form-error, .form-result, .form-warning").forEach((node) => (node.textContent = ""));
     form.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
   }
 
@@ -538,7 +827,7 @@ export class PortfolioWebSocketClient {
 
   private readDecimal(form: HTMLFormElement, name: string, reportTo: (message: string) => void): number | null {
     const input = form.elements.namedItem(name) as HTMLInputElement | null;
-    const parsed = parseDecimalInput(input?.value ?? "");
+    const parsed = parseDecimalInput(input?.value ?? "", this.locale);
     if (!parsed.ok) {
       reportTo(this.t[parsed.reason]);
       return null;
@@ -546,8 +835,10 @@ export class PortfolioWebSocketClient {
     return parsed.value;
   }
 
+  /** Read the ticket; while connected show the preview (unless confirmation is off), else refuse at once. */
   private async submitOrder(form: HTMLFormElement): Promise<void> {
     this.clearErrors(form);
+    this.closePreview(false);
     const values = new FormData(form);
     const orderType = String(values.get("order_type")) as PlaceOrderCommand["order_type"];
     const quantity = this.readDecimal(form, "quantity", (message) => this.fieldError("quantity", message));
@@ -564,9 +855,104 @@ export class PortfolioWebSocketClient {
       if (orderType === "stop") order.stop_price = price;
       else order.price = price;
     }
-    const button = form.querySelector<HTMLButtonElement>('button[type="submit"]');
-    order.client_order_id = newRequestId();
-    this.ticketOrder = { clientOrderId: order.client_order_id, orderId: null };
+    if (!this.isConnected()) {
+      await this.sendOrder(order); // refused at once by the client: nothing is sent
+      return;
+    }
+    const warnings = this.orderWarnings(order);
+    if (this.confirmPolicy.shouldConfirm(warnings.length > 0)) {
+      this.showPreview(order, warnings);
+      return;
+    }
+    await this.sendOrder(order);
+  }
+
+  private orderWarnings(order: PlaceOrderCommand): string[] {
+    const warnings: string[] = [];
+    const last = this.lastPrices.get(order.symbol);
+    const price = order.price ?? order.stop_price;
+    if (price !== undefined && price !== null && last !== undefined && isFarFromMarket(price, last)) {
+      warnings.push(fill(this.t.warning_far_price, { price: formatEuro(price), last: formatEuro(last) }));
+    }
+    const preview = this.preview(order);
+    if (preview.exceeds) warnings.push(order.side === "buy" ? this.t.warning_buying_power : this.t.warning_position);
+    return warnings;
+  }
+
+  private preview(order: PlaceOrderCommand) {
+    const totals = this.portfolio.totals();
+    const fees = this.portfolio.fees();
+    return previewOrder({
+      side: order.side,
+      orderType: order.order_type,
+      quantity: order.quantity,
+      price: order.price ?? order.stop_price ?? null,
+      lastPrice: this.lastPrices.get(order.symbol) ?? null,
+      cash: totals.cash,
+      buyingPower: totals.buyingPower,
+      held: this.portfolio.quantityOf(order.symbol),
+      feeRate: fees?.rate ?? null,
+      minFee: fees?.minimum ?? null,
+    });
+  }
+
+  private showPreview(order: PlaceOrderCommand, warnings: string[]): void {
+    const panel = byId("order-preview");
+    if (!panel) return;
+    const preview = this.preview(order);
+    this.previewed = order;
+    const price = order.order_type === "market" ? this.t.at_market : formatEuro(order.price ?? order.stop_price ?? 0);
+    const summary = byId("order-preview-summary");
+    if (summary) {
+      summary.textContent = fill(this.t.preview_summary, {
+        side: this.t[`side_${order.side}`] ?? order.side,
+        quantity: formatNumber(order.quantity),
+        symbol: order.symbol,
+        type: this.t[`type_${order.order_type}`] ?? order.order_type,
+        price,
+      });
+    }
+    const amount = (value: number | null) => (value === null ? "–" : formatEuro(value));
+    const totalLabel = byId("preview-total-label");
+    if (totalLabel) totalLabel.textContent = order.side === "buy" ? this.t.estimated_cost : this.t.estimated_proceeds;
+    const set = (id: string, text: string) => {
+      const node = byId(id);
+      if (node) node.textContent = text;
+    };
+    set("preview-total", amount(preview.total));
+    set("preview-fees", amount(preview.fees));
+    set("preview-cash-after", amount(preview.cashAfter));
+    const list = byId("order-preview-warnings");
+    if (list) list.replaceChildren(...warnings.map((warning) => element("li", {}, warning)));
+    const skip = byId<HTMLInputElement>("confirm-skip-session");
+    if (skip) skip.checked = false;
+    panel.hidden = false;
+    this.setTradingEnabled(this.isConnected());
+    byId<HTMLButtonElement>("order-confirm")?.focus();
+  }
+
+  private closePreview(refocus: boolean): void {
+    const panel = byId("order-preview");
+    if (panel && !panel.hidden) {
+      panel.hidden = true;
+      if (refocus) byId<HTMLInputElement>("order-quantity")?.focus();
+    }
+    this.previewed = null;
+  }
+
+  private async confirmPreview(): Promise<void> {
+    const order = this.previewed;
+    if (!order) return;
+    if (byId<HTMLInputElement>("confirm-skip-session")?.checked) this.confirmPolicy.skipForSession();
+    this.closePreview(false);
+    await this.sendOrder(order);
+  }
+
+  private async sendOrder(order: PlaceOrderCommand): Promise<void> {
+    const form = byId<HTMLFormElement>("order-form");
+    const button = form?.querySelector<HTMLButtonElement>('button[type="submit"]') ?? null;
+    order = { ...order, client_order_id: newRequestId() };
+    this.ticketOrder = { clientOrderId: order.client_order_id!, orderId: null };
     const output = byId("order-result");
     const sending = this.placeOrder(order);
     // A refusal for want of a connection is settled already: the ticket never says "sent" for it.
@@ -582,14 +968,18 @@ export class PortfolioWebSocketClient {
       const result = await sending;
       if (this.ticketOrder?.clientOrderId === order.client_order_id) this.ticketOrder.orderId = String(result.order_id);
       if (output) {
-        output.textContent = fill(this.t.order_accepted, { order_id: result.order_id, message: result.message });
+        const message =
+          messageText(this.t, result.message_code, result.message_params, this.locale) ??
+          fill(this.t.order_state, { order_id: result.order_id, status: this.t[`status_${result.status}`] ?? result.status });
+        output.textContent = fill(this.t.order_accepted, { order_id: result.order_id, message });
         // The answer carries the state as of its commit; events after it move it on.
         output.dataset.state = FINAL_STATUSES.has(result.status) ? result.status : "confirmed";
         output.dataset.orderId = String(result.order_id);
         output.dataset.orderStatus = result.status;
       }
-      (form.elements.namedItem("quantity") as HTMLInputElement).value = "";
-      this.scheduleHistoryRefresh();
+      const quantity = form?.elements.namedItem("quantity") as HTMLInputElement | null;
+      if (quantity) quantity.value = "";
+      this.reloadOrders();
     } catch (error) {
       if (output) {
         output.textContent = "";
@@ -598,7 +988,7 @@ export class PortfolioWebSocketClient {
       const failure = error as CommandError;
       const field = typeof failure.details?.field === "string" ? failure.details.field : null;
       const mapped = field === "stop_price" ? "price" : field;
-      if (mapped && byId(`${mapped}-error`)) this.fieldError(mapped, failure.message);
+      if (mapped && byId(`${mapped}-error`)) this.fieldError(mapped, this.errorMessage(failure));
       else this.fieldError("", this.commandFailure(failure));
     } finally {
       if (button) {
@@ -617,14 +1007,115 @@ export class PortfolioWebSocketClient {
     output.dataset.orderStatus = status;
   }
 
-  // Order history
+  // Blotter: open orders, executions, order history
 
-  private scheduleHistoryRefresh(): void {
-    if (this.historyTimer !== null) return;
-    this.historyTimer = setTimeout(() => {
-      this.historyTimer = null;
-      void this.refreshOrderHistory(this.historyPage);
-    }, 200);
+  private filterValue(id: string): string {
+    return byId<HTMLSelectElement>(id)?.value ?? "";
+  }
+
+  private async refreshOpenOrders(): Promise<void> {
+    const table = byId("open-orders");
+    if (!table) return;
+    const data = await this.getJson<Page<HistoryOrder>>(
+      `${this.config.history_url}?${openOrdersQuery(this.filterValue("blotter-symbol") || undefined)}`,
+    );
+    if (data === null) return;
+    this.openOrders = data.results;
+    const body = table.querySelector("tbody");
+    if (!body) return;
+    body.replaceChildren();
+    if (data.results.length === 0) {
+      const row = element("tr", { class: "empty" });
+      row.append(element("td", { colspan: "10" }, this.t.no_open_orders));
+      body.append(row);
+    }
+    for (const order of data.results) {
+      const id = String(order.id);
+      const price = restingPrice(order);
+      const row = element("tr", { "data-order-id": id, "data-status": order.status ?? "", "data-symbol-row": order.symbol ?? "" });
+      row.append(
+        element("td", {}, id),
+        element("td", {}, order.created_at ? formatTime(order.created_at) : ""),
+        this.symbolCell("td", order.symbol ?? ""),
+        element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""),
+        element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""),
+        element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)),
+        element("td", { class: `num filled${isPartlyFilled(order) ? " partial" : ""}` }, formatNumber(toNumber(order.filled_quantity) ?? 0)),
+        element("td", { class: "num remaining" }, formatNumber(remainingOf(order))),
+        element("td", { class: "num" }, price === null ? "–" : formatEuro(price)),
+        this.orderActions(id, order),
+      );
+      body.append(row);
+    }
+    this.setTradingEnabled(this.isConnected());
+  }
+
+  private orderActions(id: string, order: HistoryOrder): HTMLElement {
+    const actions = element("td", { class: "actions" });
+    if (!isOpen(order.status)) return actions;
+    const cancel = element("button", { type: "button", class: "cancel-order" }, this.t.cancel);
+    cancel.setAttribute("aria-label", `${this.t.cancel} ${id}`);
+    cancel.addEventListener("click", () => void this.cancelFromHistory(id, cancel));
+    const modify = element("button", { type: "button", class: "modify-order" }, this.t.modify);
+    modify.setAttribute("aria-label", `${this.t.modify} ${id}`);
+    modify.addEventListener("click", () => this.openModify(id, order));
+    if (!this.isConnected()) {
+      for (const button of [cancel, modify]) {
+        button.disabled = true;
+        button.title = this.t.no_connection;
+      }
+    }
+    actions.append(cancel, modify);
+    return actions;
+  }
+
+  private async refreshExecutions(page = this.executionsPage): Promise<void> {
+    const table = byId("executions");
+    if (!table) return;
+    page = Math.max(1, page);
+    const query = listQuery({ page, symbol: this.filterValue("blotter-symbol") || undefined });
+    const data = await this.getJson<Page<Execution>>(`${this.config.fills_url}?${query}`);
+    if (data === null) {
+      if (page > 1) await this.refreshExecutions(page - 1);
+      return;
+    }
+    this.executionsPage = page;
+    const body = table.querySelector("tbody");
+    if (!body) return;
+    body.replaceChildren();
+    if (data.results.length === 0) {
+      const row = element("tr", { class: "empty" });
+      row.append(element("td", { colspan: "8" }, this.t.no_executions));
+      body.append(row);
+    }
+    for (const execution of data.results) {
+      const row = element("tr", {
+        "data-fill-id": String(execution.id),
+        "data-order-id": String(execution.order_id),
+        "data-symbol-row": execution.symbol,
+      });
+      row.append(
+        element("td", {}, formatTime(execution.executed_at)),
+        element("td", {}, String(execution.order_id)),
+        this.symbolCell("td", execution.symbol),
+        element("td", {}, this.t[`side_${execution.side}`] ?? execution.side),
+        element("td", { class: "num" }, formatNumber(toNumber(execution.quantity) ?? 0)),
+        element("td", { class: "num" }, this.euroOrDash(execution.price)),
+        element("td", { class: "num" }, this.euroOrDash(execution.value)),
+        element("td", { class: "num fees" }, this.euroOrDash(execution.fees)),
+      );
+      body.append(row);
+    }
+    this.showPager("executions", page, data);
+  }
+
+  private showPager(prefix: string, page: number, data: Page<unknown>): void {
+    const label = byId(`${prefix}-page`);
+    if (label) label.textContent = fill(this.t.page, { page, pages: pageCount(data.count, PAGE_SIZE) });
+    const prev = byId<HTMLButtonElement>(`${prefix}-prev`);
+    const next = byId<HTMLButtonElement>(`${prefix}-next`);
+    if (prev) prev.disabled = !data.previous;
+    if (next) next.disabled = !data.next;
   }
 
   private async refreshOrderHistory(page = this.historyPage): Promise<void> {
@@ -634,7 +1125,12 @@ export class PortfolioWebSocketClient {
     page = Math.max(1, page);
     table.setAttribute("aria-busy", "true");
     try {
-      const response = await fetch(`${this.config.history_url}?page=${page}`, {
+      const query = listQuery({
+        page,
+        symbol: this.filterValue("blotter-symbol") || undefined,
+        status: this.filterValue("blotter-status") || undefined,
+      });
+      const response = await fetch(`${this.config.history_url}?${query}`, {
         credentials: "same-origin",
         headers: { Accept: "application/json" },
       });
@@ -643,7 +1139,7 @@ export class PortfolioWebSocketClient {
         return;
       }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const data = (await response.json()) as HistoryPage;
+      const data = (await response.json()) as Page<HistoryOrder>;
       this.historyPage = page;
       this.renderHistory(data);
       if (error) error.textContent = "";
@@ -654,58 +1150,35 @@ export class PortfolioWebSocketClient {
     }
   }
 
-  private renderHistory(data: HistoryPage): void {
+  private renderHistory(data: Page<HistoryOrder>): void {
     const body = document.querySelector("#order-history tbody");
     if (!body) return;
     body.replaceChildren();
     if (data.results.length === 0) {
       const row = element("tr", { class: "empty" });
-      row.append(element("td", { colspan: "9" }, this.t.history_empty));
+      row.append(element("td", { colspan: "10" }, this.t.history_empty));
       body.append(row);
     }
     for (const order of data.results) {
-      const id = String(order.id ?? order.order_id ?? "");
-      const symbol =
-        order.symbol ?? (typeof order.instrument === "object" ? order.instrument?.symbol : order.instrument) ?? "";
+      const id = String(order.id);
       const status = order.status ?? "";
-      const price = toNumber(order.average_fill_price) ?? toNumber(order.price) ?? toNumber(order.stop_price);
-      const row = element("tr", { "data-order-id": id, "data-status": status, "data-symbol-row": symbol });
+      const price = toNumber(order.average_fill_price) ?? restingPrice(order);
+      const row = element("tr", { "data-order-id": id, "data-status": status, "data-symbol-row": order.symbol ?? "" });
       row.append(
         element("td", {}, id),
         element("td", {}, order.created_at ? formatTime(order.created_at) : ""),
-        this.symbolCell("td", symbol),
+        this.symbolCell("td", order.symbol ?? ""),
         element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""),
         element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""),
         element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)),
         element("td", { class: "num" }, price === null ? "–" : formatEuro(price)),
         element("td", { class: `order-status ${status}` }, this.t[`status_${status}`] ?? status),
+        element("td", { class: "reason" }, orderReason(this.t, order, this.locale)),
+        this.orderActions(id, order),
       );
-      const actions = element("td", { class: "actions" });
-      if (OPEN_STATUSES.has(status)) {
-        const cancel = element("button", { type: "button", class: "cancel-order" }, this.t.cancel);
-        cancel.setAttribute("aria-label", `${this.t.cancel} ${id}`);
-        cancel.addEventListener("click", () => void this.cancelFromHistory(id, cancel));
-        const modify = element("button", { type: "button", class: "modify-order" }, this.t.modify);
-        modify.setAttribute("aria-label", `${this.t.modify} ${id}`);
-        modify.addEventListener("click", () => this.openModify(id, order));
-        if (!this.isConnected()) {
-          for (const button of [cancel, modify]) {
-            button.disabled = true;
-            button.title = this.t.no_connection;
-          }
-        }
-        actions.append(cancel, modify);
-      }
-      row.append(actions);
       body.append(row);
     }
-    const pages = Math.max(1, Math.ceil(data.count / Math.max(HISTORY_PAGE_SIZE_HINT, data.results.length || 1)));
-    const label = byId("history-page");
-    if (label) label.textContent = fill(this.t.page, { page: this.historyPage, pages });
-    const prev = byId<HTMLButtonElement>("history-prev");
-    const next = byId<HTMLButtonElement>("history-next");
-    if (prev) prev.disabled = !data.previous;
-    if (next) next.disabled = !data.next;
+    this.showPager("history", this.historyPage, data);
   }
 
   private async cancelFromHistory(orderId: string, button: HTMLButtonElement): Promise<void> {
@@ -713,7 +1186,7 @@ export class PortfolioWebSocketClient {
     button.dataset.busy = "true";
     try {
       await this.cancelOrder(orderId);
-      this.scheduleHistoryRefresh();
+      this.reloadOrders();
     } catch (error) {
       this.showNotification("error", this.t.order_failed, this.commandFailure(error));
     } finally {
@@ -722,14 +1195,33 @@ export class PortfolioWebSocketClient {
     }
   }
 
+  /** Cancel every open order the list shows, each under its own request id; report what failed. */
+  private async cancelAll(): Promise<void> {
+    const targets = cancelAllTargets(this.openOrders);
+    if (targets.length === 0) return;
+    if (!window.confirm(fill(this.t.cancel_all_confirm, { count: targets.length }))) return;
+    const button = byId<HTMLButtonElement>("cancel-all");
+    if (button) {
+      button.disabled = true;
+      button.dataset.busy = "true";
+    }
+    const outcomes = await Promise.allSettled(targets.map((id) => this.cancelOrder(id)));
+    const failed = outcomes.filter((outcome) => outcome.status === "rejected") as PromiseRejectedResult[];
+    if (failed.length > 0) {
+      this.showNotification("error", fill(this.t.cancel_all_failed, { count: failed.length }), this.commandFailure(failed[0].reason));
+    }
+    if (button) delete button.dataset.busy;
+    this.reloadOrders();
+  }
+
   private openModify(orderId: string, order: HistoryOrder): void {
     const form = byId<HTMLFormElement>("modify-form");
     if (!form) return;
     form.hidden = false;
     this.clearErrors(form);
     (form.elements.namedItem("order_id") as HTMLInputElement).value = orderId;
-    (form.elements.namedItem("quantity") as HTMLInputElement).value = String(order.quantity ?? "");
-    (form.elements.namedItem("price") as HTMLInputElement).value = String(order.price ?? order.stop_price ?? "");
+    (form.elements.namedItem("quantity") as HTMLInputElement).value = formatDecimalInput(order.quantity, this.locale);
+    (form.elements.namedItem("price") as HTMLInputElement).value = formatDecimalInput(restingPrice(order), this.locale);
     const label = byId("modify-order-id");
     if (label) label.textContent = orderId;
     (form.elements.namedItem("quantity") as HTMLInputElement).focus();
@@ -753,7 +1245,7 @@ export class PortfolioWebSocketClient {
       await this.modifyOrder(data);
       form.hidden = true;
       this.showNotification("info", fill(this.t.order_modified, { order_id: String(data.order_id) }), "");
-      this.scheduleHistoryRefresh();
+      this.reloadOrders();
     } catch (failure) {
       report(this.commandFailure(failure));
     }
@@ -779,16 +1271,21 @@ export class PortfolioWebSocketClient {
     }
     for (const rule of rules) {
       const id = String(rule.alert_id ?? rule.id ?? "");
-      const item = element("li", { "data-alert-id": id }, `${rule.symbol} ${rule.condition} ${rule.threshold} `);
+      const description = alertRuleText(this.t, rule, this.locale);
+      const item = element("li", { "data-alert-id": id }, `${description} `);
       const remove = element("button", { type: "button", class: "remove-alert" }, this.t.remove);
-      remove.setAttribute("aria-label", `${this.t.remove}: ${rule.symbol} ${rule.condition} ${rule.threshold}`);
+      remove.setAttribute("aria-label", `${this.t.remove}: ${description}`);
+      if (!this.isConnected()) {
+        remove.disabled = true;
+        remove.title = this.t.no_connection;
+      }
       remove.addEventListener("click", async () => {
         try {
           await this.wsClient.sendUserCommand("remove_alert", { alert_id: rule.alert_id ?? rule.id });
           this.showNotification("info", this.t.alert_removed, `${rule.symbol}`);
           void this.loadAlerts();
         } catch (error) {
-          this.showNotification("error", this.t.alert, (error as Error).message);
+          this.showNotification("error", this.t.alert, this.commandFailure(error));
         }
       });
       item.append(remove);
@@ -806,26 +1303,36 @@ export class PortfolioWebSocketClient {
     if (threshold === null) return;
     const values = new FormData(form);
     const symbol = String(values.get("symbol"));
+    const condition = String(values.get("condition"));
+    const last = this.lastPrices.get(symbol);
+    const warning = byId("alert-warning");
+    // A price threshold far from the market is shown first; the same one submitted again is meant.
+    const key = `${symbol}|${condition}|${threshold}`;
+    const far = (condition === "above" || condition === "below") && last !== undefined && isFarFromMarket(threshold, last);
+    if (far && form.dataset.warned !== key) {
+      form.dataset.warned = key;
+      if (warning) warning.textContent = fill(this.t.warning_far_threshold, { threshold: formatEuro(threshold), last: formatEuro(last) });
+      return;
+    }
+    delete form.dataset.warned;
+    if (warning) warning.textContent = "";
     try {
-      await this.wsClient.sendUserCommand("subscribe_alerts", {
-        symbol,
-        condition: String(values.get("condition")),
-        threshold,
-      });
+      await this.wsClient.sendUserCommand("subscribe_alerts", { symbol, condition, threshold });
       this.showNotification("info", fill(this.t.alert_created, { symbol }), "");
       (form.elements.namedItem("threshold") as HTMLInputElement).value = "";
       void this.loadAlerts();
     } catch (failure) {
-      report((failure as Error).message);
+      report(this.commandFailure(failure));
     }
   }
 
   private showAlert(data: MarketAlertData): void {
     const kind = data.severity === "critical" ? "error" : data.severity === "warning" ? "warning" : "info";
-    this.showNotification(kind, `${this.t.alert}: ${data.symbol}`, data.message);
+    const message = alertText(this.t, data, this.locale);
+    this.showNotification(kind, `${this.t.alert}: ${data.symbol}`, message);
     const list = byId("alerts-incoming");
     if (list) {
-      const item = element("li", { class: `alert ${data.severity}` }, `${formatTime(data.timestamp)} ${data.symbol}: ${data.message}`);
+      const item = element("li", { class: `alert ${data.severity}` }, `${formatTime(data.timestamp)} ${message}`);
       list.prepend(item);
       while (list.children.length > 20) list.lastElementChild?.remove();
     }
@@ -848,7 +1355,7 @@ export class PortfolioWebSocketClient {
       this.pendingAnalyses.add(String(result.analysis_id));
       if (output) output.textContent = fill(this.t.analysis_running, { symbol });
     } catch (failure) {
-      if (error) error.textContent = (failure as Error).message;
+      if (error) error.textContent = this.commandFailure(failure);
     }
   }
 

@@ -17,6 +17,9 @@ import type {
   WebSocketMessage,
 } from "./events.js";
 
+// The wire types, so that one import gives the client and the types of what it receives.
+export type * from "./events.js";
+
 export type ConnectionStatus =
   | "disconnected"
   | "connecting"
@@ -37,6 +40,13 @@ export interface SocketLike {
 }
 
 export type SocketFactory = (url: string) => SocketLike;
+
+/** Where the client reports what goes wrong (the `console` has these methods). */
+export interface Logger {
+  debug(...data: unknown[]): void;
+  warn(...data: unknown[]): void;
+  error(...data: unknown[]): void;
+}
 
 /** Tells whether the network is up and when that changes (the browser's online/offline). */
 export interface NetworkMonitor {
@@ -77,7 +87,7 @@ export interface ClientOptions extends Partial<SubscriptionConfig> {
   network?: NetworkMonitor;
   /** Source of randomness in [0, 1) for the jitter. */
   random?: () => number;
-  logger?: Pick<Console, "debug" | "warn" | "error">;
+  logger?: Logger;
 }
 
 /** Why a command did not succeed: the server's error code and message, or a local reason. */
@@ -134,9 +144,12 @@ export interface CommandOptions {
 const FINAL_SUBSCRIPTION_ERRORS = new Set(["permission_denied", "unknown_event_type", "invalid_event_type"]);
 // Close codes after which reconnecting is pointless: the server revoked this session's access.
 const TERMINAL_CLOSE_CODES = new Set([4003]);
+// "Service restart": the server process drains; another one takes the connection at once.
+const SERVICE_RESTART = 1012;
 const OPEN = 1;
 
-type Handler = (message: any) => void;
+/** A handler of a server message also gets the frame's text as received (exact decimals); client-side events pass no text. */
+type Handler = (message: any, raw?: string) => void;
 
 interface PendingCommand {
   command: string;
@@ -308,6 +321,17 @@ export class WebSocketEventClient {
   }
 
   /**
+   * Try to connect now instead of waiting out the backoff (a person's "connect now", or the
+   * server answering again); nothing while connected, connecting, or after `disconnect()`.
+   */
+  reconnectNow(): void {
+    if (!this.wanted || this.ws) {
+      return;
+    }
+    this.open();
+  }
+
+  /**
    * Hold these event types; sent now when connected, and again after every reconnect.
    * `symbols` narrows the types whose events name an instrument to those instruments; a type
    * held already is re-sent when its symbols change.
@@ -398,21 +422,29 @@ export class WebSocketEventClient {
     });
   }
 
-  on<K extends keyof EventDataMap>(eventType: K, handler: (message: WebSocketMessage<EventDataMap[K]>) => void): void;
+  /**
+   * Run `handler` for every message of `eventType` (`*`: every server message). A server
+   * message's handler also gets the frame's text as received, e.g. to keep its exact decimals.
+   */
+  on<K extends keyof EventDataMap>(
+    eventType: K,
+    handler: (message: WebSocketMessage<EventDataMap[K]>, raw: string) => void,
+  ): void;
+  on(eventType: "*", handler: (message: WebSocketMessage, raw: string) => void): void;
   on(eventType: string, handler: Handler): void;
-  on(eventType: string, handler: Handler): void {
+  on(eventType: string, handler: (message: any, raw: string) => void): void {
     const handlers = this.eventHandlers.get(eventType) ?? [];
-    handlers.push(handler);
+    handlers.push(handler as Handler);
     this.eventHandlers.set(eventType, handlers);
   }
 
-  off(eventType: string, handler?: Handler): void {
+  off(eventType: string, handler?: (message: any, raw: string) => void): void {
     if (!handler) {
       this.eventHandlers.delete(eventType);
       return;
     }
     const handlers = this.eventHandlers.get(eventType);
-    const index = handlers ? handlers.indexOf(handler) : -1;
+    const index = handlers ? handlers.indexOf(handler as Handler) : -1;
     if (handlers && index > -1) {
       handlers.splice(index, 1);
     }
@@ -486,7 +518,7 @@ export class WebSocketEventClient {
     const willReconnect = this.wanted && this.options.auto_reconnect && !TERMINAL_CLOSE_CODES.has(code);
     let delay: number | null = null;
     if (willReconnect) {
-      delay = this.scheduleReconnect();
+      delay = this.scheduleReconnect(code === SERVICE_RESTART);
     } else {
       this.wanted = false;
       this.stopNetworkWatch?.();
@@ -498,19 +530,18 @@ export class WebSocketEventClient {
     this.emit("connection.closed", { code, reason, will_reconnect: willReconnect, delay, was_established: wasEstablished });
   }
 
-  private scheduleReconnect(): number | null {
+  /** Reconnect after the backoff delay; at once when `immediate` and no attempt failed since the last connection. */
+  private scheduleReconnect(immediate = false): number | null {
     this.clearReconnectTimer();
     if (!this.options.network.isOnline()) {
       this.setStatus("offline");
       this.emit("connection.offline", {});
       return null;
     }
-    const delay = backoffDelay(
-      this.reconnectAttempts,
-      this.options.reconnect_base_delay,
-      this.options.reconnect_max_delay,
-      this.options.random,
-    );
+    const delay =
+      immediate && this.reconnectAttempts === 0
+        ? 0
+        : backoffDelay(this.reconnectAttempts, this.options.reconnect_base_delay, this.options.reconnect_max_delay, this.options.random);
     this.reconnectAttempts += 1;
     this.setStatus("reconnecting");
     this.emit("connection.reconnecting", { attempt: this.reconnectAttempts, delay });
@@ -575,11 +606,12 @@ export class WebSocketEventClient {
 
   // Incoming
 
-  private received(raw: unknown): void {
+  private received(frame: unknown): void {
     this.clearHeartbeatDeadline();
+    const raw = typeof frame === "string" ? frame : String(frame);
     let message: WebSocketMessage;
     try {
-      message = JSON.parse(typeof raw === "string" ? raw : String(raw)) as WebSocketMessage;
+      message = JSON.parse(raw) as WebSocketMessage;
     } catch (error) {
       this.options.logger.error("Invalid WebSocket message:", error);
       return;
@@ -589,7 +621,7 @@ export class WebSocketEventClient {
       return;
     }
     if (message.type === "system" && message.event === "connection.established") {
-      this.onEstablished(message as WebSocketMessage<ConnectionEstablishedData>);
+      this.onEstablished(message as WebSocketMessage<ConnectionEstablishedData>, raw);
       return;
     }
     this.track(message);
@@ -601,11 +633,11 @@ export class WebSocketEventClient {
     if (message.type === "error") {
       this.subscriptionRefused(message as WebSocketMessage<ErrorData>);
     }
-    this.emit(message.event, message);
-    this.emit("*", message);
+    this.emit(message.event, message, raw);
+    this.emit("*", message, raw);
   }
 
-  private onEstablished(message: WebSocketMessage<ConnectionEstablishedData>): void {
+  private onEstablished(message: WebSocketMessage<ConnectionEstablishedData>, raw: string): void {
     this.clientId = message.data.client_id;
     this.established = true;
     this.reconnectAttempts = 0;
@@ -630,8 +662,8 @@ export class WebSocketEventClient {
     }
     this.startHeartbeat();
     this.settleConnectWaiters();
-    this.emit("connection.established", message);
-    this.emit("*", message);
+    this.emit("connection.established", message, raw);
+    this.emit("*", message, raw);
   }
 
   private answer(entry: PendingCommand, message: WebSocketMessage): void {
@@ -826,14 +858,14 @@ export class WebSocketEventClient {
     }
   }
 
-  private emit(eventType: string, payload: unknown): void {
+  private emit(eventType: string, payload: unknown, raw?: string): void {
     const handlers = this.eventHandlers.get(eventType);
     if (!handlers) {
       return;
     }
     for (const handler of handlers.slice()) {
       try {
-        handler(payload);
+        handler(payload, raw);
       } catch (error) {
         this.options.logger.error(`Error in event handler for ${eventType}:`, error);
       }

@@ -1,12 +1,11 @@
 /**
- * Wire types of the gateway's event protocol, mirroring realtime/protocol.py and
- * realtime/events.py. Decimal fields (money, prices, quantities) arrive as JSON numbers.
+ * Wire types of the gateway's protocol: the envelope and the gateway's own messages, mirroring
+ * realtime/protocol.py, and the command payloads. The `data` of every event type is generated
+ * from realtime/events.py into events.generated.ts, re-exported here.
  */
 
-/** A decimal value of the server (money, price, quantity), received as a JSON number. */
-export type DecimalNumber = number;
-/** An ISO-8601 timestamp string. */
-export type Timestamp = string;
+import type { DecimalNumber, ErrorOccurredData, OrderCreatedData, SchemaEventDataMap, Timestamp } from "./events.generated.js";
+import { EVENT_TYPES } from "./events.generated.js";
 
 export type MessageType =
   | "portfolio"
@@ -41,160 +40,15 @@ export interface ClientMessage {
   correlation_id?: string;
 }
 
-// 2.1 Portfolio
+// Every event type's data, from the schema table
 
-export interface PortfolioPosition {
-  symbol?: string;
-  isin?: string;
-  quantity?: DecimalNumber;
-  [field: string]: unknown;
-}
+export * from "./events.generated.js";
 
-export interface PortfolioUpdateData {
-  portfolio_id: string;
-  total_value: DecimalNumber;
-  total_change: DecimalNumber;
-  total_change_percent: DecimalNumber;
-  positions_count: number;
-  last_updated: Timestamp;
-  positions: PortfolioPosition[];
-}
-
-export interface PositionChangedData {
-  portfolio_id: string;
-  symbol: string;
-  isin: string;
-  action: "buy" | "sell" | "update";
-  quantity: DecimalNumber;
-  price: DecimalNumber;
-  value: DecimalNumber;
-  change: DecimalNumber;
-  change_percent: DecimalNumber;
-  timestamp: Timestamp;
-}
-
-export interface PortfolioValueChangedData {
-  portfolio_id: string;
-  previous_value: DecimalNumber;
-  current_value: DecimalNumber;
-  change: DecimalNumber;
-  change_percent: DecimalNumber;
-  trigger_reason: string;
-  timestamp: Timestamp;
-}
-
-// 2.2 Trading
-
-export type OrderType = "market" | "limit" | "stop";
-export type OrderSide = "buy" | "sell";
-
-export interface OrderCreatedData {
-  order_id: string;
-  symbol: string;
-  order_type: OrderType;
-  side: OrderSide;
-  quantity: DecimalNumber;
-  price: DecimalNumber | null;
-  stop_price: DecimalNumber | null;
-  status: string;
-  created_at: Timestamp;
-}
-
-export interface OrderFilledData {
-  order_id: string;
-  symbol: string;
-  side: OrderSide;
-  quantity: DecimalNumber;
-  filled_quantity: DecimalNumber;
-  fill_price: DecimalNumber;
-  total_value: DecimalNumber;
-  fees: DecimalNumber;
-  status: "filled" | "partially_filled";
-  filled_at: Timestamp;
-}
-
-export interface OrderCancelledData {
-  order_id: string;
-  symbol: string;
-  cancel_reason: string;
-  remaining_quantity: DecimalNumber;
-  cancelled_at: Timestamp;
-}
-
-export interface OrderFailedData {
-  order_id: string;
-  symbol: string;
-  error_code: string;
-  error_message: string;
-  failed_at: Timestamp;
-}
-
-// 2.3 Market data and analysis
-
-export interface PriceUpdateData {
-  symbol: string;
-  isin: string;
-  price: DecimalNumber;
-  previous_price: DecimalNumber;
-  change: DecimalNumber;
-  change_percent: DecimalNumber;
-  volume: number;
-  timestamp: Timestamp;
-  source: string;
-}
-
-export interface MarketAlertData {
-  alert_type: string;
-  symbol: string;
-  message: string;
-  severity: "info" | "warning" | "critical";
-  trigger_value: DecimalNumber;
-  current_value: DecimalNumber;
-  threshold: DecimalNumber;
-  timestamp: Timestamp;
-}
-
-export interface AnalysisCompleteData {
-  analysis_id: string;
-  analysis_type: string;
-  symbol: string;
-  result: Record<string, unknown>;
-  confidence_score: DecimalNumber;
-  recommendation: "buy" | "sell" | "hold";
-  completed_at: Timestamp;
-}
-
-// 2.4 System
-
-export interface ServiceStatusData {
-  service_name: string;
-  status: "online" | "offline" | "degraded";
-  health_score: number;
-  response_time_ms: number;
-  error_rate: number;
-  timestamp: Timestamp;
-  additional_info: Record<string, unknown>;
-}
-
-export interface PerformanceAlertData {
-  alert_type: string;
-  service_name: string;
-  metric_name: string;
-  current_value: number;
-  threshold: number;
-  severity: "warning" | "critical";
-  timestamp: Timestamp;
-}
-
-export interface SystemErrorData {
-  error_id: string;
-  service_name: string;
-  error_type: string;
-  error_message: string;
-  severity: "warning" | "error" | "critical";
-  user_affected: boolean;
-  timestamp: Timestamp;
-}
+/** The order types and sides a command may name (the events also admit the bus services' ""). */
+export type OrderType = Exclude<OrderCreatedData["order_type"], "">;
+export type OrderSide = Exclude<OrderCreatedData["side"], "">;
+/** The `data` of `system.error` (the spec's `ErrorOccurredEvent`). */
+export type SystemErrorData = ErrorOccurredData;
 
 // Messages the gateway writes itself
 
@@ -213,6 +67,8 @@ export interface SubscriptionChangeData {
   recovered?: boolean;
   /** Present when the type is narrowed to these symbols. */
   symbols?: string[];
+  /** Whether this connection gets every numbered event of the type, so a skipped seq is a loss. */
+  complete?: boolean;
 }
 
 export interface PongData {
@@ -233,21 +89,8 @@ export interface CommandResponseData<R = unknown> {
   result: R;
 }
 
-/** Event types and the `data` each carries. */
-export interface EventDataMap {
-  "portfolio.update": PortfolioUpdateData;
-  "portfolio.position_changed": PositionChangedData;
-  "portfolio.value_changed": PortfolioValueChangedData;
-  "trading.order_created": OrderCreatedData;
-  "trading.order_filled": OrderFilledData;
-  "trading.order_cancelled": OrderCancelledData;
-  "trading.order_failed": OrderFailedData;
-  "market.price_update": PriceUpdateData;
-  "market.alert": MarketAlertData;
-  "analysis.complete": AnalysisCompleteData;
-  "system.service_status": ServiceStatusData;
-  "system.performance_alert": PerformanceAlertData;
-  "system.error": SystemErrorData;
+/** Event types and the gateway's own messages, and the `data` each carries. */
+export interface EventDataMap extends SchemaEventDataMap {
   "subscription.confirmed": SubscriptionChangeData;
   "subscription.removed": SubscriptionChangeData;
   pong: PongData;
@@ -256,21 +99,7 @@ export interface EventDataMap {
 export type EventType = keyof EventDataMap;
 
 /** Every event type a client may subscribe to (the keys of realtime.events.EVENT_SCHEMAS). */
-export const SUBSCRIBABLE_EVENT_TYPES = [
-  "portfolio.update",
-  "portfolio.position_changed",
-  "portfolio.value_changed",
-  "trading.order_created",
-  "trading.order_filled",
-  "trading.order_cancelled",
-  "trading.order_failed",
-  "market.price_update",
-  "market.alert",
-  "analysis.complete",
-  "system.service_status",
-  "system.performance_alert",
-  "system.error",
-] as const;
+export const SUBSCRIBABLE_EVENT_TYPES = EVENT_TYPES;
 
 // Command payloads and results (trading and market data apps)
 
@@ -302,4 +131,7 @@ export interface PlaceOrderResult {
   order_id: string;
   status: string;
   message: string;
+  /** The message by code, with the figures it names, for a client's own wording (added to the spec). */
+  message_code?: string;
+  message_params?: Record<string, unknown>;
 }

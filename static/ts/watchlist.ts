@@ -63,13 +63,15 @@ export class Watchlist {
   }
 
   /**
-   * Return the symbols to narrow price events to, the chart's symbol included so its last bar
-   * keeps moving; null: all symbols (the list is off or empty).
+   * Return the symbols to narrow price events to, the chart's symbol and the held symbols included
+   * so the chart's last bar and the positions' values keep moving; null: all symbols (the list is
+   * off or empty).
    */
-  subscriptionSymbols(chartSymbol: string | null): string[] | null {
+  subscriptionSymbols(chartSymbol: string | null, held: Iterable<string> = []): string[] | null {
     if (!this.onlyWatched || this.symbols.size === 0) return null;
     const symbols = new Set(this.symbols);
     if (chartSymbol) symbols.add(chartSymbol);
+    for (const symbol of held) symbols.add(symbol);
     return Array.from(symbols).sort();
   }
 

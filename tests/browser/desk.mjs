@@ -105,6 +105,9 @@ async function placeOrder(page, { symbol, side, quantity, orderType }) {
   await page.selectOption("#order-type", orderType);
   await page.fill("#order-quantity", quantity);
   await page.click('#order-form button[type="submit"]');
+  // The preview asks for confirmation before anything is sent.
+  await page.waitForSelector("#order-preview:not([hidden])");
+  await page.click("#order-confirm");
 }
 
 let browser;
@@ -286,6 +289,9 @@ try {
     await page.selectOption("#alert-symbol", ORDER_SYMBOL);
     await page.selectOption("#alert-condition", "above");
     await page.fill("#alert-threshold", "1");
+    await page.click('#alert-form button[type="submit"]');
+    // A threshold far from the market is shown first; submitting it again creates the rule.
+    await page.waitForFunction(() => /weit vom letzten Kurs/.test(document.getElementById("alert-warning")?.textContent ?? ""));
     await page.click('#alert-form button[type="submit"]');
     const rule = page.locator("#alert-rules li[data-alert-id]", { hasText: ORDER_SYMBOL }).first();
     await rule.waitFor();

@@ -3,8 +3,9 @@
 // the withheld bytes hold the place_order response, cuts the connection. The client reconnects
 // through the proxy and re-sends; the script reports what it saw as one JSON line on stdout.
 //
-// Run by tests/test_e2e_trading.py. Environment: GATEWAY_PORT (daphne), GATEWAY_COOKIE,
-// GATEWAY_ORIGIN.
+// Run by tests/test_e2e_trading.py. Environment: GATEWAY_PORT (daphne), GATEWAY_COOKIE. The
+// proxy passes the Host header through unchanged, so the page's origin is the proxy's address,
+// as it would be behind a real TCP balancer.
 import { once } from "node:events";
 import net from "node:net";
 
@@ -14,7 +15,6 @@ import { WebSocketEventClient, newRequestId } from "../../static/js/event-client
 
 const TARGET_PORT = Number(process.env.GATEWAY_PORT);
 const COOKIE = process.env.GATEWAY_COOKIE ?? "";
-const ORIGIN = process.env.GATEWAY_ORIGIN ?? `http://127.0.0.1:${TARGET_PORT}`;
 
 /** A TCP proxy to the gateway that can lose the server's next answer. */
 class LossyProxy {
@@ -80,6 +80,7 @@ function nextEmit(client, event, predicate = () => true, timeoutMs = 10000) {
 
 const proxy = new LossyProxy();
 const proxyPort = await proxy.start();
+const ORIGIN = `http://127.0.0.1:${proxyPort}`;
 const sent = [];
 const client = new WebSocketEventClient(`ws://127.0.0.1:${proxyPort}/ws`, {
   event_types: ["trading.order_created", "trading.order_filled"],

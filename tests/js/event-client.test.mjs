@@ -70,6 +70,26 @@ describe("connection", () => {
     assert.deepEqual(seen, [123.45]);
   });
 
+  test("handlers of a server message get the frame text as received, with its exact decimals", async () => {
+    // given a connected client with a handler for one type and one for every message
+    const client = makeClient({ event_types: ["market.price_update"] });
+    await client.connect();
+    const typed = [];
+    const every = [];
+    client.on("market.price_update", (message, raw) => typed.push([message.data.price, raw]));
+    client.on("*", (message, raw) => every.push([message.event, raw]));
+
+    // when a frame arrives whose decimal JSON.parse would shorten
+    const text = '{"type":"market","event":"market.price_update","data":{"symbol":"SAP","price":1.50},"timestamp":"2026-01-02T10:00:00Z"}';
+    const arrived = nextEmit(client, "market.price_update");
+    gateway.publishText(text);
+    await arrived;
+
+    // then both handlers get the parsed message and the text exactly as sent
+    assert.deepEqual(typed, [[1.5, text]]);
+    assert.deepEqual(every, [["market.price_update", text]]);
+  });
+
   test("disconnect closes for good and rejects commands still waiting", async () => {
     const client = makeClient();
     await client.connect();
@@ -267,6 +287,28 @@ describe("reconnect", () => {
     assert.deepEqual((await resubscribed).data.since, { "market.alert": { seq: 7, epoch: "e1" } });
     assert.deepEqual(await lost, { event_type: "market.alert", reason: "not_recovered", seq: 3, epoch: "e2" });
     gateway.replay = null;
+  });
+
+  test("reconnectNow skips the rest of a long backoff, and does nothing while connected", async () => {
+    // given a client waiting out a one-minute backoff after the server went away
+    const client = makeClient({ reconnect_base_delay: 60000, reconnect_max_delay: 60000, random: () => 0.99 });
+    await client.connect();
+    client.reconnectNow();
+    assert.equal(client.socketUrls.length, 1);
+    await gateway.stop();
+    await nextEmit(client, "connection.reconnecting");
+    await gateway.start();
+    assert.equal(client.getConnectionStatus(), "reconnecting");
+
+    // when the page asks to connect now (the server answers again)
+    const started = Date.now();
+    client.reconnectNow();
+    await nextEmit(client, "connection.established", 5000);
+
+    // then it is back long before the backoff would have tried
+    assert.equal(client.getConnectionStatus(), "connected");
+    assert.ok(Date.now() - started < 5000);
+    assert.equal(client.socketUrls.length, 2);
   });
 
   test("it keeps retrying beyond ten attempts while the server is down", async () => {

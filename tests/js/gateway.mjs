@@ -102,6 +102,11 @@ export class Gateway {
     for (const socket of this.sockets) socket.send(frame);
   }
 
+  /** Send this exact frame text to every open socket. */
+  publishText(text) {
+    for (const socket of this.sockets) socket.send(text);
+  }
+
   /** Resolve with the next client frame that `predicate` accepts. */
   nextFrame(predicate, timeoutMs = 3000) {
     return new Promise((resolve, reject) => {

@@ -34,6 +34,11 @@ test("the subscription is narrowed only when the switch is on and the list is no
 
   assert.deepEqual(list.subscriptionSymbols("SAP"), ["BAS", "SAP", "SIE"], "the chart's symbol keeps its ticks");
   assert.deepEqual(list.subscriptionSymbols(null), ["BAS", "SIE"]);
+  assert.deepEqual(
+    list.subscriptionSymbols(null, ["ALV", "SIE"]),
+    ["ALV", "BAS", "SIE"],
+    "held positions keep their ticks (they are revalued on every one)",
+  );
   list.only = false;
   assert.equal(list.subscriptionSymbols("SAP"), null);
 });

@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
 
 from realtime.events import CATEGORIES, EVENT_SCHEMAS, EventSchema, Field, Kind
+from realtime.management.generated import SECTIONS, GeneratedFileCommand
 
 TARGET = Path(settings.BASE_DIR) / "clients" / "python" / "src" / "aktienanalyse_events" / "events.py"
-
-SECTIONS = {"portfolio": "2.1", "trading": "2.2", "market": "2.3", "analysis": "2.3", "system": "2.4"}
 
 _ANNOTATIONS = {
     Kind.STRING: "str",
@@ -118,22 +116,10 @@ def render() -> str:
     return "".join(parts)
 
 
-class Command(BaseCommand):
+class Command(GeneratedFileCommand):
     help = "Write the service library's event classes (clients/python) from the schema table."
+    target = TARGET
+    command_name = "generate_service_events"
 
-    def add_arguments(self, parser):
-        parser.add_argument("--check", action="store_true", help="fail if the file in the repository is stale")
-
-    def handle(self, *args, **options):
-        text = render()
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else None
-        if options["check"]:
-            if current != text:
-                raise CommandError(f"{TARGET} is stale: run `python manage.py generate_service_events`.")
-            self.stdout.write(f"{TARGET} is up to date.")
-            return
-        if current == text:
-            self.stdout.write(f"{TARGET} is up to date.")
-            return
-        TARGET.write_text(text, encoding="utf-8")
-        self.stdout.write(f"Wrote {TARGET}.")
+    def render(self) -> str:
+        return render()

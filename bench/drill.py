@@ -1,0 +1,548 @@
+"""Rolling-restart drill: the local deployment under load, every gateway process restarted in turn.
+
+    python bench/drill.py [--desks 500] [--rounds 2] [--daphnes 3] ...      (or `make drill`)
+
+It starts `deploy/run-local.sh` (nginx, DAPHNES daphne processes, two market_feed processes) on a
+database of its own (dropped and created) and a channel-layer prefix and bus channels of its own,
+creates DESKS traders, each with a portfolio, and connects one desk client per trader through
+nginx. A desk behaves like the TypeScript client (static/ts/event-client.ts): it subscribes to
+the price ticks and its order events, resubscribes with `since` after every reconnect (at once
+after a 1012 close, else after a jittered backoff), pings every 25 s, and places market orders
+with a `client_order_id`, sending an unanswered one again on its next connection.
+
+After a warm-up it runs deploy/rolling-restart.sh ROUNDS times while the load goes on, lets the
+last orders answer, and reports (docs/benchmarks.md):
+
+- events lost: gaps in each desk's `seq` stream of `market.price_update` after replay, replays the
+  server refused, and fills in the database whose `trading.order_filled` a desk never saw;
+- orders lost (sent, never answered and not in the database) and duplicated (two orders for one
+  `client_order_id`, or answers naming different orders), orders answered with an error;
+- the time each desk was without a connection, per disconnection (p50, p99, max);
+- each portfolio's cash and positions in the database against its fills.
+
+Exit status 0 when orders lost, orders duplicated, events lost and cash/position mismatches are
+all 0 and every desk came back within 2 s at p99; else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTING_CASH = Decimal("1000000.00")
+PING_SECONDS = 25
+BACK_WITHIN_SECONDS = 2.0  # the goal for p99 of the time without a connection
+IN_FLIGHT = 4  # orders a desk has sent and awaits answers for (the gateway allows 8 commands)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--desks", type=int, default=500, help="desk clients, each a trader with a portfolio (default 500)")
+    parser.add_argument("--rounds", type=int, default=2, help="times every gateway process is restarted (default 2)")
+    parser.add_argument("--daphnes", type=int, default=3, help="gateway processes (default 3)")
+    parser.add_argument("--orders-per-second", type=float, default=10.0, help="orders of all desks together (default 10)")
+    parser.add_argument("--feed-interval", type=float, default=1.0, help="seconds between price rounds (default 1)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before the first restart")
+    parser.add_argument("--cooldown", type=float, default=5.0, help="seconds of load after the last restart")
+    parser.add_argument("--drain-notice", type=float, default=1.0, help="REALTIME_DRAIN_NOTICE_SECONDS (default 1)")
+    parser.add_argument("--database", default="drill_aktienanalyse", help="PostgreSQL database, dropped and created")
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="Redis URL (a prefix of the drill's own is used)")
+    parser.add_argument("--listen", default="127.0.0.1:18080", help="nginx address")
+    parser.add_argument("--first-port", type=int, default=18101, help="port of the first daphne")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    if args.desks < 1 or args.rounds < 0 or args.daphnes < 2 or not args.orders_per_second > 0:
+        parser.error("--desks >= 1, --rounds >= 0, --daphnes >= 2 and --orders-per-second > 0")
+    return args
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+# The deployment
+
+
+class Deployment:
+    """deploy/run-local.sh on the drill's own database, Redis prefix and ports."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        tag = uuid.uuid4().hex[:8]
+        self.run_dir = ROOT / "var" / f"drill-{tag}"
+        self.env = {
+            **os.environ,
+            "PY": sys.executable,
+            "DATABASE_URL": f"{args.postgres}/{args.database}",
+            "REDIS_URL": args.redis,
+            "CHANNEL_LAYER_PREFIX": f"drill-{tag}",
+            "BUS_EVENTS_CHANNEL": f"drill-{tag}:events:websocket",
+            "BUS_COMMANDS_CHANNEL": f"drill-{tag}:events:user_commands",
+            "DAPHNES": str(args.daphnes),
+            "FEEDS": "2",
+            "FIRST_PORT": str(args.first_port),
+            "LISTEN": args.listen,
+            "RUN_DIR": str(self.run_dir),
+            "MARKET_FEED_INTERVAL": str(args.feed_interval),
+            "REALTIME_DRAIN_NOTICE_SECONDS": str(args.drain_notice),
+            "REALTIME_MAX_CONNECTIONS_PER_USER": "5",
+            "DJANGO_LOG_LEVEL": "WARNING",
+        }
+        self.process: subprocess.Popen | None = None
+        self.ports = [args.first_port + i for i in range(args.daphnes)]
+
+    def recreate_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{self.args.postgres}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.args.database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{self.args.database}"')
+
+    def drop_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{self.args.postgres}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.args.database}" WITH (FORCE)')
+
+    def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.run_dir / "run-local.out").open("w")
+        self.process = subprocess.Popen(
+            ["bash", str(ROOT / "deploy" / "run-local.sh")],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 180
+        urls = [f"http://127.0.0.1:{port}/readyz" for port in self.ports] + [f"http://{self.args.listen}/readyz"]
+        while not all(self._ready(url) for url in urls):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the deployment did not come up; see {self.run_dir}/")
+            time.sleep(0.5)
+
+    @staticmethod
+    def _ready(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    async def rolling_restart(self) -> float:
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            "bash", str(ROOT / "deploy" / "rolling-restart.sh"), cwd=ROOT, env=self.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+        (self.run_dir / "rolling-restart.out").open("ab").write(output)
+        if process.returncode != 0:
+            raise RuntimeError(f"rolling-restart.sh failed:\n{output.decode()}")
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def setup_django(env: dict[str, str]) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL", "CHANNEL_LAYER_PREFIX"):
+        os.environ[name] = env[name]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aktienanalyse.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def create_desks(count: int) -> list[tuple[int, str]]:
+    """Create `count` traders, each with a portfolio; return (user id, session cookie) per trader."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from aktienanalyse.roles import TRADER
+    from portfolio.services import portfolio_create
+
+    permissions = [
+        Permission.objects.get(content_type__app_label=label, codename=codename)
+        for label, codename in (name.split(".", 1) for name in TRADER.permissions)
+    ]
+    desks = []
+    for number in range(count):
+        user = get_user_model().objects.create_user(f"drill-desk-{number:04d}", is_staff=True)
+        user.user_permissions.add(*permissions)
+        portfolio_create(name=f"Drill {number:04d}", cash=STARTING_CASH, members=[user])
+        client = Client()
+        client.force_login(user)
+        desks.append((user.pk, f"sessionid={client.cookies['sessionid'].value}"))
+    return desks
+
+
+# A desk
+
+
+@dataclass
+class OrderRecord:
+    client_order_id: str
+    symbol: str
+    sent_at: float
+    sends: int = 0
+    answer: dict[str, Any] | None = None  # the data of the first answer
+    order_ids: set[str] = field(default_factory=set)
+
+
+class Desk:
+    """One trader's desk client, behaving like the TypeScript client."""
+
+    def __init__(self, number: int, user_id: int, cookie: str, listen: str, symbols: list[str]):
+        self.number = number
+        self.user_id = user_id
+        self.cookie = cookie
+        self.listen = listen
+        self.symbols = symbols
+        self.client_id = ""
+        self.ws = None
+        self.connected = asyncio.Event()
+        self.orders: dict[str, OrderRecord] = {}
+        self.unanswered: dict[str, OrderRecord] = {}  # sent on the current connection, no answer yet
+        self.queued: list[OrderRecord] = []  # placed while disconnected
+        self.positions: dict[str, dict[str, Any]] = {}  # event type -> {"seq", "epoch"}
+        self.gaps = 0
+        self.epoch_changes = 0
+        self.replays_refused = 0
+        self.ticks = 0
+        self.filled_seen: set[str] = set()
+        self.disconnections: list[tuple[float, float | None, int | None]] = []  # (lost at, back at, close code)
+        self.close_codes: Counter[int] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.stopping = False
+
+    async def run(self) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+        attempt = 0
+        immediate = False
+        while not self.stopping:
+            if attempt and not immediate:  # the client's backoff: full jitter under a doubling ceiling
+                await asyncio.sleep(random.uniform(0, min(5.0, 0.5 * 2 ** (attempt - 1))))
+            try:
+                async with connect(
+                    f"ws://{self.listen}/ws/{self.client_id}",
+                    origin=f"http://{self.listen}",
+                    additional_headers={"Cookie": self.cookie},
+                    open_timeout=10,
+                    ping_interval=None,
+                    max_size=2**22,
+                ) as ws:
+                    if self.stopping:
+                        break
+                    self.ws = ws
+                    attempt = 0
+                    await self._session(ws)
+            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError):
+                pass
+            code = None
+            if self.ws is not None:
+                code = self.ws.close_code
+                self._lost(code)
+                self.ws = None
+            immediate = code == 1012  # the server drains: reconnect at once, as the desk client does
+            attempt += 1
+
+    def _lost(self, code: int | None) -> None:
+        if self.connected.is_set() and not self.stopping:
+            self.connected.clear()
+            self.disconnections.append((time.monotonic(), None, code))
+        self.close_codes[code or 0] += 1
+        # Commands without an answer are sent again on the next connection (by client_order_id).
+        self.queued = list(self.unanswered.values()) + self.queued
+        self.unanswered.clear()
+
+    async def _session(self, ws) -> None:
+        welcome = json.loads(await ws.recv())
+        assert welcome["event"] == "connection.established", welcome
+        self.client_id = welcome["data"]["client_id"]
+        if self.disconnections and self.disconnections[-1][1] is None:
+            lost_at, _, code = self.disconnections[-1]
+            self.disconnections[-1] = (lost_at, time.monotonic(), code)
+        data: dict[str, Any] = {"event_types": ["market.price_update", "trading.order_filled"]}
+        since = {event_type: position for event_type, position in self.positions.items() if "seq" in position}
+        if since:
+            data["since"] = since
+        await ws.send(json.dumps({"type": "subscription", "event": "subscribe", "data": data}))
+        self.connected.set()
+        await self._send_queued()
+        pinger = asyncio.create_task(self._ping(ws))
+        try:
+            async for raw in ws:
+                self._received(json.loads(raw))
+        finally:
+            pinger.cancel()
+
+    async def _ping(self, ws) -> None:
+        while True:
+            await asyncio.sleep(PING_SECONDS)
+            await ws.send(json.dumps({"type": "ping", "event": "heartbeat", "data": {}}))
+
+    def _received(self, message: dict[str, Any]) -> None:
+        event = message.get("event")
+        if event == "subscription.confirmed":
+            data = message["data"]
+            if data.get("recovered") is False:
+                self.replays_refused += 1
+            if "seq" in data:
+                known = self.positions.get(data["event_type"])
+                if known is None or known.get("epoch") != data.get("epoch") or data["seq"] > known["seq"]:
+                    self.positions[data["event_type"]] = {"seq": data["seq"], "epoch": data.get("epoch")}
+        elif event == "market.price_update":
+            self.ticks += 1
+            self._numbered("market.price_update", message, contiguous=True)
+        elif event == "trading.order_filled":
+            self.filled_seen.add(str(message["data"]["order_id"]))
+            self._numbered("trading.order_filled", message, contiguous=False)
+        elif event == "place_order.response":
+            data = message["data"]
+            client_order_id = (message.get("correlation_id") or "").rsplit(":", 1)[0]
+            order = self.orders.get(client_order_id)
+            if order is None:
+                return
+            if self.unanswered.pop(client_order_id, None) is not None and self.queued:
+                asyncio.get_running_loop().create_task(self._send_queued())
+            if order.answer is None:
+                order.answer = data
+            if data.get("status") == "success":
+                order.order_ids.add(str(data["result"]["order_id"]))
+            else:
+                self.errors[str(data.get("result", {}).get("code", "error"))] += 1
+
+    def _numbered(self, event_type: str, message: dict[str, Any], *, contiguous: bool) -> None:
+        seq, epoch = message.get("seq"), message.get("epoch")
+        if seq is None:
+            return
+        known = self.positions.get(event_type)
+        if known is not None and known.get("epoch") != epoch:
+            self.epoch_changes += 1
+        elif known is not None and contiguous and seq > known["seq"] + 1:
+            self.gaps += seq - known["seq"] - 1
+        if known is None or known.get("epoch") != epoch or seq > known["seq"]:
+            self.positions[event_type] = {"seq": seq, "epoch": epoch}
+
+    async def place(self, serial: int) -> None:
+        order = OrderRecord(f"drill-{self.number:04d}-{serial:05d}", random.choice(self.symbols), time.monotonic())
+        self.orders[order.client_order_id] = order
+        self.queued.append(order)
+        if self.ws is not None and self.connected.is_set():
+            await self._send_queued()
+
+    async def _send_queued(self) -> None:
+        """Send queued orders while fewer than IN_FLIGHT of this desk's await their answer."""
+        while self.queued and len(self.unanswered) < IN_FLIGHT and self.ws is not None:
+            await self._send_order(self.queued.pop(0))
+
+    async def _send_order(self, order: OrderRecord) -> None:
+        order.sends += 1
+        self.unanswered[order.client_order_id] = order
+        frame = {
+            "type": "user",
+            "event": "place_order",
+            "correlation_id": f"{order.client_order_id}:{order.sends}",
+            "data": {"symbol": order.symbol, "side": "buy", "order_type": "market", "quantity": 1,
+                     "client_order_id": order.client_order_id},
+        }
+        try:
+            await self.ws.send(json.dumps(frame))
+        except Exception:
+            pass  # the connection is going; `_lost` queues it again
+
+
+async def order_flow(desks: list[Desk], rate: float, stop: asyncio.Event) -> int:
+    serial = 0
+    while not stop.is_set():
+        await asyncio.sleep(random.expovariate(rate))
+        serial += 1
+        await random.choice(desks).place(serial)
+    return serial
+
+
+# The checks
+
+
+def database_view(desks: list[Desk]) -> dict[str, Any]:
+    """Compare what the database holds with what the desks sent and saw."""
+    from portfolio.models import Portfolio, Position
+    from portfolio.selectors import money
+    from trading.models import Fill, Order
+
+    by_user = {desk.user_id: desk for desk in desks}
+    rows = list(Order.objects.filter(placed_by__in=by_user).values("pk", "placed_by", "client_order_id", "status"))
+    in_db: dict[tuple[int, str], list[int]] = {}
+    for row in rows:
+        in_db.setdefault((row["placed_by"], row["client_order_id"]), []).append(row["pk"])
+    sent = {(desk.user_id, cid): order for desk in desks for cid, order in desk.orders.items()}
+    lost = [key for key, order in sent.items() if key not in in_db and (order.answer is None or order.answer.get("status") == "success")]
+    unanswered = [key for key, order in sent.items() if order.answer is None]
+    duplicated = sum(len(ids) - 1 for ids in in_db.values() if len(ids) > 1)
+    duplicated += sum(1 for order in sent.values() if len(order.order_ids) > 1)
+    unknown = [key for key in in_db if key not in sent]
+    answered_wrongly = sum(
+        1 for key, order in sent.items() if order.order_ids and key in in_db and order.order_ids != {str(pk) for pk in in_db[key]}
+    )
+
+    filled = Fill.objects.filter(order__placed_by__in=by_user).values_list("order_id", "order__placed_by")
+    fills_unseen = sum(1 for order_id, user_id in filled if str(order_id) not in by_user[user_id].filled_seen)
+
+    cash_mismatches = position_mismatches = 0
+    for portfolio in Portfolio.objects.filter(members__in=by_user).distinct():
+        fills = list(Fill.objects.filter(order__portfolio=portfolio).values_list("order__instrument_id", "quantity", "price", "fees", "order__side"))
+        # As the booking does: the gross value rounded to money, the fee on top (buys) or off (sells).
+        spent = sum((money(q * p) + f) if side == "buy" else -(money(q * p) - f) for _, q, p, f, side in fills)
+        if portfolio.cash != STARTING_CASH - spent:
+            cash_mismatches += 1
+        held: Counter[int] = Counter()
+        for instrument_id, quantity, _, _, side in fills:
+            held[instrument_id] += quantity if side == "buy" else -quantity
+        positions = dict(Position.objects.filter(portfolio=portfolio).exclude(quantity=0).values_list("instrument_id", "quantity"))
+        if positions != {k: v for k, v in held.items() if v}:
+            position_mismatches += 1
+    return {
+        "orders_in_database": len(rows),
+        "orders_lost": len(lost),
+        "orders_unanswered": len(unanswered),
+        "orders_duplicated": duplicated,
+        "orders_unknown_to_desks": len(unknown),
+        "answers_naming_another_order": answered_wrongly,
+        "fills": len(filled),
+        "fill_events_not_seen": fills_unseen,
+        "cash_mismatches": cash_mismatches,
+        "position_mismatches": position_mismatches,
+        "status_counts": dict(Counter(row["status"] for row in rows)),
+    }
+
+
+async def drill(args: argparse.Namespace, deployment: Deployment, desks: list[Desk]) -> dict[str, Any]:
+    from asgiref.sync import sync_to_async
+
+    tasks = [asyncio.create_task(desk.run()) for desk in desks]
+    await asyncio.wait_for(asyncio.gather(*(desk.connected.wait() for desk in desks)), 120)
+    stop_orders = asyncio.Event()
+    flow = asyncio.create_task(order_flow(desks, args.orders_per_second, stop_orders))
+    await asyncio.sleep(args.warmup)  # load before the first restart: a duration by design
+    restarts = []
+    for _ in range(args.rounds):
+        restarts.append(round(await deployment.rolling_restart(), 2))
+    await asyncio.sleep(args.cooldown)
+    stop_orders.set()
+    placed = await flow
+    # Every desk connected again, then every order answered (or 30 s).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+        all(d.connected.is_set() for d in desks) and all(o.answer is not None for d in desks for o in d.orders.values())
+    ):
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2 * args.feed_interval)  # the last fills' events and ticks
+    for desk in desks:
+        desk.stopping = True
+    await asyncio.gather(*(desk.ws.close() for desk in desks if desk.ws is not None), return_exceptions=True)
+    _, stuck = await asyncio.wait(tasks, timeout=15)
+    for task in stuck:  # a desk still in a handshake or a send: its numbers are complete already
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    outages = [back - lost for desk in desks for lost, back, _ in desk.disconnections if back is not None]
+    never_back = sum(1 for desk in desks for _, back, _ in desk.disconnections if back is None)
+    codes: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
+    for desk in desks:
+        codes.update(desk.close_codes)
+        errors.update(desk.errors)
+    view = await sync_to_async(database_view)(desks)
+    report = {
+        "desks": len(desks),
+        "gateway_processes": args.daphnes,
+        "rounds": args.rounds,
+        "rolling_restart_seconds": restarts,
+        "orders_placed": placed,
+        "orders_sent_again": sum(o.sends - 1 for d in desks for o in d.orders.values() if o.sends > 1),
+        "orders_answered_with_error": sum(errors.values()),
+        "errors_by_code": dict(errors),
+        "ticks_received": sum(d.ticks for d in desks),
+        "events_lost_seq_gaps": sum(d.gaps for d in desks),
+        "epoch_changes": sum(d.epoch_changes for d in desks),
+        "replays_refused": sum(d.replays_refused for d in desks),
+        "disconnections": len(outages) + never_back,
+        "close_codes": {str(code): count for code, count in codes.items()},
+        "without_connection_seconds": {
+            "p50": percentile(outages, 0.5),
+            "p99": percentile(outages, 0.99),
+            "max": max(outages) if outages else None,
+        },
+        **view,
+    }
+    report["events_lost"] = report["events_lost_seq_gaps"] + report["replays_refused"] + report["fill_events_not_seen"]
+    p99 = report["without_connection_seconds"]["p99"]
+    report["passed"] = (
+        report["orders_lost"] == 0 and report["orders_duplicated"] == 0 and report["events_lost"] == 0
+        and report["cash_mismatches"] == 0 and report["position_mismatches"] == 0 and never_back == 0
+        and (p99 is None or p99 <= BACK_WITHIN_SECONDS)
+    )
+    return report
+
+
+def main() -> int:
+    args = parse_args()
+    deployment = Deployment(args)
+    print(f"drill: {args.desks} desks, {args.daphnes} gateway processes, {args.rounds} restart rounds; "
+          f"database {args.database}, logs in {deployment.run_dir}/", flush=True)
+    deployment.recreate_database()
+    try:
+        deployment.start()
+        setup_django(deployment.env)
+        from portfolio.models import Instrument
+
+        symbols = list(Instrument.objects.exclude(last_price=None).values_list("symbol", flat=True))
+        desks = [Desk(n, user_id, cookie, args.listen, symbols) for n, (user_id, cookie) in enumerate(create_desks(args.desks))]
+        report = asyncio.run(drill(args, deployment, desks))
+    finally:
+        deployment.stop()
+        if not args.keep:
+            if "django" in sys.modules and sys.modules["django"].apps.apps.ready:
+                from django.db import connections
+
+                connections.close_all()
+            deployment.drop_database()
+    text = json.dumps(report, indent=2, default=str)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+/**
+ * The desk's texts from machine codes: the server names what happened by a code with its
+ * figures (errors, rejections, cancellations, command answers, alerts, alert rules) and the desk
+ * words it from its translations (`strings`, rendered by Django in the page's language).
+ *
+ * A template's placeholders name a parameter and how to show it: `{symbol}` as it is,
+ * `{needed:eur}` as an amount in euros, `{quantity:num}` as a number, `{change:pct}` as a signed
+ * percentage, all in the page's locale.
+ */
+
+import { formatEuro, formatNumber, formatPercent } from "./format.js";
+
+export type Strings = Record<string, string>;
+export type Params = Record<string, unknown>;
+
+function asNumber(value: unknown): number | null {
+  if (value === null || value === undefined || value === "" || typeof value === "boolean") return null;
+  const number = typeof value === "number" ? value : Number(value);
+  return Number.isFinite(number) ? number : null;
+}
+
+/** Fill a template's `{name}` / `{name:eur|num|pct}` placeholders from `params` in `locale`. */
+export function render(template: string, params: Params, locale: string): string {
+  return template.replace(/\{(\w+)(?::(eur|num|pct))?\}/g, (whole, name: string, kind?: string) => {
+    if (!(name in params)) return whole;
+    const value = params[name];
+    const number = asNumber(value);
+    if (kind === "eur" && number !== null) return formatEuro(number, locale);
+    if (kind === "num" && number !== null) return formatNumber(number, locale);
+    if (kind === "pct" && number !== null) return formatPercent(number, locale);
+    return value === null || value === undefined ? "–" : String(value);
+  });
+}
+
+/** Return the text of `key` filled from `params`, or null when there is no such text. */
+export function text(strings: Strings, key: string, params: Params, locale: string): string | null {
+  const template = strings[key];
+  return template === undefined ? null : render(template, params, locale);
+}
+
+/** The parameters of an error or reason: its `params` object, else its details themselves. */
+function paramsOf(details: Params | null | undefined): Params {
+  if (!details) return {};
+  const nested = details.params;
+  return nested && typeof nested === "object" ? { ...details, ...(nested as Params) } : details;
+}
+
+/**
+ * Word a refusal by its code: `error_<code>_<field>` for a fault of one field,
+ * `error_<code>_max` when a limit was passed, else `error_<code>`; an unknown code gets the
+ * general text naming the code.
+ */
+export function errorText(strings: Strings, code: string, details: Params | null | undefined, locale: string): string {
+  const params = paramsOf(details);
+  const field = typeof params.field === "string" ? params.field : null;
+  const fieldName = field ? strings[`field_${field}`] ?? field : "";
+  const values = { ...params, code, field: fieldName };
+  const keys = [
+    ...(field && params.max !== undefined ? [`error_${code}_${field}_max`, `error_${code}_max`] : []),
+    ...(field && params.decimal_places !== undefined ? [`error_${code}_digits`] : []),
+    ...(field ? [`error_${code}_${field}`] : []),
+    `error_${code}`,
+  ];
+  for (const key of keys) {
+    const found = text(strings, key, values, locale);
+    if (found !== null) return found;
+  }
+  return render(strings.error_unknown ?? "{code}", values, locale);
+}
+
+/** Word an order's reason (rejection, failure, cancellation) from its code and figures. */
+export function reasonText(strings: Strings, code: string, params: Params | null | undefined, locale: string): string {
+  if (!code) return "";
+  return text(strings, `reason_${code}`, paramsOf(params), locale) ?? errorText(strings, code, params, locale);
+}
+
+/** Word a command's answer by its `message_code`; null when the answer has none this desk knows. */
+export function messageText(strings: Strings, code: unknown, params: Params | null | undefined, locale: string): string | null {
+  return typeof code === "string" ? text(strings, `message_${code}`, paramsOf(params), locale) : null;
+}
+
+export interface AlertData {
+  alert_type: string;
+  symbol: string;
+  trigger_value: unknown;
+  current_value: unknown;
+  threshold: unknown;
+}
+
+/**
+ * Word a `market.alert` from its type and figures: a price threshold reached from above or
+ * below (the price against the threshold tells which), a move in percent, a volume spike.
+ */
+export function alertText(strings: Strings, alert: AlertData, locale: string): string {
+  const params = {
+    symbol: alert.symbol,
+    price: alert.current_value,
+    threshold: alert.threshold,
+    measured: alert.trigger_value,
+  };
+  let key = `alert_${alert.alert_type}`;
+  if (alert.alert_type === "price_threshold") {
+    const price = asNumber(alert.current_value);
+    const threshold = asNumber(alert.threshold);
+    key = price !== null && threshold !== null && price < threshold ? "alert_price_below" : "alert_price_above";
+  }
+  return text(strings, key, params, locale) ?? render(strings.alert_unknown ?? "{symbol}", params, locale);
+}
+
+export interface AlertRuleData {
+  symbol: string;
+  condition: string;
+  threshold: unknown;
+  reference_price?: unknown;
+}
+
+/** Word an alert rule from its condition and threshold. */
+export function alertRuleText(strings: Strings, rule: AlertRuleData, locale: string): string {
+  const params = { symbol: rule.symbol, threshold: rule.threshold, reference: rule.reference_price ?? null };
+  return (
+    text(strings, `rule_${rule.condition}`, params, locale) ??
+    render(strings.rule_unknown ?? "{symbol} {threshold:num}", params, locale)
+  );
+}

@@ -1,0 +1,61 @@
+// A held position's price, value and P&L move with every tick of its instrument, and a stray
+// Enter in the ticket sends nothing. Run by tests/test_desk_trading_browser.py.
+import { runScenario, textOf } from "./scenario.mjs";
+
+await runScenario(async (page, step) => {
+  await step("the position row shows the portfolio's SAP holding", async () => {
+    await page.waitForSelector('#positions tr[data-position="SAP"]');
+    return { row: await textOf(page, '#positions tr[data-position="SAP"]') };
+  });
+
+  await step("a tick moves the row's price, value and P&L, and the totals, to the board's price", async () => {
+    const row = '#positions tr[data-position="SAP"]';
+    const before = { price: await textOf(page, `${row} .price`), pnl: await textOf(page, `${row} .pnl`) };
+    await page.waitForFunction(
+      ([selector, price]) => (document.querySelector(selector)?.textContent ?? "").replace(/\s/g, " ").trim() !== price.replace(/\s/g, " "),
+      [`${row} .price`, before.price],
+    );
+    const after = await page.evaluate((selector) => {
+      const text = (s) => (document.querySelector(s)?.textContent ?? "").replace(/[\u00a0\u202f]/g, " ").trim();
+      return {
+        price: text(`${selector} .price`),
+        board: text('#price-board tr[data-symbol="SAP"] .price'),
+        value: text(`${selector} .market-value`),
+        pnl: text(`${selector} .pnl`),
+        pnlPercent: text(`${selector} .pnl-percent`),
+        total: text("#portfolio-value"),
+        unrealized: text("#portfolio-change"),
+      };
+    }, row);
+    // 10 SAP at an average cost of 100,00 €: P&L = 10 × (price − 100).
+    const price = Number(after.price.replace(/[^\d,-]/g, "").replace(",", "."));
+    const expected = new Intl.NumberFormat("de-DE", { style: "currency", currency: "EUR" })
+      .format(10 * (price - 100))
+      .replace(/[\u00a0\u202f]/g, " ");
+    if (after.price !== after.board) throw new Error(`row ${after.price} != board ${after.board}`);
+    if (!after.pnl.endsWith(expected)) throw new Error(`P&L ${after.pnl}, expected ${expected} at ${after.price}`);
+    if (after.pnl === before.pnl) throw new Error(`P&L did not move: ${before.pnl}`);
+    if (!after.unrealized.includes(expected)) throw new Error(`unrealised total ${after.unrealized} != ${expected}`);
+    return { before, after };
+  });
+
+  await step("Enter in a ticket field sends no order; B starts a buy", async () => {
+    const before = await page.$$eval("#order-history tbody tr[data-order-id]", (rows) => rows.length);
+    await page.focus("#price-board");
+    await page.keyboard.press("b");
+    const focused = await page.evaluate(() => [document.activeElement?.id, document.getElementById("order-side").value]);
+    if (focused[0] !== "order-quantity" || focused[1] !== "buy") throw new Error(`B did not start a buy: ${focused}`);
+    await page.keyboard.type("1");
+    await page.keyboard.press("Enter");
+    // A marker that must come after anything the Enter could have caused: a full history reload.
+    await page.evaluate(() => window.portfolioWS.client.sendUserCommand("list_alerts", {}));
+    const state = await page.evaluate(() => ({
+      preview: !document.getElementById("order-preview").hidden,
+      result: document.getElementById("order-result").dataset.state ?? "",
+    }));
+    if (state.preview || state.result) throw new Error(`Enter in the field did something: ${JSON.stringify(state)}`);
+    const after = await page.$$eval("#order-history tbody tr[data-order-id]", (rows) => rows.length);
+    if (after !== before) throw new Error("an order was placed");
+    await page.fill("#order-quantity", "");
+  });
+});
