@@ -224,15 +224,11 @@ try {
   for (const [label, viewport] of [["phone", PHONE], ["tablet", TABLET]]) {
     await scenario(`at ${viewport.width} px nothing scrolls sideways and every action, cancel included, is reachable`, async (use) => {
       const { page } = await use({ viewport });
-      // The history is drawn on load and again once the socket is up: measure the second one.
-      let histories = 0;
-      const redrawn = new Promise((resolve) =>
-        page.on("response", (response) => {
-          if (response.url().includes("/api/trading/orders/history") && ++histories === 2) resolve();
-        }),
-      );
+      // The blotter is drawn on load and again once the socket is up, and the reconnect controls
+      // hide then: measure the connected desk once those loads are done.
       await desk(page);
-      await redrawn;
+      await page.waitForFunction(() => document.getElementById("connection-status")?.classList.contains("success"));
+      await page.waitForLoadState("networkidle");
       await page.waitForSelector("#order-history[aria-busy='false'] tbody tr[data-status='open'] button.cancel-order");
       const cancel = page.locator("#order-history button.cancel-order").first();
       await cancel.scrollIntoViewIfNeeded();
