@@ -37,14 +37,14 @@ upgrade-deps: LOCK_ARGS = --upgrade
 upgrade-deps: lock
 
 migrate: venv
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput --verbosity 0
 
 demo: migrate
 	$(PY) manage.py demo_data
 
 # Set up everything and serve the desk, the admin and the WebSocket on $(HOST):$(PORT).
 run: demo
-	@echo "Serving on http://$(HOST):$(PORT)/  (stop with Ctrl-C)"
+	@echo "Serving on http://$(HOST):$(PORT)/  (stop with Ctrl-C); the event flow log is off, REALTIME_FLOW_LOG_LEVEL=INFO shows it"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # Two daphne processes behind nginx on the local PostgreSQL and Redis (see deploy/, docs/scale-out.md).

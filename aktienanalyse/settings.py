@@ -413,8 +413,10 @@ LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO")
 LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "text").strip().lower() or "text"
 if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be 'text' or 'json'; got {LOG_FORMAT!r}.")
-# The event-flow log (realtime.flow); DEBUG adds a line per delivery to each socket.
-FLOW_LOG_LEVEL = os.environ.get("REALTIME_FLOW_LOG_LEVEL", LOG_LEVEL)
+# The event-flow log (realtime.flow): INFO writes a line per event emitted and per command,
+# DEBUG adds one per delivery to each socket. In development (DEBUG on) it is quiet unless asked
+# for, so `make run` shows the logins, the address and the warnings rather than a line per tick.
+FLOW_LOG_LEVEL = os.environ.get("REALTIME_FLOW_LOG_LEVEL", "").strip().upper() or ("WARNING" if DEBUG else LOG_LEVEL)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

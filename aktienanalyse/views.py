@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.templatetags.static import static
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import json_script
@@ -61,6 +62,7 @@ def _strings() -> dict[str, str]:
         "analysis_running": _("Analyse für {symbol} läuft …"),
         "analysis_done": _("Analyse für {symbol} fertig: {recommendation}"),
         **_analysis_strings(),
+        **_chart_strings(),
         "not_a_number": _("Bitte eine Zahl eingeben (z. B. 10 oder 12,5)."),
         "required": _("Bitte ausfüllen."),
         "too_precise": _("Höchstens 15 gültige Ziffern."),
@@ -252,6 +254,21 @@ def _analysis_strings() -> dict[str, str]:
     }
 
 
+def _chart_strings() -> dict[str, str]:
+    """Return the texts of the chart and of choosing a symbol."""
+    return {
+        "chart_summary": _("{symbol}: {count} Kerzen von {from} bis {to}, letzter Kurs {last}"),
+        "chart_empty": _("{symbol}: keine Kurse im gewählten Zeitraum"),
+        "chart_failed": _("{symbol}: Der Kursverlauf konnte nicht geladen werden."),
+        "show_symbol": _("{symbol} wählen"),
+    }
+
+
+def _chart_ranges() -> list[tuple[str, str]]:
+    """Return the chart's ranges with their labels."""
+    return [("15m", _("15 Min.")), ("1h", _("1 Std.")), ("1d", _("1 Tag")), ("1w", _("1 Woche")), ("all", _("Alles"))]
+
+
 @staff_member_required(login_url="login")
 def desk(request: HttpRequest) -> HttpResponse:
     """Render the desk with the instruments and the user's portfolio as they are now.
@@ -277,6 +294,7 @@ def desk(request: HttpRequest) -> HttpResponse:
         # An order's detail is this followed by its id.
         "order_url": reverse("trading:order-detail", args=[0])[:-1],
         "health_url": reverse("healthz"),
+        "bars_url": reverse("market:price-bars"),
         "event_types": DESK_EVENT_TYPES,
         "instruments": [
             {"symbol": i.symbol, "name": i.name, "isin": i.isin, "last_price": i.last_price} for i in instruments
@@ -293,5 +311,12 @@ def desk(request: HttpRequest) -> HttpResponse:
             "portfolio": portfolio,
             "order_statuses": [(status, strings[f"status_{status}"]) for status in ORDER_STATUSES],
             "desk_config": json_script(config, "desk-config", encoder=_DecimalAsNumber),
+            "chart_ranges": _chart_ranges(),
+            "chart_range": "1h",
         },
     )
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Send a browser that asks for /favicon.ico to the project's icon."""
+    return HttpResponseRedirect(static("favicon.svg"))

@@ -113,6 +113,7 @@ DEFAULTS: dict[str, Any] = {
     # `system.performance_alert` thresholds (critical at twice the value).
     "DATABASE_LATENCY_ALERT_MS": _env_float("MARKET_DATABASE_LATENCY_ALERT_MS", 250.0),
     "CHANNEL_LAYER_LATENCY_ALERT_MS": _env_float("MARKET_CHANNEL_LAYER_LATENCY_ALERT_MS", 100.0),
+    "BUS_LATENCY_ALERT_MS": _env_float("MARKET_BUS_LATENCY_ALERT_MS", 100.0),
     "ERROR_RATE_ALERT": _env_float("MARKET_ERROR_RATE_ALERT", 0.2),
     # Seconds a dependency probe may take before it counts as failed.
     "PROBE_TIMEOUT": _env_float("MARKET_PROBE_TIMEOUT", 2.0),

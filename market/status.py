@@ -1,7 +1,8 @@
 """What `get_system_status` and `system.service_status` report: measured facts, nothing assumed.
 
-Each check probes the database (SELECT 1) and the channel layer (a message sent to a fresh
-channel and received back) with their round-trip times, reads the connection table of this
+Each check probes the database (SELECT 1), the channel layer (a message sent to a fresh
+channel and received back) and, where one is configured, the Redis event bus (PING) with their
+round-trip times, reads the connection table of this
 process and the rate at which it writes frames, and the age of the newest tick the feed
 recorded, with what the feed reports about its provider (why it is degraded). Overall health is
 computed from those. The monitor runs the checks periodically in each gateway process, publishes
@@ -40,8 +41,10 @@ from .selectors import feed_state_read
 
 logger = logging.getLogger(__name__)
 
-SERVICES = ("database", "channel_layer", "market_feed", "gateway")
+SERVICES = ("database", "channel_layer", "bus", "market_feed", "gateway")
 HEALTH_PENALTY = {
+    ("bus", "offline"): 20,
+    ("bus", "degraded"): 10,
     ("database", "offline"): 50,
     ("database", "degraded"): 10,
     ("channel_layer", "offline"): 30,
@@ -131,6 +134,27 @@ async def channel_layer_probe() -> Probe:
     except Exception as exc:
         error = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         return Probe("offline", _elapsed_ms(started), error[:200])
+    return Probe("online", _elapsed_ms(started))
+
+
+async def bus_probe() -> Probe | None:
+    """Time a PING to the Redis event bus; None when the gateway has no bus."""
+    url = settings.REALTIME_BUS.get("URL", "")
+    if not url:
+        return None
+    import redis.asyncio as aioredis
+
+    timeout = market_setting("PROBE_TIMEOUT")
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            await client.ping()
+    except Exception as exc:
+        error = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+        return Probe("offline", _elapsed_ms(started), error[:200])
+    finally:
+        await client.aclose()
     return Probe("online", _elapsed_ms(started))
 
 
@@ -243,7 +267,7 @@ class StatusMonitor:
     async def collect(self) -> dict[str, Any]:
         """Measure every service now and return the status `get_system_status` answers with."""
         started = time.perf_counter()
-        database, layer = await asyncio.gather(database_probe(), channel_layer_probe())
+        database, layer, bus = await asyncio.gather(database_probe(), channel_layer_probe(), bus_probe())
         feed = await feed_facts()
         services: dict[str, dict[str, Any]] = {
             "database": {
@@ -260,6 +284,13 @@ class StatusMonitor:
             },
             "market_feed": feed,
         }
+        if bus is not None:
+            services["bus"] = {
+                "status": self._latency_status(bus, "BUS_LATENCY_ALERT_MS"),
+                "response_time_ms": bus.response_time_ms,
+                "error": bus.error,
+            }
+            self.outcomes["bus"].append(bus.status == "online")
         self.outcomes["database"].append(database.status == "online")
         self.outcomes["channel_layer"].append(layer.status == "online")
         self.outcomes["market_feed"].append(feed["status"] == "online")

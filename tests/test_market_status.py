@@ -213,3 +213,23 @@ async def test_monitor_survives_a_failing_publish(settings, db, private_redis):
     result = await monitor.check()
     assert result["services"]["channel_layer"]["status"] == "offline"
     assert monitor.published == {}  # nothing could be published; the next check tries again
+
+
+async def test_status_reports_the_event_bus_with_its_round_trip_time_and_counts_it_in_health(settings, patient_thresholds):
+    # given a gateway whose bus Redis answers, then one whose bus Redis is gone, then one without a bus
+    from tests.fixtures.servers import free_port
+
+    settings.MARKET = {**settings.MARKET, "BUS_LATENCY_ALERT_MS": 60000, "PROBE_TIMEOUT": 1.0}
+    redis_url = settings.REDIS_URL.split(",")[0] if settings.REDIS_URL else "redis://127.0.0.1:6379/0"
+    settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": redis_url}
+    reachable = await StatusMonitor().collect()
+    settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": f"redis://127.0.0.1:{free_port()}/0"}
+    unreachable = await StatusMonitor().collect()
+    settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": ""}
+    without = await StatusMonitor().collect()
+
+    # then each says so, and a lost bus lowers the overall health by its penalty
+    assert reachable["services"]["bus"]["status"] == "online" and reachable["services"]["bus"]["response_time_ms"] > 0
+    assert unreachable["services"]["bus"]["status"] == "offline" and unreachable["services"]["bus"]["error"]
+    assert unreachable["overall_health"] == reachable["overall_health"] - status.HEALTH_PENALTY[("bus", "offline")]
+    assert "bus" not in without["services"]

@@ -229,3 +229,27 @@ def test_a_connection_counts_the_events_its_outbox_took_from_the_fan_out():
     assert (connection.frames_out, connection.active_at) == (4, own_at + 5)
     assert Connection(client_id="c", user_id=1, username="u", remote_addr=None, origin=None, connected_at=None,
                       subscriptions=set(), consumer=None).frames_out == 0
+
+
+def test_monitoring_pages_have_titles_of_their_own(client, monitor_user):
+    client.force_login(monitor_user)
+
+    titles = {path: client.get(path).content.decode().split("<title>")[1].split("</title>")[0] for path in ("/monitoring/", "/monitoring/inspector/", "/")}
+
+    assert len(set(titles.values())) == 3, titles
+
+
+def test_monitoring_lists_gateway_errors_apart_from_business_refusals_by_code():
+    """The page's list of the gateway's own error codes is the protocol's codes minus the refusals."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from realtime.protocol import ErrorCode
+
+    source = (Path(settings.BASE_DIR) / "static" / "ts" / "monitoring.ts").read_text()
+    listed = set(re.findall(r'"([a-z_]+)"', source.split("const GATEWAY_ERROR_CODES = new Set([")[1].split("]);")[0]))
+    refusals = {ErrorCode.VALIDATION_ERROR, ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED}
+
+    assert listed == {str(code) for code in ErrorCode} - {str(code) for code in refusals}

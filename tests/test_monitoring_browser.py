@@ -172,7 +172,9 @@ def test_inspector_streams_filters_pauses_and_exports_json_lines(ops_server, chr
             await browser.call("Network.setCookie", name="sessionid", value=monitor_session, domain="127.0.0.1", path="/")
             await browser.call("Page.navigate", url=f"{ops_server.http_url}/monitoring/inspector/")
             await browser.wait_for("document.querySelector('#connection-status')?.classList.contains('success')")
-            await browser.evaluate("document.querySelector('input[value=\"market.alert\"]').click()")
+            # A first visit opens with every type but the price ticks chosen.
+            assert await browser.evaluate("document.querySelector('input[value=\"market.alert\"]').checked")
+            assert not await browser.evaluate("document.querySelector('input[value=\"market.price_update\"]').checked")
             items = "document.querySelectorAll('#stream li').length"
             for attempt in range(20):  # until the subscription is in place
                 await asyncio.to_thread(emit_alert, ops_server, f"first-{attempt}")
@@ -182,7 +184,7 @@ def test_inspector_streams_filters_pauses_and_exports_json_lines(ops_server, chr
                 except AssertionError:
                     continue
             await asyncio.to_thread(emit_alert, ops_server, "second-1")
-            await browser.wait_for("document.querySelector('#stream li header').textContent.includes('second-1')")
+            await browser.wait_for("document.querySelector('#stream li summary').textContent.includes('second-1')")
 
             await browser.evaluate("const f = document.querySelector('#filter-correlation'); f.value = 'second'; f.dispatchEvent(new Event('input'))")
             assert await browser.evaluate(items) == 1

@@ -49,6 +49,27 @@ def test_unreadable_boolean_setting_is_refused():
     assert result.returncode != 0 and "DJANGO_DEBUG must be one of" in result.stderr
 
 
+def flow_log_level(**env: str) -> str:
+    """Return the event-flow logger's level as the settings set it with this environment."""
+    code = "import django; django.setup(); from django.conf import settings; print(settings.LOGGING['loggers']['realtime.flow']['level'])"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REALTIME_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env={**clean, **env, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_flow_log_is_quiet_in_development_unless_asked_and_follows_the_log_level_in_production():
+    production = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "desk.example.com"}
+
+    assert flow_log_level(DJANGO_DEBUG="1") == "WARNING"  # `make run`: no line per tick
+    assert flow_log_level(DJANGO_DEBUG="1", REALTIME_FLOW_LOG_LEVEL="info") == "INFO"
+    assert flow_log_level(**production) == "INFO"
+    assert flow_log_level(**production, DJANGO_LOG_LEVEL="DEBUG") == "DEBUG"
+
+
 def test_redis_url_selects_channels_redis():
     code = "import django; django.setup(); from django.conf import settings; print(settings.CHANNEL_LAYERS['default']['BACKEND'])"
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/3", "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"}

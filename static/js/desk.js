@@ -5,6 +5,7 @@
  * analysis and a live chart. The logic lives in modules of its own (portfolio-state, blotter,
  * order-ticket, i18n, connection-state); this file binds it to the page.
  */
+import { PriceChart } from "./chart.js";
 import { CommandError, LocalErrorCode, WebSocketEventClient, newRequestId } from "./event-client.js";
 import { cancelAllTargets, isOpen, isPartlyFilled, listQuery, openOrdersQuery, orderReason, pageCount, remainingOf, restingPrice, } from "./blotter.js";
 import { Coalescer, ProbeGate, ResyncPolicy, secondsLeft } from "./connection-state.js";
@@ -12,6 +13,7 @@ import { fill, formatDecimalInput, formatEuro, formatNumber, formatPercent, form
 import { alertRuleText, alertText, errorText, messageText, reasonText } from "./i18n.js";
 import { PortfolioState } from "./portfolio-state.js";
 import { ConfirmPolicy, isFarFromMarket, keyAction, previewOrder } from "./order-ticket.js";
+import { Watchlist } from "./watchlist.js";
 /** A browser storage, or a stand-in that forgets when the browser refuses storage. */
 function storage(kind) {
     try {
@@ -25,7 +27,6 @@ function storage(kind) {
     }
 }
 const FINAL_STATUSES = new Set(["filled", "cancelled", "rejected", "failed"]);
-const CHART_POINTS = 300;
 const PAGE_SIZE = 25; // the REST lists' page size (REST_FRAMEWORK PAGE_SIZE)
 const PROBE_INTERVAL_MS = 1000;
 function byId(id) {
@@ -50,9 +51,10 @@ function element(tag, attributes = {}, text) {
 }
 export class PortfolioWebSocketClient {
     constructor(config) {
-        this.series = new Map();
-        this.chart = null;
+        /** The symbols price events are narrowed to now (sorted, joined), "" for all of them. */
+        this.priceSubscription = null;
         this.selectedSymbol = null;
+        this.established = false;
         this.historyPage = 1;
         this.executionsPage = 1;
         this.pendingAnalyses = new Set();
@@ -88,6 +90,11 @@ export class PortfolioWebSocketClient {
             reconnect_base_delay: 500,
             reconnect_max_delay: 15000,
         });
+        const target = byId("price-chart");
+        this.chart = target
+            ? new PriceChart({ target, caption: byId("chart-caption"), barsUrl: config.bars_url, locale: this.locale, strings: this.t })
+            : null;
+        this.watchlist = new Watchlist(storage("localStorage"));
         this.setupEventHandlers();
     }
     /** The underlying client (for the browser tests and the console). */
@@ -101,7 +108,6 @@ export class PortfolioWebSocketClient {
         for (const instrument of this.config.instruments) {
             if (instrument.last_price !== null) {
                 this.lastPrices.set(instrument.symbol, instrument.last_price);
-                this.appendPoint(instrument.symbol, Date.now() / 1000, instrument.last_price);
                 this.setPrice(instrument.symbol, instrument.last_price, null, null);
             }
         }
@@ -116,6 +122,7 @@ export class PortfolioWebSocketClient {
         this.bindKeys();
         this.bindConnectionControls();
         this.selectSymbol(this.config.instruments[0]?.symbol ?? null);
+        this.applyWatchlist();
         this.reloadBlotter();
         this.showConnection(this.wsClient.getConnectionStatus());
         void this.connect().catch(() => undefined);
@@ -162,6 +169,7 @@ export class PortfolioWebSocketClient {
         on("connection.established", () => {
             this.resync.established();
             this.reloadAll();
+            this.established = true;
             void this.loadAlerts();
         });
         on("subscription.recovery_failed", ({ reason }) => {
@@ -178,6 +186,9 @@ export class PortfolioWebSocketClient {
     }
     /** Reload everything a lost event may have left stale: one of each, however many ask. */
     reloadAll() {
+        // The chart loads its bars when the page starts; after that, a lost tick needs them again.
+        if (this.established)
+            void this.chart?.reload();
         this.portfolioRefresh.request();
         this.accountLoad.request();
         this.reloadBlotter();
@@ -272,6 +283,9 @@ export class PortfolioWebSocketClient {
         }
         this.portfolio.applySnapshot(data);
         this.renderPortfolio();
+        // A new position needs its ticks for its revaluation, watchlist or not.
+        if (this.watchlist.only)
+            this.subscribePrices();
     }
     /** Show the portfolio's figures and positions as they are now (after a snapshot, the account or a tick). */
     renderPortfolio() {
@@ -322,9 +336,9 @@ export class PortfolioWebSocketClient {
             return;
         }
         for (const position of rows) {
-            const row = element("tr", { "data-position": position.symbol });
+            const row = element("tr", { "data-position": position.symbol, "data-symbol-row": position.symbol });
             const pnlClass = `num pnl ${this.signClass(position.unrealized)}`;
-            row.append(element("th", { scope: "row" }, position.symbol), element("td", { class: "num quantity" }, formatNumber(position.quantity)), element("td", { class: "num avg-cost" }, formatEuro(position.avgCost)), element("td", { class: "num price" }, position.price === null ? "–" : formatEuro(position.price)), element("td", { class: "num market-value" }, formatEuro(position.marketValue)), element("td", { class: pnlClass }, formatSigned(position.unrealized, formatEuro(position.unrealized))), element("td", { class: `${pnlClass} pnl-percent` }, formatPercent(position.unrealizedPercent)), element("td", { class: `num day-change ${position.dayChange === null ? "" : this.signClass(position.dayChange)}` }, position.dayChange === null ? "–" : formatSigned(position.dayChange, formatEuro(position.dayChange))));
+            row.append(this.symbolCell("th", position.symbol, { scope: "row" }), element("td", { class: "num quantity" }, formatNumber(position.quantity)), element("td", { class: "num avg-cost" }, formatEuro(position.avgCost)), element("td", { class: "num price" }, position.price === null ? "–" : formatEuro(position.price)), element("td", { class: "num market-value" }, formatEuro(position.marketValue)), element("td", { class: pnlClass }, formatSigned(position.unrealized, formatEuro(position.unrealized))), element("td", { class: `${pnlClass} pnl-percent` }, formatPercent(position.unrealizedPercent)), element("td", { class: `num day-change ${position.dayChange === null ? "" : this.signClass(position.dayChange)}` }, position.dayChange === null ? "–" : formatSigned(position.dayChange, formatEuro(position.dayChange))));
             body.append(row);
         }
     }
@@ -342,11 +356,7 @@ export class PortfolioWebSocketClient {
             priceElement.classList.add(changeClass);
             setTimeout(() => priceElement.classList.remove(changeClass), 1000);
         }
-        const moment = Date.parse(data.timestamp);
-        this.appendPoint(data.symbol, (Number.isNaN(moment) ? Date.now() : moment) / 1000, data.price);
-        if (data.symbol === this.selectedSymbol) {
-            this.drawChart();
-        }
+        this.chart?.tick(data.symbol, Date.parse(data.timestamp) / 1000, data.price, data.volume);
     }
     setPrice(symbol, price, change, changePercent) {
         const row = document.querySelector(`tr[data-symbol="${CSS.escape(symbol)}"]`);
@@ -361,55 +371,70 @@ export class PortfolioWebSocketClient {
             changeCell.className = `change num ${change >= 0 ? "positive" : "negative"}`;
         }
     }
-    appendPoint(symbol, time, price) {
-        let series = this.series.get(symbol);
-        if (!series) {
-            series = { times: [], prices: [] };
-            this.series.set(symbol, series);
-        }
-        const last = series.times[series.times.length - 1];
-        if (last !== undefined && time <= last) {
-            time = last + 0.001;
-        }
-        series.times.push(time);
-        series.prices.push(price);
-        if (series.times.length > CHART_POINTS) {
-            series.times.shift();
-            series.prices.shift();
-        }
-    }
+    /** Show a symbol everywhere: the board, the chart, the ticket, the alert and analysis forms. */
     selectSymbol(symbol) {
+        if (symbol !== null && !this.config.instruments.some((instrument) => instrument.symbol === symbol))
+            return;
+        const changed = symbol !== this.selectedSymbol;
         this.selectedSymbol = symbol;
-        document.querySelectorAll(".select-symbol").forEach((button) => {
+        document.querySelectorAll("#price-board .select-symbol").forEach((button) => {
             button.setAttribute("aria-pressed", String(button.dataset.symbol === symbol));
         });
+        document.querySelectorAll("#price-board tr[data-symbol], tr[data-symbol-row]").forEach((row) => {
+            row.classList.toggle("selected", (row.dataset.symbolRow ?? row.dataset.symbol) === symbol);
+        });
+        for (const id of ["order-symbol", "alert-symbol", "analysis-symbol"]) {
+            const select = byId(id);
+            if (select && symbol !== null && select.value !== symbol)
+                select.value = symbol;
+        }
         const label = byId("chart-symbol");
         if (label)
             label.textContent = symbol ?? "";
-        this.chart?.destroy();
-        this.chart = null;
-        this.drawChart();
+        if (changed) {
+            void this.chart?.show(symbol);
+            if (this.watchlist.only)
+                this.applyWatchlist();
+        }
     }
-    drawChart() {
-        const target = byId("price-chart");
-        const UPlot = window.uPlot;
-        if (!target || !UPlot || !this.selectedSymbol)
+    /**
+     * Narrow the price events to the watchlist, the chart's symbol and the held positions (revalued
+     * on every tick), or widen them to all; subscribe only when that set changes.
+     */
+    subscribePrices() {
+        const held = this.portfolio.rows().map((position) => position.symbol);
+        const symbols = this.watchlist.subscriptionSymbols(this.selectedSymbol, held);
+        const key = symbols ? symbols.join(",") : "";
+        if (key === this.priceSubscription)
             return;
-        const series = this.series.get(this.selectedSymbol) ?? { times: [], prices: [] };
-        const data = [series.times, series.prices];
-        if (!this.chart) {
-            const width = Math.max(240, target.clientWidth || 400);
-            this.chart = new UPlot({
-                width,
-                height: 200,
-                legend: { show: false },
-                scales: { x: { time: true } },
-                series: [{}, { label: this.selectedSymbol, stroke: "#1f5fbf", width: 2 }],
-            }, data, target);
-        }
-        else {
-            this.chart.setData(data);
-        }
+        this.priceSubscription = key;
+        if (symbols)
+            this.wsClient.subscribe(["market.price_update"], { symbols });
+        else
+            this.wsClient.subscribe(["market.price_update"]);
+    }
+    /** Show the board's watchlist marks and rows, and narrow or widen the price events to match. */
+    applyWatchlist() {
+        this.subscribePrices();
+        const only = byId("watchlist-only");
+        if (only)
+            only.checked = this.watchlist.only;
+        document.querySelectorAll("#price-board tbody tr[data-symbol]").forEach((row) => {
+            const symbol = row.dataset.symbol ?? "";
+            const watched = this.watchlist.has(symbol);
+            row.hidden = this.watchlist.only && this.watchlist.size > 0 && !watched;
+            const toggle = row.querySelector("button.watch");
+            if (toggle) {
+                toggle.setAttribute("aria-pressed", String(watched));
+                toggle.textContent = watched ? "★" : "☆";
+            }
+        });
+    }
+    setRange(range) {
+        document.querySelectorAll("#chart-ranges button[data-range]").forEach((button) => {
+            button.setAttribute("aria-pressed", String(button.dataset.range === range));
+        });
+        void this.chart?.show(this.selectedSymbol, range);
     }
     // Notifications
     showNotification(kind, title, detail) {
@@ -561,9 +586,29 @@ export class PortfolioWebSocketClient {
             confirmSetting.addEventListener("change", () => (this.confirmPolicy.enabled = confirmSetting.checked));
         }
         byId("logout-form")?.addEventListener("submit", () => this.wsClient.disconnect());
-        document.querySelectorAll(".select-symbol").forEach((button) => {
-            button.addEventListener("click", () => this.selectSymbol(button.dataset.symbol ?? null));
+        // A symbol chosen anywhere (board, positions, blotter) is chosen everywhere.
+        document.addEventListener("click", (event) => {
+            const button = event.target?.closest?.(".select-symbol");
+            if (button?.dataset.symbol)
+                this.selectSymbol(button.dataset.symbol);
         });
+        for (const id of ["order-symbol", "alert-symbol", "analysis-symbol"]) {
+            byId(id)?.addEventListener("change", (event) => this.selectSymbol(event.target.value));
+        }
+        document.querySelectorAll("#chart-ranges button[data-range]").forEach((button) => {
+            button.addEventListener("click", () => this.setRange(button.dataset.range ?? ""));
+        });
+        document.querySelectorAll("#price-board button.watch").forEach((button) => {
+            button.addEventListener("click", () => {
+                this.watchlist.toggle(button.dataset.symbol ?? "");
+                this.applyWatchlist();
+            });
+        });
+        byId("watchlist-only")?.addEventListener("change", (event) => {
+            this.watchlist.only = event.target.checked;
+            this.applyWatchlist();
+        });
+        document.addEventListener("themechange", () => this.chart?.restyle());
         byId("history-prev")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage - 1));
         byId("history-next")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage + 1));
         byId("executions-prev")?.addEventListener("click", () => void this.refreshExecutions(this.executionsPage - 1));
@@ -880,8 +925,8 @@ export class PortfolioWebSocketClient {
         for (const order of data.results) {
             const id = String(order.id);
             const price = restingPrice(order);
-            const row = element("tr", { "data-order-id": id, "data-status": order.status ?? "" });
-            row.append(element("td", {}, id), element("td", {}, order.created_at ? formatTime(order.created_at) : ""), element("td", {}, order.symbol ?? ""), element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""), element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""), element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)), element("td", { class: `num filled${isPartlyFilled(order) ? " partial" : ""}` }, formatNumber(toNumber(order.filled_quantity) ?? 0)), element("td", { class: "num remaining" }, formatNumber(remainingOf(order))), element("td", { class: "num" }, price === null ? "–" : formatEuro(price)), this.orderActions(id, order));
+            const row = element("tr", { "data-order-id": id, "data-status": order.status ?? "", "data-symbol-row": order.symbol ?? "" });
+            row.append(element("td", {}, id), element("td", {}, order.created_at ? formatTime(order.created_at) : ""), this.symbolCell("td", order.symbol ?? ""), element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""), element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""), element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)), element("td", { class: `num filled${isPartlyFilled(order) ? " partial" : ""}` }, formatNumber(toNumber(order.filled_quantity) ?? 0)), element("td", { class: "num remaining" }, formatNumber(remainingOf(order))), element("td", { class: "num" }, price === null ? "–" : formatEuro(price)), this.orderActions(id, order));
             body.append(row);
         }
         this.setTradingEnabled(this.isConnected());
@@ -928,8 +973,12 @@ export class PortfolioWebSocketClient {
             body.append(row);
         }
         for (const execution of data.results) {
-            const row = element("tr", { "data-fill-id": String(execution.id), "data-order-id": String(execution.order_id) });
-            row.append(element("td", {}, formatTime(execution.executed_at)), element("td", {}, String(execution.order_id)), element("td", {}, execution.symbol), element("td", {}, this.t[`side_${execution.side}`] ?? execution.side), element("td", { class: "num" }, formatNumber(toNumber(execution.quantity) ?? 0)), element("td", { class: "num" }, this.euroOrDash(execution.price)), element("td", { class: "num" }, this.euroOrDash(execution.value)), element("td", { class: "num fees" }, this.euroOrDash(execution.fees)));
+            const row = element("tr", {
+                "data-fill-id": String(execution.id),
+                "data-order-id": String(execution.order_id),
+                "data-symbol-row": execution.symbol,
+            });
+            row.append(element("td", {}, formatTime(execution.executed_at)), element("td", {}, String(execution.order_id)), this.symbolCell("td", execution.symbol), element("td", {}, this.t[`side_${execution.side}`] ?? execution.side), element("td", { class: "num" }, formatNumber(toNumber(execution.quantity) ?? 0)), element("td", { class: "num" }, this.euroOrDash(execution.price)), element("td", { class: "num" }, this.euroOrDash(execution.value)), element("td", { class: "num fees" }, this.euroOrDash(execution.fees)));
             body.append(row);
         }
         this.showPager("executions", page, data);
@@ -996,8 +1045,8 @@ export class PortfolioWebSocketClient {
             const id = String(order.id);
             const status = order.status ?? "";
             const price = toNumber(order.average_fill_price) ?? restingPrice(order);
-            const row = element("tr", { "data-order-id": id, "data-status": status });
-            row.append(element("td", {}, id), element("td", {}, order.created_at ? formatTime(order.created_at) : ""), element("td", {}, order.symbol ?? ""), element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""), element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""), element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)), element("td", { class: "num" }, price === null ? "–" : formatEuro(price)), element("td", { class: `order-status ${status}` }, this.t[`status_${status}`] ?? status), element("td", { class: "reason" }, orderReason(this.t, order, this.locale)), this.orderActions(id, order));
+            const row = element("tr", { "data-order-id": id, "data-status": status, "data-symbol-row": order.symbol ?? "" });
+            row.append(element("td", {}, id), element("td", {}, order.created_at ? formatTime(order.created_at) : ""), this.symbolCell("td", order.symbol ?? ""), element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""), element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""), element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)), element("td", { class: "num" }, price === null ? "–" : formatEuro(price)), element("td", { class: `order-status ${status}` }, this.t[`status_${status}`] ?? status), element("td", { class: "reason" }, orderReason(this.t, order, this.locale)), this.orderActions(id, order));
             body.append(row);
         }
         this.showPager("history", this.historyPage, data);
@@ -1298,6 +1347,16 @@ export class PortfolioWebSocketClient {
     }
     demoNotice(isDemo) {
         return isDemo ? [element("p", { class: "demo-notice" }, this.t.demo_data)] : [];
+    }
+    /** A table cell whose symbol, clicked, selects it everywhere. */
+    symbolCell(tag, symbol, attributes = {}) {
+        const cell = element(tag, attributes);
+        if (!symbol)
+            return cell;
+        const button = element("button", { type: "button", class: "link select-symbol", "data-symbol": symbol }, symbol);
+        button.setAttribute("aria-label", fill(this.t.show_symbol ?? "{symbol}", { symbol }));
+        cell.append(button);
+        return cell;
     }
     numberOrDash(value) {
         const number = toNumber(value);

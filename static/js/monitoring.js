@@ -6,6 +6,39 @@ import { WebSocketEventClient } from "./event-client.js";
 const REFRESH_MS = 2000;
 const STALE_MS = 3 * REFRESH_MS + 1000;
 const MAX_STREAM = 2000;
+const HEALTH_MS = 5000;
+const TREND_SAMPLES = 60; // two minutes of snapshots
+// Codes of the gateway's own faults, limits and protocol errors (realtime.protocol.ErrorCode
+// minus the refusals validation_error, not_found and permission_denied). Every other code is a
+// business refusal (a domain error such as insufficient_cash) and is listed apart.
+const GATEWAY_ERROR_CODES = new Set([
+    "invalid_message_format",
+    "invalid_message",
+    "binary_not_supported",
+    "message_too_large",
+    "unknown_message_type",
+    "invalid_event_type",
+    "unknown_event_type",
+    "too_many_event_types",
+    "unknown_command",
+    "invalid_command",
+    "too_many_commands",
+    "too_many_subscriptions",
+    "too_many_connections",
+    "rate_limited",
+    "service_unavailable",
+    "internal_error",
+]);
+const SERVICE_NAMES = {
+    database: "Datenbank",
+    channel_layer: "Channel-Layer",
+    bus: "Event-Bus",
+    market_feed: "Kurs-Feed",
+    gateway: "Gateway",
+};
+const STATUS_NAMES = { online: "in Ordnung", degraded: "eingeschränkt", offline: "ausgefallen" };
+// The inspector's chosen event types, kept in the browser between visits.
+const SELECTION_KEY = "inspector.event_types";
 function required(id) {
     const found = document.getElementById(id);
     if (!found)
@@ -40,15 +73,80 @@ function cell(text, className) {
 function localTime(iso) {
     return iso ? new Date(iso).toLocaleTimeString() : "–";
 }
+const SVG = "http://www.w3.org/2000/svg";
+/** A small line graph of the last values, with its title and the newest value. */
+function sparkline(title, values, format) {
+    const figure = document.createElement("figure");
+    const caption = document.createElement("figcaption");
+    const name = document.createElement("span");
+    name.textContent = title;
+    const latest = document.createElement("strong");
+    latest.textContent = values.length ? format(values[values.length - 1]) : "–";
+    caption.append(name, latest);
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", `0 0 ${TREND_SAMPLES - 1} 40`);
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", `${title}: ${values.map(format).join(", ")}`);
+    const top = Math.max(1, ...values);
+    const line = document.createElementNS(SVG, "polyline");
+    const offset = TREND_SAMPLES - values.length;
+    line.setAttribute("points", values.map((v, i) => `${offset + i},${(38 - (v / top) * 36).toFixed(1)}`).join(" "));
+    svg.append(line);
+    figure.append(caption, svg);
+    return figure;
+}
+function errorRow(error) {
+    const tr = document.createElement("tr");
+    tr.append(cell(localTime(error.at)), cell(error.code), cell(error.client_id, "mono"), cell(error.correlation_id, "mono"), cell(error.message));
+    return tr;
+}
+/** The health panel: one entry per service with its state and round trip, and the overall health. */
+function renderHealth(status) {
+    required("overall-health").textContent = `${status.overall_health} / 100 – ${STATUS_NAMES[status.status] ?? status.status}`;
+    required("health").replaceChildren(...Object.entries(status.services).map(([name, facts]) => {
+        const li = document.createElement("li");
+        li.dataset.service = name;
+        li.dataset.status = facts.status;
+        const title = document.createElement("span");
+        title.className = "name";
+        title.textContent = SERVICE_NAMES[name] ?? name;
+        const details = [STATUS_NAMES[facts.status] ?? facts.status];
+        if (typeof facts.response_time_ms === "number" && name !== "gateway")
+            details.push(`${facts.response_time_ms.toFixed(1)} ms`);
+        if (name === "market_feed" && typeof facts.last_tick_age_seconds === "number") {
+            details.push(`letzter Kurs vor ${Math.round(facts.last_tick_age_seconds)} s`);
+        }
+        if (name === "gateway" && facts.connections_open !== undefined)
+            details.push(`${facts.connections_open} Verbindungen`);
+        if (facts.error)
+            details.push(facts.error);
+        const state = document.createElement("span");
+        state.className = "state";
+        state.textContent = details.join(" · ");
+        li.append(title, state);
+        return li;
+    }));
+}
+function healthUnavailable(error) {
+    const item = document.createElement("li");
+    item.textContent = `Systemzustand nicht verfügbar: ${error instanceof Error ? error.message : String(error)}`;
+    required("health").replaceChildren(item);
+    required("overall-health").textContent = "";
+}
 // Connections page
 function connectionsPage() {
     const snapshots = new Map();
     const rows = required("connections");
     const rates = required("rates");
     const errors = required("errors");
+    const refusals = required("refusals");
     const notice = required("notice");
     const client = gatewayClient();
+    const trends = { rate: [], connections: [], errors: [], refusals: [] };
+    const seenErrors = new Set();
     let timer;
+    let healthTimer;
     function render() {
         const now = Date.now();
         for (const [process, entry] of snapshots)
@@ -85,6 +183,34 @@ function connectionsPage() {
                 perType.set(type, entry);
             }
         }
+        const recent = all.flatMap((e) => e.snapshot.recent_errors).sort((a, b) => b.at.localeCompare(a.at));
+        const isError = (error) => GATEWAY_ERROR_CODES.has(error.code);
+        let newErrors = 0;
+        let newRefusals = 0;
+        for (const error of recent) {
+            const key = `${error.at}|${error.client_id}|${error.correlation_id}|${error.code}`;
+            if (seenErrors.has(key))
+                continue;
+            seenErrors.add(key);
+            if (seenErrors.size > 500)
+                seenErrors.delete(seenErrors.values().next().value);
+            if (isError(error))
+                newErrors += 1;
+            else
+                newRefusals += 1;
+        }
+        const sample = (series, value) => {
+            series.push(value);
+            if (series.length > TREND_SAMPLES)
+                series.shift();
+        };
+        sample(trends.rate, [...perType.values()].reduce((sum, entry) => sum + entry.rate, 0));
+        sample(trends.connections, all.reduce((n, e) => n + e.snapshot.connections_total, 0));
+        sample(trends.errors, newErrors);
+        sample(trends.refusals, newRefusals);
+        const one = (v) => v.toFixed(1);
+        const whole = (v) => String(Math.round(v));
+        required("sparklines").replaceChildren(sparkline("Events pro Sekunde", trends.rate, one), sparkline("Verbindungen", trends.connections, whole), sparkline("Fehler je Messung", trends.errors, whole), sparkline("Ablehnungen je Messung", trends.refusals, whole));
         rates.replaceChildren(...[...perType.entries()]
             .sort(([a], [b]) => a.localeCompare(b))
             .map(([type, { rate, total }]) => {
@@ -92,15 +218,8 @@ function connectionsPage() {
             tr.append(cell(type), cell(rate.toFixed(1)), cell(total));
             return tr;
         }));
-        errors.replaceChildren(...all
-            .flatMap((e) => e.snapshot.recent_errors)
-            .sort((a, b) => b.at.localeCompare(a.at))
-            .slice(0, 30)
-            .map((error) => {
-            const tr = document.createElement("tr");
-            tr.append(cell(localTime(error.at)), cell(error.code), cell(error.client_id, "mono"), cell(error.correlation_id, "mono"), cell(error.message));
-            return tr;
-        }));
+        errors.replaceChildren(...recent.filter(isError).slice(0, 30).map(errorRow));
+        refusals.replaceChildren(...recent.filter((error) => !isError(error)).slice(0, 30).map(errorRow));
     }
     function disconnect(connection) {
         const reason = prompt(`Client ${connection.client_id} (${connection.user}) trennen? Grund:`, "");
@@ -117,12 +236,21 @@ function connectionsPage() {
         // processes going stale, and the next request follows within REFRESH_MS.
         client.sendUserCommand("monitor_snapshot", {}, { timeout: STALE_MS }).catch(() => undefined);
     }
+    function requestHealth() {
+        client.sendUserCommand("get_system_status", {}, { timeout: HEALTH_MS }).then(renderHealth, healthUnavailable);
+    }
     client.on("connection.established", () => {
         clearInterval(timer);
+        clearInterval(healthTimer);
         requestSnapshot();
         timer = setInterval(requestSnapshot, REFRESH_MS);
+        requestHealth();
+        healthTimer = setInterval(requestHealth, HEALTH_MS);
     });
-    client.on("connection.closed", () => clearInterval(timer));
+    client.on("connection.closed", () => {
+        clearInterval(timer);
+        clearInterval(healthTimer);
+    });
     client.on("system.gateway_snapshot", (message) => {
         // The schema table types the lists' entries only as objects; gateway_snapshot() writes these.
         const snapshot = message.data;
@@ -132,6 +260,17 @@ function connectionsPage() {
     });
     client.connect().catch(() => undefined); // the status badge shows the state
 }
+// Event inspector
+/** The event types chosen on the last visit, or null on a first visit (or unreadable storage). */
+function rememberedSelection() {
+    try {
+        const value = JSON.parse(localStorage.getItem(SELECTION_KEY) ?? "null");
+        return Array.isArray(value) ? value.filter((type) => typeof type === "string") : null;
+    }
+    catch {
+        return null;
+    }
+}
 function inspectorPage() {
     const list = required("stream");
     const filter = required("filter-correlation");
@@ -140,7 +279,12 @@ function inspectorPage() {
     const boxes = () => [...document.querySelectorAll("#event-types input")];
     const captured = [];
     const eventTypes = new Set(boxes().map((box) => box.value));
-    // Boxes the browser restored as checked are held from the start (and after every reconnect).
+    // First visit: every type but the price ticks, which would drown the rest; later the last choice.
+    const remembered = rememberedSelection();
+    for (const box of boxes()) {
+        box.checked = remembered ? remembered.includes(box.value) : box.value !== "market.price_update";
+    }
+    // The chosen types are held from the start (and after every reconnect).
     const client = gatewayClient(boxes().filter((box) => box.checked).map((box) => box.value));
     let paused = false;
     let held = 0;
@@ -148,17 +292,29 @@ function inspectorPage() {
         const wanted = filter.value.trim();
         return !wanted || (entry.message.correlation_id ?? "").includes(wanted);
     }
+    /** One compact row per event (seq, time, type, correlation id) that opens to show its data. */
     function item(entry) {
         const li = document.createElement("li");
-        const header = document.createElement("header");
-        for (const text of [localTime(entry.message.timestamp), entry.message.event, entry.message.correlation_id]) {
+        const details = document.createElement("details");
+        const summary = document.createElement("summary");
+        const seq = entry.message.seq;
+        const parts = [
+            [seq === undefined || seq === null ? "seq –" : `seq ${seq}`, "seq"],
+            [localTime(entry.message.timestamp), ""],
+            [entry.message.event, ""],
+            [entry.message.correlation_id ?? "", "mono"],
+        ];
+        for (const [text, className] of parts) {
             const span = document.createElement("span");
-            span.textContent = text ?? "";
-            header.append(span);
+            span.textContent = text;
+            if (className)
+                span.className = className;
+            summary.append(span);
         }
         const pre = document.createElement("pre");
         pre.textContent = JSON.stringify(entry.message.data, null, 2);
-        li.append(header, pre);
+        details.append(summary, pre);
+        li.append(details);
         return li;
     }
     function redraw() {
@@ -174,6 +330,12 @@ function inspectorPage() {
             client.subscribe([box.value]);
         else
             client.unsubscribe([box.value]);
+        try {
+            localStorage.setItem(SELECTION_KEY, JSON.stringify(boxes().filter((b) => b.checked).map((b) => b.value)));
+        }
+        catch {
+            // Storage refused: the choice lasts as long as the page.
+        }
     });
     filter.addEventListener("input", redraw);
     pauseButton.addEventListener("click", () => {

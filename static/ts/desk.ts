@@ -6,6 +6,7 @@
  * order-ticket, i18n, connection-state); this file binds it to the page.
  */
 
+import { PriceChart } from "./chart.js";
 import { CommandError, LocalErrorCode, WebSocketEventClient, newRequestId } from "./event-client.js";
 import type {
   AnalysisCompleteData,
@@ -51,6 +52,7 @@ import {
 import { alertRuleText, alertText, errorText, messageText, reasonText } from "./i18n.js";
 import { type Account, PortfolioState } from "./portfolio-state.js";
 import { ConfirmPolicy, type KeyValueStore, isFarFromMarket, keyAction, previewOrder } from "./order-ticket.js";
+import { Watchlist } from "./watchlist.js";
 
 interface InstrumentInfo {
   symbol: string;
@@ -66,6 +68,7 @@ interface DeskConfig {
   account_url: string;
   order_url: string;
   health_url: string;
+  bars_url: string;
   event_types: string[];
   instruments: InstrumentInfo[];
   portfolio: PortfolioUpdateData | null;
@@ -96,15 +99,7 @@ function storage(kind: "localStorage" | "sessionStorage"): KeyValueStore {
   }
 }
 
-interface UPlotInstance {
-  setData(data: number[][]): void;
-  setSize(size: { width: number; height: number }): void;
-  destroy(): void;
-}
-type UPlotConstructor = new (options: object, data: number[][], target: HTMLElement) => UPlotInstance;
-
 const FINAL_STATUSES = new Set(["filled", "cancelled", "rejected", "failed"]);
-const CHART_POINTS = 300;
 const PAGE_SIZE = 25; // the REST lists' page size (REST_FRAMEWORK PAGE_SIZE)
 const PROBE_INTERVAL_MS = 1000;
 
@@ -139,9 +134,12 @@ export class PortfolioWebSocketClient {
   private readonly wsClient: WebSocketEventClient;
   private readonly config: DeskConfig;
   private readonly t: Record<string, string>;
-  private readonly series = new Map<string, { times: number[]; prices: number[] }>();
-  private chart: UPlotInstance | null = null;
+  private readonly chart: PriceChart | null;
+  private readonly watchlist: Watchlist;
+  /** The symbols price events are narrowed to now (sorted, joined), "" for all of them. */
+  private priceSubscription: string | null = null;
   private selectedSymbol: string | null = null;
+  private established = false;
   private historyPage = 1;
   private executionsPage = 1;
   private pendingAnalyses = new Set<string>();
@@ -179,6 +177,11 @@ export class PortfolioWebSocketClient {
       reconnect_base_delay: 500,
       reconnect_max_delay: 15000,
     });
+    const target = byId("price-chart");
+    this.chart = target
+      ? new PriceChart({ target, caption: byId("chart-caption"), barsUrl: config.bars_url, locale: this.locale, strings: this.t })
+      : null;
+    this.watchlist = new Watchlist(storage("localStorage"));
     this.setupEventHandlers();
   }
 
@@ -195,7 +198,6 @@ export class PortfolioWebSocketClient {
     for (const instrument of this.config.instruments) {
       if (instrument.last_price !== null) {
         this.lastPrices.set(instrument.symbol, instrument.last_price);
-        this.appendPoint(instrument.symbol, Date.now() / 1000, instrument.last_price);
         this.setPrice(instrument.symbol, instrument.last_price, null, null);
       }
     }
@@ -210,6 +212,7 @@ export class PortfolioWebSocketClient {
     this.bindKeys();
     this.bindConnectionControls();
     this.selectSymbol(this.config.instruments[0]?.symbol ?? null);
+    this.applyWatchlist();
     this.reloadBlotter();
     this.showConnection(this.wsClient.getConnectionStatus());
     void this.connect().catch(() => undefined);
@@ -257,6 +260,7 @@ export class PortfolioWebSocketClient {
     on("connection.established", () => {
       this.resync.established();
       this.reloadAll();
+      this.established = true;
       void this.loadAlerts();
     });
     on("subscription.recovery_failed", ({ reason }: { reason: string }) => {
@@ -273,6 +277,8 @@ export class PortfolioWebSocketClient {
 
   /** Reload everything a lost event may have left stale: one of each, however many ask. */
   private reloadAll(): void {
+    // The chart loads its bars when the page starts; after that, a lost tick needs them again.
+    if (this.established) void this.chart?.reload();
     this.portfolioRefresh.request();
     this.accountLoad.request();
     this.reloadBlotter();
@@ -371,6 +377,8 @@ export class PortfolioWebSocketClient {
     }
     this.portfolio.applySnapshot(data);
     this.renderPortfolio();
+    // A new position needs its ticks for its revaluation, watchlist or not.
+    if (this.watchlist.only) this.subscribePrices();
   }
 
   /** Show the portfolio's figures and positions as they are now (after a snapshot, the account or a tick). */
@@ -421,10 +429,10 @@ export class PortfolioWebSocketClient {
       return;
     }
     for (const position of rows) {
-      const row = element("tr", { "data-position": position.symbol });
+      const row = element("tr", { "data-position": position.symbol, "data-symbol-row": position.symbol });
       const pnlClass = `num pnl ${this.signClass(position.unrealized)}`;
       row.append(
-        element("th", { scope: "row" }, position.symbol),
+        this.symbolCell("th", position.symbol, { scope: "row" }),
         element("td", { class: "num quantity" }, formatNumber(position.quantity)),
         element("td", { class: "num avg-cost" }, formatEuro(position.avgCost)),
         element("td", { class: "num price" }, position.price === null ? "–" : formatEuro(position.price)),
@@ -455,11 +463,7 @@ export class PortfolioWebSocketClient {
       priceElement.classList.add(changeClass);
       setTimeout(() => priceElement.classList.remove(changeClass), 1000);
     }
-    const moment = Date.parse(data.timestamp);
-    this.appendPoint(data.symbol, (Number.isNaN(moment) ? Date.now() : moment) / 1000, data.price);
-    if (data.symbol === this.selectedSymbol) {
-      this.drawChart();
-    }
+    this.chart?.tick(data.symbol, Date.parse(data.timestamp) / 1000, data.price, data.volume);
   }
 
   private setPrice(symbol: string, price: number, change: number | null, changePercent: number | null): void {
@@ -474,58 +478,65 @@ export class PortfolioWebSocketClient {
     }
   }
 
-  private appendPoint(symbol: string, time: number, price: number): void {
-    let series = this.series.get(symbol);
-    if (!series) {
-      series = { times: [], prices: [] };
-      this.series.set(symbol, series);
-    }
-    const last = series.times[series.times.length - 1];
-    if (last !== undefined && time <= last) {
-      time = last + 0.001;
-    }
-    series.times.push(time);
-    series.prices.push(price);
-    if (series.times.length > CHART_POINTS) {
-      series.times.shift();
-      series.prices.shift();
-    }
-  }
-
-  private selectSymbol(symbol: string | null): void {
+  /** Show a symbol everywhere: the board, the chart, the ticket, the alert and analysis forms. */
+  selectSymbol(symbol: string | null): void {
+    if (symbol !== null && !this.config.instruments.some((instrument) => instrument.symbol === symbol)) return;
+    const changed = symbol !== this.selectedSymbol;
     this.selectedSymbol = symbol;
-    document.querySelectorAll<HTMLButtonElement>(".select-symbol").forEach((button) => {
+    document.querySelectorAll<HTMLButtonElement>("#price-board .select-symbol").forEach((button) => {
       button.setAttribute("aria-pressed", String(button.dataset.symbol === symbol));
     });
+    document.querySelectorAll<HTMLElement>("#price-board tr[data-symbol], tr[data-symbol-row]").forEach((row) => {
+      row.classList.toggle("selected", (row.dataset.symbolRow ?? row.dataset.symbol) === symbol);
+    });
+    for (const id of ["order-symbol", "alert-symbol", "analysis-symbol"]) {
+      const select = byId<HTMLSelectElement>(id);
+      if (select && symbol !== null && select.value !== symbol) select.value = symbol;
+    }
     const label = byId("chart-symbol");
     if (label) label.textContent = symbol ?? "";
-    this.chart?.destroy();
-    this.chart = null;
-    this.drawChart();
+    if (changed) {
+      void this.chart?.show(symbol);
+      if (this.watchlist.only) this.applyWatchlist();
+    }
   }
 
-  private drawChart(): void {
-    const target = byId("price-chart");
-    const UPlot = (window as unknown as { uPlot?: UPlotConstructor }).uPlot;
-    if (!target || !UPlot || !this.selectedSymbol) return;
-    const series = this.series.get(this.selectedSymbol) ?? { times: [], prices: [] };
-    const data = [series.times, series.prices];
-    if (!this.chart) {
-      const width = Math.max(240, target.clientWidth || 400);
-      this.chart = new UPlot(
-        {
-          width,
-          height: 200,
-          legend: { show: false },
-          scales: { x: { time: true } },
-          series: [{}, { label: this.selectedSymbol, stroke: "#1f5fbf", width: 2 }],
-        },
-        data,
-        target,
-      );
-    } else {
-      this.chart.setData(data);
-    }
+  /**
+   * Narrow the price events to the watchlist, the chart's symbol and the held positions (revalued
+   * on every tick), or widen them to all; subscribe only when that set changes.
+   */
+  private subscribePrices(): void {
+    const held = this.portfolio.rows().map((position) => position.symbol);
+    const symbols = this.watchlist.subscriptionSymbols(this.selectedSymbol, held);
+    const key = symbols ? symbols.join(",") : "";
+    if (key === this.priceSubscription) return;
+    this.priceSubscription = key;
+    if (symbols) this.wsClient.subscribe(["market.price_update"], { symbols });
+    else this.wsClient.subscribe(["market.price_update"]);
+  }
+
+  /** Show the board's watchlist marks and rows, and narrow or widen the price events to match. */
+  private applyWatchlist(): void {
+    this.subscribePrices();
+    const only = byId<HTMLInputElement>("watchlist-only");
+    if (only) only.checked = this.watchlist.only;
+    document.querySelectorAll<HTMLTableRowElement>("#price-board tbody tr[data-symbol]").forEach((row) => {
+      const symbol = row.dataset.symbol ?? "";
+      const watched = this.watchlist.has(symbol);
+      row.hidden = this.watchlist.only && this.watchlist.size > 0 && !watched;
+      const toggle = row.querySelector<HTMLButtonElement>("button.watch");
+      if (toggle) {
+        toggle.setAttribute("aria-pressed", String(watched));
+        toggle.textContent = watched ? "★" : "☆";
+      }
+    });
+  }
+
+  private setRange(range: string): void {
+    document.querySelectorAll<HTMLButtonElement>("#chart-ranges button[data-range]").forEach((button) => {
+      button.setAttribute("aria-pressed", String(button.dataset.range === range));
+    });
+    void this.chart?.show(this.selectedSymbol, range);
   }
 
   // Notifications
@@ -696,9 +707,30 @@ export class PortfolioWebSocketClient {
       confirmSetting.addEventListener("change", () => (this.confirmPolicy.enabled = confirmSetting.checked));
     }
     byId<HTMLFormElement>("logout-form")?.addEventListener("submit", () => this.wsClient.disconnect());
-    document.querySelectorAll<HTMLButtonElement>(".select-symbol").forEach((button) => {
-      button.addEventListener("click", () => this.selectSymbol(button.dataset.symbol ?? null));
+    // A symbol chosen anywhere (board, positions, blotter) is chosen everywhere.
+    document.addEventListener("click", (event) => {
+      const button = (event.target as Element | null)?.closest?.<HTMLElement>(".select-symbol");
+      if (button?.dataset.symbol) this.selectSymbol(button.dataset.symbol);
     });
+    for (const id of ["order-symbol", "alert-symbol", "analysis-symbol"]) {
+      byId<HTMLSelectElement>(id)?.addEventListener("change", (event) =>
+        this.selectSymbol((event.target as HTMLSelectElement).value),
+      );
+    }
+    document.querySelectorAll<HTMLButtonElement>("#chart-ranges button[data-range]").forEach((button) => {
+      button.addEventListener("click", () => this.setRange(button.dataset.range ?? ""));
+    });
+    document.querySelectorAll<HTMLButtonElement>("#price-board button.watch").forEach((button) => {
+      button.addEventListener("click", () => {
+        this.watchlist.toggle(button.dataset.symbol ?? "");
+        this.applyWatchlist();
+      });
+    });
+    byId<HTMLInputElement>("watchlist-only")?.addEventListener("change", (event) => {
+      this.watchlist.only = (event.target as HTMLInputElement).checked;
+      this.applyWatchlist();
+    });
+    document.addEventListener("themechange", () => this.chart?.restyle());
     byId("history-prev")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage - 1));
     byId("history-next")?.addEventListener("click", () => void this.refreshOrderHistory(this.historyPage + 1));
     byId("executions-prev")?.addEventListener("click", () => void this.refreshExecutions(this.executionsPage - 1));
@@ -1000,11 +1032,11 @@ export class PortfolioWebSocketClient {
     for (const order of data.results) {
       const id = String(order.id);
       const price = restingPrice(order);
-      const row = element("tr", { "data-order-id": id, "data-status": order.status ?? "" });
+      const row = element("tr", { "data-order-id": id, "data-status": order.status ?? "", "data-symbol-row": order.symbol ?? "" });
       row.append(
         element("td", {}, id),
         element("td", {}, order.created_at ? formatTime(order.created_at) : ""),
-        element("td", {}, order.symbol ?? ""),
+        this.symbolCell("td", order.symbol ?? ""),
         element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""),
         element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""),
         element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)),
@@ -1057,11 +1089,15 @@ export class PortfolioWebSocketClient {
       body.append(row);
     }
     for (const execution of data.results) {
-      const row = element("tr", { "data-fill-id": String(execution.id), "data-order-id": String(execution.order_id) });
+      const row = element("tr", {
+        "data-fill-id": String(execution.id),
+        "data-order-id": String(execution.order_id),
+        "data-symbol-row": execution.symbol,
+      });
       row.append(
         element("td", {}, formatTime(execution.executed_at)),
         element("td", {}, String(execution.order_id)),
-        element("td", {}, execution.symbol),
+        this.symbolCell("td", execution.symbol),
         element("td", {}, this.t[`side_${execution.side}`] ?? execution.side),
         element("td", { class: "num" }, formatNumber(toNumber(execution.quantity) ?? 0)),
         element("td", { class: "num" }, this.euroOrDash(execution.price)),
@@ -1127,11 +1163,11 @@ export class PortfolioWebSocketClient {
       const id = String(order.id);
       const status = order.status ?? "";
       const price = toNumber(order.average_fill_price) ?? restingPrice(order);
-      const row = element("tr", { "data-order-id": id, "data-status": status });
+      const row = element("tr", { "data-order-id": id, "data-status": status, "data-symbol-row": order.symbol ?? "" });
       row.append(
         element("td", {}, id),
         element("td", {}, order.created_at ? formatTime(order.created_at) : ""),
-        element("td", {}, order.symbol ?? ""),
+        this.symbolCell("td", order.symbol ?? ""),
         element("td", {}, this.t[`side_${order.side}`] ?? order.side ?? ""),
         element("td", {}, this.t[`type_${order.order_type}`] ?? order.order_type ?? ""),
         element("td", { class: "num" }, formatNumber(toNumber(order.quantity) ?? 0)),
@@ -1456,6 +1492,16 @@ export class PortfolioWebSocketClient {
 
   private demoNotice(isDemo: boolean): HTMLElement[] {
     return isDemo ? [element("p", { class: "demo-notice" }, this.t.demo_data)] : [];
+  }
+
+  /** A table cell whose symbol, clicked, selects it everywhere. */
+  private symbolCell(tag: "th" | "td", symbol: string, attributes: Record<string, string> = {}): HTMLElement {
+    const cell = element(tag, attributes);
+    if (!symbol) return cell;
+    const button = element("button", { type: "button", class: "link select-symbol", "data-symbol": symbol }, symbol);
+    button.setAttribute("aria-label", fill(this.t.show_symbol ?? "{symbol}", { symbol }));
+    cell.append(button);
+    return cell;
   }
 
   private numberOrDash(value: unknown): string {
