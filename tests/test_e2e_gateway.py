@@ -241,18 +241,43 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
     monitor_cookie = session_cookie(monitor_user).decode()
     published = 0
 
+    newest: tuple[str, str] | None = None  # event type and identity of the newest event published
+
+    def identity(data: dict) -> str:
+        return str(data.get("message") or data.get("price"))
+
     async def publish(event_type: str, data: dict) -> None:
+        nonlocal newest
         message = build_event_message(event_type, data)
         await layer.group_send(message["group"], message)
+        newest = (event_type, identity(data))
 
     async def scenario() -> None:
         nonlocal published
         async with connect(server.ws_url + "/", additional_headers={"Cookie": monitor_cookie},
-                           origin=server.http_url) as monitor:
+                           origin=server.http_url, max_size=2**20) as monitor:
             await monitor.recv()
+            # The monitor subscribes to the same events: once it has the newest one, the server's
+            # fan-out has handed every event published before it to the stuck socket too.
+            await monitor.send(json.dumps({"type": "subscription", "event": "subscribe",
+                                           "data": {"event_types": ["market.alert", "market.price_update"]}}))
+            await recv_event(monitor, "subscription.confirmed")
+            await recv_event(monitor, "subscription.confirmed")
+
+            async def caught_up() -> None:
+                nonlocal newest
+                if newest is None:
+                    return
+                async with asyncio.timeout(30):
+                    while True:
+                        frame = decode(await monitor.recv())
+                        if (frame["event"], identity(frame.get("data") or {})) == newest:
+                            newest = None  # caught up until the next publish
+                            return
 
             async def stuck_entry() -> dict | None:
                 """The server's view of the stuck socket, after everything published before it."""
+                await caught_up()
                 await monitor.send('{"type":"user","event":"monitor_snapshot","data":{},"correlation_id":"s"}')
                 snapshot = await recv_event(monitor, "system.gateway_snapshot", timeout=15)
                 listed = {c["client_id"]: c for c in snapshot["data"]["connections"]}
