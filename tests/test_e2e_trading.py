@@ -106,4 +106,7 @@ def test_desk_client_re_sends_an_order_whose_answer_was_lost_and_it_is_placed_on
     assert [order.client_order_id for order in orders] == [report["client_order_id"]]
     assert (orders[0].status, orders[0].filled_quantity) == (OrderStatus.FILLED, 3)
     assert OrderAudit.objects.filter(action="place").count() == 1
-    assert report["result"] == {"order_id": str(orders[0].pk), "status": "filled", "message": "Order placed and filled."}
+    assert report["result"] == {
+        "order_id": str(orders[0].pk), "status": "filled", "message": "Order placed and filled.",
+        "message_code": "order_placed_filled", "message_params": {"order_id": str(orders[0].pk), "symbol": "SAP"},
+    }
