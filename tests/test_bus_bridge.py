@@ -268,7 +268,7 @@ async def test_gateways_on_a_channel_layer_sharded_over_two_redis_hosts_deliver_
     gateways, live_clients, staff_user, tmp_path
 ):
     # given two Redis servers of this test's own, and two gateways sharding the layer over both
-    from tests.fixtures.bus import RedisServer
+    from tests.fixtures.servers import RedisServer
 
     shards = [RedisServer(tmp_path), RedisServer(tmp_path)]
     for shard in shards:

@@ -173,13 +173,13 @@ async def test_periodic_monitor_publishes_service_status(ws_connect, operator_us
 
 
 async def test_status_changes_when_the_channel_layer_goes_down(
-    ws_connect, operator_user, private_redis, settings, patient_thresholds
+    ws_connect, operator_user, own_redis, settings, patient_thresholds
 ):
     # given the gateway on a Redis of this test's own
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [private_redis.url], "prefix": "status-test"},
+            "CONFIG": {"hosts": [own_redis.url], "prefix": "status-test"},
         }
     }
     channel_layers.backends.clear()
@@ -189,7 +189,7 @@ async def test_status_changes_when_the_channel_layer_goes_down(
     assert up["services"]["channel_layer"]["status"] == "online"
     assert up["services"]["channel_layer"]["backend"] == "RedisChannelLayer"
     # when that Redis stops
-    await asyncio.to_thread(private_redis.stop)
+    await asyncio.to_thread(own_redis.stop)
     down = (await client.command("get_system_status", correlation_id="down"))["data"]["result"]
     # then the layer is reported offline with the reason, its error rate rises and health drops by 30
     layer = down["services"]["channel_layer"]
@@ -200,13 +200,13 @@ async def test_status_changes_when_the_channel_layer_goes_down(
     assert down["status"] != "online"
 
 
-async def test_monitor_survives_a_failing_publish(settings, db, private_redis):
+async def test_monitor_survives_a_failing_publish(settings, db, own_redis):
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [private_redis.url]}}
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [own_redis.url]}}
     }
     channel_layers.backends.clear()
     settings.MARKET = {**settings.MARKET, "PROBE_TIMEOUT": 1.0}
-    private_redis.stop()
+    own_redis.stop()
     monitor = StatusMonitor()
     result = await monitor.check()
     assert result["services"]["channel_layer"]["status"] == "offline"
