@@ -7,12 +7,13 @@ import sys
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from realtime.events import get_schema
 from tests.fixtures.bus import LiveClient, live_connect
 from tests.fixtures.market import make_instrument
 from tests.fixtures.servers import BASE_DIR, server_env, start_daphne
-from tests.fixtures.ws import session_cookie
+from tests.fixtures.ws import login_cookie
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -36,8 +37,8 @@ def without_redis(env: dict[str, str]) -> dict[str, str]:
 
 async def test_daphne_with_in_process_feed_streams_ticks_to_a_client_that_only_subscribes(staff_user, tmp_path):
     # given SAP with a price, and daphne on the in-memory layer with its own feed switched on
-    await sync_to_async(make_instrument)()
-    cookie = await sync_to_async(session_cookie)(staff_user)
+    await database_sync_to_async(make_instrument)()
+    cookie = await login_cookie(staff_user)
     env = without_redis(server_env(MARKET_FEED_IN_PROCESS="1", MARKET_FEED_INTERVAL="0.1"))
     server = await sync_to_async(start_daphne)(tmp_path, env=env)
     try:
@@ -57,8 +58,8 @@ async def test_daphne_with_in_process_feed_streams_ticks_to_a_client_that_only_s
 
 async def test_feed_process_on_redis_reaches_a_client_of_a_separate_daphne(staff_user, tmp_path, own_redis):
     # given SAP, a daphne on a Redis layer (no feed of its own) and a separate market_feed process
-    await sync_to_async(make_instrument)()
-    cookie = await sync_to_async(session_cookie)(staff_user)
+    await database_sync_to_async(make_instrument)()
+    cookie = await login_cookie(staff_user)
     env = server_env(REDIS_URL=own_redis.url, MARKET_FEED_IN_PROCESS="1")
     server = await sync_to_async(start_daphne)(tmp_path, env=env)
     feed = None
