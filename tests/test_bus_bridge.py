@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import time
 import uuid
 from decimal import Decimal
 
@@ -17,6 +15,7 @@ from realtime import dispatch
 from realtime.protocol import utc_now_iso
 from tests.fixtures.bus import gateway_layer, new_bus, publish_marker, shared_redis_url, spec_command_response, spec_price_update
 from tests.fixtures.servers import BASE_DIR
+from tests.fixtures.waiting import aeventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -228,10 +227,10 @@ async def test_bridges_outside_the_gateways_deliver_each_bus_event_once(gateways
             await client.subscribe("market.price_update")
         probe = redis.Redis.from_url(bus.redis_url)
         lease = f"{bus.layer_prefix}:bus:bridge-leader"
-        deadline = time.monotonic() + 30
-        while probe.pubsub_numsub(bus.events_channel)[0][1] < 2 or not probe.get(lease):
-            assert time.monotonic() < deadline, "bridges did not subscribe and elect a leader"
-            await asyncio.sleep(0.05)
+        await aeventually(
+            lambda: probe.pubsub_numsub(bus.events_channel)[0][1] == 2 and probe.get(lease),
+            timeout=30, message="both bridges subscribed and a leader elected",
+        )
         symbols = [unique_symbol() for _ in range(5)]
 
         # when a service publishes events on the bus

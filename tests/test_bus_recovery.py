@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -19,6 +17,7 @@ from realtime.history import MemoryHistory, RedisHistory, get_history
 from realtime.protocol import decode, utc_now_iso
 from tests.fixtures.bus import Bus, LiveClient, new_bus, publish_marker, shared_redis_url, spec_price_update
 from tests.fixtures.spec_events import MarketAlertEvent, spec_bus_text
+from tests.fixtures.waiting import aeventually
 from tests.fixtures.ws import send_marker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -57,15 +56,12 @@ def position(frame: dict[str, Any]) -> dict[str, Any]:
     return {"seq": frame["seq"], "epoch": frame["epoch"]}
 
 
-async def history_reaches(bus: Bus, event_type: str, seq: int, timeout: float = 10) -> None:
+async def history_reaches(bus: Bus, event_type: str, seq: int, timeout: float = 30) -> None:
     """Wait until the shared history has numbered `event_type` up to `seq`."""
     probe = redis.Redis.from_url(bus.redis_url)
     key = f"{bus.layer_prefix}:history:{event_type}:seq"
-    deadline = time.monotonic() + timeout
     try:
-        while int(probe.get(key) or 0) < seq:
-            assert time.monotonic() < deadline, f"history of {event_type} not at {seq} after {timeout}s"
-            await asyncio.sleep(0.05)
+        await aeventually(lambda: int(probe.get(key) or 0) >= seq, timeout=timeout, message=f"history of {event_type} at {seq}")
     finally:
         probe.close()
 
@@ -410,14 +406,12 @@ async def test_bus_events_go_out_live_without_seq_while_the_history_is_unreachab
 
     # when the history's Redis is back, then bus events are numbered again (in a new epoch)
     own_redis.start()
-    deadline = time.monotonic() + 10
-    while True:
-        assert time.monotonic() < deadline, "bus events not numbered again within 10s"
+
+    async def numbered() -> bool:
         bus.publish(spec_price_update(unique_symbol(), 3.0))
-        frame = await client.receive_event(PRICE)
-        if "seq" in frame:
-            break
-        await asyncio.sleep(0.2)
+        return "seq" in await client.receive_event(PRICE)
+
+    await aeventually(numbered, timeout=30, interval=0.2, message="bus events numbered again")
     assert "event history is back" in process.log()
     assert process.process.poll() is None
 
