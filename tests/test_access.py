@@ -72,12 +72,18 @@ async def test_lost_permission_stops_the_matching_events_at_once(ws_connect, ope
     assert removed["data"] == {"event_type": "system.error", "client_id": confirmed["data"]["client_id"], "reason": "permission_revoked"}
     from realtime.dispatch import asend_event
 
+    (marker_type,) = await client.subscribe("market.alert")
+    assert marker_type["event"] == "subscription.confirmed"
     await asend_event(
         "system.error",
         {"error_id": "e", "service_name": "s", "error_type": "T", "error_message": "m", "severity": "error",
          "user_affected": False, "timestamp": "2026-11-23T10:00:00Z"},
     )
-    assert await client.nothing_more()
+    await asend_event("market.alert", {
+        "alert_type": "price_threshold", "symbol": "MARK", "message": "marker", "severity": "info",
+        "trigger_value": Decimal(1), "current_value": Decimal(1), "threshold": Decimal(1),
+        "timestamp": "2026-11-23T10:00:00Z"})
+    await client.nothing_before({"event": "market.alert", "data": {"symbol": "MARK"}})
     await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.error"]}})
     assert (await client.receive())["event"] == "permission_denied"
 

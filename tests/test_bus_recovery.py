@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -17,11 +15,15 @@ from channels.layers import channel_layers, get_channel_layer
 from realtime.dispatch import asend_event
 from realtime.history import MemoryHistory, RedisHistory, get_history
 from realtime.protocol import decode, utc_now_iso
-from tests.fixtures.bus import Bus, LiveClient, new_bus, shared_redis_url, spec_price_update
+from tests.fixtures.bus import Bus, LiveClient, new_bus, publish_marker, shared_redis_url, spec_price_update
+from tests.fixtures.spec_events import MarketAlertEvent, spec_bus_text
+from tests.fixtures.waiting import aeventually
+from tests.fixtures.ws import send_marker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PRICE = "market.price_update"
+ALERT = "market.alert"
 
 
 def unique_symbol() -> str:
@@ -37,12 +39,12 @@ def prices(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def subscribe(
-    client: LiveClient, *, since: dict[str, Any] | None = None, symbols: list[str] | None = None
+    client: LiveClient, *, since: dict[str, Any] | None = None, symbols: list[str] | None = None, event_type: str = PRICE
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Subscribe to prices; return the frames replayed before the confirmation, and the confirmation."""
-    data: dict[str, Any] = {"event_types": [PRICE]}
+    """Subscribe to one event type; return the frames replayed before the confirmation, and the confirmation."""
+    data: dict[str, Any] = {"event_types": [event_type]}
     if since is not None:
-        data["since"] = {PRICE: since}
+        data["since"] = {event_type: since}
     if symbols is not None:
         data["symbols"] = symbols
     await client.send({"type": "subscription", "event": "subscribe", "data": data})
@@ -54,31 +56,30 @@ def position(frame: dict[str, Any]) -> dict[str, Any]:
     return {"seq": frame["seq"], "epoch": frame["epoch"]}
 
 
-async def history_reaches(bus: Bus, event_type: str, seq: int, timeout: float = 10) -> None:
+async def history_reaches(bus: Bus, event_type: str, seq: int, timeout: float = 30) -> None:
     """Wait until the shared history has numbered `event_type` up to `seq`."""
     probe = redis.Redis.from_url(bus.redis_url)
     key = f"{bus.layer_prefix}:history:{event_type}:seq"
-    deadline = time.monotonic() + timeout
     try:
-        while int(probe.get(key) or 0) < seq:
-            assert time.monotonic() < deadline, f"history of {event_type} not at {seq} after {timeout}s"
-            await asyncio.sleep(0.05)
+        await aeventually(lambda: int(probe.get(key) or 0) >= seq, timeout=timeout, message=f"history of {event_type} at {seq}")
     finally:
         probe.close()
 
 
-def price_data(symbol: str) -> dict[str, Any]:
+def alert_data(symbol: str) -> dict[str, Any]:
     return {
-        "symbol": symbol,
-        "isin": "DE0007164600",
-        "price": Decimal("42.5"),
-        "previous_price": Decimal("42"),
-        "change": Decimal("0.5"),
-        "change_percent": Decimal("1.19"),
-        "volume": 7,
+        "alert_type": "price_threshold", "symbol": symbol, "message": f"{symbol} crossed", "severity": "info",
+        "trigger_value": Decimal("1"), "current_value": Decimal("1"), "threshold": Decimal("1"),
         "timestamp": utc_now_iso(),
-        "source": "django-feed",
     }
+
+
+def spec_alert(symbol: str) -> str:
+    """An alert as a service written against the spec publishes it on the bus (floats)."""
+    return spec_bus_text(MarketAlertEvent(
+        alert_type="price_threshold", symbol=symbol, message=f"{symbol} crossed", severity="info",
+        trigger_value=Decimal("1"), current_value=Decimal("1"), threshold=Decimal("1"), timestamp=utc_now_iso(),
+    ))
 
 
 @pytest.fixture
@@ -195,7 +196,7 @@ async def test_bus_event_reaches_a_subscriber_on_each_process_once_with_the_same
         assert [frame["data"]["symbol"] for frame in frames] == symbols
         assert [frame["seq"] for frame in frames] == [start + 1, start + 2, start + 3]
         assert {frame["epoch"] for frame in frames} == {epoch}
-        assert await client.nothing_more(), "an event arrived twice"
+        await client.nothing_before(publish_marker(bus, client))  # no event twice
         got[client] = frames
     # and both processes sent the same frames (the one stored for replay), not each its own
     assert got[on_a] == got[on_b]
@@ -237,7 +238,7 @@ async def test_client_reconnecting_with_since_gets_the_bus_events_it_missed_in_o
     bus.publish(spec_price_update(live, 3.0))
     frame = await again.receive_event(PRICE)
     assert (frame["data"]["symbol"], frame["seq"]) == (live, seen["seq"] + 5)
-    assert await again.nothing_more()
+    await again.nothing_before(publish_marker(bus, again))
 
 
 async def test_bus_events_reach_symbol_subscribers_live_and_on_replay(gateways, live_clients, staff_user):
@@ -260,7 +261,7 @@ async def test_bus_events_reach_symbol_subscribers_live_and_on_replay(gateways, 
     frame = await narrowed.receive_event(PRICE)
     assert (frame["data"]["symbol"], frame["seq"]) == (wanted, start + 2)
     await everything.receive_until(lambda f: f["event"] == PRICE and f.get("seq") == start + 3)
-    assert await narrowed.nothing_more()
+    await narrowed.nothing_before(publish_marker(bus, narrowed))
 
     # when it reconnects with `since` before that price and its symbol filter
     await narrowed.close()
@@ -326,35 +327,35 @@ async def test_the_same_bus_message_twice_within_the_window_is_delivered_and_num
 async def test_events_from_django_and_from_the_bus_share_one_numbering_and_audience_holds_on_replay(
     gateways, live_clients, staff_user, other_staff_user, django_side_on
 ):
-    # given two gateway processes, this process publishing on their Redis, and a price subscriber
-    # of two users on different processes
+    # given two gateway processes, this process publishing on their Redis, and an alert subscriber
+    # of two users on different processes (alerts: a type that may have an audience)
     bus = new_bus(shared_redis_url())
     process_a, process_b = gateways(bus)
     django_side_on(bus)
     anna = await live_clients(process_a, staff_user)
     bernd = await live_clients(process_b, other_staff_user)
-    _, confirmed = await subscribe(anna)
+    _, confirmed = await subscribe(anna, event_type=ALERT)
     start, epoch = confirmed["data"]["seq"], confirmed["data"]["epoch"]
-    await subscribe(bernd)
+    await subscribe(bernd, event_type=ALERT)
     symbols = [unique_symbol() for _ in range(5)]
 
     # when bus events and Django's own events (one of them for Anna only) alternate, each
     # numbered before the next is sent (events sent at the same moment on both ways may take
     # their numbers in either order)
-    bus.publish(spec_price_update(symbols[0], 1.0))
-    await history_reaches(bus, PRICE, start + 1)
-    await asend_event(PRICE, price_data(symbols[1]), audience=[staff_user.pk])
-    bus.publish(spec_price_update(symbols[2], 1.0))
-    await history_reaches(bus, PRICE, start + 3)
-    await asend_event(PRICE, price_data(symbols[3]))
-    bus.publish(spec_price_update(symbols[4], 1.0))
+    bus.publish(spec_alert(symbols[0]))
+    await history_reaches(bus, ALERT, start + 1)
+    await asend_event(ALERT, alert_data(symbols[1]), audience=[staff_user.pk])
+    bus.publish(spec_alert(symbols[2]))
+    await history_reaches(bus, ALERT, start + 3)
+    await asend_event(ALERT, alert_data(symbols[3]))
+    bus.publish(spec_alert(symbols[4]))
 
     # then Anna got all five numbered without a gap, Bernd the four meant for everyone
     def seen_all(expected):
         got = set()
 
         def match(frame):
-            if frame["event"] == PRICE:
+            if frame["event"] == ALERT:
                 got.add(frame["data"]["symbol"])
             return got >= set(expected)
 
@@ -362,16 +363,16 @@ async def test_events_from_django_and_from_the_bus_share_one_numbering_and_audie
 
     for client, expected in ((anna, symbols), (bernd, [s for s in symbols if s != symbols[1]])):
         # the two sources take different paths to a process, so arrival order may differ from seq
-        frames = prices(await client.receive_until(seen_all(expected), timeout=10))
-        numbered = sorted((frame["data"]["symbol"], frame["seq"]) for frame in frames)
+        frames = await client.receive_until(seen_all(expected), timeout=10)
+        numbered = sorted((frame["data"]["symbol"], frame["seq"]) for frame in frames if frame["event"] == ALERT)
         assert numbered == sorted((symbol, start + 1 + symbols.index(symbol)) for symbol in expected)
-        assert await client.nothing_more()
+        await client.nothing_before_all([publish_marker(bus, client), await send_marker(client)])
 
     # when both reconnect with `since` the start, each on the other process
     replays = {}
     for user, process in ((staff_user, process_b), (other_staff_user, process_a)):
         again = await live_clients(process, user)
-        replayed, confirmed = await subscribe(again, since={"seq": start, "epoch": epoch})
+        replayed, confirmed = await subscribe(again, since={"seq": start, "epoch": epoch}, event_type=ALERT)
         assert confirmed["data"]["recovered"] is True and confirmed["data"]["seq"] == start + 5
         replays[user] = [(frame["data"]["symbol"], frame["seq"]) for frame in replayed]
 
@@ -405,14 +406,12 @@ async def test_bus_events_go_out_live_without_seq_while_the_history_is_unreachab
 
     # when the history's Redis is back, then bus events are numbered again (in a new epoch)
     own_redis.start()
-    deadline = time.monotonic() + 10
-    while True:
-        assert time.monotonic() < deadline, "bus events not numbered again within 10s"
+
+    async def numbered() -> bool:
         bus.publish(spec_price_update(unique_symbol(), 3.0))
-        frame = await client.receive_event(PRICE)
-        if "seq" in frame:
-            break
-        await asyncio.sleep(0.2)
+        return "seq" in await client.receive_event(PRICE)
+
+    await aeventually(numbered, timeout=30, interval=0.2, message="bus events numbered again")
     assert "event history is back" in process.log()
     assert process.process.poll() is None
 

@@ -52,15 +52,13 @@ async def test_clients_of_a_dying_gateway_reconnect_through_the_proxy_to_the_oth
     gateways, nginx, staff_user, other_staff_user
 ):
     # given two named gateway processes behind nginx, and clients through it until both have one
-    from asgiref.sync import sync_to_async
-
-    from tests.fixtures.ws import session_cookie
+    from tests.fixtures.ws import login_cookie
 
     bus = new_bus(shared_redis_url())
     (process_a,) = gateways(bus, count=1, SERVICE_NAME="gateway-a")
     (process_b,) = gateways(bus, count=1, SERVICE_NAME="gateway-b")
     proxy = nginx([process_a.port, process_b.port])
-    cookie = await sync_to_async(session_cookie)(staff_user)
+    cookie = await login_cookie(staff_user)
     clients = {}
     for _ in range(6):
         client = await live_connect(proxy, cookie)

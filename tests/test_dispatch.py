@@ -72,8 +72,10 @@ async def test_audience_limits_an_event_to_its_users(ws_connect, staff_user, oth
 
     await asend_event("market.alert", ALERT, audience=[staff_user.pk])
 
+    await asend_event("market.alert", {**ALERT, "symbol": "MARK"}, audience=[other_staff_user.pk])
+
     assert (await anna.receive())["data"]["symbol"] == "SAP"
-    assert await bernd.nothing_more()
+    await bernd.nothing_before({"event": "market.alert", "data": {"symbol": "MARK"}})
 
 
 async def test_event_with_target_client_reaches_only_that_clients_connections(ws_connect, staff_user):
@@ -83,11 +85,12 @@ async def test_event_with_target_client_reaches_only_that_clients_connections(ws
     other, _ = await ws_connect(cookie=cookie, path="/ws/tab-two")
 
     await asend_event("market.alert", ALERT, target_client="tab-one")
+    await asend_event("market.alert", {**ALERT, "symbol": "MARK"}, target_client="tab-two")
 
     for client in (first, same_id):
         message = await client.receive()
         assert message["event"] == "market.alert" and message["target_client"] == "tab-one"
-    assert await other.nothing_more()
+    await other.nothing_before({"event": "market.alert", "target_client": "tab-two", "data": {"symbol": "MARK"}})
 
 
 async def test_targeted_event_still_needs_the_permission_of_its_type(ws_connect, staff_user):
@@ -98,7 +101,8 @@ async def test_targeted_event_still_needs_the_permission_of_its_type(ws_connect,
          "user_affected": False, "timestamp": "2026-11-23T10:00:00Z"},
         target_client="tab-x",
     )
-    assert await client.nothing_more()
+    await asend_event("market.alert", {**ALERT, "symbol": "MARK"}, target_client="tab-x")
+    await client.nothing_before({"event": "market.alert", "data": {"symbol": "MARK"}})
 
 
 async def test_event_sent_on_commit_arrives_after_commit_and_not_after_rollback(ws_connect, staff_user):
@@ -114,10 +118,15 @@ async def test_event_sent_on_commit_arrives_after_commit_and_not_after_rollback(
         with transaction.atomic():
             send_event_on_commit("market.alert", {**ALERT, "symbol": "COMMITTED"})
 
+    def committed_marker():
+        with transaction.atomic():
+            send_event_on_commit("market.alert", {**ALERT, "symbol": "MARK"})
+
     await sync_to_async(rolled_back)()
     await sync_to_async(committed)()
+    await sync_to_async(committed_marker)()
     assert (await client.receive())["data"]["symbol"] == "COMMITTED"
-    assert await client.nothing_more()
+    await client.nothing_before({"event": "market.alert", "data": {"symbol": "MARK"}})
 
 
 def test_send_event_on_commit_validates_inside_the_transaction():
@@ -144,7 +153,8 @@ async def test_events_worker_threads_commit_go_out_once_each_in_commit_order(ws_
     assert received == [f"{batch}{n}" for batch in "ABC" for n in range(3)]
     seqs = [entry.seq for entry in (await get_history().since("market.alert", 0, (await get_history().position("market.alert"))[1])).entries]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
-    assert await client.nothing_more()
+    await sync_to_async(commit)("marker")
+    await client.nothing_before({"event": "market.alert", "data": {"message": "marker0"}})
 
 
 async def test_events_committed_together_are_numbered_at_once_and_go_out_unnumbered_when_that_fails(

@@ -9,7 +9,7 @@ from realtime.connections import connections
 from realtime.dispatch import asend_event
 from realtime.fanout import Outbox
 from realtime.protocol import CloseCode
-from tests.fixtures.ws import login_cookie
+from tests.fixtures.ws import login_cookie, send_marker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,11 +55,12 @@ async def test_client_with_symbols_and_client_without_on_one_process_each_get_ev
         await asend_event("market.price_update", tick(symbol, price))
 
     assert await received_prices(narrowed, 2) == [("SAP", Decimal("100")), ("BMW", Decimal("50"))]
-    assert await narrowed.nothing_more()
     assert await received_prices(everything, 4) == [
         ("SAP", Decimal("100")), ("ALV", Decimal("200")), ("BMW", Decimal("50")), ("ALV", Decimal("201")),
     ]
-    assert await everything.nothing_more()
+    await asend_event("market.price_update", tick("BMW", "51"))  # no ALV, and nothing twice, before it
+    for client in (narrowed, everything):
+        await client.nothing_before({"event": "market.price_update", "data": {"symbol": "BMW", "price": Decimal("51")}})
 
 
 async def test_resubscribing_with_other_symbols_moves_the_filter_without_duplicates(ws_connect, staff_user):
@@ -75,7 +76,8 @@ async def test_resubscribing_with_other_symbols_moves_the_filter_without_duplica
 
     assert narrowed == ["alert 1", "alert 3"]
     assert (await client.receive_event("market.alert"))["data"]["message"] == "alert 4"
-    assert await client.nothing_more()
+    await asend_event("market.alert", alert("SAP", 5))
+    await client.nothing_before({"event": "market.alert", "data": {"message": "alert 5"}})
 
 
 async def test_unsubscribing_some_symbols_keeps_the_others(ws_connect, staff_user):
@@ -89,8 +91,7 @@ async def test_unsubscribing_some_symbols_keeps_the_others(ws_connect, staff_use
     await asend_event("market.alert", alert("BMW", 2))
 
     assert narrowed["data"]["symbols"] == ["BMW"]
-    assert (await client.receive_event("market.alert"))["data"]["message"] == "alert 2"
-    assert await client.nothing_more()
+    await client.nothing_before({"event": "market.alert", "data": {"message": "alert 2"}})
 
 
 @pytest.mark.parametrize("symbols", [[], "SAP", ["sap"], ["SAP", 7], ["X" * 17], [f"S{n}" for n in range(101)]])
@@ -100,7 +101,7 @@ async def test_subscribe_with_bad_symbols_is_refused_and_subscribes_nothing(ws_c
     await asend_event("market.alert", alert("SAP", 1))
 
     assert (refused["type"], refused["event"]) == ("error", "invalid_message")
-    assert await client.nothing_more()
+    await client.nothing_before(await send_marker(client))
 
 
 async def test_replay_after_reconnect_with_symbols_sends_only_those_symbols(ws_connect, staff_user):
@@ -120,7 +121,8 @@ async def test_replay_after_reconnect_with_symbols_sends_only_those_symbols(ws_c
 
     assert [m["data"]["message"] for m in replayed] == ["alert 1", "alert 3"]
     assert done["event"] == "subscription.confirmed" and done["data"]["recovered"] is True
-    assert await again.nothing_more()
+    await asend_event("market.alert", alert("SAP", 4))  # live, after the replay: nothing replayed twice before it
+    await again.nothing_before({"event": "market.alert", "data": {"message": "alert 4"}})
 
 
 async def test_symbols_do_not_narrow_event_types_without_a_symbol(ws_connect, superuser):

@@ -12,7 +12,7 @@ from market.models import AlertRule
 from market.services import alert_rule_create
 from realtime.events import get_schema
 from tests.fixtures.market import ScriptedMarket, add_history, make_instrument
-from tests.fixtures.ws import login_cookie
+from tests.fixtures.ws import login_cookie, matches, send_marker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,18 +30,12 @@ async def feed_prices(prices, volumes=None, symbol="SAP"):
 
 
 async def alerts_received(client, expected: int) -> list[dict]:
-    """Wait for `expected` market.alert events, then make sure no further one follows.
-
-    Return their data, each checked against the event's schema.
-    """
-    alerts = [
-        get_schema("market.alert").validate((await client.receive_event("market.alert", timeout=5))["data"])
-        for _ in range(expected)
-    ]
-    while not await client.nothing_more(timeout=0.5):
-        message = await client.receive()
-        if message["event"] == "market.alert":
-            alerts.append(get_schema("market.alert").validate(message["data"]))
+    """Return the data of the market.alert events that came before a marker sent after them, each
+    checked against the event's schema; there must be `expected` of them."""
+    marker = await send_marker(client, committed=True)
+    frames = await client.receive_until(lambda frame: matches(frame, marker), timeout=10)
+    alerts = [get_schema("market.alert").validate(f["data"]) for f in frames[:-1] if f["event"] == "market.alert"]
+    assert len(alerts) == expected, alerts
     return alerts
 
 

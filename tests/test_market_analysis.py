@@ -12,7 +12,7 @@ from django.utils import timezone
 from market.models import Analysis
 from realtime.events import get_schema
 from tests.fixtures.market import add_history, make_instrument
-from tests.fixtures.ws import login_cookie
+from tests.fixtures.ws import login_cookie, send_marker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,7 +63,7 @@ async def test_start_analysis_answers_at_once_and_analysis_complete_follows_to_t
     # and it is stored; the other user hears nothing of it
     stored = await Analysis.objects.aget(id=analysis_id)
     assert (stored.status, stored.recommendation) == ("complete", "buy")
-    assert await bystander.nothing_more()
+    await bystander.nothing_before(await send_marker(bystander, committed=True))
 
 
 async def test_parameters_override_the_defaults_and_show_in_the_result(ws_connect, staff_user, sap_with_history):
@@ -105,7 +105,7 @@ async def test_bad_analysis_requests_are_error_responses_and_store_nothing(
     assert response["data"]["status"] == "error"
     assert response["data"]["result"]["code"] == code
     assert await Analysis.objects.acount() == 0
-    assert await client.nothing_more()
+    await client.nothing_before(await send_marker(client, committed=True))
 
 
 async def test_instrument_with_too_little_history_is_refused_with_the_counts(ws_connect, staff_user):

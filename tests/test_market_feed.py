@@ -23,7 +23,7 @@ from realtime.protocol import decode
 from tests.fixtures.bus import gateway_layer, shared_redis_url
 from tests.fixtures.market import ScriptedMarket, make_instrument
 from tests.fixtures.servers import BASE_DIR
-from tests.fixtures.ws import login_cookie
+from tests.fixtures.ws import login_cookie, send_marker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,7 +152,7 @@ async def test_tick_reaches_a_subscribed_client_as_price_update_with_every_field
 async def test_client_not_subscribed_receives_no_ticks(ws_connect, staff_user, sap_at_100):
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     await PriceFeed(provider=ScriptedMarket({"SAP": ["101.25"]}), interval=1).run_round()
-    assert await client.nothing_more()
+    await client.nothing_before(await send_marker(client, committed=True))
 
 
 async def test_in_process_feed_starts_at_the_first_connection_and_a_subscriber_receives_ticks(

@@ -14,7 +14,7 @@ from market.status import RateMeter, StatusMonitor
 from realtime.dispatch import asend_event
 from realtime.events import get_schema
 from tests.fixtures.market import ScriptedMarket
-from tests.fixtures.ws import login_cookie
+from tests.fixtures.ws import login_cookie, matches, send_marker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,12 +138,10 @@ async def test_service_status_is_published_on_change_and_performance_alert_once_
     # when the status is asked for twice
     await client.command("get_system_status", correlation_id="first")
     await client.command("get_system_status", correlation_id="second")
-    # (events travel through the channel layer and may trail the direct responses)
-    async with asyncio.timeout(5):
-        while sum(m["event"].startswith("system.") for m in client.received) < 5:
-            await client.receive()
-    while not await client.nothing_more(timeout=0.5):
-        await client.receive()
+    # (events travel through the channel layer and may trail the direct responses; the marker
+    # follows them there)
+    marker = await send_marker(client)
+    await client.receive_until(lambda frame: matches(frame, marker), timeout=10)
     statuses, alerts = [], []
     for message in client.received:  # everything received, including what arrived before the responses
         if message["event"] == "system.service_status":
@@ -175,13 +173,13 @@ async def test_periodic_monitor_publishes_service_status(ws_connect, operator_us
 
 
 async def test_status_changes_when_the_channel_layer_goes_down(
-    ws_connect, operator_user, private_redis, settings, patient_thresholds
+    ws_connect, operator_user, own_redis, settings, patient_thresholds
 ):
     # given the gateway on a Redis of this test's own
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [private_redis.url], "prefix": "status-test"},
+            "CONFIG": {"hosts": [own_redis.url], "prefix": "status-test"},
         }
     }
     channel_layers.backends.clear()
@@ -191,7 +189,7 @@ async def test_status_changes_when_the_channel_layer_goes_down(
     assert up["services"]["channel_layer"]["status"] == "online"
     assert up["services"]["channel_layer"]["backend"] == "RedisChannelLayer"
     # when that Redis stops
-    await asyncio.to_thread(private_redis.stop)
+    await asyncio.to_thread(own_redis.stop)
     down = (await client.command("get_system_status", correlation_id="down"))["data"]["result"]
     # then the layer is reported offline with the reason, its error rate rises and health drops by 30
     layer = down["services"]["channel_layer"]
@@ -202,13 +200,13 @@ async def test_status_changes_when_the_channel_layer_goes_down(
     assert down["status"] != "online"
 
 
-async def test_monitor_survives_a_failing_publish(settings, db, private_redis):
+async def test_monitor_survives_a_failing_publish(settings, db, own_redis):
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [private_redis.url]}}
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [own_redis.url]}}
     }
     channel_layers.backends.clear()
     settings.MARKET = {**settings.MARKET, "PROBE_TIMEOUT": 1.0}
-    private_redis.stop()
+    own_redis.stop()
     monitor = StatusMonitor()
     result = await monitor.check()
     assert result["services"]["channel_layer"]["status"] == "offline"

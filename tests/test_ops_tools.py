@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.management import CommandError, call_command
 
 from aktienanalyse.asgi import application
 from aktienanalyse.exceptions import PermissionDenied
+from realtime import access
 from realtime.models import AccessToken
 from realtime.protocol import CloseCode
 from realtime.services import access_token_issue, access_token_revoke
 from tests.fixtures.servers import BASE_DIR
-from tests.fixtures.ws import HOST, ORIGIN, session_cookie
+from tests.fixtures.waiting import aeventually
+from tests.fixtures.ws import HOST, ORIGIN, login_cookie, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,26 +56,31 @@ async def token_handshake(key: str | None, header: bytes | None = None) -> bool:
 
 
 async def test_a_staff_token_opens_a_socket_and_a_revoked_one_does_not(staff_user):
-    token, key = await sync_to_async(access_token_issue)(user=staff_user, name="laptop")
+    token, key = await database_sync_to_async(access_token_issue)(user=staff_user, name="laptop")
     assert await token_handshake(key) is True
-    await sync_to_async(access_token_revoke)(token=token)
+    await database_sync_to_async(access_token_revoke)(token=token)
     assert await token_handshake(key) is False
 
 
-async def test_an_open_token_socket_outlives_the_access_checks_and_closes_when_the_token_is_revoked(staff_user, settings):
+async def test_an_open_token_socket_outlives_the_access_checks_and_closes_when_the_token_is_revoked(
+    staff_user, settings, monkeypatch
+):
     settings.REALTIME = {**settings.REALTIME, "REVALIDATE_SECONDS": 0.1}
-    token, key = await sync_to_async(access_token_issue)(user=staff_user, name="laptop")
+    checks = []
+    judge = access.access_verdicts
+    monkeypatch.setattr(access, "access_verdicts", lambda *args, **kwargs: checks.append(args) or judge(*args, **kwargs))
+    token, key = await database_sync_to_async(access_token_issue)(user=staff_user, name="laptop")
     communicator = WebsocketCommunicator(
         application, "/ws/", headers=[(b"host", HOST), (b"origin", ORIGIN), (b"authorization", f"Bearer {key}".encode())]
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected
     await communicator.receive_from()  # welcome
-    await asyncio.sleep(0.5)  # several access checks pass
+    await aeventually(lambda: len(checks) >= 3, message="three access checks of the open socket")
     await communicator.send_to(text_data='{"type":"ping","event":"heartbeat","data":{}}')
     assert '"pong"' in await communicator.receive_from()
 
-    await sync_to_async(access_token_revoke)(token=token)
+    await database_sync_to_async(access_token_revoke)(token=token)
     while True:
         output = await communicator.receive_output(timeout=5)
         if output["type"] == "websocket.close":
@@ -83,7 +89,7 @@ async def test_an_open_token_socket_outlives_the_access_checks_and_closes_when_t
 
 
 async def test_only_the_digest_of_a_token_is_stored(staff_user):
-    token, key = await sync_to_async(access_token_issue)(user=staff_user, name="laptop")
+    token, key = await database_sync_to_async(access_token_issue)(user=staff_user, name="laptop")
     stored = await AccessToken.objects.aget(pk=token.pk)
     assert key not in (stored.key_digest, stored.key_prefix, stored.name)
     assert stored.key_prefix == key[:8]
@@ -91,7 +97,7 @@ async def test_only_the_digest_of_a_token_is_stored(staff_user):
 
 @pytest.mark.parametrize("header", [b"Bearer not-a-token", b"Bearer ", b"Basic YW5uYTpwdw=="])
 async def test_a_wrong_or_malformed_token_is_refused_even_with_a_valid_session(staff_user, header):
-    cookie = await sync_to_async(session_cookie)(staff_user)
+    cookie = await login_cookie(staff_user)
     communicator = WebsocketCommunicator(
         application, "/ws/", headers=[(b"host", HOST), (b"origin", ORIGIN), (b"cookie", cookie), (b"authorization", header)]
     )
@@ -100,7 +106,7 @@ async def test_a_wrong_or_malformed_token_is_refused_even_with_a_valid_session(s
 
 
 async def test_a_token_stops_working_when_its_user_is_no_longer_staff(staff_user):
-    _, key = await sync_to_async(access_token_issue)(user=staff_user, name="laptop")
+    _, key = await database_sync_to_async(access_token_issue)(user=staff_user, name="laptop")
     staff_user.is_staff = False
     await staff_user.asave()
     assert await token_handshake(key) is False

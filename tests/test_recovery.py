@@ -60,7 +60,8 @@ async def test_reconnect_with_since_replays_exactly_the_missed_events_in_order(w
     await asend_event("market.alert", alert(5))  # live events follow, with no duplicate
     live = await second.receive()
     assert live["seq"] == seen["seq"] + 4
-    assert await second.nothing_more()
+    await asend_event("market.alert", alert(6))
+    await second.nothing_before({"event": "market.alert", "data": {"symbol": "S6"}, "seq": seen["seq"] + 5})
 
 
 async def test_since_the_current_position_recovers_with_nothing_to_replay(ws_connect, staff_user):
@@ -81,7 +82,8 @@ async def test_stale_epoch_is_told_to_reload(ws_connect, staff_user):
     assert confirmed["event"] == "subscription.confirmed"
     assert confirmed["data"]["recovered"] is False
     assert confirmed["data"]["epoch"] != "an-old-life"
-    assert await client.nothing_more()
+    await asend_event("market.alert", alert(2))  # nothing replayed from the old epoch before it
+    await client.nothing_before({"event": "market.alert", "data": {"symbol": "S2"}})
 
 
 async def test_gap_beyond_the_history_size_is_told_to_reload(ws_connect, staff_user, settings):
@@ -124,7 +126,8 @@ async def test_replay_applies_per_user_filtering_like_live_delivery(ws_connect, 
     replayed = await again.receive()
     assert replayed["data"]["symbol"] == "S2"
     assert (await again.receive())["data"]["recovered"] is True
-    assert await again.nothing_more()
+    await asend_event("market.alert", alert(3), audience=[other_staff_user.pk])
+    await again.nothing_before({"event": "market.alert", "data": {"symbol": "S3"}})
 
 
 @pytest.mark.parametrize(

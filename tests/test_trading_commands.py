@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from portfolio.models import Position, PositionCorrection
 from realtime.events import get_schema
-from tests.fixtures.ws import login_cookie
+from tests.fixtures.ws import login_cookie, send_marker
 from trading.execution import resting_orders_execute
 from trading.models import Order, OrderAudit, OrderStatus
 
@@ -38,6 +38,12 @@ async def event(client, name, timeout=3):
     message = await client.receive_event(name, timeout=timeout)
     taken.add(len(client.received) - 1)
     return message
+
+
+async def no_event_up_to_a_marker(client):
+    """Assert that no trading or portfolio event came so far, nor before a marker committed after them."""
+    assert not [m["event"] for m in client.received if m["event"].startswith(("trading.", "portfolio."))]
+    await client.nothing_before(await send_marker(client, committed=True))
 
 
 def valid(message):
@@ -88,10 +94,8 @@ async def test_limit_order_rests_then_fills_when_a_tick_crosses_it(ws_connect, t
     assert valid(await event(client, "trading.order_created"))["status"] == "open"
 
     await sync_to_async(resting_orders_execute)(instrument=sap, price=D("191"))
-    assert await client.nothing_more(timeout=0.3)
-
     await sync_to_async(resting_orders_execute)(instrument=sap, price=D("190"))
-    filled = valid(await event(client, "trading.order_filled"))
+    filled = valid(await client.nothing_before({"event": "trading.order_filled"}))  # nothing at 191
     assert (filled["order_id"], filled["fill_price"], filled["status"]) == (result["order_id"], 190, "filled")
 
 
@@ -136,7 +140,7 @@ async def test_invalid_place_order_gets_error_response_and_writes_nothing(ws_con
     assert response["data"]["result"]["code"] == code
     assert response["data"]["result"]["error"]
     assert await count(Order) == 0 and await count(OrderAudit) == 0
-    assert await client.nothing_more(timeout=0.2)
+    await no_event_up_to_a_marker(client)
 
 
 async def test_order_beyond_cash_is_refused_with_reason_and_order_id(ws_connect, trader, portfolio, sap):
@@ -175,7 +179,7 @@ async def test_events_of_a_portfolio_reach_only_its_members(ws_connect, trader, 
     await mine.command("place_order", {"symbol": "SAP", "side": "buy", "quantity": 1})
     await event(mine, "trading.order_filled")
 
-    assert await theirs.nothing_more(timeout=0.3)
+    await no_event_up_to_a_marker(theirs)
 
 
 async def test_cancel_order_cancels_and_announces(ws_connect, trader, portfolio, sap):
@@ -333,7 +337,7 @@ async def test_refresh_of_someone_elses_portfolio_is_not_found(ws_connect, trade
     response = await client.command("refresh_portfolio", {"portfolio_id": other_portfolio.pk})
 
     assert response["data"]["result"]["code"] == "portfolio_not_found"
-    assert await client.nothing_more(timeout=0.2)
+    await no_event_up_to_a_marker(client)
 
 
 async def test_update_position_by_a_supervisor_corrects_the_traders_position_and_audits(
