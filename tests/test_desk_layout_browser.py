@@ -19,7 +19,7 @@ import pytest
 
 from market.services import price_history_seed
 from portfolio.services import portfolio_create
-from tests.fixtures.servers import BASE_DIR, free_port, server_env, start_daphne
+from tests.fixtures.servers import BASE_DIR, free_port, in_process_feed_env, start_daphne
 from tests.fixtures.trading import TRADER_PERMISSIONS
 from tests.fixtures.users import grant
 from trading.models import Order
@@ -53,7 +53,7 @@ def test_every_screen_works_for_every_user_in_chromium(transactional_db, people,
     for package in ("playwright-core", "axe-core"):
         assert (BASE_DIR / "node_modules" / package).is_dir(), "run `npm ci` (make test does) first"
     assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (make test installs Debian's chromium)"
-    server = start_daphne(tmp_path, env=server_env(MARKET_FEED_INTERVAL="0.5", MARKET_FEED_IN_PROCESS="1"), port=free_port())
+    server = start_daphne(tmp_path, env=in_process_feed_env(MARKET_FEED_INTERVAL="0.5"), port=free_port())
     script_env = {
         **os.environ,
         "DESK_URL": server.http_url,

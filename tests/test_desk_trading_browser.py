@@ -21,7 +21,7 @@ import pytest
 from market.services import price_history_seed
 from portfolio.models import Position
 from portfolio.services import portfolio_create
-from tests.fixtures.servers import BASE_DIR, ServerProcess, free_port, server_env, start_daphne
+from tests.fixtures.servers import BASE_DIR, ServerProcess, free_port, in_process_feed_env, start_daphne
 from tests.fixtures.trading import TRADER_PERMISSIONS
 from tests.fixtures.users import grant
 from tests.test_desk_browser import CHROMIUM
@@ -72,7 +72,7 @@ def test_desk_trading_scenario_in_chromium(transactional_db, desk_holder, tmp_pa
     assert node, "node is needed for the browser tests (make test installs the node packages)"
     assert (BASE_DIR / "node_modules" / "playwright-core").is_dir(), "run `npm ci` (make test does) first"
     assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (make test installs Debian's chromium)"
-    env = server_env(MARKET_FEED_INTERVAL="0.3", MARKET_FEED_IN_PROCESS="1")
+    env = in_process_feed_env(MARKET_FEED_INTERVAL="0.3")
     port = free_port()
     for run in range(2):
         (tmp_path / f"run-{run}").mkdir()

@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from realtime.events import get_schema
 from tests.fixtures.bus import LiveClient, live_connect
 from tests.fixtures.market import make_instrument
-from tests.fixtures.servers import BASE_DIR, server_env, start_daphne
+from tests.fixtures.servers import BASE_DIR, in_process_feed_env, server_env, start_daphne
 from tests.fixtures.ws import login_cookie
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -29,17 +29,11 @@ async def ticks(client: LiveClient, count: int) -> list[dict]:
     return [await client.receive_event("market.price_update", timeout=20) for _ in range(count)]
 
 
-def without_redis(env: dict[str, str]) -> dict[str, str]:
-    env = dict(env)
-    env.pop("REDIS_URL", None)
-    return env
-
-
 async def test_daphne_with_in_process_feed_streams_ticks_to_a_client_that_only_subscribes(staff_user, tmp_path):
     # given SAP with a price, and daphne on the in-memory layer with its own feed switched on
     await database_sync_to_async(make_instrument)()
     cookie = await login_cookie(staff_user)
-    env = without_redis(server_env(MARKET_FEED_IN_PROCESS="1", MARKET_FEED_INTERVAL="0.1"))
+    env = in_process_feed_env(MARKET_FEED_INTERVAL="0.1")
     server = await sync_to_async(start_daphne)(tmp_path, env=env)
     try:
         # when a client connects and subscribes to price updates, and asks for nothing else
