@@ -9,8 +9,7 @@ list of what is mutated and which tests judge it: a module that moves changes it
     python scripts/mutation.py --survivors         the table and every surviving mutant's diff
 
 Each target runs in a directory of its own under `.mutation/` (its own mutmut config, copy of the
-source and result cache), so targets never invalidate each other's results and a second run only
-tests what changed. Exit status 1 when a target ends below MINIMUM_SCORE or its run fails.
+source and results); each run starts afresh, so the table always judges the tests as they are. Exit status 1 when a target ends below MINIMUM_SCORE or its run fails.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "trading/execution.py": (
         "tests/test_trading_execution_table.py",
         "tests/test_trading_execution_rules.py",
+        "tests/test_trading_services.py",
     ),
     "realtime/history.py": (
         "tests/test_history_age.py",
@@ -121,13 +121,10 @@ def prepare(target: str) -> Path:
 
 def run(target: str, *, max_children: int, timeout: float) -> int:
     """Run mutmut on one target; return its exit status."""
+    # Every run starts from a fresh copy: mutmut keeps the verdict of a surviving mutant across
+    # runs, which would hide a test added since.
+    shutil.rmtree(WORK / slug(target) / "mutants", ignore_errors=True)
     work = prepare(target)
-    # Files under mutants/ that mutmut copied on an earlier run are refreshed from the source.
-    for name in (*TARGETS[target], target):
-        copied = work / "mutants" / name
-        if copied.exists() and copied.stat().st_mtime < (BASE / name).stat().st_mtime:
-            copied.unlink()
-    shutil.rmtree(work / "mutants" / "tests", ignore_errors=True)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)
