@@ -40,6 +40,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "realtime/payload.py": ("tests/test_payload_readers.py",),
     "realtime/protocol.py": ("tests/test_protocol_parsing.py",),
     "trading/services.py": (
+        "tests/test_trading_service_rules.py",
         "tests/test_trading_services.py",
         "tests/test_trading_execution_table.py",
         "tests/test_trading_execution_rules.py",
