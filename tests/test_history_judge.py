@@ -128,7 +128,7 @@ async def test_each_event_type_is_numbered_on_its_own_in_one_epoch(store):
     other = await store.append("system.notice", FRAME, None)
 
     assert (first[0], second[0], other[0]) == (1, 2, 1)
-    assert first[1] == second[1] != other[1]
+    assert first[1] == second[1] != other[1] and len(first[1]) == len(other[1]) == 16
     assert first[2] == with_sequence(FRAME, 1, first[1])
     assert await store.position("market.alert") == (2, first[1])
 
@@ -150,6 +150,19 @@ async def test_replay_returns_frames_with_their_audience_after_the_clients_seq(s
     assert replay == Replay(True, [Entry(2, second, None, NOW)], 2, epoch)
     replay = await store.since("market.alert", 0, epoch)
     assert [(entry.seq, entry.audience) for entry in replay.entries] == [(1, [4, 5]), (2, None)]
+
+
+async def test_a_stream_nobody_wrote_replays_nothing_and_is_complete(store):
+    seq, epoch = await store.position("market.alert")
+
+    assert await store.since("market.alert", 0, epoch) == Replay(True, [], 0, epoch)
+
+
+async def test_a_type_marked_before_it_was_ever_numbered_starts_at_one(store):
+    store.mark_unnumbered(["market.alert"])
+
+    assert (await store.append("market.alert", FRAME, None))[0] == 1
+    assert store.unnumbered == set()
 
 
 async def test_replay_over_the_callers_limit_reads_nothing(store):
@@ -208,6 +221,25 @@ async def test_an_event_appended_once_per_key_is_numbered_once_until_its_key_exp
     assert (await store.position("market.alert"))[0] == 1
 
 
+async def test_an_event_appended_once_keeps_its_audience(store):
+    _, epoch, _ = await store.append_once("market.alert", FRAME, [7, 8], once="m-1", ttl=60)
+    await store.append_many([("market.alert", FRAME, [9])])
+
+    replay = await store.since("market.alert", 0, epoch)
+
+    assert [entry.audience for entry in replay.entries] == [[7, 8], [9]]
+
+
+async def test_an_event_appended_once_renews_only_its_own_marked_type(store):
+    _, old_epoch, _ = await store.append("market.alert", FRAME, None)
+    store.mark_unnumbered(["market.alert", "system.notice"])
+
+    seq, epoch, _ = await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60)
+
+    assert (seq, epoch != old_epoch) == (1, True)
+    assert store.unnumbered == {"system.notice"}
+
+
 async def test_a_once_key_of_the_memory_history_expires_exactly_at_its_ttl(clock):
     store = MemoryHistory(max_events=10, max_age=MAX_AGE)
     await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60)
@@ -256,6 +288,10 @@ async def test_a_redis_once_hit_whose_frame_was_trimmed_rebuilds_the_frame(redis
 def test_redis_keys_are_named_under_the_layers_prefix():
     store = RedisHistory(url="redis://127.0.0.1:1/0", prefix="pfx", max_events=3, max_age=MAX_AGE)
 
+    # a Redis that hangs holds an event up for at most two seconds
+    options = store.client.connection_pool.connection_kwargs
+    assert (options["socket_timeout"], options["socket_connect_timeout"]) == (2, 2)
+
     assert store._keys("market.alert") == [
         "pfx:history:market.alert:seq",
         "pfx:history:market.alert:epoch",
@@ -275,7 +311,7 @@ async def test_an_unreachable_redis_fails_appends_fast_until_the_retry_time(cloc
         await store._run(failing())
     clock.mono += RedisHistory.RETRY_SECONDS - 0.01
     call = failing()
-    with pytest.raises(HistoryUnavailable):
+    with pytest.raises(HistoryUnavailable, match="^the event history failed a moment ago$"):
         await store._run(call)
     call.close()
     clock.mono += 0.01
@@ -314,7 +350,7 @@ def test_the_embedded_configuration_keeps_one_memory_history_until_reset(setting
 
 
 async def test_with_redis_each_event_loop_and_layer_prefix_gets_its_store(settings):
-    settings.REDIS_URL = f"{shared_redis_url()} , redis://unused:1/0"
+    settings.REDIS_URL = f" {shared_redis_url()},redis://unused:1/0"
     settings.REALTIME = {**settings.REALTIME, "HISTORY_MAX_EVENTS": 7, "HISTORY_MAX_AGE_SECONDS": 30}
     settings.CHANNEL_LAYERS = {"default": {"CONFIG": {"prefix": "one"}}}
 
