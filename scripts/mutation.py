@@ -47,7 +47,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_interleaving.py",
     ),
     "realtime/fanout.py": ("tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py"),
-    "realtime/server/transport.py": ("tests/test_socket_writer.py",),
+    "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py"),
     "realtime/bridge.py": ("tests/test_bus_messages.py", "tests/test_bus_inbound.py", "tests/test_bus_poison.py"),
     "realtime/access.py": ("tests/test_access_rules.py", "tests/test_access.py"),
     "aktienanalyse/permissions.py": ("tests/test_access_rules.py",),
