@@ -82,9 +82,11 @@ def test_encoding_is_compact_and_keeps_decimals_exact(message, encoded):
 
 
 @pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), float("nan"), float("inf"), object()])
-def test_encoding_refuses_what_json_cannot_say(value):
+@pytest.mark.parametrize("decimal_first", [False, True])
+def test_encoding_refuses_what_json_cannot_say(value, decimal_first):
+    message = {"d": Decimal("1"), "v": value} if decimal_first else {"v": value, "d": Decimal("1")}
     with pytest.raises((ValueError, TypeError)) as refused:
-        encode({"v": value, "d": Decimal("1")})
+        encode(message)
 
     if isinstance(value, Decimal):
         assert "is not a number JSON allows" in str(refused.value)
@@ -108,6 +110,10 @@ def test_decoding_keeps_numbers_exact(text, decoded, kind):
     result = decode(text)
 
     assert result == decoded and type(result["p"]) is kind
+
+
+def test_decoding_bytes_keeps_a_lone_surrogate_for_the_callers_check():
+    assert decode(b'{"p": "\xed\xa0\x80"}') == {"p": "\ud800"}
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
