@@ -51,7 +51,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "realtime/bridge.py": ("tests/test_bus_messages.py", "tests/test_bus_inbound.py", "tests/test_bus_poison.py"),
     "realtime/access.py": ("tests/test_access_rules.py", "tests/test_access.py"),
     "aktienanalyse/permissions.py": ("tests/test_access_rules.py",),
-    "realtime/gate.py": ("tests/test_access_rules.py",),
+    "realtime/gate.py": ("tests/test_access_rules.py", "tests/test_handshake.py"),
 }
 
 # What the copy under .mutation/<target>/mutants needs to import the project and run its tests.
