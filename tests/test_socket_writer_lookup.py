@@ -54,6 +54,7 @@ def test_only_twisteds_plain_tcp_transport_qualifies():
     assert plain_tcp(transport) is True
 
     assert plain_tcp(None) is False
+    assert plain_tcp(object()) is False
     transport.TLS = True
     assert plain_tcp(transport) is False
     transport = Transport()
@@ -94,8 +95,9 @@ def test_without_the_adapter_installed_there_is_no_writer_and_that_is_logged(mon
     _, send = connection()
 
     with caplog.at_level(logging.WARNING, logger="realtime.server"):
-        assert socket_writer(send) is None
         assert socket_writer(lambda message: None) is None  # no daphne connection: nothing to say
+        assert caplog.records == []
+        assert socket_writer(send) is None
 
     assert [record.getMessage() for record in caplog.records] == [
         "daphne adapter: writer part not in use (realtime.server.install() did not run); "
@@ -138,7 +140,7 @@ def test_a_writer_on_a_closed_or_disconnecting_transport_refuses(installed):
     protocol, send = connection()
     writer = socket_writer(send)
     protocol.transport.connected = 0
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ConnectionError, match="^the socket is no longer open$"):
         writer.write(text_frame(b"x"))
     protocol.transport.connected = 1
     protocol.transport.disconnecting = True
