@@ -1,7 +1,8 @@
 """Run mutmut on the core modules, each against the fast tests that cover it, and report the scores.
 
 `make mutation` runs this in `.venv-mutation` (docs/mutation-testing.md). TARGETS below is the one
-list of what is mutated and which tests judge it: a module that moves changes its line there.
+list of what is mutated and which tests judge it (SCOPES narrows a module to the part under test):
+a module that moves changes its line there.
 
     python scripts/mutation.py                     every target, then the score table
     python scripts/mutation.py realtime/payload.py one target (or several), then the table
@@ -15,6 +16,7 @@ source and results); each run starts afresh, so the table always judges the test
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -54,6 +56,16 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "realtime/gate.py": ("tests/test_access_rules.py", "tests/test_handshake.py"),
 }
 
+# Where only part of a module is under test: the functions (`name`) and methods (`Class.name`,
+# `Class.*`) mutated and scored; the rest of the module is left alone.
+SCOPES: dict[str, tuple[str, ...]] = {
+    "realtime/bridge.py": (
+        "_optional_str", "check_bus_value", "_check_bus_string", "parse_bus_message", "_bus_message",
+        "_command_response_message", "BusBridge.handle",
+    ),
+    "realtime/fanout.py": ("Outbox.*",),
+}
+
 # What the copy under .mutation/<target>/mutants needs to import the project and run its tests.
 PACKAGES = ("aktienanalyse", "realtime", "trading", "market", "portfolio")
 ALSO_COPY = ("pytest.ini", "manage.py", "templates", "locale", "static", "clients/python/src")
@@ -80,6 +92,26 @@ class Score:
     def percent(self) -> float:
         """Return the share of mutants the tests detect (a timeout counts as detected)."""
         return 100.0 * (self.killed + self.timeout) / self.total if self.total else 0.0
+
+
+METHOD_SEPARATOR = "\u01c1"  # what mutmut puts between class and method in a mutant's name
+
+
+def mutant_patterns(target: str) -> list[str]:
+    """Return the mutant name patterns of a target's scope (every mutant of the module without one)."""
+    module = target.removesuffix(".py").replace("/", ".")
+    patterns = []
+    for name in SCOPES.get(target, ("*",)):
+        if "." in name:  # mutmut names a method's mutants x<sep>Class<sep>method__mutmut_N
+            cls, method = name.split(".", 1)
+            patterns.append(f"{module}.x{METHOD_SEPARATOR}{cls}{METHOD_SEPARATOR}{method}__mutmut_*")
+        else:
+            patterns.append(f"{module}.{'x_' + name + '__mutmut_*' if name != '*' else '*'}")
+    return patterns
+
+
+def in_scope(target: str, name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in mutant_patterns(target))
 
 
 def slug(target: str) -> str:
@@ -126,6 +158,8 @@ def run(target: str, *, max_children: int, timeout: float) -> int:
     for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
+    if target in SCOPES:
+        command += mutant_patterns(target)
     print(f"== {target}: {' '.join(TARGETS[target])}", flush=True)
     log = work / "mutmut.log"
     with log.open("w") as output:
@@ -148,7 +182,9 @@ def score(target: str) -> Score:
     meta = WORK / slug(target) / "mutants" / f"{target}.meta"
     if not meta.exists():
         return result
-    for exit_code in json.loads(meta.read_text())["exit_code_by_key"].values():
+    for name, exit_code in json.loads(meta.read_text())["exit_code_by_key"].items():
+        if not in_scope(target, name):
+            continue
         if exit_code in (1, 3):
             result.killed += 1
         elif exit_code == 0:
@@ -168,7 +204,7 @@ def survivors(target: str) -> list[str]:
     if not meta.exists():
         return []
     codes = json.loads(meta.read_text())["exit_code_by_key"]
-    return sorted(name for name, code in codes.items() if code in (0, 5, 33))
+    return sorted(name for name, code in codes.items() if code in (0, 5, 33) and in_scope(target, name))
 
 
 def report(targets: list[str], *, diffs: bool) -> bool:
