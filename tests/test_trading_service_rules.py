@@ -4,9 +4,20 @@ from decimal import Decimal
 
 import pytest
 
-from aktienanalyse.exceptions import ValidationFailed
+from aktienanalyse.actor import Actor
+from aktienanalyse.exceptions import NotFound, ValidationFailed
 from portfolio.models import Portfolio, Position
-from trading.services import OrderParams, OrderRejected, order_modify, order_params_validate, price_validate, quantity_validate
+from trading.models import Order
+from trading.services import (
+    OrderConflict,
+    OrderParams,
+    OrderRejected,
+    order_cancel,
+    order_modify,
+    order_params_validate,
+    price_validate,
+    quantity_validate,
+)
 
 from .test_trading_services import place
 
@@ -190,3 +201,81 @@ def test_a_market_order_without_a_price_is_refused(portfolio, unpriced_instrumen
     assert (refused.value.code, refused.value.message) == (
         "no_market_price", "NEW has no price yet; a market order cannot be executed.",
     )
+
+
+@pytest.mark.django_db
+def test_a_client_order_id_reused_with_other_parameters_names_the_order_it_belongs_to(portfolio, sap, actor):
+    first = place(portfolio, sap, actor, client_order_id="abc-1")
+
+    with pytest.raises(OrderConflict) as conflict:
+        place(portfolio, sap, actor, client_order_id="abc-1", quantity=D("11"))
+
+    assert (conflict.value.message, conflict.value.details) == (
+        f"client_order_id 'abc-1' already names order {first.pk} with other parameters.",
+        {"order_id": str(first.pk)},
+    )
+    assert place(portfolio, sap, actor, client_order_id="abc-1").pk == first.pk
+
+
+@pytest.mark.django_db
+def test_a_client_order_id_names_an_order_of_its_own_user_only(portfolio, sap, actor, other_trader):
+    first = place(portfolio, sap, actor, client_order_id="abc-1")
+    portfolio.members.add(other_trader)
+    other = Actor(user=other_trader, client_id="client-b")
+
+    second = place(portfolio, sap, other, client_order_id="abc-1")
+
+    assert second.pk != first.pk and Order.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_request_id_reused_for_another_order_names_the_first(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+    other = place(portfolio, sap, actor, order_type="limit", price=D("140"))
+    order_cancel(order_id=order.pk, actor=actor, request_id="r-1")
+
+    with pytest.raises(OrderConflict) as conflict:
+        order_cancel(order_id=other.pk, actor=actor, request_id="r-1")
+
+    assert (conflict.value.code, conflict.value.message, conflict.value.details) == (
+        "request_id_conflict",
+        f"request_id 'r-1' already names a cancel of order {order.pk} with other parameters.",
+        {"order_id": str(order.pk)},
+    )
+
+
+@pytest.mark.django_db
+def test_a_cancelled_order_says_it_was_cancelled_by_its_user(portfolio, sap, actor):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    order_cancel(order_id=order.pk, actor=actor)
+
+    order.refresh_from_db()
+    assert (order.status, order.reason_code, order.reason) == ("cancelled", "cancelled", "cancelled by user")
+
+
+@pytest.mark.django_db
+def test_an_unknown_order_is_not_found_by_its_number(actor):
+    with pytest.raises(NotFound) as missing:
+        order_cancel(order_id=987654, actor=actor)
+
+    assert (missing.value.code, missing.value.message) == ("order_not_found", "Order 987654 does not exist.")
+
+
+@pytest.mark.django_db
+def test_only_the_unfilled_part_of_resting_sells_of_the_same_instrument_is_reserved(
+    portfolio_with_position, sap, siemens, actor
+):
+    held = Position.objects.get(portfolio=portfolio_with_position, instrument=sap).quantity
+    resting = place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=D("4"), price=D("900"))
+    Order.objects.filter(pk=resting.pk).update(filled_quantity=D("1"), status="partially_filled")
+    Order.objects.create(  # a sell of another instrument reserves none of this one
+        portfolio=portfolio_with_position, instrument=siemens, side="sell", order_type="limit", quantity=D("50"),
+        price=D("900"), status="open",
+    )
+
+    rest = place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=held - 3, price=D("900"))
+
+    assert rest.status == "open"
+    # a modified sell does not reserve against itself
+    assert order_modify(order_id=rest.pk, actor=actor, price=D("950")).price == D("950")
