@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -195,3 +196,78 @@ def test_the_bus_is_on_only_with_a_url_and_the_bridge_not_off(settings):
     assert bridge.bus_enabled() is False
     settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": "", "BRIDGE": "local"}
     assert bridge.bus_enabled() is False
+
+
+class Drops:
+    """Stands in for the bridge's drop log: records what each drop was logged with."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple] = []
+
+    def record(self, reason, text, raw, *, exc_info=False) -> None:
+        self.records.append((reason, text, raw, exc_info))
+
+
+@pytest.fixture
+def drops(monkeypatch) -> Drops:
+    log = Drops()
+    monkeypatch.setattr(bridge, "drops", log)
+    return log
+
+
+VALID = json.dumps(spec_price_update("SAP", 1.0)).encode()
+
+
+def counts(subscriber) -> tuple[int, int, int]:
+    return subscriber.received, subscriber.delivered, subscriber.dropped
+
+
+async def test_a_valid_message_is_delivered_with_its_raw_bytes_sync_or_async(drops):
+    handed = []
+
+    async def deliver_later(message, raw):
+        handed.append(("async", message["group"], raw))
+
+    for deliver in (lambda message, raw: handed.append(("sync", message["group"], raw)), deliver_later):
+        subscriber = bridge.BusBridge(deliver, url="redis://127.0.0.1:1/0")
+        await subscriber.handle(VALID)
+        assert counts(subscriber) == (1, 1, 0)
+
+    assert handed == [("sync", "ev.market.price_update", VALID), ("async", "ev.market.price_update", VALID)]
+    assert drops.records == []
+
+
+async def test_each_message_a_bridge_cannot_deliver_is_dropped_alone_with_its_reason(drops, monkeypatch):
+    outcomes = iter([BusMessageRejected("heard before", DropReason.DUPLICATE), RuntimeError("boom"), None])
+
+    def deliver(message, raw):
+        outcome = next(outcomes)
+        if outcome is not None:
+            raise outcome
+
+    subscriber = bridge.BusBridge(deliver, url="redis://127.0.0.1:1/0")
+    await subscriber.handle(b"[]")
+    await subscriber.handle(VALID)
+    await subscriber.handle(VALID)
+    await subscriber.handle(VALID)
+    monkeypatch.setattr(bridge, "parse_bus_message", lambda raw: {}["missing"])
+    await subscriber.handle(b"{}")
+
+    assert counts(subscriber) == (5, 1, 4)
+    assert drops.records == [
+        (DropReason.INVALID_ENVELOPE, "not a JSON object", b"[]", False),
+        (DropReason.DUPLICATE, "heard before", VALID, False),
+        (DropReason.DELIVERY_FAILED, "RuntimeError: boom", VALID, True),
+        (DropReason.INVALID_DATA, "KeyError: 'missing'", b"{}", True),
+    ]
+
+
+async def test_a_cancelled_delivery_is_not_a_drop(drops):
+    def deliver(message, raw):
+        raise asyncio.CancelledError
+
+    subscriber = bridge.BusBridge(deliver, url="redis://127.0.0.1:1/0")
+    with pytest.raises(asyncio.CancelledError):
+        await subscriber.handle(VALID)
+
+    assert counts(subscriber) == (1, 0, 0) and drops.records == []
