@@ -122,6 +122,7 @@ REJECTED_MESSAGES = [
     (price(target_client=7), ("target_client must be a client id", ENVELOPE)),
     (price(event=5), ("'type' and 'event' must be strings", ENVELOPE)),
     (price(type="system"), ("type 'system' does not match the category 'market' of market.price_update", ENVELOPE)),
+    (price(type="s" * 50), (f"type {'s' * 40!r} does not match the category 'market' of market.price_update", ENVELOPE)),
     (price(event="m" * 150), ("unknown event type " + repr("m" * 100), DropReason.UNKNOWN_EVENT)),
     (price(data={"symbol": "SAP"}), (None, DATA)),
     (response(target_client=None), ("a command_response needs a target_client", ENVELOPE)),
@@ -157,6 +158,12 @@ def test_a_frame_that_cannot_be_built_is_rejected_as_invalid_data(monkeypatch):
     monkeypatch.setattr(dispatch, "build_event_message", failing)
 
     assert rejected(price()) == ("cannot be encoded (TypeError: " + "x" * 200 + ")", DATA)
+
+
+def test_one_character_is_enough_for_a_correlation_id_and_a_source():
+    frame = decode(parse_bus_message(json.dumps(price(correlation_id="c", source_service="s")))["text"])
+
+    assert (frame["correlation_id"], frame["source_service"]) == ("c", "s")
 
 
 def test_an_event_keeps_its_envelope_fields():
