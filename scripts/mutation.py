@@ -57,7 +57,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     ),
     "realtime/access.py": ("tests/test_access_rules.py",),
     "aktienanalyse/permissions.py": ("tests/test_access_rules.py",),
-    "realtime/gate.py": ("tests/test_access_rules.py", "tests/test_handshake.py"),
+    "realtime/gate.py": ("tests/test_access_rules.py",),
 }
 
 # Where only part of a module is under test: the functions (`name`) and methods (`Class.name`,
@@ -68,6 +68,12 @@ SCOPES: dict[str, tuple[str, ...]] = {
         "_command_response_message", "BusBridge.handle",
     ),
     "realtime/fanout.py": ("Outbox.*",),
+    # The handshake's origin check and credentials; the ASGI gate around them is tested through
+    # the consumer (tests/test_handshake.py), too slow to mutate here.
+    "realtime/gate.py": (
+        "header", "bearer_key", "credentials", "parse_origin", "request_secure", "request_origin",
+        "trusted_origins", "origin_allowed",
+    ),
     # The judgement of open sockets; the loop that applies it to them (Revalidator, check_consumers,
     # _apply_verdicts) is tested through real sockets (tests/test_access.py), too slow to mutate here.
     "realtime/access.py": (
