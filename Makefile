@@ -8,7 +8,7 @@ PIP_TOOLS := pip-tools==7.6.2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve bench test venv migrate demo clean node-deps js js-test system-tools messages deploy-local lock upgrade-deps example-service
+.PHONY: run serve bench test venv migrate demo clean node-deps js js-test system-tools messages deploy-local lock upgrade-deps example-service mutation
 
 venv: $(STAMP)
 
@@ -31,6 +31,8 @@ $(LOCK_TOOLS)/bin/pip-compile:
 lock: $(LOCK_TOOLS)/bin/pip-compile
 	$(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) --output-file requirements.txt requirements.in
+	$(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) --output-file requirements-mutation.txt requirements-mutation.in
 
 # The same, also moving every dependency that requirements.in does not pin to its newest release.
 upgrade-deps: LOCK_ARGS = --upgrade
@@ -73,6 +75,21 @@ bench: venv
 test: venv js-test system-tools messages
 	PY=$(PY) scripts/with-test-services.sh $(PY) -m pytest $(PYTEST_ARGS)
 
+# Mutation testing of the core modules against their fast tests (docs/mutation-testing.md); not part
+# of `make test`. mutmut runs in a venv of its own, installed from requirements-mutation.txt.
+# MUTATION_ARGS: module paths to run only those, or --report for the table of the last runs.
+MUTATION_VENV := .venv-mutation
+MUTATION_STAMP := $(MUTATION_VENV)/.installed-$(shell cat requirements-mutation.txt | cksum | cut -d' ' -f1)
+
+$(MUTATION_STAMP): requirements-mutation.txt
+	test -x $(MUTATION_VENV)/bin/python || $(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-mutation.txt
+	rm -f $(MUTATION_VENV)/.installed-*
+	touch $@
+
+mutation: $(MUTATION_STAMP)
+	nice -n 10 $(MUTATION_VENV)/bin/python scripts/mutation.py $(MUTATION_ARGS)
+
 # The desk's TypeScript client: Node is needed to build and test it, never to run the app.
 node-deps:
 	npm ci --no-audit --no-fund
@@ -97,7 +114,7 @@ messages: venv system-tools
 	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules
 
 clean:
-	rm -rf $(VENV) $(LOCK_TOOLS) var/*.sqlite3 .pytest_cache node_modules
+	rm -rf $(VENV) $(LOCK_TOOLS) $(MUTATION_VENV) .mutation var/*.sqlite3 .pytest_cache node_modules
 
 # Rolling-restart drill: the local deployment (nginx, 3 daphnes, 2 feeds) under load, every gateway
 # process restarted in turn, twice (docs/benchmarks.md). Heavy at its default 500 desks; a smaller

@@ -564,6 +564,7 @@ def test_request_id_reused_for_a_different_request_is_a_conflict_and_changes_not
     order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
     other = place(portfolio, sap, actor, order_type="limit", price=D("140"))
     order_modify(order_id=order.pk, actor=actor, quantity=D("12"), request_id="r-1")
+    second = dict(second)  # the parameter is shared by every run of this test in the process
     target = other if second.pop("other_order", False) else order
     before = [(o.quantity, o.price, o.status) for o in Order.objects.filter(pk__in=[order.pk, other.pk]).order_by("pk")]
 
