@@ -46,24 +46,24 @@ def test_a_quantity_or_price_within_bounds_is_returned(bounds, value, returned):
 
 
 @pytest.mark.parametrize(
-    ("value", "code", "message"),
+    ("value", "code", "message", "limit"),
     [
-        (D("0"), "invalid_{}", "'{}' must be greater than zero."),
-        (D("-1"), "invalid_{}", "'{}' must be greater than zero."),
-        (LIMIT + D("0.0001"), "invalid_{}", "'{}' may be at most 1000000."),
-        (D("NaN"), "validation_error", "'{}' must be a number."),
-        (D("Infinity"), "validation_error", "'{}' must be a number."),
-        (5, "validation_error", "'{}' must be a number."),
-        ("5", "validation_error", "'{}' must be a number."),
+        (D("0"), "invalid_{}", "'{}' must be greater than zero.", {}),
+        (D("-1"), "invalid_{}", "'{}' must be greater than zero.", {}),
+        (LIMIT + D("0.0001"), "invalid_{}", "'{}' may be at most 1000000.", {"max": LIMIT}),
+        (D("NaN"), "validation_error", "'{}' must be a number.", {}),
+        (D("Infinity"), "validation_error", "'{}' must be a number.", {}),
+        (5, "validation_error", "'{}' must be a number.", {}),
+        ("5", "validation_error", "'{}' must be a number.", {}),
     ],
 )
-def test_a_quantity_or_price_out_of_bounds_is_refused_naming_its_field(bounds, value, code, message):
+def test_a_quantity_or_price_out_of_bounds_is_refused_naming_its_field(bounds, value, code, message, limit):
     assert refusal(quantity_validate, quantity=value, field="amount") == (
-        code.format("quantity"), message.format("amount"), {"field": "amount"},
+        code.format("quantity"), message.format("amount"), {"field": "amount", **limit},
     )
-    assert refusal(quantity_validate, quantity=value)[1:] == (message.format("quantity"), {"field": "quantity"})
+    assert refusal(quantity_validate, quantity=value)[1:] == (message.format("quantity"), {"field": "quantity", **limit})
     assert refusal(price_validate, price=value, field="stop_price") == (
-        code.format("price"), message.format("stop_price"), {"field": "stop_price"},
+        code.format("price"), message.format("stop_price"), {"field": "stop_price", **limit},
     )
 
 
@@ -251,7 +251,7 @@ def test_a_cancelled_order_says_it_was_cancelled_by_its_user(portfolio, sap, act
     order_cancel(order_id=order.pk, actor=actor)
 
     order.refresh_from_db()
-    assert (order.status, order.reason_code, order.reason) == ("cancelled", "cancelled", "cancelled by user")
+    assert (order.status, order.reason_code, order.reason) == ("cancelled", "cancelled_by_user", "cancelled by user")
 
 
 @pytest.mark.django_db
