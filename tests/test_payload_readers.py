@@ -75,22 +75,24 @@ def test_a_number_argument_is_returned_exactly(value, options, returned):
 
 
 NOT_A_NUMBER = "'field' must be a number (JSON number or decimal string of ASCII digits)."
+# A value the column cannot store also names the column's digits, for the desk's texts.
+COLUMN = {"decimal_places": 2, "integer_digits": 4}
 DECIMAL_REFUSED = [
-    (MISSING, {}, "'field' is required."),
-    (None, {}, "'field' is required."),
-    ("abc", {}, NOT_A_NUMBER),
-    (True, {"required": False}, NOT_A_NUMBER),
-    (1.5, {}, NOT_A_NUMBER),
-    ("1.005", {"digits": PRICE}, None),
-    ("10000", {"digits": PRICE}, None),
+    (MISSING, {}, "'field' is required.", {}),
+    (None, {}, "'field' is required.", {}),
+    ("abc", {}, NOT_A_NUMBER, {}),
+    (True, {"required": False}, NOT_A_NUMBER, {}),
+    (1.5, {}, NOT_A_NUMBER, {}),
+    ("1.005", {"digits": PRICE}, None, COLUMN),
+    ("10000", {"digits": PRICE}, None, COLUMN),
 ]
 
 
-@pytest.mark.parametrize(("value", "options", "message"), DECIMAL_REFUSED)
-def test_a_bad_number_argument_is_refused_naming_its_field(value, options, message):
+@pytest.mark.parametrize(("value", "options", "message", "column"), DECIMAL_REFUSED)
+def test_a_bad_number_argument_is_refused_naming_its_field(value, options, message, column):
     code, text, details = refusal(decimal_arg, value, **options)
 
-    assert (code, details) == ("validation_error", {"field": "field"})
+    assert (code, details) == ("validation_error", {"field": "field", **column})
     assert text == message if message else text.startswith("'field' ")
 
 
