@@ -21,7 +21,7 @@ from django.conf import settings
 
 from market.services import price_history_seed
 from portfolio.services import portfolio_create
-from tests.fixtures.servers import BASE_DIR, ServerProcess, free_port, in_process_feed_env, start_daphne
+from tests.fixtures.servers import BASE_DIR, ServerProcess, free_port, server_env, start_daphne
 from tests.fixtures.trading import TRADER_PERMISSIONS
 from tests.fixtures.users import grant
 from trading.models import Order
@@ -75,7 +75,7 @@ def test_desk_in_chromium_trades_live_and_survives_a_server_restart(transactiona
     assert node, "node is needed for the browser tests (make test installs the node packages)"
     assert (BASE_DIR / "node_modules" / "playwright-core").is_dir(), "run `npm ci` (make test does) first"
     assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (make test installs Debian's chromium)"
-    env = in_process_feed_env(MARKET_FEED_INTERVAL="0.3")
+    env = server_env(MARKET_FEED_INTERVAL="0.3", MARKET_FEED_IN_PROCESS="1")
     port = free_port()
     runs = [tmp_path / "first", tmp_path / "second"]
     for run in runs:
