@@ -149,7 +149,8 @@ async def test_service_status_is_published_on_change_and_performance_alert_once_
         elif message["event"] == "system.performance_alert":
             alerts.append(get_schema("system.performance_alert").validate(message["data"]))
     # then each service's status was published once (the second check changed nothing)
-    assert sorted(s["service_name"] for s in statuses) == ["channel_layer", "database", "gateway", "market_feed"]
+    expected = ["channel_layer", "database", "gateway", "market_feed"] + (["bus"] if settings.REDIS_URL else [])
+    assert sorted(s["service_name"] for s in statuses) == sorted(expected)  # the bus is probed where there is one
     layer = next(s for s in statuses if s["service_name"] == "channel_layer")
     assert (layer["status"], layer["health_score"]) == ("degraded", 50)
     assert layer["response_time_ms"] > 0
