@@ -12,10 +12,13 @@ scratch=""
 pg_ctl=""
 redis_pid=""
 
+# The command's exit status is the script's: the trap keeps $? and every step below succeeds.
 cleanup() {
-  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
-  [ -n "$pg_ctl" ] && $pg_ctl -m fast -w stop >/dev/null 2>&1 || true
-  [ -n "$scratch" ] && rm -rf "$scratch"
+  local status=$?
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; fi
+  if [ -n "$pg_ctl" ]; then $pg_ctl -m fast -w stop >/dev/null 2>&1 || true; fi
+  if [ -n "$scratch" ]; then rm -rf "$scratch"; fi
+  exit "$status"
 }
 trap cleanup EXIT
 
