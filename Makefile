@@ -65,10 +65,12 @@ serve: migrate
 example-service: venv
 	PYTHONPATH=clients/python/src $(PY) clients/python/examples/news_service.py
 
-# Side-by-side benchmark against a bare websockets server (needs Redis and PostgreSQL; docs/benchmarks.md).
+# Side-by-side benchmark against a bare websockets server, then a neighbour's command latency while
+# another user abuses replay (needs Redis and PostgreSQL; docs/benchmarks.md).
 bench: venv
 	cd bench && npm ci --no-audit --no-fund --silent
 	$(PY) bench/run.py
+	$(PY) bench/replay_abuse.py
 
 # Set up everything and run the whole test suite on PostgreSQL and Redis: DATABASE_URL/REDIS_URL,
 # else the machine's own, else servers of the run's own (scripts/with-test-services.sh).

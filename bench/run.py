@@ -349,11 +349,11 @@ def stop(server: subprocess.Popen, log) -> None:
     log.close()
 
 
-def start_ours(port: int, log) -> subprocess.Popen:
+def start_ours(port: int, log, env: dict[str, str] | None = None) -> subprocess.Popen:
     command = [PY, "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "--ping-interval", "35",
                "--ping-timeout", "30", "--websocket_connect_timeout", "30", "--websocket-max-message-size", str(64 * 1024),
                "aktienanalyse.asgi:application"]
-    return subprocess.Popen(command, cwd=ROOT, env=env_for_server(), stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(command, cwd=ROOT, env=env or env_for_server(), stdout=log, stderr=subprocess.STDOUT)
 
 
 def run_commands_on_two(gen: LoadGen, cookie: str, commands: int, *, first: int) -> dict:

@@ -69,6 +69,9 @@ logger = logging.getLogger(__name__)
 
 # `reason` of a `subscription.confirmed` with `recovered: false` whose replay the budget refused.
 REPLAY_BUDGET_EXHAUSTED = "replay_budget_exhausted"
+# Replayed frames sent between two turns of the event loop: a replay of a thousand frames must not
+# hold up other connections' commands and events for its whole length (bench/replay_abuse.py).
+REPLAY_SLICE = 50
 
 
 class EventConsumer(AsyncWebsocketConsumer):
@@ -635,9 +638,13 @@ class EventConsumer(AsyncWebsocketConsumer):
                 self.replay_budget.spend(len(replay.entries))
                 metrics.replayed(len(replay.entries))
                 wanted = self._wants_symbol(event_type)
-                for entry in replay.entries:
+                for n, entry in enumerate(replay.entries, 1):
                     if (entry.audience is None or self.user.pk in entry.audience) and wanted(entry.text):
                         self.send_text(entry.text)
+                    if n % REPLAY_SLICE == 0:
+                        # Live events of the type wait in `self.replaying` meanwhile, so the
+                        # stream stays in order; other work of the process runs in between.
+                        await asyncio.sleep(0)
             return {"recovered": replay.recovered, "seq": replay.seq, "epoch": replay.epoch}, self.replaying[event_type]
         except Exception as exc:
             logger.error("history of %s unavailable: %s", event_type, exc)
