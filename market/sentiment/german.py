@@ -53,7 +53,9 @@ BACKGROUND_REACH = 4
 BOOSTER_DECAY = 0.95
 
 WORD = r"[^\W\d_]+"
-TOKEN = re.compile(rf"{WORD}(?:-{WORD})*|[,;:.!?–—]|(?<!\S)-(?!\S)")
+WORD_TOKEN = re.compile(rf"{WORD}(?:-{WORD})*")  # "BASF-Aktie" is one token
+# A word, or a mark that ends a clause: negations, boosters and phrases stay within their clause.
+TOKEN = re.compile(rf"{WORD_TOKEN.pattern}|[,;:.!?–—]|(?<!\S)-(?!\S)")
 TRANSLITERATION = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
 
 
@@ -179,7 +181,7 @@ def _token_entry(form: str, lexicon: Lexicon) -> Entry | None:
 @dataclass
 class _Token:
     surface: str
-    form: str  # normalised; "" for a clause mark
+    form: str  # normalised
     clause: int
 
 
@@ -197,7 +199,7 @@ def _tokens(text: str) -> list[_Token]:
     tokens, clause = [], 0
     for match in TOKEN.finditer(text):
         surface = match.group()
-        if re.fullmatch(WORD + r"(?:-" + WORD + ")*", surface):
+        if WORD_TOKEN.fullmatch(surface):
             tokens.append(_Token(surface=surface, form=normalise(surface), clause=clause))
         else:
             clause += 1
