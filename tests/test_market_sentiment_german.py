@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from vaderSentiment.vaderSentiment import normalize
 
 from market import sentiment as sa
@@ -266,6 +268,16 @@ def test_a_word_may_be_a_booster_too_and_blank_comment_and_crlf_lines_are_skippe
     )
 
     assert (lexicon.words["stark"].value, lexicon.boosters["stark"].value, len(lexicon)) == (1.5, 0.293, 2)
+
+
+def test_manage_py_check_names_a_bad_line_of_the_lexicon(tmp_path, monkeypatch):
+    call_command("check")  # the shipped file reads
+    broken = tmp_path / "de_lexicon.tsv"
+    broken.write_text("# a comment\nGewinn\t0.6\thead\ngewinn\t0.8\n", encoding="utf-8")
+    monkeypatch.setattr(german, "LEXICON_PATH", broken)
+
+    with pytest.raises(SystemCheckError, match=r"market.E001.*de_lexicon.tsv:3: duplicate of line 2"):
+        call_command("check")
 
 
 # The analysis of German demo headlines, explained

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.core import checks
 from vaderSentiment.vaderSentiment import N_SCALAR, normalize
 
 LEXICON_PATH = Path(__file__).with_name("de_lexicon.tsv")
@@ -138,6 +139,16 @@ def lexicon_parse(lines: Iterable[str], *, source: str = "lexicon") -> Lexicon:
             heads[key] = entry
     ordered = sorted(phrases.items(), key=lambda item: -sum(part != GAP for part in item[0]))
     return Lexicon(words=words, heads=heads, phrases=tuple(ordered), boosters=boosters)
+
+
+def check_german_lexicon(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]:
+    """Django system check: the lexicon file reads, so a bad edit fails `manage.py check`, not an analysis."""
+    try:
+        with LEXICON_PATH.open(encoding="utf-8") as lines:
+            lexicon_parse(lines, source=str(LEXICON_PATH))
+    except (OSError, UnicodeDecodeError, LexiconError) as error:
+        return [checks.Error(f"The German sentiment lexicon cannot be read: {error}", id="market.E001")]
+    return []
 
 
 @functools.cache
