@@ -44,6 +44,8 @@ def entries(text: str) -> list[str]:
         ("Übernahmeangebot für Covestro", 1),
         ("Umsatz über den Erwartungen", 1),
         ("Aktie legt deutlich zu", 1),
+        ("Deutsche Bank verdient mehr als erwartet", 1),
+        ("Brenntag will Kosten senken", 1),  # lower costs are good news, unlike "senkt Prognose"
         ("Varta stellt Insolvenzantrag", -1),
         ("Kurssturz bei BASF", -1),
         ("Puma herabgestuft", -1),
@@ -54,6 +56,8 @@ def entries(text: str) -> list[str]:
         ("Gewinn bleibt hinter den Erwartungen zurück", -1),
         ("Verluste steigen", -1),  # a rising loss is bad news, though "steigen" alone is good
         ("Aktie unter Druck", -1),
+        ("Vonovia schreibt Milliarden ab", -1),
+        ("Infineon kappt Prognose", -1),
         ("Siemens-Aktie schließt unverändert", 0),
         ("Hauptversammlung der Allianz in München", 0),
         ("Altersvorsorge bei der Allianz", 0),  # a neutral entry ends the compound search: no "Sorge"
