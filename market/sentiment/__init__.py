@@ -1,24 +1,19 @@
 """News about instruments: their import, and the sentiment analysis that scores their headlines.
 
 English headlines are scored by VADER (package vaderSentiment, its lexicon bundled), German ones
-with the SentiWS word list bundled in the package gersent (inflected forms included) and rules
-of VADER's kind (negation, intensifiers, normalisation to -1..1). Neither lexicon knows the
-language of markets ("beats", "plunges", "Gewinnwarnung", "hebt Prognose an"), so a small
-financial lexicon of this module takes precedence over both. Everything loads from installed
-packages; nothing is downloaded at run time.
+by the project's own financial lexicon and VADER's rules (german.py, de_lexicon.tsv). VADER does
+not know the language of markets ("beats", "plunges", "profit warning"), so a small financial
+lexicon of this module takes precedence over its own. Everything is read from the repository and
+installed packages; nothing is downloaded at run time.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
-import json
-import math
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, DecimalException
-from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -29,8 +24,9 @@ from aktienanalyse.exceptions import ValidationFailed
 from portfolio.models import Instrument
 from realtime.protocol import isoformat
 
-from .models import NewsItem
-from .records import decimal_or_none, figure_clean, text_clean, unknown_fields_refuse
+from .german import german_score
+from ..models import NewsItem
+from ..records import decimal_or_none, figure_clean, text_clean, unknown_fields_refuse
 
 FOUR_PLACES = Decimal("0.0001")
 
@@ -67,42 +63,8 @@ FINANCIAL_EN_PHRASES = {
     "tops estimates": ("tops_estimates", 2.0),
     "topped estimates": ("tops_estimates", 2.0),
 }
-FINANCIAL_DE = {
-    **dict.fromkeys(("steigt", "steigen", "stieg", "stiegen", "gestiegen", "Anstieg", "Zuwachs", "Plus"), 1.5),
-    **dict.fromkeys(("klettert", "klettern", "kletterte", "zulegen", "legt", "legte", "wächst", "wachsen", "Wachstum"), 1.5),
-    **dict.fromkeys(("übertrifft", "übertreffen", "übertraf", "übertroffen", "Hochstufung", "hochgestuft", "Kaufempfehlung"), 2.0),
-    **dict.fromkeys(("springt", "springen", "sprang", "Sprung", "Kurssprung", "Rekord", "Rekordhoch"), 2.0),
-    **dict.fromkeys(("erholt", "erholen", "Erholung", "hebt", "erhöht", "erhöhen", "erhöhte"), 1.2),
-    # Mildly good on their own; the verb beside them ("Gewinn sinkt") decides.
-    **dict.fromkeys(("Gewinn", "Gewinne", "Gewinns"), 0.6),
-    **dict.fromkeys(("fällt", "fallen", "fiel", "gefallen", "sinkt", "sinken", "sank", "gesunken", "Rückgang", "Minus"), -1.5),
-    **dict.fromkeys(("verliert", "verlieren", "verlor", "verloren", "rutscht", "rutschen", "rutschte", "Verlust", "Verluste"), -1.6),
-    **dict.fromkeys(("bricht", "brechen", "brach", "eingebrochen", "Einbruch", "stürzt", "stürzen", "stürzte", "Sturz"), -2.2),
-    **dict.fromkeys(("Absturz", "Kurssturz", "Insolvenz", "Pleite", "Gewinnwarnung", "Warnung"), -2.6),
-    **dict.fromkeys(("senkt", "senken", "senkte", "gesenkt", "verfehlt", "verfehlen", "verfehlte", "enttäuscht", "enttäuschen"), -1.6),
-    **dict.fromkeys(("Herabstufung", "abgestuft", "Verkaufsempfehlung", "Rückruf", "Stellenabbau", "Klage", "Belastung", "belastet"), -1.6),
-    **dict.fromkeys(("stark", "starke", "starkem", "starken", "starker", "starkes", "robust", "robuste", "robusten"), 1.5),
-    # Trading words, not feelings: "schließt unverändert", "Schlusskurs".
-    **dict.fromkeys(("schließt", "schließen", "schloss", "Schluss", "Aktie", "Aktien"), 0.0),
-}
-NEGATIONS_DE = frozenset(("nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "ohne", "kaum"))
-# An intensifier strengthens a sentiment word within two words of it; alone it keeps its own valence.
-INTENSIFIERS_DE = frozenset(
-    ("sehr", "stark", "starke", "starkem", "starken", "starker", "starkes", "kräftig", "kräftige", "kräftigen", "deutlich",
-     "deutliche", "deutlichen", "massiv", "massive", "massiven", "erheblich", "erhebliche", "drastisch", "drastische")
-)
-# VADER's constants: a negated word's valence factor, an intensifier's boost, the normalisation alpha.
-NEGATION_FACTOR = -0.74
-INTENSIFIER_BOOST = 0.293
-NORMALISATION_ALPHA = 15
-# SentiWS weights lie in -1..1; this brings them to VADER's scale.
-SENTIWS_SCALE = 4.0
-# A compound's head (its last part) carries its sentiment when head and first part are this long.
-COMPOUND_HEAD_MIN = 5
-COMPOUND_FIRST_MIN = 3
 # Items at or beyond this score count as positive (negative); VADER's own convention.
 POLARITY_CUTOFF = Decimal("0.05")
-WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
 @functools.cache
@@ -118,78 +80,6 @@ def _english_phrases_joined(text: str) -> str:
     for phrase, (token, _) in FINANCIAL_EN_PHRASES.items():
         text = re.sub(rf"\b{phrase}\b", token, text, flags=re.IGNORECASE)
     return text
-
-
-@functools.cache
-def german_lexicon() -> dict[str, float]:
-    """Return SentiWS (as shipped by gersent) by word form, on VADER's scale.
-
-    Read from the package's data files without importing its module, whose scorer is not used.
-    """
-    spec = importlib.util.find_spec("gersent")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the package gersent (German sentiment lexicon) is not installed")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "wordlists" / "de"
-    lexicon: dict[str, float] = {}
-    for name in ("positive.json", "negative.json"):
-        for word, weight in json.loads((folder / name).read_text(encoding="utf-8")).items():
-            lexicon[word] = float(weight) * SENTIWS_SCALE
-    return lexicon
-
-
-def _german_valence(word: str) -> tuple[float, str] | None:
-    """Return the valence of a German word form and the entry it came from, or None if it has none."""
-    for form in (word, word.capitalize(), word.lower()):
-        if form in FINANCIAL_DE:
-            return FINANCIAL_DE[form], form
-    lexicon = german_lexicon()
-    for form in (word, word.lower(), word.capitalize()):
-        if form in lexicon:
-            return lexicon[form], form
-    if word[:1].isupper():
-        # A compound noun takes the sentiment of its head: Gewinnwarnung -> Warnung.
-        for start in range(COMPOUND_FIRST_MIN, len(word) - COMPOUND_HEAD_MIN + 1):
-            head = word[start:].capitalize()
-            found = FINANCIAL_DE.get(head, lexicon.get(head))
-            if found is not None:
-                return found, head
-    return None
-
-
-def german_score(text: str) -> tuple[float, list[dict[str, Any]]]:
-    """Return a German text's sentiment in -1..1 and the words that made it."""
-    words = WORD.findall(text)
-    lowered = [word.lower() for word in words]
-    valences: list[float | None] = []
-    sources: list[str | None] = []
-    for word in words:
-        found = _german_valence(word)
-        valences.append(found[0] if found else None)
-        sources.append(found[1] if found else None)
-    near_sentiment = {
-        index
-        for index, word in enumerate(lowered)
-        if word in INTENSIFIERS_DE
-        and any(
-            valences[other] and lowered[other] not in INTENSIFIERS_DE
-            for other in range(max(0, index - 2), min(len(words), index + 3))
-            if other != index
-        )
-    }
-    total, used = 0.0, []
-    for index, valence in enumerate(valences):
-        if not valence or index in near_sentiment:
-            continue
-        nearby = range(max(0, index - 2), min(len(words), index + 3))
-        if any(other in near_sentiment for other in nearby):
-            valence += math.copysign(INTENSIFIER_BOOST, valence)
-        # A negation before the word, or "nicht" right after a verb ("steigt nicht"), turns it.
-        negated_after = index + 1 < len(words) and lowered[index + 1] == "nicht"
-        if negated_after or any(lowered[other] in NEGATIONS_DE for other in range(max(0, index - 3), index)):
-            valence *= NEGATION_FACTOR
-        total += valence
-        used.append({"word": words[index], "entry": sources[index], "valence": round(valence, 3)})
-    return total / math.sqrt(total * total + NORMALISATION_ALPHA), used
 
 
 def english_score(text: str) -> tuple[float, list[dict[str, Any]]]:
