@@ -64,6 +64,7 @@ from aktienanalyse.exceptions import DomainError
 from . import dispatch, metrics
 from .events import EVENT_SCHEMAS, EventValidationError
 from .history import get_history
+from .logs import Throttle
 from .protocol import (
     CLIENT_ID_RE,
     COMMAND_NAME_RE,
@@ -395,18 +396,13 @@ class DropLog:
     INTERVAL = 10.0
 
     def __init__(self) -> None:
-        self._logged_at: dict[str, float] = {}
-        self._unlogged: dict[str, int] = {}
+        self.throttle = Throttle(self.INTERVAL)
 
     def record(self, reason: DropReason, text: str, raw: bytes | str, *, exc_info: bool = False) -> None:
         metrics.bus_message_dropped(reason)
-        now = time.monotonic()
-        last = self._logged_at.get(reason)
-        if last is not None and now - last < self.INTERVAL:
-            self._unlogged[reason] = self._unlogged.get(reason, 0) + 1
+        unlogged = self.throttle.admit(reason)
+        if unlogged is None:
             return
-        self._logged_at[reason] = now
-        unlogged = self._unlogged.pop(reason, 0)
         more = f" ({unlogged} more dropped for this reason since the last line)" if unlogged else ""
         logger.warning("bus message dropped: %s (reason=%s): %.200r%s", text[:300], reason, raw, more, exc_info=exc_info)
 

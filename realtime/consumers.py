@@ -38,7 +38,7 @@ from .commands import Command, CommandContext, registry
 from .connections import Connection, connections
 from .events import EVENT_SCHEMAS
 from .fanout import Delivery, Outbox, get_fanout
-from .gate import header
+from .gate import header, refuse_handshake
 from .history import get_history
 from .limits import ReplayBudget, TokenBucket
 from .logs import current_correlation_id, log_flow
@@ -91,13 +91,11 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.remote_addr = client[0]
         origin = header(self.scope, b"origin")
         if drain.draining():  # the adapter answers 503 before this; other servers refuse here
-            logger.info("websocket refused: the process is draining (address=%s)", self.remote_addr)
+            refuse_handshake("draining", self.scope, "the process is draining", level=logging.INFO)
             await self.close()
             return
         if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
-            logger.warning(
-                "websocket refused: not an active staff user (address=%s origin=%s)", self.remote_addr, origin
-            )
+            refuse_handshake("not_staff", self.scope, "not an active staff user")
             await self.close()
             return
         self.user = user
@@ -165,6 +163,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         except Exception as exc:
             logger.error("channel layer unavailable at connect of client_id=%s: %s", self.client_id, exc)
         if over_cap:
+            metrics.handshake_refused("connection_cap")  # logged as the close below
             limit = self.config["MAX_CONNECTIONS_PER_USER"]
             self.send_error(
                 ProtocolError(ErrorCode.TOO_MANY_CONNECTIONS, f"At most {limit} open connections per user.", limit=limit)

@@ -23,6 +23,7 @@ credentials in one database hop:
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -37,7 +38,12 @@ from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
+from . import metrics
+from .logs import Throttle
 from .services import access_token_authenticate
+
+logger = logging.getLogger("realtime.gate")
+_refusals = Throttle()
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -145,6 +151,26 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     )
 
 
+def refuse_handshake(reason: str, scope: dict[str, Any], detail: str, *, level: int = logging.WARNING) -> None:
+    """Count a refused handshake by reason and log why, at most one line per reason every 10 s.
+
+    Anyone can repeat a refused handshake at will, so the log is throttled; the counter
+    (`realtime_handshakes_refused_total{reason}`) counts each. Header values are the client's and
+    are logged quoted and cut short.
+    """
+    metrics.handshake_refused(reason)
+    unlogged = _refusals.admit(reason)
+    if unlogged is None:
+        return
+    client = scope.get("client") or (None, None)
+    more = f" ({unlogged} more refused for this reason since the last line)" if unlogged else ""
+    logger.log(
+        level,
+        "websocket refused (reason=%s): %s (address=%s origin=%.200r path=%.200r)%s",
+        reason, detail, client[0], header(scope, b"origin"), scope.get("path"), more,
+    )
+
+
 class WebSocketGate:
     """ASGI application for `websocket` scopes: checks the handshake, then runs the routed consumer."""
 
@@ -162,7 +188,11 @@ class WebSocketGate:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         route = self.resolve(scope["path"]) if scope["type"] == "websocket" else None
-        if route is None or not origin_allowed(scope):
+        if route is None:
+            refuse_handshake("no_route", scope, "no WebSocket route for this path")
+            return await WebsocketDenier()(scope, receive, send)
+        if not origin_allowed(scope):
+            refuse_handshake("origin", scope, "the Origin is neither the addressed origin nor a trusted one")
             return await WebsocketDenier()(scope, receive, send)
         app, url_route = route
         cookie = header(scope, b"cookie")

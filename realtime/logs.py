@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 # The correlation id of the command being handled; events published meanwhile carry it.
@@ -94,3 +96,28 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class Throttle:
+    """At most one log line per reason per `interval` seconds, and how many were held back.
+
+    What a client or a service can repeat at will (a refused handshake, a bad bus message) must
+    not flood the log: the first occurrence of a reason is logged at once, later ones at most
+    every `interval` seconds, saying how many occurred meanwhile. Metrics count every occurrence.
+    """
+
+    def __init__(self, interval: float = 10.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._logged_at: dict[str, float] = {}
+        self._unlogged: dict[str, int] = {}
+
+    def admit(self, reason: str) -> int | None:
+        """Return None to hold this occurrence back, else how many were held back before it."""
+        now = self.clock()
+        last = self._logged_at.get(reason)
+        if last is not None and now - last < self.interval:
+            self._unlogged[reason] = self._unlogged.get(reason, 0) + 1
+            return None
+        self._logged_at[reason] = now
+        return self._unlogged.pop(reason, 0)

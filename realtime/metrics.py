@@ -61,6 +61,11 @@ FRAMES_REPLAYED = Counter("realtime_frames_replayed", "History entries read for 
 REPLAYS_REFUSED = Counter(
     "realtime_replays_refused", "Replays answered with recovered: false because the replay budget was exhausted."
 )
+HANDSHAKES_REFUSED = Counter(
+    "realtime_handshakes_refused",
+    "WebSocket handshakes refused, by reason (origin, no_route, not_staff, draining, connection_cap).",
+    ["reason"],
+)
 SUBSCRIPTIONS = Gauge(
     "realtime_subscriptions", "Subscriptions of open connections, by event type.", ["event_type"], multiprocess_mode="livesum"
 )
@@ -93,6 +98,7 @@ _command_seconds = _Children(COMMAND_SECONDS)
 _errors = _Children(ERRORS)
 _subscriptions = _Children(SUBSCRIPTIONS)
 _bus_dropped = _Children(BUS_MESSAGES_DROPPED)
+_handshakes_refused = _Children(HANDSHAKES_REFUSED)
 _unnumbered = _Children(EVENTS_UNNUMBERED)
 
 # Process-local tallies for the monitoring page (rates per event type, recent errors).
@@ -173,6 +179,10 @@ def socket_fell_behind(dropped: int) -> None:
 
 def bus_message_dropped(reason: str) -> None:
     _bus_dropped(str(reason)).inc()
+
+
+def handshake_refused(reason: str) -> None:
+    _handshakes_refused(reason).inc()
 
 
 def event_unnumbered(event_type: str) -> None:
