@@ -30,6 +30,21 @@ MAX_NUMBER_TEXT = 40
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_ASCII_DIGITS_RE = re.compile(r"[0-9]+")
+
+
+def ascii_int(text: str, *, max_digits: int = 18) -> int | None:
+    """Return the integer a string of ASCII digits spells (surrounding spaces allowed), else None.
+
+    `str.isdigit()` and `int()` also take other scripts' digits ("١٢", "０１"), and `isdigit()`
+    superscripts that `int()` then refuses ("²"); no client types those, and the second would
+    escape as an exception instead of a refusal. At most `max_digits` digits (ids fit bigint).
+    """
+    text = text.strip()
+    if len(text) > max_digits or not _ASCII_DIGITS_RE.fullmatch(text):
+        return None
+    return int(text)
+
 
 def computed_exactly(function: F) -> F:
     """Run `function` with `ARITHMETIC` as the decimal context of its thread."""

@@ -23,6 +23,8 @@ from urllib.request import Request, urlopen
 
 from django.utils import timezone
 
+from aktienanalyse.numbers import ascii_int
+
 from .providers import BadQuote, ProviderHealth, Tick, quote_price, quote_volume
 
 USER_AGENT = "aktienanalyse-market-feed"
@@ -50,8 +52,8 @@ def retry_after_seconds(value: str | None, *, now: Callable[[], datetime] = time
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if (seconds := ascii_int(value, max_digits=9)) is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from aktienanalyse.exceptions import ValidationFailed
-from aktienanalyse.numbers import Digits, decimal_from_input, decimal_validate
+from aktienanalyse.numbers import Digits, ascii_int, decimal_from_input, decimal_validate
 
 from .protocol import ErrorCode
 
@@ -66,8 +66,8 @@ def id_arg(data: dict[str, Any], field: str, *, required: bool = True) -> int | 
         if required:
             raise _refuse(field, f"'{field}' is required.")
         return None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
-        value = int(value.strip())
+    if isinstance(value, str):
+        value = ascii_int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
         raise _refuse(field, f"'{field}' must be a positive integer id.")
     return value

@@ -134,6 +134,7 @@ def test_retry_after_is_read_as_seconds_or_an_http_date():
     assert retry_after_seconds("120") == 120
     assert retry_after_seconds("Thu, 02 May 2024 12:01:30 GMT", now=lambda: now) == 90
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+    assert retry_after_seconds("²") is None and retry_after_seconds("١٢") is None  # not ASCII digits
 
 
 # Alpha Vantage

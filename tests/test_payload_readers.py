@@ -125,6 +125,10 @@ ID_REFUSED = [
     ("1" * 19, {}, "'field' must be a positive integer id."),
     ("0", {}, "'field' must be a positive integer id."),
     ("1a", {}, "'field' must be a positive integer id."),
+    # Other scripts' digits and superscripts: str.isdigit() takes them, int() takes some of them.
+    ("²", {}, "'field' must be a positive integer id."),
+    ("١٢", {}, "'field' must be a positive integer id."),
+    ("０１", {}, "'field' must be a positive integer id."),
     ("", {"required": False}, "'field' must be a positive integer id."),
 ]
 

@@ -134,6 +134,23 @@ def test_admin_action_on_a_selection_that_is_not_ids_is_refused_with_a_message(c
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("odd", ["²", "١٢", "０"])
+def test_admin_action_on_a_selection_with_non_ascii_digits_changes_nothing(client, trader, own_orders, odd):
+    admin = admin_as(client, trader)
+    _, resting = own_orders
+
+    response = admin.post(
+        reverse("admin:trading_order_changelist"),
+        {"action": "cancel_selected_orders", "_selected_action": [odd]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    resting.refresh_from_db()
+    assert resting.status == OrderStatus.OPEN
+
+
+@pytest.mark.django_db
 def test_admin_shows_a_trader_the_fills_and_audit_of_their_order_read_only(client, trader, own_orders):
     filled, _ = own_orders
     admin = admin_as(client, trader)

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _, ngettext
 
 from aktienanalyse.actor import Actor
 from aktienanalyse.exceptions import DomainError
+from aktienanalyse.numbers import ascii_int
 from portfolio.admin import PORTFOLIO_FILTER, SupervisedAdmin
 
 from .models import Fill, Order, OrderAudit
@@ -70,7 +71,7 @@ class OrderAdmin(SupervisedAdmin):
         actor = Actor(user=request.user, remote_addr=request.META.get("REMOTE_ADDR", ""), channel="admin")
         cancelled, refused = 0, []
         order_ids = list(queryset.values_list("pk", flat=True))
-        chosen = {int(pk) for pk in request.POST.getlist(ACTION_CHECKBOX_NAME) if pk.strip().isdigit()}
+        chosen = {pk for pk in map(ascii_int, request.POST.getlist(ACTION_CHECKBOX_NAME)) if pk is not None}
         refused += [f"#{pk}: {_('does not exist or is not yours')}" for pk in sorted(chosen - set(order_ids))]
         for order_id in order_ids:
             try:
