@@ -371,12 +371,18 @@ REALTIME = {
     # Seconds from accepting a connection to the end of its HTTP request headers (the WebSocket
     # handshake's request included) before daphne closes it (realtime/server/daphne.py).
     "HANDSHAKE_TIMEOUT_SECONDS": env_int("REALTIME_HANDSHAKE_TIMEOUT_SECONDS", 10),
+    # Threads that read handshakes' credentials and claim their client ids (realtime/gate.py), so a
+    # reconnect storm waits on PostgreSQL several handshakes at a time instead of one after the
+    # other on the database thread commands use. SQLite takes one writer at a time: one thread.
+    "HANDSHAKE_THREADS": env_int(
+        "REALTIME_HANDSHAKE_THREADS", 1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 4
+    ),
     # Graceful drain on SIGTERM (realtime/drain.py): seconds /readyz answers 503 before the sockets
     # are closed with 1012, and the most the whole drain may take before the process exits.
     "DRAIN_NOTICE_SECONDS": env_float("REALTIME_DRAIN_NOTICE_SECONDS", 2.0),
     "DRAIN_TIMEOUT_SECONDS": env_float("REALTIME_DRAIN_TIMEOUT_SECONDS", 20.0),
 }
-for _name in ("CONNECTION_LEASE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS"):
+for _name in ("CONNECTION_LEASE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS", "HANDSHAKE_THREADS"):
     if REALTIME[_name] < 1:
         raise ImproperlyConfigured(f"REALTIME_{_name} must be at least 1.")
 if REALTIME["REPLAY_BUDGET"] < 0 or REALTIME["REPLAY_BUDGET_PER_USER"] < 0:

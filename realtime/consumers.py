@@ -118,8 +118,10 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.rate_warned_at = 0.0
         self.replaying: dict[str, list[dict[str, Any]]] = {}
         self.ended = False
-        requested = self.scope["url_route"]["kwargs"].get("client_id") or None
-        self.client_id = await database_sync_to_async(client_identity_claim)(user=user, requested=requested)
+        self.client_id = self.scope.get("client_id")  # claimed by the gate (realtime/gate.py)
+        if self.client_id is None:  # a scope that did not pass the gate
+            requested = self.scope["url_route"]["kwargs"].get("client_id") or None
+            self.client_id = await database_sync_to_async(client_identity_claim)(user=user, requested=requested)
         self.subscriptions: set[str] = set()
         # Event types narrowed by `data.symbols` to some instruments; the rest get all symbols.
         self.symbols: dict[str, frozenset[str]] = {}

@@ -17,13 +17,16 @@ credentials in one database hop:
   (`access.py`): revoking the token, or its user losing staff status, closes it;
 - otherwise the session cookie gives the user exactly as for an HTTP request
   (`django.contrib.auth.get_user`, which also verifies the session's password hash);
+- for an active staff user, the client id the socket uses is claimed in the same database hop
+  (`realtime.services.client_identity_claim`);
 - the consumer then receives `user`, `session` (None for a token), `access_token_id` for a token,
-  and `url_route` as Channels' router sets them.
+  `client_id` for an admissible user, and `url_route` as Channels' router sets them.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from importlib import import_module
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -34,13 +37,14 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
+from django.db import close_old_connections
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
 from . import metrics
 from .logs import Throttle
-from .services import access_token_authenticate
+from .services import access_token_authenticate, client_identity_claim
 
 logger = logging.getLogger("realtime.gate")
 _refusals = Throttle()
@@ -73,6 +77,46 @@ def credentials(*, session_key: str | None, token_key: str | None) -> dict[str, 
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     # `get_user` reads nothing of a request but its session.
     return {"user": get_user(SimpleNamespace(session=session)), "session": session}
+
+
+_executors: dict[int, ThreadPoolExecutor] = {}
+
+
+def _handshake_threads() -> ThreadPoolExecutor:
+    """The threads handshakes read the database on (REALTIME_HANDSHAKE_THREADS), made at first use.
+
+    Handshakes share nothing on the database side, so they need not queue on the one thread that
+    runs commands; each thread holds a connection from the pool while it works.
+    """
+    count = settings.REALTIME["HANDSHAKE_THREADS"]
+    executor = _executors.get(count)
+    if executor is None:
+        executor = _executors.setdefault(count, ThreadPoolExecutor(max_workers=count, thread_name_prefix="handshake"))
+    return executor
+
+
+def handshake(*, session_key: str | None, token_key: str | None, requested_client_id: str | None) -> dict[str, Any]:
+    """Return the scope entries of a handshake: its credentials and, for a user the consumer will
+    admit (active staff), the client id it is to use, claimed in the same visit to the database
+    thread, so a handshake costs one database hop (a reconnect storm costs one per socket)."""
+    found = credentials(session_key=session_key, token_key=token_key)
+    user = found["user"]
+    if user.is_authenticated and user.is_active and user.is_staff:
+        found["client_id"] = client_identity_claim(user=user, requested=requested_client_id)
+    return found
+
+
+def _handshake_on_thread(**arguments: Any) -> dict[str, Any]:
+    """`handshake` on a handshake thread, its connection back to the pool before the thread's next.
+
+    The connection is closed here, in the context the queries ran in: on a thread that is not the
+    thread-sensitive one, a connection opened inside asgiref's copied context is not among those
+    `database_sync_to_async` closes after the call, and would stay checked out of the pool.
+    """
+    try:
+        return handshake(**arguments)
+    finally:
+        close_old_connections()
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -197,5 +241,8 @@ class WebSocketGate:
         app, url_route = route
         cookie = header(scope, b"cookie")
         session_key = parse_cookie(cookie).get(settings.SESSION_COOKIE_NAME) if cookie else None
-        found = await database_sync_to_async(credentials)(session_key=session_key, token_key=bearer_key(scope))
+        found = await database_sync_to_async(_handshake_on_thread, thread_sensitive=False, executor=_handshake_threads())(
+            session_key=session_key, token_key=bearer_key(scope),
+            requested_client_id=url_route["kwargs"].get("client_id") or None,
+        )
         return await app(dict(scope, url_route=url_route, path_remaining="", **found), receive, send)

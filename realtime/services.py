@@ -23,13 +23,15 @@ def client_identity_claim(*, user: AbstractBaseUser, requested: str | None) -> s
     use); an id of another user or a malformed one is replaced with a fresh id.
     """
     if requested and CLIENT_ID_RE.fullmatch(requested):
+        # The usual case, a reconnect with the user's own id, in one statement.
+        if ClientIdentity.objects.filter(client_id=requested, user=user).update(last_seen_at=timezone.now()):
+            return requested
         try:
             with transaction.atomic():
                 identity, _ = ClientIdentity.objects.get_or_create(client_id=requested, defaults={"user": user})
         except IntegrityError:  # claimed by someone else at the same moment
             identity = ClientIdentity.objects.get(client_id=requested)
-        if identity.user_id == user.pk:
-            ClientIdentity.objects.filter(pk=identity.pk).update(last_seen_at=timezone.now())
+        if identity.user_id == user.pk:  # just bound to the user, by this call or a concurrent one
             return identity.client_id
     client_id = str(uuid.uuid4())
     ClientIdentity.objects.create(client_id=client_id, user=user)

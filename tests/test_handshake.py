@@ -217,3 +217,19 @@ async def test_handshake_forwarding_a_public_origin_through_an_untrusted_proxy_i
     _, admitted = await ws_connect(cookie=cookie, origin=b"https://desk.example.com", extra_headers=forwarded)
 
     assert (refused, admitted) == (False, True)
+
+
+async def test_handshakes_give_their_database_connections_back_to_the_pool(ws_connect, staff_user):
+    """Handshakes run on threads of their own (REALTIME_HANDSHAKE_THREADS); each returns its
+    pooled connection when done, so none stays checked out by an idle handshake thread."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.fail("the connection pool is PostgreSQL's: run the suite on PostgreSQL")
+    cookie = await login_cookie(staff_user)
+    clients = [(await ws_connect(cookie=cookie))[0] for _ in range(6)]
+    for client in clients:
+        await client.close()
+    stats = connection.pool.get_stats()
+    # The test's own connection (this thread) may be out; no handshake thread's.
+    assert stats["pool_size"] - stats["pool_available"] <= 1, stats
