@@ -53,6 +53,13 @@ HEALTH_PENALTY = {
     ("market_feed", "degraded"): 10,
 }
 STATUS_SCORE = {"online": 100, "degraded": 50, "offline": 0}
+# The spec's `get_system_status` names its services `core`, `broker`, `event_bus` and
+# `monitoring`, each a bare status. Each is the worst of the measured services it stands for here.
+SPEC_SERVICES = {
+    "core": ("gateway", "database"),  # commands, analyses and portfolios run in the gateway on the database
+    "broker": ("database",),  # orders execute in-process against the database (and the feed's prices)
+    "event_bus": ("channel_layer", "bus"),  # events reach sockets through the layer, services through the bus
+}
 
 
 class RateMeter:
@@ -259,6 +266,7 @@ class StatusMonitor:
         self.published: dict[str, tuple[tuple[str, str | None], float]] = {}
         self.alerting: set[str] = set()
         self._stop: asyncio.Event | None = None
+        self.running = False  # the periodic checks run (`run`)
 
     def error_rate(self, name: str) -> float:
         outcomes = self.outcomes[name]
@@ -308,12 +316,29 @@ class StatusMonitor:
         for name, facts in services.items():
             facts["error_rate"] = self.error_rate(name)
         health = max(0, 100 - sum(HEALTH_PENALTY.get((name, facts["status"]), 0) for name, facts in services.items()))
+        services.update(self._spec_services(services))
         return {
             "overall_health": health,
             "status": "online" if health >= 90 else "degraded" if health >= 40 else "offline",
             "services": services,
             "timestamp": utc_now_iso(),
         }
+
+    def _spec_services(self, services: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """Return the spec's four service names with a bare status each, from the measured services.
+
+        The broker is degraded while the feed is not online: orders still execute, at the last
+        known prices. Monitoring is online while this monitor's periodic checks run.
+        """
+
+        def worst(*names: str) -> str:
+            return min((services[name]["status"] for name in names if name in services), key=STATUS_SCORE.__getitem__)
+
+        spec = {name: worst(*measured) for name, measured in SPEC_SERVICES.items()}
+        if spec["broker"] == "online" and services["market_feed"]["status"] != "online":
+            spec["broker"] = "degraded"
+        spec["monitoring"] = "online" if self.running else "offline"
+        return spec
 
     @staticmethod
     def _latency_status(probe: Probe, threshold_setting: str) -> str:
@@ -334,6 +359,8 @@ class StatusMonitor:
         now = time.monotonic()
         heartbeat = market_setting("STATUS_HEARTBEAT")
         for name, facts in status["services"].items():
+            if not isinstance(facts, dict):  # the spec's summary names (`SPEC_SERVICES`) are no service of their own
+                continue
             said = (facts["status"], facts.get("reason"))
             previous = self.published.get(name)
             if previous is not None and previous[0] == said and now - previous[1] < heartbeat:
@@ -386,15 +413,19 @@ class StatusMonitor:
     async def run(self) -> None:
         """Check every STATUS_INTERVAL seconds until stopped."""
         self._stop = stop = asyncio.Event()
-        while not stop.is_set():
-            try:
-                await self.check()
-            except Exception:
-                logger.exception("system status check failed")
-            try:
-                await asyncio.wait_for(stop.wait(), market_setting("STATUS_INTERVAL"))
-            except asyncio.TimeoutError:
-                pass
+        self.running = True
+        try:
+            while not stop.is_set():
+                try:
+                    await self.check()
+                except Exception:
+                    logger.exception("system status check failed")
+                try:
+                    await asyncio.wait_for(stop.wait(), market_setting("STATUS_INTERVAL"))
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self.running = False
 
     def stop(self) -> None:
         if self._stop is not None:

@@ -83,6 +83,44 @@ async def test_status_reports_reachable_services_with_round_trip_times(
     assert (result["overall_health"], result["status"]) == (80, "degraded")
 
 
+async def test_status_answers_the_specs_service_names_beside_the_measured_services(
+    ws_connect, operator_user, sap_at_100, patient_thresholds, settings
+):
+    # given no feed and no periodic monitor running, with database and channel layer up
+    settings.MARKET = {**settings.MARKET, "BUS_LATENCY_ALERT_MS": 60000}
+    client = await operator(ws_connect, operator_user)
+
+    result = (await client.command("get_system_status"))["data"]["result"]
+
+    # then the spec's four names carry a bare status each, the detailed services stay as they were
+    services = result["services"]
+    assert {name: services[name] for name in ("core", "broker", "event_bus", "monitoring")} == {
+        "core": "online",
+        "broker": "degraded",  # orders still execute, at the last prices: no feed runs
+        "event_bus": "online",
+        "monitoring": "offline",  # the periodic checks do not run in this process
+    }
+    assert services["database"]["status"] == "online" and services["gateway"]["status"] == "online"
+
+
+async def test_spec_service_names_follow_the_measured_services():
+    # given measured services: a live feed, a slow database and a bus that is gone
+    monitor = StatusMonitor()
+    measured = {
+        "database": {"status": "degraded"},
+        "channel_layer": {"status": "online"},
+        "bus": {"status": "offline"},
+        "market_feed": {"status": "online"},
+        "gateway": {"status": "online"},
+    }
+    monitor.running = True
+
+    # then each spec name is the worst of what it stands for
+    assert monitor._spec_services(measured) == {
+        "core": "degraded", "broker": "degraded", "event_bus": "offline", "monitoring": "online",
+    }
+
+
 async def test_status_needs_the_system_permission(ws_connect, staff_user):
     client = await operator(ws_connect, staff_user)
     response = await client.command("get_system_status")
@@ -171,6 +209,19 @@ async def test_periodic_monitor_publishes_service_status(ws_connect, operator_us
     finally:
         await background_stop()
     assert names.count("database") >= 2  # published again by the next periodic check
+    assert "monitoring" not in names and "core" not in names  # the spec's summary names are no service of their own
+
+
+async def test_monitoring_is_online_while_the_periodic_checks_run(ws_connect, operator_user, settings, in_memory_layer):
+    settings.MARKET = {**settings.MARKET, "STATUS_INTERVAL": 30}
+    client = await operator(ws_connect, operator_user)
+    background_start()
+    try:
+        running = (await client.command("get_system_status"))["data"]["result"]["services"]["monitoring"]
+    finally:
+        await background_stop()
+    stopped = (await client.command("get_system_status"))["data"]["result"]["services"]["monitoring"]
+    assert (running, stopped) == ("online", "offline")
 
 
 async def test_status_changes_when_the_channel_layer_goes_down(
@@ -196,6 +247,7 @@ async def test_status_changes_when_the_channel_layer_goes_down(
     layer = down["services"]["channel_layer"]
     assert layer["status"] == "offline" and layer["error"]
     assert layer["error_rate"] == 0.5
+    assert (up["services"]["event_bus"], down["services"]["event_bus"]) == ("online", "offline")
     assert down["services"]["database"]["status"] == "online"
     assert down["overall_health"] == up["overall_health"] - 30
     assert down["status"] != "online"
