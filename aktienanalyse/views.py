@@ -192,11 +192,13 @@ def _code_strings() -> dict[str, str]:
         "alert_price_below": _("{symbol} steht bei {price:eur}, auf oder unter der Schwelle {threshold:eur}."),
         "alert_price_change": _("{symbol} hat sich um {measured:num} % bewegt, jetzt {price:eur} (Schwelle {threshold:num} %)."),
         "alert_volume_spike": _("{symbol}: Umsatz {measured:num}-mal so hoch wie im Schnitt (Schwelle {threshold:num})."),
+        "alert_volatility": _("{symbol}: Schwankung {measured:num} % je Kurs, jetzt {price:eur} (Schwelle {threshold:num} %)."),
         "alert_unknown": _("Alarm für {symbol}"),
         "rule_above": _("{symbol}: Kurs auf oder über {threshold:eur}"),
         "rule_below": _("{symbol}: Kurs auf oder unter {threshold:eur}"),
         "rule_change_percent": _("{symbol}: Änderung ab {threshold:num} % seit {reference:eur}"),
         "rule_volume_spike": _("{symbol}: Umsatz ab dem {threshold:num}-Fachen des Schnitts"),
+        "rule_volatility": _("{symbol}: Schwankung ab {threshold:num} % je Kurs"),
         "rule_unknown": _("{symbol}: Regel {threshold:num}"),
     }
 

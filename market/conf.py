@@ -104,6 +104,8 @@ DEFAULTS: dict[str, Any] = {
     "ANALYSIS_LOST_AFTER": _env_float("MARKET_ANALYSIS_LOST_AFTER", 300.0),
     # Ticks averaged as the baseline of a volume spike.
     "VOLUME_BASELINE_TICKS": int(_env_float("MARKET_VOLUME_BASELINE_TICKS", 20)),
+    # Tick returns over which a volatility alert rule measures, unless the rule names its `window`.
+    "VOLATILITY_WINDOW_TICKS": int(_env_float("MARKET_VOLATILITY_WINDOW_TICKS", 20)),
     # System status: seconds between checks (0: no periodic checks), and between repeats of an
     # unchanged `system.service_status`.
     "STATUS_INTERVAL": _env_float("MARKET_STATUS_INTERVAL", 10.0),
