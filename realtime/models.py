@@ -21,6 +21,8 @@ class ClientIdentity(models.Model):
         permissions = [
             ("view_system_events", _("Can receive system events")),
             ("monitor_gateway", _("Can monitor gateway connections")),
+            ("view_user_activity", _("Can receive the users' activity events")),
+            ("announce", _("Can announce to every connection")),
         ]
 
     def __str__(self) -> str:
