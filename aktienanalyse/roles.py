@@ -53,6 +53,7 @@ OPERATOR = Role(
         "realtime.view_connectiontermination",
         "realtime.view_user_activity",
         "realtime.announce",
+        "realtime.view_announcement",
     ),
 )
 ROLES = (TRADER, SUPERVISOR, OPERATOR)

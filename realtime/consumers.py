@@ -25,6 +25,7 @@ from aktienanalyse.exceptions import DomainError
 
 from . import bridge, dispatch, drain, metrics
 from .activity import UserActivity
+from .announcements import announcements_attach
 from .access import (
     Verdict,
     check_consumers,
@@ -182,6 +183,23 @@ class EventConsumer(AsyncWebsocketConsumer):
         )
         self.announced = True
         self.activity.connection("connected")
+        await self._join_announcements()
+
+    async def _join_announcements(self) -> None:
+        """Join every connection's group, and send the announcements still current.
+
+        The board hears the group before this socket joins it, and nothing runs between the join
+        and the reading of the board: an announcement comes either from the board or live, once.
+        """
+        try:
+            board = await announcements_attach(self.fanout)
+            await board.load(self.config["SERVICE_NAME"])
+            await self.fanout.join(dispatch.ALL_GROUP, self)
+        except Exception as exc:
+            logger.error("announcements unavailable at connect of client_id=%s: %s", self.client_id, exc)
+            return
+        for text in board.active():
+            self.send_text(text)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Hand an ASGI message to its handler, as Channels does, minus a database round trip.
@@ -242,7 +260,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         if self.lease is not None:
             await get_leases().release(self.lease)
         groups = [group for event_type in self.subscriptions for group in self._groups(event_type)]
-        groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
+        groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk), dispatch.ALL_GROUP]
         for event_type in self.subscriptions:
             metrics.unsubscribed(event_type)
         await self.fanout.leave_all(self, groups)
