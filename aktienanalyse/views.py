@@ -40,6 +40,7 @@ def _strings() -> dict[str, str]:
     return {
         "connected": _("Verbunden"),
         "disconnected": _("Verbindung getrennt"),
+        "announcement": _("Mitteilung des Betriebs"),
         "order_filled": _("Order ausgeführt"),
         "order_partially_filled": _("Order teilweise ausgeführt"),
         "order_cancelled": _("Order storniert"),
