@@ -22,9 +22,10 @@ from realtime.events import EVENT_SCHEMAS
 from trading.selectors import portfolio_account
 
 # Event types the desk holds: every business event (portfolio, trading, market, analysis), in
-# the order `realtime/events.py` declares them. System events belong to the operations pages.
-# The server drops those the user may not see.
-DESK_EVENT_TYPES = [name for name, schema in EVENT_SCHEMAS.items() if schema.category != "system"]
+# the order `realtime/events.py` declares them. System events belong to the operations pages,
+# and the users' activity (`user.*`) to supervision. The server drops those the user may not see.
+DESK_CATEGORIES = ("portfolio", "trading", "market", "analysis")
+DESK_EVENT_TYPES = [name for name, schema in EVENT_SCHEMAS.items() if schema.category in DESK_CATEGORIES]
 ORDER_STATUSES = ["pending", "open", "partially_filled", "filled", "cancelled", "rejected", "failed"]
 
 
