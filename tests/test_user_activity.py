@@ -122,3 +122,24 @@ def test_supervisors_and_operators_hold_the_activity_permission_and_only_operato
 
     holders = {role.group for role in (TRADER, SUPERVISOR, OPERATOR) if "realtime.view_user_activity" in role.permissions}
     assert holders == {"Aufsicht", "Betrieb"}
+
+
+async def test_a_command_forwarded_to_the_services_on_the_bus_is_reported_forwarded(ws_connect, supervisor, trader, settings):
+    # given a gateway that hands `run_backtest` to the services on the bus (a channel of this test's own)
+    from tests.fixtures.bus import shared_redis_url
+
+    settings.REALTIME_BUS = {
+        **settings.REALTIME_BUS,
+        "URL": shared_redis_url(),
+        "COMMANDS_CHANNEL": f"test:commands:{trader.pk}:{id(settings)}",
+        "FORWARDED_COMMANDS": ["run_backtest"],
+    }
+    desk = await watching(ws_connect, supervisor)
+    client = await connect(ws_connect, trader)
+
+    await client.send({"type": "user", "event": "run_backtest", "data": {"symbol": "SAP"}, "correlation_id": "bt-1"})
+    forwarded = await next_about(desk, "user.command", client.client_id)
+
+    assert (forwarded["command"], forwarded["status"], forwarded["duration_ms"], forwarded["correlation_id"]) == (
+        "run_backtest", "forwarded", None, "bt-1",
+    )
