@@ -23,12 +23,16 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .exceptions import DomainError, NotFound, PermissionDenied
+from .exceptions import DomainError, NotFound, PermissionDenied, RateLimited
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-STATUS_OF = {NotFound: status.HTTP_404_NOT_FOUND, PermissionDenied: status.HTTP_403_FORBIDDEN}
+STATUS_OF = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    PermissionDenied: status.HTTP_403_FORBIDDEN,
+    RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
+}
 
 
 def error_body(message: str, code: str, **details: Any) -> dict[str, Any]:

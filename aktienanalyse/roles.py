@@ -42,6 +42,7 @@ SUPERVISOR = Role(
         "trading.change_order",
         "trading.view_fill",
         "trading.view_orderaudit",
+        "realtime.view_user_activity",
     ),
 )
 OPERATOR = Role(
@@ -50,6 +51,9 @@ OPERATOR = Role(
         "realtime.view_system_events",
         "realtime.monitor_gateway",
         "realtime.view_connectiontermination",
+        "realtime.view_user_activity",
+        "realtime.announce",
+        "realtime.view_announcement",
     ),
 )
 ROLES = (TRADER, SUPERVISOR, OPERATOR)

@@ -381,6 +381,8 @@ REALTIME = {
     # are closed with 1012, and the most the whole drain may take before the process exits.
     "DRAIN_NOTICE_SECONDS": env_float("REALTIME_DRAIN_NOTICE_SECONDS", 2.0),
     "DRAIN_TIMEOUT_SECONDS": env_float("REALTIME_DRAIN_TIMEOUT_SECONDS", 20.0),
+    # Announcements to every connection (realtime/announcements.py) one operator may send per minute.
+    "ANNOUNCEMENTS_PER_MINUTE": env_int("REALTIME_ANNOUNCEMENTS_PER_MINUTE", 3),
 }
 for _name in ("CONNECTION_LEASE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS", "HANDSHAKE_THREADS"):
     if REALTIME[_name] < 1:

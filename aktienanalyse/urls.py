@@ -5,6 +5,8 @@ from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from realtime import rest as realtime_rest
+
 from . import rest, views
 
 urlpatterns = [
@@ -17,6 +19,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/trading/", include("trading.urls")),
     path("api/market/", include("market.urls")),
+    re_path(r"^api/announcements/?$", realtime_rest.AnnouncementView.as_view(), name="announcements"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI from static/vendor/ (no CDN); its start script is a separate response (?script),
     # as the Content-Security-Policy allows no inline script. Staff only, like the schema.

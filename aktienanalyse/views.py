@@ -22,9 +22,10 @@ from realtime.events import EVENT_SCHEMAS
 from trading.selectors import portfolio_account
 
 # Event types the desk holds: every business event (portfolio, trading, market, analysis), in
-# the order `realtime/events.py` declares them. System events belong to the operations pages.
-# The server drops those the user may not see.
-DESK_EVENT_TYPES = [name for name, schema in EVENT_SCHEMAS.items() if schema.category != "system"]
+# the order `realtime/events.py` declares them. System events belong to the operations pages,
+# and the users' activity (`user.*`) to supervision. The server drops those the user may not see.
+DESK_CATEGORIES = ("portfolio", "trading", "market", "analysis")
+DESK_EVENT_TYPES = [name for name, schema in EVENT_SCHEMAS.items() if schema.category in DESK_CATEGORIES]
 ORDER_STATUSES = ["pending", "open", "partially_filled", "filled", "cancelled", "rejected", "failed"]
 
 
@@ -40,6 +41,7 @@ def _strings() -> dict[str, str]:
     return {
         "connected": _("Verbunden"),
         "disconnected": _("Verbindung getrennt"),
+        "announcement": _("Mitteilung des Betriebs"),
         "order_filled": _("Order ausgeführt"),
         "order_partially_filled": _("Order teilweise ausgeführt"),
         "order_cancelled": _("Order storniert"),
@@ -192,11 +194,13 @@ def _code_strings() -> dict[str, str]:
         "alert_price_below": _("{symbol} steht bei {price:eur}, auf oder unter der Schwelle {threshold:eur}."),
         "alert_price_change": _("{symbol} hat sich um {measured:num} % bewegt, jetzt {price:eur} (Schwelle {threshold:num} %)."),
         "alert_volume_spike": _("{symbol}: Umsatz {measured:num}-mal so hoch wie im Schnitt (Schwelle {threshold:num})."),
+        "alert_volatility": _("{symbol}: Schwankung {measured:num} % je Kurs, jetzt {price:eur} (Schwelle {threshold:num} %)."),
         "alert_unknown": _("Alarm für {symbol}"),
         "rule_above": _("{symbol}: Kurs auf oder über {threshold:eur}"),
         "rule_below": _("{symbol}: Kurs auf oder unter {threshold:eur}"),
         "rule_change_percent": _("{symbol}: Änderung ab {threshold:num} % seit {reference:eur}"),
         "rule_volume_spike": _("{symbol}: Umsatz ab dem {threshold:num}-Fachen des Schnitts"),
+        "rule_volatility": _("{symbol}: Schwankung ab {threshold:num} % je Kurs"),
         "rule_unknown": _("{symbol}: Regel {threshold:num}"),
     }
 

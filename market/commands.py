@@ -64,9 +64,13 @@ def _recommendations(symbol: str | None) -> list[dict[str, Any]]:
 
 @command("subscribe_alerts")
 async def subscribe_alerts(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Store an alert rule (above, below, change_percent, volume_spike); `market.alert` fires once per crossing."""
+    """Store an alert rule (above, below, change_percent, volume_spike, volatility); `market.alert` fires once per crossing."""
     rule = await database_sync_to_async(services.alert_rule_create)(
-        user=ctx.user, symbol=data.get("symbol"), condition=data.get("condition"), threshold=data.get("threshold")
+        user=ctx.user,
+        symbol=data.get("symbol"),
+        condition=data.get("condition"),
+        threshold=data.get("threshold"),
+        window=data.get("window"),
     )
     rule = await database_sync_to_async(lambda: selectors.alert_rule_data(rule=rule))()
     return {

@@ -104,6 +104,8 @@ DEFAULTS: dict[str, Any] = {
     "ANALYSIS_LOST_AFTER": _env_float("MARKET_ANALYSIS_LOST_AFTER", 300.0),
     # Ticks averaged as the baseline of a volume spike.
     "VOLUME_BASELINE_TICKS": int(_env_float("MARKET_VOLUME_BASELINE_TICKS", 20)),
+    # Tick returns over which a volatility alert rule measures, unless the rule names its `window`.
+    "VOLATILITY_WINDOW_TICKS": int(_env_float("MARKET_VOLATILITY_WINDOW_TICKS", 20)),
     # System status: seconds between checks (0: no periodic checks), and between repeats of an
     # unchanged `system.service_status`.
     "STATUS_INTERVAL": _env_float("MARKET_STATUS_INTERVAL", 10.0),
@@ -115,6 +117,16 @@ DEFAULTS: dict[str, Any] = {
     "CHANNEL_LAYER_LATENCY_ALERT_MS": _env_float("MARKET_CHANNEL_LAYER_LATENCY_ALERT_MS", 100.0),
     "BUS_LATENCY_ALERT_MS": _env_float("MARKET_BUS_LATENCY_ALERT_MS", 100.0),
     "ERROR_RATE_ALERT": _env_float("MARKET_ERROR_RATE_ALERT", 0.2),
+    # The gateway process's own resources (`memory_usage`, `cpu_usage`): resident memory in MB and
+    # CPU in percent of one core between two checks, each with a warning and a critical level.
+    # An alert fires again only after the figure fell below RESOURCE_ALERT_CLEAR of its warning
+    # level, and at most once per RESOURCE_ALERT_REPEAT seconds (a worse severity goes out at once).
+    "MEMORY_ALERT_MB": _env_float("MARKET_MEMORY_ALERT_MB", 1024.0),
+    "MEMORY_CRITICAL_MB": _env_float("MARKET_MEMORY_CRITICAL_MB", 2048.0),
+    "CPU_ALERT_PERCENT": _env_float("MARKET_CPU_ALERT_PERCENT", 80.0),
+    "CPU_CRITICAL_PERCENT": _env_float("MARKET_CPU_CRITICAL_PERCENT", 95.0),
+    "RESOURCE_ALERT_CLEAR": _env_float("MARKET_RESOURCE_ALERT_CLEAR", 0.9),
+    "RESOURCE_ALERT_REPEAT": _env_float("MARKET_RESOURCE_ALERT_REPEAT", 300.0),
     # Seconds a dependency probe may take before it counts as failed.
     "PROBE_TIMEOUT": _env_float("MARKET_PROBE_TIMEOUT", 2.0),
     # Fundamental analysis: per metric the value that counts as good and the one that counts as

@@ -106,6 +106,7 @@ class AlertRule(models.Model):
         BELOW = "below", _("price at or below")
         CHANGE_PERCENT = "change_percent", _("change since creation at least (percent)")
         VOLUME_SPIKE = "volume_spike", _("volume at least this multiple of its recent average")
+        VOLATILITY = "volatility", _("realised volatility of the last ticks at least (percent)")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="alert_rules"
@@ -115,6 +116,8 @@ class AlertRule(models.Model):
     )
     condition = models.CharField(_("condition"), max_length=16, choices=Condition.choices)
     threshold = models.DecimalField(_("threshold"), max_digits=18, decimal_places=4)
+    # The ticks whose returns a volatility rule measures; None: MARKET_VOLATILITY_WINDOW_TICKS.
+    window = models.PositiveSmallIntegerField(_("window (ticks)"), null=True, blank=True)
     # The price a change_percent rule measures from: the last price when the rule was created.
     reference_price = models.DecimalField(_("reference price"), null=True, blank=True, **PRICE_DIGITS)
     # Armed: the next tick that meets the condition fires; cleared on firing, set again once the

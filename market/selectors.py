@@ -92,6 +92,7 @@ def alert_rule_data(*, rule: AlertRule) -> dict[str, Any]:
         "condition": rule.condition,
         "threshold": rule.threshold,
         "reference_price": rule.reference_price,
+        "window": rule.window,
         "armed": rule.armed,
         "trigger_count": rule.trigger_count,
         "last_triggered_at": isoformat(rule.last_triggered_at) if rule.last_triggered_at else None,

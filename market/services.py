@@ -214,6 +214,7 @@ ALERT_TYPES = {
     AlertRule.Condition.BELOW: "price_threshold",
     AlertRule.Condition.CHANGE_PERCENT: "price_change",
     AlertRule.Condition.VOLUME_SPIKE: "volume_spike",
+    AlertRule.Condition.VOLATILITY: "volatility",
 }
 THRESHOLD = Digits.of(AlertRule, "threshold")
 THRESHOLD_LIMITS = {
@@ -221,11 +222,19 @@ THRESHOLD_LIMITS = {
     AlertRule.Condition.BELOW: (Decimal("0.0001"), Decimal("100000000")),
     AlertRule.Condition.CHANGE_PERCENT: (Decimal("0.0001"), Decimal("1000")),
     AlertRule.Condition.VOLUME_SPIKE: (Decimal("1.0001"), Decimal("1000")),
+    AlertRule.Condition.VOLATILITY: (Decimal("0.0001"), Decimal("100")),
 }
+# Ticks a volatility rule may measure over (its `window`).
+VOLATILITY_WINDOW_LIMITS = (2, 500)
 
 
-def alert_rule_create(*, user: AbstractBaseUser, symbol: Any, condition: Any, threshold: Any) -> AlertRule:
-    """Store an alert rule of `user`, armed; refuse unknown symbols and thresholds out of range."""
+def alert_rule_create(
+    *, user: AbstractBaseUser, symbol: Any, condition: Any, threshold: Any, window: Any = None
+) -> AlertRule:
+    """Store an alert rule of `user`, armed; refuse unknown symbols and thresholds out of range.
+
+    `window` is the number of ticks a `volatility` rule measures over (None: the setting's).
+    """
     instrument = instrument_for_symbol(symbol=symbol)
     if condition not in AlertRule.Condition.values:
         raise ValidationFailed(
@@ -244,6 +253,16 @@ def alert_rule_create(*, user: AbstractBaseUser, symbol: Any, condition: Any, th
             f"'threshold' of a {condition} alert must lie between {low} and {high}.",
             field="threshold",
         )
+    if window is not None:
+        low_window, high_window = VOLATILITY_WINDOW_LIMITS
+        if condition != AlertRule.Condition.VOLATILITY:
+            raise ValidationFailed("validation_error", "'window' belongs to a volatility alert only.", field="window")
+        if isinstance(window, bool) or not isinstance(window, int) or not low_window <= window <= high_window:
+            raise ValidationFailed(
+                "validation_error",
+                f"'window' must be a whole number of ticks from {low_window} to {high_window}.",
+                field="window",
+            )
     with transaction.atomic():
         # Lock the user's rules so two concurrent requests cannot both pass the limit.
         existing = list(AlertRule.objects.select_for_update().filter(user=user).values_list("id", flat=True))
@@ -255,6 +274,7 @@ def alert_rule_create(*, user: AbstractBaseUser, symbol: Any, condition: Any, th
             instrument=instrument,
             condition=condition,
             threshold=value,
+            window=window,
             reference_price=instrument.last_price if condition == AlertRule.Condition.CHANGE_PERCENT else None,
         )
 
@@ -280,9 +300,11 @@ def alert_rules_evaluate(*, tick: PriceTick) -> list[AlertRule]:
     baseline = None
     if any(rule.condition == AlertRule.Condition.VOLUME_SPIKE for rule in rules):
         baseline = _volume_baseline(tick=tick)
+    windows = [_volatility_window(rule) for rule in rules if rule.condition == AlertRule.Condition.VOLATILITY]
+    prices = _recent_prices(tick=tick, count=max(windows) + 1) if windows else []
     fired = []
     for rule in rules:
-        measured = _alert_measure(rule=rule, tick=tick, volume_baseline=baseline)
+        measured = _alert_measure(rule=rule, tick=tick, volume_baseline=baseline, prices=prices)
         if measured is None:
             continue
         holds = measured <= rule.threshold if rule.condition == AlertRule.Condition.BELOW else measured >= rule.threshold
@@ -318,7 +340,28 @@ def _volume_baseline(*, tick: PriceTick) -> Decimal | None:
     return Decimal(sum(volumes)) / len(volumes)
 
 
-def _alert_measure(*, rule: AlertRule, tick: PriceTick, volume_baseline: Decimal | None) -> Decimal | None:
+def _volatility_window(rule: AlertRule) -> int:
+    return rule.window or market_setting("VOLATILITY_WINDOW_TICKS")
+
+
+def _recent_prices(*, tick: PriceTick, count: int) -> list[Decimal]:
+    """Return the prices of the instrument's last `count` ticks up to `tick`, oldest first."""
+    newest = (
+        PriceTick.objects.filter(instrument_id=tick.instrument_id)
+        .order_by("-at", "-id")
+        .values_list("price", flat=True)[:count]
+    )
+    return list(reversed(newest))
+
+
+def _alert_measure(
+    *, rule: AlertRule, tick: PriceTick, volume_baseline: Decimal | None, prices: list[Decimal]
+) -> Decimal | None:
+    if rule.condition == AlertRule.Condition.VOLATILITY:
+        # Realised volatility: the sample deviation of the last `window` tick returns, in
+        # percent, as the technical analysis computes it; None until that much history exists.
+        measured = indicators.volatility(prices, _volatility_window(rule))
+        return measured.quantize(FOUR_PLACES) if measured is not None else None
     if rule.condition in (AlertRule.Condition.ABOVE, AlertRule.Condition.BELOW):
         return tick.price
     if rule.condition == AlertRule.Condition.CHANGE_PERCENT:
@@ -339,6 +382,10 @@ def _alert_data(*, rule: AlertRule, tick: PriceTick, measured: Decimal) -> dict[
         message, severity = f"{symbol} is at {tick.price}, at or below {rule.threshold}.", "warning"
     elif condition == AlertRule.Condition.CHANGE_PERCENT:
         message = f"{symbol} moved {measured} % from {rule.reference_price} to {tick.price}."
+        severity = "critical" if measured >= 2 * rule.threshold else "warning"
+    elif condition == AlertRule.Condition.VOLATILITY:
+        window = _volatility_window(rule)
+        message = f"{symbol}: realised volatility {measured} % over the last {window} ticks, now at {tick.price}."
         severity = "critical" if measured >= 2 * rule.threshold else "warning"
     else:
         message = f"{symbol} traded {tick.volume}, {measured} times its recent average volume."

@@ -7,7 +7,8 @@ process and the rate at which it writes frames, and the age of the newest tick t
 recorded, with what the feed reports about its provider (why it is degraded). Overall health is
 computed from those. The monitor runs the checks periodically in each gateway process, publishes
 `system.service_status` per service when its status or reason changes (and as a heartbeat), and
-`system.performance_alert` when a latency or error rate crosses its threshold (once per crossing).
+`system.performance_alert` when a latency or error rate crosses its threshold (once per crossing),
+or when the process's own memory or CPU passes its level (with hysteresis and a repeat limit).
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ HEALTH_PENALTY = {
     ("market_feed", "degraded"): 10,
 }
 STATUS_SCORE = {"online": 100, "degraded": 50, "offline": 0}
+# The spec's `get_system_status` names its services `core`, `broker`, `event_bus` and
+# `monitoring`, each a bare status. Each is the worst of the measured services it stands for here.
+SPEC_SERVICES = {
+    "core": ("gateway", "database"),  # commands, analyses and portfolios run in the gateway on the database
+    "broker": ("database",),  # orders execute in-process against the database (and the feed's prices)
+    "event_bus": ("channel_layer", "bus"),  # events reach sockets through the layer, services through the bus
+}
 
 
 class RateMeter:
@@ -75,6 +83,59 @@ class RateMeter:
 
 
 delivery_rate = RateMeter(lambda: connections.messages_sent)
+
+
+@dataclass(frozen=True)
+class ProcessUsage:
+    """This process's resident memory (None where /proc cannot tell) and CPU seconds so far."""
+
+    rss_bytes: int | None
+    cpu_seconds: float
+
+
+def process_usage() -> ProcessUsage:
+    """Read this process's resident set size from /proc and its CPU time (user + system)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            rss_bytes = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        rss_bytes = None
+    times = os.times()
+    return ProcessUsage(rss_bytes, times.user + times.system)
+
+
+class CpuMeter:
+    """The CPU this process used over roughly the last `window` seconds, in percent of one core.
+
+    Over a span shorter than `min_span` (the first moments of a monitor) the figure is mostly
+    noise, so there is none yet. It passes 100 when threads run at once.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], ProcessUsage] = process_usage,
+        *,
+        window: float = 10.0,
+        min_span: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.read = read
+        self.window = window
+        self.min_span = min_span
+        self.clock = clock
+        self.samples: deque[tuple[float, float]] = deque([(clock(), read().cpu_seconds)])
+
+    def measure(self) -> tuple[ProcessUsage, float | None]:
+        """Return the usage now and the CPU percent over the window, or None over too short a span."""
+        now, usage = self.clock(), self.read()
+        self.samples.append((now, usage.cpu_seconds))
+        # Keep the newest sample at least `window` old as the base of the measurement.
+        while len(self.samples) > 2 and self.samples[1][0] <= now - self.window:
+            self.samples.popleft()
+        since, base = self.samples[0]
+        if now - since < self.min_span:
+            return usage, None
+        return usage, round(max(100 * (usage.cpu_seconds - base) / (now - since), 0.0), 2)
 
 
 @dataclass
@@ -251,14 +312,29 @@ def _state_report(state: FeedState | None) -> dict[str, Any] | None:
     }
 
 
+SEVERITY_RANK = {"warning": 1, "critical": 2}
+
+
+@dataclass
+class RaisedAlert:
+    severity: str
+    sent_at: float
+    raised: bool = True
+
+
 class StatusMonitor:
     """Check the services, remember recent outcomes, and publish status changes and alerts."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, cpu: CpuMeter | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.outcomes: dict[str, deque[bool]] = {name: deque(maxlen=20) for name in SERVICES}
         self.published: dict[str, tuple[tuple[str, str | None], float]] = {}
         self.alerting: set[str] = set()
+        self.cpu = cpu or CpuMeter()
+        self.clock = clock
+        # The last alert of each resource: its severity, when it went out, whether it still stands.
+        self.resource_alerts: dict[str, RaisedAlert] = {}
         self._stop: asyncio.Event | None = None
+        self.running = False  # the periodic checks run (`run`)
 
     def error_rate(self, name: str) -> float:
         outcomes = self.outcomes[name]
@@ -296,9 +372,12 @@ class StatusMonitor:
         self.outcomes["market_feed"].append(feed["status"] == "online")
         all_up = database.status == layer.status == "online"
         self.outcomes["gateway"].append(all_up)
+        usage, cpu_percent = self.cpu.measure()
         services["gateway"] = {
             "status": "online",
             "response_time_ms": _elapsed_ms(started),
+            "memory_rss_mb": round(usage.rss_bytes / 2**20, 1) if usage.rss_bytes is not None else None,
+            "cpu_percent": cpu_percent,
             "connections_open": len(connections),
             "events_delivered_per_second": round(delivery_rate.per_second(), 3),
             "messages_sent_total": connections.messages_sent,
@@ -308,12 +387,29 @@ class StatusMonitor:
         for name, facts in services.items():
             facts["error_rate"] = self.error_rate(name)
         health = max(0, 100 - sum(HEALTH_PENALTY.get((name, facts["status"]), 0) for name, facts in services.items()))
+        services.update(self._spec_services(services))
         return {
             "overall_health": health,
             "status": "online" if health >= 90 else "degraded" if health >= 40 else "offline",
             "services": services,
             "timestamp": utc_now_iso(),
         }
+
+    def _spec_services(self, services: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """Return the spec's four service names with a bare status each, from the measured services.
+
+        The broker is degraded while the feed is not online: orders still execute, at the last
+        known prices. Monitoring is online while this monitor's periodic checks run.
+        """
+
+        def worst(*names: str) -> str:
+            return min((services[name]["status"] for name in names if name in services), key=STATUS_SCORE.__getitem__)
+
+        spec = {name: worst(*measured) for name, measured in SPEC_SERVICES.items()}
+        if spec["broker"] == "online" and services["market_feed"]["status"] != "online":
+            spec["broker"] = "degraded"
+        spec["monitoring"] = "online" if self.running else "offline"
+        return spec
 
     @staticmethod
     def _latency_status(probe: Probe, threshold_setting: str) -> str:
@@ -334,6 +430,8 @@ class StatusMonitor:
         now = time.monotonic()
         heartbeat = market_setting("STATUS_HEARTBEAT")
         for name, facts in status["services"].items():
+            if not isinstance(facts, dict):  # the spec's summary names (`SPEC_SERVICES`) are no service of their own
+                continue
             said = (facts["status"], facts.get("reason"))
             previous = self.published.get(name)
             if previous is not None and previous[0] == said and now - previous[1] < heartbeat:
@@ -382,19 +480,68 @@ class StatusMonitor:
                 },
             )
             self.alerting.add(key)
+        gateway = services["gateway"]
+        for alert_type, metric, warning, critical in (
+            ("memory_usage", "memory_rss_mb", "MEMORY_ALERT_MB", "MEMORY_CRITICAL_MB"),
+            ("cpu_usage", "cpu_percent", "CPU_ALERT_PERCENT", "CPU_CRITICAL_PERCENT"),
+        ):
+            await self._resource_alert(
+                alert_type, metric, gateway[metric], market_setting(warning), market_setting(critical), status["timestamp"]
+            )
+
+    async def _resource_alert(
+        self, alert_type: str, metric: str, value: float | None, warning: float, critical: float, timestamp: str
+    ) -> None:
+        """Alert on a gateway resource past its warning level, with hysteresis and a repeat limit.
+
+        A figure that hovers around its level (CPU does) would otherwise alert at every other
+        check: a raised alert clears only below `RESOURCE_ALERT_CLEAR` of the warning level, and
+        the same alert goes out at most once per `RESOURCE_ALERT_REPEAT` seconds. A rise from
+        warning to critical goes out at once.
+        """
+        if value is None:
+            return
+        now = self.clock()
+        last = self.resource_alerts.get(alert_type)
+        if value < warning:
+            if last is not None and last.raised and value < warning * market_setting("RESOURCE_ALERT_CLEAR"):
+                last.raised = False  # cleared; the repeat limit still counts from `last.sent_at`
+            return
+        severity = "critical" if value >= critical else "warning"
+        worse = last is None or SEVERITY_RANK[severity] > SEVERITY_RANK[last.severity]
+        if last is not None and not worse:
+            if last.raised or now - last.sent_at < market_setting("RESOURCE_ALERT_REPEAT"):
+                return
+        await asend_event(
+            "system.performance_alert",
+            {
+                "alert_type": alert_type,
+                "service_name": "gateway",
+                "metric_name": metric,
+                "current_value": value,
+                "threshold": critical if severity == "critical" else warning,
+                "severity": severity,
+                "timestamp": timestamp,
+            },
+        )
+        self.resource_alerts[alert_type] = RaisedAlert(severity=severity, sent_at=now)
 
     async def run(self) -> None:
         """Check every STATUS_INTERVAL seconds until stopped."""
         self._stop = stop = asyncio.Event()
-        while not stop.is_set():
-            try:
-                await self.check()
-            except Exception:
-                logger.exception("system status check failed")
-            try:
-                await asyncio.wait_for(stop.wait(), market_setting("STATUS_INTERVAL"))
-            except asyncio.TimeoutError:
-                pass
+        self.running = True
+        try:
+            while not stop.is_set():
+                try:
+                    await self.check()
+                except Exception:
+                    logger.exception("system status check failed")
+                try:
+                    await asyncio.wait_for(stop.wait(), market_setting("STATUS_INTERVAL"))
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self.running = False
 
     def stop(self) -> None:
         if self._stop is not None:

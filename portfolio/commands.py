@@ -18,7 +18,7 @@ from .selectors import (
     portfolio_get_visible,
     portfolios_visible,
 )
-from .services import COST, QUANTITY, PortfolioBook, portfolio_refresh, position_correct
+from .services import COST, QUANTITY, portfolio_refresh_revalue, position_correct
 
 
 @database_sync_to_async
@@ -32,7 +32,7 @@ def _refresh(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
         portfolios = [portfolio_get_visible(user=ctx.user, portfolio_id=portfolio_id)]
     snapshots = [
         {
-            **portfolio_refresh(book=PortfolioBook(portfolio), correlation_id=ctx.correlation_id),
+            **portfolio_refresh_revalue(portfolio_id=portfolio.pk, correlation_id=ctx.correlation_id),
             "name": portfolio.name,
             "cash": portfolio.cash,
         }
@@ -43,7 +43,7 @@ def _refresh(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
 
 @command("refresh_portfolio", permission=PORTFOLIO_VIEW_PERMISSION)
 async def refresh_portfolio(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Send your portfolio (or all of yours) as portfolio.update and return it."""
+    """Revalue your portfolio (or all of yours), send it as portfolio.update and return it."""
     return await _refresh(ctx, data)
 
 

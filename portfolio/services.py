@@ -333,6 +333,21 @@ def portfolio_refresh(*, book: PortfolioBook, correlation_id: str | None = None)
 
 @computed_exactly
 @transaction.atomic
+def portfolio_refresh_revalue(*, portfolio_id: int, correlation_id: str | None = None) -> dict[str, Any]:
+    """Revalue a portfolio on request and send it as `portfolio.update`; return that data.
+
+    The members get `portfolio.value_changed` with `trigger_reason` "manual_refresh" against the
+    last announced value, even when it did not move: the refresh asked for the value now, and
+    the event says when it was taken. The portfolio's lock keeps a fill or a price tick from
+    announcing from the same baseline meanwhile.
+    """
+    book = portfolio_lock(portfolio_id=portfolio_id)
+    portfolio_value_announce(book=book, trigger_reason="manual_refresh", correlation_id=correlation_id)
+    return portfolio_refresh(book=book, correlation_id=correlation_id)
+
+
+@computed_exactly
+@transaction.atomic
 def position_correct(
     *,
     portfolio_id: int,

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from .models import AccessToken, ConnectionTermination
+from .models import AccessToken, Announcement, ConnectionTermination
 from .services import access_token_revoke
 
 
@@ -38,3 +38,22 @@ class AccessTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset) -> None:
         for token in queryset:
             access_token_revoke(token=token)
+
+
+@admin.register(Announcement)
+class AnnouncementAdmin(admin.ModelAdmin):
+    """The record of announcements; they are sent with `manage.py announce`, the `announce` command or REST."""
+
+    list_display = ["created_at", "level", "message", "announced_by", "channel", "expires_at"]
+    list_filter = ["level", "channel"]
+    search_fields = ["message", "announced_by__username"]
+    readonly_fields = list_display
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -13,6 +13,7 @@ class RealtimeConfig(AppConfig):
         autodiscover_modules("commands")
         from . import signals  # noqa: F401  (connects the auth signal receivers)
         from . import monitoring  # noqa: F401  (registers the monitoring commands)
+        from . import announcements  # noqa: F401  (registers the `announce` command)
         from .server.checks import check_server_adapter
 
         checks.register(check_server_adapter, checks.Tags.compatibility)

@@ -24,6 +24,8 @@ from django.db import InterfaceError, OperationalError
 from aktienanalyse.exceptions import DomainError
 
 from . import bridge, dispatch, drain, metrics
+from .activity import UserActivity
+from .announcements import announcements_attach
 from .access import (
     Verdict,
     check_consumers,
@@ -84,6 +86,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     lease: str | None = None  # this socket's place under the per-user cap (realtime/admission.py)
     released = False
     draining = False  # the process drains (realtime/drain.py): no command starts any more
+    announced = False  # `user.action` "connected" went out, so "disconnected" follows
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -122,6 +125,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         if self.client_id is None:  # a scope that did not pass the gate
             requested = self.scope["url_route"]["kwargs"].get("client_id") or None
             self.client_id = await database_sync_to_async(client_identity_claim)(user=user, requested=requested)
+        self.activity = UserActivity(user_id=user.pk, username=user.get_username(), client_id=self.client_id)
         self.subscriptions: set[str] = set()
         # Event types narrowed by `data.symbols` to some instruments; the rest get all symbols.
         self.symbols: dict[str, frozenset[str]] = {}
@@ -181,6 +185,25 @@ class EventConsumer(AsyncWebsocketConsumer):
                 target_client=self.client_id,
             )
         )
+        self.announced = True
+        self.activity.connection("connected")
+        await self._join_announcements()
+
+    async def _join_announcements(self) -> None:
+        """Join every connection's group, and send the announcements still current.
+
+        The board hears the group before this socket joins it, and nothing runs between the join
+        and the reading of the board: an announcement comes either from the board or live, once.
+        """
+        try:
+            board = await announcements_attach(self.fanout)
+            await board.load(self.config["SERVICE_NAME"])
+            await self.fanout.join(dispatch.ALL_GROUP, self)
+        except Exception as exc:
+            logger.error("announcements unavailable at connect of client_id=%s: %s", self.client_id, exc)
+            return
+        for text in board.active():
+            self.send_text(text)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Hand an ASGI message to its handler, as Channels does, minus a database round trip.
@@ -233,13 +256,15 @@ class EventConsumer(AsyncWebsocketConsumer):
         if self.client_id is None or self.released:
             return
         self.released = True
+        if self.announced:
+            self.activity.connection("disconnected")
         self.outbox.close()
         connections.remove(self)
         get_permission_cache().release(self.user.pk)
         if self.lease is not None:
             await get_leases().release(self.lease)
         groups = [group for event_type in self.subscriptions for group in self._groups(event_type)]
-        groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk)]
+        groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk), dispatch.ALL_GROUP]
         for event_type in self.subscriptions:
             metrics.unsubscribed(event_type)
         await self.fanout.leave_all(self, groups)
@@ -328,8 +353,10 @@ class EventConsumer(AsyncWebsocketConsumer):
             self.user = verdict.user
         self.permissions = verdict.permissions
         get_permission_cache().refresh(self.user.pk, verdict.permissions)
+        revoked = []
         for event_type in sorted(self.subscriptions):
             if not self.may(EVENT_SCHEMAS[event_type].permission):
+                revoked.append(event_type)
                 groups = self._groups(event_type)
                 self.subscriptions.discard(event_type)
                 metrics.unsubscribed(event_type)
@@ -344,6 +371,7 @@ class EventConsumer(AsyncWebsocketConsumer):
                         target_client=self.client_id,
                     )
                 )
+        self.activity.subscription("revoked", revoked)
 
     async def _recheck_access(self) -> None:
         try:
@@ -507,6 +535,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         event_types = parse_event_types(message, limit=self.config["MAX_EVENT_TYPES_PER_MESSAGE"])
         since = parse_since(message, limit=self.config["MAX_EVENT_TYPES_PER_MESSAGE"])
         symbols = parse_symbols(message, limit=self.config["MAX_SYMBOLS_PER_SUBSCRIPTION"])
+        changed = []
         for event_type in event_types:
             try:
                 self._check_event_type(event_type, message)
@@ -516,8 +545,10 @@ class EventConsumer(AsyncWebsocketConsumer):
                     await self._subscribe(event_type, message, since.get(event_type), narrowed)
                 else:
                     await self._unsubscribe(event_type, message, narrowed)
+                changed.append(event_type)
             except ProtocolError as error:
                 self.send_error(error)
+        self.activity.subscription(message.event, changed, symbols=symbols, correlation_id=message.correlation_id)
 
     def _check_event_type(self, event_type: str, message: ClientMessage) -> None:
         shown = event_type[:100]
@@ -707,15 +738,16 @@ class EventConsumer(AsyncWebsocketConsumer):
             task = asyncio.get_running_loop().create_task(self._forward(message))
             self.commands_in_flight.add(task)
             task.add_done_callback(self.commands_in_flight.discard)
+            self.activity.command(name, "forwarded", correlation_id=message.correlation_id)
             return
         if command is None:
-            self._respond_error(name, message, ErrorCode.UNKNOWN_COMMAND, f"Unknown command: {name}")
+            self._refuse(name, message, ErrorCode.UNKNOWN_COMMAND, f"Unknown command: {name}")
             return
         if not self.may(command.permission):
-            self._respond_error(name, message, ErrorCode.PERMISSION_DENIED, f"You may not use {name!r}.")
+            self._refuse(name, message, ErrorCode.PERMISSION_DENIED, f"You may not use {name!r}.")
             return
         if len(self.commands_in_flight) >= self.config["MAX_COMMANDS_IN_FLIGHT"]:
-            self._respond_error(
+            self._refuse(
                 name,
                 message,
                 ErrorCode.TOO_MANY_COMMANDS,
@@ -726,6 +758,11 @@ class EventConsumer(AsyncWebsocketConsumer):
         task = asyncio.get_running_loop().create_task(self._run_command(command, message))
         self.commands_in_flight.add(task)
         task.add_done_callback(self.commands_in_flight.discard)
+
+    def _refuse(self, name: str, message: ClientMessage, code: str, text: str) -> None:
+        """Answer a command that is not run with an error, and report it refused."""
+        self._respond_error(name, message, code, text)
+        self.activity.command(name, "refused", correlation_id=message.correlation_id, error_code=str(code))
 
     def _respond_error(self, name: str, message: ClientMessage, code: str, text: str, **details: Any) -> None:
         metrics.error_sent(str(code), client_id=self.client_id, correlation_id=message.correlation_id, message=text)
@@ -758,11 +795,11 @@ class EventConsumer(AsyncWebsocketConsumer):
         try:
             result = await command.handler(context, message.data)
         except DomainError as error:
-            self._handled(command.name, message, "error", started)
+            self._handled(command.name, message, "error", started, error.code)
             self._respond_error(command.name, message, error.code, error.message, **error.details)
             return
         except (OperationalError, InterfaceError) as exc:
-            self._handled(command.name, message, "error", started)
+            self._handled(command.name, message, "error", started, ErrorCode.SERVICE_UNAVAILABLE)
             logger.error("command %s: database unavailable: %s", command.name, exc)
             self._respond_error(
                 command.name,
@@ -772,7 +809,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             )
             return
         except Exception as exc:
-            self._handled(command.name, message, "failure", started)
+            self._handled(command.name, message, "failure", started, ErrorCode.INTERNAL_ERROR)
             error_id = str(uuid.uuid4())
             logger.exception(
                 "command %s failed: error_id=%s client_id=%s correlation_id=%s",
@@ -800,10 +837,18 @@ class EventConsumer(AsyncWebsocketConsumer):
         except DomainError as error:
             self._respond_error(message.event, message, error.code, error.message)
 
-    def _handled(self, name: str, message: ClientMessage, status: str, started: float) -> None:
+    def _handled(self, name: str, message: ClientMessage, status: str, started: float, error_code: str | None = None) -> None:
         seconds = time.perf_counter() - started
         metrics.command_finished(name, status, seconds)
-        self._flow("handled", message.correlation_id, name, status=status, duration_ms=round(seconds * 1000, 2))
+        duration_ms = round(seconds * 1000, 2)
+        self._flow("handled", message.correlation_id, name, status=status, duration_ms=duration_ms)
+        self.activity.command(
+            name,
+            status,
+            correlation_id=message.correlation_id,
+            error_code=str(error_code) if error_code is not None else None,
+            duration_ms=duration_ms,
+        )
 
     async def _report_failure(self, error_id: str, command: str, exc: Exception) -> None:
         try:

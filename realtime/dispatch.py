@@ -61,6 +61,10 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+# Every connection of every process (the spec's `broadcast_to_all`): operators' announcements.
+ALL_GROUP = "all"
+
+
 def build_event_message(
     event_type: str,
     data: dict[str, Any],
@@ -340,7 +344,11 @@ def send_event_on_commit(event_type: str, data: dict[str, Any], **options: Any) 
     The event is validated now, so a producer with a wrong schema fails inside its transaction
     instead of losing the event after the commit.
     """
-    message = build_event_message(event_type, data, **options)
+    message_send_on_commit(build_event_message(event_type, data, **options))
+
+
+def message_send_on_commit(message: dict[str, Any]) -> None:
+    """Send a built channel-layer message once the current transaction commits; nothing on rollback."""
 
     def publish() -> None:
         if _publish_from_loop(message):
@@ -348,7 +356,7 @@ def send_event_on_commit(event_type: str, data: dict[str, Any], **options: Any) 
         try:
             async_to_sync(asend_message)(message)
         except Exception:
-            logger.exception("event %s could not be published after commit", event_type)
+            logger.exception("%s could not be published after commit", message.get("event") or message["type"])
 
     transaction.on_commit(publish)
 
@@ -414,6 +422,11 @@ def _publish_from_loop(message: dict[str, Any]) -> bool:
     except RuntimeError:  # the loop closed meanwhile
         return False
     return True
+
+
+def to_all_message(frame: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """Return the message that delivers an already built frame to every open connection, on every process."""
+    return {"type": DIRECT, "group": ALL_GROUP, "text": encode(frame), **extra}
 
 
 async def asend_to_client(client_id: str, frame: dict[str, Any]) -> None:

@@ -32,7 +32,8 @@ class Kind(enum.Enum):
     MEASURE = "measure"  # a measured figure (latency, rate): any finite number
     INTEGER = "integer"
     BOOLEAN = "boolean"
-    LIST = "list"
+    LIST = "list"  # a list of objects
+    STRINGS = "strings"  # a list of strings
     OBJECT = "object"
 
 
@@ -49,6 +50,7 @@ _SPEC_DEFAULTS: dict[Kind, Any] = {
     Kind.INTEGER: 0,
     Kind.BOOLEAN: False,
     Kind.LIST: None,
+    Kind.STRINGS: None,
     Kind.OBJECT: None,
 }
 
@@ -178,6 +180,7 @@ def _check_value(event: str, spec: Field, value: Any, *, spec_defaults: bool = F
         Kind.INTEGER: lambda v: isinstance(v, int) and not isinstance(v, bool),
         Kind.BOOLEAN: lambda v: isinstance(v, bool),
         Kind.LIST: lambda v: isinstance(v, list),
+        Kind.STRINGS: lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
         Kind.OBJECT: lambda v: isinstance(v, dict),
     }[kind](value)
     if not ok:
@@ -467,6 +470,45 @@ _SCHEMAS += (
             Field("timestamp", T),
         ),
         MONITOR_PERMISSION,
+    ),
+)
+
+USER_ACTIVITY_PERMISSION = "realtime.view_user_activity"
+# Who did what on the gateway: the spec's user events (section 1.1 names the types and no fields).
+# The gateway writes them from the sockets' real paths, for supervisors and audit: a socket
+# opened or closed (`user.action`), a command refused or run to its end (`user.command`; its
+# arguments stay with the app's own audit), a subscription change (`user.subscription`). Their
+# category is the spec dispatcher's for a prefix it does not know: "unknown".
+_USER_FIELDS = (Field("user_id", I), Field("username", S), Field("client_id", S))
+COMMAND_OUTCOMES = ("success", "error", "failure", "refused", "forwarded")
+_SCHEMAS += (
+    EventSchema(
+        "user.action",
+        (*_USER_FIELDS, Field("action", S, choices=("connected", "disconnected")), Field("timestamp", T)),
+        USER_ACTIVITY_PERMISSION,
+    ),
+    EventSchema(
+        "user.command",
+        (
+            *_USER_FIELDS,
+            Field("command", S),
+            Field("status", S, choices=COMMAND_OUTCOMES),
+            Field("error_code", S, nullable=True),
+            Field("duration_ms", M, nullable=True),
+            Field("timestamp", T),
+        ),
+        USER_ACTIVITY_PERMISSION,
+    ),
+    EventSchema(
+        "user.subscription",
+        (
+            *_USER_FIELDS,
+            Field("action", S, choices=("subscribe", "unsubscribe", "revoked")),
+            Field("event_types", Kind.STRINGS),
+            Field("symbols", Kind.STRINGS, nullable=True),
+            Field("timestamp", T),
+        ),
+        USER_ACTIVITY_PERMISSION,
     ),
 )
 

@@ -21,6 +21,8 @@ class ClientIdentity(models.Model):
         permissions = [
             ("view_system_events", _("Can receive system events")),
             ("monitor_gateway", _("Can monitor gateway connections")),
+            ("view_user_activity", _("Can receive the users' activity events")),
+            ("announce", _("Can announce to every connection")),
         ]
 
     def __str__(self) -> str:
@@ -73,3 +75,36 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
+
+
+class Announcement(models.Model):
+    """An operator's message to every open connection (`manage.py announce`, the `announce` command, REST)."""
+
+    class Level(models.TextChoices):
+        INFO = "info", _("information")
+        WARNING = "warning", _("warning")
+        CRITICAL = "critical", _("critical")
+
+    message = models.CharField(_("message"), max_length=500)
+    level = models.CharField(_("level"), max_length=8, choices=Level.choices, default=Level.INFO)
+    # Connections opened before this time get the announcement too; None: only those open when it was sent.
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    # None: sent from the console (`manage.py announce`).
+    announced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("announced by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    channel = models.CharField(_("channel"), max_length=16)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("announcement")
+        verbose_name_plural = _("announcements")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.message[:60]}"

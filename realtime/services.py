@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
+from collections.abc import Set
+from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from aktienanalyse.exceptions import NotFound, PermissionDenied
+from aktienanalyse.exceptions import NotFound, PermissionDenied, RateLimited, ValidationFailed
+from aktienanalyse.permissions import staff_require
 
-from .models import AccessToken, ClientIdentity, ConnectionTermination
-from .protocol import CLIENT_ID_RE
+from .dispatch import message_send_on_commit, to_all_message
+from .models import AccessToken, Announcement, ClientIdentity, ConnectionTermination
+from .protocol import CLIENT_ID_RE, envelope, isoformat
 
 
 def client_identity_claim(*, user: AbstractBaseUser, requested: str | None) -> str:
@@ -85,3 +93,117 @@ def access_token_authenticate(*, key: str) -> AccessToken | None:
 
 def access_token_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+ANNOUNCE_PERMISSION = "realtime.announce"
+ANNOUNCEMENT_MAX_LENGTH = Announcement._meta.get_field("message").max_length
+ANNOUNCEMENT_LONGEST_EXPIRY = 7 * 24 * 3600  # seconds
+ANNOUNCEMENT_QUOTA_WINDOW = timedelta(minutes=1)
+# Where an announcement came from (`Announcement.channel`).
+ANNOUNCEMENT_CHANNELS = ("websocket", "rest", "console")
+
+
+@transaction.atomic
+def announcement_publish(
+    *,
+    message: Any,
+    level: Any = Announcement.Level.INFO,
+    expires_in: Any = None,
+    user: AbstractBaseUser | None,
+    channel: str,
+    held: Set[str] | None = None,
+) -> Announcement:
+    """Record an announcement and send it to every open connection of every process on commit.
+
+    `user` None is the console (`manage.py announce`), which holds the server and is neither asked
+    for the permission nor counted. A user needs `realtime.announce` and may send at most
+    `REALTIME_ANNOUNCEMENTS_PER_MINUTE`. With `expires_in` (seconds) connections opened before
+    it runs out get the announcement too.
+    """
+    if user is not None:
+        staff_require(user, ANNOUNCE_PERMISSION, held=held)
+    text = _announcement_text(message)
+    if level not in Announcement.Level.values:
+        raise ValidationFailed(
+            "validation_error", f"'level' must be one of {', '.join(Announcement.Level.values)}.", field="level"
+        )
+    if expires_in is not None and (
+        isinstance(expires_in, bool) or not isinstance(expires_in, int) or not 1 <= expires_in <= ANNOUNCEMENT_LONGEST_EXPIRY
+    ):
+        raise ValidationFailed(
+            "validation_error",
+            f"'expires_in' must be a whole number of seconds from 1 to {ANNOUNCEMENT_LONGEST_EXPIRY}.",
+            field="expires_in",
+        )
+    if user is not None:
+        _announcement_quota(user)
+    now = timezone.now()
+    announcement = Announcement.objects.create(
+        message=text,
+        level=level,
+        expires_at=now + timedelta(seconds=expires_in) if expires_in is not None else None,
+        announced_by=user,
+        channel=channel,
+    )
+    frame = envelope(
+        "system", "announcement", announcement_data(announcement=announcement), source_service=settings.REALTIME["SERVICE_NAME"]
+    )
+    message_send_on_commit(
+        to_all_message(
+            frame,
+            announcement_id=announcement.pk,
+            expires_at=announcement.expires_at.timestamp() if announcement.expires_at else None,
+        )
+    )
+    return announcement
+
+
+def announcement_data(*, announcement: Announcement) -> dict[str, Any]:
+    """Return the `data` of the `system` / `announcement` message."""
+    return {
+        "announcement_id": str(announcement.pk),
+        "message": announcement.message,
+        "level": announcement.level,
+        "expires_at": isoformat(announcement.expires_at) if announcement.expires_at else None,
+        "announced_by": announcement.announced_by.get_username() if announcement.announced_by else None,
+        "timestamp": isoformat(announcement.created_at),
+    }
+
+
+def _announcement_text(message: Any) -> str:
+    if not isinstance(message, str):
+        raise ValidationFailed("validation_error", "'message' must be a text.", field="message")
+    text = message.strip()
+    if not text:
+        raise ValidationFailed("validation_error", "'message' must not be empty.", field="message")
+    if len(text) > ANNOUNCEMENT_MAX_LENGTH:
+        raise ValidationFailed(
+            "validation_error",
+            f"'message' may hold at most {ANNOUNCEMENT_MAX_LENGTH} characters; it has {len(text)}.",
+            field="message",
+            limit=ANNOUNCEMENT_MAX_LENGTH,
+        )
+    if any(ord(char) < 32 and char not in "\n\t" for char in text):
+        raise ValidationFailed("validation_error", "'message' must not hold control characters.", field="message")
+    return text
+
+
+def _announcement_quota(user: AbstractBaseUser) -> None:
+    """Refuse an announcement over the user's per-minute quota, counted on every process alike."""
+    # The user's row is the lock: two requests at once cannot both pass the count.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    limit = settings.REALTIME["ANNOUNCEMENTS_PER_MINUTE"]
+    now = timezone.now()
+    recent = list(
+        Announcement.objects.filter(announced_by=user, created_at__gt=now - ANNOUNCEMENT_QUOTA_WINDOW)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[:limit]
+    )
+    if len(recent) >= limit:
+        retry_after = max(1, math.ceil((recent[-1] + ANNOUNCEMENT_QUOTA_WINDOW - now).total_seconds()))
+        raise RateLimited(
+            "rate_limited",
+            f"At most {limit} announcements per minute; try again in {retry_after} s.",
+            limit=limit,
+            retry_after_seconds=retry_after,
+        )

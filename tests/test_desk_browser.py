@@ -43,7 +43,7 @@ def desk_trader(django_user_model, sap, siemens):
     """
     price_history_seed(points=80, seed=5)
     user = django_user_model.objects.create_user("anna", password="anna-pass-1234", is_staff=True)
-    grant(user, *TRADER_PERMISSIONS)
+    grant(user, *TRADER_PERMISSIONS, "realtime.announce")  # the scenario announces from the page
     portfolio = portfolio_create(name="Anna", cash=Decimal("100000.00"), members=[user])
     # A page and a bit of earlier, cancelled orders, so the history has a second page.
     Order.objects.bulk_create(
@@ -129,6 +129,7 @@ def test_desk_in_chromium_trades_live_and_survives_a_server_restart(transactiona
     assert browser.returncode == 0
     passed = [step["name"] for step in result["steps"] if step["ok"]]
     assert "prices change live and flash" in passed
+    assert "an operator's announcement shows on the desk as a notification" in passed
     assert "when it is back the desk reconnects with its subscriptions" in passed
     assert "while disconnected the order controls are off with the reason and an order is refused at once" in passed
     assert "no JavaScript errors on the console" in passed

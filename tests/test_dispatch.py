@@ -32,9 +32,12 @@ def test_every_spec_event_type_is_declared_with_its_category():
         "market.price_update", "market.alert", "analysis.complete",
         "system.service_status", "system.performance_alert", "system.error",
         "system.gateway_snapshot",  # the gateway's own monitoring (not in the spec), realtime.monitor_gateway only
+        "user.action", "user.command", "user.subscription",  # the spec names them; the gateway writes them
     }
-    assert {name: category_of(name) for name in ("portfolio.update", "analysis.complete", "user.x")} == {
-        "portfolio.update": "portfolio", "analysis.complete": "analysis", "user.x": "unknown"}
+    assert {name: category_of(name) for name in ("portfolio.update", "analysis.complete", "user.x", "user.command")} == {
+        "portfolio.update": "portfolio", "analysis.complete": "analysis", "user.x": "unknown", "user.command": "unknown"}
+    assert {EVENT_SCHEMAS[name].permission for name in EVENT_SCHEMAS if name.startswith("user.")} == {
+        "realtime.view_user_activity"}
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,38 @@ async def test_volume_spike_alert_compares_with_the_recent_average(ws_connect, s
     ]
 
 
+@pytest.mark.parametrize("window_from", ["rule", "setting"])
+async def test_volatility_alert_measures_realised_volatility_over_its_window(
+    ws_connect, staff_user, sap_at_100, settings, window_from
+):
+    # given a calm history and a rule "volatility of the last 4 tick returns at least 1 %"
+    settings.MARKET = {**settings.MARKET, "VOLATILITY_WINDOW_TICKS": 4 if window_from == "setting" else 50}
+    await sync_to_async(add_history)(sap_at_100, ["100.00"] * 4)
+    anna = await connect(ws_connect, staff_user)
+    rule = {"symbol": "SAP", "condition": "volatility", "threshold": 1} | ({"window": 4} if window_from == "rule" else {})
+    created = (await anna.command("subscribe_alerts", rule))["data"]["result"]
+    assert (created["condition"], created["window"]) == ("volatility", 4 if window_from == "rule" else None)
+    # when the price swings (returns 0, 0, 0, +2 %: a deviation of exactly 1 %), stays wild, calms
+    # down (re-arms), then jumps 5 % (returns 0, 0, 0, +5 %: 2.5 %)
+    await feed_prices(["102.00", "100.00", "102.00", "100.00", "100.00", "100.00", "100.00", "100.00", "105.00"])
+    alerts = await alerts_received(anna, 2)
+    # then the first swing and the jump fire, each with the spec's alert fields
+    assert [(a["alert_type"], a["trigger_value"], a["severity"], a["current_value"], a["threshold"]) for a in alerts] == [
+        ("volatility", Decimal("1.0000"), "warning", Decimal("102.00"), Decimal("1.0000")),
+        ("volatility", Decimal("2.5000"), "critical", Decimal("105.00"), Decimal("1.0000")),
+    ]
+    assert alerts[0]["symbol"] == "SAP" and "4 ticks" in alerts[0]["message"]
+
+
+async def test_volatility_alert_waits_for_a_full_window(ws_connect, staff_user, sap_at_100):
+    # given no history, and a rule over 10 ticks that the first wild ticks would exceed
+    anna = await connect(ws_connect, staff_user)
+    await anna.command("subscribe_alerts", {"symbol": "SAP", "condition": "volatility", "threshold": "0.1", "window": 10})
+    await feed_prices(["110.00", "90.00", "110.00"])
+    # then nothing is measured, and nothing fires, before 10 returns exist
+    assert await alerts_received(anna, 0) == []
+
+
 async def test_rules_can_be_listed_and_removed_only_by_their_owner(ws_connect, staff_user, other_staff_user, sap_at_100):
     anna = await connect(ws_connect, staff_user)
     bernd = await connect(ws_connect, other_staff_user)
@@ -134,6 +166,12 @@ async def test_rules_can_be_listed_and_removed_only_by_their_owner(ws_connect, s
         ({"symbol": "SAP", "condition": "above", "threshold": "1.123456"}, "validation_error"),
         ({"symbol": "SAP", "condition": "above"}, "validation_error"),
         ({"symbol": "SAP", "condition": "volume_spike", "threshold": 1}, "validation_error"),
+        ({"symbol": "SAP", "condition": "volatility", "threshold": 101}, "validation_error"),
+        ({"symbol": "SAP", "condition": "volatility", "threshold": 1, "window": 1}, "validation_error"),
+        ({"symbol": "SAP", "condition": "volatility", "threshold": 1, "window": 501}, "validation_error"),
+        ({"symbol": "SAP", "condition": "volatility", "threshold": 1, "window": "20"}, "validation_error"),
+        ({"symbol": "SAP", "condition": "volatility", "threshold": 1, "window": True}, "validation_error"),
+        ({"symbol": "SAP", "condition": "above", "threshold": 1, "window": 20}, "validation_error"),
         ({"symbol": "NOPE", "condition": "above", "threshold": 1}, "not_found"),
         ({"condition": "above", "threshold": 1}, "validation_error"),
     ],

@@ -83,6 +83,44 @@ async def test_status_reports_reachable_services_with_round_trip_times(
     assert (result["overall_health"], result["status"]) == (80, "degraded")
 
 
+async def test_status_answers_the_specs_service_names_beside_the_measured_services(
+    ws_connect, operator_user, sap_at_100, patient_thresholds, settings
+):
+    # given no feed and no periodic monitor running, with database and channel layer up
+    settings.MARKET = {**settings.MARKET, "BUS_LATENCY_ALERT_MS": 60000}
+    client = await operator(ws_connect, operator_user)
+
+    result = (await client.command("get_system_status"))["data"]["result"]
+
+    # then the spec's four names carry a bare status each, the detailed services stay as they were
+    services = result["services"]
+    assert {name: services[name] for name in ("core", "broker", "event_bus", "monitoring")} == {
+        "core": "online",
+        "broker": "degraded",  # orders still execute, at the last prices: no feed runs
+        "event_bus": "online",
+        "monitoring": "offline",  # the periodic checks do not run in this process
+    }
+    assert services["database"]["status"] == "online" and services["gateway"]["status"] == "online"
+
+
+async def test_spec_service_names_follow_the_measured_services():
+    # given measured services: a live feed, a slow database and a bus that is gone
+    monitor = StatusMonitor()
+    measured = {
+        "database": {"status": "degraded"},
+        "channel_layer": {"status": "online"},
+        "bus": {"status": "offline"},
+        "market_feed": {"status": "online"},
+        "gateway": {"status": "online"},
+    }
+    monitor.running = True
+
+    # then each spec name is the worst of what it stands for
+    assert monitor._spec_services(measured) == {
+        "core": "degraded", "broker": "degraded", "event_bus": "offline", "monitoring": "online",
+    }
+
+
 async def test_status_needs_the_system_permission(ws_connect, staff_user):
     client = await operator(ws_connect, staff_user)
     response = await client.command("get_system_status")
@@ -171,6 +209,19 @@ async def test_periodic_monitor_publishes_service_status(ws_connect, operator_us
     finally:
         await background_stop()
     assert names.count("database") >= 2  # published again by the next periodic check
+    assert "monitoring" not in names and "core" not in names  # the spec's summary names are no service of their own
+
+
+async def test_monitoring_is_online_while_the_periodic_checks_run(ws_connect, operator_user, settings, in_memory_layer):
+    settings.MARKET = {**settings.MARKET, "STATUS_INTERVAL": 30}
+    client = await operator(ws_connect, operator_user)
+    background_start()
+    try:
+        running = (await client.command("get_system_status"))["data"]["result"]["services"]["monitoring"]
+    finally:
+        await background_stop()
+    stopped = (await client.command("get_system_status"))["data"]["result"]["services"]["monitoring"]
+    assert (running, stopped) == ("online", "offline")
 
 
 async def test_status_changes_when_the_channel_layer_goes_down(
@@ -196,6 +247,7 @@ async def test_status_changes_when_the_channel_layer_goes_down(
     layer = down["services"]["channel_layer"]
     assert layer["status"] == "offline" and layer["error"]
     assert layer["error_rate"] == 0.5
+    assert (up["services"]["event_bus"], down["services"]["event_bus"]) == ("online", "offline")
     assert down["services"]["database"]["status"] == "online"
     assert down["overall_health"] == up["overall_health"] - 30
     assert down["status"] != "online"
@@ -232,3 +284,77 @@ async def test_status_reports_the_event_bus_with_its_round_trip_time_and_counts_
     assert unreachable["services"]["bus"]["status"] == "offline" and unreachable["services"]["bus"]["error"]
     assert unreachable["overall_health"] == reachable["overall_health"] - status.HEALTH_PENALTY[("bus", "offline")]
     assert "bus" not in without["services"]
+
+
+def burn_cpu(seconds: float) -> None:
+    """Keep this process busy for `seconds` of its own CPU time."""
+    import time
+
+    until = time.process_time() + seconds
+    while time.process_time() < until:
+        pass
+
+
+async def test_gateway_memory_and_cpu_are_measured_and_alert_past_their_levels(settings, published, patient_thresholds):
+    # given levels the test process is past: any resident memory, and a CPU level a busy loop beats
+    settings.MARKET = {
+        **settings.MARKET,
+        "MEMORY_ALERT_MB": 1, "MEMORY_CRITICAL_MB": 10**9, "CPU_ALERT_PERCENT": 5, "CPU_CRITICAL_PERCENT": 10**6,
+    }
+    monitor = StatusMonitor(cpu=status.CpuMeter(min_span=0.1))
+    burn_cpu(0.2)
+
+    # when the monitor checks
+    result = await monitor.check()
+
+    # then the gateway reports its own resident memory and CPU, and both alerts go out once
+    gateway = result["services"]["gateway"]
+    assert gateway["memory_rss_mb"] > 1 and gateway["cpu_percent"] > 5
+    alerts = {a["alert_type"]: a for a in published.data("system.performance_alert")}
+    assert (alerts["memory_usage"]["service_name"], alerts["memory_usage"]["metric_name"]) == ("gateway", "memory_rss_mb")
+    assert (alerts["memory_usage"]["severity"], alerts["memory_usage"]["threshold"]) == ("warning", 1)
+    assert float(alerts["memory_usage"]["current_value"]) == gateway["memory_rss_mb"]
+    assert alerts["cpu_usage"]["metric_name"] == "cpu_percent"
+    assert float(alerts["cpu_usage"]["current_value"]) == gateway["cpu_percent"]
+    burn_cpu(0.2)
+    await monitor.check()
+    assert sorted(a["alert_type"] for a in published.data("system.performance_alert")) == ["cpu_usage", "memory_usage"]
+
+
+def test_cpu_is_measured_over_the_window_and_not_over_a_moment():
+    clock, cpu = [0.0], [0.0]
+    meter = status.CpuMeter(lambda: status.ProcessUsage(None, cpu[0]), window=10, min_span=2, clock=lambda: clock[0])
+    clock[0], cpu[0] = 0.5, 0.5
+    assert meter.measure()[1] is None  # half a second busy says little yet
+    clock[0], cpu[0] = 4.0, 1.0
+    assert meter.measure()[1] == 25.0
+    clock[0], cpu[0] = 14.0, 1.0
+    assert meter.measure()[1] == 0.0  # the base moved to t=4: idle since
+
+
+async def test_cpu_alert_hovering_at_its_level_goes_out_once_per_repeat_interval(settings, published):
+    # given a warning level of 80 % (critical 95 %), cleared below 72 %, repeated at most every 300 s
+    settings.MARKET = {
+        **settings.MARKET, "CPU_ALERT_PERCENT": 80, "CPU_CRITICAL_PERCENT": 95,
+        "RESOURCE_ALERT_CLEAR": 0.9, "RESOURCE_ALERT_REPEAT": 300,
+    }
+    clock = [0.0]
+    monitor = StatusMonitor(clock=lambda: clock[0])
+
+    async def at(second: float, percent: float) -> list[tuple[str, float]]:
+        clock[0] = second
+        await monitor._resource_alert("cpu_usage", "cpu_percent", percent, 80, 95, "2026-12-06T23:00:00Z")
+        return [(a["severity"], a["current_value"]) for a in published.data("system.performance_alert")]
+
+    # when CPU hovers around the level, then one warning: 79 % does not clear it
+    assert await at(0, 81) == [("warning", 81)]
+    assert await at(10, 79) == [("warning", 81)]
+    assert await at(20, 82) == [("warning", 81)]
+    # a rise to critical goes out at once
+    assert await at(30, 96) == [("warning", 81), ("critical", 96)]
+    # cleared below 72 % and back within the repeat interval: nothing
+    assert await at(40, 50) == [("warning", 81), ("critical", 96)]
+    assert await at(50, 85) == [("warning", 81), ("critical", 96)]
+    # once the repeat interval since the last alert has passed, the standing warning goes out again
+    assert await at(331, 85) == [("warning", 81), ("critical", 96), ("warning", 85)]
+    assert await at(340, 86) == [("warning", 81), ("critical", 96), ("warning", 85)]

@@ -331,6 +331,26 @@ async def test_refresh_portfolio_returns_and_sends_the_portfolio(ws_connect, tra
     assert data["portfolio_id"] == snapshot["portfolio_id"] and update["correlation_id"] == "refresh-1"
 
 
+async def test_refresh_portfolio_revalues_with_trigger_reason_manual_refresh(ws_connect, trader, portfolio_with_position, sap):
+    # given the portfolio last announced at 11 000 while SAP has since moved to 200 (12 000)
+    await sync_to_async(type(portfolio_with_position).objects.filter(pk=portfolio_with_position.pk).update)(last_value=D("11000"))
+    client = await connect(ws_connect, trader, "portfolio.value_changed")
+
+    # when the trader refreshes
+    response = await client.command("refresh_portfolio", {}, correlation_id="refresh-2")
+
+    # then the members hear the revaluation, caused by the refresh
+    assert response["data"]["status"] == "success"
+    changed = await event(client, "portfolio.value_changed")
+    data = valid(changed)
+    assert (data["trigger_reason"], data["previous_value"], data["current_value"], data["change"]) == (
+        "manual_refresh", 11000, 12000, 1000,
+    )
+    assert changed["correlation_id"] == "refresh-2"
+    await portfolio_with_position.arefresh_from_db()
+    assert portfolio_with_position.last_value == D("12000.00")
+
+
 async def test_refresh_of_someone_elses_portfolio_is_not_found(ws_connect, trader, portfolio, other_portfolio):
     client = await connect(ws_connect, trader, "portfolio.update")
 

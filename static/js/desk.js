@@ -166,6 +166,11 @@ export class PortfolioWebSocketClient {
         on("market.price_update", (message) => this.updatePriceDisplay(message.data));
         on("market.alert", (message) => this.showAlert(message.data));
         on("analysis.complete", (message) => this.showAnalysis(message.data));
+        // An operator's announcement reaches every desk, subscribed or not (docs/operations.md).
+        on("announcement", (message) => {
+            const kind = message.data.level === "critical" ? "error" : message.data.level === "warning" ? "warning" : "info";
+            this.showNotification(kind, this.t.announcement, message.data.message);
+        });
         on("connection.established", () => {
             this.resync.established();
             this.reloadAll();

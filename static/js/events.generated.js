@@ -23,6 +23,9 @@ export const EVENT_TYPES = [
     "system.performance_alert",
     "system.error",
     "system.gateway_snapshot",
+    "user.action",
+    "user.command",
+    "user.subscription",
 ];
 /** The event types a subscription can narrow to some symbols (`subscribe(types, {symbols})`). */
 export const SYMBOL_FILTERED_EVENT_TYPES = [

@@ -104,7 +104,7 @@ function errorRow(error) {
 /** The health panel: one entry per service with its state and round trip, and the overall health. */
 function renderHealth(status) {
     required("overall-health").textContent = `${status.overall_health} / 100 – ${STATUS_NAMES[status.status] ?? status.status}`;
-    required("health").replaceChildren(...Object.entries(status.services).map(([name, facts]) => {
+    required("health").replaceChildren(...Object.entries(status.services).flatMap(([name, facts]) => (typeof facts === "string" ? [] : [[name, facts]])).map(([name, facts]) => {
         const li = document.createElement("li");
         li.dataset.service = name;
         li.dataset.status = facts.status;

@@ -257,6 +257,11 @@ export class PortfolioWebSocketClient {
     on("market.price_update", (message: WebSocketMessage<PriceUpdateData>) => this.updatePriceDisplay(message.data));
     on("market.alert", (message: WebSocketMessage<MarketAlertData>) => this.showAlert(message.data));
     on("analysis.complete", (message: WebSocketMessage<AnalysisCompleteData>) => this.showAnalysis(message.data));
+    // An operator's announcement reaches every desk, subscribed or not (docs/operations.md).
+    on("announcement", (message: WebSocketMessage<{ message: string; level: string }>) => {
+      const kind = message.data.level === "critical" ? "error" : message.data.level === "warning" ? "warning" : "info";
+      this.showNotification(kind, this.t.announcement, message.data.message);
+    });
     on("connection.established", () => {
       this.resync.established();
       this.reloadAll();

@@ -14,7 +14,7 @@ export type DecimalNumber = number;
 export type Timestamp = string;
 
 /** The `type` of an event message: its event type's prefix. */
-export type EventCategory = "portfolio" | "trading" | "market" | "analysis" | "system";
+export type EventCategory = "portfolio" | "trading" | "market" | "analysis" | "system" | "unknown";
 
 /** `portfolio.update` (spec section 2.1, `PortfolioUpdateEvent`). */
 export interface PortfolioUpdateData {
@@ -178,6 +178,38 @@ export interface GatewaySnapshotData {
   timestamp: Timestamp;
 }
 
+/** `user.action`: written by the gateway; the spec names the type and no fields. */
+export interface UserActionData {
+  user_id: number;
+  username: string;
+  client_id: string;
+  action: "connected" | "disconnected";
+  timestamp: Timestamp;
+}
+
+/** `user.command`: written by the gateway; the spec names the type and no fields. */
+export interface UserCommandData {
+  user_id: number;
+  username: string;
+  client_id: string;
+  command: string;
+  status: "success" | "error" | "failure" | "refused" | "forwarded";
+  error_code: string | null;
+  duration_ms: number | null;
+  timestamp: Timestamp;
+}
+
+/** `user.subscription`: written by the gateway; the spec names the type and no fields. */
+export interface UserSubscriptionData {
+  user_id: number;
+  username: string;
+  client_id: string;
+  action: "subscribe" | "unsubscribe" | "revoked";
+  event_types: string[];
+  symbols: string[] | null;
+  timestamp: Timestamp;
+}
+
 /** Every event type of the schema table and the `data` it carries. */
 export interface SchemaEventDataMap {
   "portfolio.update": PortfolioUpdateData;
@@ -194,6 +226,9 @@ export interface SchemaEventDataMap {
   "system.performance_alert": PerformanceAlertData;
   "system.error": ErrorOccurredData;
   "system.gateway_snapshot": GatewaySnapshotData;
+  "user.action": UserActionData;
+  "user.command": UserCommandData;
+  "user.subscription": UserSubscriptionData;
 }
 
 /** Every event type a client may subscribe to (each still needs its permission). */
@@ -212,6 +247,9 @@ export const EVENT_TYPES = [
   "system.performance_alert",
   "system.error",
   "system.gateway_snapshot",
+  "user.action",
+  "user.command",
+  "user.subscription",
 ] as const;
 
 /** The event types a subscription can narrow to some symbols (`subscribe(types, {symbols})`). */

@@ -45,7 +45,8 @@ interface ServiceStatus {
 interface SystemStatus {
   status: string;
   overall_health: number;
-  services: Record<string, ServiceStatus>;
+  /** The measured services, and the spec's summary names (`core`, `broker`, ...) with a bare status. */
+  services: Record<string, ServiceStatus | string>;
 }
 
 interface DisconnectResult {
@@ -168,7 +169,7 @@ function errorRow(error: RecentError): HTMLTableRowElement {
 function renderHealth(status: SystemStatus): void {
   required("overall-health").textContent = `${status.overall_health} / 100 – ${STATUS_NAMES[status.status] ?? status.status}`;
   required("health").replaceChildren(
-    ...Object.entries(status.services).map(([name, facts]) => {
+    ...Object.entries(status.services).flatMap(([name, facts]) => (typeof facts === "string" ? [] : [[name, facts] as const])).map(([name, facts]) => {
       const li = document.createElement("li");
       li.dataset.service = name;
       li.dataset.status = facts.status;

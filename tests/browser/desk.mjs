@@ -165,6 +165,28 @@ try {
     return change;
   });
 
+  await step("an operator's announcement shows on the desk as a notification", async () => {
+    // A second socket of the page's own session sends it (the test gives the user `realtime.announce`).
+    const answer = await page.evaluate(
+      () =>
+        new Promise((resolve, reject) => {
+          const socket = new WebSocket(`${location.origin.replace(/^http/, "ws")}/ws/`);
+          socket.onerror = () => reject(new Error("announcing socket failed"));
+          socket.onmessage = (frame) => {
+            const message = JSON.parse(frame.data);
+            if (message.event === "connection.established") {
+              socket.send(JSON.stringify({ type: "user", event: "announce", data: { message: "Wartung um 18 Uhr", level: "warning" }, correlation_id: "announce-1" }));
+            } else if (message.event === "announce.response") {
+              socket.close();
+              resolve(message.data.status);
+            }
+          };
+        }),
+    );
+    if (answer !== "success") throw new Error(`announce answered ${answer}`);
+    await page.locator(".notification.warning", { hasText: "Mitteilung des Betriebs" }).filter({ hasText: "Wartung um 18 Uhr" }).first().waitFor();
+  });
+
   await step("a market order through the ticket gives a toast and a new history row", async () => {
     await page.waitForSelector("#order-history tbody tr[data-order-id]");
     const before = await page.$$eval("#order-history tbody tr[data-order-id]", (rows) => rows.map((row) => row.dataset.orderId));

@@ -25,6 +25,7 @@ _ANNOTATIONS = {
     Kind.INTEGER: "int",
     Kind.BOOLEAN: "bool",
     Kind.LIST: "list[dict[str, Any]] | None",
+    Kind.STRINGS: "list[str] | None",
     Kind.OBJECT: "dict[str, Any] | None",
 }
 
@@ -63,7 +64,7 @@ def _wire_value(field: Field) -> str:
     attribute = f"self.{field.name}"
     if field.kind is Kind.DECIMAL:
         return f"exact_or_none({attribute})" if field.nullable else f"exact({attribute})"
-    if field.kind is Kind.LIST:
+    if field.kind in (Kind.LIST, Kind.STRINGS):
         return f"{attribute} or []"
     if field.kind is Kind.OBJECT:
         return f"{attribute} or {{}}"

@@ -25,6 +25,7 @@ _TYPES = {
     Kind.INTEGER: "number",
     Kind.BOOLEAN: "boolean",
     Kind.LIST: "Record<string, unknown>[]",
+    Kind.STRINGS: "string[]",
     Kind.OBJECT: "Record<string, unknown>",
 }
 
@@ -68,10 +69,14 @@ def interface_name(schema: EventSchema) -> str:
     """Return the interface of an event's data: the spec's class name with `Data` for `Event`."""
     if schema.spec_class is not None:
         return schema.spec_class.removesuffix("Event") + "Data"
-    return "".join(part.capitalize() for part in schema.name.split(".", 1)[1].split("_")) + "Data"
+    # A type outside the spec's categories (`user.command`) keeps its prefix: `UserCommandData`.
+    name = schema.name.split(".", 1)[1] if schema.category in CATEGORIES else schema.name.replace(".", "_")
+    return "".join(part.capitalize() for part in name.split("_")) + "Data"
 
 
 def _describe(schema: EventSchema) -> str:
+    if schema.category not in CATEGORIES:
+        return f"`{schema.name}`: written by the gateway; the spec names the type and no fields."
     if schema.spec_class is None:
         return f"`{schema.name}`: the gateway's own event (not in the spec)."
     return f"`{schema.name}` (spec section {SECTIONS[schema.category]}, `{schema.spec_class}`)."
@@ -96,7 +101,8 @@ def render() -> str:
     schemas = list(EVENT_SCHEMAS.values())
     parts = [HEADER]
     parts.append("\n/** The `type` of an event message: its event type's prefix. */\n")
-    parts.append("export type EventCategory = " + " | ".join(_quote(c) for c in CATEGORIES) + ";\n")
+    categories = list(CATEGORIES) + sorted({schema.category for schema in schemas} - set(CATEGORIES))
+    parts.append("export type EventCategory = " + " | ".join(_quote(c) for c in categories) + ";\n")
     parts += [_render_interface(schema) for schema in schemas]
     parts.append("\n/** Every event type of the schema table and the `data` it carries. */\n")
     parts.append("export interface SchemaEventDataMap {\n")
