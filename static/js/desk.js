@@ -9,8 +9,8 @@ import { PriceChart } from "./chart.js";
 import { CommandError, LocalErrorCode, WebSocketEventClient, newRequestId } from "./event-client.js";
 import { cancelAllTargets, isOpen, isPartlyFilled, listQuery, openOrdersQuery, orderReason, pageCount, remainingOf, restingPrice, } from "./blotter.js";
 import { Coalescer, ProbeGate, ResyncPolicy, secondsLeft } from "./connection-state.js";
-import { fill, formatDecimalInput, formatEuro, formatNumber, formatPercent, formatSigned, formatTime, pageLocale, parseDecimalInput, } from "./format.js";
-import { alertRuleText, alertText, errorText, messageText, reasonText } from "./i18n.js";
+import { fill, formatDate, formatDecimalInput, formatEuro, formatNumber, formatPercent, formatSigned, formatTime, pageLocale, parseDecimalInput, } from "./format.js";
+import { alertRuleText, alertText, analysisReasonText, errorText, messageText, reasonText } from "./i18n.js";
 import { PortfolioState } from "./portfolio-state.js";
 import { ConfirmPolicy, isFarFromMarket, keyAction, previewOrder } from "./order-ticket.js";
 import { Watchlist } from "./watchlist.js";
@@ -1264,7 +1264,26 @@ export class PortfolioWebSocketClient {
         else {
             output.append(...this.technicalExplained(result));
         }
+        output.append(...this.reasonsExplained(result.reasons));
         this.showNotification("info", fill(this.t.analysis_done, { symbol: data.symbol, recommendation }), "");
+    }
+    /**
+     * The findings behind the recommendation, each worded from its code and figures
+     * (market/reasons.py) and marked by its vote; nothing for a result without them.
+     */
+    reasonsExplained(reasons) {
+        if (!Array.isArray(reasons) || reasons.length === 0)
+            return [];
+        const list = element("ul", { class: "plain reasons" });
+        for (const reason of reasons) {
+            if (!reason || typeof reason.code !== "string")
+                continue;
+            const vote = typeof reason.vote === "number" ? reason.vote : null;
+            const mood = vote === null ? "decision" : vote > 0 ? "positive" : vote < 0 ? "negative" : "neutral";
+            list.append(element("li", { class: `reason ${mood}`, "data-code": reason.code }, analysisReasonText(this.t, reason, this.locale)));
+        }
+        const heading = element("h3", { class: "reasons-heading" }, this.t.reasons ?? "");
+        return [heading, list];
     }
     /** The indicator values and the signal each one gives. */
     technicalExplained(result) {
@@ -1312,7 +1331,7 @@ export class PortfolioWebSocketClient {
         table.append(thead, body);
         const source = String(result.source ?? "");
         const footer = element("p", { class: "analysis-basis" }, fill(this.t.fundamentals_basis, {
-            as_of: String(result.as_of ?? "–"),
+            as_of: typeof result.as_of === "string" ? formatDate(result.as_of, this.locale) : "–",
             source,
             days: String(result.data_age_days ?? "–"),
             agreeing: String(result.agreeing ?? "–"),
@@ -1339,7 +1358,7 @@ export class PortfolioWebSocketClient {
             const title = /^https?:\/\//.test(url)
                 ? element("a", { href: url, rel: "noopener noreferrer", target: "_blank" }, String(item.headline))
                 : element("span", {}, String(item.headline));
-            entry.append(element("span", { class: "num score" }, formatSigned(score, this.numberOrDash(item.score))), document.createTextNode(" "), title, element("small", {}, ` · ${formatTime(String(item.published_at))} · ${String(item.source)} · ${String(item.language)}`));
+            entry.append(element("span", { class: "num score" }, formatSigned(score, this.numberOrDash(item.score))), document.createTextNode(" "), title, element("small", {}, ` · ${formatTime(String(item.published_at))} · ${String(item.source)} · ${this.t[`language_${String(item.language)}`] ?? String(item.language)}`));
             list.append(entry);
         }
         parts.push(list);
