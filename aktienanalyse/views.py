@@ -185,6 +185,7 @@ def _analysis_strings() -> dict[str, str]:
         "sentiment_basis": _("Stimmung {score} (−1 bis 1) aus {items} Meldungen, neuere zählen mehr."),
         "strongest_positive": _("Positivste Meldung"),
         "strongest_negative": _("Negativste Meldung"),
+        "quoted": _("„{text}“"),
         "demo_data": _("Demo-Daten: erfundene Zahlen und Meldungen, keine Fakten über das Unternehmen."),
         **analysis_reason_strings(),
     }

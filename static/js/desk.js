@@ -1346,8 +1346,10 @@ export class PortfolioWebSocketClient {
         const parts = [...this.demoNotice(headlines.some((h) => h.source === "demo")), summary];
         for (const [key, label] of [["strongest_positive", this.t.strongest_positive], ["strongest_negative", this.t.strongest_negative]]) {
             const item = result[key];
-            if (item)
-                parts.push(element("p", { class: `strongest ${key}` }, `${label}: „${String(item.headline)}“ (${this.numberOrDash(item.score)})`));
+            if (item) {
+                const quoted = fill(this.t.quoted ?? "“{text}”", { text: String(item.headline) });
+                parts.push(element("p", { class: `strongest ${key}` }, `${label}: ${quoted} (${this.numberOrDash(item.score)})`));
+            }
         }
         const list = element("ol", { class: "plain headlines" });
         for (const item of headlines) {
