@@ -232,7 +232,11 @@ export class PortfolioWebSocketClient {
     });
     // A fill or correction sends portfolio.update itself; cash and realised P&L come with the account.
     on("portfolio.position_changed", () => this.accountLoad.request());
-    on("trading.order_created", () => this.reloadOrders());
+    // A new resting buy reserves part of the buying power: the account is reloaded with the orders.
+    on("trading.order_created", () => {
+      this.reloadOrders();
+      this.accountLoad.request();
+    });
     on("trading.order_filled", (message: WebSocketMessage<OrderFilledData>) => {
       const data = message.data;
       const title = data.status === "partially_filled" ? this.t.order_partially_filled : this.t.order_filled;
@@ -1247,6 +1251,8 @@ export class PortfolioWebSocketClient {
       form.hidden = true;
       this.showNotification("info", fill(this.t.order_modified, { order_id: String(data.order_id) }), "");
       this.reloadOrders();
+      // A changed quantity or price changes what the order reserves of the buying power.
+      this.accountLoad.request();
     } catch (failure) {
       report(this.commandFailure(failure));
     }

@@ -5,7 +5,19 @@ import { runScenario, textOf } from "./scenario.mjs";
 await runScenario(async (page, step) => {
   await step("the position row shows the portfolio's SAP holding", async () => {
     await page.waitForSelector('#positions tr[data-position="SAP"]');
-    return { row: await textOf(page, '#positions tr[data-position="SAP"]') };
+    // The account beside it: cash, buying power, realised P&L (no sale yet) and the day's change
+    // named by its reference price.
+    const account = {
+      cash: await textOf(page, "#portfolio-cash"),
+      buyingPower: await textOf(page, "#portfolio-buying-power"),
+      realized: await textOf(page, "#portfolio-realized"),
+      day: await textOf(page, "#portfolio-day-change"),
+      basis: await textOf(page, "#portfolio-day-basis"),
+    };
+    if (account.cash !== "100.000,00 €" || account.buyingPower !== "100.000,00 €") throw new Error(`account ${JSON.stringify(account)}`);
+    if (account.realized !== "0,00 €") throw new Error(`realised ${account.realized}`);
+    if (!/€/.test(account.day) || !/^gegenüber|^noch kein Kurs/.test(account.basis)) throw new Error(`day ${JSON.stringify(account)}`);
+    return { row: await textOf(page, '#positions tr[data-position="SAP"]'), account };
   });
 
   await step("a tick moves the row's price, value and P&L, and the totals, to the board's price", async () => {
