@@ -327,23 +327,59 @@ export class PortfolioWebSocketClient {
         target.textContent = `${formatSigned(change, formatEuro(change))} (${formatPercent(changePercent)})`;
         target.className = `change ${this.signClass(change) || "flat"}`;
     }
+    /**
+     * Draw the positions. A tick only rewrites the cells of the rows already there, so the symbol
+     * button a trader is about to click, or has focused with the keyboard, stays the same element;
+     * rows are replaced only when the held instruments change.
+     */
     renderPositions() {
         const body = document.querySelector("#positions tbody");
         if (!body)
             return;
         const rows = this.portfolio.rows();
-        body.replaceChildren();
         if (rows.length === 0) {
             const row = element("tr", { class: "empty" });
             row.append(element("td", { colspan: "8" }, this.t.no_positions));
-            body.append(row);
+            body.replaceChildren(row);
             return;
         }
-        for (const position of rows) {
-            const row = element("tr", { "data-position": position.symbol, "data-symbol-row": position.symbol });
-            const pnlClass = `num pnl ${this.signClass(position.unrealized)}`;
-            row.append(this.symbolCell("th", position.symbol, { scope: "row" }), element("td", { class: "num quantity" }, formatNumber(position.quantity)), element("td", { class: "num avg-cost" }, formatEuro(position.avgCost)), element("td", { class: "num price" }, position.price === null ? "–" : formatEuro(position.price)), element("td", { class: "num market-value" }, formatEuro(position.marketValue)), element("td", { class: pnlClass }, formatSigned(position.unrealized, formatEuro(position.unrealized))), element("td", { class: `${pnlClass} pnl-percent` }, formatPercent(position.unrealizedPercent)), element("td", { class: `num day-change ${position.dayChange === null ? "" : this.signClass(position.dayChange)}` }, position.dayChange === null ? "–" : formatSigned(position.dayChange, formatEuro(position.dayChange))));
-            body.append(row);
+        const drawn = new Map(Array.from(body.querySelectorAll("tr[data-position]")).map((row) => [row.dataset.position ?? "", row]));
+        const ordered = rows.map((position) => {
+            const row = drawn.get(position.symbol) ?? this.positionRow(position.symbol);
+            this.fillPositionRow(row, position);
+            return row;
+        });
+        const unchanged = ordered.length === body.children.length && ordered.every((row, index) => body.children[index] === row);
+        if (!unchanged)
+            body.replaceChildren(...ordered);
+    }
+    /** An empty row of a held instrument: its symbol button and the cells `fillPositionRow` writes. */
+    positionRow(symbol) {
+        const row = element("tr", { "data-position": symbol, "data-symbol-row": symbol });
+        row.append(this.symbolCell("th", symbol, { scope: "row" }), ...["quantity", "avg-cost", "price", "market-value", "pnl", "pnl-percent", "day-change"].map((name) => element("td", { class: `num ${name}`, "data-cell": name })));
+        return row;
+    }
+    fillPositionRow(row, position) {
+        const pnlSign = this.signClass(position.unrealized);
+        const daySign = position.dayChange === null ? "" : this.signClass(position.dayChange);
+        const cells = {
+            quantity: [formatNumber(position.quantity), "num quantity"],
+            "avg-cost": [formatEuro(position.avgCost), "num avg-cost"],
+            price: [position.price === null ? "–" : formatEuro(position.price), "num price"],
+            "market-value": [formatEuro(position.marketValue), "num market-value"],
+            pnl: [formatSigned(position.unrealized, formatEuro(position.unrealized)), `num pnl ${pnlSign}`],
+            "pnl-percent": [formatPercent(position.unrealizedPercent), `num pnl ${pnlSign} pnl-percent`],
+            "day-change": [
+                position.dayChange === null ? "–" : formatSigned(position.dayChange, formatEuro(position.dayChange)),
+                `num day-change ${daySign}`,
+            ],
+        };
+        for (const cell of Array.from(row.querySelectorAll("td[data-cell]"))) {
+            const [text, className] = cells[cell.dataset.cell ?? ""] ?? ["", cell.className];
+            if (cell.textContent !== text)
+                cell.textContent = text;
+            if (cell.className !== className)
+                cell.className = className;
         }
     }
     // Prices and chart

@@ -23,6 +23,12 @@ await runScenario(async (page, step) => {
   await step("a tick moves the row's price, value and P&L, and the totals, to the board's price", async () => {
     const row = '#positions tr[data-position="SAP"]';
     const before = { price: await textOf(page, `${row} .price`), pnl: await textOf(page, `${row} .pnl`) };
+    // The row's symbol button is marked and focused: a tick must rewrite the figures, not the row.
+    await page.evaluate((selector) => {
+      const button = document.querySelector(`${selector} button.select-symbol`);
+      button.dataset.marked = "yes";
+      button.focus();
+    }, row);
     await page.waitForFunction(
       ([selector, price]) => (document.querySelector(selector)?.textContent ?? "").replace(/\s/g, " ").trim() !== price.replace(/\s/g, " "),
       [`${row} .price`, before.price],
@@ -48,6 +54,11 @@ await runScenario(async (page, step) => {
     if (!after.pnl.endsWith(expected)) throw new Error(`P&L ${after.pnl}, expected ${expected} at ${after.price}`);
     if (after.pnl === before.pnl) throw new Error(`P&L did not move: ${before.pnl}`);
     if (!after.unrealized.includes(expected)) throw new Error(`unrealised total ${after.unrealized} != ${expected}`);
+    const kept = await page.evaluate((selector) => {
+      const button = document.querySelector(`${selector} button.select-symbol`);
+      return { marked: button?.dataset.marked === "yes", focused: document.activeElement === button };
+    }, row);
+    if (!kept.marked || !kept.focused) throw new Error(`the tick redrew the row: ${JSON.stringify(kept)}`);
     return { before, after };
   });
 
