@@ -70,6 +70,8 @@ export class PortfolioWebSocketClient {
         this.probeGate = new ProbeGate();
         this.portfolioRefresh = new Coalescer(() => this.requestPortfolioUpdate());
         this.accountLoad = new Coalescer(() => this.loadAccount());
+        /** The user's alert rules as last listed: they tell which way a price alert was crossed. */
+        this.alertRules = [];
         this.historyLoad = new Coalescer(() => this.refreshOrderHistory(this.historyPage));
         this.openOrdersLoad = new Coalescer(() => this.refreshOpenOrders());
         this.executionsLoad = new Coalescer(() => this.refreshExecutions(this.executionsPage));
@@ -1181,6 +1183,7 @@ export class PortfolioWebSocketClient {
         }
     }
     renderAlertRules(rules) {
+        this.alertRules = rules;
         const list = byId("alert-rules");
         if (!list)
             return;
@@ -1249,9 +1252,19 @@ export class PortfolioWebSocketClient {
             report(this.commandFailure(failure));
         }
     }
+    /** The condition of the one price rule (above/below) of this symbol and threshold, if the page knows exactly one. */
+    priceRuleCondition(data) {
+        if (data.alert_type !== "price_threshold")
+            return null;
+        const conditions = new Set(this.alertRules
+            .filter((rule) => rule.symbol === data.symbol && toNumber(rule.threshold) === toNumber(data.threshold))
+            .map((rule) => rule.condition)
+            .filter((condition) => condition === "above" || condition === "below"));
+        return conditions.size === 1 ? [...conditions][0] : null;
+    }
     showAlert(data) {
         const kind = data.severity === "critical" ? "error" : data.severity === "warning" ? "warning" : "info";
-        const message = alertText(this.t, data, this.locale);
+        const message = alertText(this.t, { ...data, condition: this.priceRuleCondition(data) }, this.locale);
         this.showNotification(kind, `${this.t.alert}: ${data.symbol}`, message);
         const list = byId("alerts-incoming");
         if (list) {

@@ -156,6 +156,8 @@ export class PortfolioWebSocketClient {
   private readonly probeGate = new ProbeGate();
   private readonly portfolioRefresh = new Coalescer(() => this.requestPortfolioUpdate());
   private readonly accountLoad = new Coalescer(() => this.loadAccount());
+  /** The user's alert rules as last listed: they tell which way a price alert was crossed. */
+  private alertRules: AlertRule[] = [];
   private readonly historyLoad = new Coalescer(() => this.refreshOrderHistory(this.historyPage));
   private readonly openOrdersLoad = new Coalescer(() => this.refreshOpenOrders());
   private readonly executionsLoad = new Coalescer(() => this.refreshExecutions(this.executionsPage));
@@ -1299,6 +1301,7 @@ export class PortfolioWebSocketClient {
   }
 
   private renderAlertRules(rules: AlertRule[]): void {
+    this.alertRules = rules;
     const list = byId("alert-rules");
     if (!list) return;
     list.replaceChildren();
@@ -1362,9 +1365,21 @@ export class PortfolioWebSocketClient {
     }
   }
 
+  /** The condition of the one price rule (above/below) of this symbol and threshold, if the page knows exactly one. */
+  private priceRuleCondition(data: MarketAlertData): string | null {
+    if (data.alert_type !== "price_threshold") return null;
+    const conditions = new Set(
+      this.alertRules
+        .filter((rule) => rule.symbol === data.symbol && toNumber(rule.threshold) === toNumber(data.threshold))
+        .map((rule) => rule.condition)
+        .filter((condition) => condition === "above" || condition === "below"),
+    );
+    return conditions.size === 1 ? [...conditions][0] : null;
+  }
+
   private showAlert(data: MarketAlertData): void {
     const kind = data.severity === "critical" ? "error" : data.severity === "warning" ? "warning" : "info";
-    const message = alertText(this.t, data, this.locale);
+    const message = alertText(this.t, { ...data, condition: this.priceRuleCondition(data) }, this.locale);
     this.showNotification(kind, `${this.t.alert}: ${data.symbol}`, message);
     const list = byId("alerts-incoming");
     if (list) {

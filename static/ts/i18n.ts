@@ -91,6 +91,8 @@ export interface AlertData {
   trigger_value: unknown;
   current_value: unknown;
   threshold: unknown;
+  /** The rule's condition when the page knows the rule that fired ("above" / "below"). */
+  condition?: string | null;
 }
 
 /**
@@ -106,9 +108,12 @@ export function alertText(strings: Strings, alert: AlertData, locale: string): s
   };
   let key = `alert_${alert.alert_type}`;
   if (alert.alert_type === "price_threshold") {
+    // The event names no direction: the rule's condition says it; without it the price against
+    // the threshold does (a price exactly at the threshold then reads as "above").
     const price = asNumber(alert.current_value);
     const threshold = asNumber(alert.threshold);
-    key = price !== null && threshold !== null && price < threshold ? "alert_price_below" : "alert_price_above";
+    const below = alert.condition ? alert.condition === "below" : price !== null && threshold !== null && price < threshold;
+    key = below ? "alert_price_below" : "alert_price_above";
   }
   return text(strings, key, params, locale) ?? render(strings.alert_unknown ?? "{symbol}", params, locale);
 }

@@ -256,6 +256,8 @@ describe("i18n", () => {
     const alert = { alert_type: "price_threshold", symbol: "SAP", trigger_value: 95, current_value: 95, threshold: 100 };
     assert.equal(normal(alertText(STRINGS, alert, "de-DE")), "SAP bei 95,00 € unter 100,00 €");
     assert.equal(normal(alertText(STRINGS, { ...alert, current_value: 100 }, "de-DE")), "SAP bei 100,00 € über 100,00 €");
+    // a "below" rule reached exactly at its threshold reads as below when the page knows the rule
+    assert.equal(normal(alertText(STRINGS, { ...alert, current_value: 100, condition: "below" }, "de-DE")), "SAP bei 100,00 € unter 100,00 €");
     assert.equal(alertText(STRINGS, { ...alert, alert_type: "volume_spike", trigger_value: 3.5 }, "en-GB"), "SAP: 3.5-fach");
     assert.equal(normal(alertRuleText(STRINGS, { symbol: "SAP", condition: "above", threshold: "250.5" }, "de-DE")), "SAP: über 250,50 €");
     assert.equal(alertRuleText(STRINGS, { symbol: "SAP", condition: "new_kind", threshold: 2 }, "de-DE"), "SAP: 2");
