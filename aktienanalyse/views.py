@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from aktienanalyse.exceptions import NotFound
 from aktienanalyse.permissions import staff_may
+from aktienanalyse.texts import analysis_reason_strings, code_strings
 from portfolio.models import Instrument
 from portfolio.selectors import PORTFOLIO_VIEW_PERMISSION, portfolio_get_visible, portfolio_snapshot
 from realtime.events import EVENT_SCHEMAS
@@ -70,7 +71,7 @@ def _strings() -> dict[str, str]:
         "too_precise": _("Höchstens 15 gültige Ziffern."),
         "ambiguous": _("Mehrdeutig: Tausenderpunkt oder Dezimalzeichen? Bitte ohne Tausendertrennzeichen eingeben."),
         **_trading_strings(),
-        **_code_strings(),
+        **code_strings(),
         "no_portfolio": _("Kein Portfolio zugeordnet"),
         "history_failed": _("Die Order-Historie konnte nicht geladen werden."),
         "history_empty": _("Noch keine Orders."),
@@ -137,74 +138,6 @@ def _trading_strings() -> dict[str, str]:
     }
 
 
-def _code_strings() -> dict[str, str]:
-    """Return the wording of the server's codes: errors, order reasons, command answers, alerts, rules.
-
-    `{name:eur}`, `{name:num}` and `{name:pct}` show a figure as euros, a number or a percentage
-    in the page's locale (static/ts/i18n.ts).
-    """
-    return {
-        "error_unknown": _("Vom Server abgelehnt (Code {code})."),
-        "error_validation_error": _("Ungültige Eingabe: {field}."),
-        "error_validation_error_digits": _(
-            "{field}: höchstens {decimal_places} Nachkommastellen und {integer_digits} Stellen vor dem Komma."
-        ),
-        "error_invalid_quantity": _("Die Stückzahl muss größer als 0 sein."),
-        "error_invalid_quantity_max": _("Die Stückzahl darf höchstens {max:num} sein."),
-        "error_invalid_price": _("Ungültiger Preis für diesen Ordertyp."),
-        "error_invalid_price_max": _("Der Preis darf höchstens {max:eur} sein."),
-        "error_price_required": _("Eine Limit-Order braucht einen Limitpreis."),
-        "error_stop_price_required": _("Eine Stop-Order braucht einen Stoppreis."),
-        "error_invalid_side": _("Ungültige Richtung."),
-        "error_invalid_order_type": _("Ungültiger Ordertyp."),
-        "error_unknown_symbol": _("Unbekanntes Instrument."),
-        "error_no_portfolio": _("Ihnen ist kein Portfolio zugeordnet."),
-        "error_portfolio_not_found": _("Dieses Portfolio gibt es nicht, oder es ist nicht Ihres."),
-        "error_order_not_found": _("Diese Order gibt es nicht, oder sie ist nicht Ihre."),
-        "error_order_not_cancellable": _("Die Order ist bereits abgeschlossen und kann nicht storniert werden."),
-        "error_order_not_modifiable": _("Die Order ist bereits abgeschlossen und kann nicht geändert werden."),
-        "error_nothing_to_modify": _("Bitte eine neue Stückzahl oder einen neuen Preis angeben."),
-        "error_client_order_id_conflict": _("Diese Order-Kennung wurde schon für eine andere Order verwendet."),
-        "error_request_id_conflict": _("Diese Anfrage-Kennung wurde schon für etwas anderes verwendet."),
-        "error_permission_denied": _("Dafür fehlt Ihnen die Berechtigung."),
-        "error_rate_limited": _("Zu viele Anfragen – bitte einen Moment warten."),
-        "error_service_unavailable": _("Der Dienst ist gerade nicht erreichbar; nichts wurde geändert."),
-        "error_invalid_threshold": _("Ungültige Schwelle."),
-        "error_invalid_condition": _("Ungültige Bedingung."),
-        "error_insufficient_cash": _(
-            "Nicht genug Geld: {quantity:num} {symbol} kosten etwa {needed:eur} mit Gebühren, verfügbar sind {available:eur}."
-        ),
-        "error_insufficient_position": _(
-            "Nicht genug Bestand: {quantity:num} {symbol} zu verkaufen, frei verfügbar sind {available:num}."
-        ),
-        "error_no_market_price": _("Für {symbol} gibt es noch keinen Kurs; eine Market-Order ist nicht möglich."),
-        "error_proceeds_below_fees": _("Der Erlös ({proceeds:eur}) deckt die Gebühren ({fees:eur}) nicht."),
-        "error_cash_out_of_range": _("Der Erlös brächte das Bargeld über den zulässigen Höchstbetrag."),
-        "reason_cancelled_by_user": _("vom Benutzer storniert"),
-        "reason_cancelled_by_admin": _("in der Verwaltung storniert"),
-        "message_order_placed_open": _("liegt im Markt, bis der Kurs sie erreicht"),
-        "message_order_placed_partially_filled": _("teilweise ausgeführt"),
-        "message_order_placed_filled": _("ausgeführt"),
-        "message_order_placed_failed": _("angenommen, aber nicht ausführbar"),
-        "message_order_placed": _("angenommen"),
-        "message_order_cancelled": _("storniert"),
-        "message_order_modified": _("geändert"),
-        "message_order_modified_filled": _("geändert und ausgeführt"),
-        "alert_price_above": _("{symbol} steht bei {price:eur}, auf oder über der Schwelle {threshold:eur}."),
-        "alert_price_below": _("{symbol} steht bei {price:eur}, auf oder unter der Schwelle {threshold:eur}."),
-        "alert_price_change": _("{symbol} hat sich um {measured:num} % bewegt, jetzt {price:eur} (Schwelle {threshold:num} %)."),
-        "alert_volume_spike": _("{symbol}: Umsatz {measured:num}-mal so hoch wie im Schnitt (Schwelle {threshold:num})."),
-        "alert_volatility": _("{symbol}: Schwankung {measured:num} % je Kurs, jetzt {price:eur} (Schwelle {threshold:num} %)."),
-        "alert_unknown": _("Alarm für {symbol}"),
-        "rule_above": _("{symbol}: Kurs auf oder über {threshold:eur}"),
-        "rule_below": _("{symbol}: Kurs auf oder unter {threshold:eur}"),
-        "rule_change_percent": _("{symbol}: Änderung ab {threshold:num} % seit {reference:eur}"),
-        "rule_volume_spike": _("{symbol}: Umsatz ab dem {threshold:num}-Fachen des Schnitts"),
-        "rule_volatility": _("{symbol}: Schwankung ab {threshold:num} % je Kurs"),
-        "rule_unknown": _("{symbol}: Regel {threshold:num}"),
-    }
-
-
 def _analysis_strings() -> dict[str, str]:
     """Return the texts that explain an analysis result on the desk."""
     return {
@@ -254,7 +187,9 @@ def _analysis_strings() -> dict[str, str]:
         "sentiment_basis": _("Stimmung {score} (−1 bis 1) aus {items} Meldungen, neuere zählen mehr."),
         "strongest_positive": _("Positivste Meldung"),
         "strongest_negative": _("Negativste Meldung"),
+        "quoted": _("„{text}“"),
         "demo_data": _("Demo-Daten: erfundene Zahlen und Meldungen, keine Fakten über das Unternehmen."),
+        **analysis_reason_strings(),
     }
 
 

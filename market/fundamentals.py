@@ -22,6 +22,7 @@ from portfolio.models import Instrument
 
 from .conf import market_setting
 from .models import FIGURE_DIGITS, Fundamentals
+from .reasons import analysis_reason
 from .records import decimal_or_none, figure_clean, text_clean, unknown_fields_refuse
 
 FOUR_PLACES = Decimal("0.0001")
@@ -333,18 +334,24 @@ def fundamental_analysis_compute(
     if missing:
         raise ValueError(f"missing metrics: {', '.join(missing)}")
     votes = {"positive": 1, "neutral": 0, "negative": -1}
-    rows, cast = [], []
+    rows, cast, reasons = [], [], []
     for name in parameters["metrics"]:
         value = getattr(fundamentals, name)
         pair = {key: Decimal(value) for key, value in parameters["thresholds"][name].items()}
         verdict = metric_verdict(metric=name, value=value, good=pair["good"], bad=pair["bad"])
         cast.append(votes[verdict])
+        better = "lower" if METRICS[name].lower_is_better else "higher"
+        reasons.append(
+            analysis_reason(
+                f"metric_{verdict}_{better}", votes[verdict], metric=name, value=value, good=pair["good"], bad=pair["bad"]
+            )
+        )
         row: dict[str, Any] = {
             "metric": name,
             "value": value,
             "good": pair["good"],
             "bad": pair["bad"],
-            "better": "lower" if METRICS[name].lower_is_better else "higher",
+            "better": better,
             "verdict": verdict,
             "peers": None,
         }
@@ -354,6 +361,9 @@ def fundamental_analysis_compute(
             relative = peer_verdict(value=value, median=median)
             cast.append(votes[relative])
             row["peers"] = {"median": median, "count": len(others), "verdict": relative}
+            reasons.append(
+                analysis_reason(f"peers_{relative}", votes[relative], metric=name, value=value, median=median, count=len(others))
+            )
         rows.append(row)
     score = sum(cast)
     share = Decimal(score) / len(cast)
@@ -375,6 +385,20 @@ def fundamental_analysis_compute(
         "freshness": fresh,
         "currency": fundamentals.currency,
         "context": {"eps": fundamentals.eps, "market_cap": fundamentals.market_cap},
+        "reasons": [
+            *reasons,
+            analysis_reason(
+                "data_age", None, as_of=fundamentals.as_of.isoformat(), days=age_days, source=fundamentals.source, freshness=fresh
+            ),
+            analysis_reason(
+                f"fundamental_{recommendation}",
+                None,
+                score=score,
+                checks=len(cast),
+                agreeing=agreeing,
+                share_percent=(DECISION_SHARE * 100).normalize(),
+            ),
+        ],
         "parameters": {
             "metrics": list(parameters["metrics"]),
             "thresholds": {name: parameters["thresholds"][name] for name in parameters["metrics"]},

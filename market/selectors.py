@@ -22,6 +22,7 @@ from realtime.protocol import isoformat
 
 from .fundamentals import fundamental_result_restore
 from .models import AlertRule, Analysis, FeedState, PriceTick
+from .reasons import reasons_restore
 from .sentiment import sentiment_result_restore
 
 PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_DIGITS["decimal_places"])
@@ -68,6 +69,7 @@ def recommendation_data(*, analysis: Analysis) -> dict[str, Any]:
         result = sentiment_result_restore(result)
     elif "indicators" in result:
         result["indicators"] = {k: None if v is None else Decimal(v) for k, v in result["indicators"].items()}
+    result = reasons_restore(result)
     return {
         "analysis_id": str(analysis.id),
         "analysis_type": analysis.analysis_type,

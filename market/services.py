@@ -25,6 +25,7 @@ from . import fundamentals, indicators, sentiment
 from .conf import market_setting
 from .models import AlertRule, Analysis, FeedState, PriceTick
 from .providers import SimulatedMarket, Tick
+from .reasons import analysis_reason
 
 logger = logging.getLogger(__name__)
 
@@ -585,6 +586,35 @@ def technical_analysis_compute(*, prices: list[Decimal], parameters: dict[str, i
         "score": score,
         "parameters": dict(parameters),
         "history_points": len(prices),
+        # The same findings as codes with their figures, for a client to word in its language.
+        "reasons": [
+            analysis_reason(
+                f"trend_{trend}",
+                votes["moving_average"],
+                sma_short=short_avg.quantize(FOUR_PLACES),
+                sma_long=long_avg.quantize(FOUR_PLACES),
+                short_window=p["short_window"],
+                long_window=p["long_window"],
+                crossed=crossed,
+            ),
+            analysis_reason(
+                f"rsi_{rsi_signal}",
+                votes["rsi"],
+                rsi=rsi.quantize(FOUR_PLACES),
+                oversold=p["rsi_oversold"],
+                overbought=p["rsi_overbought"],
+                period=p["rsi_period"],
+            ),
+            analysis_reason(
+                f"momentum_{ {1: 'rising', -1: 'falling', 0: 'flat'}[votes['momentum']] }",
+                votes["momentum"],
+                momentum_percent=momentum.quantize(FOUR_PLACES),
+                period=p["momentum_period"],
+            ),
+            analysis_reason(
+                f"technical_{recommendation}", None, score=score, votes=len(votes), buy_at=2, sell_at=-2
+            ),
+        ],
     }
     return result, confidence, recommendation
 

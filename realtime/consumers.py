@@ -302,7 +302,11 @@ class EventConsumer(AsyncWebsocketConsumer):
 
     def send_error(self, error: ProtocolError) -> None:
         metrics.error_sent(
-            str(error.code), client_id=self.client_id, correlation_id=error.correlation_id, message=error.message
+            str(error.code),
+            client_id=self.client_id,
+            correlation_id=error.correlation_id,
+            message=error.message,
+            params=error.details,
         )
         self._flow("refused", error.correlation_id, error.details.get("event_type"), code=str(error.code))
         self.send_frame(
@@ -765,7 +769,9 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.activity.command(name, "refused", correlation_id=message.correlation_id, error_code=str(code))
 
     def _respond_error(self, name: str, message: ClientMessage, code: str, text: str, **details: Any) -> None:
-        metrics.error_sent(str(code), client_id=self.client_id, correlation_id=message.correlation_id, message=text)
+        metrics.error_sent(
+            str(code), client_id=self.client_id, correlation_id=message.correlation_id, message=text, params=details
+        )
         self._flow("refused", message.correlation_id, name, code=str(code))
         self._respond(name, message, "error", {"error": text, "code": str(code), **details})
 

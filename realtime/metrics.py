@@ -161,10 +161,24 @@ def command_finished(command: str, status: str, seconds: float) -> None:
     _command_seconds(command, status).observe(seconds)
 
 
-def error_sent(code: str, *, client_id: str | None, correlation_id: str | None, message: str) -> None:
+def error_sent(
+    code: str, *, client_id: str | None, correlation_id: str | None, message: str, params: dict[str, Any] | None = None
+) -> None:
+    """Count an error sent to a client and keep it for the monitoring page.
+
+    `params` are the error's details as the client got them, so the page can word the error
+    from its code in the reader's language; `message` is the server's English text beside it.
+    """
     _errors(code).inc()
     recent_errors.append(
-        {"at": time.time(), "code": code, "client_id": client_id, "correlation_id": correlation_id, "message": message[:200]}
+        {
+            "at": time.time(),
+            "code": code,
+            "client_id": client_id,
+            "correlation_id": correlation_id,
+            "message": message[:200],
+            "params": dict(params or {}),
+        }
     )
 
 

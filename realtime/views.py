@@ -17,6 +17,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.html import json_script
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+
+from aktienanalyse.texts import code_strings
 
 from . import drain, metrics
 from .events import EVENT_SCHEMAS, MONITOR_PERMISSION
@@ -96,10 +101,52 @@ def monitor_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     return wrapped
 
 
+def _monitoring_strings() -> dict[str, str]:
+    """Return the texts the monitoring script shows, in the request's language (static/ts/monitoring.ts)."""
+    return {
+        "connected": _("Verbunden"),
+        "disconnected": _("Verbindung getrennt"),
+        "service_database": _("Datenbank"),
+        "service_channel_layer": _("Channel-Layer"),
+        "service_bus": _("Event-Bus"),
+        "service_market_feed": _("Kurs-Feed"),
+        "service_gateway": _("Gateway"),
+        "health_online": _("in Ordnung"),
+        "health_degraded": _("eingeschränkt"),
+        "health_offline": _("ausgefallen"),
+        "overall_health": _("{score:num} / 100 – {status}"),
+        "last_tick_age": _("letzter Kurs vor {seconds:num} s"),
+        "connections_open": _("{count:num} Verbindungen"),
+        "health_unavailable": _("Systemzustand nicht verfügbar: {reason}"),
+        "processes": _("{count:num} Prozess(e)"),
+        "disconnect": _("Trennen"),
+        "disconnect_prompt": _("Client {client_id} ({user}) trennen? Grund:"),
+        "disconnected_client": _("Client {client_id} getrennt (Protokoll-Nr. {audit_id})."),
+        "disconnect_failed": _("Trennen fehlgeschlagen: {reason}"),
+        "trend_events": _("Events pro Sekunde"),
+        "trend_connections": _("Verbindungen"),
+        "trend_errors": _("Fehler je Messung"),
+        "trend_refusals": _("Ablehnungen je Messung"),
+        "stream_count": _("{count:num} Events"),
+        "stream_count_paused": _("{count:num} Events, {held:num} während der Pause"),
+        "stream_error": _("Fehler: {reason}"),
+        "pause": _("Pause"),
+        "resume": _("Fortsetzen"),
+        "server_text": _("Text des Servers: {message}"),
+        **code_strings(),
+    }
+
+
+def _monitoring_context(page: str, **context: object) -> dict[str, object]:
+    """Return a monitoring page's context with its script's configuration (`monitoring-config`)."""
+    config: SafeString = json_script({"strings": _monitoring_strings()}, "monitoring-config")
+    return {"page": page, "monitoring_config": config, **context}
+
+
 @monitor_required
 def monitoring_page(request: HttpRequest) -> HttpResponse:
     """Show the live connections, event rates and recent errors of every gateway process."""
-    return render(request, "monitoring/connections.html", {"snapshot": gateway_snapshot(), "page": "connections"})
+    return render(request, "monitoring/connections.html", _monitoring_context("connections", snapshot=gateway_snapshot()))
 
 
 @monitor_required
@@ -109,4 +156,4 @@ def inspector_page(request: HttpRequest) -> HttpResponse:
     event_types = sorted(
         name for name, schema in EVENT_SCHEMAS.items() if schema.permission is None or user.has_perm(schema.permission)
     )
-    return render(request, "monitoring/inspector.html", {"event_types": event_types, "page": "inspector"})
+    return render(request, "monitoring/inspector.html", _monitoring_context("inspector", event_types=event_types))

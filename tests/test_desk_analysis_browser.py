@@ -61,6 +61,9 @@ def test_the_analysis_panel_shows_the_metrics_table_and_the_headlines(transactio
         "login opens the desk and it connects",
         "a fundamental analysis shows the metrics table, marked as demo data",
         "a sentiment analysis shows the headlines with their scores",
+        "German: a technical and a fundamental result give their findings in German words and numbers",
+        "English: the same results in English words and numbers after switching the language",
         "no JavaScript errors on the console",
     ]
     assert SCREENSHOT.stat().st_size > 5_000
+    assert SCREENSHOT.with_name("desk-analysis-en.png").stat().st_size > 5_000

@@ -2,7 +2,7 @@
 
 The scenarios live in tests/browser/layout.mjs, each in a browser context of its own: the chart's
 stored history on load and after a reload, choosing a symbol, the watchlist, no sideways
-scrolling at 390 and 900 px, dark mode, axe-core on desk, login and monitoring, the API docs, the
+scrolling and every table within its card at 390, 900 and 1440 px, dark mode, axe-core on desk, login and monitoring, the API docs, the
 navigation and icon, and the monitoring panels. Screenshots of the desk in both languages, light
 and dark, phone and wide, are written to test-artifacts/ (ignored by git), whose path is printed.
 """
@@ -18,6 +18,7 @@ from decimal import Decimal
 import pytest
 
 from market.services import price_history_seed
+from portfolio.models import Position
 from portfolio.services import portfolio_create
 from tests.fixtures.servers import BASE_DIR, free_port, in_process_feed_env, start_daphne
 from tests.fixtures.trading import TRADER_PERMISSIONS
@@ -31,11 +32,13 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 @pytest.fixture
 def people(django_user_model, sap, siemens):
-    """A trader who also monitors, with a resting order to cancel; instruments with history."""
+    """A trader who also monitors, with a position and a resting order to cancel; instruments with history."""
     price_history_seed(points=120, seed=7)
     trader = django_user_model.objects.create_user("anna", password="anna-pass-1234", is_staff=True)
     grant(trader, *TRADER_PERMISSIONS)
     portfolio = portfolio_create(name="Anna", cash=Decimal("100000.00"), members=[trader])
+    # A held position, so the positions table has a row to fit into its card.
+    Position.objects.create(portfolio=portfolio, instrument=sap, quantity=Decimal("10"), avg_cost=Decimal("100"))
     Order.objects.create(
         portfolio=portfolio, instrument=siemens, side="buy", order_type="limit", quantity=Decimal("2"),
         price=Decimal("1.00"), status="open", placed_by=trader,
@@ -80,7 +83,7 @@ def test_every_screen_works_for_every_user_in_chromium(transactional_db, people,
     report = json.dumps(failed, indent=1, ensure_ascii=False)
     assert not failed, f"browser scenarios failed:\n{report}\n{server.log()[-3000:]}"
     assert result["ok"] and run.returncode == 0
-    assert len(result["scenarios"]) >= 19
+    assert len(result["scenarios"]) >= 20
     screenshots = sorted(ARTIFACTS.glob("desk-*.png"))
     assert len(screenshots) == 8 and all(path.stat().st_size > 10_000 for path in screenshots)
     with capsys.disabled():

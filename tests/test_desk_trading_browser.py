@@ -35,6 +35,7 @@ SCENARIOS = {
     "desk-blotter.mjs": [
         "a limit buy far below the market is previewed with cost, fees and a warning",
         "Enter confirms: the order is sent, confirmed and rests in the open orders",
+        "the open order is modified from the blotter: quantity and price in German notation",
         "the open order is cancelled from the blotter and the history gives the reason",
         "a market buy is listed among the executions with its price and fees",
         "the history filters by symbol and status",

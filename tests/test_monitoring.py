@@ -253,3 +253,54 @@ def test_monitoring_lists_gateway_errors_apart_from_business_refusals_by_code():
     refusals = {ErrorCode.VALIDATION_ERROR, ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED}
 
     assert listed == {str(code) for code in ErrorCode} - {str(code) for code in refusals}
+
+
+# Language
+
+
+def monitoring_config(response) -> dict:
+    html = response.content.decode()
+    return json.loads(html.split('<script id="monitoring-config" type="application/json">')[1].split("</script>")[0])
+
+
+@pytest.mark.parametrize("path", ["/monitoring/", "/monitoring/inspector/"])
+def test_monitoring_pages_speak_the_readers_language_in_the_page_and_in_the_scripts_texts(client, monitor_user, path):
+    client.force_login(monitor_user)
+
+    german = client.get(path, HTTP_ACCEPT_LANGUAGE="de")
+    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert "Event-Inspektor" in german.content.decode() and "Event inspector" in english.content.decode()
+    assert "Event-Inspektor" not in english.content.decode()
+    german_strings, english_strings = monitoring_config(german)["strings"], monitoring_config(english)["strings"]
+    assert (german_strings["disconnect"], english_strings["disconnect"]) == ("Trennen", "Disconnect")
+    assert (german_strings["error_unknown_command"], english_strings["error_unknown_command"]) == (
+        "Unbekannter Befehl.",
+        "Unknown command.",
+    )
+    same = {"service_gateway", "pause", "overall_health"}  # read alike in both
+    untranslated = sorted(key for key in german_strings if german_strings[key] == english_strings[key] and key not in same)
+    assert untranslated == []
+
+
+def test_the_connections_page_in_english_has_no_german_heading_left(client, monitor_user):
+    client.force_login(monitor_user)
+
+    html = client.get("/monitoring/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    for german in ("Benutzer", "Letzte Fehler", "Fachliche Ablehnungen", "Systemzustand", "Verbunden seit", "Gesamt"):
+        assert f">{german}<" not in html and f">{german} <" not in html, german
+    assert "Recent errors" in html and "Business refusals" in html and "Connected since" in html
+
+
+async def test_a_recent_error_keeps_its_code_and_details_for_the_page_to_word_it(ws_connect, monitor_user):
+    from realtime import metrics
+
+    monitor, _ = await ws_connect(cookie=await login_cookie(monitor_user))
+    response = await monitor.command("disconnect_client", {"client_id": 7}, correlation_id="bad-id-1")
+
+    result = response["data"]["result"]
+    error = next(e for e in reversed(metrics.recent_errors) if e["correlation_id"] == "bad-id-1")
+    details = {key: value for key, value in result.items() if key not in ("error", "code")}
+    assert details, result  # the refusal names what was wrong
+    assert (error["code"], error["params"], error["message"]) == (result["code"], details, result["error"])

@@ -170,6 +170,8 @@ def test_inspector_streams_filters_pauses_and_exports_json_lines(ops_server, chr
         async with websockets.connect(page_socket_url(chromium), max_size=None) as devtools:
             browser = Browser(devtools)
             await browser.call("Network.setCookie", name="sessionid", value=monitor_session, domain="127.0.0.1", path="/")
+            # German, whatever the browser's own language (the English page is tested below)
+            await browser.call("Network.setCookie", name="django_language", value="de", domain="127.0.0.1", path="/")
             await browser.call("Page.navigate", url=f"{ops_server.http_url}/monitoring/inspector/")
             await browser.wait_for("document.querySelector('#connection-status')?.classList.contains('success')")
             # A first visit opens with every type but the price ticks chosen.
@@ -209,3 +211,66 @@ def test_inspector_streams_filters_pauses_and_exports_json_lines(ops_server, chr
     lines = exported.strip().split("\n")
     assert [json.loads(line)["correlation_id"] for line in lines] == ["second-1", "second-2"]
     assert all('"trigger_value":1.50' in line for line in lines)  # the frames exactly as sent
+
+
+@pytest.mark.parametrize(
+    "language, texts",
+    [
+        (
+            "de",
+            {"status": "Verbunden", "database": "Datenbank", "trend": "Events pro Sekunde", "button": "Trennen",
+             "refusal": "Dafür fehlt Ihnen die Berechtigung.", "heading": "Fachliche Ablehnungen"},
+        ),
+        (
+            "en",
+            {"status": "Connected", "database": "Database", "trend": "Events per second", "button": "Disconnect",
+             "refusal": "You do not have permission for this.", "heading": "Business refusals"},
+        ),
+    ],
+)
+def test_monitoring_page_speaks_the_chosen_language_in_its_live_texts_and_the_servers_refusals(
+    daphne_server, chromium, django_user_model, staff_user, language, texts
+):
+    monitor = django_user_model.objects.create_user("mona", password="mona-pass-1234", is_staff=True)
+    grant(monitor, "realtime.monitor_gateway", "realtime.view_system_events")  # the health panel needs the latter
+    monitor_session = session_cookie(monitor).decode().split("=", 1)[1]
+    staff_cookie = session_cookie(staff_user).decode()
+
+    async def scenario() -> dict:
+        async with websockets.connect(page_socket_url(chromium), max_size=None) as devtools:
+            browser = Browser(devtools)
+            for name, value in (("sessionid", monitor_session), ("django_language", language)):
+                await browser.call("Network.setCookie", name=name, value=value, domain="127.0.0.1", path="/")
+            await browser.call("Page.navigate", url=f"{daphne_server.http_url}/monitoring/")
+            await browser.wait_for("document.querySelector('#connection-status')?.classList.contains('success')")
+            async with websockets.connect(
+                f"{daphne_server.ws_url}/refused-1",
+                additional_headers={"Cookie": staff_cookie},
+                origin=f"http://127.0.0.1:{daphne_server.port}",
+            ) as watched:
+                await watched.recv()
+                # a staff member without the monitoring permission tries to disconnect someone: a refusal
+                await watched.send(
+                    '{"type":"user","event":"disconnect_client","data":{"client_id":"x"},"correlation_id":"refused-cmd"}'
+                )
+                await watched.recv()
+                await browser.wait_for("document.querySelector('#refusals tr') !== null")
+                await browser.wait_for("document.querySelector('#health li[data-service=\"database\"]') !== null")
+                await browser.wait_for("document.querySelector('tr[data-client-id=\"refused-1\"] button') !== null")
+                return await browser.evaluate(
+                    """({
+                      status: document.querySelector('#connection-status').textContent,
+                      database: document.querySelector('#health li[data-service="database"] .name').textContent,
+                      trend: document.querySelector('#sparklines figcaption span').textContent,
+                      button: document.querySelector('tr[data-client-id="refused-1"] button').textContent,
+                      refusal: [...document.querySelectorAll('#refusals tr')]
+                        .find((row) => row.cells[3].textContent === 'refused-cmd').cells[4].textContent,
+                      heading: [...document.querySelectorAll('h2')].map((h) => h.textContent.trim())
+                        .find((text) => text === 'Fachliche Ablehnungen' || text === 'Business refusals'),
+                      lang: document.documentElement.lang,
+                    })"""
+                )
+
+    shown = asyncio.run(scenario())
+    assert shown.pop("lang") == language
+    assert shown == texts

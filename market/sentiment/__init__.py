@@ -26,6 +26,7 @@ from realtime.protocol import isoformat
 
 from .german import german_score
 from ..models import NewsItem
+from ..reasons import analysis_reason
 from ..records import decimal_or_none, figure_clean, text_clean, unknown_fields_refuse
 
 FOUR_PLACES = Decimal("0.0001")
@@ -368,6 +369,20 @@ def sentiment_analysis_compute(
         "languages": sorted({item.language for item in items}),
         "newest": isoformat(items[0].published_at),
         "parameters": dict(parameters),
+        "reasons": [
+            analysis_reason(
+                "sentiment_polarity",
+                None,
+                positive=sum(1 for _, score, _, _ in scored if polarity(score) == "positive"),
+                neutral=sum(1 for _, score, _, _ in scored if polarity(score) == "neutral"),
+                negative=sum(1 for _, score, _, _ in scored if polarity(score) == "negative"),
+                items=len(scored),
+                half_life_hours=parameters["half_life_hours"],
+            ),
+            analysis_reason(
+                f"sentiment_{recommendation}", None, score=aggregate, buy_at=DECISION_SCORE, sell_at=-DECISION_SCORE
+            ),
+        ],
     }
     return result, confidence, recommendation
 

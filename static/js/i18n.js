@@ -5,21 +5,29 @@
  *
  * A template's placeholders name a parameter and how to show it: `{symbol}` as it is,
  * `{needed:eur}` as an amount in euros, `{quantity:num}` as a number, `{change:pct}` as a signed
- * percentage, all in the page's locale.
+ * percentage, `{as_of:date}` as a date, all in the page's locale; `{metric:term}` shows a code
+ * by its own text (`metric_<value>`).
  */
-import { formatEuro, formatNumber, formatPercent } from "./format.js";
+import { formatDate, formatEuro, formatNumber, formatPercent } from "./format.js";
 function asNumber(value) {
     if (value === null || value === undefined || value === "" || typeof value === "boolean")
         return null;
     const number = typeof value === "number" ? value : Number(value);
     return Number.isFinite(number) ? number : null;
 }
-/** Fill a template's `{name}` / `{name:eur|num|pct}` placeholders from `params` in `locale`. */
-export function render(template, params, locale) {
-    return template.replace(/\{(\w+)(?::(eur|num|pct))?\}/g, (whole, name, kind) => {
+/**
+ * Fill a template's `{name}` / `{name:eur|num|pct|date|term}` placeholders from `params` in
+ * `locale`; `term` looks the value up in `strings` as `<name>_<value>`.
+ */
+export function render(template, params, locale, strings = {}) {
+    return template.replace(/\{(\w+)(?::(eur|num|pct|date|term))?\}/g, (whole, name, kind) => {
         if (!(name in params))
             return whole;
         const value = params[name];
+        if (kind === "term")
+            return strings[`${name}_${String(value)}`] ?? String(value);
+        if (kind === "date" && typeof value === "string")
+            return formatDate(value, locale);
         const number = asNumber(value);
         if (kind === "eur" && number !== null)
             return formatEuro(number, locale);
@@ -33,7 +41,7 @@ export function render(template, params, locale) {
 /** Return the text of `key` filled from `params`, or null when there is no such text. */
 export function text(strings, key, params, locale) {
     const template = strings[key];
-    return template === undefined ? null : render(template, params, locale);
+    return template === undefined ? null : render(template, params, locale, strings);
 }
 /** The parameters of an error or reason: its `params` object, else its details themselves. */
 function paramsOf(details) {
@@ -88,9 +96,12 @@ export function alertText(strings, alert, locale) {
     };
     let key = `alert_${alert.alert_type}`;
     if (alert.alert_type === "price_threshold") {
+        // The event names no direction: the rule's condition says it; without it the price against
+        // the threshold does (a price exactly at the threshold then reads as "above").
         const price = asNumber(alert.current_value);
         const threshold = asNumber(alert.threshold);
-        key = price !== null && threshold !== null && price < threshold ? "alert_price_below" : "alert_price_above";
+        const below = alert.condition ? alert.condition === "below" : price !== null && threshold !== null && price < threshold;
+        key = below ? "alert_price_below" : "alert_price_above";
     }
     return text(strings, key, params, locale) ?? render(strings.alert_unknown ?? "{symbol}", params, locale);
 }
@@ -99,4 +110,10 @@ export function alertRuleText(strings, rule, locale) {
     const params = { symbol: rule.symbol, threshold: rule.threshold, reference: rule.reference_price ?? null };
     return (text(strings, `rule_${rule.condition}`, params, locale) ??
         render(strings.rule_unknown ?? "{symbol} {threshold:num}", params, locale));
+}
+/** Word one finding of an analysis (market/reasons.py) from its code and figures. */
+export function analysisReasonText(strings, reason, locale) {
+    const params = reason.params ?? {};
+    return (text(strings, `analysis_reason_${reason.code}`, params, locale) ??
+        render(strings.analysis_reason_unknown ?? "{code}", { code: reason.code }, locale));
 }

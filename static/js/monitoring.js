@@ -1,8 +1,15 @@
 /**
  * Gateway monitoring pages: live connections (/monitoring/) and the event inspector
  * (/monitoring/inspector/), both on the desk's WebSocketEventClient.
+ *
+ * Every text is in the page's language, as on the desk: the page embeds its texts
+ * (`monitoring-config`, realtime/views.py `_monitoring_strings`, translated by Django) and the
+ * server's errors are worded from their codes and details (static/ts/i18n.ts), the server's
+ * own English text kept as the row's title.
  */
-import { WebSocketEventClient } from "./event-client.js";
+import { CommandError, WebSocketEventClient } from "./event-client.js";
+import { formatNumber, pageLocale } from "./format.js";
+import { errorText, render as renderText } from "./i18n.js";
 const REFRESH_MS = 2000;
 const STALE_MS = 3 * REFRESH_MS + 1000;
 const MAX_STREAM = 2000;
@@ -29,14 +36,6 @@ const GATEWAY_ERROR_CODES = new Set([
     "service_unavailable",
     "internal_error",
 ]);
-const SERVICE_NAMES = {
-    database: "Datenbank",
-    channel_layer: "Channel-Layer",
-    bus: "Event-Bus",
-    market_feed: "Kurs-Feed",
-    gateway: "Gateway",
-};
-const STATUS_NAMES = { online: "in Ordnung", degraded: "eingeschränkt", offline: "ausgefallen" };
 // The inspector's chosen event types, kept in the browser between visits.
 const SELECTION_KEY = "inspector.event_types";
 function required(id) {
@@ -47,6 +46,23 @@ function required(id) {
 }
 const root = required("monitor");
 const statusBadge = required("connection-status");
+const locale = pageLocale();
+const strings = (() => {
+    const source = document.getElementById("monitoring-config");
+    const config = source?.textContent ? JSON.parse(source.textContent) : {};
+    return config.strings ?? {};
+})();
+/** The page's text `key` filled from `params`; the key itself when the page lacks it. */
+function t(key, params = {}) {
+    const template = strings[key];
+    return template === undefined ? key : renderText(template, params, locale, strings);
+}
+function serviceName(name) {
+    return strings[`service_${name}`] ?? name;
+}
+function healthName(status) {
+    return strings[`health_${status}`] ?? status;
+}
 /** Return a client for the gateway's socket that shows its state in the status badge. */
 function gatewayClient(eventTypes = []) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -58,7 +74,7 @@ function gatewayClient(eventTypes = []) {
     });
     client.on("connection.status", ({ status }) => {
         const connected = status === "connected";
-        statusBadge.textContent = connected ? "Verbunden" : "Verbindung getrennt";
+        statusBadge.textContent = connected ? t("connected") : t("disconnected");
         statusBadge.className = `status ${connected ? "success" : "warning"}`;
     });
     return client;
@@ -71,7 +87,7 @@ function cell(text, className) {
     return td;
 }
 function localTime(iso) {
-    return iso ? new Date(iso).toLocaleTimeString() : "–";
+    return iso ? new Date(iso).toLocaleTimeString(locale) : "–";
 }
 const SVG = "http://www.w3.org/2000/svg";
 /** A small line graph of the last values, with its title and the newest value. */
@@ -96,29 +112,34 @@ function sparkline(title, values, format) {
     figure.append(caption, svg);
     return figure;
 }
+/** One error: worded from its code and details in the page's language, the server's text as the title. */
 function errorRow(error) {
     const tr = document.createElement("tr");
-    tr.append(cell(localTime(error.at)), cell(error.code), cell(error.client_id, "mono"), cell(error.correlation_id, "mono"), cell(error.message));
+    const message = cell(errorText(strings, error.code, error.params ?? {}, locale));
+    message.title = t("server_text", { message: error.message });
+    tr.append(cell(localTime(error.at)), cell(error.code, "mono"), cell(error.client_id, "mono"), cell(error.correlation_id, "mono"), message);
     return tr;
 }
 /** The health panel: one entry per service with its state and round trip, and the overall health. */
 function renderHealth(status) {
-    required("overall-health").textContent = `${status.overall_health} / 100 – ${STATUS_NAMES[status.status] ?? status.status}`;
+    required("overall-health").textContent = t("overall_health", { score: status.overall_health, status: healthName(status.status) });
     required("health").replaceChildren(...Object.entries(status.services).flatMap(([name, facts]) => (typeof facts === "string" ? [] : [[name, facts]])).map(([name, facts]) => {
         const li = document.createElement("li");
         li.dataset.service = name;
         li.dataset.status = facts.status;
         const title = document.createElement("span");
         title.className = "name";
-        title.textContent = SERVICE_NAMES[name] ?? name;
-        const details = [STATUS_NAMES[facts.status] ?? facts.status];
-        if (typeof facts.response_time_ms === "number" && name !== "gateway")
-            details.push(`${facts.response_time_ms.toFixed(1)} ms`);
+        title.textContent = serviceName(name);
+        const details = [healthName(facts.status)];
+        if (typeof facts.response_time_ms === "number" && name !== "gateway") {
+            details.push(`${formatNumber(facts.response_time_ms, locale, 1)} ms`);
+        }
         if (name === "market_feed" && typeof facts.last_tick_age_seconds === "number") {
-            details.push(`letzter Kurs vor ${Math.round(facts.last_tick_age_seconds)} s`);
+            details.push(t("last_tick_age", { seconds: Math.round(facts.last_tick_age_seconds) }));
         }
         if (name === "gateway" && facts.connections_open !== undefined)
-            details.push(`${facts.connections_open} Verbindungen`);
+            details.push(t("connections_open", { count: facts.connections_open }));
+        // A probe's failure is the driver's own text (a diagnosis for the operator), shown as it is.
         if (facts.error)
             details.push(facts.error);
         const state = document.createElement("span");
@@ -130,7 +151,8 @@ function renderHealth(status) {
 }
 function healthUnavailable(error) {
     const item = document.createElement("li");
-    item.textContent = `Systemzustand nicht verfügbar: ${error instanceof Error ? error.message : String(error)}`;
+    const reason = error instanceof CommandError ? errorText(strings, error.code, error.details, locale) : String(error);
+    item.textContent = t("health_unavailable", { reason });
     required("health").replaceChildren(item);
     required("overall-health").textContent = "";
 }
@@ -153,7 +175,7 @@ function connectionsPage() {
             if (now - entry.receivedAt > STALE_MS)
                 snapshots.delete(process);
         const all = [...snapshots.values()];
-        required("processes").textContent = `${all.length} Prozess(e)`;
+        required("processes").textContent = t("processes", { count: all.length });
         required("connection-count").textContent = String(all.reduce((n, e) => n + e.snapshot.connections_total, 0));
         rows.replaceChildren(...all
             .flatMap((e) => e.snapshot.connections)
@@ -165,7 +187,7 @@ function connectionsPage() {
             const action = document.createElement("td");
             const button = document.createElement("button");
             button.type = "button";
-            button.textContent = "Trennen";
+            button.textContent = t("disconnect");
             button.addEventListener("click", () => disconnect(c));
             action.append(button);
             tr.append(action);
@@ -208,27 +230,27 @@ function connectionsPage() {
         sample(trends.connections, all.reduce((n, e) => n + e.snapshot.connections_total, 0));
         sample(trends.errors, newErrors);
         sample(trends.refusals, newRefusals);
-        const one = (v) => v.toFixed(1);
-        const whole = (v) => String(Math.round(v));
-        required("sparklines").replaceChildren(sparkline("Events pro Sekunde", trends.rate, one), sparkline("Verbindungen", trends.connections, whole), sparkline("Fehler je Messung", trends.errors, whole), sparkline("Ablehnungen je Messung", trends.refusals, whole));
+        const one = (v) => formatNumber(v, locale, 1);
+        const whole = (v) => formatNumber(Math.round(v), locale, 0);
+        required("sparklines").replaceChildren(sparkline(t("trend_events"), trends.rate, one), sparkline(t("trend_connections"), trends.connections, whole), sparkline(t("trend_errors"), trends.errors, whole), sparkline(t("trend_refusals"), trends.refusals, whole));
         rates.replaceChildren(...[...perType.entries()]
             .sort(([a], [b]) => a.localeCompare(b))
             .map(([type, { rate, total }]) => {
             const tr = document.createElement("tr");
-            tr.append(cell(type), cell(rate.toFixed(1)), cell(total));
+            tr.append(cell(type), cell(formatNumber(rate, locale, 1)), cell(formatNumber(total, locale, 0)));
             return tr;
         }));
         errors.replaceChildren(...recent.filter(isError).slice(0, 30).map(errorRow));
         refusals.replaceChildren(...recent.filter((error) => !isError(error)).slice(0, 30).map(errorRow));
     }
     function disconnect(connection) {
-        const reason = prompt(`Client ${connection.client_id} (${connection.user}) trennen? Grund:`, "");
+        const reason = prompt(t("disconnect_prompt", { client_id: connection.client_id, user: connection.user }), "");
         if (reason === null)
             return;
         client.sendUserCommand("disconnect_client", { client_id: connection.client_id, reason }).then((result) => {
-            notice.textContent = `Client ${connection.client_id} getrennt (Protokoll-Nr. ${result.audit_id}).`;
+            notice.textContent = t("disconnected_client", { client_id: connection.client_id, audit_id: result.audit_id });
         }, (error) => {
-            notice.textContent = `Trennen fehlgeschlagen: ${error.message}`;
+            notice.textContent = t("disconnect_failed", { reason: errorText(strings, error.code, error.details, locale) });
         });
     }
     function requestSnapshot() {
@@ -322,7 +344,7 @@ function inspectorPage() {
         updateCount();
     }
     function updateCount() {
-        count.textContent = `${captured.length} Events${paused ? `, ${held} während der Pause` : ""}`;
+        count.textContent = paused ? t("stream_count_paused", { count: captured.length, held }) : t("stream_count", { count: captured.length });
     }
     required("event-types").addEventListener("change", (event) => {
         const box = event.target;
@@ -341,7 +363,7 @@ function inspectorPage() {
     pauseButton.addEventListener("click", () => {
         paused = !paused;
         pauseButton.setAttribute("aria-pressed", String(paused));
-        pauseButton.textContent = paused ? "Fortsetzen" : "Pause";
+        pauseButton.textContent = paused ? t("resume") : t("pause");
         held = 0;
         redraw();
     });
@@ -360,7 +382,8 @@ function inspectorPage() {
     });
     client.on("*", (message, raw) => {
         if (message.type === "error") {
-            count.textContent = `Fehler: ${message.data.error}`;
+            const { error, code, ...details } = message.data;
+            count.textContent = t("stream_error", { reason: code ? errorText(strings, code, details, locale) : error });
             return;
         }
         if (!eventTypes.has(message.event))

@@ -40,6 +40,7 @@ import {
 import { Coalescer, ProbeGate, ResyncPolicy, secondsLeft } from "./connection-state.js";
 import {
   fill,
+  formatDate,
   formatDecimalInput,
   formatEuro,
   formatNumber,
@@ -49,8 +50,8 @@ import {
   pageLocale,
   parseDecimalInput,
 } from "./format.js";
-import { alertRuleText, alertText, errorText, messageText, reasonText } from "./i18n.js";
-import { type Account, PortfolioState } from "./portfolio-state.js";
+import { type AnalysisReason, alertRuleText, alertText, analysisReasonText, errorText, messageText, reasonText } from "./i18n.js";
+import { type Account, PortfolioState, type PositionRow } from "./portfolio-state.js";
 import { ConfirmPolicy, type KeyValueStore, isFarFromMarket, keyAction, previewOrder } from "./order-ticket.js";
 import { Watchlist } from "./watchlist.js";
 
@@ -155,6 +156,8 @@ export class PortfolioWebSocketClient {
   private readonly probeGate = new ProbeGate();
   private readonly portfolioRefresh = new Coalescer(() => this.requestPortfolioUpdate());
   private readonly accountLoad = new Coalescer(() => this.loadAccount());
+  /** The user's alert rules as last listed: they tell which way a price alert was crossed. */
+  private alertRules: AlertRule[] = [];
   private readonly historyLoad = new Coalescer(() => this.refreshOrderHistory(this.historyPage));
   private readonly openOrdersLoad = new Coalescer(() => this.refreshOpenOrders());
   private readonly executionsLoad = new Coalescer(() => this.refreshExecutions(this.executionsPage));
@@ -231,7 +234,11 @@ export class PortfolioWebSocketClient {
     });
     // A fill or correction sends portfolio.update itself; cash and realised P&L come with the account.
     on("portfolio.position_changed", () => this.accountLoad.request());
-    on("trading.order_created", () => this.reloadOrders());
+    // A new resting buy reserves part of the buying power: the account is reloaded with the orders.
+    on("trading.order_created", () => {
+      this.reloadOrders();
+      this.accountLoad.request();
+    });
     on("trading.order_filled", (message: WebSocketMessage<OrderFilledData>) => {
       const data = message.data;
       const title = data.status === "partially_filled" ? this.t.order_partially_filled : this.t.order_filled;
@@ -422,35 +429,64 @@ export class PortfolioWebSocketClient {
     target.className = `change ${this.signClass(change) || "flat"}`;
   }
 
+  /**
+   * Draw the positions. A tick only rewrites the cells of the rows already there, so the symbol
+   * button a trader is about to click, or has focused with the keyboard, stays the same element;
+   * rows are replaced only when the held instruments change.
+   */
   private renderPositions(): void {
     const body = document.querySelector("#positions tbody");
     if (!body) return;
     const rows = this.portfolio.rows();
-    body.replaceChildren();
     if (rows.length === 0) {
       const row = element("tr", { class: "empty" });
       row.append(element("td", { colspan: "8" }, this.t.no_positions));
-      body.append(row);
+      body.replaceChildren(row);
       return;
     }
-    for (const position of rows) {
-      const row = element("tr", { "data-position": position.symbol, "data-symbol-row": position.symbol });
-      const pnlClass = `num pnl ${this.signClass(position.unrealized)}`;
-      row.append(
-        this.symbolCell("th", position.symbol, { scope: "row" }),
-        element("td", { class: "num quantity" }, formatNumber(position.quantity)),
-        element("td", { class: "num avg-cost" }, formatEuro(position.avgCost)),
-        element("td", { class: "num price" }, position.price === null ? "–" : formatEuro(position.price)),
-        element("td", { class: "num market-value" }, formatEuro(position.marketValue)),
-        element("td", { class: pnlClass }, formatSigned(position.unrealized, formatEuro(position.unrealized))),
-        element("td", { class: `${pnlClass} pnl-percent` }, formatPercent(position.unrealizedPercent)),
-        element(
-          "td",
-          { class: `num day-change ${position.dayChange === null ? "" : this.signClass(position.dayChange)}` },
-          position.dayChange === null ? "–" : formatSigned(position.dayChange, formatEuro(position.dayChange)),
-        ),
-      );
-      body.append(row);
+    const drawn = new Map(
+      Array.from(body.querySelectorAll<HTMLTableRowElement>("tr[data-position]")).map((row) => [row.dataset.position ?? "", row]),
+    );
+    const ordered = rows.map((position) => {
+      const row = drawn.get(position.symbol) ?? this.positionRow(position.symbol);
+      this.fillPositionRow(row, position);
+      return row;
+    });
+    const unchanged = ordered.length === body.children.length && ordered.every((row, index) => body.children[index] === row);
+    if (!unchanged) body.replaceChildren(...ordered);
+  }
+
+  /** An empty row of a held instrument: its symbol button and the cells `fillPositionRow` writes. */
+  private positionRow(symbol: string): HTMLTableRowElement {
+    const row = element("tr", { "data-position": symbol, "data-symbol-row": symbol }) as HTMLTableRowElement;
+    row.append(
+      this.symbolCell("th", symbol, { scope: "row" }),
+      ...["quantity", "avg-cost", "price", "market-value", "pnl", "pnl-percent", "day-change"].map((name) =>
+        element("td", { class: `num ${name}`, "data-cell": name }),
+      ),
+    );
+    return row;
+  }
+
+  private fillPositionRow(row: HTMLTableRowElement, position: PositionRow): void {
+    const pnlSign = this.signClass(position.unrealized);
+    const daySign = position.dayChange === null ? "" : this.signClass(position.dayChange);
+    const cells: Record<string, [string, string]> = {
+      quantity: [formatNumber(position.quantity), "num quantity"],
+      "avg-cost": [formatEuro(position.avgCost), "num avg-cost"],
+      price: [position.price === null ? "–" : formatEuro(position.price), "num price"],
+      "market-value": [formatEuro(position.marketValue), "num market-value"],
+      pnl: [formatSigned(position.unrealized, formatEuro(position.unrealized)), `num pnl ${pnlSign}`],
+      "pnl-percent": [formatPercent(position.unrealizedPercent), `num pnl ${pnlSign} pnl-percent`],
+      "day-change": [
+        position.dayChange === null ? "–" : formatSigned(position.dayChange, formatEuro(position.dayChange)),
+        `num day-change ${daySign}`,
+      ],
+    };
+    for (const cell of Array.from(row.querySelectorAll<HTMLTableCellElement>("td[data-cell]"))) {
+      const [text, className] = cells[cell.dataset.cell ?? ""] ?? ["", cell.className];
+      if (cell.textContent !== text) cell.textContent = text;
+      if (cell.className !== className) cell.className = className;
     }
   }
 
@@ -1251,6 +1287,8 @@ export class PortfolioWebSocketClient {
       form.hidden = true;
       this.showNotification("info", fill(this.t.order_modified, { order_id: String(data.order_id) }), "");
       this.reloadOrders();
+      // A changed quantity or price changes what the order reserves of the buying power.
+      this.accountLoad.request();
     } catch (failure) {
       report(this.commandFailure(failure));
     }
@@ -1268,6 +1306,7 @@ export class PortfolioWebSocketClient {
   }
 
   private renderAlertRules(rules: AlertRule[]): void {
+    this.alertRules = rules;
     const list = byId("alert-rules");
     if (!list) return;
     list.replaceChildren();
@@ -1331,9 +1370,21 @@ export class PortfolioWebSocketClient {
     }
   }
 
+  /** The condition of the one price rule (above/below) of this symbol and threshold, if the page knows exactly one. */
+  private priceRuleCondition(data: MarketAlertData): string | null {
+    if (data.alert_type !== "price_threshold") return null;
+    const conditions = new Set(
+      this.alertRules
+        .filter((rule) => rule.symbol === data.symbol && toNumber(rule.threshold) === toNumber(data.threshold))
+        .map((rule) => rule.condition)
+        .filter((condition) => condition === "above" || condition === "below"),
+    );
+    return conditions.size === 1 ? [...conditions][0] : null;
+  }
+
   private showAlert(data: MarketAlertData): void {
     const kind = data.severity === "critical" ? "error" : data.severity === "warning" ? "warning" : "info";
-    const message = alertText(this.t, data, this.locale);
+    const message = alertText(this.t, { ...data, condition: this.priceRuleCondition(data) }, this.locale);
     this.showNotification(kind, `${this.t.alert}: ${data.symbol}`, message);
     const list = byId("alerts-incoming");
     if (list) {
@@ -1388,7 +1439,25 @@ export class PortfolioWebSocketClient {
     } else {
       output.append(...this.technicalExplained(result));
     }
+    output.append(...this.reasonsExplained(result.reasons));
     this.showNotification("info", fill(this.t.analysis_done, { symbol: data.symbol, recommendation }), "");
+  }
+
+  /**
+   * The findings behind the recommendation, each worded from its code and figures
+   * (market/reasons.py) and marked by its vote; nothing for a result without them.
+   */
+  private reasonsExplained(reasons: unknown): HTMLElement[] {
+    if (!Array.isArray(reasons) || reasons.length === 0) return [];
+    const list = element("ul", { class: "plain reasons" });
+    for (const reason of reasons as AnalysisReason[]) {
+      if (!reason || typeof reason.code !== "string") continue;
+      const vote = typeof reason.vote === "number" ? reason.vote : null;
+      const mood = vote === null ? "decision" : vote > 0 ? "positive" : vote < 0 ? "negative" : "neutral";
+      list.append(element("li", { class: `reason ${mood}`, "data-code": reason.code }, analysisReasonText(this.t, reason, this.locale)));
+    }
+    const heading = element("h3", { class: "reasons-heading" }, this.t.reasons ?? "");
+    return [heading, list];
   }
 
   /** The indicator values and the signal each one gives. */
@@ -1451,7 +1520,7 @@ export class PortfolioWebSocketClient {
       "p",
       { class: "analysis-basis" },
       fill(this.t.fundamentals_basis, {
-        as_of: String(result.as_of ?? "–"),
+        as_of: typeof result.as_of === "string" ? formatDate(result.as_of, this.locale) : "–",
         source,
         days: String(result.data_age_days ?? "–"),
         agreeing: String(result.agreeing ?? "–"),
@@ -1472,7 +1541,10 @@ export class PortfolioWebSocketClient {
     const parts: HTMLElement[] = [...this.demoNotice(headlines.some((h) => h.source === "demo")), summary];
     for (const [key, label] of [["strongest_positive", this.t.strongest_positive], ["strongest_negative", this.t.strongest_negative]] as const) {
       const item = result[key] as Record<string, unknown> | null | undefined;
-      if (item) parts.push(element("p", { class: `strongest ${key}` }, `${label}: „${String(item.headline)}“ (${this.numberOrDash(item.score)})`));
+      if (item) {
+        const quoted = fill(this.t.quoted ?? "“{text}”", { text: String(item.headline) });
+        parts.push(element("p", { class: `strongest ${key}` }, `${label}: ${quoted} (${this.numberOrDash(item.score)})`));
+      }
     }
     const list = element("ol", { class: "plain headlines" });
     for (const item of headlines) {
@@ -1487,7 +1559,11 @@ export class PortfolioWebSocketClient {
         element("span", { class: "num score" }, formatSigned(score, this.numberOrDash(item.score))),
         document.createTextNode(" "),
         title,
-        element("small", {}, ` · ${formatTime(String(item.published_at))} · ${String(item.source)} · ${String(item.language)}`),
+        element(
+          "small",
+          {},
+          ` · ${formatTime(String(item.published_at))} · ${String(item.source)} · ${this.t[`language_${String(item.language)}`] ?? String(item.language)}`,
+        ),
       );
       list.append(entry);
     }

@@ -45,6 +45,15 @@ export function formatTime(iso: string, locale = pageLocale()): string {
   return new Intl.DateTimeFormat(locale, { dateStyle: "short", timeStyle: "medium" }).format(moment);
 }
 
+/** A calendar date ("2026-11-01" or a moment) in the page's locale; anything else as it is. */
+export function formatDate(value: string, locale = pageLocale()): string {
+  const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  // A bare date is a calendar day, not midnight UTC: build it from its parts so no time zone shifts it.
+  const moment = day ? new Date(Number(day[1]), Number(day[2]) - 1, Number(day[3])) : new Date(value);
+  if (Number.isNaN(moment.getTime())) return value;
+  return new Intl.DateTimeFormat(locale, { dateStyle: "medium" }).format(moment);
+}
+
 /** Replace `{name}` placeholders of a translated text. */
 export function fill(template: string, values: Record<string, string | number>): string {
   return template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in values ? String(values[key]) : whole));

@@ -5,10 +5,11 @@
  *
  * A template's placeholders name a parameter and how to show it: `{symbol}` as it is,
  * `{needed:eur}` as an amount in euros, `{quantity:num}` as a number, `{change:pct}` as a signed
- * percentage, all in the page's locale.
+ * percentage, `{as_of:date}` as a date, all in the page's locale; `{metric:term}` shows a code
+ * by its own text (`metric_<value>`).
  */
 
-import { formatEuro, formatNumber, formatPercent } from "./format.js";
+import { formatDate, formatEuro, formatNumber, formatPercent } from "./format.js";
 
 export type Strings = Record<string, string>;
 export type Params = Record<string, unknown>;
@@ -19,11 +20,16 @@ function asNumber(value: unknown): number | null {
   return Number.isFinite(number) ? number : null;
 }
 
-/** Fill a template's `{name}` / `{name:eur|num|pct}` placeholders from `params` in `locale`. */
-export function render(template: string, params: Params, locale: string): string {
-  return template.replace(/\{(\w+)(?::(eur|num|pct))?\}/g, (whole, name: string, kind?: string) => {
+/**
+ * Fill a template's `{name}` / `{name:eur|num|pct|date|term}` placeholders from `params` in
+ * `locale`; `term` looks the value up in `strings` as `<name>_<value>`.
+ */
+export function render(template: string, params: Params, locale: string, strings: Strings = {}): string {
+  return template.replace(/\{(\w+)(?::(eur|num|pct|date|term))?\}/g, (whole, name: string, kind?: string) => {
     if (!(name in params)) return whole;
     const value = params[name];
+    if (kind === "term") return strings[`${name}_${String(value)}`] ?? String(value);
+    if (kind === "date" && typeof value === "string") return formatDate(value, locale);
     const number = asNumber(value);
     if (kind === "eur" && number !== null) return formatEuro(number, locale);
     if (kind === "num" && number !== null) return formatNumber(number, locale);
@@ -35,7 +41,7 @@ export function render(template: string, params: Params, locale: string): string
 /** Return the text of `key` filled from `params`, or null when there is no such text. */
 export function text(strings: Strings, key: string, params: Params, locale: string): string | null {
   const template = strings[key];
-  return template === undefined ? null : render(template, params, locale);
+  return template === undefined ? null : render(template, params, locale, strings);
 }
 
 /** The parameters of an error or reason: its `params` object, else its details themselves. */
@@ -85,6 +91,8 @@ export interface AlertData {
   trigger_value: unknown;
   current_value: unknown;
   threshold: unknown;
+  /** The rule's condition when the page knows the rule that fired ("above" / "below"). */
+  condition?: string | null;
 }
 
 /**
@@ -100,9 +108,12 @@ export function alertText(strings: Strings, alert: AlertData, locale: string): s
   };
   let key = `alert_${alert.alert_type}`;
   if (alert.alert_type === "price_threshold") {
+    // The event names no direction: the rule's condition says it; without it the price against
+    // the threshold does (a price exactly at the threshold then reads as "above").
     const price = asNumber(alert.current_value);
     const threshold = asNumber(alert.threshold);
-    key = price !== null && threshold !== null && price < threshold ? "alert_price_below" : "alert_price_above";
+    const below = alert.condition ? alert.condition === "below" : price !== null && threshold !== null && price < threshold;
+    key = below ? "alert_price_below" : "alert_price_above";
   }
   return text(strings, key, params, locale) ?? render(strings.alert_unknown ?? "{symbol}", params, locale);
 }
@@ -120,5 +131,20 @@ export function alertRuleText(strings: Strings, rule: AlertRuleData, locale: str
   return (
     text(strings, `rule_${rule.condition}`, params, locale) ??
     render(strings.rule_unknown ?? "{symbol} {threshold:num}", params, locale)
+  );
+}
+
+export interface AnalysisReason {
+  code: string;
+  params?: Params | null;
+  vote?: number | null;
+}
+
+/** Word one finding of an analysis (market/reasons.py) from its code and figures. */
+export function analysisReasonText(strings: Strings, reason: AnalysisReason, locale: string): string {
+  const params = reason.params ?? {};
+  return (
+    text(strings, `analysis_reason_${reason.code}`, params, locale) ??
+    render(strings.analysis_reason_unknown ?? "{code}", { code: reason.code }, locale)
   );
 }

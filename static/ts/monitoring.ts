@@ -1,10 +1,17 @@
 /**
  * Gateway monitoring pages: live connections (/monitoring/) and the event inspector
  * (/monitoring/inspector/), both on the desk's WebSocketEventClient.
+ *
+ * Every text is in the page's language, as on the desk: the page embeds its texts
+ * (`monitoring-config`, realtime/views.py `_monitoring_strings`, translated by Django) and the
+ * server's errors are worded from their codes and details (static/ts/i18n.ts), the server's
+ * own English text kept as the row's title.
  */
 
 import { CommandError, WebSocketEventClient } from "./event-client.js";
 import type { ErrorData, GatewaySnapshotData, WebSocketMessage } from "./events.js";
+import { formatNumber, pageLocale } from "./format.js";
+import { type Params, type Strings, errorText, render as renderText } from "./i18n.js";
 
 /** One connection in a `system.gateway_snapshot` (realtime/monitoring.py `gateway_snapshot`). */
 interface ConnectionInfo {
@@ -24,6 +31,8 @@ interface RecentError {
   client_id: string | null;
   correlation_id: string | null;
   message: string;
+  /** The error's details as the client got them (absent from an older gateway process). */
+  params?: Params;
 }
 
 /** A snapshot with the entries of its lists and counters spelled out. */
@@ -80,14 +89,6 @@ const GATEWAY_ERROR_CODES = new Set([
   "service_unavailable",
   "internal_error",
 ]);
-const SERVICE_NAMES: Record<string, string> = {
-  database: "Datenbank",
-  channel_layer: "Channel-Layer",
-  bus: "Event-Bus",
-  market_feed: "Kurs-Feed",
-  gateway: "Gateway",
-};
-const STATUS_NAMES: Record<string, string> = { online: "in Ordnung", degraded: "eingeschränkt", offline: "ausgefallen" };
 // The inspector's chosen event types, kept in the browser between visits.
 const SELECTION_KEY = "inspector.event_types";
 
@@ -99,6 +100,26 @@ function required<T extends HTMLElement = HTMLElement>(id: string): T {
 
 const root = required("monitor");
 const statusBadge = required("connection-status");
+const locale = pageLocale();
+const strings: Strings = (() => {
+  const source = document.getElementById("monitoring-config");
+  const config = source?.textContent ? (JSON.parse(source.textContent) as { strings?: Strings }) : {};
+  return config.strings ?? {};
+})();
+
+/** The page's text `key` filled from `params`; the key itself when the page lacks it. */
+function t(key: string, params: Params = {}): string {
+  const template = strings[key];
+  return template === undefined ? key : renderText(template, params, locale, strings);
+}
+
+function serviceName(name: string): string {
+  return strings[`service_${name}`] ?? name;
+}
+
+function healthName(status: string): string {
+  return strings[`health_${status}`] ?? status;
+}
 
 /** Return a client for the gateway's socket that shows its state in the status badge. */
 function gatewayClient(eventTypes: string[] = []): WebSocketEventClient {
@@ -111,7 +132,7 @@ function gatewayClient(eventTypes: string[] = []): WebSocketEventClient {
   });
   client.on("connection.status", ({ status }: { status: string }) => {
     const connected = status === "connected";
-    statusBadge.textContent = connected ? "Verbunden" : "Verbindung getrennt";
+    statusBadge.textContent = connected ? t("connected") : t("disconnected");
     statusBadge.className = `status ${connected ? "success" : "warning"}`;
   });
   return client;
@@ -125,7 +146,7 @@ function cell(text: string | number | null | undefined, className?: string): HTM
 }
 
 function localTime(iso: string | null | undefined): string {
-  return iso ? new Date(iso).toLocaleTimeString() : "–";
+  return iso ? new Date(iso).toLocaleTimeString(locale) : "–";
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -153,21 +174,18 @@ function sparkline(title: string, values: number[], format: (value: number) => s
   return figure;
 }
 
+/** One error: worded from its code and details in the page's language, the server's text as the title. */
 function errorRow(error: RecentError): HTMLTableRowElement {
   const tr = document.createElement("tr");
-  tr.append(
-    cell(localTime(error.at)),
-    cell(error.code),
-    cell(error.client_id, "mono"),
-    cell(error.correlation_id, "mono"),
-    cell(error.message),
-  );
+  const message = cell(errorText(strings, error.code, error.params ?? {}, locale));
+  message.title = t("server_text", { message: error.message });
+  tr.append(cell(localTime(error.at)), cell(error.code, "mono"), cell(error.client_id, "mono"), cell(error.correlation_id, "mono"), message);
   return tr;
 }
 
 /** The health panel: one entry per service with its state and round trip, and the overall health. */
 function renderHealth(status: SystemStatus): void {
-  required("overall-health").textContent = `${status.overall_health} / 100 – ${STATUS_NAMES[status.status] ?? status.status}`;
+  required("overall-health").textContent = t("overall_health", { score: status.overall_health, status: healthName(status.status) });
   required("health").replaceChildren(
     ...Object.entries(status.services).flatMap(([name, facts]) => (typeof facts === "string" ? [] : [[name, facts] as const])).map(([name, facts]) => {
       const li = document.createElement("li");
@@ -175,13 +193,16 @@ function renderHealth(status: SystemStatus): void {
       li.dataset.status = facts.status;
       const title = document.createElement("span");
       title.className = "name";
-      title.textContent = SERVICE_NAMES[name] ?? name;
-      const details = [STATUS_NAMES[facts.status] ?? facts.status];
-      if (typeof facts.response_time_ms === "number" && name !== "gateway") details.push(`${facts.response_time_ms.toFixed(1)} ms`);
-      if (name === "market_feed" && typeof facts.last_tick_age_seconds === "number") {
-        details.push(`letzter Kurs vor ${Math.round(facts.last_tick_age_seconds)} s`);
+      title.textContent = serviceName(name);
+      const details = [healthName(facts.status)];
+      if (typeof facts.response_time_ms === "number" && name !== "gateway") {
+        details.push(`${formatNumber(facts.response_time_ms, locale, 1)} ms`);
       }
-      if (name === "gateway" && facts.connections_open !== undefined) details.push(`${facts.connections_open} Verbindungen`);
+      if (name === "market_feed" && typeof facts.last_tick_age_seconds === "number") {
+        details.push(t("last_tick_age", { seconds: Math.round(facts.last_tick_age_seconds) }));
+      }
+      if (name === "gateway" && facts.connections_open !== undefined) details.push(t("connections_open", { count: facts.connections_open }));
+      // A probe's failure is the driver's own text (a diagnosis for the operator), shown as it is.
       if (facts.error) details.push(facts.error);
       const state = document.createElement("span");
       state.className = "state";
@@ -194,7 +215,8 @@ function renderHealth(status: SystemStatus): void {
 
 function healthUnavailable(error: unknown): void {
   const item = document.createElement("li");
-  item.textContent = `Systemzustand nicht verfügbar: ${error instanceof Error ? error.message : String(error)}`;
+  const reason = error instanceof CommandError ? errorText(strings, error.code, error.details, locale) : String(error);
+  item.textContent = t("health_unavailable", { reason });
   required("health").replaceChildren(item);
   required("overall-health").textContent = "";
 }
@@ -218,7 +240,7 @@ function connectionsPage(): void {
     const now = Date.now();
     for (const [process, entry] of snapshots) if (now - entry.receivedAt > STALE_MS) snapshots.delete(process);
     const all = [...snapshots.values()];
-    required("processes").textContent = `${all.length} Prozess(e)`;
+    required("processes").textContent = t("processes", { count: all.length });
     required("connection-count").textContent = String(all.reduce((n, e) => n + e.snapshot.connections_total, 0));
 
     rows.replaceChildren(
@@ -241,7 +263,7 @@ function connectionsPage(): void {
           const action = document.createElement("td");
           const button = document.createElement("button");
           button.type = "button";
-          button.textContent = "Trennen";
+          button.textContent = t("disconnect");
           button.addEventListener("click", () => disconnect(c));
           action.append(button);
           tr.append(action);
@@ -280,13 +302,13 @@ function connectionsPage(): void {
     sample(trends.connections, all.reduce((n, e) => n + e.snapshot.connections_total, 0));
     sample(trends.errors, newErrors);
     sample(trends.refusals, newRefusals);
-    const one = (v: number) => v.toFixed(1);
-    const whole = (v: number) => String(Math.round(v));
+    const one = (v: number) => formatNumber(v, locale, 1);
+    const whole = (v: number) => formatNumber(Math.round(v), locale, 0);
     required("sparklines").replaceChildren(
-      sparkline("Events pro Sekunde", trends.rate, one),
-      sparkline("Verbindungen", trends.connections, whole),
-      sparkline("Fehler je Messung", trends.errors, whole),
-      sparkline("Ablehnungen je Messung", trends.refusals, whole),
+      sparkline(t("trend_events"), trends.rate, one),
+      sparkline(t("trend_connections"), trends.connections, whole),
+      sparkline(t("trend_errors"), trends.errors, whole),
+      sparkline(t("trend_refusals"), trends.refusals, whole),
     );
 
     rates.replaceChildren(
@@ -294,7 +316,7 @@ function connectionsPage(): void {
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([type, { rate, total }]) => {
           const tr = document.createElement("tr");
-          tr.append(cell(type), cell(rate.toFixed(1)), cell(total));
+          tr.append(cell(type), cell(formatNumber(rate, locale, 1)), cell(formatNumber(total, locale, 0)));
           return tr;
         }),
     );
@@ -304,14 +326,14 @@ function connectionsPage(): void {
   }
 
   function disconnect(connection: ConnectionInfo): void {
-    const reason = prompt(`Client ${connection.client_id} (${connection.user}) trennen? Grund:`, "");
+    const reason = prompt(t("disconnect_prompt", { client_id: connection.client_id, user: connection.user }), "");
     if (reason === null) return;
     client.sendUserCommand<DisconnectResult>("disconnect_client", { client_id: connection.client_id, reason }).then(
       (result) => {
-        notice.textContent = `Client ${connection.client_id} getrennt (Protokoll-Nr. ${result.audit_id}).`;
+        notice.textContent = t("disconnected_client", { client_id: connection.client_id, audit_id: result.audit_id });
       },
       (error: CommandError) => {
-        notice.textContent = `Trennen fehlgeschlagen: ${error.message}`;
+        notice.textContent = t("disconnect_failed", { reason: errorText(strings, error.code, error.details, locale) });
       },
     );
   }
@@ -420,7 +442,7 @@ function inspectorPage(): void {
   }
 
   function updateCount(): void {
-    count.textContent = `${captured.length} Events${paused ? `, ${held} während der Pause` : ""}`;
+    count.textContent = paused ? t("stream_count_paused", { count: captured.length, held }) : t("stream_count", { count: captured.length });
   }
 
   required("event-types").addEventListener("change", (event) => {
@@ -437,7 +459,7 @@ function inspectorPage(): void {
   pauseButton.addEventListener("click", () => {
     paused = !paused;
     pauseButton.setAttribute("aria-pressed", String(paused));
-    pauseButton.textContent = paused ? "Fortsetzen" : "Pause";
+    pauseButton.textContent = paused ? t("resume") : t("pause");
     held = 0;
     redraw();
   });
@@ -457,7 +479,8 @@ function inspectorPage(): void {
 
   client.on("*", (message, raw) => {
     if (message.type === "error") {
-      count.textContent = `Fehler: ${(message.data as ErrorData).error}`;
+      const { error, code, ...details } = message.data as ErrorData;
+      count.textContent = t("stream_error", { reason: code ? errorText(strings, code, details, locale) : error });
       return;
     }
     if (!eventTypes.has(message.event)) return; // confirmations, pongs, responses

@@ -28,6 +28,28 @@ async function analyse(page, kind) {
   await page.click('#analysis-form button[type="submit"]');
 }
 
+// Run an analysis and return its heading and its findings as shown, once the result of `kind`
+// (named `title` in the page's language) is on the page.
+async function findings(page, kind, title) {
+  await analyse(page, kind);
+  await page.waitForFunction(
+    (title) => document.querySelector("#analysis-result .recommendation")?.textContent.includes(title) &&
+      document.querySelectorAll("#analysis-result ul.reasons li").length > 0,
+    title,
+  );
+  return {
+    heading: await page.textContent("#analysis-result .recommendation"),
+    reasons: await page.locator("#analysis-result ul.reasons li").allTextContents(),
+    codes: await page.locator("#analysis-result ul.reasons li").evaluateAll((items) => items.map((li) => li.dataset.code)),
+    text: await page.textContent("#analysis-result"),
+  };
+}
+
+// No finding may show as its code or an unfilled placeholder.
+function rawLeft(shown) {
+  return shown.reasons.filter((line) => /analysis_reason_|\{\w+(:\w+)?\}|\b(trend|rsi|momentum|metric|peers|sentiment)_[a-z_]+/.test(line));
+}
+
 let browser;
 let result = { ok: false };
 try {
@@ -78,6 +100,52 @@ try {
     mkdirSync(dirname(process.env.DESK_SCREENSHOT), { recursive: true });
     await page.locator("section.analysis").screenshot({ path: process.env.DESK_SCREENSHOT });
     return { heading, strongest };
+  });
+
+  await step("German: a technical and a fundamental result give their findings in German words and numbers", async () => {
+    const technical = await findings(page, "technical", "Technische Analyse");
+    if (technical.codes.length !== 4) throw new Error(`technical findings: ${technical.codes}`);
+    if (!/^(Aufwärtstrend|Abwärtstrend|Kein Trend): Der Schnitt der letzten 20 Kurse \(\d+(\.\d{3})*(,\d+)?\)/.test(technical.reasons[0])) {
+      throw new Error(`trend: ${technical.reasons[0]}`);
+    }
+    if (!/^RSI \d+(,\d+)? /.test(technical.reasons[1])) throw new Error(`rsi: ${technical.reasons[1]}`);
+    if (!/^(Kaufen|Verkaufen|Halten): Die Indikatoren/.test(technical.reasons[3])) throw new Error(`decision: ${technical.reasons[3]}`);
+    if (!technical.text.includes("Begründung")) throw new Error("no reasons heading");
+    const fundamental = await findings(page, "fundamental", "Fundamentalanalyse");
+    if (!fundamental.reasons[0].startsWith("KGV ")) throw new Error(`first metric: ${fundamental.reasons[0]}`);
+    const age = fundamental.reasons.find((line) => line.startsWith("Zahlen vom"));
+    if (!/^Zahlen vom \d{2}\.\d{2}\.\d{4} \(Quelle demo\)/.test(age ?? "")) throw new Error(`data age: ${age}`);
+    const raw = [...rawLeft(technical), ...rawLeft(fundamental)];
+    if (raw.length) throw new Error(`raw codes: ${raw}`);
+    return { trend: technical.reasons[0], decision: technical.reasons[3], age };
+  });
+
+  await step("English: the same results in English words and numbers after switching the language", async () => {
+    await page.selectOption("#language-select", "en");
+    await Promise.all([page.waitForURL(`${BASE}/`), page.click('form.language button[type="submit"]')]);
+    await page.waitForFunction(() => document.getElementById("connection-status")?.textContent === "Connected");
+    const technical = await findings(page, "technical", "Technical analysis");
+    if (!/^(Uptrend|Downtrend|No trend): the average of the last 20 prices \(\d+(,\d{3})*(\.\d+)?\)/.test(technical.reasons[0])) {
+      throw new Error(`trend: ${technical.reasons[0]}`);
+    }
+    if (!/^(Buy|Sell|Hold): the indicators vote/.test(technical.reasons[3])) throw new Error(`decision: ${technical.reasons[3]}`);
+    if (!/^SAP: (Buy|Sell|Hold)/.test(technical.heading)) throw new Error(`heading: ${technical.heading}`);
+    if (!technical.text.includes("Reasons")) throw new Error("no reasons heading");
+    const fundamental = await findings(page, "fundamental", "Fundamental analysis");
+    if (!fundamental.reasons[0].startsWith("P/E ")) throw new Error(`first metric: ${fundamental.reasons[0]}`);
+    const age = fundamental.reasons.find((line) => line.startsWith("Figures of"));
+    if (!/^Figures of \d{1,2} [A-Z][a-z]{2,3} \d{4} \(source demo\)/.test(age ?? "")) throw new Error(`data age: ${age}`);
+    const sentiment = await findings(page, "sentiment", "Sentiment analysis");
+    if (!/^\d+ headlines: /.test(sentiment.reasons[0])) throw new Error(`polarity: ${sentiment.reasons[0]}`);
+    const strongest = await page.textContent("#analysis-result .strongest_positive");
+    if (!/^Most positive headline: “[^„]+” \(/.test(strongest)) throw new Error(`strongest: ${strongest}`);
+    const german = /Kaufen|Verkaufen|Halten|Begründung|Zahlen vom|Meldungen|Konfidenz/;
+    const leftover = [technical, fundamental, sentiment].flatMap((shown) => shown.reasons).filter((line) => german.test(line));
+    const raw = [...rawLeft(technical), ...rawLeft(fundamental), ...rawLeft(sentiment)];
+    if (leftover.length || raw.length) throw new Error(`German or raw left: ${[...leftover, ...raw]}`);
+    mkdirSync(dirname(process.env.DESK_SCREENSHOT), { recursive: true });
+    await page.locator("section.analysis").screenshot({ path: process.env.DESK_SCREENSHOT.replace(/\.png$/, "-en.png") });
+    return { trend: technical.reasons[0], age, polarity: sentiment.reasons[0] };
   });
 
   await step("no JavaScript errors on the console", async () => {

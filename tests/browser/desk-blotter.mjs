@@ -32,7 +32,27 @@ await runScenario(async (page, step) => {
     orderId = await page.getAttribute("#order-result", "data-order-id");
     const row = `#open-orders tr[data-order-id="${orderId}"]`;
     await page.waitForSelector(row);
-    return { row: await textOf(page, row), result: await textOf(page, "#order-result") };
+    // The resting buy reserves 2 × 1,00 € plus the 1,00 € fee of the buying power, not of the cash.
+    await page.waitForFunction(() => document.getElementById("portfolio-buying-power")?.textContent.replace(/\s/g, " ") === "99.997,00 €");
+    const cash = await textOf(page, "#portfolio-cash");
+    if (cash !== "100.000,00 €") throw new Error(`cash ${cash}`);
+    return { row: await textOf(page, row), result: await textOf(page, "#order-result"), cash };
+  });
+
+  await step("the open order is modified from the blotter: quantity and price in German notation", async () => {
+    const row = `#open-orders tr[data-order-id="${orderId}"]`;
+    await page.click(`${row} button.modify-order`);
+    await page.waitForSelector("#modify-form:not([hidden])");
+    const shown = { quantity: await page.inputValue("#modify-quantity"), price: await page.inputValue("#modify-price") };
+    if (shown.quantity !== "2" || shown.price !== "1") throw new Error(`dialog ${JSON.stringify(shown)}`);
+    await page.fill("#modify-quantity", "4");
+    await page.fill("#modify-price", "1,5");
+    await page.click('#modify-form button[type="submit"]');
+    await page.waitForSelector("#modify-form", { state: "hidden" });
+    await page.waitForFunction((selector) => document.querySelector(`${selector} td.remaining`)?.textContent === "4", row);
+    // 4 × 1,50 € plus the 1,00 € minimum fee reserved now
+    await page.waitForFunction(() => document.getElementById("portfolio-buying-power")?.textContent.replace(/\s/g, " ") === "99.993,00 €");
+    return { row: await textOf(page, row) };
   });
 
   await step("the open order is cancelled from the blotter and the history gives the reason", async () => {
@@ -43,6 +63,7 @@ await runScenario(async (page, step) => {
     await page.waitForSelector(row);
     const reason = await textOf(page, `${row} td.reason`);
     if (reason !== "vom Benutzer storniert") throw new Error(`reason ${reason}`);
+    await page.waitForFunction(() => document.getElementById("portfolio-buying-power")?.textContent.replace(/\s/g, " ") === "100.000,00 €");
     return { reason };
   });
 

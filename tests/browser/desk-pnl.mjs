@@ -5,12 +5,30 @@ import { runScenario, textOf } from "./scenario.mjs";
 await runScenario(async (page, step) => {
   await step("the position row shows the portfolio's SAP holding", async () => {
     await page.waitForSelector('#positions tr[data-position="SAP"]');
-    return { row: await textOf(page, '#positions tr[data-position="SAP"]') };
+    // The account beside it: cash, buying power, realised P&L (no sale yet) and the day's change
+    // named by its reference price.
+    const account = {
+      cash: await textOf(page, "#portfolio-cash"),
+      buyingPower: await textOf(page, "#portfolio-buying-power"),
+      realized: await textOf(page, "#portfolio-realized"),
+      day: await textOf(page, "#portfolio-day-change"),
+      basis: await textOf(page, "#portfolio-day-basis"),
+    };
+    if (account.cash !== "100.000,00 €" || account.buyingPower !== "100.000,00 €") throw new Error(`account ${JSON.stringify(account)}`);
+    if (account.realized !== "0,00 €") throw new Error(`realised ${account.realized}`);
+    if (!/€/.test(account.day) || !/^gegenüber|^noch kein Kurs/.test(account.basis)) throw new Error(`day ${JSON.stringify(account)}`);
+    return { row: await textOf(page, '#positions tr[data-position="SAP"]'), account };
   });
 
   await step("a tick moves the row's price, value and P&L, and the totals, to the board's price", async () => {
     const row = '#positions tr[data-position="SAP"]';
     const before = { price: await textOf(page, `${row} .price`), pnl: await textOf(page, `${row} .pnl`) };
+    // The row's symbol button is marked and focused: a tick must rewrite the figures, not the row.
+    await page.evaluate((selector) => {
+      const button = document.querySelector(`${selector} button.select-symbol`);
+      button.dataset.marked = "yes";
+      button.focus();
+    }, row);
     await page.waitForFunction(
       ([selector, price]) => (document.querySelector(selector)?.textContent ?? "").replace(/\s/g, " ").trim() !== price.replace(/\s/g, " "),
       [`${row} .price`, before.price],
@@ -36,6 +54,11 @@ await runScenario(async (page, step) => {
     if (!after.pnl.endsWith(expected)) throw new Error(`P&L ${after.pnl}, expected ${expected} at ${after.price}`);
     if (after.pnl === before.pnl) throw new Error(`P&L did not move: ${before.pnl}`);
     if (!after.unrealized.includes(expected)) throw new Error(`unrealised total ${after.unrealized} != ${expected}`);
+    const kept = await page.evaluate((selector) => {
+      const button = document.querySelector(`${selector} button.select-symbol`);
+      return { marked: button?.dataset.marked === "yes", focused: document.activeElement === button };
+    }, row);
+    if (!kept.marked || !kept.focused) throw new Error(`the tick redrew the row: ${JSON.stringify(kept)}`);
     return { before, after };
   });
 

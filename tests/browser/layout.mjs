@@ -146,6 +146,14 @@ async function assertFits(page) {
     innerWidth: window.innerWidth,
   }));
   if (overflow.scrollWidth > overflow.innerWidth) throw new Error(`the page scrolls sideways: ${JSON.stringify(overflow)}`);
+  // No table spills out of its card over the next one (the page itself may still fit).
+  const spilled = await page.evaluate(() =>
+    [...document.querySelectorAll(".card table")]
+      .map((table) => ({ id: table.id, table: table.getBoundingClientRect(), card: table.closest(".card").getBoundingClientRect() }))
+      .filter(({ table, card }) => table.width > 0 && (table.right > card.right + 0.5 || table.left < card.left - 0.5))
+      .map(({ id, table, card }) => `${id}: ${Math.round(table.left)}–${Math.round(table.right)} in ${Math.round(card.left)}–${Math.round(card.right)}`),
+  );
+  if (spilled.length > 0) throw new Error(`tables wider than their cards: ${spilled.join("; ")}`);
   const controls = page.locator("header button:visible, header select:visible, header a:visible, main button:visible, main select:visible");
   const count = await controls.count();
   for (let index = 0; index < count; index += 1) {
@@ -221,7 +229,7 @@ try {
     return { subscription: subscription.data };
   });
 
-  for (const [label, viewport] of [["phone", PHONE], ["tablet", TABLET]]) {
+  for (const [label, viewport] of [["phone", PHONE], ["tablet", TABLET], ["wide", WIDE]]) {
     await scenario(`at ${viewport.width} px nothing scrolls sideways and every action, cancel included, is reachable`, async (use) => {
       const { page } = await use({ viewport });
       // The blotter is drawn on load and again once the socket is up, and the reconnect controls

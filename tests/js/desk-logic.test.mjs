@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { cancelAllTargets, isOpen, isPartlyFilled, listQuery, openOrdersQuery, orderReason, remainingOf, restingPrice } from "../../static/js/blotter.js";
 import { Coalescer, ProbeGate, ResyncPolicy, secondsLeft } from "../../static/js/connection-state.js";
 import { formatDecimalInput, formatEuro, formatNumber, formatPercent, parseDecimalInput } from "../../static/js/format.js";
-import { alertRuleText, alertText, errorText, messageText, reasonText, render } from "../../static/js/i18n.js";
+import { alertRuleText, alertText, analysisReasonText, errorText, messageText, reasonText, render } from "../../static/js/i18n.js";
 import { divRound, percentOf, units } from "../../static/js/money.js";
 import { ConfirmPolicy, distancePercent, isFarFromMarket, keyAction, previewOrder } from "../../static/js/order-ticket.js";
 import { PortfolioState } from "../../static/js/portfolio-state.js";
@@ -256,9 +256,36 @@ describe("i18n", () => {
     const alert = { alert_type: "price_threshold", symbol: "SAP", trigger_value: 95, current_value: 95, threshold: 100 };
     assert.equal(normal(alertText(STRINGS, alert, "de-DE")), "SAP bei 95,00 € unter 100,00 €");
     assert.equal(normal(alertText(STRINGS, { ...alert, current_value: 100 }, "de-DE")), "SAP bei 100,00 € über 100,00 €");
+    // a "below" rule reached exactly at its threshold reads as below when the page knows the rule
+    assert.equal(normal(alertText(STRINGS, { ...alert, current_value: 100, condition: "below" }, "de-DE")), "SAP bei 100,00 € unter 100,00 €");
     assert.equal(alertText(STRINGS, { ...alert, alert_type: "volume_spike", trigger_value: 3.5 }, "en-GB"), "SAP: 3.5-fach");
     assert.equal(normal(alertRuleText(STRINGS, { symbol: "SAP", condition: "above", threshold: "250.5" }, "de-DE")), "SAP: über 250,50 €");
     assert.equal(alertRuleText(STRINGS, { symbol: "SAP", condition: "new_kind", threshold: 2 }, "de-DE"), "SAP: 2");
+  });
+
+  test("an analysis finding is worded from its code, a code among its figures by its own text, a date in the locale", () => {
+    const german = {
+      metric_pe_ratio: "KGV",
+      analysis_reason_metric_negative_lower: "{metric:term} {value:num}: schlecht, ab {bad:num}.",
+      analysis_reason_data_age: "Zahlen vom {as_of:date}.",
+      analysis_reason_momentum_rising: "Momentum {momentum_percent:pct}: steigend.",
+      analysis_reason_unknown: "Befund {code}",
+    };
+    const english = {
+      metric_pe_ratio: "P/E",
+      analysis_reason_metric_negative_lower: "{metric:term} {value:num}: poor, from {bad:num}.",
+      analysis_reason_data_age: "Figures of {as_of:date}.",
+    };
+    const metric = { code: "metric_negative_lower", params: { metric: "pe_ratio", value: "30.5", bad: 25 }, vote: -1 };
+    assert.equal(analysisReasonText(german, metric, "de-DE"), "KGV 30,5: schlecht, ab 25.");
+    assert.equal(analysisReasonText(english, metric, "en-GB"), "P/E 30.5: poor, from 25.");
+    // a bare date is that calendar day in every time zone
+    assert.equal(analysisReasonText(german, { code: "data_age", params: { as_of: "2026-11-01" } }, "de-DE"), "Zahlen vom 01.11.2026.");
+    assert.equal(analysisReasonText(english, { code: "data_age", params: { as_of: "2026-11-01" } }, "en-GB"), "Figures of 1 Nov 2026.");
+    assert.equal(normal(analysisReasonText(german, { code: "momentum_rising", params: { momentum_percent: 1.234 } }, "de-DE")), "Momentum +1,23 %: steigend.");
+    // a code without a text names itself; a term without a text shows the code
+    assert.equal(analysisReasonText(german, { code: "new_finding", params: {} }, "de-DE"), "Befund new_finding");
+    assert.equal(render("{metric:term}", { metric: "new_metric" }, "de-DE", german), "new_metric");
   });
 });
 
