@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Protocol
 
@@ -76,9 +76,14 @@ class Fanout:
     """Route channel-layer messages of this process to the local members of each group."""
 
     RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
+    # Numbered event copies remembered to refuse a second delivery of: enough for the messages
+    # in flight around a Redis restart, a few seconds of a busy process.
+    REMEMBERED = 4096
 
     def __init__(self, layer: Any):
         self.layer = layer
+        self._routed: set[tuple[str, str]] = set()
+        self._routed_order: deque[tuple[str, str]] = deque()
         self.channel_name: str | None = None
         self.members: dict[str, set[Member]] = {}
         self._lock = asyncio.Lock()
@@ -165,7 +170,30 @@ class Fanout:
                 continue
             if message.get("origin") == ORIGIN:  # delivered here already when the layer refused it
                 continue
+            if self.redelivered(message):
+                continue
             self.route(message)
+
+    def redelivered(self, message: dict[str, Any]) -> bool:
+        """Whether the layer hands this process a numbered event copy it has routed already.
+
+        channels-redis moves a message it pops to a backup list until the receive is done and puts
+        what it finds there back in the queue; a Redis that restarts from a snapshot taken in
+        between (or a receive cut off by a lost connection) hands the same message over twice. A
+        numbered copy is the same event when its group and its frame's end (`"seq":N,"epoch":"E"}`)
+        are, so a socket never gets one event twice. Unnumbered messages have no identity and pass.
+        """
+        if "seq" not in message:
+            return False
+        key = (message.get("group", ""), message.get("text", "")[-96:])
+        if key in self._routed:
+            logger.info("dropped a second delivery of %s seq %s in %s", message.get("event"), message["seq"], key[0])
+            return True
+        self._routed.add(key)
+        self._routed_order.append(key)
+        if len(self._routed_order) > self.REMEMBERED:
+            self._routed.discard(self._routed_order.popleft())
+        return False
 
     async def _rejoin(self) -> bool:
         try:
