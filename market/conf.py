@@ -77,7 +77,11 @@ DEFAULTS: dict[str, Any] = {
     # suffix, Xetra's ".DEX"), and the plan's call budget (the free tier's: 5 a minute, 25 a day;
     # 0 a day means no daily limit).
     "ALPHA_VANTAGE_URL": os.environ.get("MARKET_ALPHA_VANTAGE_URL", "").strip() or "https://www.alphavantage.co/query",
-    "ALPHA_VANTAGE_API_KEY": os.environ.get("MARKET_ALPHA_VANTAGE_API_KEY", "").strip(),
+    # One key for the quote feed and `load_alpha_vantage`; ALPHA_VANTAGE_API_KEY, the name the
+    # provider's own documentation uses, is read when the MARKET_ one is not set.
+    "ALPHA_VANTAGE_API_KEY": (
+        os.environ.get("MARKET_ALPHA_VANTAGE_API_KEY", "").strip() or os.environ.get("ALPHA_VANTAGE_API_KEY", "").strip()
+    ),
     "ALPHA_VANTAGE_SYMBOLS": symbol_map(os.environ.get("MARKET_ALPHA_VANTAGE_SYMBOLS", ""), name="MARKET_ALPHA_VANTAGE_SYMBOLS"),
     "ALPHA_VANTAGE_SUFFIX": os.environ.get("MARKET_ALPHA_VANTAGE_SUFFIX", ".DEX").strip(),
     "ALPHA_VANTAGE_CALLS_PER_MINUTE": _env_float("MARKET_ALPHA_VANTAGE_CALLS_PER_MINUTE", 5.0),
@@ -141,9 +145,8 @@ DEFAULTS: dict[str, Any] = {
         "eps_growth": {"good": "10", "bad": "0"},
         "revenue_growth": {"good": "5", "bad": "0"},
     },
-    # Alpha Vantage (company overview, news sentiment): endpoint and key of `load_alpha_vantage`.
-    "ALPHA_VANTAGE_URL": os.environ.get("MARKET_ALPHA_VANTAGE_URL", "").strip() or "https://www.alphavantage.co/query",
-    "ALPHA_VANTAGE_API_KEY": os.environ.get("ALPHA_VANTAGE_API_KEY", "").strip(),
+    # Alpha Vantage (company overview, news sentiment) for `load_alpha_vantage`: the endpoint and
+    # key above, and its own timeout.
     "ALPHA_VANTAGE_TIMEOUT": _env_float("MARKET_ALPHA_VANTAGE_TIMEOUT", 15.0),
 }
 

@@ -480,13 +480,13 @@ class StatusMonitor:
                 },
             )
             self.alerting.add(key)
-        gateway = services["gateway"]
+        gateway = services.get("gateway") or {}  # the process's own figures, when it measured them
         for alert_type, metric, warning, critical in (
             ("memory_usage", "memory_rss_mb", "MEMORY_ALERT_MB", "MEMORY_CRITICAL_MB"),
             ("cpu_usage", "cpu_percent", "CPU_ALERT_PERCENT", "CPU_CRITICAL_PERCENT"),
         ):
             await self._resource_alert(
-                alert_type, metric, gateway[metric], market_setting(warning), market_setting(critical), status["timestamp"]
+                alert_type, metric, gateway.get(metric), market_setting(warning), market_setting(critical), status["timestamp"]
             )
 
     async def _resource_alert(

@@ -9,6 +9,7 @@ instead of slept through.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import subprocess
 import sys
@@ -610,3 +611,23 @@ def test_provider_settings_that_make_no_provider_are_refused(settings, market, m
     settings.MARKET = {**settings.MARKET, **market}
     with pytest.raises(ImproperlyConfigured, match=message):
         provider_from_settings(interval=1)
+
+
+@pytest.mark.parametrize(
+    ("environment", "key"),
+    [
+        ({"MARKET_ALPHA_VANTAGE_API_KEY": "market-key"}, "market-key"),
+        ({"ALPHA_VANTAGE_API_KEY": "plain-key"}, "plain-key"),
+        ({"MARKET_ALPHA_VANTAGE_API_KEY": "market-key", "ALPHA_VANTAGE_API_KEY": "plain-key"}, "market-key"),
+        ({}, ""),
+    ],
+)
+def test_the_alpha_vantage_key_comes_from_the_environment_for_feed_and_loader_alike(environment, key):
+    """The documented MARKET_ALPHA_VANTAGE_API_KEY reaches the quote feed (a second entry of the same
+    setting once overrode it with ALPHA_VANTAGE_API_KEY, so the documented key was never read)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MARKET_ALPHA_VANTAGE_API_KEY", "ALPHA_VANTAGE_API_KEY")}
+    env.update(environment, DJANGO_SETTINGS_MODULE="aktienanalyse.settings")
+    script = "import django; django.setup(); from market.conf import DEFAULTS; print(repr(DEFAULTS['ALPHA_VANTAGE_API_KEY']))"
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(key)

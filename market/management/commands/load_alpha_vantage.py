@@ -26,7 +26,7 @@ def alpha_vantage_query(function: str, **params: str) -> Any:
     """Ask Alpha Vantage for one function and return its decoded JSON answer; raise ValueError on any failure."""
     key = market_setting("ALPHA_VANTAGE_API_KEY")
     if not key:
-        raise CommandError("ALPHA_VANTAGE_API_KEY is not set.")
+        raise CommandError("No Alpha Vantage key: set MARKET_ALPHA_VANTAGE_API_KEY (or ALPHA_VANTAGE_API_KEY).")
     query = urllib.parse.urlencode({"function": function, **params, "apikey": key})
     url = f"{market_setting('ALPHA_VANTAGE_URL')}?{query}"
     try:
