@@ -8,7 +8,7 @@ PIP_TOOLS := pip-tools==7.6.2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve bench test venv migrate demo clean node-deps js js-test system-tools messages deploy-local lock upgrade-deps example-service mutation
+.PHONY: run serve bench test test-fast lint venv migrate demo clean node-deps js js-test system-tools messages deploy-local lock upgrade-deps example-service mutation
 
 venv: $(STAMP)
 
@@ -74,8 +74,17 @@ bench: venv
 
 # Set up everything and run the whole test suite on PostgreSQL and Redis: DATABASE_URL/REDIS_URL,
 # else the machine's own, else servers of the run's own (scripts/with-test-services.sh).
-test: venv js-test system-tools messages
+test: venv lint js-test system-tools messages
 	PY=$(PY) scripts/with-test-services.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+# The edit-run lane: the in-process tests only (no browser, no server processes: not marked e2e),
+# on the same PostgreSQL and Redis as `make test`, stopping at the first failure.
+test-fast: venv
+	PY=$(PY) scripts/with-test-services.sh $(PY) -m pytest -m "not e2e" -x -q $(PYTEST_ARGS)
+
+# Lint the Python (ruff.toml: pyflakes, pycodestyle's errors, bugbear); part of `make test`.
+lint: venv
+	$(PY) -m ruff check .
 
 # Mutation testing of the core modules against their fast tests (docs/mutation-testing.md); not part
 # of `make test`. mutmut runs in a venv of its own, installed from requirements-mutation.txt.

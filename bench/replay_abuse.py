@@ -18,7 +18,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import statistics
 import sys
 import time
 from pathlib import Path

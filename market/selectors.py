@@ -17,7 +17,6 @@ from django.utils import timezone
 from aktienanalyse.exceptions import ValidationFailed
 from portfolio.models import PRICE_DIGITS, Instrument
 
-from portfolio.models import Instrument
 from realtime.protocol import isoformat
 
 from .fundamentals import fundamental_result_restore

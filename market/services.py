@@ -12,7 +12,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Avg
 from django.utils import timezone
 
 from aktienanalyse.exceptions import NotFound, RateLimited, ValidationFailed

@@ -224,7 +224,8 @@ def category_of(event_type: str) -> str:
     return prefix if prefix in CATEGORIES else "unknown"
 
 
-S, T, D, M, I, B, L, O = (
+# One-letter kinds keep the schema table below readable as a table.
+S, T, D, M, I, B, L, O = (  # noqa: E741
     Kind.STRING,
     Kind.TIMESTAMP,
     Kind.DECIMAL,

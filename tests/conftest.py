@@ -44,3 +44,14 @@ def developer_state_untouched(tmp_path_factory):
     after = var_snapshot()
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     assert not changed, f"the test suite created, changed or removed files in {VAR_DIR}: {changed}"
+
+
+@pytest.fixture(autouse=True)
+def _e2e_marker_known(request):
+    """Tell the server launchers whether the running test is marked e2e (`make test-fast` leaves
+    those out, so a test that starts a server process must carry the mark)."""
+    from tests.fixtures import servers
+
+    servers.running_e2e = request.node.get_closest_marker("e2e") is not None
+    yield
+    servers.running_e2e = None

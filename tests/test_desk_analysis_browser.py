@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from market.demo import demo_market_data_seed
 from market.services import price_history_seed
 from tests.fixtures.servers import BASE_DIR, server_env, start_daphne
@@ -22,6 +24,7 @@ SCRIPT = BASE_DIR / "tests" / "browser" / "analysis.mjs"
 SCREENSHOT = BASE_DIR / "test-artifacts" / "desk-analysis.png"
 
 
+@pytest.mark.e2e
 def test_the_analysis_panel_shows_the_metrics_table_and_the_headlines(transactional_db, django_user_model, tmp_path):
     # given the tools, a trader and the demo instruments with figures and headlines
     node = shutil.which("node")

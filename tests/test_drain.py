@@ -10,7 +10,6 @@ import urllib.request
 
 import psycopg
 import pytest
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus

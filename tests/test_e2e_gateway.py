@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from channels_redis.core import RedisChannelLayer
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from realtime.dispatch import build_event_message
 from tests.fixtures.servers import server_env, start_daphne
@@ -118,7 +118,7 @@ def test_oversized_frame_is_refused_by_daphne_while_a_neighbour_stays_responsive
                                max_size=None) as ws:
                 await ws.recv()
                 await ws.send("x" * (2 * 1024 * 1024))
-                with pytest.raises(Exception):
+                with pytest.raises(ConnectionClosed):
                     async with asyncio.timeout(5):
                         while True:
                             await ws.recv()

@@ -1,5 +1,7 @@
 """Who may open a socket, and which client id it gets."""
 
+import asyncio
+
 import pytest
 
 from realtime.models import ClientIdentity
@@ -92,7 +94,7 @@ async def test_connection_cancelled_without_a_disconnect_leaves_the_connection_t
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     assert any(c.client_id == client.received[0]["data"]["client_id"] for c in connections)
     client.communicator.future.cancel()
-    with pytest.raises(BaseException):
+    with pytest.raises(asyncio.CancelledError):
         await client.communicator.future
     assert not any(c.client_id == client.received[0]["data"]["client_id"] for c in connections)
 

@@ -1,7 +1,6 @@
 """The event history's rules, each at its boundary: numbering, epochs, once-keys, replay judgement, limits."""
 
 import asyncio
-import time
 import uuid
 
 import pytest

@@ -11,7 +11,7 @@ from market.feed import PriceFeed
 from market.models import AlertRule
 from market.services import alert_rule_create
 from realtime.events import get_schema
-from tests.fixtures.market import ScriptedMarket, add_history, make_instrument
+from tests.fixtures.market import ScriptedMarket, add_history
 from tests.fixtures.ws import login_cookie, matches, send_marker
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,6 @@ from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from aktienanalyse.asgi import application
-from realtime.commands import registry
 from realtime.events import EVENT_SCHEMAS
 from realtime.protocol import decode
 from tests.fixtures.ws import HOST, ORIGIN, session_cookie

@@ -435,6 +435,7 @@ def quick_start_code() -> str:
     return block
 
 
+@pytest.mark.e2e  # runs the quick start as a service process of its own
 async def test_the_documented_quick_start_answers_a_command_and_sends_its_event(tmp_path):
     # given the quick start's code, run as a service process on channels of this test's own
     events_channel, commands_channel = channels()

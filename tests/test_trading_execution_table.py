@@ -36,9 +36,10 @@ RULES = [
     ("stop", "sell", "above", False),
 ]
 OFFSET = {"below": -STEP, "at": D("0"), "above": STEP}
+QUANTITY = D("5")
 
 
-def rest(portfolio, instrument, actor, *, order_type, side, trigger=TRIGGER, quantity=D("5")):
+def rest(portfolio, instrument, actor, *, order_type, side, trigger=TRIGGER, quantity=QUANTITY):
     """Place a resting order while the last price is far from `trigger` on the side that does not cross it."""
     crossing_away = {("limit", "buy"): 1, ("limit", "sell"): -1, ("stop", "buy"): -1, ("stop", "sell"): 1}
     instrument.last_price = trigger + crossing_away[(order_type, side)] * D("50")

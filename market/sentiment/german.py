@@ -99,7 +99,7 @@ def lexicon_parse(lines: Iterable[str], *, source: str = "lexicon") -> Lexicon:
         if not line.strip() or line.startswith("#"):
             continue
 
-        def refuse(message: str) -> LexiconError:
+        def refuse(message: str, number: int = number, line: str = line) -> LexiconError:
             return LexiconError(f"{source}:{number}: {message}: {line!r}")
 
         fields = line.split("\t")

@@ -81,7 +81,7 @@ class RedisChannelLayer(CoreRedisChannelLayer):
 
         # Per channel host: (channel key, serialized message, capacity, score), in send order.
         additions: dict[int, list[tuple[str, bytes, int, float]]] = {}
-        for position, ((group, message), channels) in enumerate(zip(sends, members)):
+        for position, ((_group, message), channels) in enumerate(zip(sends, members)):
             if not channels:
                 continue
             keys_by_host, serialized, capacities = self._map_channel_keys_to_connection(channels, message)

@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from .bus import CLIENT_ID_RE, COMMAND_NAME_RE, BusError, BusSettings, command_response_message
+from .bus import CLIENT_ID_RE, COMMAND_NAME_RE, BusSettings, command_response_message
 from .codec import decode, encode
 from .dispatcher import WebSocketEventDispatcher
 
