@@ -232,3 +232,24 @@ async def test_status_reports_the_event_bus_with_its_round_trip_time_and_counts_
     assert unreachable["services"]["bus"]["status"] == "offline" and unreachable["services"]["bus"]["error"]
     assert unreachable["overall_health"] == reachable["overall_health"] - status.HEALTH_PENALTY[("bus", "offline")]
     assert "bus" not in without["services"]
+
+
+async def test_the_bus_probe_asks_the_sentinels_for_the_primary(settings, own_redis, tmp_path):
+    from aktienanalyse.redis import sentinel_location
+    from tests.fixtures.servers import SentinelServer, free_port
+
+    # given a bus behind a Sentinel that watches a running primary, and one whose sentinels are all gone
+    sentinel = SentinelServer(tmp_path, own_redis, quorum=1)
+    sentinel.start()
+    settings.MARKET = {**settings.MARKET, "PROBE_TIMEOUT": 1.0}
+    try:
+        settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": sentinel_location(f"127.0.0.1:{sentinel.port}").url}
+        reachable = await status.bus_probe()
+        settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": sentinel_location(f"127.0.0.1:{free_port()}").url}
+        unreachable = await status.bus_probe()
+    finally:
+        sentinel.kill()
+
+    # then the first is online, the second offline saying no primary was found
+    assert reachable.status == "online"
+    assert unreachable.status == "offline" and "MasterNotFoundError" in unreachable.error
