@@ -15,6 +15,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from aktienanalyse import redis as redis_locations
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -181,18 +183,47 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Channel layer: REDIS_URL selects channels-redis; unset means the in-memory layer (one process).
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 REDIS_HOSTS = [url.strip() for url in REDIS_URL.split(",") if url.strip()]
+# Or REDIS_SENTINELS (host:port,...) and REDIS_SENTINEL_MASTER: every Redis use (channel layer, bus,
+# history, presence, admission, leases) asks Sentinel for the primary and follows a failover
+# (aktienanalyse/redis.py, docs/scale-out.md). REDIS_URL then holds the Sentinel location, so the
+# code that asks "is Redis configured" and passes a location on needs no second branch.
+REDIS_SENTINEL = None
+_sentinels = os.environ.get("REDIS_SENTINELS", "").strip()
+if _sentinels:
+    if REDIS_URL:
+        raise ImproperlyConfigured("Set REDIS_URL or REDIS_SENTINELS, not both: they name two ways to the same Redis.")
+    _location = redis_locations.sentinel_location(
+        _sentinels, os.environ.get("REDIS_SENTINEL_MASTER", ""), os.environ.get("REDIS_SENTINEL_DB", "")
+    )
+    REDIS_SENTINEL = {
+        "LOCATION": _location,
+        "MASTER_PASSWORD": os.environ.get("REDIS_SENTINEL_MASTER_PASSWORD", ""),
+        "SENTINEL_PASSWORD": os.environ.get("REDIS_SENTINEL_PASSWORD", ""),
+    }
+    REDIS_URL = _location.url
+    REDIS_HOSTS = [REDIS_URL]
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")
 # CHANNEL_LAYER_BACKEND picks channels-redis "core" (default) or "pubsub"; docs/scale-out.md gives the
 # measurements (bench/channel_layers.py) behind the default.
 CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "core").strip()
 if CHANNEL_LAYER_BACKEND not in {"core", "pubsub"}:
     raise ImproperlyConfigured(f"CHANNEL_LAYER_BACKEND must be core or pubsub; got {CHANNEL_LAYER_BACKEND!r}.")
+# channels-redis takes a Sentinel as a host dict (channels_redis.utils.create_pool), both layers alike.
+_LAYER_HOSTS = REDIS_HOSTS
+if REDIS_SENTINEL:
+    _LAYER_HOSTS = [
+        redis_locations.channel_layer_host(
+            REDIS_SENTINEL["LOCATION"],
+            password=REDIS_SENTINEL["MASTER_PASSWORD"],
+            sentinel_password=REDIS_SENTINEL["SENTINEL_PASSWORD"],
+        )
+    ]
 if REDIS_URL and CHANNEL_LAYER_BACKEND == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                "hosts": REDIS_HOSTS,
+                "hosts": _LAYER_HOSTS,
                 "prefix": CHANNEL_LAYER_PREFIX,
             },
         }
@@ -202,7 +233,7 @@ elif REDIS_URL:
         "default": {
             "BACKEND": "realtime.server.layers.RedisChannelLayer",  # channels-redis core, groups sent in batches
             "CONFIG": {
-                "hosts": REDIS_HOSTS,
+                "hosts": _LAYER_HOSTS,
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": 5000,
                 "expiry": 60,

@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from aktienanalyse import redis as redis_locations
+
 logger = logging.getLogger(__name__)
 
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
@@ -43,7 +45,7 @@ class Lease:
         self.seconds = seconds
         self.key = f"{prefix or settings.CHANNEL_LAYER_PREFIX}:lease:{name}"
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.redis = aioredis.Redis.from_url(url or settings.REDIS_HOSTS[0], socket_timeout=seconds / 3)
+        self.redis = redis_locations.async_client(url or settings.REDIS_HOSTS[0], socket_timeout=seconds / 3)
 
     @property
     def milliseconds(self) -> int:

@@ -203,10 +203,10 @@ async def bus_probe() -> Probe | None:
     url = settings.REALTIME_BUS.get("URL", "")
     if not url:
         return None
-    import redis.asyncio as aioredis
+    from aktienanalyse import redis as redis_locations
 
     timeout = market_setting("PROBE_TIMEOUT")
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    client = redis_locations.async_client(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):

@@ -59,6 +59,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from aktienanalyse import redis as redis_locations
 from aktienanalyse.exceptions import DomainError
 
 from . import dispatch, metrics
@@ -121,7 +122,7 @@ def bus_enabled() -> bool:
 
 def connect_bus(url: str | None = None) -> aioredis.Redis:
     """Return a Redis client for the bus that fails fast instead of hanging when Redis is gone."""
-    return aioredis.Redis.from_url(
+    return redis_locations.async_client(
         url or bus_config()["URL"],
         socket_connect_timeout=1,
         socket_timeout=3,

@@ -175,6 +175,7 @@ async def asend_messages(messages: list[dict[str, Any]]) -> None:
                 await asend_message(message)
             except Exception:
                 logger.exception("event %s could not be published", message.get("event") or message["type"])
+                _deliver_here_only(message)
         return
     sends = []
     for message in messages:
@@ -192,6 +193,23 @@ async def asend_messages(messages: list[dict[str, Any]]) -> None:
     for message in messages:
         if message["type"] == EVENT:
             metrics.event_published(message["event"])
+
+
+def _deliver_here_only(message: dict[str, Any]) -> None:
+    """Hand a message the channel layer refused to this process's sockets at once.
+
+    For a layer without `group_send_many` (channels-redis pub/sub), which has no `Backlog`: the
+    other processes never get it, so a broadcast event's type is marked and its next numbered
+    event starts a new epoch; their clients reload instead of missing it silently. (A socket here
+    may get it twice, had the layer taken part of it: the same `seq`, which clients skip.)
+    """
+    from .fanout import get_fanout  # the fan-out sends through this module
+
+    fanout = get_fanout()
+    for copy in broadcast_copies(message) if is_broadcast(message) else [message]:
+        fanout.route(copy)
+    if is_broadcast(message):
+        get_history().mark_unnumbered([message["event"]])
 
 
 class _Outage:

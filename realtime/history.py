@@ -31,6 +31,8 @@ from typing import Any
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from aktienanalyse import redis as redis_locations
+
 from .protocol import decode, encode
 
 
@@ -129,11 +131,19 @@ class MemoryHistory(Numbering):
         return _judge(seq, epoch, current, current_epoch, entries, self.max_age)
 
 
-def _epoch(fresh: str, renew: str = "'0'") -> str:
+def _epoch(fresh: str, renew: str = "'0'", *, primary: bool = False) -> str:
     """Lua: the stream's epoch; when Redis has none (new, or its data was lost) or `renew` is '1'
     (events of the type went out unnumbered), start a new life under the epoch in `fresh`,
-    dropping the counter and stream of the old one. KEYS: seq, epoch, stream."""
-    return f"""
+    dropping the counter and stream of the old one. KEYS: seq, epoch, stream.
+
+    With `primary` (Redis behind Sentinel), KEYS[4] holds the replication id of the primary that
+    wrote the stream last, and a stream written by another primary starts a new life too: a
+    promoted replica may lack the old primary's last writes (replication is asynchronous) while
+    it kept the epoch, and would otherwise hand out those numbers again in the same epoch, a gap
+    no client could see. A promotion always gives the new primary a new replication id.
+    """
+    if not primary:
+        return f"""
 local epoch = redis.call('GET', KEYS[2])
 if (not epoch) or {renew} == '1' then
   epoch = {fresh}
@@ -141,41 +151,53 @@ if (not epoch) or {renew} == '1' then
   redis.call('DEL', KEYS[1], KEYS[3])
 end
 """
+    return f"""
+local epoch = redis.call('GET', KEYS[2])
+local primary = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+local wrote = redis.call('GET', KEYS[4])
+if (not epoch) or {renew} == '1' or (wrote and wrote ~= primary) then
+  epoch = {fresh}
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[1], KEYS[3])
+end
+if wrote ~= primary then redis.call('SET', KEYS[4], primary) end
+"""
 
 
-# Numbers and stores one event atomically. KEYS: seq, epoch, stream.
-# ARGV: frame without its closing brace, audience JSON, max events, fresh epoch, now in ms,
-# '1' to start a new epoch first.
-_STORE = _epoch("ARGV[4]", "ARGV[6]") + """local seq = redis.call('INCR', KEYS[1])
+def _scripts(*, primary: bool) -> tuple[str, str, str]:
+    """Return the Lua of (append, append once, position); `primary` as for `_epoch`."""
+    # Numbers and stores one event atomically. KEYS: seq, epoch, stream (, primary).
+    # ARGV: frame without its closing brace, audience JSON, max events, fresh epoch, now in ms,
+    # '1' to start a new epoch first.
+    store = _epoch("ARGV[4]", "ARGV[6]", primary=primary) + """local seq = redis.call('INCR', KEYS[1])
 local text = ARGV[1] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-1', 't', text, 'a', ARGV[2], 'ms', ARGV[5])
 """
-
-_APPEND = _STORE + "return {seq, epoch, text, 1}\n"
-
-# As _APPEND, once per key: KEYS[4] remembers "seq epoch" of the event stored under it for
-# ARGV[7] seconds; asked again in the same epoch, return that event's numbers and stored frame
-# ('' when the stream has trimmed it already) and 0 (not appended) instead of appending it a
-# second time.
-_APPEND_ONCE = """
-local known = redis.call('GET', KEYS[4])
+    append = store + "return {seq, epoch, text, 1}\n"
+    # As append, once per key: the last key remembers "seq epoch" of the event stored under it for
+    # ARGV[7] seconds; asked again in the same epoch, return that event's numbers and stored frame
+    # ('' when the stream has trimmed it already) and 0 (not appended) instead of appending it a
+    # second time.
+    once = "KEYS[5]" if primary else "KEYS[4]"
+    append_once = f"""
+local known = redis.call('GET', {once})
 if known then
   local known_seq, known_epoch = string.match(known, '^(%d+) (.+)$')
   if known_epoch == redis.call('GET', KEYS[2]) then
     local rows = redis.call('XRANGE', KEYS[3], known_seq .. '-1', known_seq .. '-1')
     local stored = ''
     if rows[1] then stored = rows[1][2][2] end
-    return {tonumber(known_seq), known_epoch, stored, 0}
+    return {{tonumber(known_seq), known_epoch, stored, 0}}
   end
 end
-""" + _STORE + """
-redis.call('SET', KEYS[4], seq .. ' ' .. epoch, 'EX', ARGV[7])
-return {seq, epoch, text, 1}
+""" + store + f"""
+redis.call('SET', {once}, seq .. ' ' .. epoch, 'EX', ARGV[7])
+return {{seq, epoch, text, 1}}
 """
-
-_POSITION = _epoch("ARGV[1]") + """local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+    position = _epoch("ARGV[1]", primary=primary) + """local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 return {seq, epoch}
 """
+    return append, append_once, position
 
 
 class HistoryUnavailable(ConnectionError):
@@ -191,22 +213,29 @@ class RedisHistory(Numbering):
 
     RETRY_SECONDS = 1.0
 
-    def __init__(self, *, url: str, prefix: str, max_events: int, max_age: float):
-        import redis.asyncio as redis
-
+    def __init__(self, *, url: str, prefix: str, max_events: int, max_age: float, follow_failover: bool | None = None):
+        """`follow_failover` (default: whether `url` is a Sentinel location) starts a new epoch on
+        each stream first written after its primary changed (`_epoch`); it costs an INFO per call."""
         super().__init__()
         self._retry_at = 0.0
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.client = redis_locations.async_client(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
         self.max_events = max_events
         self.max_age = max_age
-        self._append = self.client.register_script(_APPEND)
-        self._append_once = self.client.register_script(_APPEND_ONCE)
-        self._position = self.client.register_script(_POSITION)
+        if follow_failover is None:
+            follow_failover = redis_locations.parse_location(url) is not None
+        self.follow_failover = follow_failover
+        append, append_once, position = _scripts(primary=follow_failover)
+        self._append = self.client.register_script(append)
+        self._append_once = self.client.register_script(append_once)
+        self._position = self.client.register_script(position)
 
     def _keys(self, event_type: str) -> list[str]:
         base = f"{self.prefix}:history:{event_type}"
-        return [f"{base}:seq", f"{base}:epoch", f"{base}:stream"]
+        keys = [f"{base}:seq", f"{base}:epoch", f"{base}:stream"]
+        if self.follow_failover:
+            keys.append(f"{base}:primary")
+        return keys
 
     def _append_args(self, event_type: str, text: str, audience: list[int] | None, renewing: set[str]) -> list[Any]:
         """Return the script arguments of one append; the first of a marked type starts a new epoch."""
@@ -324,7 +353,7 @@ def get_history() -> MemoryHistory | RedisHistory:
         prefix = layer.get("prefix", "asgi")
         if store is None or store.prefix != prefix:
             store = _redis[loop] = RedisHistory(
-                url=settings.REDIS_URL.split(",")[0].strip(),
+                url=redis_locations.first_location(settings.REDIS_URL),
                 prefix=prefix,
                 max_events=config["HISTORY_MAX_EVENTS"],
                 max_age=config["HISTORY_MAX_AGE_SECONDS"],

@@ -200,3 +200,37 @@ async def test_events_committed_together_are_numbered_at_once_and_go_out_unnumbe
     assert after["data"]["message"] == "after" and after["epoch"] != epoch and after["seq"] == 1
     replay = await get_history().since("market.alert", start + 3, epoch)
     assert not replay.recovered and replay.epoch == after["epoch"]
+
+
+@pytest.mark.e2e
+async def test_an_event_the_pubsub_layer_refuses_reaches_this_process_sockets_and_starts_a_new_epoch(
+    settings, own_redis, ws_connect, staff_user
+):
+    import uuid
+
+    from channels.layers import channel_layers
+
+    from realtime.dispatch import asend_messages
+
+    # given a process on the channels-redis pub/sub layer (it has no backlog) and a subscribed socket
+    settings.REDIS_URL = own_redis.url
+    settings.CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [own_redis.url], "prefix": f"refused-{uuid.uuid4().hex[:8]}"},
+    }}
+    channel_layers.backends.clear()
+    try:
+        anna, _ = await ws_connect(cookie=await login_cookie(staff_user))
+        await anna.subscribe("market.alert")
+
+        # when Redis is gone and an event is published (as committed services' events are)
+        own_redis.kill()
+        await asend_messages([build_event_message("market.alert", ALERT)])
+
+        # then the socket of this process gets it at once, unnumbered, and the type is marked so
+        # that its next numbered event starts a new epoch (the other processes never got it)
+        frame = await anna.receive()
+        assert (frame["event"], frame["data"]["symbol"]) == ("market.alert", "SAP") and "seq" not in frame
+        assert "market.alert" in get_history().unnumbered
+    finally:
+        channel_layers.backends.clear()

@@ -190,3 +190,30 @@ def test_a_standby_market_feed_publishes_once_the_active_one_is_killed(prefix, t
                 process.kill()
                 process.wait()
         client.close()
+
+
+async def test_the_lease_lives_on_the_primary_the_sentinels_name_and_its_loss_is_noticed(own_redis, tmp_path, prefix):
+    from aktienanalyse.redis import sentinel_location
+    from tests.fixtures.servers import SentinelServer
+
+    # given a Sentinel watching a primary, and two feed processes configured with REDIS_SENTINELS
+    sentinel = SentinelServer(tmp_path, own_redis, quorum=1)
+    sentinel.start()
+    location = sentinel_location(f"127.0.0.1:{sentinel.port}").url
+    first, second = (Lease("market-feed", seconds=SECONDS, url=location, prefix=prefix) for _ in range(2))
+    primary = redis.Redis(port=own_redis.port)
+    try:
+        # then one holds the lease, on that primary, and the other stands by
+        assert await first.acquire() and not await second.acquire()
+        assert await first.renew() and primary.get(first.key) == first.holder.encode()
+
+        # and when the lease is lost with a failed primary's last writes, the holder learns it
+        # at its next renewal and the standby can take it
+        primary.delete(first.key)
+        assert not await first.renew()
+        assert await second.acquire()
+    finally:
+        primary.close()
+        for contender in (first, second):
+            await contender.close()
+        sentinel.kill()

@@ -358,3 +358,24 @@ async def test_cpu_alert_hovering_at_its_level_goes_out_once_per_repeat_interval
     # once the repeat interval since the last alert has passed, the standing warning goes out again
     assert await at(331, 85) == [("warning", 81), ("critical", 96), ("warning", 85)]
     assert await at(340, 86) == [("warning", 81), ("critical", 96), ("warning", 85)]
+
+
+async def test_the_bus_probe_asks_the_sentinels_for_the_primary(settings, own_redis, tmp_path):
+    from aktienanalyse.redis import sentinel_location
+    from tests.fixtures.servers import SentinelServer, free_port
+
+    # given a bus behind a Sentinel that watches a running primary, and one whose sentinels are all gone
+    sentinel = SentinelServer(tmp_path, own_redis, quorum=1)
+    sentinel.start()
+    settings.MARKET = {**settings.MARKET, "PROBE_TIMEOUT": 1.0}
+    try:
+        settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": sentinel_location(f"127.0.0.1:{sentinel.port}").url}
+        reachable = await status.bus_probe()
+        settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": sentinel_location(f"127.0.0.1:{free_port()}").url}
+        unreachable = await status.bus_probe()
+    finally:
+        sentinel.kill()
+
+    # then the first is online, the second offline saying no primary was found
+    assert reachable.status == "online"
+    assert unreachable.status == "offline" and "MasterNotFoundError" in unreachable.error

@@ -515,3 +515,51 @@ async def test_handler_and_dispatcher_carry_on_after_redis_restarts(own_redis):
     finally:
         await gateway_redis.aclose()
         await handler.stop()
+
+
+def test_settings_follow_the_gateways_sentinels_when_it_has_no_redis_url(monkeypatch):
+    for name in ("REDIS_BUS_URL", "REDIS_URL", "REDIS_SENTINEL_DB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REDIS_SENTINELS", "10.0.0.5:26379, 10.0.0.6:26379")
+    monkeypatch.setenv("REDIS_SENTINEL_MASTER", "desk")
+
+    settings = library.BusSettings.resolve()
+    client = settings.sync_client()
+
+    assert settings.redis_url == "redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/desk/0"
+    assert client.connection_pool.service_name == "desk"
+    assert [s.connection_pool.connection_kwargs["host"] for s in client.connection_pool.sentinel_manager.sentinels] == [
+        "10.0.0.5", "10.0.0.6",
+    ]
+    client.close()
+
+
+async def test_dispatchers_publish_to_the_primary_the_sentinels_name(own_redis, tmp_path, monkeypatch):
+    from tests.fixtures.servers import SentinelServer
+
+    sentinel = SentinelServer(tmp_path, own_redis, master="bus-primary", quorum=1)
+    sentinel.start()
+    events_channel, _ = channels()
+    listener = aioredis.Redis.from_url(own_redis.url)
+    pubsub = listener.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(events_channel)
+    try:
+        for name in ("REDIS_BUS_URL", "REDIS_URL"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("REDIS_SENTINELS", f"127.0.0.1:{sentinel.port}")
+        monkeypatch.setenv("REDIS_SENTINEL_MASTER", "bus-primary")
+        async with WebSocketEventDispatcher(channel=events_channel, service_name="risk-service") as dispatcher:
+            assert await dispatcher.emit(library.MarketAlertEvent(symbol="SAP")) == 1
+        with SyncWebSocketEventDispatcher(channel=events_channel, service_name="batch-job") as sync_dispatcher:
+            assert await asyncio.to_thread(sync_dispatcher.emit, library.MarketAlertEvent(symbol="SIE")) == 1
+        heard = []
+        async with asyncio.timeout(5):
+            while len(heard) < 2:
+                item = await pubsub.get_message(timeout=1)
+                if item is not None:
+                    heard.append(decode(item["data"]))
+        assert [(m["source_service"], m["data"]["symbol"]) for m in heard] == [("risk-service", "SAP"), ("batch-job", "SIE")]
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
+        sentinel.kill()

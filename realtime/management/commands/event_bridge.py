@@ -20,14 +20,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if not settings.REALTIME_BUS["URL"]:
-            raise CommandError("Set REDIS_URL (or REDIS_BUS_URL): the bridge needs the bus Redis.")
+            raise CommandError("Set REDIS_URL or REDIS_SENTINELS (or REDIS_BUS_URL): the bridge needs the bus Redis.")
         if settings.REALTIME_BUS["BRIDGE"] != "external":
             raise CommandError(
                 "BUS_BRIDGE is not 'external': the gateway processes bridge the bus themselves, and a "
                 "second bridge would deliver every event twice. Set BUS_BRIDGE=external everywhere."
             )
         if "hosts" not in settings.CHANNEL_LAYERS["default"].get("CONFIG", {}):
-            raise CommandError("The channel layer is in memory: set REDIS_URL so gateways share it.")
+            raise CommandError("The channel layer is in memory: set REDIS_URL or REDIS_SENTINELS so gateways share it.")
         asyncio.run(self.bridge())
 
     async def bridge(self) -> None:

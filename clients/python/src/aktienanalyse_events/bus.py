@@ -17,6 +17,8 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.sentinel import Sentinel
 
 from .codec import utc_now_iso
 from .events import CATEGORIES
@@ -52,7 +54,8 @@ class BusSettings:
     ) -> BusSettings:
         """Return the settings given, the rest from the environment or the spec's defaults."""
         env = os.environ
-        gateway_url = env.get("REDIS_URL", "").split(",")[0].strip()  # the gateway's first Redis host
+        # The gateway's first Redis host, else the primary its sentinels name.
+        gateway_url = env.get("REDIS_URL", "").split(",")[0].strip() or _sentinel_location(env)
         return cls(
             redis_url=redis_url or env.get("REDIS_BUS_URL") or gateway_url or DEFAULT_REDIS_URL,
             events_channel=events_channel or env.get("BUS_EVENTS_CHANNEL") or EVENTS_CHANNEL,
@@ -62,13 +65,50 @@ class BusSettings:
 
     def async_client(self) -> aioredis.Redis:
         """Return a Redis client that fails within seconds instead of hanging when Redis is gone."""
+        if self.redis_url.startswith(SENTINEL_SCHEME):
+            return _sentinel_client(self.redis_url, aioredis.Redis, AsyncSentinel)
         return aioredis.Redis.from_url(self.redis_url, **_TIMEOUTS)
 
     def sync_client(self) -> redis.Redis:
+        if self.redis_url.startswith(SENTINEL_SCHEME):
+            return _sentinel_client(self.redis_url, redis.Redis, Sentinel)
         return redis.Redis.from_url(self.redis_url, **_TIMEOUTS)
 
 
 _TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 5}
+
+# The gateway's Sentinel settings as one string (REDIS_SENTINELS, REDIS_SENTINEL_MASTER,
+# REDIS_SENTINEL_DB): `redis+sentinel://host:port,host:port/<master>/<db>`, as the gateway spells it.
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+def _sentinel_location(env: Any) -> str:
+    hosts = env.get("REDIS_SENTINELS", "").replace(" ", "")
+    if not hosts:
+        return ""
+    master = env.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster"
+    return f"{SENTINEL_SCHEME}{hosts}/{master}/{env.get('REDIS_SENTINEL_DB', '').strip() or '0'}"
+
+
+def _sentinel_client(location: str, client_class: Any, sentinel_class: Any) -> Any:
+    """Return a client of the primary the sentinels of `location` name; after a failover its next
+    connection asks them again. Passwords: REDIS_SENTINEL_PASSWORD, REDIS_SENTINEL_MASTER_PASSWORD."""
+    hosts, _, path = location[len(SENTINEL_SCHEME):].partition("/")
+    master, _, db = path.partition("/")
+    sentinels = []
+    for entry in hosts.split(","):
+        host, _, port = entry.rpartition(":")
+        if not host.strip("[]") or not port.isdigit():
+            raise BusError(f"sentinel {entry!r} is not host:port")
+        sentinels.append((host.strip("[]"), int(port)))
+    options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    if os.environ.get("REDIS_SENTINEL_PASSWORD"):
+        options["password"] = os.environ["REDIS_SENTINEL_PASSWORD"]
+    watcher = sentinel_class(sentinels, sentinel_kwargs=options)
+    return watcher.master_for(
+        master or "mymaster", redis_class=client_class, db=int(db or 0),
+        password=os.environ.get("REDIS_SENTINEL_MASTER_PASSWORD") or None, **_TIMEOUTS,
+    )
 
 
 def category_of(event_type: str) -> str:
