@@ -42,7 +42,7 @@ from .events import EVENT_SCHEMAS
 from .fanout import Delivery, Outbox, get_fanout
 from .gate import header, refuse_handshake
 from .history import get_history
-from .limits import ReplayBudget, TokenBucket
+from .limits import ReplayBudget, TokenBucket, replay_turn
 from .logs import current_correlation_id, log_flow
 from .monitoring import monitor_attach
 from .protocol import (
@@ -660,33 +660,36 @@ class EventConsumer(AsyncWebsocketConsumer):
             if since is None:
                 seq, epoch = await history.position(event_type)
                 return {"seq": seq, "epoch": epoch}, self.replaying[event_type]
-            replay = await history.since(
-                event_type, since["seq"], since["epoch"], limit=self.replay_budget.allowance()
-            )
-            if replay.over_limit:
-                # Replayed frames count against the connection's and the user's budget; past it
-                # the client reloads its state instead, which costs the gateway one answer.
-                metrics.replay_refused()
-                logger.info("replay of %s refused for client_id=%s: replay budget exhausted", event_type, self.client_id)
-                position = {"recovered": False, "seq": replay.seq, "epoch": replay.epoch, "reason": REPLAY_BUDGET_EXHAUSTED}
-                return position, self.replaying[event_type]
-            if replay.recovered:
-                self.replay_budget.spend(len(replay.entries))
-                metrics.replayed(len(replay.entries))
-                wanted = self._wants_symbol(event_type)
-                for n, entry in enumerate(replay.entries, 1):
-                    if (entry.audience is None or self.user.pk in entry.audience) and wanted(entry.text):
-                        self.send_text(entry.text)
-                    if n % REPLAY_SLICE == 0:
-                        # Live events of the type wait in `self.replaying` meanwhile, so the
-                        # stream stays in order; other work of the process runs in between.
-                        await asyncio.sleep(0)
-            return {"recovered": replay.recovered, "seq": replay.seq, "epoch": replay.epoch}, self.replaying[event_type]
+            async with replay_turn(self.user.pk):  # one replay of the user's at a time (limits.py)
+                return await self._replay_since(event_type, since, history)
         except Exception as exc:
             logger.error("history of %s unavailable: %s", event_type, exc)
             return ({"recovered": False} if since is not None else {}), self.replaying[event_type]
         finally:
             self.replaying.pop(event_type, None)
+
+    async def _replay_since(self, event_type: str, since: dict[str, Any], history: Any) -> tuple[dict[str, Any], list]:
+        """Send the events after `since` within the replay budget; return the stream position."""
+        replay = await history.since(event_type, since["seq"], since["epoch"], limit=self.replay_budget.allowance())
+        if replay.over_limit:
+            # Replayed frames count against the connection's and the user's budget; past it
+            # the client reloads its state instead, which costs the gateway one answer.
+            metrics.replay_refused()
+            logger.info("replay of %s refused for client_id=%s: replay budget exhausted", event_type, self.client_id)
+            position = {"recovered": False, "seq": replay.seq, "epoch": replay.epoch, "reason": REPLAY_BUDGET_EXHAUSTED}
+            return position, self.replaying[event_type]
+        if replay.recovered:
+            self.replay_budget.spend(len(replay.entries))
+            metrics.replayed(len(replay.entries))
+            wanted = self._wants_symbol(event_type)
+            for n, entry in enumerate(replay.entries, 1):
+                if (entry.audience is None or self.user.pk in entry.audience) and wanted(entry.text):
+                    self.send_text(entry.text)
+                if n % REPLAY_SLICE == 0:
+                    # Live events of the type wait in `self.replaying` meanwhile, so the
+                    # stream stays in order; other work of the process runs in between.
+                    await asyncio.sleep(0)
+        return {"recovered": replay.recovered, "seq": replay.seq, "epoch": replay.epoch}, self.replaying[event_type]
 
     def _wants_symbol(self, event_type: str):
         """Return a test whether a replayed frame is for one of this connection's symbols."""

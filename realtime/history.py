@@ -200,6 +200,10 @@ return {seq, epoch}
     return append, append_once, position
 
 
+# History entries read per round trip of a replay (`RedisHistory.since`).
+REPLAY_PAGE = 200
+
+
 class HistoryUnavailable(ConnectionError):
     """The history's Redis failed a moment ago; numbering is not tried again before `RETRY_SECONDS`."""
 
@@ -306,16 +310,25 @@ class RedisHistory(Numbering):
             return Replay(False, [], current, current_epoch, over_limit=True)
         entries: list[Entry] = []
         if current_epoch == epoch and 0 <= seq < current:
-            rows = await self.client.xrange(self._keys(event_type)[2], min=f"{seq + 1}-0", max="+")
-            for entry_id, fields in rows:
-                entries.append(
-                    Entry(
-                        seq=int(entry_id.split(b"-", 1)[0]),
-                        text=fields[b"t"].decode(),
-                        audience=decode(fields[b"a"]),
-                        at=int(fields[b"ms"]) / 1000,
+            # In pages: reading and parsing a thousand entries in one reply holds the event loop
+            # for tens of milliseconds, and every other connection's commands wait behind it.
+            # Between pages the loop serves others; an entry trimmed meanwhile shows as a gap,
+            # which `_judge` refuses like any other.
+            start = f"{seq + 1}-0"
+            while True:
+                rows = await self.client.xrange(self._keys(event_type)[2], min=start, max="+", count=REPLAY_PAGE)
+                for entry_id, fields in rows:
+                    entries.append(
+                        Entry(
+                            seq=int(entry_id.split(b"-", 1)[0]),
+                            text=fields[b"t"].decode(),
+                            audience=None if fields[b"a"] == b"null" else decode(fields[b"a"]),
+                            at=int(fields[b"ms"]) / 1000,
+                        )
                     )
-                )
+                if len(rows) < REPLAY_PAGE or entries[-1].seq >= current:
+                    break
+                start = "(" + rows[-1][0].decode()  # after the last one read
         return _judge(seq, epoch, current, current_epoch, entries, self.max_age)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 
 from .loops import per_loop
 
@@ -74,3 +76,22 @@ class ReplayBudget:
     def spend(self, frames: int) -> None:
         self.own.spend(frames)
         self.user.spend(frames)
+
+
+# One replay at a time per user and process: the turns below, kept while someone holds or waits.
+_replay_turns = per_loop(weakref.WeakValueDictionary)
+
+
+def replay_turn(user_id: int) -> asyncio.Lock:
+    """Return the lock a user's replays take turns on in this process.
+
+    A replay sends its frames in slices with the event loop's other work in between; several
+    sockets of one user replaying at once would still fill every turn of the loop with their
+    slices, and other users' commands would wait behind all of them. Taking turns, a user's
+    replays cost the others at most one slice per turn, however many sockets replay.
+    """
+    turns = _replay_turns()
+    lock = turns.get(user_id)
+    if lock is None:
+        lock = turns[user_id] = asyncio.Lock()
+    return lock

@@ -82,3 +82,24 @@ async def test_a_recent_tail_is_not_replayed_when_an_older_missed_event_is_past_
     replay = await store.since("market.alert", 1, epoch)
     assert replay.recovered is True
     assert [entry.seq for entry in replay.entries] == [2]
+
+
+async def test_a_replay_longer_than_one_page_comes_back_whole_and_in_order(clock):
+    """The Redis history reads a replay in pages of REPLAY_PAGE (the loop serves others between them)."""
+    prefix = f"test-pages-{uuid.uuid4().hex[:8]}"
+    store = RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=1000, max_age=MAX_AGE)
+    try:
+        count = 2 * history.REPLAY_PAGE + 37
+        audiences = [None if n % 3 else [n] for n in range(1, count + 1)]
+        for n, audience in enumerate(audiences, 1):
+            seq, epoch, _ = await store.append("market.alert", FRAME[:-1] + f',"n":{n}}}', audience)
+        for since in (0, history.REPLAY_PAGE, count - 1, count):
+            replay = await store.since("market.alert", since, epoch)
+            assert replay.recovered and (replay.seq, replay.epoch) == (count, epoch)
+            assert [entry.seq for entry in replay.entries] == list(range(since + 1, count + 1))
+            assert [entry.audience for entry in replay.entries] == audiences[since:]
+    finally:
+        keys = [key async for key in store.client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await store.client.delete(*keys)
+        await store.client.aclose()
