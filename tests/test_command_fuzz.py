@@ -12,14 +12,12 @@ import json
 from decimal import Decimal
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from aktienanalyse.asgi import application
 from portfolio.models import Portfolio, Position
 from realtime.commands import registry
 from realtime.protocol import decode
-from tests.fixtures.ws import HOST, ORIGIN, session_cookie
+from tests.fixtures.ws import session_cookie, socket_on_own_loop
 from trading.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,63 +56,49 @@ NEAR_VALID = {
 
 
 def test_no_command_argument_makes_a_command_fail_unexpectedly(superuser, portfolio_with_position, sap, settings):
-    settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_PER_SECOND": 100000, "RATE_LIMIT_BURST": 100000,
-}
+    settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_PER_SECOND": 100000, "RATE_LIMIT_BURST": 100000}
     portfolio_with_position.members.add(superuser)
-    cookie = session_cookie(superuser)
-    loop = asyncio.new_event_loop()
-    communicator = WebsocketCommunicator(application, "/ws/", headers=[(b"host", HOST), (b"origin", ORIGIN), (b"cookie", cookie)])
-    connected, _ = loop.run_until_complete(communicator.connect(timeout=5))
-    assert connected
-    loop.run_until_complete(communicator.receive_from(timeout=5))
-    answered: dict[str, int] = {}
-    count = {"sent": 0}
+    with socket_on_own_loop(session_cookie(superuser)) as (loop, communicator):
+        answered: dict[str, int] = {}
+        count = {"sent": 0}
 
-    async def ask(command: str, data) -> dict:
-        count["sent"] += 1
-        correlation = f"fuzz-{count['sent']}"
-        await communicator.send_to(text_data=json.dumps(
-            {"type": "user", "event": command, "data": data, "correlation_id": correlation}, ensure_ascii=False))
-        async with asyncio.timeout(10):
-            while True:
-                message = decode(await communicator.receive_from(timeout=10))
-                if message.get("correlation_id") == correlation and message["type"] in ("command_response", "error"):
-                    return message
+        async def ask(command: str, data) -> dict:
+            count["sent"] += 1
+            correlation = f"fuzz-{count['sent']}"
+            await communicator.send_to(text_data=json.dumps(
+                {"type": "user", "event": command, "data": data, "correlation_id": correlation}, ensure_ascii=False))
+            async with asyncio.timeout(10):
+                while True:
+                    message = decode(await communicator.receive_from(timeout=10))
+                    if message.get("correlation_id") == correlation and message["type"] in ("command_response", "error"):
+                        return message
 
-    resting = loop.run_until_complete(ask("place_order", {"symbol": "SAP", "side": "buy", "quantity": 1,
-                                                          "order_type": "limit", "price": 100}))
-    ids = {"ORDER": resting["data"]["result"]["order_id"], "PORTFOLIO": portfolio_with_position.pk}
-    succeeded: dict[str, int] = {}
+        resting = loop.run_until_complete(ask("place_order", {"symbol": "SAP", "side": "buy", "quantity": 1,
+                                                              "order_type": "limit", "price": 100}))
+        ids = {"ORDER": resting["data"]["result"]["order_id"], "PORTFOLIO": portfolio_with_position.pk}
+        succeeded: dict[str, int] = {}
 
-    @hypothesis_settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(st.data())
-    def check(data) -> None:
-        if data.draw(st.booleans()):
-            command = data.draw(st.sampled_from(sorted(NEAR_VALID)))
-            arguments = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in NEAR_VALID[command].items()}
-            arguments.update(data.draw(st.dictionaries(st.sampled_from(ARGUMENTS), odd_values, max_size=2)))
-        else:
-            command = data.draw(st.sampled_from(COMMANDS))
-            arguments = data.draw(data_objects | odd_values)
-        answer = loop.run_until_complete(ask(command, arguments))
-        text = json.dumps(answer, default=str)
-        assert "Traceback" not in text and "internal_error" not in text, (command, arguments, answer)
-        answered[command] = answered.get(command, 0) + 1
-        if answer["type"] == "command_response" and answer["data"]["status"] == "success":
-            succeeded[command] = succeeded.get(command, 0) + 1
+        @hypothesis_settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(st.data())
+        def check(data) -> None:
+            if data.draw(st.booleans()):
+                command = data.draw(st.sampled_from(sorted(NEAR_VALID)))
+                arguments = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in NEAR_VALID[command].items()}
+                arguments.update(data.draw(st.dictionaries(st.sampled_from(ARGUMENTS), odd_values, max_size=2)))
+            else:
+                command = data.draw(st.sampled_from(COMMANDS))
+                arguments = data.draw(data_objects | odd_values)
+            answer = loop.run_until_complete(ask(command, arguments))
+            text = json.dumps(answer, default=str)
+            assert "Traceback" not in text and "internal_error" not in text, (command, arguments, answer)
+            answered[command] = answered.get(command, 0) + 1
+            if answer["type"] == "command_response" and answer["data"]["status"] == "success":
+                succeeded[command] = succeeded.get(command, 0) + 1
 
-    try:
         check()
         assert not communicator.future.done(), "the consumer crashed"
         assert set(answered) >= {"place_order", "cancel_order", "modify_order", "update_position"}
         assert succeeded.get("place_order"), "no drawn order got past the checks: the draws are too odd"
-    finally:
-        loop.run_until_complete(communicator.disconnect())
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()
 
     # The books still obey their rules and every stored number fits its column exactly.
     for p in Portfolio.objects.all():

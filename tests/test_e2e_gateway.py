@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import struct
-import time
 import urllib.request
 import uuid
 from decimal import Decimal
@@ -218,31 +217,10 @@ def test_frames_of_every_length_arrive_intact_and_in_order_also_after_the_client
 def _read_to_end(sock: socket.socket, seconds: float) -> tuple[list[tuple[int, bytes]], bool]:
     """Read server frames until the connection ends (a close frame, EOF or a reset) or `seconds`
     pass; return (opcode, payload) of each whole frame and whether the connection ended."""
-    sock.settimeout(0.5)
-    buffer, frames, deadline = b"", [], time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            return frames, True
-        if not chunk:
-            return frames, True
-        buffer += chunk
-        while len(buffer) >= 2:
-            length, start = buffer[1] & 0x7F, 2
-            if length == 126:
-                length, start = struct.unpack("!H", buffer[2:4])[0], 4
-            elif length == 127:
-                length, start = struct.unpack("!Q", buffer[2:10])[0], 10
-            if len(buffer) < start + length:
-                break
-            frames.append((buffer[0] & 0x0F, buffer[start : start + length]))
-            buffer = buffer[start + length :]
-            if frames[-1][0] == 0x8:
-                return frames, True
-    return frames, False
+    from tests.test_server_protocol import _read_frames
+
+    frames, ended = _read_frames(sock, seconds, until=0x8)
+    return frames, ended or bool(frames and frames[-1][0] == 0x8)
 
 
 def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_closed_with_4008(

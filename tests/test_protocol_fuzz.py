@@ -1,16 +1,13 @@
 """Property-based fuzzing of the client protocol: thousands of generated and mutated messages."""
 
-import asyncio
 import json
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from aktienanalyse.asgi import application
 from realtime.events import EVENT_SCHEMAS
 from realtime.protocol import decode
-from tests.fixtures.ws import HOST, ORIGIN, session_cookie
+from tests.fixtures.ws import session_cookie, socket_on_own_loop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,55 +57,41 @@ VALID = [
 
 def test_every_generated_message_is_answered_and_nothing_escapes(staff_user, settings):
     settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_PER_SECOND": 100000, "RATE_LIMIT_BURST": 100000}
-    cookie = session_cookie(staff_user)
-    loop = asyncio.new_event_loop()
-    communicator = WebsocketCommunicator(application, "/ws/", headers=[(b"host", HOST), (b"origin", ORIGIN), (b"cookie", cookie)])
-    connected, _ = loop.run_until_complete(communicator.connect(timeout=5))
-    assert connected
-    loop.run_until_complete(communicator.receive_from(timeout=5))
-    sent = {"count": 0}
+    with socket_on_own_loop(session_cookie(staff_user)) as (loop, communicator):
+        sent = {"count": 0}
 
-    async def round_trip(text: str) -> list[dict]:
-        sent["count"] += 1
-        sentinel = f"sentinel-{sent['count']}"
-        await communicator.send_input({"type": "websocket.receive", "text": text})  # empty frames too
-        await communicator.send_to(text_data=json.dumps({"type": "ping", "event": "heartbeat", "correlation_id": sentinel}))
-        replies = []
-        while True:
-            message = decode(await communicator.receive_from(timeout=5))
-            assert set(message) == ENVELOPE, message
-            if message["event"] == "pong" and message["correlation_id"] == sentinel:
-                break
-            replies.append(message)
-        if not replies:  # commands answer from their own task, possibly after the sentinel
-            replies.append(decode(await communicator.receive_from(timeout=5)))
-        return replies
+        async def round_trip(text: str) -> list[dict]:
+            sent["count"] += 1
+            sentinel = f"sentinel-{sent['count']}"
+            await communicator.send_input({"type": "websocket.receive", "text": text})  # empty frames too
+            await communicator.send_to(text_data=json.dumps({"type": "ping", "event": "heartbeat", "correlation_id": sentinel}))
+            replies = []
+            while True:
+                message = decode(await communicator.receive_from(timeout=5))
+                assert set(message) == ENVELOPE, message
+                if message["event"] == "pong" and message["correlation_id"] == sentinel:
+                    break
+                replies.append(message)
+            if not replies:  # commands answer from their own task, possibly after the sentinel
+                replies.append(decode(await communicator.receive_from(timeout=5)))
+            return replies
 
-    @hypothesis_settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(st.data())
-    def check(data) -> None:
-        kind = data.draw(st.sampled_from(["structured", "mutated", "raw"]))
-        if kind == "structured":
-            text = json.dumps(data.draw(structured), ensure_ascii=data.draw(st.booleans()))
-        elif kind == "mutated":
-            text = mutate(data.draw(st.sampled_from(VALID)), data)
-        else:
-            text = data.draw(st.text(max_size=60))
-        replies = loop.run_until_complete(round_trip(text))
-        assert replies, f"no answer to {text!r}"
-        for reply in replies:
-            assert reply["type"] in {"system", "error", "command_response"}, reply
-            assert "Traceback" not in json.dumps(reply, default=str)
+        @hypothesis_settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(st.data())
+        def check(data) -> None:
+            kind = data.draw(st.sampled_from(["structured", "mutated", "raw"]))
+            if kind == "structured":
+                text = json.dumps(data.draw(structured), ensure_ascii=data.draw(st.booleans()))
+            elif kind == "mutated":
+                text = mutate(data.draw(st.sampled_from(VALID)), data)
+            else:
+                text = data.draw(st.text(max_size=60))
+            replies = loop.run_until_complete(round_trip(text))
+            assert replies, f"no answer to {text!r}"
+            for reply in replies:
+                assert reply["type"] in {"system", "error", "command_response"}, reply
+                assert "Traceback" not in json.dumps(reply, default=str)
 
-    try:
         check()
         assert sent["count"] >= 1500
         assert not communicator.future.done(), "the consumer crashed"
-    finally:
-        loop.run_until_complete(communicator.disconnect())
-        # As asyncio.run ends a loop: the fan-out, revalidator and presence tasks it started go too.
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()

@@ -215,6 +215,13 @@ def _server_frames(
 ) -> list[tuple[int, bytes]]:
     """Read server frames (unmasked) for `seconds`, until the socket's end, or until a frame with
     opcode `until` or with `until_payload` in its payload; return (opcode, payload) of each."""
+    return _read_frames(sock, seconds, until, until_payload)[0]
+
+
+def _read_frames(
+    sock: socket.socket, seconds: float, until: int | None = None, until_payload: bytes | None = None
+) -> tuple[list[tuple[int, bytes]], bool]:
+    """`_server_frames`, also telling whether the connection ended (EOF or a reset) meanwhile."""
     sock.settimeout(0.1)
     buffer, opcodes, deadline = b"", [], time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -223,9 +230,9 @@ def _server_frames(
         except TimeoutError:
             continue
         except ConnectionResetError:
-            chunk = b""
+            return opcodes, True
         if not chunk:
-            break
+            return opcodes, True
         buffer += chunk
         while len(buffer) >= 2:
             length, start = buffer[1] & 0x7F, 2
@@ -238,8 +245,8 @@ def _server_frames(
             opcodes.append((buffer[0] & 0x0F, buffer[start : start + length]))
             buffer = buffer[start + length :]
             if opcodes[-1][0] == until or (until_payload is not None and until_payload in opcodes[-1][1]):
-                return opcodes
-    return opcodes
+                return opcodes, False
+    return opcodes, False
 
 
 def _open_socket(server, user, *, receive_buffer: int | None = None) -> socket.socket:
