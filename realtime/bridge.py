@@ -406,6 +406,23 @@ class DropLog:
             return
         more = f" ({unlogged} more dropped for this reason since the last line)" if unlogged else ""
         logger.warning("bus message dropped: %s (reason=%s): %.200r%s", text[:300], reason, raw, more, exc_info=exc_info)
+        self._tell_monitors(str(reason), text, raw, unlogged)
+
+    @staticmethod
+    def _tell_monitors(reason: str, text: str, raw: bytes | str, unlogged: int) -> None:
+        """Show the drop in the event inspector: a `system.bus_message_dropped` event, as often as the log line."""
+        try:
+            excerpt = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            message = dispatch.build_event_message(
+                "system.bus_message_dropped",
+                {"reason": reason, "detail": text[:300], "excerpt": excerpt[:200].encode("utf-8", "replace").decode("utf-8"),
+                 "dropped_since_last": unlogged, "timestamp": utc_now_iso()},
+            )
+            dispatch.get_publisher().put(message)
+        except RuntimeError:  # no running loop (a drop judged outside the gateway's loop): the log has it
+            pass
+        except Exception:  # telling the monitors must never stop the bridge
+            logger.exception("could not publish a bus drop to the monitors")
 
 
 drops = DropLog()

@@ -472,6 +472,20 @@ _SCHEMAS += (
         ),
         MONITOR_PERMISSION,
     ),
+    # A message from the Redis bus that was dropped (docs/recovery.md, "Bad messages on the bus"):
+    # sent when the drop is logged, at most once per reason every 10 s, with how many of that
+    # reason were dropped since the last one; for the event inspector.
+    EventSchema(
+        "system.bus_message_dropped",
+        (
+            Field("reason", S),
+            Field("detail", S),
+            Field("excerpt", S),
+            Field("dropped_since_last", I),
+            Field("timestamp", T),
+        ),
+        MONITOR_PERMISSION,
+    ),
 )
 
 USER_ACTIVITY_PERMISSION = "realtime.view_user_activity"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
 from prometheus_client import REGISTRY
 
 from realtime import bridge, dispatch
@@ -204,3 +205,28 @@ def test_drops_of_one_reason_are_logged_once_per_interval_and_all_counted(caplog
     lines = [record.getMessage() for record in caplog.records if "bus message dropped" in record.getMessage()]
     assert len(lines) == 2 and "reason=malformed_json" in lines[0] and "reason=duplicate" in lines[1]
     assert dropped(DropReason.MALFORMED_JSON) == before + 50
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_logged_drop_reaches_the_event_inspector_of_monitors_only(ws_connect, operator_user, staff_user):
+    """The inspector (monitors) sees each logged drop as `system.bus_message_dropped`; a trader
+    may not even subscribe to it."""
+    from tests.fixtures.users import grant
+    from tests.fixtures.ws import login_cookie
+
+    await sync_to_async(grant)(operator_user, "realtime.monitor_gateway")
+    monitor, _ = await ws_connect(cookie=await login_cookie(operator_user))
+    trader, _ = await ws_connect(cookie=await login_cookie(staff_user))
+    await monitor.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.bus_message_dropped"]}})
+    assert (await monitor.receive_event("subscription.confirmed"))["data"]["event_type"] == "system.bus_message_dropped"
+    await trader.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.bus_message_dropped"]}})
+    refused = await trader.receive_event("permission_denied")
+    assert refused["data"]["event_type"] == "system.bus_message_dropped"
+
+    log = bridge.DropLog()
+    log.record(DropReason.MALFORMED_JSON, "malformed JSON", b'{"broken": \xff')
+    log.record(DropReason.MALFORMED_JSON, "malformed JSON", b"{")  # within the interval: counted, not told
+
+    shown = (await monitor.receive_event("system.bus_message_dropped"))["data"]
+    assert (shown["reason"], shown["detail"], shown["dropped_since_last"]) == ("malformed_json", "malformed JSON", 0)
+    assert shown["excerpt"].startswith('{"broken": ')

@@ -31,13 +31,16 @@ def test_every_spec_event_type_is_declared_with_its_category():
         "trading.order_created", "trading.order_filled", "trading.order_cancelled", "trading.order_failed",
         "market.price_update", "market.alert", "analysis.complete",
         "system.service_status", "system.performance_alert", "system.error",
-        "system.gateway_snapshot",  # the gateway's own monitoring (not in the spec), realtime.monitor_gateway only
+        # the gateway's own monitoring (not in the spec), realtime.monitor_gateway only
+        "system.gateway_snapshot", "system.bus_message_dropped",
         "user.action", "user.command", "user.subscription",  # the spec names them; the gateway writes them
     }
     assert {name: category_of(name) for name in ("portfolio.update", "analysis.complete", "user.x", "user.command")} == {
         "portfolio.update": "portfolio", "analysis.complete": "analysis", "user.x": "unknown", "user.command": "unknown"}
     assert {EVENT_SCHEMAS[name].permission for name in EVENT_SCHEMAS if name.startswith("user.")} == {
         "realtime.view_user_activity"}
+    assert {EVENT_SCHEMAS[name].permission for name in ("system.gateway_snapshot", "system.bus_message_dropped")} == {
+        "realtime.monitor_gateway"}
 
 
 @pytest.mark.parametrize(

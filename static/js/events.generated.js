@@ -23,6 +23,7 @@ export const EVENT_TYPES = [
     "system.performance_alert",
     "system.error",
     "system.gateway_snapshot",
+    "system.bus_message_dropped",
     "user.action",
     "user.command",
     "user.subscription",

@@ -178,6 +178,15 @@ export interface GatewaySnapshotData {
   timestamp: Timestamp;
 }
 
+/** `system.bus_message_dropped`: the gateway's own event (not in the spec). */
+export interface BusMessageDroppedData {
+  reason: string;
+  detail: string;
+  excerpt: string;
+  dropped_since_last: number;
+  timestamp: Timestamp;
+}
+
 /** `user.action`: written by the gateway; the spec names the type and no fields. */
 export interface UserActionData {
   user_id: number;
@@ -226,6 +235,7 @@ export interface SchemaEventDataMap {
   "system.performance_alert": PerformanceAlertData;
   "system.error": ErrorOccurredData;
   "system.gateway_snapshot": GatewaySnapshotData;
+  "system.bus_message_dropped": BusMessageDroppedData;
   "user.action": UserActionData;
   "user.command": UserCommandData;
   "user.subscription": UserSubscriptionData;
@@ -247,6 +257,7 @@ export const EVENT_TYPES = [
   "system.performance_alert",
   "system.error",
   "system.gateway_snapshot",
+  "system.bus_message_dropped",
   "user.action",
   "user.command",
   "user.subscription",
