@@ -20,6 +20,7 @@ new epoch, so no client takes a history without it for complete (docs/recovery.m
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 import weakref
@@ -251,6 +252,8 @@ class RedisHistory(Numbering):
     async def _run(self, call: Any) -> Any:
         """Await a call to Redis; after a failure to reach it, fail fast for `RETRY_SECONDS`."""
         if time.monotonic() < self._retry_at:
+            if inspect.iscoroutine(call):
+                call.close()  # not run: closed, so it is not reported as never awaited
             raise HistoryUnavailable("the event history failed a moment ago")
         try:
             return await call
