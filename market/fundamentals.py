@@ -23,7 +23,7 @@ from portfolio.models import Instrument
 from .conf import market_setting
 from .models import FIGURE_DIGITS, Fundamentals
 from .reasons import analysis_reason
-from .records import decimal_or_none, figure_clean, text_clean, unknown_fields_refuse
+from .records import decimal_or_none, figure_clean, parameters_object, text_clean, unknown_fields_refuse
 
 FOUR_PLACES = Decimal("0.0001")
 FIGURE_LIMIT = Decimal(10) ** (FIGURE_DIGITS["max_digits"] - FIGURE_DIGITS["decimal_places"])
@@ -184,17 +184,7 @@ def fundamental_parameters_clean(*, parameters: Any) -> dict[str, Any]:
     the configured ones; `fresh_days`, `stale_days`: data age of full and of floor confidence;
     `min_peers`: other instruments needed for a peer comparison.
     """
-    if parameters is None:
-        parameters = {}
-    if not isinstance(parameters, dict):
-        raise ValidationFailed("validation_error", "'parameters' must be an object.", field="parameters")
-    unknown = sorted(str(key) for key in set(parameters) - set(PARAMETER_NAMES))
-    if unknown:
-        raise ValidationFailed(
-            "validation_error",
-            f"Unknown parameters: {', '.join(name[:40] for name in unknown[:5])}; known are {', '.join(PARAMETER_NAMES)}.",
-            field="parameters",
-        )
+    parameters = parameters_object(parameters, PARAMETER_NAMES)
     metrics = parameters.get("metrics", list(METRICS))
     if (
         not isinstance(metrics, list)

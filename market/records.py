@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,37 @@ from aktienanalyse.exceptions import ValidationFailed
 
 # What a source writes for a figure it does not have.
 EMPTY_FIGURES = ("", "-", "None")
+
+
+def parameters_object(parameters: Any, known: Iterable[str]) -> dict[str, Any]:
+    """Return an analysis's `parameters` as a dict (absent: empty); refuse another type or an unknown name."""
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise ValidationFailed("validation_error", "'parameters' must be an object.", field="parameters")
+    known = list(known)
+    unknown = sorted(str(key) for key in set(parameters) - set(known))
+    if unknown:
+        raise ValidationFailed(
+            "validation_error",
+            f"Unknown parameters: {', '.join(name[:40] for name in unknown[:5])}; known are {', '.join(known)}.",
+            field="parameters",
+        )
+    return parameters
+
+
+def integer_parameters(parameters: dict[str, Any], ranges: dict[str, tuple[int, int, int]]) -> dict[str, int]:
+    """Return each integer parameter of `ranges` ({name: (low, high, default)}), its default when absent;
+    refuse a value that is not an integer (booleans neither) within its range."""
+    cleaned = {}
+    for name, (low, high, default) in ranges.items():
+        value = parameters.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationFailed(
+                "validation_error", f"'{name}' must be an integer from {low} to {high}.", field=f"parameters.{name}"
+            )
+        cleaned[name] = value
+    return cleaned
 
 
 def figure_clean(value: Any, *, field: str, low: Decimal, high: Decimal, places: int = 4) -> Decimal | None:

@@ -25,6 +25,7 @@ from .conf import market_setting
 from .models import AlertRule, Analysis, FeedState, PriceTick
 from .providers import SimulatedMarket, Tick
 from .reasons import analysis_reason
+from .records import integer_parameters, parameters_object
 
 logger = logging.getLogger(__name__)
 
@@ -430,26 +431,7 @@ def instrument_for_symbol(*, symbol: Any) -> Instrument:
 
 def analysis_parameters_clean(*, parameters: Any) -> dict[str, int]:
     """Return the analysis parameters with defaults filled in; refuse unknown or out-of-range ones."""
-    if parameters is None:
-        parameters = {}
-    if not isinstance(parameters, dict):
-        raise ValidationFailed("validation_error", "'parameters' must be an object.", field="parameters")
-    unknown = sorted(set(parameters) - set(ANALYSIS_PARAMETERS))
-    if unknown:
-        raise ValidationFailed(
-            "validation_error",
-            f"Unknown parameters: {', '.join(name[:40] for name in unknown[:5])}; "
-            f"known are {', '.join(ANALYSIS_PARAMETERS)}.",
-            field="parameters",
-        )
-    cleaned = {}
-    for name, (low, high, default) in ANALYSIS_PARAMETERS.items():
-        value = parameters.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValidationFailed(
-                "validation_error", f"'{name}' must be an integer from {low} to {high}.", field=f"parameters.{name}"
-            )
-        cleaned[name] = value
+    cleaned = integer_parameters(parameters_object(parameters, ANALYSIS_PARAMETERS), ANALYSIS_PARAMETERS)
     if cleaned["short_window"] >= cleaned["long_window"]:
         raise ValidationFailed(
             "validation_error", "'short_window' must be smaller than 'long_window'.", field="parameters.short_window"

@@ -27,7 +27,7 @@ from realtime.protocol import isoformat
 from .german import german_score
 from ..models import NewsItem
 from ..reasons import analysis_reason
-from ..records import decimal_or_none, figure_clean, text_clean, unknown_fields_refuse
+from ..records import decimal_or_none, figure_clean, integer_parameters, parameters_object, text_clean, unknown_fields_refuse
 
 FOUR_PLACES = Decimal("0.0001")
 
@@ -270,26 +270,7 @@ def sentiment_parameters_clean(*, parameters: Any) -> dict[str, int]:
     `days`: how far back items count; `half_life_hours`: age at which an item weighs half;
     `max_items`: the newest items scored at most.
     """
-    if parameters is None:
-        parameters = {}
-    if not isinstance(parameters, dict):
-        raise ValidationFailed("validation_error", "'parameters' must be an object.", field="parameters")
-    unknown = sorted(str(key) for key in set(parameters) - set(PARAMETERS))
-    if unknown:
-        raise ValidationFailed(
-            "validation_error",
-            f"Unknown parameters: {', '.join(name[:40] for name in unknown[:5])}; known are {', '.join(PARAMETERS)}.",
-            field="parameters",
-        )
-    cleaned = {}
-    for name, (low, high, default) in PARAMETERS.items():
-        value = parameters.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValidationFailed(
-                "validation_error", f"'{name}' must be an integer from {low} to {high}.", field=f"parameters.{name}"
-            )
-        cleaned[name] = value
-    return cleaned
+    return integer_parameters(parameters_object(parameters, PARAMETERS), PARAMETERS)
 
 
 def news_recent(*, instrument: Instrument, parameters: dict[str, int], now: datetime) -> list[NewsItem]:
