@@ -5,12 +5,8 @@ from .models import AccessToken, Announcement, ConnectionTermination
 from .services import access_token_revoke
 
 
-@admin.register(ConnectionTermination)
-class ConnectionTerminationAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "operator", "client_id", "client_user", "reason", "operator_address"]
-    list_filter = ["operator"]
-    search_fields = ["client_id", "reason", "operator__username", "client_user__username"]
-    readonly_fields = list_display
+class RecordAdmin(admin.ModelAdmin):
+    """A record the gateway writes itself: shown, never added, changed or deleted in the admin."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -20,6 +16,14 @@ class ConnectionTerminationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ConnectionTermination)
+class ConnectionTerminationAdmin(RecordAdmin):
+    list_display = ["created_at", "operator", "client_id", "client_user", "reason", "operator_address"]
+    list_filter = ["operator"]
+    search_fields = ["client_id", "reason", "operator__username", "client_user__username"]
+    readonly_fields = list_display
 
 
 @admin.register(AccessToken)
@@ -41,19 +45,10 @@ class AccessTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(Announcement)
-class AnnouncementAdmin(admin.ModelAdmin):
+class AnnouncementAdmin(RecordAdmin):
     """The record of announcements; they are sent with `manage.py announce`, the `announce` command or REST."""
 
     list_display = ["created_at", "level", "message", "announced_by", "channel", "expires_at"]
     list_filter = ["level", "channel"]
     search_fields = ["message", "announced_by__username"]
     readonly_fields = list_display
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
