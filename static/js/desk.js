@@ -49,6 +49,12 @@ function element(tag, attributes = {}, text) {
     }
     return node;
 }
+/** The row a table shows in place of rows when it has none: one cell across its columns. */
+function emptyRow(columns, text) {
+    const row = element("tr", { class: "empty" });
+    row.append(element("td", { colspan: String(columns) }, text));
+    return row;
+}
 export class PortfolioWebSocketClient {
     constructor(config) {
         /** The symbols price events are narrowed to now (sorted, joined), "" for all of them. */
@@ -345,9 +351,7 @@ export class PortfolioWebSocketClient {
             return;
         const rows = this.portfolio.rows();
         if (rows.length === 0) {
-            const row = element("tr", { class: "empty" });
-            row.append(element("td", { colspan: "8" }, this.t.no_positions));
-            body.replaceChildren(row);
+            body.replaceChildren(emptyRow(8, this.t.no_positions));
             return;
         }
         const drawn = new Map(Array.from(body.querySelectorAll("tr[data-position]")).map((row) => [row.dataset.position ?? "", row]));
@@ -965,9 +969,7 @@ export class PortfolioWebSocketClient {
             return;
         body.replaceChildren();
         if (data.results.length === 0) {
-            const row = element("tr", { class: "empty" });
-            row.append(element("td", { colspan: "10" }, this.t.no_open_orders));
-            body.append(row);
+            body.append(emptyRow(10, this.t.no_open_orders));
         }
         for (const order of data.results) {
             const id = String(order.id);
@@ -1015,9 +1017,7 @@ export class PortfolioWebSocketClient {
             return;
         body.replaceChildren();
         if (data.results.length === 0) {
-            const row = element("tr", { class: "empty" });
-            row.append(element("td", { colspan: "8" }, this.t.no_executions));
-            body.append(row);
+            body.append(emptyRow(8, this.t.no_executions));
         }
         for (const execution of data.results) {
             const row = element("tr", {
@@ -1084,9 +1084,7 @@ export class PortfolioWebSocketClient {
             return;
         body.replaceChildren();
         if (data.results.length === 0) {
-            const row = element("tr", { class: "empty" });
-            row.append(element("td", { colspan: "10" }, this.t.history_empty));
-            body.append(row);
+            body.append(emptyRow(10, this.t.history_empty));
         }
         for (const order of data.results) {
             const id = String(order.id);

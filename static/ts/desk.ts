@@ -131,6 +131,13 @@ function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** The row a table shows in place of rows when it has none: one cell across its columns. */
+function emptyRow(columns: number, text: string): HTMLTableRowElement {
+  const row = element("tr", { class: "empty" });
+  row.append(element("td", { colspan: String(columns) }, text));
+  return row;
+}
+
 export class PortfolioWebSocketClient {
   private readonly wsClient: WebSocketEventClient;
   private readonly config: DeskConfig;
@@ -439,9 +446,7 @@ export class PortfolioWebSocketClient {
     if (!body) return;
     const rows = this.portfolio.rows();
     if (rows.length === 0) {
-      const row = element("tr", { class: "empty" });
-      row.append(element("td", { colspan: "8" }, this.t.no_positions));
-      body.replaceChildren(row);
+      body.replaceChildren(emptyRow(8, this.t.no_positions));
       return;
     }
     const drawn = new Map(
@@ -1066,9 +1071,7 @@ export class PortfolioWebSocketClient {
     if (!body) return;
     body.replaceChildren();
     if (data.results.length === 0) {
-      const row = element("tr", { class: "empty" });
-      row.append(element("td", { colspan: "10" }, this.t.no_open_orders));
-      body.append(row);
+      body.append(emptyRow(10, this.t.no_open_orders));
     }
     for (const order of data.results) {
       const id = String(order.id);
@@ -1125,9 +1128,7 @@ export class PortfolioWebSocketClient {
     if (!body) return;
     body.replaceChildren();
     if (data.results.length === 0) {
-      const row = element("tr", { class: "empty" });
-      row.append(element("td", { colspan: "8" }, this.t.no_executions));
-      body.append(row);
+      body.append(emptyRow(8, this.t.no_executions));
     }
     for (const execution of data.results) {
       const row = element("tr", {
@@ -1196,9 +1197,7 @@ export class PortfolioWebSocketClient {
     if (!body) return;
     body.replaceChildren();
     if (data.results.length === 0) {
-      const row = element("tr", { class: "empty" });
-      row.append(element("td", { colspan: "10" }, this.t.history_empty));
-      body.append(row);
+      body.append(emptyRow(10, this.t.history_empty));
     }
     for (const order of data.results) {
       const id = String(order.id);
