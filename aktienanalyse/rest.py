@@ -23,7 +23,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .exceptions import DomainError, NotFound, PermissionDenied, RateLimited
+from core.exceptions import DomainError, NotFound, PermissionDenied, RateLimited
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 `manage.py demo_data` creates these groups with exactly these permissions; docs/permissions.md
 explains each. A role is a set of permissions, not a rule of its own: every surface asks for the
-permission (`aktienanalyse.permissions`), so a site may compose other groups from them.
+permission (`core.permissions`), so a site may compose other groups from them.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils.html import json_script
 from django.utils.translation import gettext as _
 
-from aktienanalyse.exceptions import NotFound
-from aktienanalyse.permissions import staff_may
+from core.exceptions import NotFound
+from core.permissions import staff_may
 from aktienanalyse.texts import analysis_reason_strings, code_strings
 from portfolio.models import Instrument
 from portfolio.selectors import PORTFOLIO_VIEW_PERMISSION, portfolio_get_visible, portfolio_snapshot

@@ -63,7 +63,7 @@ def portfolios():
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from aktienanalyse.actor import Actor
+    from core.actor import Actor
     from portfolio.models import Instrument, Position
     from portfolio.services import portfolio_create
     from trading.services import order_place

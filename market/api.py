@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aktienanalyse.exceptions import NotFound, ValidationFailed
+from core.exceptions import NotFound, ValidationFailed
 from portfolio.models import PRICE_DIGITS, Instrument
 from realtime.protocol import SYMBOL_RE
 

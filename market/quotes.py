@@ -23,7 +23,7 @@ from urllib.request import Request, urlopen
 
 from django.utils import timezone
 
-from aktienanalyse.numbers import ascii_int
+from core.numbers import ascii_int
 
 from .providers import BadQuote, ProviderHealth, Tick, quote_price, quote_volume
 

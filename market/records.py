@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from aktienanalyse.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 
 # What a source writes for a figure it does not have.
 EMPTY_FIGURES = ("", "-", "None")

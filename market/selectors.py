@@ -14,10 +14,10 @@ from django.db.models import BigIntegerField, Count, F, Func, Max, Min, OuterRef
 from django.db.models.functions import FirstValue
 from django.utils import timezone
 
-from aktienanalyse.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 from portfolio.models import PRICE_DIGITS, Instrument
 
-from realtime.protocol import isoformat
+from core.times import isoformat
 
 from .fundamentals import fundamental_result_restore
 from .models import AlertRule, Analysis, FeedState, PriceTick

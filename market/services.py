@@ -14,11 +14,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from aktienanalyse.exceptions import NotFound, RateLimited, ValidationFailed
-from aktienanalyse.numbers import Digits, decimal_from_input, decimal_validate
+from core.exceptions import NotFound, RateLimited, ValidationFailed
+from core.numbers import Digits, decimal_from_input, decimal_validate
 from portfolio.models import Instrument
 from realtime.dispatch import send_event_on_commit, user_group
-from realtime.protocol import isoformat
+from core.times import isoformat
 
 from . import fundamentals, indicators, sentiment
 from .conf import market_setting

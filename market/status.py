@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from realtime.connections import connections
 from realtime.dispatch import asend_event
-from realtime.protocol import utc_now_iso
+from core.times import utc_now_iso
 
 from .conf import market_setting
 from .feed import FEED_STATE_NAME, feed_in_process_enabled, feed_start_error, running_feed

@@ -4,7 +4,7 @@ Who may see which portfolio is decided here for every surface (WebSocket, REST, 
 a member sees and trades in their own portfolios; a supervisor (`SUPERVISE_PERMISSION`, which a
 superuser holds too) reaches every portfolio where a surface offers supervision (the admin,
 position corrections). What a user may do with what they reach is a Django permission, checked
-by `aktienanalyse.permissions`.
+by `core.permissions`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from aktienanalyse.exceptions import NotFound
-from aktienanalyse.numbers import ARITHMETIC, computed_exactly
-from aktienanalyse.permissions import staff_may
-from realtime.protocol import isoformat
+from core.exceptions import NotFound
+from core.numbers import ARITHMETIC, computed_exactly
+from core.permissions import staff_may
+from core.times import isoformat
 
 from .models import Instrument, Portfolio, Position
 

@@ -16,11 +16,11 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
 
-from aktienanalyse.actor import Actor
-from aktienanalyse.exceptions import DomainError, ValidationFailed
-from aktienanalyse.numbers import ARITHMETIC, Digits, computed_exactly, decimal_validate
+from core.actor import Actor
+from core.exceptions import DomainError, ValidationFailed
+from core.numbers import ARITHMETIC, Digits, computed_exactly, decimal_validate
 from realtime.dispatch import send_event_on_commit
-from realtime.protocol import utc_now_iso
+from core.times import utc_now_iso
 
 from .models import Instrument, Portfolio, Position, PositionCorrection
 from .selectors import (

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 
 from .dispatch import build_event_message, get_publisher
-from .protocol import utc_now_iso
+from core.times import utc_now_iso
 
 logger = logging.getLogger(__name__)
 

@@ -60,7 +60,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from aktienanalyse import redis as redis_locations
-from aktienanalyse.exceptions import DomainError
+from core.exceptions import DomainError
 
 from . import dispatch, metrics
 from .events import EVENT_SCHEMAS, EventValidationError
@@ -76,8 +76,8 @@ from .protocol import (
     decode,
     encode,
     new_correlation_id,
-    utc_now_iso,
 )
+from core.times import utc_now_iso
 
 logger = logging.getLogger(__name__)
 

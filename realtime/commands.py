@@ -14,9 +14,10 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from aktienanalyse.exceptions import DomainError
-from aktienanalyse.permissions import staff_may
-from .protocol import ErrorCode, utc_now_iso
+from core.exceptions import DomainError
+from core.permissions import staff_may
+from .protocol import ErrorCode
+from core.times import utc_now_iso
 
 
 class CommandError(DomainError):

@@ -21,7 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from aktienanalyse.exceptions import DomainError
+from core.exceptions import DomainError
 
 from . import bridge, dispatch, drain, metrics
 from .activity import UserActivity
@@ -61,9 +61,8 @@ from .protocol import (
     parse_event_types,
     parse_since,
     parse_symbols,
-    utc_now,
-    utc_now_iso,
 )
+from core.times import utc_now, utc_now_iso
 from .services import client_identity_claim
 from .server.transport import socket_writer
 

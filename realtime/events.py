@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from .protocol import isoformat
+from core.times import isoformat
 
 
 class Kind(enum.Enum):

@@ -19,14 +19,15 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from aktienanalyse.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 
 from . import dispatch, metrics
 from .commands import CommandContext, command
 from .connections import connections
 from .events import MONITOR_PERMISSION
 from .fanout import Delivery, Fanout
-from .protocol import CLIENT_ID_RE, CloseCode, isoformat, utc_now_iso
+from .protocol import CLIENT_ID_RE, CloseCode
+from core.times import isoformat, utc_now_iso
 from .services import connection_termination_record
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from aktienanalyse.exceptions import ValidationFailed
-from aktienanalyse.numbers import Digits, ascii_int, decimal_from_input, decimal_validate
+from core.exceptions import ValidationFailed
+from core.numbers import Digits, ascii_int, decimal_from_input, decimal_validate
 
 from .protocol import ErrorCode
 

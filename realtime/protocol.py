@@ -13,11 +13,12 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 import simplejson
+
+from core.times import utc_now_iso
 
 # Message categories (`type`) a client may send.
 CLIENT_TYPES = frozenset({"subscription", "user", "ping"})
@@ -78,19 +79,6 @@ class ProtocolError(Exception):
         self.message = message
         self.correlation_id = correlation_id
         self.details = details
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def isoformat(moment: datetime) -> str:
-    """Return an ISO-8601 UTC timestamp with millisecond precision and a `Z` suffix."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def utc_now_iso() -> str:
-    return isoformat(utc_now())
 
 
 _UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)  # version 4 and the RFC 4122 variant

@@ -16,12 +16,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from aktienanalyse.exceptions import NotFound, PermissionDenied, RateLimited, ValidationFailed
-from aktienanalyse.permissions import staff_require
+from core.exceptions import NotFound, PermissionDenied, RateLimited, ValidationFailed
+from core.permissions import staff_require
 
 from .dispatch import message_send_on_commit, to_all_message
 from .models import AccessToken, Announcement, ClientIdentity, ConnectionTermination
-from .protocol import CLIENT_ID_RE, envelope, isoformat
+from .protocol import CLIENT_ID_RE, envelope
+from core.times import isoformat
 
 
 def client_identity_claim(*, user: AbstractBaseUser, requested: str | None) -> str:

@@ -56,7 +56,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_bus_poison.py",
     ),
     "realtime/access.py": ("tests/test_access_rules.py",),
-    "aktienanalyse/permissions.py": ("tests/test_access_rules.py",),
+    "core/permissions.py": ("tests/test_access_rules.py",),
     "realtime/gate.py": ("tests/test_access_rules.py",),
 }
 

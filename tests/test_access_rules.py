@@ -8,8 +8,8 @@ from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
 
-from aktienanalyse.exceptions import PermissionDenied
-from aktienanalyse.permissions import staff_may, staff_require
+from core.exceptions import PermissionDenied
+from core.permissions import staff_may, staff_require
 from realtime.access import (
     PermissionCache,
     Verdict,

@@ -194,7 +194,7 @@ def test_rules_per_user_are_limited(sap_at_100, staff_user, settings):
     settings.MARKET = {**settings.MARKET, "ALERT_RULES_PER_USER": 2}
     for threshold in (1, 2):
         alert_rule_create(user=staff_user, symbol="SAP", condition="above", threshold=threshold)
-    from aktienanalyse.exceptions import ValidationFailed
+    from core.exceptions import ValidationFailed
 
     with pytest.raises(ValidationFailed) as refused:
         alert_rule_create(user=staff_user, symbol="SAP", condition="above", threshold=3)

@@ -159,7 +159,7 @@ def start_sap(user):
 def test_a_user_has_only_so_many_analyses_running_and_a_finished_or_lost_one_frees_a_place(
     staff_user, other_staff_user, sap_with_history, settings
 ):
-    from aktienanalyse.exceptions import RateLimited
+    from core.exceptions import RateLimited
     from market.services import analysis_run
 
     settings.MARKET = {**settings.MARKET, "ANALYSES_RUNNING_PER_USER": 2, "ANALYSES_PER_MINUTE_PER_USER": 100}

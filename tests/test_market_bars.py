@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from aktienanalyse.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 from market.models import PriceTick
 from market.selectors import MAX_BARS, price_bars_list
 

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from django.core.management import call_command
 
-from aktienanalyse.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 from market.feed import PriceFeed, background_stop, running_feed
 from market.models import AlertRule, PriceTick
 from market.providers import SimulatedMarket

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from aktienanalyse.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 from market import fundamentals as fa
 from market.models import Analysis
 from realtime.events import get_schema

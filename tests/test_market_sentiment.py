@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
-from aktienanalyse.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 from market import sentiment as sa
 from market.sentiment import german
 from market.models import Analysis

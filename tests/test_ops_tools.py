@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.core.management import CommandError, call_command
 
 from aktienanalyse.asgi import application
-from aktienanalyse.exceptions import PermissionDenied
+from core.exceptions import PermissionDenied
 from realtime import access
 from realtime.models import AccessToken
 from realtime.protocol import CloseCode

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from aktienanalyse.exceptions import ValidationFailed
-from aktienanalyse.numbers import Digits
+from core.exceptions import ValidationFailed
+from core.numbers import Digits
 from realtime.payload import decimal_arg, id_arg, text_arg
 
 MISSING = object()

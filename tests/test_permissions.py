@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from aktienanalyse.actor import Actor
+from core.actor import Actor
 from aktienanalyse.roles import OPERATOR
 from portfolio.models import Position, PositionCorrection
 from realtime.commands import registry

@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 from django.db.transaction import TransactionManagementError
 
-from aktienanalyse.exceptions import NotFound, ValidationFailed
+from core.exceptions import NotFound, ValidationFailed
 from portfolio.models import Instrument, Portfolio, Position, PositionCorrection
 from portfolio.selectors import portfolio_snapshot
 from portfolio.services import (

@@ -189,7 +189,7 @@ async def _needs_permission(ctx, data):
 @registry.register("test_refuses")
 async def _refuses(ctx, data):
     """Refuse with a domain error."""
-    from aktienanalyse.exceptions import ValidationFailed
+    from core.exceptions import ValidationFailed
 
     raise ValidationFailed(message="quantity must be positive", field="quantity")
 

@@ -18,15 +18,13 @@ from realtime.protocol import (
     encode,
     envelope,
     error_message,
-    isoformat,
     new_correlation_id,
     parse_client_message,
     parse_event_types,
     parse_since,
     parse_symbols,
-    utc_now,
-    utc_now_iso,
 )
+from core.times import isoformat, utc_now, utc_now_iso
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from aktienanalyse.actor import Actor
+from core.actor import Actor
 from market.models import PriceTick
 from portfolio.models import Instrument, Portfolio
 from trading.commands import MESSAGES, _result

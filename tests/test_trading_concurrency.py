@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from aktienanalyse.exceptions import DomainError
+from core.exceptions import DomainError
 from portfolio.models import Portfolio, Position
 from trading.execution import resting_orders_execute
 from trading.models import Fill, Order, OrderStatus

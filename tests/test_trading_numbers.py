@@ -17,8 +17,8 @@ from asgiref.sync import async_to_sync
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aktienanalyse.exceptions import ValidationFailed
-from aktienanalyse.numbers import Digits, decimal_from_input
+from core.exceptions import ValidationFailed
+from core.numbers import Digits, decimal_from_input
 from market.models import AlertRule
 from market.services import THRESHOLD
 from portfolio.models import Portfolio, Position, PositionCorrection
@@ -254,7 +254,7 @@ def test_the_finest_order_the_columns_hold_is_stored_as_placed(portfolio, sap, t
 def test_an_order_whose_execution_fails_does_not_stop_the_others_of_the_tick(
     portfolio, other_portfolio, sap, actor, other_trader, monkeypatch, caplog
 ):
-    from aktienanalyse.actor import Actor
+    from core.actor import Actor
 
     first = order_place(symbol="SAP", side="buy", order_type="limit", quantity=D("1"), price=D("190"), actor=actor)
     second = order_place(

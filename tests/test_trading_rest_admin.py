@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from aktienanalyse.actor import Actor
+from core.actor import Actor
 from trading.models import Order, OrderAudit, OrderStatus
 from trading.services import OrderRejected, order_place
 

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from aktienanalyse.actor import Actor
-from aktienanalyse.exceptions import NotFound, ValidationFailed
+from core.actor import Actor
+from core.exceptions import NotFound, ValidationFailed
 from portfolio.models import Portfolio, Position
 from trading.models import Order
 from trading.services import (

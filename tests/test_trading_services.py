@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
-from aktienanalyse.actor import Actor
-from aktienanalyse.exceptions import NotFound, ValidationFailed
+from core.actor import Actor
+from core.exceptions import NotFound, ValidationFailed
 from portfolio.models import Portfolio, Position
 from portfolio.services import portfolio_create
 from trading.execution import resting_orders_execute

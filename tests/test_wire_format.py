@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from realtime.fanout import Outbox
-from realtime.protocol import decode, encode, envelope, isoformat, utc_now
+from realtime.protocol import decode, encode, envelope
+from core.times import isoformat, utc_now
 
 
 def test_decimal_goes_out_as_the_exact_json_number():

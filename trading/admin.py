@@ -8,9 +8,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils.translation import gettext_lazy as _, ngettext
 
-from aktienanalyse.actor import Actor
-from aktienanalyse.exceptions import DomainError
-from aktienanalyse.numbers import ascii_int
+from core.actor import Actor
+from core.exceptions import DomainError
+from core.numbers import ascii_int
 from portfolio.admin import PORTFOLIO_FILTER, SupervisedAdmin
 
 from .models import Fill, Order, OrderAudit

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from portfolio.selectors import money
 from realtime.dispatch import send_event_on_commit
-from realtime.protocol import isoformat, utc_now_iso
+from core.times import isoformat, utc_now_iso
 
 from .models import Fill, Order
 

@@ -18,8 +18,8 @@ from rest_framework.permissions import BasePermission, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aktienanalyse.exceptions import ValidationFailed
-from aktienanalyse.permissions import staff_require
+from core.exceptions import ValidationFailed
+from core.permissions import staff_require
 from portfolio.selectors import PORTFOLIO_VIEW_PERMISSION, money, portfolio_get_visible
 from realtime.protocol import SYMBOL_RE
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from aktienanalyse.actor import Actor
+from core.actor import Actor
 from realtime.commands import CommandContext, command
 from realtime.payload import decimal_arg, id_arg, text_arg
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from aktienanalyse.numbers import ARITHMETIC, Digits, computed_exactly
+from core.numbers import ARITHMETIC, Digits, computed_exactly
 from portfolio.models import Instrument
 from portfolio.selectors import money
 from portfolio.services import (

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from aktienanalyse.exceptions import NotFound
-from aktienanalyse.numbers import ARITHMETIC, computed_exactly
+from core.exceptions import NotFound
+from core.numbers import ARITHMETIC, computed_exactly
 from market.models import PriceTick
 from portfolio.models import Instrument, Portfolio, Position
 from portfolio.selectors import money, percent, portfolio_valuation, portfolios_visible

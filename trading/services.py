@@ -16,9 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from aktienanalyse.actor import Actor
-from aktienanalyse.exceptions import DomainError, NotFound, ValidationFailed
-from aktienanalyse.numbers import Digits, computed_exactly, decimal_validate
+from core.actor import Actor
+from core.exceptions import DomainError, NotFound, ValidationFailed
+from core.numbers import Digits, computed_exactly, decimal_validate
 from portfolio.models import Instrument
 from portfolio.selectors import instrument_get, money, portfolio_get_visible, symbol_normalize
 from portfolio.services import PortfolioBook, portfolio_lock

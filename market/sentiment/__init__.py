@@ -20,9 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from aktienanalyse.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 from portfolio.models import Instrument
-from realtime.protocol import isoformat
+from core.times import isoformat
 
 from .german import german_score
 from ..models import NewsItem

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aktienanalyse.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 from market.conf import market_setting
 from market.fundamentals import fundamentals_from_alpha_vantage_overview, fundamentals_record_clean, fundamentals_store
 from market.records import records_clean

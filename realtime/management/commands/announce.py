@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from aktienanalyse.exceptions import DomainError
+from core.exceptions import DomainError
 from realtime.models import Announcement
 from realtime.services import ANNOUNCEMENT_LONGEST_EXPIRY, announcement_publish
 

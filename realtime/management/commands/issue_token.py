@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from aktienanalyse.exceptions import DomainError
+from core.exceptions import DomainError
 from realtime.services import access_token_issue
 
 
