@@ -91,7 +91,7 @@ def code_strings() -> dict[str, str]:
 
 
 def _protocol_error_strings() -> dict[str, str]:
-    """Return the wording of the gateway's own protocol errors and limits (realtime.protocol.ErrorCode)."""
+    """Return the wording of the gateway's own protocol errors and limits (realtime.wire.protocol.ErrorCode)."""
     return {
         "error_invalid_message_format": _("Die Nachricht ist kein gültiges JSON."),
         "error_invalid_message": _("Die Nachricht hat nicht die Form des Protokolls."),

@@ -19,11 +19,11 @@ from core.permissions import staff_may
 from aktienanalyse.texts import analysis_reason_strings, code_strings
 from portfolio.models import Instrument
 from portfolio.selectors import PORTFOLIO_VIEW_PERMISSION, portfolio_get_visible, portfolio_snapshot
-from realtime.events import EVENT_SCHEMAS
+from realtime.wire.events import EVENT_SCHEMAS
 from trading.selectors import portfolio_account
 
 # Event types the desk holds: every business event (portfolio, trading, market, analysis), in
-# the order `realtime/events.py` declares them. System events belong to the operations pages,
+# the order `realtime/wire/events.py` declares them. System events belong to the operations pages,
 # and the users' activity (`user.*`) to supervision. The server drops those the user may not see.
 DESK_CATEGORIES = ("portfolio", "trading", "market", "analysis")
 DESK_EVENT_TYPES = [name for name, schema in EVENT_SCHEMAS.items() if schema.category in DESK_CATEGORIES]

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 
 from core.actor import Actor
 from realtime.commands import CommandContext, command
-from realtime.payload import decimal_arg, id_arg, text_arg
+from realtime.wire.payload import decimal_arg, id_arg, text_arg
 
 from .selectors import (
     PORTFOLIO_VIEW_PERMISSION,

@@ -27,9 +27,9 @@ from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from .connections import connections
-from .loops import per_loop
-from .protocol import CloseCode
+from realtime.connections import connections
+from realtime.loops import per_loop
+from realtime.wire.protocol import CloseCode
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def token_session_key(token_id: int) -> str:
 def _live_tokens(keys: set[str]) -> set[str]:
     if not keys:
         return set()
-    from .models import AccessToken
+    from realtime.models import AccessToken
 
     ids = [int(key[len(TOKEN_KEY_PREFIX) :]) for key in keys]
     live = AccessToken.objects.filter(pk__in=ids, revoked_at__isnull=True).values_list("pk", flat=True)

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from .models import AccessToken, Announcement, ConnectionTermination
-from .services import access_token_revoke
+from realtime.models import AccessToken, Announcement, ConnectionTermination
+from realtime.services import access_token_revoke
 
 
 class RecordAdmin(admin.ModelAdmin):

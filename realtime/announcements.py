@@ -17,12 +17,12 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from . import dispatch
-from .commands import CommandContext, command
-from .fanout import Delivery, Fanout
-from .protocol import encode, envelope
-from .selectors import announcement_current_list
-from .services import ANNOUNCE_PERMISSION, announcement_data, announcement_publish
+from realtime import dispatch
+from realtime.commands import CommandContext, command
+from realtime.fanout import Delivery, Fanout
+from realtime.wire.protocol import encode, envelope
+from realtime.selectors import announcement_current_list
+from realtime.services import ANNOUNCE_PERMISSION, announcement_data, announcement_publish
 
 # Announcements a board holds at once; the quota keeps far fewer current.
 BOARD_LIMIT = 20

@@ -11,9 +11,9 @@ class RealtimeConfig(AppConfig):
     def ready(self) -> None:
         # Each app registers its WebSocket command handlers in its own `commands` module.
         autodiscover_modules("commands")
-        from . import signals  # noqa: F401  (connects the auth signal receivers)
-        from . import monitoring  # noqa: F401  (registers the monitoring commands)
-        from . import announcements  # noqa: F401  (registers the `announce` command)
-        from .server.checks import check_server_adapter
+        from realtime import signals  # noqa: F401  (connects the auth signal receivers)
+        from realtime import monitoring  # noqa: F401  (registers the monitoring commands)
+        from realtime import announcements  # noqa: F401  (registers the `announce` command)
+        from realtime.server.checks import check_server_adapter
 
         checks.register(check_server_adapter, checks.Tags.compatibility)

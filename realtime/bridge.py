@@ -31,8 +31,8 @@ so the question is who subscribes and where each subscriber delivers:
 A consumer-group design (Redis streams) was not chosen: the spec's services PUBLISH, so the bus
 carries pub/sub messages that a stream would never see without yet another subscriber.
 
-Every bus message is validated like client input (`realtime.protocol.decode`, the schemas of
-`realtime.events`, which accept what the spec's dataclass defaults write): malformed JSON,
+Every bus message is validated like client input (`realtime.wire.protocol.decode`, the schemas of
+`realtime.wire.events`, which accept what the spec's dataclass defaults write): malformed JSON,
 unknown event types and wrong field types are logged with the reason and dropped. When Redis goes away the bridge logs the loss, retries with a short
 backoff and logs the recovery; it never takes the process down.
 
@@ -62,11 +62,11 @@ from django.conf import settings
 from aktienanalyse import redis as redis_locations
 from core.exceptions import DomainError
 
-from . import dispatch, metrics
-from .events import EVENT_SCHEMAS, EventValidationError
-from .history import get_history
-from .logs import Throttle
-from .protocol import (
+from realtime import dispatch, metrics
+from realtime.wire.events import EVENT_SCHEMAS, EventValidationError
+from realtime.history import get_history
+from realtime.logs import Throttle
+from realtime.wire.protocol import (
     CLIENT_ID_RE,
     COMMAND_NAME_RE,
     CORRELATION_ID_MAX,
@@ -435,7 +435,7 @@ async def start_local_bridge(fanout: Any) -> BusBridge | None:
     """
     if not bus_enabled():
         return None
-    from .presence import Presence
+    from realtime.presence import Presence
 
     Presence().start()
     if bus_config()["BRIDGE"] != "local":

@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from core.exceptions import DomainError
 from core.permissions import staff_may
-from .protocol import ErrorCode
+from realtime.wire.protocol import ErrorCode
 from core.times import utc_now_iso
 
 

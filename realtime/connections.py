@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import metrics
+from realtime import metrics
 
 
 @dataclass

@@ -23,10 +23,10 @@ from django.db import InterfaceError, OperationalError
 
 from core.exceptions import DomainError
 
-from . import bridge, dispatch, drain, metrics
-from .activity import UserActivity
-from .announcements import announcements_attach
-from .access import (
+from realtime import bridge, dispatch, drain, metrics
+from realtime.activity import UserActivity
+from realtime.announcements import announcements_attach
+from realtime.access import (
     Verdict,
     check_consumers,
     get_permission_cache,
@@ -35,17 +35,17 @@ from .access import (
     session_fingerprint,
     token_session_key,
 )
-from .admission import get_leases
-from .commands import Command, CommandContext, registry
-from .connections import Connection, connections
-from .events import EVENT_SCHEMAS
-from .fanout import Delivery, Outbox, get_fanout
-from .gate import header, refuse_handshake
-from .history import get_history
-from .limits import ReplayBudget, TokenBucket, replay_turn
-from .logs import current_correlation_id, log_flow
-from .monitoring import monitor_attach
-from .protocol import (
+from realtime.admission import get_leases
+from realtime.commands import Command, CommandContext, registry
+from realtime.connections import Connection, connections
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.fanout import Delivery, Outbox, get_fanout
+from realtime.gate import header, refuse_handshake
+from realtime.history import get_history
+from realtime.limits import ReplayBudget, TokenBucket, replay_turn
+from realtime.logs import current_correlation_id, log_flow
+from realtime.monitoring import monitor_attach
+from realtime.wire.protocol import (
     COMMAND_NAME_RE,
     EVENT_NAME_RE,
     ClientMessage,
@@ -63,8 +63,8 @@ from .protocol import (
     parse_symbols,
 )
 from core.times import utc_now, utc_now_iso
-from .services import client_identity_claim
-from .server.transport import socket_writer
+from realtime.services import client_identity_claim
+from realtime.server.transport import socket_writer
 
 logger = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from django.conf import settings
 
-from .connections import connections
-from .dispatch import get_publisher
-from .protocol import CloseCode
+from realtime.connections import connections
+from realtime.dispatch import get_publisher
+from realtime.wire.protocol import CloseCode
 
 logger = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from . import metrics
-from .connections import connections
-from .dispatch import EVENT, ORIGIN, event_group, get_backlog
-from .events import EVENT_SCHEMAS
-from .logs import log_flow_debug
-from .loops import per_loop
-from .frames import FrameWriter, text_frame
+from realtime import metrics
+from realtime.connections import connections
+from realtime.dispatch import EVENT, ORIGIN, event_group, get_backlog
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.logs import log_flow_debug
+from realtime.loops import per_loop
+from realtime.wire.frames import FrameWriter, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class Fanout:
     async def _ensure_reader(self) -> None:
         if self.channel_name is None:
             self.channel_name = await self.layer.new_channel("fanout.")
-            from .bridge import start_local_bridge  # the bus bridge delivers through this fan-out
+            from realtime.bridge import start_local_bridge  # the bus bridge delivers through this fan-out
 
             self.bridge = await start_local_bridge(self)
         if self._reader is None or self._reader.done():

@@ -42,9 +42,9 @@ from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
-from . import metrics
-from .logs import Throttle
-from .services import access_token_authenticate, client_identity_claim
+from realtime import metrics
+from realtime.logs import Throttle
+from realtime.services import access_token_authenticate, client_identity_claim
 
 logger = logging.getLogger("realtime.gate")
 _refusals = Throttle()

@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 
 from aktienanalyse import redis as redis_locations
 
-from .protocol import decode, encode
+from realtime.wire.protocol import decode, encode
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import asyncio
 import time
 import weakref
 
-from .loops import per_loop
+from realtime.loops import per_loop
 
 
 class TokenBucket:

@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .server.prometheus import observe_many
+from realtime.server.prometheus import observe_many
 
 CONNECTIONS = Gauge("realtime_connections", "Open WebSocket connections.", multiprocess_mode="livesum")
 MESSAGES_RECEIVED = Counter("realtime_messages_received", "Client messages received, by message type.", ["type"])

@@ -21,14 +21,14 @@ from channels.db import database_sync_to_async
 
 from core.exceptions import ValidationFailed
 
-from . import dispatch, metrics
-from .commands import CommandContext, command
-from .connections import connections
-from .events import MONITOR_PERMISSION
-from .fanout import Delivery, Fanout
-from .protocol import CLIENT_ID_RE, CloseCode
+from realtime import dispatch, metrics
+from realtime.commands import CommandContext, command
+from realtime.connections import connections
+from realtime.wire.events import MONITOR_PERMISSION
+from realtime.fanout import Delivery, Fanout
+from realtime.wire.protocol import CLIENT_ID_RE, CloseCode
 from core.times import isoformat, utc_now_iso
-from .services import connection_termination_record
+from realtime.services import connection_termination_record
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import time
 import uuid
 from typing import Any
 
-from .bridge import bus_config, bus_redis
-from .connections import connections
+from realtime.bridge import bus_config, bus_redis
+from realtime.connections import connections
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .services import announcement_data, announcement_publish
+from realtime.services import announcement_data, announcement_publish
 
 _ANNOUNCEMENT = inline_serializer(
     "Announcement",

@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from .consumers import EventConsumer
+from realtime.consumers import EventConsumer
 
 # `/ws/` for a new client, `/ws/<client_id>` when the spec's client reconnects with its id.
 websocket_urlpatterns = [

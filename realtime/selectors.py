@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from .models import Announcement
+from realtime.models import Announcement
 
 
 def announcement_current_list(*, limit: int) -> list[Announcement]:

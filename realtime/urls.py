@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from realtime import views
 
 urlpatterns = [
     path("metrics", views.prometheus_metrics, name="metrics"),

@@ -23,9 +23,9 @@ from django.utils.translation import gettext as _
 
 from aktienanalyse.texts import code_strings
 
-from . import drain, metrics
-from .events import EVENT_SCHEMAS, MONITOR_PERMISSION
-from .monitoring import gateway_snapshot
+from realtime import drain, metrics
+from realtime.wire.events import EVENT_SCHEMAS, MONITOR_PERMISSION
+from realtime.monitoring import gateway_snapshot
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ list of what is mutated and which tests judge it (SCOPES narrows a module to the
 a module that moves changes its line there.
 
     python scripts/mutation.py                     every target, then the score table
-    python scripts/mutation.py realtime/payload.py one target (or several), then the table
+    python scripts/mutation.py realtime/wire/payload.py one target (or several), then the table
     python scripts/mutation.py --report            only the table, from the last runs
     python scripts/mutation.py --survivors         the table and every surviving mutant's diff
 
@@ -39,8 +39,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_services.py",
     ),
     "realtime/history.py": ("tests/test_history_age.py", "tests/test_history_judge.py"),
-    "realtime/payload.py": ("tests/test_payload_readers.py",),
-    "realtime/protocol.py": ("tests/test_protocol_parsing.py",),
+    "realtime/wire/payload.py": ("tests/test_payload_readers.py",),
+    "realtime/wire/protocol.py": ("tests/test_protocol_parsing.py",),
     "trading/services.py": (
         "tests/test_trading_service_rules.py",
         "tests/test_trading_services.py",

@@ -9,7 +9,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 
 from realtime.connections import connections
-from realtime.protocol import CloseCode
+from realtime.wire.protocol import CloseCode
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)

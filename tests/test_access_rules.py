@@ -30,7 +30,7 @@ from realtime.gate import (
     request_secure,
     trusted_origins,
 )
-from realtime.protocol import CloseCode
+from realtime.wire.protocol import CloseCode
 from realtime.services import access_token_issue, access_token_revoke
 from tests.fixtures.users import grant
 

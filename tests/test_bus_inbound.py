@@ -18,7 +18,7 @@ from realtime.bridge import (
     check_bus_value,
     parse_bus_message,
 )
-from realtime.protocol import decode
+from realtime.wire.protocol import decode
 from tests.fixtures.bus import spec_command_response, spec_price_update
 
 

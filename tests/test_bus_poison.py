@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from realtime import bridge, dispatch
 from realtime.bridge import BusBridge, DropReason, LocalDelivery
 from realtime.history import get_history
-from realtime.protocol import decode
+from realtime.wire.protocol import decode
 from tests.fixtures.bus import shared_redis_url, spec_price_update
 
 PRICE = "market.price_update"

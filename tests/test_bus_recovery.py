@@ -14,7 +14,7 @@ from channels.layers import channel_layers, get_channel_layer
 
 from realtime.dispatch import asend_event
 from realtime.history import MemoryHistory, RedisHistory, get_history
-from realtime.protocol import decode
+from realtime.wire.protocol import decode
 from core.times import utc_now_iso
 from tests.fixtures.bus import Bus, LiveClient, new_bus, publish_marker, shared_redis_url, spec_price_update
 from tests.fixtures.spec_events import MarketAlertEvent, spec_bus_text

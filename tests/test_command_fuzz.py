@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 
 from portfolio.models import Portfolio, Position
 from realtime.commands import registry
-from realtime.protocol import decode
+from realtime.wire.protocol import decode
 from tests.fixtures.ws import session_cookie, socket_on_own_loop
 from trading.models import Order
 

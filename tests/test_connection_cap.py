@@ -12,7 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from realtime.admission import leases_key, rebuild_seconds
-from realtime.protocol import CloseCode, decode
+from realtime.wire.protocol import CloseCode, decode
 from tests.fixtures.bus import new_bus, shared_redis_url
 from tests.fixtures.servers import ServerProcess, free_port
 from tests.fixtures.waiting import aeventually

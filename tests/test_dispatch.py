@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from realtime.dispatch import asend_event, build_event_message, send_event_on_commit
-from realtime.events import EVENT_SCHEMAS, EventValidationError, category_of
+from realtime.wire.events import EVENT_SCHEMAS, EventValidationError, category_of
 from realtime.history import get_history
 from tests.fixtures.ws import login_cookie
 

@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from portfolio.models import Portfolio
-from realtime.protocol import decode
+from realtime.wire.protocol import decode
 from tests.fixtures.bus import live_connect, new_bus, shared_redis_url
 from tests.fixtures.servers import database_url, start_daphne
 from tests.fixtures.ws import session_cookie

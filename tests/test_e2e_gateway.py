@@ -231,7 +231,7 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
     it; price ticks waiting behind are conflated; more waiting frames than the queue limit close
     it with 4008. Every figure is the server's own, from the monitoring snapshot."""
     from realtime.fanout import Outbox
-    from realtime.protocol import CloseCode
+    from realtime.wire.protocol import CloseCode
     from tests.fixtures.users import grant
     from tests.fixtures.waiting import aeventually
     from tests.test_server_protocol import _frame, _open_socket, _server_frames

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from websockets.asyncio.client import connect
 
-from realtime.events import get_schema
+from realtime.wire.events import get_schema
 from tests.fixtures.servers import BASE_DIR
 from tests.fixtures.ws import session_cookie
 from trading.models import Order, OrderAudit, OrderStatus

@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 
 from realtime import gate
 from realtime.logs import Throttle
-from realtime.protocol import CloseCode
+from realtime.wire.protocol import CloseCode
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ import pytest
 from realtime.connections import connections
 from realtime.dispatch import asend_event
 from realtime.fanout import Outbox
-from realtime.protocol import CloseCode
+from realtime.wire.protocol import CloseCode
 from tests.fixtures.ws import login_cookie, send_marker
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from market.models import Analysis
-from realtime.events import get_schema
+from realtime.wire.events import get_schema
 from tests.fixtures.market import add_history, make_instrument
 from tests.fixtures.ws import login_cookie, send_marker
 

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from realtime.events import get_schema
+from realtime.wire.events import get_schema
 from tests.fixtures.bus import LiveClient, live_connect
 from tests.fixtures.market import make_instrument
 from tests.fixtures.servers import BASE_DIR, in_process_feed_env, server_env, start_daphne

@@ -18,8 +18,8 @@ from market.models import AlertRule, PriceTick
 from market.providers import SimulatedMarket
 from market.services import alert_rule_create, price_history_prune, price_history_seed, price_tick_record
 from portfolio.models import Instrument
-from realtime.events import get_schema
-from realtime.protocol import decode
+from realtime.wire.events import get_schema
+from realtime.wire.protocol import decode
 from tests.fixtures.bus import gateway_layer, shared_redis_url
 from tests.fixtures.market import ScriptedMarket, make_instrument
 from tests.fixtures.servers import BASE_DIR

@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.exceptions import ValidationFailed
 from market import fundamentals as fa
 from market.models import Analysis
-from realtime.events import get_schema
+from realtime.wire.events import get_schema
 from tests.fixtures.analysis import add_fundamentals
 from tests.fixtures.market import make_instrument
 from tests.fixtures.ws import login_cookie

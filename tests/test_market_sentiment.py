@@ -13,7 +13,7 @@ from core.exceptions import ValidationFailed
 from market import sentiment as sa
 from market.sentiment import german
 from market.models import Analysis
-from realtime.events import get_schema
+from realtime.wire.events import get_schema
 from tests.fixtures.analysis import add_news
 from tests.fixtures.market import make_instrument
 from tests.fixtures.ws import login_cookie

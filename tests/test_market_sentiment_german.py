@@ -13,7 +13,7 @@ from vaderSentiment.vaderSentiment import normalize
 from market import sentiment as sa
 from market.demo import DEMO_NEWS
 from market.sentiment import german
-from realtime.events import get_schema
+from realtime.wire.events import get_schema
 from tests.fixtures.analysis import add_news
 from tests.fixtures.market import make_instrument
 from tests.fixtures.ws import login_cookie

@@ -246,7 +246,7 @@ def test_monitoring_lists_gateway_errors_apart_from_business_refusals_by_code():
 
     from django.conf import settings
 
-    from realtime.protocol import ErrorCode
+    from realtime.wire.protocol import ErrorCode
 
     source = (Path(settings.BASE_DIR) / "static" / "ts" / "monitoring.ts").read_text()
     listed = set(re.findall(r'"([a-z_]+)"', source.split("const GATEWAY_ERROR_CODES = new Set([")[1].split("]);")[0]))

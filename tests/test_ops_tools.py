@@ -15,7 +15,7 @@ from aktienanalyse.asgi import application
 from core.exceptions import PermissionDenied
 from realtime import access
 from realtime.models import AccessToken
-from realtime.protocol import CloseCode
+from realtime.wire.protocol import CloseCode
 from realtime.services import access_token_issue, access_token_revoke
 from tests.fixtures.servers import BASE_DIR
 from tests.fixtures.waiting import aeventually

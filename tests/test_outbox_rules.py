@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from realtime.fanout import Outbox
-from realtime.frames import text_frame
+from realtime.wire.frames import text_frame
 
 
 class Writer:

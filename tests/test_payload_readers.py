@@ -6,7 +6,7 @@ import pytest
 
 from core.exceptions import ValidationFailed
 from core.numbers import Digits
-from realtime.payload import decimal_arg, id_arg, text_arg
+from realtime.wire.payload import decimal_arg, id_arg, text_arg
 
 MISSING = object()
 

@@ -13,7 +13,7 @@ from core.actor import Actor
 from aktienanalyse.roles import OPERATOR
 from portfolio.models import Position, PositionCorrection
 from realtime.commands import registry
-from realtime.events import EVENT_SCHEMAS
+from realtime.wire.events import EVENT_SCHEMAS
 from tests.fixtures.users import grant
 from tests.fixtures.ws import login_cookie
 from trading.models import Order, OrderAudit, OrderStatus

@@ -5,8 +5,8 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from realtime.events import EVENT_SCHEMAS
-from realtime.protocol import decode
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.protocol import decode
 from tests.fixtures.ws import session_cookie, socket_on_own_loop
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,7 +6,7 @@ import pytest
 
 from realtime.commands import registry
 from realtime.dispatch import asend_event
-from realtime.protocol import decode
+from realtime.wire.protocol import decode
 from tests.fixtures.ws import login_cookie, send_marker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -283,7 +283,7 @@ async def test_oversized_message_is_refused(staff_ws, settings):
 def test_correlation_ids_the_server_makes_are_distinct_version_4_uuids():
     import uuid
 
-    from realtime.protocol import new_correlation_id
+    from realtime.wire.protocol import new_correlation_id
 
     ids = [new_correlation_id() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)

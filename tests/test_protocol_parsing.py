@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from realtime import protocol
-from realtime.protocol import (
+from realtime.wire import protocol
+from realtime.wire.protocol import (
     ClientMessage,
     ErrorCode,
     ProtocolError,

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from websockets.exceptions import ConnectionClosed
 
 from aktienanalyse import redis as redis_locations
-from realtime.protocol import decode
+from realtime.wire.protocol import decode
 from tests.fixtures.bus import LiveClient, live_connect, spec_price_update
 from tests.fixtures.servers import RedisServer, SentinelServer, server_env, start_daphne
 from tests.fixtures.waiting import aeventually, eventually

@@ -28,9 +28,9 @@ from aktienanalyse_events import (
     codec,
 )
 from realtime.bridge import parse_bus_message
-from realtime.events import EVENT_SCHEMAS, Field, Kind
+from realtime.wire.events import EVENT_SCHEMAS, Field, Kind
 from realtime.management.commands import generate_service_events
-from realtime.protocol import decode
+from realtime.wire.protocol import decode
 from tests.fixtures import spec_events
 from tests.fixtures.bus import shared_redis_url
 from tests.fixtures.servers import BASE_DIR, free_port

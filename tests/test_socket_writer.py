@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet import abstract
 
-from realtime.frames import text_frame
+from realtime.wire.frames import text_frame
 from realtime.server.transport import SocketWriter, held, write_now
 
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from realtime.frames import text_frame
+from realtime.wire.frames import text_frame
 from realtime.server import transport as transport_module
 from realtime.server.checks import log_fallback
 from realtime.server.transport import SocketWriter, _protocol_of, held, plain_tcp, socket_writer, write_now

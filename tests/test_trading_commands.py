@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from portfolio.models import Position, PositionCorrection
-from realtime.events import get_schema
+from realtime.wire.events import get_schema
 from tests.fixtures.ws import login_cookie, send_marker
 from trading.execution import resting_orders_execute
 from trading.models import Order, OrderAudit, OrderStatus

@@ -25,7 +25,7 @@ from portfolio.models import Portfolio, Position, PositionCorrection
 from portfolio.services import COST
 from portfolio.services import QUANTITY as POSITION_QUANTITY
 from realtime.commands import CommandContext, registry
-from realtime.protocol import parse_client_message
+from realtime.wire.protocol import parse_client_message
 from tests.fixtures.ws import login_cookie
 from trading import execution
 from trading.execution import resting_orders_execute

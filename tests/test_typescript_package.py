@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from realtime.events import EVENT_SCHEMAS
+from realtime.wire.events import EVENT_SCHEMAS
 from realtime.services import access_token_issue
 from tests.fixtures.servers import BASE_DIR
 

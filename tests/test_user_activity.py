@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
 
-from realtime.events import get_schema
+from realtime.wire.events import get_schema
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)

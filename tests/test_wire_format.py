@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from realtime.fanout import Outbox
-from realtime.protocol import decode, encode, envelope
+from realtime.wire.protocol import decode, encode, envelope
 from core.times import isoformat, utc_now
 
 

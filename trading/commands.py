@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 
 from core.actor import Actor
 from realtime.commands import CommandContext, command
-from realtime.payload import decimal_arg, id_arg, text_arg
+from realtime.wire.payload import decimal_arg, id_arg, text_arg
 
 from .models import Order, OrderStatus
 from .selectors import ORDER_CHANGE_PERMISSION, ORDER_PLACE_PERMISSION, order_get_visible

@@ -1,7 +1,7 @@
 """What the commands that write a file from the schema table share: writing it, or checking it.
 
 Each generated file is committed; a test compares it with what its command writes now, so a
-change to `realtime/events.py` that is not regenerated fails the test run.
+change to `realtime/wire/events.py` that is not regenerated fails the test run.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ from django.conf import settings
 from twisted.internet.error import ReactorNotRunning
 from twisted.web import http
 
-from .. import drain
+from realtime import drain
 from . import checks
 from .transport import plain_tcp, write_now
 

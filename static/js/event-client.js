@@ -17,7 +17,7 @@ export class CommandError extends Error {
         this.details = details;
     }
 }
-/** Local error codes (the server's codes come from realtime.protocol.ErrorCode). */
+/** Local error codes (the server's codes come from realtime.wire.protocol.ErrorCode). */
 export const LocalErrorCode = {
     TIMEOUT: "timeout",
     NOT_CONNECTED: "not_connected",

@@ -1,6 +1,6 @@
 /**
  * The `data` of every event type, generated from the gateway's schema table
- * (realtime/events.py) by `python manage.py generate_ts_events`; do not edit.
+ * (realtime/wire/events.py) by `python manage.py generate_ts_events`; do not edit.
  *
  * Field names are those on the wire. Decimals (money, prices, quantities) arrive as exact JSON
  * numbers, which JSON.parse reads as `number`; a handler's second argument has the frame's text

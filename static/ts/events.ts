@@ -1,7 +1,7 @@
 /**
  * Wire types of the gateway's protocol: the envelope and the gateway's own messages, mirroring
- * realtime/protocol.py, and the command payloads. The `data` of every event type is generated
- * from realtime/events.py into events.generated.ts, re-exported here.
+ * realtime/wire/protocol.py, and the command payloads. The `data` of every event type is generated
+ * from realtime/wire/events.py into events.generated.ts, re-exported here.
  */
 
 import type { DecimalNumber, ErrorOccurredData, OrderCreatedData, SchemaEventDataMap, Timestamp } from "./events.generated.js";
@@ -98,7 +98,7 @@ export interface EventDataMap extends SchemaEventDataMap {
 
 export type EventType = keyof EventDataMap;
 
-/** Every event type a client may subscribe to (the keys of realtime.events.EVENT_SCHEMAS). */
+/** Every event type a client may subscribe to (the keys of realtime.wire.events.EVENT_SCHEMAS). */
 export const SUBSCRIBABLE_EVENT_TYPES = EVENT_TYPES;
 
 // Command payloads and results (trading and market data apps)

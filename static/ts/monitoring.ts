@@ -68,7 +68,7 @@ const STALE_MS = 3 * REFRESH_MS + 1000;
 const MAX_STREAM = 2000;
 const HEALTH_MS = 5000;
 const TREND_SAMPLES = 60; // two minutes of snapshots
-// Codes of the gateway's own faults, limits and protocol errors (realtime.protocol.ErrorCode
+// Codes of the gateway's own faults, limits and protocol errors (realtime.wire.protocol.ErrorCode
 // minus the refusals validation_error, not_found and permission_denied). Every other code is a
 // business refusal (a domain error such as insufficient_cash) and is listed apart.
 const GATEWAY_ERROR_CODES = new Set([

@@ -2,8 +2,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from realtime.dispatch import send_event
-from realtime.events import EVENT_SCHEMAS, EventValidationError
-from realtime.protocol import CLIENT_ID_RE, decode
+from realtime.wire.events import EVENT_SCHEMAS, EventValidationError
+from realtime.wire.protocol import CLIENT_ID_RE, decode
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 The desk, the monitoring pages and the npm package (`clients/typescript`) compile against
 `static/ts/events.generated.ts`; a test fails when the file in the repository differs from what
-this writes, so the types cannot drift from `realtime/events.py`.
+this writes, so the types cannot drift from `realtime/wire/events.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from realtime.events import CATEGORIES, EVENT_SCHEMAS, EventSchema, Field, Kind
+from realtime.wire.events import CATEGORIES, EVENT_SCHEMAS, EventSchema, Field, Kind
 from realtime.management.generated import SECTIONS, GeneratedFileCommand
 
 TARGET = Path(settings.BASE_DIR) / "static" / "ts" / "events.generated.ts"
@@ -31,7 +31,7 @@ _TYPES = {
 
 HEADER = """/**
  * The `data` of every event type, generated from the gateway's schema table
- * (realtime/events.py) by `python manage.py generate_ts_events`; do not edit.
+ * (realtime/wire/events.py) by `python manage.py generate_ts_events`; do not edit.
  *
  * Field names are those on the wire. Decimals (money, prices, quantities) arrive as exact JSON
  * numbers, which JSON.parse reads as `number`; a handler's second argument has the frame's text

@@ -4,8 +4,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from realtime.client import add_connection_arguments, connect, is_connection_failure, refused_message
-from realtime.events import EVENT_SCHEMAS
-from realtime.protocol import decode, encode
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.protocol import decode, encode
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from realtime.client import add_connection_arguments, connect, is_connection_failure, refused_message
-from realtime.protocol import decode, encode, new_correlation_id
+from realtime.wire.protocol import decode, encode, new_correlation_id
 
 HELP_TEXT = """Lines you can type:
   sub <event type> [...]        subscribe

@@ -1,6 +1,6 @@
 """The event classes of the spec's section 2, one per event type, with exact decimals on the wire.
 
-Generated from the gateway's schema table (`realtime/events.py`) by
+Generated from the gateway's schema table (`realtime/wire/events.py`) by
 `python manage.py generate_service_events`; do not edit. Every class is the spec's dataclass:
 the same name, fields, order and defaults, and a `to_websocket_data()` returning the same keys,
 except that money and quantities stay `Decimal` instead of becoming `float`.

@@ -13,7 +13,7 @@ from typing import Any
 from core.exceptions import ValidationFailed
 from core.numbers import Digits, ascii_int, decimal_from_input, decimal_validate
 
-from .protocol import ErrorCode
+from realtime.wire.protocol import ErrorCode
 
 _MISSING = object()
 
