@@ -1,6 +1,6 @@
 """Measure channels-redis core against pub/sub for the gateway's fan-out pattern.
 
-Each gateway process holds one channel in each group (realtime/fanout.py), so a broadcast is a
+Each gateway process holds one channel in each group (realtime/delivery/fanout.py), so a broadcast is a
 `group_send` to a group with one member per process. This script runs that pattern: PROCESSES
 receiver processes, each with its own layer and one channel in the group, and a sender.
 

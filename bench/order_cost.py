@@ -51,7 +51,7 @@ def setup_django() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
-    from realtime import dispatch
+    from realtime.delivery import dispatch
 
     # As in a gateway process, the database thread hands committed events to the loop's
     # publisher; here they are dropped there, so Redis costs nothing of what is measured.

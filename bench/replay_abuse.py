@@ -59,7 +59,7 @@ def abuser_cookie() -> str:
 
 
 async def fill_history() -> None:
-    from realtime.dispatch import asend_event
+    from realtime.delivery.dispatch import asend_event
 
     for n in range(HISTORY):
         await asend_event("market.price_update", base.tick(n))

@@ -151,7 +151,7 @@ def tick(n: int) -> dict:
 
 class OurPublisher:
     async def publish(self, n: int) -> None:
-        from realtime.dispatch import asend_event
+        from realtime.delivery.dispatch import asend_event
 
         await asend_event("market.price_update", tick(n))
 
@@ -164,7 +164,7 @@ class ReferencePublisher:
         self.channel = channel
 
     async def publish(self, n: int) -> None:
-        from realtime.dispatch import build_event_message
+        from realtime.delivery.dispatch import build_event_message
 
         await self.client.publish(self.channel, build_event_message("market.price_update", tick(n))["text"])
 

@@ -32,7 +32,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from realtime.connections import connections
-from realtime.dispatch import asend_event
+from realtime.delivery.dispatch import asend_event
 from core.times import utc_now_iso
 
 from .conf import market_setting

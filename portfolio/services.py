@@ -1,6 +1,6 @@
 """Writes to portfolios: fills booked into cash and positions, audited corrections, revaluation.
 
-Every change is announced on commit through `realtime.dispatch`, addressed to the portfolio's
+Every change is announced on commit through `realtime.delivery.dispatch`, addressed to the portfolio's
 members only.
 """
 
@@ -19,7 +19,7 @@ from django.db.transaction import TransactionManagementError
 from core.actor import Actor
 from core.exceptions import DomainError, ValidationFailed
 from core.numbers import ARITHMETIC, Digits, computed_exactly, decimal_validate
-from realtime.dispatch import send_event_on_commit
+from realtime.delivery.dispatch import send_event_on_commit
 from core.times import utc_now_iso
 
 from .models import Instrument, Portfolio, Position, PositionCorrection

@@ -17,9 +17,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from realtime import dispatch
+from realtime.delivery import dispatch
 from realtime.commands import CommandContext, command
-from realtime.fanout import Delivery, Fanout
+from realtime.delivery.fanout import Delivery, Fanout
 from realtime.wire.protocol import encode, envelope
 from realtime.selectors import announcement_current_list
 from realtime.services import ANNOUNCE_PERMISSION, announcement_data, announcement_publish

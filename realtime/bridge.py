@@ -62,9 +62,11 @@ from django.conf import settings
 from aktienanalyse import redis as redis_locations
 from core.exceptions import DomainError
 
-from realtime import dispatch, metrics
+from realtime.delivery import dispatch
+
+from realtime import metrics
 from realtime.wire.events import EVENT_SCHEMAS, EventValidationError
-from realtime.history import get_history
+from realtime.delivery.history import get_history
 from realtime.logs import Throttle
 from realtime.wire.protocol import (
     CLIENT_ID_RE,

@@ -23,7 +23,9 @@ from django.db import InterfaceError, OperationalError
 
 from core.exceptions import DomainError
 
-from realtime import bridge, dispatch, drain, metrics
+from realtime import bridge, drain, metrics
+
+from realtime.delivery import dispatch
 from realtime.activity import UserActivity
 from realtime.announcements import announcements_attach
 from realtime.access import (
@@ -39,9 +41,9 @@ from realtime.admission import get_leases
 from realtime.commands import Command, CommandContext, registry
 from realtime.connections import Connection, connections
 from realtime.wire.events import EVENT_SCHEMAS
-from realtime.fanout import Delivery, Outbox, get_fanout
+from realtime.delivery.fanout import Delivery, Outbox, get_fanout
 from realtime.gate import header, refuse_handshake
-from realtime.history import get_history
+from realtime.delivery.history import get_history
 from realtime.limits import ReplayBudget, TokenBucket, replay_turn
 from realtime.logs import current_correlation_id, log_flow
 from realtime.monitoring import monitor_attach

@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 
 from realtime.connections import connections
-from realtime.dispatch import get_publisher
+from realtime.delivery.dispatch import get_publisher
 from realtime.wire.protocol import CloseCode
 
 logger = logging.getLogger(__name__)

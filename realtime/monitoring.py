@@ -21,11 +21,13 @@ from channels.db import database_sync_to_async
 
 from core.exceptions import ValidationFailed
 
-from realtime import dispatch, metrics
+from realtime.delivery import dispatch
+
+from realtime import metrics
 from realtime.commands import CommandContext, command
 from realtime.connections import connections
 from realtime.wire.events import MONITOR_PERMISSION
-from realtime.fanout import Delivery, Fanout
+from realtime.delivery.fanout import Delivery, Fanout
 from realtime.wire.protocol import CLIENT_ID_RE, CloseCode
 from core.times import isoformat, utc_now_iso
 from realtime.services import connection_termination_record

@@ -13,7 +13,7 @@ from django.db.models.signals import m2m_changed, post_save
 from django.dispatch import receiver
 
 from realtime.access import session_fingerprint
-from realtime.dispatch import ACCESS, anotify_access_changed, asend_message, user_group
+from realtime.delivery.dispatch import ACCESS, anotify_access_changed, asend_message, user_group
 
 logger = logging.getLogger(__name__)
 User = get_user_model()

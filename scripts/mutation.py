@@ -38,7 +38,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_execution_rules.py",
         "tests/test_trading_services.py",
     ),
-    "realtime/history.py": ("tests/test_history_age.py", "tests/test_history_judge.py"),
+    "realtime/delivery/history.py": ("tests/test_history_age.py", "tests/test_history_judge.py"),
     "realtime/wire/payload.py": ("tests/test_payload_readers.py",),
     "realtime/wire/protocol.py": ("tests/test_protocol_parsing.py",),
     "trading/services.py": (
@@ -48,7 +48,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_execution_rules.py",
         "tests/test_trading_interleaving.py",
     ),
-    "realtime/fanout.py": ("tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py"),
+    "realtime/delivery/fanout.py": ("tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py"),
     "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py"),
     "realtime/bridge.py": (
         "tests/test_bus_messages.py",
@@ -67,7 +67,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
         "_optional_str", "check_bus_value", "_check_bus_string", "parse_bus_message", "_bus_message",
         "_command_response_message", "BusBridge.handle",
     ),
-    "realtime/fanout.py": ("Outbox.*",),
+    "realtime/delivery/fanout.py": ("Outbox.*",),
     # The handshake's origin check and credentials; the ASGI gate around them is tested through
     # the consumer (tests/test_handshake.py), too slow to mutate here.
     "realtime/gate.py": (

@@ -70,7 +70,7 @@ async def test_lost_permission_stops_the_matching_events_at_once(ws_connect, ope
 
     removed = await client.receive_event("subscription.removed", timeout=5)
     assert removed["data"] == {"event_type": "system.error", "client_id": confirmed["data"]["client_id"], "reason": "permission_revoked"}
-    from realtime.dispatch import asend_event
+    from realtime.delivery.dispatch import asend_event
 
     (marker_type,) = await client.subscribe("market.alert")
     assert marker_type["event"] == "subscription.confirmed"
@@ -89,7 +89,7 @@ async def test_lost_permission_stops_the_matching_events_at_once(ws_connect, ope
 
 
 async def test_a_demoted_superuser_keeps_no_superuser_power_on_sockets_already_open(ws_connect, superuser):
-    from realtime.dispatch import asend_event
+    from realtime.delivery.dispatch import asend_event
 
     client, _ = await ws_connect(cookie=await login_cookie(superuser))
     confirmed = await client.subscribe("system.error", "market.price_update")

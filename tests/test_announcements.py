@@ -132,8 +132,9 @@ async def test_a_connection_opened_later_gets_the_current_announcements_only(ws_
 async def test_an_announcement_stored_before_the_process_started_is_sent_to_new_connections(ws_connect, staff_user):
     # given a current announcement this process never heard (another process sent it)
     await sync_to_async(call_command)("announce", "Neustart 22 Uhr", "--expires-in", "600")
-    from realtime import announcements, fanout
+    from realtime import announcements
 
+    from realtime.delivery import fanout
     board = announcements._boards.get(fanout.get_fanout())
     if board is not None:
         board.current.clear()  # as in a process started afterwards

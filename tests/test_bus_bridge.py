@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import redis
 
-from realtime import dispatch
+from realtime.delivery import dispatch
 from core.times import utc_now_iso
 from tests.fixtures.bus import gateway_layer, new_bus, publish_marker, shared_redis_url, spec_command_response, spec_price_update
 from tests.fixtures.servers import BASE_DIR

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from realtime import dispatch
+from realtime.delivery import dispatch
 from core.times import utc_now_iso
 from tests.fixtures.bus import gateway_layer, new_bus, shared_redis_url, spec_price_update
 from tests.fixtures.waiting import aeventually

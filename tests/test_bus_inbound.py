@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from realtime import bridge, dispatch
+from realtime import bridge
+
+from realtime.delivery import dispatch
 from realtime.bridge import (
     MAX_BUS_DEPTH,
     MAX_BUS_MESSAGE_BYTES,

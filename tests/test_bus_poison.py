@@ -12,9 +12,11 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from prometheus_client import REGISTRY
 
-from realtime import bridge, dispatch
+from realtime import bridge
+
+from realtime.delivery import dispatch
 from realtime.bridge import BusBridge, DropReason, LocalDelivery
-from realtime.history import get_history
+from realtime.delivery.history import get_history
 from realtime.wire.protocol import decode
 from tests.fixtures.bus import shared_redis_url, spec_price_update
 

@@ -12,8 +12,8 @@ import pytest
 import redis
 from channels.layers import channel_layers, get_channel_layer
 
-from realtime.dispatch import asend_event
-from realtime.history import MemoryHistory, RedisHistory, get_history
+from realtime.delivery.dispatch import asend_event
+from realtime.delivery.history import MemoryHistory, RedisHistory, get_history
 from realtime.wire.protocol import decode
 from core.times import utc_now_iso
 from tests.fixtures.bus import Bus, LiveClient, new_bus, publish_marker, shared_redis_url, spec_price_update

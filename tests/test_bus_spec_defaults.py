@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from realtime import dispatch
+from realtime.delivery import dispatch
 from realtime.bridge import BusMessageRejected, DropReason, parse_bus_message
 from realtime.wire.events import EVENT_SCHEMAS, EventValidationError, Kind
 from realtime.wire.protocol import decode

@@ -6,9 +6,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from realtime.dispatch import asend_event, build_event_message, send_event_on_commit
+from realtime.delivery.dispatch import asend_event, build_event_message, send_event_on_commit
 from realtime.wire.events import EVENT_SCHEMAS, EventValidationError, category_of
-from realtime.history import get_history
+from realtime.delivery.history import get_history
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -142,7 +142,7 @@ def test_send_event_on_commit_validates_inside_the_transaction():
 
 async def test_events_worker_threads_commit_go_out_once_each_in_commit_order(ws_connect, staff_user):
     """Committed events are handed to the loop's publisher, which sends them in commit order."""
-    from realtime.dispatch import get_publisher
+    from realtime.delivery.dispatch import get_publisher
 
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     await client.subscribe("market.alert")
@@ -166,7 +166,7 @@ async def test_events_worker_threads_commit_go_out_once_each_in_commit_order(ws_
 async def test_events_committed_together_are_numbered_at_once_and_go_out_unnumbered_when_that_fails(
     ws_connect, staff_user, monkeypatch
 ):
-    from realtime import dispatch
+    from realtime.delivery import dispatch
     from realtime.connections import connections
 
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
@@ -213,7 +213,7 @@ async def test_an_event_the_pubsub_layer_refuses_reaches_this_process_sockets_an
 
     from channels.layers import channel_layers
 
-    from realtime.dispatch import asend_messages
+    from realtime.delivery.dispatch import asend_messages
 
     # given a process on the channels-redis pub/sub layer (it has no backlog) and a subscribed socket
     settings.REDIS_URL = own_redis.url

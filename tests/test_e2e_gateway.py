@@ -16,7 +16,7 @@ from channels_redis.core import RedisChannelLayer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from realtime.dispatch import build_event_message
+from realtime.delivery.dispatch import build_event_message
 from tests.fixtures.servers import server_env, start_daphne
 from tests.fixtures.ws import session_cookie
 
@@ -230,7 +230,7 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
     makes the server hold at most `Outbox.HIGH_WATER` bytes (plus the frame that crossed it) for
     it; price ticks waiting behind are conflated; more waiting frames than the queue limit close
     it with 4008. Every figure is the server's own, from the monitoring snapshot."""
-    from realtime.fanout import Outbox
+    from realtime.delivery.fanout import Outbox
     from realtime.wire.protocol import CloseCode
     from tests.fixtures.users import grant
     from tests.fixtures.waiting import aeventually

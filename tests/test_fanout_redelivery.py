@@ -2,8 +2,8 @@
 
 from channels.layers import InMemoryChannelLayer
 
-from realtime.dispatch import build_event_message
-from realtime.fanout import Fanout
+from realtime.delivery.dispatch import build_event_message
+from realtime.delivery.fanout import Fanout
 from tests.fixtures.waiting import aeventually
 
 

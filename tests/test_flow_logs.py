@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from realtime.commands import registry
-from realtime.dispatch import asend_event
+from realtime.delivery.dispatch import asend_event
 from realtime.logs import JsonFormatter, TextFormatter, log_flow
 from tests.fixtures.ws import login_cookie
 

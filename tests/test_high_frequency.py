@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from realtime.connections import connections
-from realtime.dispatch import asend_event
-from realtime.fanout import Outbox
+from realtime.delivery.dispatch import asend_event
+from realtime.delivery.fanout import Outbox
 from realtime.wire.protocol import CloseCode
 from tests.fixtures.ws import login_cookie, send_marker
 

@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from realtime import history
-from realtime.history import MemoryHistory, RedisHistory
+from realtime.delivery import history
+from realtime.delivery.history import MemoryHistory, RedisHistory
 from tests.fixtures.bus import shared_redis_url
 
 MAX_AGE = 900
@@ -14,7 +14,7 @@ FRAME = '{"type":"event","event":"market.alert","data":{}}'
 
 
 class Clock:
-    """Stands in for the `time` module inside `realtime.history`: a wall clock the test moves."""
+    """Stands in for the `time` module inside `realtime.delivery.history`: a wall clock the test moves."""
 
     def __init__(self, now: float):
         self.now = now

@@ -13,7 +13,7 @@ import uuid
 import pytest
 import redis
 
-from realtime.history import RedisHistory
+from realtime.delivery.history import RedisHistory
 from tests.fixtures.servers import RedisServer
 from tests.fixtures.waiting import eventually
 

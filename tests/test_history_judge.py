@@ -9,8 +9,8 @@ import warnings
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from realtime import history
-from realtime.history import (
+from realtime.delivery import history
+from realtime.delivery.history import (
     Entry,
     HistoryUnavailable,
     MemoryHistory,
@@ -30,7 +30,7 @@ MAX_AGE = 900
 
 
 class Clock:
-    """Stands in for the `time` module inside `realtime.history`: both clocks move when the test says."""
+    """Stands in for the `time` module inside `realtime.delivery.history`: both clocks move when the test says."""
 
     def __init__(self) -> None:
         self.now = NOW

@@ -9,7 +9,7 @@ import pytest
 from realtime import consumers
 from realtime.limits import TokenBucket
 from realtime.wire.protocol import CloseCode
-from realtime.dispatch import asend_event
+from realtime.delivery.dispatch import asend_event
 from tests.fixtures.ws import login_cookie
 from tests.test_recovery import alert, subscribe_with_since
 

@@ -11,7 +11,7 @@ from channels.layers import channel_layers
 from market import status
 from market.feed import PriceFeed, background_start, background_stop
 from market.status import RateMeter, StatusMonitor
-from realtime.dispatch import asend_event
+from realtime.delivery.dispatch import asend_event
 from realtime.wire.events import get_schema
 from tests.fixtures.market import ScriptedMarket
 from tests.fixtures.ws import login_cookie, matches, send_marker

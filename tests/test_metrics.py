@@ -12,8 +12,8 @@ import websockets
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from realtime.dispatch import asend_event
-from realtime.fanout import Outbox
+from realtime.delivery.dispatch import asend_event
+from realtime.delivery.fanout import Outbox
 from tests.fixtures.servers import server_env, start_daphne
 from tests.fixtures.ws import login_cookie, session_cookie
 

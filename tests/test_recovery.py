@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from realtime import history as history_module
-from realtime.dispatch import asend_event
+from realtime.delivery import history as history_module
+from realtime.delivery.dispatch import asend_event
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from realtime.dispatch import send_event
+from realtime.delivery.dispatch import send_event
 from realtime.wire.events import EVENT_SCHEMAS, EventValidationError
 from realtime.wire.protocol import CLIENT_ID_RE, decode
 

@@ -25,7 +25,7 @@ from django.db import transaction
 
 from realtime import metrics
 from realtime.wire.events import get_schema
-from realtime.history import get_history
+from realtime.delivery.history import get_history
 from realtime.logs import current_correlation_id, log_flow
 from realtime.loops import per_loop
 from realtime.wire.protocol import SYMBOL_RE, decode, encode, envelope
@@ -203,7 +203,7 @@ def _deliver_here_only(message: dict[str, Any]) -> None:
     event starts a new epoch; their clients reload instead of missing it silently. (A socket here
     may get it twice, had the layer taken part of it: the same `seq`, which clients skip.)
     """
-    from realtime.fanout import get_fanout  # the fan-out sends through this module
+    from realtime.delivery.fanout import get_fanout  # the fan-out sends through this module
 
     fanout = get_fanout()
     for copy in broadcast_copies(message) if is_broadcast(message) else [message]:
@@ -286,7 +286,7 @@ class Backlog:
 
     def hold(self, sends: list[tuple[str, dict[str, Any]]], exc: BaseException | None = None) -> None:
         """Deliver `sends` to this process's sockets and keep them for the others; `exc` is why."""
-        from realtime.fanout import get_fanout  # the fan-out sends through this module
+        from realtime.delivery.fanout import get_fanout  # the fan-out sends through this module
 
         fanout = get_fanout()
         for group, message in sends:

@@ -23,7 +23,7 @@ from channels.layers import get_channel_layer
 
 from realtime import metrics
 from realtime.connections import connections
-from realtime.dispatch import EVENT, ORIGIN, event_group, get_backlog
+from realtime.delivery.dispatch import EVENT, ORIGIN, event_group, get_backlog
 from realtime.wire.events import EVENT_SCHEMAS
 from realtime.logs import log_flow_debug
 from realtime.loops import per_loop
