@@ -249,7 +249,7 @@ else:
         }
     }
 
-# The spec's Redis event bus (sections 1.1, 3.1, 3.2), bridged by realtime/bridge.py. The bus
+# The spec's Redis event bus (sections 1.1, 3.1, 3.2), bridged by realtime/bus/bridge.py. The bus
 # Redis is REDIS_BUS_URL, else the first REDIS_URL host; channel names default to the spec's.
 REALTIME_BUS = {
     "URL": os.environ.get("REDIS_BUS_URL", "").strip() or (REDIS_HOSTS[0] if REDIS_HOSTS else ""),
@@ -387,7 +387,7 @@ REALTIME = {
     "RATE_LIMIT_PER_SECOND": env_int("REALTIME_RATE_LIMIT_PER_SECOND", 20),
     "RATE_LIMIT_BURST": env_int("REALTIME_RATE_LIMIT_BURST", 60),
     "RATE_LIMIT_CLOSE_AFTER": env_int("REALTIME_RATE_LIMIT_CLOSE_AFTER", 200),
-    # Open sockets per user; with Redis configured across all gateway processes (realtime/admission.py).
+    # Open sockets per user; with Redis configured across all gateway processes (realtime/bus/admission.py).
     "MAX_CONNECTIONS_PER_USER": env_int("REALTIME_MAX_CONNECTIONS_PER_USER", 20),
     # With Redis: seconds a socket's place under that cap outlives its process's last renewal
     # (renewed every third of it), so the places of a killed process come free after this long.

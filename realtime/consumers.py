@@ -23,8 +23,10 @@ from django.db import InterfaceError, OperationalError
 
 from core.exceptions import DomainError
 
-from realtime import bridge, drain, metrics
+from realtime.bus import bridge
 
+
+from realtime import drain, metrics
 from realtime.delivery import dispatch
 from realtime.activity import UserActivity
 from realtime.announcements import announcements_attach
@@ -37,7 +39,7 @@ from realtime.access import (
     session_fingerprint,
     token_session_key,
 )
-from realtime.admission import get_leases
+from realtime.bus.admission import get_leases
 from realtime.commands import Command, CommandContext, registry
 from realtime.connections import Connection, connections
 from realtime.wire.events import EVENT_SCHEMAS
@@ -84,7 +86,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None
 
     client_id: str | None = None
-    lease: str | None = None  # this socket's place under the per-user cap (realtime/admission.py)
+    lease: str | None = None  # this socket's place under the per-user cap (realtime/bus/admission.py)
     released = False
     draining = False  # the process drains (realtime/drain.py): no command starts any more
     announced = False  # `user.action` "connected" went out, so "disconnected" follows

@@ -50,7 +50,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     ),
     "realtime/delivery/fanout.py": ("tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py"),
     "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py"),
-    "realtime/bridge.py": (
+    "realtime/bus/bridge.py": (
         "tests/test_bus_messages.py",
         "tests/test_bus_inbound.py",
         "tests/test_bus_poison.py",
@@ -63,7 +63,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
 # Where only part of a module is under test: the functions (`name`) and methods (`Class.name`,
 # `Class.*`) mutated and scored; the rest of the module is left alone.
 SCOPES: dict[str, tuple[str, ...]] = {
-    "realtime/bridge.py": (
+    "realtime/bus/bridge.py": (
         "_optional_str", "check_bus_value", "_check_bus_string", "parse_bus_message", "_bus_message",
         "_command_response_message", "BusBridge.handle",
     ),

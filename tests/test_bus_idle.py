@@ -10,7 +10,7 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from realtime.bridge import BusBridge, connect_bus
+from realtime.bus.bridge import BusBridge, connect_bus
 from tests.fixtures.bus import shared_redis_url, spec_price_update
 
 
@@ -20,7 +20,7 @@ async def test_a_bridge_idle_longer_than_the_socket_timeout_keeps_its_subscripti
     read_timeout = connect_bus().connection_pool.connection_kwargs["socket_timeout"]
     received: list[dict] = []
     bridge = BusBridge(lambda message, raw: received.append(message))
-    caplog.set_level(logging.INFO, logger="realtime.bridge")
+    caplog.set_level(logging.INFO, logger="realtime.bus.bridge")
     await bridge.start()
     try:
         await asyncio.sleep(read_timeout + 1.5)  # longer than any single read may wait

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from realtime import bridge
+from realtime.bus import bridge
 
 from realtime.delivery import dispatch
-from realtime.bridge import (
+from realtime.bus.bridge import (
     MAX_BUS_DEPTH,
     MAX_BUS_MESSAGE_BYTES,
     MAX_BUS_STRING,

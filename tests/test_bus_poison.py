@@ -12,10 +12,10 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from prometheus_client import REGISTRY
 
-from realtime import bridge
+from realtime.bus import bridge
 
 from realtime.delivery import dispatch
-from realtime.bridge import BusBridge, DropReason, LocalDelivery
+from realtime.bus.bridge import BusBridge, DropReason, LocalDelivery
 from realtime.delivery.history import get_history
 from realtime.wire.protocol import decode
 from tests.fixtures.bus import shared_redis_url, spec_price_update
@@ -200,7 +200,7 @@ async def test_a_message_that_fails_to_build_or_to_route_is_dropped_alone(bus_on
 def test_drops_of_one_reason_are_logged_once_per_interval_and_all_counted(caplog):
     log = bridge.DropLog()
     before = dropped(DropReason.MALFORMED_JSON)
-    with caplog.at_level("WARNING", logger="realtime.bridge"):
+    with caplog.at_level("WARNING", logger="realtime.bus.bridge"):
         for _ in range(50):
             log.record(DropReason.MALFORMED_JSON, "malformed JSON", b"{")
         log.record(DropReason.DUPLICATE, "the same bytes", b"{}")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from realtime.presence import clients_online, user_connections
+from realtime.bus.presence import clients_online, user_connections
 from tests.fixtures.bus import new_bus, shared_redis_url
 from tests.fixtures.waiting import aeventually
 
@@ -63,7 +63,7 @@ async def test_an_unchanged_presence_is_kept_alive_without_rewriting_and_refille
     import uuid as uuid_module
     from datetime import datetime, timezone
 
-    from realtime import presence as presence_module
+    from realtime.bus import presence as presence_module
     from realtime.connections import Connection, connections
 
     bus = new_bus(shared_redis_url())

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from realtime.delivery import dispatch
-from realtime.bridge import BusMessageRejected, DropReason, parse_bus_message
+from realtime.bus.bridge import BusMessageRejected, DropReason, parse_bus_message
 from realtime.wire.events import EVENT_SCHEMAS, EventValidationError, Kind
 from realtime.wire.protocol import decode
 from tests.fixtures import spec_events

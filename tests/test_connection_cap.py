@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from realtime.admission import leases_key, rebuild_seconds
+from realtime.bus.admission import leases_key, rebuild_seconds
 from realtime.wire.protocol import CloseCode, decode
 from tests.fixtures.bus import new_bus, shared_redis_url
 from tests.fixtures.servers import ServerProcess, free_port
@@ -187,7 +187,7 @@ async def test_an_unreachable_redis_falls_back_to_this_process_count_and_warns_o
     settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": f"redis://127.0.0.1:{free_port()}/0", "BRIDGE": "off"}
     settings.REALTIME = {**settings.REALTIME, "MAX_CONNECTIONS_PER_USER": 2}
     cookie = await login_cookie(staff_user)
-    caplog.set_level(logging.WARNING, logger="realtime.admission")
+    caplog.set_level(logging.WARNING, logger="realtime.bus.admission")
 
     # when the user opens three sockets, then two are admitted and the third is refused
     await ws_connect(cookie=cookie)
@@ -197,7 +197,7 @@ async def test_an_unreachable_redis_falls_back_to_this_process_count_and_warns_o
     assert await third.closed_with() == CloseCode.TOO_MANY_CONNECTIONS
 
     # and the outage is logged once, not per connect
-    warnings = [r for r in caplog.records if r.name == "realtime.admission" and "Redis unavailable" in r.getMessage()]
+    warnings = [r for r in caplog.records if r.name == "realtime.bus.admission" and "Redis unavailable" in r.getMessage()]
     assert len(warnings) == 1
 
 

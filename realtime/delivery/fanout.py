@@ -89,7 +89,7 @@ class Fanout:
         self._lock = asyncio.Lock()
         self._reader: asyncio.Task | None = None
         self.healthy = True
-        self.bridge: Any = None  # this process's bus bridge (realtime/bridge.py), started with the fan-out
+        self.bridge: Any = None  # this process's bus bridge (realtime/bus/bridge.py), started with the fan-out
 
     async def join(self, group: str, member: Member) -> None:
         async with self._lock:
@@ -142,7 +142,7 @@ class Fanout:
     async def _ensure_reader(self) -> None:
         if self.channel_name is None:
             self.channel_name = await self.layer.new_channel("fanout.")
-            from realtime.bridge import start_local_bridge  # the bus bridge delivers through this fan-out
+            from realtime.bus.bridge import start_local_bridge  # the bus bridge delivers through this fan-out
 
             self.bridge = await start_local_bridge(self)
         if self._reader is None or self._reader.done():

@@ -6,7 +6,7 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from realtime.bridge import BusBridge, ClaimingPublisher
+from realtime.bus.bridge import BusBridge, ClaimingPublisher
 
 logger = logging.getLogger(__name__)
 

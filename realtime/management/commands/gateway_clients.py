@@ -5,7 +5,7 @@ import asyncio
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from realtime.presence import clients_online
+from realtime.bus.presence import clients_online
 
 
 class Command(BaseCommand):

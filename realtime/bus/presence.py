@@ -19,7 +19,7 @@ import time
 import uuid
 from typing import Any
 
-from realtime.bridge import bus_config, bus_redis
+from realtime.bus.bridge import bus_config, bus_redis
 from realtime.connections import connections
 
 logger = logging.getLogger(__name__)

@@ -437,7 +437,7 @@ async def start_local_bridge(fanout: Any) -> BusBridge | None:
     """
     if not bus_enabled():
         return None
-    from realtime.presence import Presence
+    from realtime.bus.presence import Presence
 
     Presence().start()
     if bus_config()["BRIDGE"] != "local":

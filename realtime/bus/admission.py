@@ -34,10 +34,10 @@ from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from realtime.bridge import bus_config, bus_redis
+from realtime.bus.bridge import bus_config, bus_redis
 from realtime.connections import connections
 from realtime.loops import per_loop
-from realtime.presence import PROCESS_ID
+from realtime.bus.presence import PROCESS_ID
 
 logger = logging.getLogger(__name__)
 
