@@ -2,7 +2,7 @@
 gateway's adapter, see realtime/server/); any ASGI server can serve it as it is.
 
 HTTP goes to Django; WebSocket handshakes must come from an allowed origin (no cross-site
-WebSocket hijacking) and carry a Django session or a bearer token (`realtime/gate.py`), before
+WebSocket hijacking) and carry a Django session or a bearer token (`realtime/connection/gate.py`), before
 the consumer checks the staff flag.
 """
 
@@ -15,7 +15,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app registry)
 
-from realtime.gate import WebSocketGate  # noqa: E402
+from realtime.connection.gate import WebSocketGate  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(

@@ -309,7 +309,7 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Behind a proxy that sets X-Forwarded-Proto and X-Forwarded-Host itself, overwriting what a
 # client sent (deploy/nginx.conf.template): take the scheme and host from them, for HTTP requests
-# (CSRF, redirects) and WebSocket handshakes (realtime/gate.py) alike. Without such a proxy a
+# (CSRF, redirects) and WebSocket handshakes (realtime/connection/gate.py) alike. Without such a proxy a
 # client could claim any scheme and host with them, so they are ignored unless this is on.
 BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
@@ -402,13 +402,13 @@ REALTIME = {
     # Seconds from accepting a connection to the end of its HTTP request headers (the WebSocket
     # handshake's request included) before daphne closes it (realtime/server/daphne.py).
     "HANDSHAKE_TIMEOUT_SECONDS": env_int("REALTIME_HANDSHAKE_TIMEOUT_SECONDS", 10),
-    # Threads that read handshakes' credentials and claim their client ids (realtime/gate.py), so a
+    # Threads that read handshakes' credentials and claim their client ids (realtime/connection/gate.py), so a
     # reconnect storm waits on PostgreSQL several handshakes at a time instead of one after the
     # other on the database thread commands use. SQLite takes one writer at a time: one thread.
     "HANDSHAKE_THREADS": env_int(
         "REALTIME_HANDSHAKE_THREADS", 1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 4
     ),
-    # Graceful drain on SIGTERM (realtime/drain.py): seconds /readyz answers 503 before the sockets
+    # Graceful drain on SIGTERM (realtime/connection/drain.py): seconds /readyz answers 503 before the sockets
     # are closed with 1012, and the most the whole drain may take before the process exits.
     "DRAIN_NOTICE_SECONDS": env_float("REALTIME_DRAIN_NOTICE_SECONDS", 2.0),
     "DRAIN_TIMEOUT_SECONDS": env_float("REALTIME_DRAIN_TIMEOUT_SECONDS", 20.0),

@@ -128,7 +128,7 @@ def timed(label: str, call) -> None:
 def measure() -> None:
     from django.db import close_old_connections
 
-    from realtime.commands import CommandContext
+    from realtime.connection.commands import CommandContext
     from trading.commands import _place
 
     plain, rich, sap, actor = portfolios()

@@ -18,7 +18,7 @@ class Actor:
 
     @classmethod
     def from_command(cls, ctx: Any) -> Actor:
-        """Return the actor behind a WebSocket command (a `realtime.commands.CommandContext`)."""
+        """Return the actor behind a WebSocket command (a `realtime.connection.commands.CommandContext`)."""
         return cls(
             user=ctx.user,
             client_id=ctx.client_id or "",

@@ -18,7 +18,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from realtime.delivery import dispatch
-from realtime.commands import CommandContext, command
+from realtime.connection.commands import CommandContext, command
 from realtime.delivery.fanout import Delivery, Fanout
 from realtime.wire.protocol import encode, envelope
 from realtime.selectors import announcement_current_list

@@ -26,11 +26,13 @@ from core.exceptions import DomainError
 from realtime.bus import bridge
 
 
-from realtime import drain, metrics
+from realtime.connection import drain
+
+from realtime import metrics
 from realtime.delivery import dispatch
-from realtime.activity import UserActivity
+from realtime.connection.activity import UserActivity
 from realtime.announcements import announcements_attach
-from realtime.access import (
+from realtime.connection.access import (
     Verdict,
     check_consumers,
     get_permission_cache,
@@ -40,13 +42,13 @@ from realtime.access import (
     token_session_key,
 )
 from realtime.bus.admission import get_leases
-from realtime.commands import Command, CommandContext, registry
+from realtime.connection.commands import Command, CommandContext, registry
 from realtime.connections import Connection, connections
 from realtime.wire.events import EVENT_SCHEMAS
 from realtime.delivery.fanout import Delivery, Outbox, get_fanout
-from realtime.gate import header, refuse_handshake
+from realtime.connection.gate import header, refuse_handshake
 from realtime.delivery.history import get_history
-from realtime.limits import ReplayBudget, TokenBucket, replay_turn
+from realtime.connection.limits import ReplayBudget, TokenBucket, replay_turn
 from realtime.logs import current_correlation_id, log_flow
 from realtime.monitoring import monitor_attach
 from realtime.wire.protocol import (
@@ -88,7 +90,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     client_id: str | None = None
     lease: str | None = None  # this socket's place under the per-user cap (realtime/bus/admission.py)
     released = False
-    draining = False  # the process drains (realtime/drain.py): no command starts any more
+    draining = False  # the process drains (realtime/connection/drain.py): no command starts any more
     announced = False  # `user.action` "connected" went out, so "disconnected" follows
 
     async def connect(self) -> None:
@@ -110,7 +112,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         self.auth_hash = session_auth_hash(session)
-        if self.scope.get("access_token_id") is not None:  # a tool's bearer token (realtime/gate.py)
+        if self.scope.get("access_token_id") is not None:  # a tool's bearer token (realtime/connection/gate.py)
             self.session_key = token_session_key(self.scope["access_token_id"])
             self.auth_hash = user.get_session_auth_hash()
         self.permissions = await get_permission_cache().load(user)
@@ -124,7 +126,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.rate_warned_at = 0.0
         self.replaying: dict[str, list[dict[str, Any]]] = {}
         self.ended = False
-        self.client_id = self.scope.get("client_id")  # claimed by the gate (realtime/gate.py)
+        self.client_id = self.scope.get("client_id")  # claimed by the gate (realtime/connection/gate.py)
         if self.client_id is None:  # a scope that did not pass the gate
             requested = self.scope["url_route"]["kwargs"].get("client_id") or None
             self.client_id = await database_sync_to_async(client_identity_claim)(user=user, requested=requested)

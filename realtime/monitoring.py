@@ -24,7 +24,7 @@ from core.exceptions import ValidationFailed
 from realtime.delivery import dispatch
 
 from realtime import metrics
-from realtime.commands import CommandContext, command
+from realtime.connection.commands import CommandContext, command
 from realtime.connections import connections
 from realtime.wire.events import MONITOR_PERMISSION
 from realtime.delivery.fanout import Delivery, Fanout

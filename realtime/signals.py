@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_save
 from django.dispatch import receiver
 
-from realtime.access import session_fingerprint
+from realtime.connection.access import session_fingerprint
 from realtime.delivery.dispatch import ACCESS, anotify_access_changed, asend_message, user_group
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,9 @@ from django.utils.translation import gettext as _
 
 from aktienanalyse.texts import code_strings
 
-from realtime import drain, metrics
+from realtime.connection import drain
+
+from realtime import metrics
 from realtime.wire.events import EVENT_SCHEMAS, MONITOR_PERMISSION
 from realtime.monitoring import gateway_snapshot
 
@@ -73,7 +75,7 @@ async def _channel_layer_reachable() -> None:
 async def readyz(request: HttpRequest) -> HttpResponse:
     """Answer 200 when the database and the channel layer answer, else 503 (details only in the log).
 
-    A draining process (realtime/drain.py) answers 503 at once, so a balancer sends it no one new.
+    A draining process (realtime/connection/drain.py) answers 503 at once, so a balancer sends it no one new.
     """
     if drain.draining():
         return HttpResponse("draining\n", status=503, content_type="text/plain")

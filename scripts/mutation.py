@@ -55,9 +55,9 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_bus_inbound.py",
         "tests/test_bus_poison.py",
     ),
-    "realtime/access.py": ("tests/test_access_rules.py",),
+    "realtime/connection/access.py": ("tests/test_access_rules.py",),
     "core/permissions.py": ("tests/test_access_rules.py",),
-    "realtime/gate.py": ("tests/test_access_rules.py",),
+    "realtime/connection/gate.py": ("tests/test_access_rules.py",),
 }
 
 # Where only part of a module is under test: the functions (`name`) and methods (`Class.name`,
@@ -70,13 +70,13 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "realtime/delivery/fanout.py": ("Outbox.*",),
     # The handshake's origin check and credentials; the ASGI gate around them is tested through
     # the consumer (tests/test_handshake.py), too slow to mutate here.
-    "realtime/gate.py": (
+    "realtime/connection/gate.py": (
         "header", "bearer_key", "credentials", "parse_origin", "request_secure", "request_origin",
         "trusted_origins", "origin_allowed",
     ),
     # The judgement of open sockets; the loop that applies it to them (Revalidator, check_consumers,
     # _apply_verdicts) is tested through real sockets (tests/test_access.py), too slow to mutate here.
-    "realtime/access.py": (
+    "realtime/connection/access.py": (
         "Verdict.*", "account_flags", "token_session_key", "_live_tokens", "session_fingerprint",
         "_live_sessions", "access_verdicts", "load_permissions", "PermissionCache.*", "session_auth_hash",
     ),

@@ -10,7 +10,7 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from core.exceptions import PermissionDenied
 from core.permissions import staff_may, staff_require
-from realtime.access import (
+from realtime.connection.access import (
     PermissionCache,
     Verdict,
     access_verdicts,
@@ -20,7 +20,7 @@ from realtime.access import (
     session_fingerprint,
     token_session_key,
 )
-from realtime.gate import (
+from realtime.connection.gate import (
     bearer_key,
     credentials,
     header,
@@ -399,7 +399,7 @@ def test_a_reconnect_handshake_is_three_statements_in_one_hop(client, staff_user
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from realtime.gate import handshake
+    from realtime.connection.gate import handshake
     from realtime.models import ClientIdentity
 
     client.force_login(staff_user)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from portfolio.models import Portfolio, Position
-from realtime.commands import registry
+from realtime.connection.commands import registry
 from realtime.wire.protocol import decode
 from tests.fixtures.ws import session_cookie, socket_on_own_loop
 from trading.models import Order

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from realtime.commands import registry
+from realtime.connection.commands import registry
 from realtime.delivery.dispatch import asend_event
 from realtime.logs import JsonFormatter, TextFormatter, log_flow
 from tests.fixtures.ws import login_cookie

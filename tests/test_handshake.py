@@ -99,7 +99,7 @@ async def test_connection_cancelled_without_a_disconnect_leaves_the_connection_t
     assert not any(c.client_id == client.received[0]["data"]["client_id"] for c in connections)
 
 
-# Origin rules (realtime/gate.py, docs/security.md): the origin the client addressed, or a trusted one.
+# Origin rules (realtime/connection/gate.py, docs/security.md): the origin the client addressed, or a trusted one.
 
 
 def handshake_scope(origin: str | None, host: str | None, scheme: str = "ws", **headers: str) -> dict:
@@ -146,13 +146,13 @@ def hosts(settings):
     ],
 )
 def test_origin_must_be_the_scheme_host_and_port_the_client_addressed(hosts, origin, host, scheme, allowed):
-    from realtime.gate import origin_allowed
+    from realtime.connection.gate import origin_allowed
 
     assert origin_allowed(handshake_scope(origin, host, scheme)) is allowed
 
 
 def test_forwarded_scheme_and_host_are_ignored_unless_the_proxy_is_trusted(hosts):
-    from realtime.gate import origin_allowed
+    from realtime.connection.gate import origin_allowed
 
     forwarded = {"x_forwarded_proto": "https", "x_forwarded_host": "desk.example.com"}
     # a client straight at the gateway cannot claim the public origin with the proxy's headers
@@ -161,7 +161,7 @@ def test_forwarded_scheme_and_host_are_ignored_unless_the_proxy_is_trusted(hosts
 
 
 def test_trusted_proxy_gives_the_public_scheme_and_host(hosts):
-    from realtime.gate import origin_allowed
+    from realtime.connection.gate import origin_allowed
 
     hosts.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     hosts.USE_X_FORWARDED_HOST = True
@@ -180,7 +180,7 @@ def test_trusted_proxy_gives_the_public_scheme_and_host(hosts):
 
 
 def test_csrf_trusted_origins_are_trusted_for_the_socket_too(hosts):
-    from realtime.gate import origin_allowed
+    from realtime.connection.gate import origin_allowed
 
     hosts.CSRF_TRUSTED_ORIGINS = ["https://desk.example.com", "https://*.example.org", "http://tools.example.net:8080"]
     scope = lambda origin: handshake_scope(origin, "gateway.internal:8101")  # noqa: E731

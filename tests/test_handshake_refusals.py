@@ -5,7 +5,7 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from realtime import gate
+from realtime.connection import gate
 from realtime.logs import Throttle
 from realtime.wire.protocol import CloseCode
 from tests.fixtures.ws import login_cookie
@@ -26,7 +26,7 @@ def fresh_throttle(monkeypatch):
 
 
 def refusal_lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "realtime.gate" and "websocket refused" in r.getMessage()]
+    return [r.getMessage() for r in caplog.records if r.name == "realtime.connection.gate" and "websocket refused" in r.getMessage()]
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def refusal_lines(caplog) -> list[str]:
 )
 async def test_each_refusal_is_counted_and_logged_with_its_reason(ws_connect, fresh_throttle, caplog, reason, connect):
     before = refused(reason)
-    with caplog.at_level(logging.INFO, logger="realtime.gate"):
+    with caplog.at_level(logging.INFO, logger="realtime.connection.gate"):
         _, connected = await ws_connect(**connect)
     assert connected is False
     assert refused(reason) == before + 1
@@ -49,7 +49,7 @@ async def test_each_refusal_is_counted_and_logged_with_its_reason(ws_connect, fr
 
 async def test_a_flood_of_refused_handshakes_is_counted_in_full_and_logged_once(ws_connect, fresh_throttle, caplog):
     before = refused("origin")
-    with caplog.at_level(logging.INFO, logger="realtime.gate"):
+    with caplog.at_level(logging.INFO, logger="realtime.connection.gate"):
         for _ in range(30):
             _, connected = await ws_connect(origin=b"http://evil.example")
             assert connected is False
@@ -59,7 +59,7 @@ async def test_a_flood_of_refused_handshakes_is_counted_in_full_and_logged_once(
 
 async def test_the_clients_header_values_are_logged_quoted_and_cut_short(ws_connect, fresh_throttle, caplog):
     origin = b"http://evil.example/\x1b[31m" + b"x" * 5000
-    with caplog.at_level(logging.INFO, logger="realtime.gate"):
+    with caplog.at_level(logging.INFO, logger="realtime.connection.gate"):
         await ws_connect(origin=origin)
     [line] = refusal_lines(caplog)
     assert "\x1b" not in line and "\\x1b" in line

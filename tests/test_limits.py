@@ -7,7 +7,7 @@ import time
 import pytest
 
 from realtime import consumers
-from realtime.limits import TokenBucket
+from realtime.connection.limits import TokenBucket
 from realtime.wire.protocol import CloseCode
 from realtime.delivery.dispatch import asend_event
 from tests.fixtures.ws import login_cookie

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from aktienanalyse.asgi import application
 from core.exceptions import PermissionDenied
-from realtime import access
+from realtime.connection import access
 from realtime.models import AccessToken
 from realtime.wire.protocol import CloseCode
 from realtime.services import access_token_issue, access_token_revoke

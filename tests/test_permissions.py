@@ -12,7 +12,7 @@ from django.urls import reverse
 from core.actor import Actor
 from aktienanalyse.roles import OPERATOR
 from portfolio.models import Position, PositionCorrection
-from realtime.commands import registry
+from realtime.connection.commands import registry
 from realtime.wire.events import EVENT_SCHEMAS
 from tests.fixtures.users import grant
 from tests.fixtures.ws import login_cookie

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from realtime.commands import registry
+from realtime.connection.commands import registry
 from realtime.delivery.dispatch import asend_event
 from realtime.wire.protocol import decode
 from tests.fixtures.ws import login_cookie, send_marker

@@ -24,7 +24,7 @@ from market.services import THRESHOLD
 from portfolio.models import Portfolio, Position, PositionCorrection
 from portfolio.services import COST
 from portfolio.services import QUANTITY as POSITION_QUANTITY
-from realtime.commands import CommandContext, registry
+from realtime.connection.commands import CommandContext, registry
 from realtime.wire.protocol import parse_client_message
 from tests.fixtures.ws import login_cookie
 from trading import execution

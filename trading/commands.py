@@ -7,7 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from core.actor import Actor
-from realtime.commands import CommandContext, command
+from realtime.connection.commands import CommandContext, command
 from realtime.wire.payload import decimal_arg, id_arg, text_arg
 
 from .models import Order, OrderStatus

@@ -21,7 +21,7 @@ if __name__ == "__main__":
     install()
     sys.argv[0] = "python -m realtime.server"
     CommandLineInterface.entrypoint()
-    # The server has stopped (after the drain, realtime/drain.py). A worker thread still inside a
+    # The server has stopped (after the drain, realtime/connection/drain.py). A worker thread still inside a
     # database call, such as a command the drain's deadline cut off, would hold the interpreter's
     # exit for as long as that call takes; the process ends now instead, and the database rolls
     # back such a thread's transaction when its connection drops.

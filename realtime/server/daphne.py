@@ -62,7 +62,7 @@ from django.conf import settings
 from twisted.internet.error import ReactorNotRunning
 from twisted.web import http
 
-from realtime import drain
+from realtime.connection import drain
 from . import checks
 from .transport import plain_tcp, write_now
 
@@ -285,7 +285,7 @@ class LeanServer(server.Server):
         signal.signal(signal.SIGTERM, lambda signum, frame: server.reactor.callFromThread(self.drain))
 
     def drain(self) -> None:
-        """Drain the process (realtime/drain.py), then stop; stop regardless when the drain overruns."""
+        """Drain the process (realtime/connection/drain.py), then stop; stop regardless when the drain overruns."""
         if drain.draining():
             logger.info("SIGTERM again while draining: the drain goes on (SIGINT or SIGKILL stop at once)")
             return

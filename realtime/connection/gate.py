@@ -46,7 +46,7 @@ from realtime import metrics
 from realtime.logs import Throttle
 from realtime.services import access_token_authenticate, client_identity_claim
 
-logger = logging.getLogger("realtime.gate")
+logger = logging.getLogger("realtime.connection.gate")
 _refusals = Throttle()
 
 
