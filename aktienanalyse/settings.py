@@ -460,8 +460,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"()": "realtime.logs.TextFormatter"},
-        "json": {"()": "realtime.logs.JsonFormatter"},
+        "text": {"()": "realtime.runtime.logs.TextFormatter"},
+        "json": {"()": "realtime.runtime.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": LOG_FORMAT},

@@ -28,7 +28,7 @@ from realtime.bus import bridge
 
 from realtime.connection import drain
 
-from realtime import metrics
+from realtime.runtime import metrics
 from realtime.delivery import dispatch
 from realtime.connection.activity import UserActivity
 from realtime.announcements import announcements_attach
@@ -43,13 +43,13 @@ from realtime.connection.access import (
 )
 from realtime.bus.admission import get_leases
 from realtime.connection.commands import Command, CommandContext, registry
-from realtime.connections import Connection, connections
+from realtime.runtime.connections import Connection, connections
 from realtime.wire.events import EVENT_SCHEMAS
 from realtime.delivery.fanout import Delivery, Outbox, get_fanout
 from realtime.connection.gate import header, refuse_handshake
 from realtime.delivery.history import get_history
 from realtime.connection.limits import ReplayBudget, TokenBucket, replay_turn
-from realtime.logs import current_correlation_id, log_flow
+from realtime.runtime.logs import current_correlation_id, log_flow
 from realtime.monitoring import monitor_attach
 from realtime.wire.protocol import (
     COMMAND_NAME_RE,

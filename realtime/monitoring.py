@@ -23,9 +23,9 @@ from core.exceptions import ValidationFailed
 
 from realtime.delivery import dispatch
 
-from realtime import metrics
+from realtime.runtime import metrics
 from realtime.connection.commands import CommandContext, command
-from realtime.connections import connections
+from realtime.runtime.connections import connections
 from realtime.wire.events import MONITOR_PERMISSION
 from realtime.delivery.fanout import Delivery, Fanout
 from realtime.wire.protocol import CLIENT_ID_RE, CloseCode

@@ -25,7 +25,7 @@ from aktienanalyse.texts import code_strings
 
 from realtime.connection import drain
 
-from realtime import metrics
+from realtime.runtime import metrics
 from realtime.wire.events import EVENT_SCHEMAS, MONITOR_PERMISSION
 from realtime.monitoring import gateway_snapshot
 

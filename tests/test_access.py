@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from realtime.connections import connections
+from realtime.runtime.connections import connections
 from realtime.wire.protocol import CloseCode
 from tests.fixtures.ws import login_cookie
 
@@ -147,7 +147,7 @@ async def test_a_socket_opened_after_a_permission_was_revoked_does_not_get_it_fr
 
 def test_the_connection_table_keeps_its_sockets_by_session_as_they_come_and_go():
     """The periodic check asks per session and never walks the sockets; the index must stay exact."""
-    from realtime.connections import Connection, ConnectionTable
+    from realtime.runtime.connections import Connection, ConnectionTable
 
     table = ConnectionTable()
     consumers = [object() for _ in range(3)]

@@ -64,7 +64,7 @@ async def test_an_unchanged_presence_is_kept_alive_without_rewriting_and_refille
     from datetime import datetime, timezone
 
     from realtime.bus import presence as presence_module
-    from realtime.connections import Connection, connections
+    from realtime.runtime.connections import Connection, connections
 
     bus = new_bus(shared_redis_url())
     settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": bus.redis_url, "KEY_PREFIX": bus.layer_prefix, "PRESENCE_TTL": 3}

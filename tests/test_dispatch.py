@@ -167,7 +167,7 @@ async def test_events_committed_together_are_numbered_at_once_and_go_out_unnumbe
     ws_connect, staff_user, monkeypatch
 ):
     from realtime.delivery import dispatch
-    from realtime.connections import connections
+    from realtime.runtime.connections import connections
 
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     (client_id,) = {connection.client_id for connection in connections}

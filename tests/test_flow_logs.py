@@ -11,7 +11,7 @@ import pytest
 
 from realtime.connection.commands import registry
 from realtime.delivery.dispatch import asend_event
-from realtime.logs import JsonFormatter, TextFormatter, log_flow
+from realtime.runtime.logs import JsonFormatter, TextFormatter, log_flow
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -89,7 +89,7 @@ async def test_malformed_client_id_is_replaced(ws_connect, staff_user, bad_id):
 
 
 async def test_connection_cancelled_without_a_disconnect_leaves_the_connection_table(ws_connect, staff_user):
-    from realtime.connections import connections
+    from realtime.runtime.connections import connections
 
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     assert any(c.client_id == client.received[0]["data"]["client_id"] for c in connections)

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from realtime.connection import gate
-from realtime.logs import Throttle
+from realtime.runtime.logs import Throttle
 from realtime.wire.protocol import CloseCode
 from tests.fixtures.ws import login_cookie
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from realtime.connections import connections
+from realtime.runtime.connections import connections
 from realtime.delivery.dispatch import asend_event
 from realtime.delivery.fanout import Outbox
 from realtime.wire.protocol import CloseCode

@@ -224,7 +224,7 @@ async def test_a_socket_that_stops_reading_counts_its_dropped_frames(ws_connect,
     consumer_outbox_stuck = asyncio.Event()
 
     # Hold the writer of this connection so its queue fills up.
-    from realtime.connections import connections
+    from realtime.runtime.connections import connections
 
     connection = next(c for c in connections if c.client_id == client.received[0]["target_client"])
     original = connection.consumer.outbox._send

@@ -217,7 +217,7 @@ def test_a_connection_counts_the_events_its_outbox_took_from_the_fan_out():
     """The fan-out counts a socket's events on its outbox; the connection's figures include them."""
     from types import SimpleNamespace
 
-    from realtime.connections import Connection
+    from realtime.runtime.connections import Connection
 
     outbox = SimpleNamespace(fanned_out=0, fanned_out_at=0.0)
     connection = Connection(client_id="c", user_id=1, username="u", remote_addr=None, origin=None, connected_at=None,
@@ -294,7 +294,7 @@ def test_the_connections_page_in_english_has_no_german_heading_left(client, moni
 
 
 async def test_a_recent_error_keeps_its_code_and_details_for_the_page_to_word_it(ws_connect, monitor_user):
-    from realtime import metrics
+    from realtime.runtime import metrics
 
     monitor, _ = await ws_connect(cookie=await login_cookie(monitor_user))
     response = await monitor.command("disconnect_client", {"client_id": 7}, correlation_id="bad-id-1")

@@ -35,8 +35,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from realtime.bus.bridge import bus_config, bus_redis
-from realtime.connections import connections
-from realtime.loops import per_loop
+from realtime.runtime.connections import connections
+from realtime.runtime.loops import per_loop
 from realtime.bus.presence import PROCESS_ID
 
 logger = logging.getLogger(__name__)

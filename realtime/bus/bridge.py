@@ -64,10 +64,10 @@ from core.exceptions import DomainError
 
 from realtime.delivery import dispatch
 
-from realtime import metrics
+from realtime.runtime import metrics
 from realtime.wire.events import EVENT_SCHEMAS, EventValidationError
 from realtime.delivery.history import get_history
-from realtime.logs import Throttle
+from realtime.runtime.logs import Throttle
 from realtime.wire.protocol import (
     CLIENT_ID_RE,
     COMMAND_NAME_RE,

@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from realtime.bus.bridge import bus_config, bus_redis
-from realtime.connections import connections
+from realtime.runtime.connections import connections
 
 logger = logging.getLogger(__name__)
 

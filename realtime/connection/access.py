@@ -27,8 +27,8 @@ from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from realtime.connections import connections
-from realtime.loops import per_loop
+from realtime.runtime.connections import connections
+from realtime.runtime.loops import per_loop
 from realtime.wire.protocol import CloseCode
 
 logger = logging.getLogger(__name__)

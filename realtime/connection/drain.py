@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
-from realtime.connections import connections
+from realtime.runtime.connections import connections
 from realtime.delivery.dispatch import get_publisher
 from realtime.wire.protocol import CloseCode
 

@@ -42,8 +42,8 @@ from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
-from realtime import metrics
-from realtime.logs import Throttle
+from realtime.runtime import metrics
+from realtime.runtime.logs import Throttle
 from realtime.services import access_token_authenticate, client_identity_claim
 
 logger = logging.getLogger("realtime.connection.gate")

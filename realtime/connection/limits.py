@@ -6,7 +6,7 @@ import asyncio
 import time
 import weakref
 
-from realtime.loops import per_loop
+from realtime.runtime.loops import per_loop
 
 
 class TokenBucket:

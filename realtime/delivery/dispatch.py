@@ -23,11 +23,11 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from realtime import metrics
+from realtime.runtime import metrics
 from realtime.wire.events import get_schema
 from realtime.delivery.history import get_history
-from realtime.logs import current_correlation_id, log_flow
-from realtime.loops import per_loop
+from realtime.runtime.logs import current_correlation_id, log_flow
+from realtime.runtime.loops import per_loop
 from realtime.wire.protocol import SYMBOL_RE, decode, encode, envelope
 
 logger = logging.getLogger(__name__)

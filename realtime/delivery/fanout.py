@@ -21,12 +21,12 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from realtime import metrics
-from realtime.connections import connections
+from realtime.runtime import metrics
+from realtime.runtime.connections import connections
 from realtime.delivery.dispatch import EVENT, ORIGIN, event_group, get_backlog
 from realtime.wire.events import EVENT_SCHEMAS
-from realtime.logs import log_flow_debug
-from realtime.loops import per_loop
+from realtime.runtime.logs import log_flow_debug
+from realtime.runtime.loops import per_loop
 from realtime.wire.frames import FrameWriter, text_frame
 
 logger = logging.getLogger(__name__)

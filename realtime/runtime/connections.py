@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from realtime import metrics
+from realtime.runtime import metrics
 
 
 @dataclass
