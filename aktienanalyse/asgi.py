@@ -27,6 +27,6 @@ application = ProtocolTypeRouter(
 
 # Start this process's background work (the in-process price feed) on the first request or
 # socket: daphne has no ASGI lifespan, and the first scope is the first moment a loop runs.
-from market.feed import BackgroundServices  # noqa: E402
+from market.background import BackgroundServices  # noqa: E402
 
 application = BackgroundServices(application)

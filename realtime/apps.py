@@ -14,6 +14,10 @@ class RealtimeConfig(AppConfig):
         from realtime import signals  # noqa: F401  (connects the auth signal receivers)
         from realtime import monitoring  # noqa: F401  (registers the monitoring commands)
         from realtime import announcements  # noqa: F401  (registers the `announce` command)
+        from realtime.bus.bridge import start_local_bridge
+        from realtime.delivery.fanout import start_bridge_with
         from realtime.server.checks import check_server_adapter
+
+        start_bridge_with(start_local_bridge)  # the fan-out starts the bus bridge (delivery does not import the bus)
 
         checks.register(check_server_adapter, checks.Tags.compatibility)

@@ -13,7 +13,8 @@ from channels.layers import channel_layers
 from django.core.management import call_command
 
 from core.exceptions import ValidationFailed
-from market.feed import PriceFeed, background_stop, running_feed
+from market.background import background_stop
+from market.feed import PriceFeed, running_feed
 from market.models import AlertRule, PriceTick
 from market.providers import SimulatedMarket
 from market.services import alert_rule_create, price_history_prune, price_history_seed, price_tick_record

@@ -23,7 +23,8 @@ from django.core.management import CommandError, call_command
 from channels.layers import channel_layers
 
 from market import status as market_status
-from market.feed import PriceFeed, background_start, background_stop, provider_from_settings, running_feed
+from market.background import background_start, background_stop
+from market.feed import PriceFeed, provider_from_settings, running_feed
 from market.models import FeedState, PriceTick
 from market.providers import BadQuote, quote_price, quote_volume
 from market.quotes import AlphaVantageMarket, Backoff, BitpandaMarket, call_spacing, retry_after_seconds

@@ -34,7 +34,7 @@ from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from realtime.bus.bridge import bus_config, bus_redis
+from realtime.bus.redis_client import bus_config, bus_redis
 from realtime.runtime.connections import connections
 from realtime.runtime.loops import per_loop
 from realtime.bus.presence import PROCESS_ID

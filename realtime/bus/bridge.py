@@ -50,18 +50,17 @@ import os
 import socket
 import time
 import uuid
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
-from django.conf import settings
 
-from aktienanalyse import redis as redis_locations
 from core.exceptions import DomainError
 
+from realtime.bus.presence import Presence
+from realtime.bus.redis_client import bus_config, bus_enabled, bus_redis, connect_bus
 from realtime.delivery import dispatch
 
 from realtime.runtime import metrics
@@ -112,36 +111,6 @@ class BusUnavailable(DomainError):
     """The bus Redis cannot be reached, or no service listens for a forwarded command."""
 
     code = ErrorCode.SERVICE_UNAVAILABLE
-
-
-def bus_config() -> dict[str, Any]:
-    return settings.REALTIME_BUS
-
-
-def bus_enabled() -> bool:
-    return bool(bus_config()["URL"]) and bus_config()["BRIDGE"] != "off"
-
-
-def connect_bus(url: str | None = None) -> aioredis.Redis:
-    """Return a Redis client for the bus that fails fast instead of hanging when Redis is gone."""
-    return redis_locations.async_client(
-        url or bus_config()["URL"],
-        socket_connect_timeout=1,
-        socket_timeout=3,
-        health_check_interval=5,
-    )
-
-
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
-
-
-def bus_redis() -> aioredis.Redis:
-    """Return this event loop's client for commands (publish, presence) on the bus Redis."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = _clients[loop] = connect_bus()
-    return client
 
 
 # Validation of bus input
@@ -437,8 +406,6 @@ async def start_local_bridge(fanout: Any) -> BusBridge | None:
     """
     if not bus_enabled():
         return None
-    from realtime.bus.presence import Presence
-
     Presence().start()
     if bus_config()["BRIDGE"] != "local":
         return None

@@ -19,7 +19,7 @@ import time
 import uuid
 from typing import Any
 
-from realtime.bus.bridge import bus_config, bus_redis
+from realtime.bus.redis_client import bus_config, bus_redis
 from realtime.runtime.connections import connections
 
 logger = logging.getLogger(__name__)

@@ -68,6 +68,18 @@ class Delivery:
         self.debug = log_flow_debug()
 
 
+# Starts this process's bus bridge, which delivers bus messages through the fan-out, when a fan-out
+# first reads from the channel layer. The bus builds on delivery, so it registers itself here
+# (`realtime.apps.RealtimeConfig.ready`) instead of delivery importing it.
+_bridge_starter: Callable[[Fanout], Awaitable[Any]] | None = None
+
+
+def start_bridge_with(starter: Callable[[Fanout], Awaitable[Any]] | None) -> None:
+    """Set what starts the bus bridge of each fan-out (None: no bridge)."""
+    global _bridge_starter
+    _bridge_starter = starter
+
+
 class Member(Protocol):
     def deliver(self, message: dict[str, Any], delivery: Delivery | None = None) -> None: ...
 
@@ -142,9 +154,8 @@ class Fanout:
     async def _ensure_reader(self) -> None:
         if self.channel_name is None:
             self.channel_name = await self.layer.new_channel("fanout.")
-            from realtime.bus.bridge import start_local_bridge  # the bus bridge delivers through this fan-out
-
-            self.bridge = await start_local_bridge(self)
+            if _bridge_starter is not None:
+                self.bridge = await _bridge_starter(self)
         if self._reader is None or self._reader.done():
             self._reader = asyncio.get_running_loop().create_task(self._read(), name="realtime-fanout")
 
