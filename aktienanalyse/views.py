@@ -19,7 +19,7 @@ from core.permissions import staff_may
 from aktienanalyse.texts import analysis_reason_strings, code_strings
 from portfolio.models import Instrument
 from portfolio.selectors import PORTFOLIO_VIEW_PERMISSION, portfolio_get_visible, portfolio_snapshot
-from realtime.wire.events import EVENT_SCHEMAS
+from realtime.api import EVENT_SCHEMAS
 from trading.selectors import portfolio_account
 
 # Event types the desk holds: every business event (portfolio, trading, market, analysis), in

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from core.exceptions import NotFound, ValidationFailed
 from portfolio.models import PRICE_DIGITS, Instrument
-from realtime.wire.protocol import SYMBOL_RE
+from realtime.api import SYMBOL_RE
 
 from .selectors import BAR_RANGES, BAR_SIZES, MAX_BARS, price_bars_list
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from realtime.connection.commands import CommandContext, command
-from realtime.wire.events import SYSTEM_PERMISSION
+from realtime.api import CommandContext, command, SYSTEM_PERMISSION
 
 from . import selectors, services
 

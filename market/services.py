@@ -17,7 +17,7 @@ from django.utils import timezone
 from core.exceptions import NotFound, RateLimited, ValidationFailed
 from core.numbers import Digits, decimal_from_input, decimal_validate
 from portfolio.models import Instrument
-from realtime.delivery.dispatch import send_event_on_commit, user_group
+from realtime.api import send_event_on_commit, user_group
 from core.times import isoformat
 
 from . import fundamentals, indicators, sentiment

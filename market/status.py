@@ -31,8 +31,7 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
-from realtime.runtime.connections import connections
-from realtime.delivery.dispatch import asend_event
+from realtime.api import connections, asend_event
 from core.times import utc_now_iso
 
 from .conf import market_setting

@@ -7,8 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from core.actor import Actor
-from realtime.connection.commands import CommandContext, command
-from realtime.wire.payload import decimal_arg, id_arg, text_arg
+from realtime.api import CommandContext, command, decimal_arg, id_arg, text_arg
 
 from .selectors import (
     PORTFOLIO_VIEW_PERMISSION,

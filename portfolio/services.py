@@ -19,7 +19,7 @@ from django.db.transaction import TransactionManagementError
 from core.actor import Actor
 from core.exceptions import DomainError, ValidationFailed
 from core.numbers import ARITHMETIC, Digits, computed_exactly, decimal_validate
-from realtime.delivery.dispatch import send_event_on_commit
+from realtime.api import send_event_on_commit
 from core.times import utc_now_iso
 
 from .models import Instrument, Portfolio, Position, PositionCorrection

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from realtime import consumers
+from realtime.connection import limits
 from realtime.connection.limits import TokenBucket
 from realtime.wire.protocol import CloseCode
 from realtime.delivery.dispatch import asend_event
@@ -51,7 +51,7 @@ async def test_flood_gets_rate_limited_then_closed_while_a_neighbour_stays_respo
 async def test_rate_limited_error_is_sent_once_a_second_not_per_message(ws_connect, staff_user, settings, monkeypatch):
     settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_PER_SECOND": 1, "RATE_LIMIT_BURST": 2, "RATE_LIMIT_CLOSE_AFTER": 1000}
     clock = [0.0]  # the bucket refills only when the test moves this clock on
-    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: clock[0]))
+    monkeypatch.setattr(limits, "TokenBucket", functools.partial(TokenBucket, clock=lambda: clock[0]))
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     for _ in range(30):
         await client.send(PING)

@@ -7,7 +7,7 @@ caller read once for its transaction (`PortfolioBook.member_ids`).
 from __future__ import annotations
 
 from portfolio.selectors import money
-from realtime.delivery.dispatch import send_event_on_commit
+from realtime.api import send_event_on_commit
 from core.times import isoformat, utc_now_iso
 
 from .models import Fill, Order

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from core.exceptions import ValidationFailed
 from core.permissions import staff_require
 from portfolio.selectors import PORTFOLIO_VIEW_PERMISSION, money, portfolio_get_visible
-from realtime.wire.protocol import SYMBOL_RE
+from realtime.api import SYMBOL_RE
 
 from .models import Fill, Order, OrderStatus, Side
 from .selectors import ORDER_VIEW_PERMISSION, fills_visible, order_get_visible, order_history, portfolio_account

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from typing import Any
 
 from realtime.runtime.loops import per_loop
+from realtime.wire.protocol import CloseCode, ErrorCode, ProtocolError
 
 
 class TokenBucket:
@@ -95,3 +97,39 @@ def replay_turn(user_id: int) -> asyncio.Lock:
     if lock is None:
         lock = turns[user_id] = asyncio.Lock()
     return lock
+
+
+class MessageRate:
+    """The message rate of one connection: a token bucket whose first refusal each second is
+    answered with `rate_limited`, and a flood that goes on past `RATE_LIMIT_CLOSE_AFTER` refused
+    messages is closed."""
+
+    def __init__(self, connection: Any, config: dict[str, Any]):
+        self.connection = connection
+        self.config = config
+        self.bucket = TokenBucket(rate=config["RATE_LIMIT_PER_SECOND"], burst=config["RATE_LIMIT_BURST"])
+        self.strikes = 0
+        self.warned_at = 0.0
+
+    def allows(self) -> bool:
+        """Take a token for one message; False (after answering or closing) when there is none."""
+        if self.bucket.take():
+            if self.bucket.rested:  # the flood is over: forget it
+                self.strikes = 0
+            return True
+        self.strikes += 1
+        if self.strikes >= self.config["RATE_LIMIT_CLOSE_AFTER"]:
+            self.connection.end(CloseCode.RATE_LIMITED, "rate limit exceeded repeatedly")
+            return False
+        now = self.connection.loop.time()
+        if now - self.warned_at >= 1:
+            self.warned_at = now
+            rate = self.config["RATE_LIMIT_PER_SECOND"]
+            self.connection.send_error(
+                ProtocolError(
+                    ErrorCode.RATE_LIMITED,
+                    f"Too many messages: at most {rate} a second; messages over the limit are dropped.",
+                    limit=rate,
+                )
+            )
+        return False

@@ -12,7 +12,7 @@ from market.conf import PROVIDERS, channel_layer_in_memory, market_setting
 from market.feed import PriceFeed
 from market.lease import Lease, LeaseLost, run_leased
 from portfolio.models import Instrument
-from realtime.delivery.dispatch import run_and_publish
+from realtime.api import run_and_publish
 
 DEFAULT_LEASE_SECONDS = 6.0
 
