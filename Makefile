@@ -82,9 +82,11 @@ test: venv lint js-test system-tools messages
 test-fast: venv
 	PY=$(PY) scripts/with-test-services.sh $(PY) -m pytest -m "not e2e" -x -q $(PYTEST_ARGS)
 
-# Lint the Python (ruff.toml: pyflakes, pycodestyle's errors, bugbear); part of `make test`.
+# Lint the Python (ruff.toml: pyflakes, pycodestyle's errors, bugbear) and hold the imports to the
+# contracts of .importlinter (the apps through realtime.api, realtime's layers); part of `make test`.
 lint: venv
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # Mutation testing of the core modules against their fast tests (docs/mutation-testing.md); not part
 # of `make test`. mutmut runs in a venv of its own, installed from requirements-mutation.txt.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.admin.views.decorators import staff_member_required
@@ -19,7 +18,7 @@ from core.permissions import staff_may
 from aktienanalyse.texts import analysis_reason_strings, code_strings
 from portfolio.models import Instrument
 from portfolio.selectors import PORTFOLIO_VIEW_PERMISSION, portfolio_get_visible, portfolio_snapshot
-from realtime.api import EVENT_SCHEMAS
+from realtime.api import EVENT_SCHEMAS, json_encode
 from trading.selectors import portfolio_account
 
 # Event types the desk holds: every business event (portfolio, trading, market, analysis), in
@@ -30,11 +29,12 @@ DESK_EVENT_TYPES = [name for name, schema in EVENT_SCHEMAS.items() if schema.cat
 ORDER_STATUSES = ["pending", "open", "partially_filled", "filled", "cancelled", "rejected", "failed"]
 
 
-class _DecimalAsNumber(json.JSONEncoder):
-    def default(self, o: Any) -> Any:
-        if isinstance(o, Decimal):
-            return float(o)
-        return super().default(o)
+class _WireJSON(json.JSONEncoder):
+    """`json_script`'s encoder as the wire's codec: a price in the page is the same exact number
+    the socket sends (Django calls `encode`; the settings it passes do not apply)."""
+
+    def encode(self, o: Any) -> str:
+        return json_encode(o)
 
 
 def _strings() -> dict[str, str]:
@@ -249,7 +249,7 @@ def desk(request: HttpRequest) -> HttpResponse:
             "instruments": instruments,
             "portfolio": portfolio,
             "order_statuses": [(status, strings[f"status_{status}"]) for status in ORDER_STATUSES],
-            "desk_config": json_script(config, "desk-config", encoder=_DecimalAsNumber),
+            "desk_config": json_script(config, "desk-config", encoder=_WireJSON),
             "chart_ranges": _chart_ranges(),
             "chart_range": "1h",
         },

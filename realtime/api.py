@@ -10,7 +10,8 @@ tests/test_import_contracts.py, hold every app to it):
   `run_and_publish` (run a coroutine whose events go out before it returns), `user_group`;
 - validate an instrument symbol as the wire does: `SYMBOL_RE`;
 - read the connection table (the status monitor counts sockets): `connections`;
-- read the event schemas (the desk's and the monitoring page's event lists): `EVENT_SCHEMAS`.
+- read the event schemas (the desk's and the monitoring page's event lists): `EVENT_SCHEMAS`;
+- write and read JSON as the wire does, exact decimals both ways: `json_encode`, `json_decode`.
 
 The project wiring (`aktienanalyse/asgi.py`, `aktienanalyse/urls.py`) mounts realtime's routing,
 handshake gate and REST views itself; that is not an app reaching in. Times, domain errors and the
@@ -31,6 +32,8 @@ from realtime.wire.events import (
 )
 from realtime.wire.payload import decimal_arg, id_arg, text_arg
 from realtime.wire.protocol import SYMBOL_RE
+from realtime.wire.protocol import decode as json_decode
+from realtime.wire.protocol import encode as json_encode
 
 __all__ = [
     "ANNOUNCE_PERMISSION",
@@ -47,6 +50,8 @@ __all__ = [
     "connections",
     "decimal_arg",
     "id_arg",
+    "json_decode",
+    "json_encode",
     "run_and_publish",
     "send_event_on_commit",
     "text_arg",

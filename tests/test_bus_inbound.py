@@ -150,7 +150,7 @@ def test_malformed_json_is_named_with_the_parsers_words():
     message, reason = rejected("{oops")
 
     assert reason == DropReason.MALFORMED_JSON
-    assert message.startswith("malformed JSON (Expecting property name enclosed in double quotes")
+    assert message.startswith("malformed JSON (JSON is malformed: object keys must be strings (byte 1))")
 
 
 def test_a_frame_that_cannot_be_built_is_rejected_as_invalid_data(monkeypatch):

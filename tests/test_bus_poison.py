@@ -72,8 +72,8 @@ MALFORMED: dict[str, tuple[str | bytes, DropReason]] = {
     "string of 200000 characters": (price_text(source="x" * 200_000), DropReason.INVALID_VALUE),
     "NaN": (price_with("price", "NaN"), DropReason.MALFORMED_JSON),
     "Infinity": (price_with("price", "-Infinity"), DropReason.MALFORMED_JSON),
-    "lone surrogate in a value": (price_with("source", '"\\ud800"'), DropReason.INVALID_VALUE),
-    "lone surrogate in a key": (price_text().replace('"source"', '"\\udfff"'), DropReason.INVALID_VALUE),
+    "lone surrogate in a value": (price_with("source", '"\\ud800"'), DropReason.MALFORMED_JSON),
+    "lone surrogate in a key": (price_text().replace('"source"', '"\\udfff"'), DropReason.MALFORMED_JSON),
     "unknown event type": (price_text().replace(PRICE, "market.moon"), DropReason.UNKNOWN_EVENT),
     "over the size limit": ("x" * (bridge.MAX_BUS_MESSAGE_BYTES + 1), DropReason.TOO_LARGE),
 }

@@ -12,6 +12,7 @@ from realtime.wire import protocol
 from realtime.wire.protocol import (
     ClientMessage,
     ErrorCode,
+    NumberOutOfRange,
     ProtocolError,
     command_response,
     decode,
@@ -79,7 +80,7 @@ def test_encoding_is_compact_and_keeps_decimals_exact(message, encoded):
     assert encode(message) == encoded
 
 
-@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), float("nan"), float("inf"), object()])
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), Decimal("-sNaN"), object(), "\ud800"])
 @pytest.mark.parametrize("decimal_first", [False, True])
 def test_encoding_refuses_what_json_cannot_say(value, decimal_first):
     message = {"d": Decimal("1"), "v": value} if decimal_first else {"v": value, "d": Decimal("1")}
@@ -89,7 +90,15 @@ def test_encoding_refuses_what_json_cannot_say(value, decimal_first):
     if isinstance(value, Decimal):
         assert "is not a number JSON allows" in str(refused.value)
     if type(value) is object:
-        assert "object cannot be sent as JSON" in str(refused.value)
+        assert "cannot be sent as JSON" in str(refused.value)
+    if isinstance(value, str):
+        assert "not valid Unicode" in str(refused.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_float_is_written_as_null_since_json_has_no_nan(value):
+    # Events never carry one (their schemas refuse non-finite numbers); anything else gets valid JSON.
+    assert encode({"v": value, "d": Decimal("1.50")}) == '{"v":null,"d":1.50}'
 
 
 # (text, decoded, types)
@@ -97,9 +106,10 @@ DECODED = [
     ('{"p": 1.10}', {"p": Decimal("1.10")}, Decimal),
     ('{"p": 7}', {"p": 7}, int),
     ('{"p": ' + "9" * 64 + "}", {"p": int("9" * 64)}, int),
-    ('{"p": ' + "9" * 65 + "}", {"p": Decimal("9" * 65)}, Decimal),
+    ('{"p": ' + "9" * 4300 + "}", {"p": int("9" * 4300)}, int),
+    ('{"p": 1e999999}', {"p": Decimal("1E+999999")}, Decimal),
     (b'{"p": 2.5}', {"p": Decimal("2.5")}, Decimal),
-    ('{"p": "x"}'.encode("utf-16"), {"p": "x"}, str),
+    ('{"p": "\u00e4\u20ac"}'.encode(), {"p": "\u00e4\u20ac"}, str),
 ]
 
 
@@ -110,13 +120,30 @@ def test_decoding_keeps_numbers_exact(text, decoded, kind):
     assert result == decoded and type(result["p"]) is kind
 
 
-def test_decoding_bytes_keeps_a_lone_surrogate_for_the_callers_check():
-    assert decode(b'{"p": "\xed\xa0\x80"}') == {"p": "\ud800"}
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"p": "\xed\xa0\x80"}',  # a lone surrogate written as UTF-8 bytes: not UTF-8
+        '{"p": "\\ud800"}',  # the same escaped: no character
+        '{"p": "x"}'.encode("utf-16"),  # JSON between systems is UTF-8 (RFC 8259)
+        b'\xef\xbb\xbf{"p": 1}',  # nor does it start with a byte order mark
+        '{"p": 1} {"q": 2}',
+        '{"p": 1,}',
+    ],
+)
+def test_decoding_refuses_what_is_not_json_text(text):
+    with pytest.raises(ValueError, match="JSON is malformed|truncated|Invalid UTF-8"):
+        decode(text)
+
+
+def test_a_whole_number_longer_than_python_reads_is_refused_as_out_of_range():
+    with pytest.raises(NumberOutOfRange, match="out of range"):
+        decode('{"p": ' + "9" * 4301 + "}")
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
-def test_decoding_refuses_nan_and_infinity_naming_them(constant):
-    with pytest.raises(ValueError, match=f"{constant} is not a number JSON allows"):
+def test_decoding_refuses_nan_and_infinity(constant):
+    with pytest.raises(ValueError, match="JSON is malformed|truncated|Invalid UTF-8"):
         decode('{"p": %s}' % constant)
 
 

@@ -27,7 +27,7 @@ def test_nan_and_infinity_are_rejected_on_input(text):
         decode(text)
 
 
-@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), float("nan")])
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity")])
 def test_nan_and_infinity_are_never_written(value):
     with pytest.raises(ValueError):
         encode({"x": value})

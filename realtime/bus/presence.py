@@ -11,7 +11,6 @@ drops out after the TTL.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -21,6 +20,7 @@ from typing import Any
 
 from realtime.bus.redis_client import bus_config, bus_redis
 from realtime.runtime.connections import connections
+from realtime.wire.protocol import decode, encode
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def local_snapshot() -> dict[str, str]:
             },
         )
         entry["connections"] += 1
-    return {client_id: json.dumps(entry, sort_keys=True) for client_id, entry in clients.items()}
+    return {client_id: encode(entry) for client_id, entry in clients.items()}
 
 
 class Presence:
@@ -135,7 +135,7 @@ async def clients_online() -> dict[str, list[dict[str, Any]]]:
     online: dict[str, list[dict[str, Any]]] = {}
     for process_id, table in zip(processes, tables):
         for client_id, entry in table.items():
-            online.setdefault(client_id.decode(), []).append({**json.loads(entry), "process": process_id})
+            online.setdefault(client_id.decode(), []).append({**decode(entry), "process": process_id})
     return online
 
 

@@ -9,14 +9,13 @@ cannot drift between them.
 from __future__ import annotations
 
 import enum
-import json
 import random
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import simplejson
+import msgspec
 
 from core.times import utc_now_iso
 
@@ -118,54 +117,61 @@ def envelope(
     }
 
 
-def _exact_decimal(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a number JSON allows")
-        return simplejson.RawJSON(str(value))
-    raise TypeError(f"{type(value).__name__} cannot be sent as JSON")
+# One JSON codec for every message the gateway reads or writes (the socket, the bus, the history,
+# the pages' embedded data): msgspec, chosen by measurement (docs/benchmarks.md, "JSON codec").
+# Decimals are written as their exact digits, never through a float; every fraction read is a
+# Decimal (`float_hook` gets the number's text), every whole number an int.
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
-_plain = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode
+def encode(message: Any) -> str:
+    """Serialize a message compactly; Decimals become exact JSON numbers.
 
-
-def encode(message: dict[str, Any]) -> str:
-    """Serialize a message; Decimals become exact JSON numbers, NaN and Infinity are refused.
-
-    The standard library's C encoder takes a message without Decimals (a pong, a confirmation)
-    several times faster; it raises TypeError at the first Decimal, which simplejson then writes
-    as its exact digits.
+    Refused: a non-finite Decimal (ValueError, "... is not a number JSON allows"), a string
+    that is not valid Unicode text (a lone surrogate: ValueError) and any type JSON has no form
+    for (TypeError). A non-finite float becomes `null`: no event carries floats unchecked (the
+    schemas in `realtime/events.py` refuse non-finite numbers), and JSON has no NaN.
     """
     try:
-        return _plain(message)
-    except TypeError:
-        return simplejson.dumps(
-            message, default=_exact_decimal, use_decimal=False, allow_nan=False, separators=(",", ":"), ensure_ascii=False
-        )
+        return _ENCODER.encode(message).decode("utf-8")
+    except ValueError as exc:
+        if isinstance(exc, UnicodeError):
+            raise ValueError(f"text that is not valid Unicode cannot be sent as JSON: {exc}") from None
+        raise ValueError(f"{_non_finite(message) or 'a value'} is not a number JSON allows") from None
+    except TypeError as exc:
+        raise TypeError(f"{exc}: cannot be sent as JSON") from None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+def _non_finite(value: Any) -> Decimal | None:
+    """Find the non-finite Decimal in `value` that made the encoder refuse it (for the message)."""
+    if isinstance(value, Decimal):
+        return None if value.is_finite() else value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    for item in items:
+        found = _non_finite(item)
+        if found is not None:
+            return found
+    return None
 
 
-def _integer(text: str) -> int | Decimal:
-    # Python converts at most 4300 digits to an int, and the ValueError would make the whole
-    # frame invalid JSON; a longer integer stays an exact Decimal, for its field's check to refuse.
-    return int(text) if len(text) <= 64 else Decimal(text)
-
-
-# Shared, as json.loads shares its own.
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=_integer, parse_constant=_reject_constant)
+class NumberOutOfRange(ValueError):
+    """Valid JSON with a whole number longer than Python turns into an int (4300 digits)."""
 
 
 def decode(text: str | bytes) -> Any:
-    """Parse JSON with every fractional number as a Decimal; NaN and Infinity are errors.
+    """Parse JSON: every fraction is a Decimal, every whole number an int; NaN and Infinity,
+    trailing data and bytes that are not UTF-8 are errors (ValueError; `NumberOutOfRange` for
+    a whole number too long to read).
 
-    Integers are ints, except one of more than 64 digits, which is a Decimal.
+    Nesting deeper than the parser allows raises RecursionError, as the standard library does.
     """
-    if isinstance(text, (bytes, bytearray)):
-        text = text.decode(json.detect_encoding(text), "surrogatepass")
-    return _DECODER.decode(text)
+    try:
+        return _DECODER.decode(text)
+    except msgspec.ValidationError as exc:  # the only one an untyped decoder raises: an int too long
+        raise NumberOutOfRange(f"a number out of range: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None  # the parser's words: what is wrong, at which byte
 
 
 @dataclass(frozen=True)
