@@ -48,6 +48,12 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_execution_rules.py",
         "tests/test_trading_interleaving.py",
     ),
+    "trading/validation.py": ("tests/test_trading_service_rules.py", "tests/test_trading_services.py"),
+    "trading/funds.py": (
+        "tests/test_trading_service_rules.py",
+        "tests/test_trading_services.py",
+        "tests/test_trading_execution_table.py",
+    ),
     "realtime/fanout.py": ("tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py"),
     "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py"),
     "realtime/bridge.py": (
