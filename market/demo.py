@@ -18,7 +18,7 @@ from portfolio.models import Instrument
 from .conf import market_setting
 from .models import Fundamentals, NewsItem, PriceTick
 from .providers import SimulatedMarket
-from .sentiment import news_fingerprint
+from .sentiment.news import news_fingerprint
 
 DEMO_INSTRUMENTS = [
     ("SAP", "DE0007164600", "SAP SE", Decimal("215.40")),
