@@ -10,7 +10,8 @@ from channels.db import database_sync_to_async
 
 from realtime.api import CommandContext, command, SYSTEM_PERMISSION
 
-from . import selectors, services
+from . import alerts, selectors
+from .analysis import analysis_run, analysis_start
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ _running: set[asyncio.Task] = set()
 @command("start_analysis")
 async def start_analysis(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Start a technical, fundamental or sentiment analysis of an instrument; `analysis.complete` follows."""
-    analysis = await database_sync_to_async(services.analysis_start)(
+    analysis = await database_sync_to_async(analysis_start)(
         user=ctx.user,
         symbol=data.get("symbol"),
         analysis_type=data.get("analysis_type", "technical"),
@@ -43,7 +44,7 @@ async def start_analysis(ctx: CommandContext, data: dict[str, Any]) -> dict[str,
 
 async def _run_analysis(analysis_id: Any) -> None:
     try:
-        await database_sync_to_async(services.analysis_run)(analysis_id=analysis_id)
+        await database_sync_to_async(analysis_run)(analysis_id=analysis_id)
     except Exception:
         logger.error("analysis %s did not complete", analysis_id)
 
@@ -53,7 +54,7 @@ async def get_recommendations(ctx: CommandContext, data: dict[str, Any]) -> dict
     """Return the latest recommendation of each instrument, or of `symbol`."""
     symbol = data.get("symbol")
     if symbol is not None:
-        symbol = (await database_sync_to_async(services.instrument_for_symbol)(symbol=symbol)).symbol
+        symbol = (await database_sync_to_async(selectors.instrument_for_symbol)(symbol=symbol)).symbol
     return {"recommendations": await database_sync_to_async(_recommendations)(symbol)}
 
 
@@ -64,7 +65,7 @@ def _recommendations(symbol: str | None) -> list[dict[str, Any]]:
 @command("subscribe_alerts")
 async def subscribe_alerts(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Store an alert rule (above, below, change_percent, volume_spike, volatility); `market.alert` fires once per crossing."""
-    rule = await database_sync_to_async(services.alert_rule_create)(
+    rule = await database_sync_to_async(alerts.alert_rule_create)(
         user=ctx.user,
         symbol=data.get("symbol"),
         condition=data.get("condition"),
@@ -92,7 +93,7 @@ async def list_alerts(ctx: CommandContext, data: dict[str, Any]) -> dict[str, An
 @command("remove_alert")
 async def remove_alert(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Remove one of your alert rules by its `alert_id`."""
-    await database_sync_to_async(services.alert_rule_delete)(user=ctx.user, alert_id=data.get("alert_id"))
+    await database_sync_to_async(alerts.alert_rule_delete)(user=ctx.user, alert_id=data.get("alert_id"))
     return {"alert_id": data["alert_id"], "removed": True}
 
 

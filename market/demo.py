@@ -1,7 +1,8 @@
-"""Invented fundamentals and headlines of the demo instruments, so every analysis works after `make run`.
+"""The demo market: instruments with a simulated price history, invented fundamentals and headlines.
 
-Nothing here is a fact about the companies: every row is stored with source "demo", the desk
-marks results built on it, and the figures and headlines are made up to show each verdict.
+So every analysis works after `make run`. Nothing here is a fact about the companies: every row
+is stored with source "demo" (ticks "seed"), the desk marks results built on it, and the
+figures and headlines are made up to show each verdict.
 """
 
 from __future__ import annotations
@@ -14,8 +15,69 @@ from django.utils import timezone
 
 from portfolio.models import Instrument
 
-from .models import Fundamentals, NewsItem
-from .sentiment import news_fingerprint
+from .conf import market_setting
+from .models import Fundamentals, NewsItem, PriceTick
+from .providers import SimulatedMarket
+from .sentiment.news import news_fingerprint
+
+DEMO_INSTRUMENTS = [
+    ("SAP", "DE0007164600", "SAP SE", Decimal("215.40")),
+    ("SIE", "DE0007236101", "Siemens AG", Decimal("178.90")),
+    ("ALV", "DE0008404005", "Allianz SE", Decimal("287.60")),
+    ("BAS", "DE000BASF111", "BASF SE", Decimal("46.35")),
+    ("DTE", "DE0005557508", "Deutsche Telekom AG", Decimal("28.12")),
+]
+
+
+def price_history_seed(*, points: int = 240, seed: int | None = None) -> int:
+    """Give every instrument at least `points` ticks of simulated history; return how many were added.
+
+    The demo instruments are created if missing, so an analysis of SAP works right after
+    `make run`. History is laid out backwards from now at the feed interval and ends at the
+    instrument's current price; running it again adds nothing.
+    """
+    for symbol, isin, name, price in DEMO_INSTRUMENTS:
+        if not Instrument.objects.filter(symbol=symbol).exists() and not Instrument.objects.filter(isin=isin).exists():
+            Instrument.objects.create(symbol=symbol, isin=isin, name=name, last_price=price, last_price_at=timezone.now())
+    interval = market_setting("FEED_INTERVAL")
+    market = SimulatedMarket(
+        interval=interval,
+        volatility=market_setting("SIMULATED_VOLATILITY"),
+        time_scale=market_setting("SIMULATED_TIME_SCALE"),
+        seed=seed,
+    )
+    added = 0
+    now = timezone.now()
+    for instrument in Instrument.objects.all():
+        have = PriceTick.objects.filter(instrument=instrument).count()
+        if have >= points:
+            continue
+        oldest = PriceTick.objects.filter(instrument=instrument).order_by("at", "id").first()
+        end_price = oldest.previous_price if oldest else (instrument.last_price or Decimal("100.00"))
+        end_at = oldest.at - timedelta(seconds=interval) if oldest else now
+        # Walk backwards from the known price, then store the path oldest first.
+        path = [end_price]
+        for _ in range(points - have):
+            path.append(market.next_price(path[-1]))
+        path.reverse()
+        ticks = [
+            PriceTick(
+                instrument=instrument,
+                price=price,
+                previous_price=before,
+                volume=market.next_volume(before, price),
+                source="seed",
+                at=end_at - timedelta(seconds=interval * (len(path) - 1 - index)),
+            )
+            for index, (before, price) in enumerate(zip(path, path[1:]), start=1)
+        ]
+        PriceTick.objects.bulk_create(ticks)
+        if instrument.last_price is None:
+            instrument.last_price, instrument.last_price_at = path[-1], end_at
+            instrument.save(update_fields=["last_price", "last_price_at"])
+        added += len(ticks)
+    return added
+
 
 DEMO_SOURCE = "demo"
 # The demo figures are dated this many days back: fresh enough for full confidence.

@@ -25,7 +25,7 @@ from .providers import PriceProvider, ReportsHealth, SimulatedMarket, Tick
 from .quotes import AlphaVantageMarket, BitpandaMarket
 from .replay import ReplayFileError, ReplayMarket, replay_rows_read
 from .selectors import feed_quotes_read
-from .services import feed_state_save, price_ticks_record
+from .ticks import feed_state_save, price_ticks_record
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from django.db.models import BigIntegerField, Count, F, Func, Max, Min, OuterRef
 from django.db.models.functions import FirstValue
 from django.utils import timezone
 
-from core.exceptions import ValidationFailed
+from core.exceptions import NotFound, ValidationFailed
 from portfolio.models import PRICE_DIGITS, Instrument
 
 from core.times import isoformat
@@ -25,6 +25,17 @@ from .reasons import reasons_restore
 from .sentiment import sentiment_result_restore
 
 PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_DIGITS["decimal_places"])
+
+
+def instrument_for_symbol(*, symbol: Any) -> Instrument:
+    """Return the instrument a symbol from a request names; refuse a symbol that is not text or unknown."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValidationFailed("validation_error", "'symbol' must be a non-empty string.", field="symbol")
+    cleaned = symbol.strip().upper()
+    try:
+        return Instrument.objects.get(symbol=cleaned)
+    except Instrument.DoesNotExist:
+        raise NotFound("not_found", f"Unknown symbol {cleaned[:16]!r}.", field="symbol") from None
 
 
 def price_history_list(*, symbol: str, limit: int = 500) -> list[PriceTick]:

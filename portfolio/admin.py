@@ -2,6 +2,10 @@
 
 Rows that belong to a portfolio are shown to members of that portfolio and to supervisors only,
 by the rule of `portfolio.selectors` the WebSocket and REST follow as well.
+
+Cash, positions and prices change only through the services, which send their signals and so
+their events (fills, `update_position`, ticks): here they are read-only, and a portfolio cannot
+be deleted (its positions would go with it, unannounced).
 """
 
 from django.contrib import admin, messages
@@ -47,6 +51,11 @@ class InstrumentAdmin(admin.ModelAdmin):
     search_fields = ["symbol", "isin", "name"]
     list_filter = ["currency"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A new instrument may start with a price; after that a price moves by a tick
+        # (`market.ticks.price_tick_record`), which executes resting orders and revalues holdings.
+        return ["last_price", "last_price_at"] if obj is not None else []
+
 
 class PositionInline(admin.TabularInline):
     model = Position
@@ -59,6 +68,9 @@ class PositionInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Portfolio)
 class PortfolioAdmin(SupervisedAdmin):
@@ -67,6 +79,13 @@ class PortfolioAdmin(SupervisedAdmin):
     filter_horizontal = ["members"]
     readonly_fields = ["last_value", "created_at", "updated_at"]
     inlines = [PositionInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The starting cash is set when the portfolio is added; after that only fills move it.
+        return [*self.readonly_fields, "cash"] if obj is not None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(PositionCorrection)

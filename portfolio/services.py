@@ -1,7 +1,7 @@
 """Writes to portfolios: fills booked into cash and positions, audited corrections, revaluation.
 
-Every change is announced on commit through `realtime.delivery.dispatch`, addressed to the portfolio's
-members only.
+Every change sends its `portfolio.signals` inside its transaction, with the portfolio's members;
+`portfolio.receivers` publish them as events on commit.
 """
 
 from __future__ import annotations
@@ -10,30 +10,18 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cached_property
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.transaction import TransactionManagementError
+from django.db import transaction
 
 from core.actor import Actor
 from core.exceptions import DomainError, ValidationFailed
 from core.numbers import ARITHMETIC, Digits, computed_exactly, decimal_validate
-from realtime.api import send_event_on_commit
-from core.times import utc_now_iso
 
+from . import signals
+from .book import PortfolioBook, portfolio_lock
 from .models import Instrument, Portfolio, Position, PositionCorrection
-from .selectors import (
-    money,
-    percent,
-    portfolio_member_ids,
-    portfolio_not_visible,
-    portfolio_snapshot,
-    portfolio_value,
-    portfolios_holding,
-    position_mark_price,
-    user_sees_portfolios,
-)
+from .selectors import money, portfolio_snapshot, portfolio_value, portfolios_holding, position_mark_price
 
 # What a position's quantity and cost and a portfolio's cash may be is what their columns store (docs/trading.md).
 QUANTITY = Digits.of(Position, "quantity")
@@ -64,75 +52,6 @@ def portfolio_create(*, name: str, cash: Decimal, members: Iterable = ()) -> Por
     portfolio = Portfolio.objects.create(name=name, cash=cash, last_value=cash)
     portfolio.members.add(*members)
     return portfolio
-
-
-class PortfolioBook:
-    """A portfolio with its positions and its members, each read once, when first needed.
-
-    The services of one transaction share a book instead of reading the same rows again. Under
-    the portfolio's lock (`portfolio_lock`) nothing else changes its cash or positions, so the
-    services booking into it keep the book current themselves.
-    """
-
-    def __init__(self, portfolio: Portfolio, *, member_ids: list[int] | None = None) -> None:
-        self.portfolio = portfolio
-        if member_ids is not None:  # read with the portfolio (`portfolio_lock`): no query of their own
-            self.member_ids = member_ids
-
-    @cached_property
-    def positions(self) -> dict[int, Position]:
-        """The positions by instrument id, each with its instrument."""
-        positions = Position.objects.filter(portfolio_id=self.portfolio.pk).select_related("instrument").order_by()
-        return {position.instrument_id: position for position in positions}
-
-    @cached_property
-    def member_ids(self) -> list[int]:
-        """The ids of the users who receive the portfolio's events."""
-        return portfolio_member_ids(portfolio=self.portfolio)
-
-
-def portfolio_lock(*, portfolio_id: int | None = None, visible_to=None) -> PortfolioBook:
-    """Lock the portfolio row for update until the transaction ends; return its book.
-
-    With `visible_to`, the portfolio must be one that user may see: `portfolio_id`, or without
-    it the user's first; else `NotFound`, as from `portfolio_get_visible`. The members come in
-    the same statement, a row per member, as every service that locks a portfolio announces to
-    them.
-
-    The statement is written out in SQL: every write to a portfolio starts with it, and the ORM
-    spent about 0.9 ms of the database thread's CPU building it (the member join, the subquery
-    for the user's first portfolio), five times what running it costs.
-    """
-    if connection.get_autocommit():
-        raise TransactionManagementError("portfolio_lock() locks until the transaction ends: call it in one.")
-    if visible_to is not None and not user_sees_portfolios(user=visible_to):
-        raise portfolio_not_visible(portfolio_id=portfolio_id)
-    members = Portfolio.members.through._meta.db_table
-    if portfolio_id is None and visible_to is not None:
-        which = f"(SELECT portfolio_id FROM {members} WHERE user_id = %s ORDER BY portfolio_id LIMIT 1)"
-        params = [visible_to.pk]
-    else:
-        which, params = "%s", [portfolio_id]
-    # FOR UPDATE OF the portfolio alone: its members are read, not locked. (SQLite, which knows no
-    # row locks, serialises writers by IMMEDIATE transactions instead; see settings.)
-    for_update = connection.ops.for_update_sql(of=("portfolio",)) if connection.features.has_select_for_update else ""
-    # The columns by name, not `portfolio.*`: a prepared statement whose columns a migration
-    # changed would fail ("cached plan must not change result type").
-    columns = ", ".join(f"portfolio.{connection.ops.quote_name(field.column)}" for field in Portfolio._meta.concrete_fields)
-    rows = list(
-        Portfolio.objects.raw(
-            f"SELECT {columns}, member.user_id AS member_id FROM {Portfolio._meta.db_table} portfolio"
-            f" LEFT JOIN {members} member ON member.portfolio_id = portfolio.id"
-            f" WHERE portfolio.id = {which} {for_update}",
-            params,
-        )
-    )
-    member_ids = sorted(row.member_id for row in rows if row.member_id is not None)
-    if visible_to is not None and visible_to.pk not in member_ids:
-        raise portfolio_not_visible(portfolio_id=portfolio_id)
-    if not rows:
-        raise Portfolio.DoesNotExist(f"Portfolio {portfolio_id} does not exist.")
-    return PortfolioBook(rows[0], member_ids=member_ids)
 
 
 @computed_exactly
@@ -218,7 +137,7 @@ def position_apply_fill(
     portfolio.cash = cash_after
     revaluation = _revalue(book)
     portfolio.save(update_fields=["cash", "last_value", "updated_at"])
-    _announce_position(
+    _position_changed(
         book=book,
         instrument=instrument,
         action=side,
@@ -230,7 +149,7 @@ def position_apply_fill(
     return revaluation
 
 
-def _announce_position(
+def _position_changed(
     *,
     book: PortfolioBook,
     instrument: Instrument,
@@ -240,22 +159,15 @@ def _announce_position(
     price: Decimal,
     correlation_id: str | None,
 ) -> None:
-    change = quantity - previous_quantity
-    send_event_on_commit(
-        "portfolio.position_changed",
-        {
-            "portfolio_id": str(book.portfolio.pk),
-            "symbol": instrument.symbol,
-            "isin": instrument.isin,
-            "action": action,
-            "quantity": quantity,
-            "price": price,
-            "value": money(quantity * price),
-            "change": change,
-            "change_percent": percent(change, previous_quantity),
-            "timestamp": utc_now_iso(),
-        },
-        audience=book.member_ids,
+    signals.position_changed.send(
+        Portfolio,
+        portfolio=book.portfolio,
+        instrument=instrument,
+        action=action,
+        previous_quantity=previous_quantity,
+        quantity=quantity,
+        price=price,
+        member_ids=book.member_ids,
         correlation_id=correlation_id,
     )
 
@@ -272,27 +184,21 @@ def _revalue(book: PortfolioBook) -> Revaluation:
 def portfolio_value_changed_announce(
     *, book: PortfolioBook, revaluation: Revaluation, trigger_reason: str, correlation_id: str | None = None
 ) -> None:
-    """Emit `portfolio.value_changed` from the last announced value to the current one."""
-    change = revaluation.current - revaluation.previous
-    send_event_on_commit(
-        "portfolio.value_changed",
-        {
-            "portfolio_id": str(book.portfolio.pk),
-            "previous_value": revaluation.previous,
-            "current_value": revaluation.current,
-            "change": change,
-            "change_percent": percent(change, revaluation.previous),
-            "trigger_reason": trigger_reason,
-            "timestamp": utc_now_iso(),
-        },
-        audience=book.member_ids,
+    """Send `value_changed` from the last announced value to the current one."""
+    signals.value_changed.send(
+        Portfolio,
+        portfolio=book.portfolio,
+        previous=revaluation.previous,
+        current=revaluation.current,
+        trigger_reason=trigger_reason,
+        member_ids=book.member_ids,
         correlation_id=correlation_id,
     )
 
 
 @computed_exactly
 def portfolio_value_announce(*, book: PortfolioBook, trigger_reason: str, correlation_id: str | None = None) -> Decimal:
-    """Emit `portfolio.value_changed` against the last announced value and remember the new one.
+    """Send `value_changed` against the last announced value and remember the new one.
 
     The caller holds the portfolio's lock, so two announcements never share a baseline.
     """
@@ -325,9 +231,11 @@ def _correction_number(value: Decimal, *, digits: Digits, field: str) -> Decimal
 
 
 def portfolio_refresh(*, book: PortfolioBook, correlation_id: str | None = None) -> dict[str, Any]:
-    """Send the whole portfolio as `portfolio.update` to its members and return that data."""
+    """Send the whole portfolio (`portfolio_updated`, the `portfolio.update` event) and return that data."""
     snapshot = portfolio_snapshot(portfolio=book.portfolio, positions=book.positions.values())
-    send_event_on_commit("portfolio.update", snapshot, audience=book.member_ids, correlation_id=correlation_id)
+    signals.portfolio_updated.send(
+        Portfolio, portfolio=book.portfolio, snapshot=snapshot, member_ids=book.member_ids, correlation_id=correlation_id
+    )
     return snapshot
 
 
@@ -415,7 +323,7 @@ def position_correct(
         )
     portfolio.save(update_fields=["updated_at"])
     mark = position_mark_price(position) if position is not None else (instrument.last_price or previous_avg_cost or Decimal("0"))
-    _announce_position(
+    _position_changed(
         book=book,
         instrument=instrument,
         action="update",

@@ -48,6 +48,12 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_execution_rules.py",
         "tests/test_trading_interleaving.py",
     ),
+    "trading/validation.py": ("tests/test_trading_service_rules.py", "tests/test_trading_services.py"),
+    "trading/funds.py": (
+        "tests/test_trading_service_rules.py",
+        "tests/test_trading_services.py",
+        "tests/test_trading_execution_table.py",
+    ),
     "realtime/delivery/fanout.py": ("tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py"),
     "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py"),
     "realtime/bus/bridge.py": (
@@ -83,7 +89,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
 }
 
 # What the copy under .mutation/<target>/mutants needs to import the project and run its tests.
-PACKAGES = ("aktienanalyse", "realtime", "trading", "market", "portfolio")
+PACKAGES = ("aktienanalyse", "core", "realtime", "trading", "market", "portfolio")
 ALSO_COPY = ("pytest.ini", "manage.py", "templates", "locale", "static", "clients/python/src")
 # Arguments for every pytest run mutmut starts: the embedded SQLite and in-memory channel layer.
 PYTEST_ARGS = ("-p", "no:cacheprovider", "-p", "tests.fixtures.mutation", "-m", "not e2e", "--timeout=120")

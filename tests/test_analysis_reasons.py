@@ -17,7 +17,7 @@ from market import fundamentals as fa
 from market import sentiment as sa
 from market.models import Analysis
 from market.selectors import recommendation_data
-from market.services import technical_analysis_compute
+from market.technical import technical_analysis_compute
 from tests.fixtures.analysis import add_fundamentals, add_news
 from tests.fixtures.market import make_instrument
 from tests.test_market_indicators import PARAMETERS, zigzag
@@ -25,7 +25,7 @@ from tests.test_market_indicators import PARAMETERS, zigzag
 D = Decimal
 PLACEHOLDER = re.compile(r"\{(\w+)(?::\w+)?\}")
 
-# Every code the analyses can emit (market/services.py, fundamentals.py, sentiment.py).
+# Every code the analyses can emit (market/technical.py, fundamentals.py, sentiment/).
 REASON_CODES = [
     *(f"trend_{t}" for t in ("bullish", "bearish", "neutral")),
     *(f"rsi_{s}" for s in ("oversold", "overbought", "neutral")),

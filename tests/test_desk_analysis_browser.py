@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from market.demo import demo_market_data_seed
-from market.services import price_history_seed
+from market.demo import price_history_seed
 from tests.fixtures.servers import BASE_DIR, server_env, start_daphne
 from tests.fixtures.trading import TRADER_PERMISSIONS
 from tests.fixtures.users import grant

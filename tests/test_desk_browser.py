@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from market.services import price_history_seed
+from market.demo import price_history_seed
 from portfolio.services import portfolio_create
 from tests.fixtures.servers import BASE_DIR, ServerProcess, free_port, server_env, start_daphne
 from tests.fixtures.trading import TRADER_PERMISSIONS

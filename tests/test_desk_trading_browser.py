@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 
-from market.services import price_history_seed
+from market.demo import price_history_seed
 from portfolio.models import Position
 from portfolio.services import portfolio_create
 from tests.fixtures.servers import BASE_DIR, ServerProcess, free_port, in_process_feed_env, start_daphne

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 
 from market.feed import PriceFeed
 from market.models import AlertRule
-from market.services import alert_rule_create
+from market.alerts import alert_rule_create
 from realtime.wire.events import get_schema
 from tests.fixtures.market import ScriptedMarket, add_history
 from tests.fixtures.ws import login_cookie, matches, send_marker

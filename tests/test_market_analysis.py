@@ -140,7 +140,8 @@ async def test_get_recommendations_returns_the_latest_analysis_per_symbol(ws_con
 
 
 def test_demo_history_lets_an_analysis_of_sap_complete(db, staff_user):
-    from market.services import analysis_run, analysis_start, price_history_seed
+    from market.analysis import analysis_run, analysis_start
+    from market.demo import price_history_seed
 
     price_history_seed(seed=11)
     analysis = analysis_start(user=staff_user, symbol="SAP", analysis_type="technical", parameters={})
@@ -151,7 +152,7 @@ def test_demo_history_lets_an_analysis_of_sap_complete(db, staff_user):
 
 
 def start_sap(user):
-    from market.services import analysis_start
+    from market.analysis import analysis_start
 
     return analysis_start(user=user, symbol="SAP", analysis_type="technical", parameters={})
 
@@ -160,7 +161,7 @@ def test_a_user_has_only_so_many_analyses_running_and_a_finished_or_lost_one_fre
     staff_user, other_staff_user, sap_with_history, settings
 ):
     from core.exceptions import RateLimited
-    from market.services import analysis_run
+    from market.analysis import analysis_run
 
     settings.MARKET = {**settings.MARKET, "ANALYSES_RUNNING_PER_USER": 2, "ANALYSES_PER_MINUTE_PER_USER": 100}
     first, second = start_sap(staff_user), start_sap(staff_user)

@@ -13,11 +13,12 @@ from channels.layers import channel_layers
 from django.core.management import call_command
 
 from core.exceptions import ValidationFailed
-from market.background import background_stop
-from market.feed import PriceFeed, running_feed
+from market.alerts import alert_rule_create
+from market.demo import price_history_seed
+from market.feed import PriceFeed, background_stop, running_feed
 from market.models import AlertRule, PriceTick
 from market.providers import SimulatedMarket
-from market.services import alert_rule_create, price_history_prune, price_history_seed, price_tick_record
+from market.ticks import price_history_prune, price_tick_record
 from portfolio.models import Instrument
 from realtime.wire.events import get_schema
 from realtime.wire.protocol import decode

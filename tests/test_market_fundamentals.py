@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.exceptions import ValidationFailed
 from market import fundamentals as fa
+from market.figures import fundamentals_from_alpha_vantage_overview, fundamentals_record_clean
 from market.models import Analysis
 from realtime.wire.events import get_schema
 from tests.fixtures.analysis import add_fundamentals
@@ -264,8 +265,8 @@ OVERVIEW = {
 
 
 def test_alpha_vantage_overview_becomes_figures_in_percent_and_leaves_missing_ones_out():
-    record = fa.fundamentals_from_alpha_vantage_overview(OVERVIEW, symbol="SAP")
-    cleaned = fa.fundamentals_record_clean(record)
+    record = fundamentals_from_alpha_vantage_overview(OVERVIEW, symbol="SAP")
+    cleaned = fundamentals_record_clean(record)
 
     assert cleaned["pe_ratio"] == D("38.52") and cleaned["pb_ratio"] == D("6.2")
     assert (cleaned["dividend_yield"], cleaned["roe"], cleaned["eps_growth"]) == (D("1.05"), D("16.5"), D("-2.1"))
@@ -287,4 +288,4 @@ def test_alpha_vantage_overview_becomes_figures_in_percent_and_leaves_missing_on
 )
 def test_alpha_vantage_overview_errors_are_named(payload, message):
     with pytest.raises(ValueError, match=message):
-        fa.fundamentals_from_alpha_vantage_overview(payload, symbol="SAP")
+        fundamentals_from_alpha_vantage_overview(payload, symbol="SAP")

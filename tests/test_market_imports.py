@@ -310,7 +310,7 @@ def test_load_alpha_vantage_reports_an_unreachable_server(settings, sap_and_sie)
 
 
 def test_demo_data_seeds_demo_figures_and_headlines_once_and_every_analysis_completes(tmp_path, monkeypatch, django_user_model):
-    from market.services import analysis_run, analysis_start
+    from market.analysis import analysis_run, analysis_start
     from django.conf import settings
 
     monkeypatch.setattr(settings, "DEMO_LOGIN_FILE", tmp_path / "login.txt")

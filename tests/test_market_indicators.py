@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from market import indicators
-from market.services import technical_analysis_compute
+from market.technical import technical_analysis_compute
 
 
 def d(*values):

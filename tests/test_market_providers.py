@@ -26,10 +26,11 @@ from market import status as market_status
 from market.background import background_start, background_stop
 from market.feed import PriceFeed, provider_from_settings, running_feed
 from market.models import FeedState, PriceTick
+from market.probes import feed_facts
 from market.providers import BadQuote, quote_price, quote_volume
-from market.quotes import AlphaVantageMarket, Backoff, BitpandaMarket, call_spacing, retry_after_seconds
+from market.polling import Backoff, call_spacing, retry_after_seconds
+from market.quotes import AlphaVantageMarket, BitpandaMarket
 from market.replay import ReplayFileError, ReplayMarket, replay_rows_read
-from market.status import feed_facts
 from tests.fixtures.market import (
     AV_ERROR,
     AV_INFORMATION,

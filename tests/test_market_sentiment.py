@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from core.exceptions import ValidationFailed
 from market import sentiment as sa
 from market.sentiment import german
+from market.sentiment.news import news_from_alpha_vantage, news_record_clean
 from market.models import Analysis
 from realtime.wire.events import get_schema
 from tests.fixtures.analysis import add_news
@@ -240,8 +241,8 @@ NEWS = {
 
 
 def test_alpha_vantage_news_keeps_the_tickers_items_with_its_score():
-    records = sa.news_from_alpha_vantage(NEWS, symbol="SAP", ticker="SAP")
-    cleaned = [sa.news_record_clean(record) for record in records]
+    records = news_from_alpha_vantage(NEWS, symbol="SAP", ticker="SAP")
+    cleaned = [news_record_clean(record) for record in records]
 
     assert len(cleaned) == 1
     item = cleaned[0]
@@ -263,4 +264,4 @@ def test_alpha_vantage_news_keeps_the_tickers_items_with_its_score():
 )
 def test_alpha_vantage_news_errors_are_named(payload, message):
     with pytest.raises(ValueError, match=message):
-        sa.news_from_alpha_vantage(payload, symbol="SAP", ticker="SAP")
+        news_from_alpha_vantage(payload, symbol="SAP", ticker="SAP")

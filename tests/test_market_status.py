@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from channels.layers import channel_layers
 
-from market import status
-from market.background import background_start, background_stop
-from market.feed import PriceFeed
-from market.status import RateMeter, StatusMonitor
+from market import probes, status
+from market.feed import PriceFeed, background_start, background_stop
+from market.probes import RateMeter
+from market.status import StatusMonitor
 from realtime.delivery.dispatch import asend_event
 from realtime.wire.events import get_schema
 from tests.fixtures.market import ScriptedMarket
@@ -302,7 +302,7 @@ async def test_gateway_memory_and_cpu_are_measured_and_alert_past_their_levels(s
         **settings.MARKET,
         "MEMORY_ALERT_MB": 1, "MEMORY_CRITICAL_MB": 10**9, "CPU_ALERT_PERCENT": 5, "CPU_CRITICAL_PERCENT": 10**6,
     }
-    monitor = StatusMonitor(cpu=status.CpuMeter(min_span=0.1))
+    monitor = StatusMonitor(cpu=probes.CpuMeter(min_span=0.1))
     burn_cpu(0.2)
 
     # when the monitor checks
@@ -324,7 +324,7 @@ async def test_gateway_memory_and_cpu_are_measured_and_alert_past_their_levels(s
 
 def test_cpu_is_measured_over_the_window_and_not_over_a_moment():
     clock, cpu = [0.0], [0.0]
-    meter = status.CpuMeter(lambda: status.ProcessUsage(None, cpu[0]), window=10, min_span=2, clock=lambda: clock[0])
+    meter = probes.CpuMeter(lambda: probes.ProcessUsage(None, cpu[0]), window=10, min_span=2, clock=lambda: clock[0])
     clock[0], cpu[0] = 0.5, 0.5
     assert meter.measure()[1] is None  # half a second busy says little yet
     clock[0], cpu[0] = 4.0, 1.0
@@ -371,9 +371,9 @@ async def test_the_bus_probe_asks_the_sentinels_for_the_primary(settings, own_re
     settings.MARKET = {**settings.MARKET, "PROBE_TIMEOUT": 1.0}
     try:
         settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": sentinel_location(f"127.0.0.1:{sentinel.port}").url}
-        reachable = await status.bus_probe()
+        reachable = await probes.bus_probe()
         settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": sentinel_location(f"127.0.0.1:{free_port()}").url}
-        unreachable = await status.bus_probe()
+        unreachable = await probes.bus_probe()
     finally:
         sentinel.kill()
 

@@ -9,14 +9,8 @@ from django.db.transaction import TransactionManagementError
 from core.exceptions import NotFound, ValidationFailed
 from portfolio.models import Instrument, Portfolio, Position, PositionCorrection
 from portfolio.selectors import portfolio_snapshot
-from portfolio.services import (
-    PortfolioBook,
-    portfolio_create,
-    portfolio_lock,
-    portfolio_refresh,
-    portfolios_revalue,
-    position_correct,
-)
+from portfolio.book import PortfolioBook, portfolio_lock
+from portfolio.services import portfolio_create, portfolio_refresh, portfolios_revalue, position_correct
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from portfolio.services import portfolio_lock
+from portfolio.book import portfolio_lock
 from trading.execution import crossed_orders_filter, order_crossed_by, order_execute_if_crossed, order_fail
 from trading.models import Fill, Order, OrderStatus
 

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from core.exceptions import ValidationFailed
 from core.numbers import Digits, decimal_from_input
+from market.alerts import THRESHOLD
 from market.models import AlertRule
-from market.services import THRESHOLD
 from portfolio.models import Portfolio, Position, PositionCorrection
 from portfolio.services import COST
 from portfolio.services import QUANTITY as POSITION_QUANTITY
@@ -30,7 +30,8 @@ from tests.fixtures.ws import login_cookie
 from trading import execution
 from trading.execution import resting_orders_execute
 from trading.models import Fill, Order, OrderAudit, OrderStatus
-from trading.services import PRICE, QUANTITY, order_place
+from trading.services import order_place
+from trading.validation import PRICE, QUANTITY
 
 # Transactional: the handlers' database work runs through database_sync_to_async, as on a socket.
 pytestmark = pytest.mark.django_db(transaction=True)

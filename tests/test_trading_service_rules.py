@@ -8,16 +8,8 @@ from core.actor import Actor
 from core.exceptions import NotFound, ValidationFailed
 from portfolio.models import Portfolio, Position
 from trading.models import Order
-from trading.services import (
-    OrderConflict,
-    OrderParams,
-    OrderRejected,
-    order_cancel,
-    order_modify,
-    order_params_validate,
-    price_validate,
-    quantity_validate,
-)
+from trading.services import OrderConflict, OrderRejected, order_cancel, order_modify
+from trading.validation import OrderParams, order_params_validate, price_validate, quantity_validate
 
 from .test_trading_services import place
 

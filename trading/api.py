@@ -25,7 +25,7 @@ from realtime.api import SYMBOL_RE
 
 from .models import Fill, Order, OrderStatus, Side
 from .selectors import ORDER_VIEW_PERMISSION, fills_visible, order_get_visible, order_history, portfolio_account
-from .services import QUANTITY
+from .validation import QUANTITY
 
 
 class MayReadOrders(BasePermission):

@@ -11,7 +11,8 @@ from realtime.api import CommandContext, command, decimal_arg, id_arg, text_arg
 
 from .models import Order, OrderStatus
 from .selectors import ORDER_CHANGE_PERMISSION, ORDER_PLACE_PERMISSION, order_get_visible
-from .services import PRICE, QUANTITY, order_cancel, order_modify, order_place
+from .services import order_cancel, order_modify, order_place
+from .validation import PRICE, QUANTITY
 
 # What each command's answer says, by code: a client words the code in its own language with
 # `message_params`; `message` is the English wording.

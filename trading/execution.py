@@ -1,10 +1,10 @@
 """The paper broker: orders really execute here, against the instruments' prices.
 
 A market order fills at the instrument's last price when it is placed. A limit or stop order
-rests until a price crosses it: at placement against the last price, later on every tick the
-market feed hands to `resting_orders_execute`. A fill books cash, position and average cost in
-the same transaction as the order's new state, under the portfolio's row lock, so two ticks or
-two workers never book one order twice.
+rests until a price crosses it: at placement against the last price, later on every tick
+(`resting_orders_execute`, a receiver of `market.signals.price_ticked`). A fill books cash,
+position and average cost in the same transaction as the order's new state, under the
+portfolio's row lock, so two ticks or two workers never book one order twice.
 """
 
 from __future__ import annotations
@@ -18,18 +18,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.numbers import ARITHMETIC, Digits, computed_exactly
+from portfolio.book import PortfolioBook, portfolio_lock
 from portfolio.models import Instrument
 from portfolio.selectors import money
-from portfolio.services import (
-    BookingRefused,
-    PortfolioBook,
-    portfolio_lock,
-    portfolio_refresh,
-    portfolio_value_changed_announce,
-    position_apply_fill,
-)
+from portfolio.services import BookingRefused, portfolio_refresh, portfolio_value_changed_announce, position_apply_fill
 
-from .announce import order_failed_announce, order_filled_announce
+from . import signals
 from .models import RESTING_STATUSES, Fill, Order, OrderStatus, OrderType, Side
 
 logger = logging.getLogger(__name__)
@@ -104,7 +98,7 @@ def order_fill(
     if order.status == OrderStatus.FILLED:
         order.filled_at = now
     order.save(update_fields=["filled_quantity", "average_fill_price", "fees", "status", "filled_at", "updated_at"])
-    order_filled_announce(order=order, fill=fill, audience=book.member_ids, correlation_id=correlation_id)
+    signals.order_filled.send(Order, order=order, fill=fill, member_ids=book.member_ids, correlation_id=correlation_id)
     portfolio_value_changed_announce(
         book=book, revaluation=revaluation, trigger_reason="order_filled", correlation_id=correlation_id
     )
@@ -115,13 +109,13 @@ def order_fill(
 def order_fail(
     *, order: Order, book: PortfolioBook, code: str, reason: str, params: dict | None = None, correlation_id: str | None = None
 ) -> None:
-    """Mark an order failed with its reason (and the figures the reason names) and announce it."""
+    """Mark an order failed with its reason (and the figures the reason names) and send `order_failed`."""
     order.status = OrderStatus.FAILED
     order.reason_code = code
     order.reason = reason[:500]
     order.reason_params = params or {}
     order.save(update_fields=["status", "reason_code", "reason", "reason_params", "updated_at"])
-    order_failed_announce(order=order, audience=book.member_ids, correlation_id=correlation_id)
+    signals.order_failed.send(Order, order=order, member_ids=book.member_ids, correlation_id=correlation_id)
 
 
 def order_fill_quantity(*, order: Order) -> Decimal:
@@ -186,3 +180,4 @@ def _resting_order_execute(*, order_id: int, portfolio_id: int, price: Decimal) 
     order.portfolio = book.portfolio
     fill = order_execute_if_crossed(order=order, book=book, price=price)
     return order if fill is not None or order.status == OrderStatus.FAILED else None
+

@@ -1,37 +1,37 @@
 """Placing, modifying and cancelling orders: validated, written in one transaction, audited.
 
 Each service locks the portfolio row first (then the order), so every write touching a
-portfolio's cash, positions or orders is serialised the same way and cannot deadlock. Events go
-out on commit through `trading.announce` and `portfolio.services`.
+portfolio's cash, positions or orders is serialised the same way and cannot deadlock. What
+happened to an order goes out as `trading.signals` inside its transaction (`trading.receivers`
+publish them on commit).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.actor import Actor
 from core.exceptions import DomainError, NotFound, ValidationFailed
-from core.numbers import Digits, computed_exactly, decimal_validate
+from core.numbers import computed_exactly
+from portfolio.book import PortfolioBook, portfolio_lock
 from portfolio.models import Instrument
-from portfolio.selectors import instrument_get, money, portfolio_get_visible, symbol_normalize
-from portfolio.services import PortfolioBook, portfolio_lock
+from portfolio.selectors import instrument_get, portfolio_get_visible, symbol_normalize
 
-from .announce import order_cancelled_announce, order_created_announce, order_failed_announce
-from .execution import fee_for, order_execute_if_crossed
-from .models import RESTING_STATUSES, Order, OrderAudit, OrderRequest, OrderStatus, OrderType, Side
-from .selectors import buy_orders_reserve
-
-CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-# What an order's quantity and prices may be is what their columns store (docs/trading.md).
-QUANTITY = Digits.of(Order, "quantity")
-PRICE = Digits.of(Order, "price")
+from . import signals
+from .execution import order_execute_if_crossed
+from .funds import order_refusal
+from .models import RESTING_STATUSES, Order, OrderAudit, OrderRequest, OrderStatus, OrderType
+from .validation import (
+    CLIENT_ORDER_ID_RE,
+    OrderParams,
+    order_params_validate,
+    price_validate,
+    quantity_validate,
+    request_id_validate,
+)
 
 
 class OrderRejected(DomainError):
@@ -44,150 +44,6 @@ class OrderConflict(DomainError):
     """A request that contradicts an order's state or an earlier request."""
 
     code = "order_conflict"
-
-
-@dataclass(frozen=True)
-class OrderParams:
-    side: str
-    order_type: str
-    quantity: Decimal
-    price: Decimal | None
-    stop_price: Decimal | None
-
-
-def quantity_validate(*, quantity: Decimal, field: str = "quantity") -> Decimal:
-    """Return a valid order quantity or raise `ValidationFailed` saying what is wrong with it.
-
-    A quantity its column would not store exactly is `validation_error`; one out of range
-    `invalid_quantity`.
-    """
-    if not isinstance(quantity, Decimal) or not quantity.is_finite():
-        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
-    quantity = decimal_validate(quantity, digits=QUANTITY, field=field)
-    if quantity <= 0:
-        raise ValidationFailed("invalid_quantity", f"'{field}' must be greater than zero.", field=field)
-    limit = settings.TRADING["MAX_ORDER_QUANTITY"]
-    if quantity > limit:
-        raise ValidationFailed("invalid_quantity", f"'{field}' may be at most {limit}.", field=field, max=limit)
-    return quantity
-
-
-def price_validate(*, price: Decimal, field: str) -> Decimal:
-    """Return a valid price or raise `ValidationFailed` saying what is wrong with it.
-
-    A price its column would not store exactly is `validation_error`; one out of range `invalid_price`.
-    """
-    if not isinstance(price, Decimal) or not price.is_finite():
-        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
-    price = decimal_validate(price, digits=PRICE, field=field)
-    if price <= 0:
-        raise ValidationFailed("invalid_price", f"'{field}' must be greater than zero.", field=field)
-    limit = settings.TRADING["MAX_PRICE"]
-    if price > limit:
-        raise ValidationFailed("invalid_price", f"'{field}' may be at most {limit}.", field=field, max=limit)
-    return price
-
-
-def order_params_validate(
-    *, side: str, order_type: str, quantity: Decimal, price: Decimal | None, stop_price: Decimal | None
-) -> OrderParams:
-    """Check an order's side, type, quantity and prices together; raise `ValidationFailed` on the first fault."""
-    if side not in Side.values:
-        raise ValidationFailed("invalid_side", f"'side' must be one of {', '.join(Side.values)}.", field="side")
-    if order_type not in OrderType.values:
-        raise ValidationFailed(
-            "invalid_order_type", f"'order_type' must be one of {', '.join(OrderType.values)}.", field="order_type"
-        )
-    quantity = quantity_validate(quantity=quantity)
-    if order_type == OrderType.MARKET:
-        if price is not None or stop_price is not None:
-            raise ValidationFailed(
-                "invalid_price", "A market order takes no price or stop_price; use a limit or stop order.", field="price"
-            )
-    elif order_type == OrderType.LIMIT:
-        if price is None:
-            raise ValidationFailed("price_required", "A limit order needs a 'price'.", field="price")
-        if stop_price is not None:
-            raise ValidationFailed("invalid_price", "A limit order takes no 'stop_price'.", field="stop_price")
-        price = price_validate(price=price, field="price")
-    else:
-        if stop_price is None:
-            raise ValidationFailed("stop_price_required", "A stop order needs a 'stop_price'.", field="stop_price")
-        if price is not None:
-            raise ValidationFailed(
-                "invalid_price", "Stop-limit orders are not supported: a stop order takes no 'price'.", field="price"
-            )
-        stop_price = price_validate(price=stop_price, field="stop_price")
-    return OrderParams(side=side, order_type=order_type, quantity=quantity, price=price, stop_price=stop_price)
-
-
-def _resting_orders(*, book: PortfolioBook, side: str, excluding: int | None, **filters) -> QuerySet[Order]:
-    """The portfolio's resting orders on `side`, unordered, leaving out the order `excluding`."""
-    orders = Order.objects.filter(portfolio=book.portfolio, side=side, status__in=RESTING_STATUSES, **filters).order_by()
-    return orders if excluding is None else orders.exclude(pk=excluding)
-
-
-def _reserved_cash(*, book: PortfolioBook, excluding: int | None = None) -> Decimal:
-    """Return the cash the portfolio's resting buy orders may still spend, fees included."""
-    return buy_orders_reserve(_resting_orders(book=book, side=Side.BUY, excluding=excluding))
-
-
-def _reserved_quantity(*, book: PortfolioBook, instrument: Instrument, excluding: int | None = None) -> Decimal:
-    """Return the units of an instrument the portfolio's resting sell orders may still sell."""
-    total = Decimal("0")
-    orders = _resting_orders(book=book, side=Side.SELL, excluding=excluding, instrument=instrument)
-    for quantity, filled in orders.values_list("quantity", "filled_quantity"):
-        total += quantity - filled
-    return total
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a portfolio cannot take an order: a code, the reason in words, and the figures it names."""
-
-    code: str
-    reason: str
-    params: dict
-
-
-def _refusal(*, book: PortfolioBook, order: Order) -> Refusal | None:
-    """Return why the portfolio cannot afford or cover `order`, or None if it can."""
-    instrument = order.instrument
-    remaining = order.quantity - order.filled_quantity
-    if order.order_type == OrderType.MARKET and instrument.last_price is None:
-        return Refusal(
-            "no_market_price",
-            f"{instrument.symbol} has no price yet; a market order cannot be executed.",
-            {"symbol": instrument.symbol},
-        )
-    if order.side == Side.BUY:
-        price = {
-            OrderType.MARKET: instrument.last_price,
-            OrderType.LIMIT: order.price,
-            OrderType.STOP: order.stop_price,
-        }[order.order_type]
-        value = remaining * price
-        needed = money(value + fee_for(value=value))
-        available = money(max(book.portfolio.cash - _reserved_cash(book=book, excluding=order.pk), Decimal("0")))
-        if needed > available:
-            return Refusal(
-                "insufficient_cash",
-                f"Buying {remaining} {instrument.symbol} needs about {needed} EUR "
-                f"including fees; {available} EUR are available.",
-                {"symbol": instrument.symbol, "quantity": remaining, "needed": needed, "available": available},
-            )
-    else:
-        position = book.positions.get(instrument.pk)
-        held = position.quantity if position else Decimal("0")
-        available = max(held - _reserved_quantity(book=book, instrument=instrument, excluding=order.pk), Decimal("0"))
-        if remaining > available:
-            return Refusal(
-                "insufficient_position",
-                f"Selling {remaining} {instrument.symbol} exceeds the {available} "
-                "held and not already offered for sale.",
-                {"symbol": instrument.symbol, "quantity": remaining, "available": available},
-            )
-    return None
 
 
 def _audit(*, order: Order, action: str, actor: Actor, details: dict | None = None) -> None:
@@ -327,7 +183,7 @@ def _order_place(
         correlation_id=actor.correlation_id or "",
         remote_addr=actor.remote_addr or "",
     )
-    refusal = _refusal(book=book, order=order)
+    refusal = order_refusal(book=book, order=order)
     if refusal is not None:
         order.status = OrderStatus.REJECTED
         order.reason_code, order.reason, order.reason_params = refusal.code, refusal.reason, refusal.params
@@ -336,9 +192,11 @@ def _order_place(
     order.save(force_insert=True)
     _audit(order=order, action=OrderAudit.Action.PLACE, actor=actor, details={"client_order_id": client_order_id})
     if order.status == OrderStatus.REJECTED:
-        order_failed_announce(order=order, audience=book.member_ids, correlation_id=actor.correlation_id)
+        signals.order_failed.send(
+            Order, order=order, member_ids=book.member_ids, correlation_id=actor.correlation_id
+        )
         return order
-    order_created_announce(order=order, audience=book.member_ids, correlation_id=actor.correlation_id)
+    signals.order_created.send(Order, order=order, member_ids=book.member_ids, correlation_id=actor.correlation_id)
     order_execute_if_crossed(order=order, book=book, price=instrument.last_price, correlation_id=actor.correlation_id)
     return order
 
@@ -352,20 +210,6 @@ def _lock_order(*, order_id: int) -> tuple[PortfolioBook, Order]:
     order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
     order.portfolio = book.portfolio
     return book, order
-
-
-def request_id_validate(*, request_id: str | None, actor: Actor) -> str | None:
-    """Return a valid request id (or None) or raise `ValidationFailed` saying what is wrong with it."""
-    if request_id is None:
-        return None
-    if not CLIENT_ORDER_ID_RE.fullmatch(request_id):
-        raise ValidationFailed(
-            "invalid_request_id", "'request_id' is 1 to 64 letters, digits or the characters _ . : -", field="request_id"
-        )
-    if actor.user is None:
-        # Request ids are unique per user; without a user there is nothing to keep them apart by.
-        raise ValidationFailed("invalid_request_id", "'request_id' needs a signed-in user.", field="request_id")
-    return request_id
 
 
 def _decimal_key(value: Decimal | None) -> str | None:
@@ -455,7 +299,7 @@ def _order_cancel(*, order_id: int, actor: Actor, reason_code: str, request_id: 
     _request_record(actor=actor, request_id=request_id, action=action, order=order, params={})
     details = {"reason": order.reason, **({"request_id": request_id} if request_id else {})}
     _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details=details)
-    order_cancelled_announce(order=order, audience=book.member_ids, correlation_id=actor.correlation_id)
+    signals.order_cancelled.send(Order, order=order, member_ids=book.member_ids, correlation_id=actor.correlation_id)
     return order
 
 
@@ -525,7 +369,7 @@ def _order_modify(
             order.price = price
         else:
             order.stop_price = price
-    refusal = _refusal(book=book, order=order)
+    refusal = order_refusal(book=book, order=order)
     if refusal is not None:
         raise OrderRejected(refusal.code, refusal.reason, order_id=str(order.pk), params=refusal.params)
     order.save(update_fields=["quantity", "price", "stop_price", "updated_at"])

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from core.exceptions import ValidationFailed
-from market.fundamentals import fundamentals_record_clean, fundamentals_store
+from market.figures import fundamentals_record_clean, fundamentals_store
 from market.records import records_clean, records_read
 
 # Refusals listed before the rest are summed up.

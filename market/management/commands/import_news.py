@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.exceptions import ValidationFailed
 from market.records import records_clean, records_read
-from market.sentiment import news_record_clean, news_store
+from market.sentiment.news import news_record_clean, news_store
 
 from .import_fundamentals import refuse
 

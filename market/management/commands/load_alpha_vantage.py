@@ -13,9 +13,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.exceptions import ValidationFailed
 from market.conf import market_setting
-from market.fundamentals import fundamentals_from_alpha_vantage_overview, fundamentals_record_clean, fundamentals_store
+from market.figures import fundamentals_from_alpha_vantage_overview, fundamentals_record_clean, fundamentals_store
 from market.records import records_clean
-from market.sentiment import news_from_alpha_vantage, news_record_clean, news_store
+from market.sentiment.news import news_from_alpha_vantage, news_record_clean, news_store
 
 WHAT = ("fundamentals", "news")
 # Answers larger than this are refused rather than read into memory.

@@ -58,11 +58,11 @@ class Command(BaseCommand):
         self._write_logins(passwords, previous=kept)
         self._instruments()
         self._portfolios(without=[SUPERVISOR_USERNAME, OPERATOR_USERNAME])
-        from market.services import price_history_seed
+        # The demo spans the apps: this command, the one entry point of `make demo`, wires them,
+        # importing the market's seeding when it runs (portfolio's code imports no market module).
+        from market.demo import demo_market_data_seed, price_history_seed
 
         price_history_seed()  # instruments and a price history, so analyses work at once
-        from market.demo import demo_market_data_seed
-
         figures, headlines = demo_market_data_seed()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(

@@ -1,0 +1,85 @@
+"""A portfolio's book: the portfolio locked for one transaction, with its positions and members.
+
+Every write to a portfolio's cash, positions or orders starts with `portfolio_lock`, so they are
+serialised the same way and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from django.db import connection
+from django.db.transaction import TransactionManagementError
+
+from .models import Portfolio, Position
+from .selectors import portfolio_member_ids, portfolio_not_visible, user_sees_portfolios
+
+
+class PortfolioBook:
+    """A portfolio with its positions and its members, each read once, when first needed.
+
+    The services of one transaction share a book instead of reading the same rows again. Under
+    the portfolio's lock (`portfolio_lock`) nothing else changes its cash or positions, so the
+    services booking into it keep the book current themselves.
+    """
+
+    def __init__(self, portfolio: Portfolio, *, member_ids: list[int] | None = None) -> None:
+        self.portfolio = portfolio
+        if member_ids is not None:  # read with the portfolio (`portfolio_lock`): no query of their own
+            self.member_ids = member_ids
+
+    @cached_property
+    def positions(self) -> dict[int, Position]:
+        """The positions by instrument id, each with its instrument."""
+        positions = Position.objects.filter(portfolio_id=self.portfolio.pk).select_related("instrument").order_by()
+        return {position.instrument_id: position for position in positions}
+
+    @cached_property
+    def member_ids(self) -> list[int]:
+        """The ids of the users who receive the portfolio's events."""
+        return portfolio_member_ids(portfolio=self.portfolio)
+
+
+def portfolio_lock(*, portfolio_id: int | None = None, visible_to=None) -> PortfolioBook:
+    """Lock the portfolio row for update until the transaction ends; return its book.
+
+    With `visible_to`, the portfolio must be one that user may see: `portfolio_id`, or without
+    it the user's first; else `NotFound`, as from `portfolio_get_visible`. The members come in
+    the same statement, a row per member, as every service that locks a portfolio announces to
+    them.
+
+    The statement is written out in SQL: every write to a portfolio starts with it, and the ORM
+    spent about 0.9 ms of the database thread's CPU building it (the member join, the subquery
+    for the user's first portfolio), five times what running it costs.
+    """
+    if connection.get_autocommit():
+        raise TransactionManagementError("portfolio_lock() locks until the transaction ends: call it in one.")
+    if visible_to is not None and not user_sees_portfolios(user=visible_to):
+        raise portfolio_not_visible(portfolio_id=portfolio_id)
+    members = Portfolio.members.through._meta.db_table
+    if portfolio_id is None and visible_to is not None:
+        which = f"(SELECT portfolio_id FROM {members} WHERE user_id = %s ORDER BY portfolio_id LIMIT 1)"
+        params = [visible_to.pk]
+    else:
+        which, params = "%s", [portfolio_id]
+    # FOR UPDATE OF the portfolio alone: its members are read, not locked. (SQLite, which knows no
+    # row locks, serialises writers by IMMEDIATE transactions instead; see settings.)
+    for_update = connection.ops.for_update_sql(of=("portfolio",)) if connection.features.has_select_for_update else ""
+    # The columns by name, not `portfolio.*`: a prepared statement whose columns a migration
+    # changed would fail ("cached plan must not change result type").
+    columns = ", ".join(f"portfolio.{connection.ops.quote_name(field.column)}" for field in Portfolio._meta.concrete_fields)
+    rows = list(
+        Portfolio.objects.raw(
+            f"SELECT {columns}, member.user_id AS member_id FROM {Portfolio._meta.db_table} portfolio"
+            f" LEFT JOIN {members} member ON member.portfolio_id = portfolio.id"
+            f" WHERE portfolio.id = {which} {for_update}",
+            params,
+        )
+    )
+    member_ids = sorted(row.member_id for row in rows if row.member_id is not None)
+    if visible_to is not None and visible_to.pk not in member_ids:
+        raise portfolio_not_visible(portfolio_id=portfolio_id)
+    if not rows:
+        raise Portfolio.DoesNotExist(f"Portfolio {portfolio_id} does not exist.")
+    return PortfolioBook(rows[0], member_ids=member_ids)
+

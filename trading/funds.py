@@ -1,0 +1,85 @@
+"""Whether a portfolio can afford or cover an order: its cash and holdings, less what its resting orders reserve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from portfolio.book import PortfolioBook
+from portfolio.models import Instrument
+from portfolio.selectors import money
+
+from .execution import fee_for
+from .models import RESTING_STATUSES, Order, OrderType, Side
+from .selectors import buy_orders_reserve
+
+
+def _resting_orders(*, book: PortfolioBook, side: str, excluding: int | None, **filters) -> QuerySet[Order]:
+    """The portfolio's resting orders on `side`, unordered, leaving out the order `excluding`."""
+    orders = Order.objects.filter(portfolio=book.portfolio, side=side, status__in=RESTING_STATUSES, **filters).order_by()
+    return orders if excluding is None else orders.exclude(pk=excluding)
+
+
+def _reserved_cash(*, book: PortfolioBook, excluding: int | None = None) -> Decimal:
+    """Return the cash the portfolio's resting buy orders may still spend, fees included."""
+    return buy_orders_reserve(_resting_orders(book=book, side=Side.BUY, excluding=excluding))
+
+
+def _reserved_quantity(*, book: PortfolioBook, instrument: Instrument, excluding: int | None = None) -> Decimal:
+    """Return the units of an instrument the portfolio's resting sell orders may still sell."""
+    total = Decimal("0")
+    orders = _resting_orders(book=book, side=Side.SELL, excluding=excluding, instrument=instrument)
+    for quantity, filled in orders.values_list("quantity", "filled_quantity"):
+        total += quantity - filled
+    return total
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a portfolio cannot take an order: a code, the reason in words, and the figures it names."""
+
+    code: str
+    reason: str
+    params: dict
+
+
+def order_refusal(*, book: PortfolioBook, order: Order) -> Refusal | None:
+    """Return why the portfolio cannot afford or cover `order`, or None if it can."""
+    instrument = order.instrument
+    remaining = order.quantity - order.filled_quantity
+    if order.order_type == OrderType.MARKET and instrument.last_price is None:
+        return Refusal(
+            "no_market_price",
+            f"{instrument.symbol} has no price yet; a market order cannot be executed.",
+            {"symbol": instrument.symbol},
+        )
+    if order.side == Side.BUY:
+        price = {
+            OrderType.MARKET: instrument.last_price,
+            OrderType.LIMIT: order.price,
+            OrderType.STOP: order.stop_price,
+        }[order.order_type]
+        value = remaining * price
+        needed = money(value + fee_for(value=value))
+        available = money(max(book.portfolio.cash - _reserved_cash(book=book, excluding=order.pk), Decimal("0")))
+        if needed > available:
+            return Refusal(
+                "insufficient_cash",
+                f"Buying {remaining} {instrument.symbol} needs about {needed} EUR "
+                f"including fees; {available} EUR are available.",
+                {"symbol": instrument.symbol, "quantity": remaining, "needed": needed, "available": available},
+            )
+    else:
+        position = book.positions.get(instrument.pk)
+        held = position.quantity if position else Decimal("0")
+        available = max(held - _reserved_quantity(book=book, instrument=instrument, excluding=order.pk), Decimal("0"))
+        if remaining > available:
+            return Refusal(
+                "insufficient_position",
+                f"Selling {remaining} {instrument.symbol} exceeds the {available} "
+                "held and not already offered for sale.",
+                {"symbol": instrument.symbol, "quantity": remaining, "available": available},
+            )
+    return None
