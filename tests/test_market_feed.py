@@ -15,7 +15,8 @@ from django.core.management import call_command
 from core.exceptions import ValidationFailed
 from market.alerts import alert_rule_create
 from market.demo import price_history_seed
-from market.feed import PriceFeed, background_stop, running_feed
+from market.background import background_stop
+from market.feed import PriceFeed, running_feed
 from market.models import AlertRule, PriceTick
 from market.providers import SimulatedMarket
 from market.ticks import price_history_prune, price_tick_record

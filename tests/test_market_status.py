@@ -9,7 +9,8 @@ import pytest
 from channels.layers import channel_layers
 
 from market import probes, status
-from market.feed import PriceFeed, background_start, background_stop
+from market.background import background_start, background_stop
+from market.feed import PriceFeed
 from market.probes import RateMeter
 from market.status import StatusMonitor
 from realtime.delivery.dispatch import asend_event
