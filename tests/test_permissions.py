@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from portfolio.models import Position, PositionCorrection
 from realtime.connection.commands import registry
 from realtime.wire.events import EVENT_SCHEMAS
 from tests.fixtures.users import grant
+from tests.test_desk import desk_config
 from tests.fixtures.ws import login_cookie
 from trading.models import Order, OrderAudit, OrderStatus
 from trading.services import order_place
@@ -227,8 +229,9 @@ def test_desk_leaves_out_the_portfolio_of_a_member_without_the_portfolio_permiss
     response = client.get("/")
 
     assert response.status_code == 200
-    assert '"portfolio": null' in response.content.decode()
-    assert str(portfolio.pk) not in re.findall(r'"portfolio_id": "(\d+)"', response.content.decode())
+    config = desk_config(response)
+    assert config["portfolio"] is None
+    assert str(portfolio.pk) not in re.findall(r'"portfolio_id": "(\d+)"', json.dumps(config))
 
 
 @pytest.mark.django_db(transaction=True)
