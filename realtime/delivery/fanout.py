@@ -281,6 +281,15 @@ class Outbox:
         """How frames reach the socket: "socket" (a `FrameWriter`) or "asgi" (ASGI `send`)."""
         return "socket" if self._socket is not None else "asgi"
 
+    @property
+    def flow(self) -> str | None:
+        """How the outbox learns that the server's buffer for the client is full: "told" (the writer
+        is told by the server), "measured" (`backlog()` read, every `POLL_SECONDS` while over the
+        mark), None (ASGI, which cannot tell)."""
+        if self._socket is None:
+            return None
+        return "told" if self._watched else "measured"
+
     def server_backlog(self) -> int | None:
         """Bytes the server holds for the client beyond this outbox (None: ASGI cannot tell)."""
         return self._socket.backlog() if self._socket is not None else None
