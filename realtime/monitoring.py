@@ -63,6 +63,7 @@ def gateway_snapshot() -> dict[str, Any]:
                 # How frames reach this socket and what waits for it: bytes held by the server
                 # (null where it cannot tell) and frames queued in the outbox
                 "writer": c.outbox.writer if c.outbox is not None else "asgi",
+                "writer_flow": c.outbox.flow if c.outbox is not None else None,  # "told", "measured" or null
                 "server_buffered_bytes": c.outbox.server_backlog() if c.outbox is not None else None,
                 "queued_frames": len(c.outbox) if c.outbox is not None else 0,
             }

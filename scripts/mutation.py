@@ -54,8 +54,10 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_services.py",
         "tests/test_trading_execution_table.py",
     ),
-    "realtime/delivery/fanout.py": ("tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py"),
-    "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py"),
+    "realtime/delivery/fanout.py": (
+        "tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py", "tests/test_socket_writer_flow.py",
+    ),
+    "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py", "tests/test_socket_writer_flow.py"),
     "realtime/bus/bridge.py": (
         "tests/test_bus_messages.py",
         "tests/test_bus_inbound.py",

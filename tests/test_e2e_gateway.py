@@ -223,6 +223,27 @@ def _read_to_end(sock: socket.socket, seconds: float) -> tuple[list[tuple[int, b
     return frames, ended or bool(frames and frames[-1][0] == 0x8)
 
 
+def test_a_daphne_socket_writer_is_told_by_twisted_when_its_client_buffer_fills(daphne_server, django_user_model):
+    """Under real daphne the socket writer stands in Twisted's producer slot (taking it over from
+    the HTTP channel that upgraded the connection), so its outbox waits to be told, not on a timer."""
+    from tests.fixtures.users import grant
+
+    monitor_user = django_user_model.objects.create_user("mona", password="mona-pass-1234", is_staff=True)
+    grant(monitor_user, "realtime.monitor_gateway")
+    cookie = session_cookie(monitor_user).decode()
+
+    async def scenario() -> None:
+        async with connect(daphne_server.ws_url + "/", additional_headers={"Cookie": cookie},
+                           origin=daphne_server.http_url) as monitor:
+            client_id = decode(await monitor.recv())["data"]["client_id"]
+            await monitor.send('{"type":"user","event":"monitor_snapshot","data":{},"correlation_id":"s"}')
+            snapshot = await recv_event(monitor, "system.gateway_snapshot", timeout=15)
+            (entry,) = [c for c in snapshot["data"]["connections"] if c["client_id"] == client_id]
+            assert (entry["writer"], entry["writer_flow"]) == ("socket", "told")
+
+    asyncio.run(scenario())
+
+
 def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_closed_with_4008(
     transactional_db, tmp_path, staff_user, django_user_model
 ):

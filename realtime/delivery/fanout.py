@@ -27,7 +27,7 @@ from realtime.delivery.dispatch import EVENT, ORIGIN, event_group, get_backlog
 from realtime.wire.events import EVENT_SCHEMAS
 from realtime.runtime.logs import log_flow_debug
 from realtime.runtime.loops import per_loop
-from realtime.wire.frames import FrameWriter, text_frame
+from realtime.wire.frames import FrameWriter, WatchedWriter, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -232,15 +232,19 @@ class Outbox:
     With a `FrameWriter` (daphne over TCP with the adapter, `realtime/server/transport.py`) a
     frame is written the moment it is put, as long as nothing waits before it and the server holds
     less than `HIGH_WATER` bytes for the client; otherwise it waits here, where it can be
-    conflated and counted, and a writer task hands it over once the client reads again. Without
-    one, frames go through ASGI `send`.
+    conflated and counted, and a writer task hands it over once the client reads again. A
+    `WatchedWriter` tells the outbox when the client's buffer passes `HIGH_WATER` (`full`) and
+    when it has emptied (`writable`), and the writer task sleeps until then; a writer that cannot
+    tell has its `backlog()` measured every `POLL_SECONDS` instead. Without a writer, frames go
+    through ASGI `send`.
 
     `put` tells whether it wrote the frame at once, so the caller (the fan-out, for a thousand
     sockets at a time) can count those itself; frames written later are reported to `on_sent`.
     """
 
     HIGH_WATER = 256 * 1024
-    POLL_SECONDS = 0.02
+    POLL_SECONDS = 0.02  # only for a writer that cannot tell when the client's buffer empties
+    _resumed: asyncio.Future[None] | None = None  # what the writer task waits on while a watched writer is full
 
     def __init__(
         self,
@@ -266,6 +270,8 @@ class Outbox:
         self.dropped = 0
         self.fanned_out = 0  # events the fan-out wrote at once (see `Connection.frames_out`)
         self.fanned_out_at = 0.0
+        # Last: a writer on a connection already gone closes the outbox from inside `watch`.
+        self._watched = isinstance(writer, WatchedWriter) and writer.watch(self, mark=self.HIGH_WATER)
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -274,6 +280,15 @@ class Outbox:
     def writer(self) -> str:
         """How frames reach the socket: "socket" (a `FrameWriter`) or "asgi" (ASGI `send`)."""
         return "socket" if self._socket is not None else "asgi"
+
+    @property
+    def flow(self) -> str | None:
+        """How the outbox learns that the server's buffer for the client is full: "told" (the writer
+        is told by the server), "measured" (`backlog()` read, every `POLL_SECONDS` while over the
+        mark), None (ASGI, which cannot tell)."""
+        if self._socket is None:
+            return None
+        return "told" if self._watched else "measured"
 
     def server_backlog(self) -> int | None:
         """Bytes the server holds for the client beyond this outbox (None: ASGI cannot tell)."""
@@ -297,8 +312,11 @@ class Outbox:
         socket = self._socket
         if socket is not None and self._writer is None and not self._pending:
             frame = wire if wire is not None else text_frame(text.encode("utf-8"))
-            try:  # one look at what the server holds for the client: over HIGH_WATER, the frame waits here
-                written = socket.write(frame, unless_over=self.HIGH_WATER)
+            try:  # over HIGH_WATER in the server, the frame waits here
+                if self._watched:
+                    written = not socket.full and socket.write(frame)  # type: ignore[attr-defined]
+                else:  # one look at what the server holds for the client
+                    written = socket.write(frame, unless_over=self.HIGH_WATER)
             except Exception:
                 logger.debug("socket gone while sending", exc_info=True)
                 self.close()
@@ -332,9 +350,15 @@ class Outbox:
         socket = self._socket
         try:
             while self._pending and not self._closed:
-                if socket is not None and socket.backlog() > self.HIGH_WATER:
-                    await asyncio.sleep(self.POLL_SECONDS)  # the client is not reading: let frames wait here
-                    continue
+                if socket is not None:  # while the client is not reading, frames wait here
+                    if self._watched:
+                        if socket.full:  # type: ignore[attr-defined]
+                            self._resumed = asyncio.get_running_loop().create_future()
+                            await self._resumed  # until `writable` or `close`; no timer meanwhile
+                            continue
+                    elif socket.backlog() > self.HIGH_WATER:
+                        await asyncio.sleep(self.POLL_SECONDS)
+                        continue
                 key, (text, wire) = self._pending.popitem(last=False)
                 event = self._events.pop(key, None) if self._events else None
                 if socket is not None:
@@ -352,10 +376,24 @@ class Outbox:
             if self._pending and not self._closed:
                 self._writer = asyncio.get_running_loop().create_task(self._drain())
 
+    def writable(self) -> None:
+        """The watched writer's client has taken everything the server held: the writer task goes on.
+
+        Called by Twisted's reactor, which under daphne runs on the consumers' asyncio loop
+        (daphne installs the asyncio reactor on the loop its applications run on), so the writer
+        task's future is set directly.
+        """
+        resumed = self._resumed
+        if resumed is not None:
+            self._resumed = None
+            if not resumed.done():
+                resumed.set_result(None)
+
     def close(self) -> None:
         self._closed = True
         self._pending.clear()
         self._events.clear()
+        self.writable()  # a writer task waiting for the client ends
 
     async def flush(self) -> None:
         """Wait until every queued frame was handed to the server."""

@@ -84,6 +84,20 @@ PARTS = (
         ),
     ),
     Part(
+        "flow",
+        "SocketWriter as the transport's push producer: the outbox is told when a client's buffer passes "
+        "the mark and when it has emptied, instead of measuring it every 20 ms",
+        (
+            # Documented: registerProducer, unregisterProducer and the `producer`/`streamingProducer`
+            # ivars. Relied on but private: that every write past `bufferSize` asks the producer to
+            # pause (`_maybePauseProducer`).
+            ("twisted.internet.tcp:Server", (
+                "registerProducer", "unregisterProducer", "producer", "streamingProducer", "bufferSize",
+                "_maybePauseProducer",
+            )),
+        ),
+    ),
+    Part(
         "layer",
         "RedisChannelLayer.group_send_many: group sends batched per Redis host",
         (

@@ -13,7 +13,10 @@ reaches through the `send` callable daphne gives the application (a partial of
   Twisted's buffer, so the byte order on the wire is always the order of the writes;
 - tells how many bytes Twisted still holds for a client that reads slowly (`backlog`), which ASGI
   has no way to ask, so the outbox (`fanout.Outbox`) can hold frames back, conflate and count them
-  instead of letting the server's memory grow.
+  instead of letting the server's memory grow;
+- stands in Twisted's producer slot of the transport (`watch`), so Twisted itself says when the
+  client's buffer passes the outbox's mark and when it has emptied, and the outbox waits for that
+  instead of measuring the buffer on a timer.
 
 Under any other server, over TLS, with the test communicator, or where `install()` did not run or
 a name it needs is missing (`checks.py`; logged once) there is no such writer, and the outbox
@@ -24,6 +27,9 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
 
 from .checks import log_fallback, part_usable
 
@@ -42,15 +48,74 @@ def _protocol_of(send: Any) -> Any | None:
     return None
 
 
+@implementer(IPushProducer)
 class SocketWriter:
-    """The `frames.FrameWriter` of one daphne connection, in order with everything else it sends."""
+    """The `frames.WatchedWriter` of one daphne connection, in order with everything else it sends.
 
-    __slots__ = ("protocol", "transport", "open_state")
+    Once watching, it is the transport's streaming producer. Twisted asks a streaming producer to
+    pause on every write that leaves more than the transport's `bufferSize` (64 KiB) in its
+    buffer, and to resume when the buffer has emptied. `full` turns True on the first of those
+    pauses that finds more than `mark` bytes held, so the mark is exact although Twisted's own
+    test counts bytes it has already sent; `bufferSize` is left alone because Twisted also reads
+    the socket in chunks of that size (docs/server-adapter.md). Nothing can make the buffer grow
+    except a write, and every write past 64 KiB asks, so while `full` is False at most `mark`
+    bytes wait.
+
+    Whatever producer held the slot before (daphne leaves the HTTP channel that upgraded the
+    connection there) gets every call Twisted makes, as it did before: the writer only adds itself.
+    """
+
+    __slots__ = ("protocol", "transport", "open_state", "full", "listener", "mark", "previous")
 
     def __init__(self, protocol: Any, transport: Any):
         self.protocol = protocol
         self.transport = transport
         self.open_state = protocol.STATE_OPEN
+        self.full = False
+        self.listener: Any = None
+        self.mark = 0
+        self.previous: Any = None  # the streaming producer that held the transport's slot before
+
+    def watch(self, listener: Any, *, mark: int) -> bool:
+        """Register as the transport's streaming producer and tell `listener` (a `frames.FlowListener`)
+        when the client's buffer empties after passing `mark` and when the connection ends.
+
+        Returns False, and tells nothing, where the flow part of the adapter is not usable or a
+        pull producer holds the slot (its pacing is not the writer's to take over)."""
+        if not part_usable("flow"):
+            log_fallback("flow", "names it needs are missing, see manage.py check; the outbox measures the buffer every 20 ms")
+            return False
+        transport = self.transport
+        previous = transport.producer
+        if previous is not None and not transport.streamingProducer:
+            return False
+        self.listener, self.mark, self.previous = listener, mark, previous
+        if previous is not None:
+            transport.unregisterProducer()
+        transport.registerProducer(self, True)  # a transport already gone calls stopProducing at once
+        return True
+
+    # IPushProducer, called by Twisted on the reactor's thread, which under daphne is the asyncio
+    # loop the consumers run on.
+
+    def pauseProducing(self) -> None:
+        if self.previous is not None:
+            self.previous.pauseProducing()
+        if not self.full and held(self.transport) > self.mark:
+            self.full = True
+
+    def resumeProducing(self) -> None:
+        if self.previous is not None:
+            self.previous.resumeProducing()
+        if self.full:
+            self.full = False
+            self.listener.writable()
+
+    def stopProducing(self) -> None:
+        if self.previous is not None:
+            self.previous.stopProducing()
+        if self.listener is not None:
+            self.listener.close()
 
     def backlog(self) -> int:
         """Bytes Twisted still holds for this client (written by us or by autobahn, e.g. pings)."""

@@ -2,13 +2,15 @@
 
 A server's frames are unmasked, so one event framed once serves every socket it goes to. Where
 the server lets the gateway write frames itself (daphne with the adapter of `realtime/server/`),
-the outbox (`fanout.Outbox`) talks to a `FrameWriter`; elsewhere it sends through ASGI.
+the outbox (`fanout.Outbox`) talks to a `FrameWriter`; elsewhere it sends through ASGI. A writer
+whose server says when a client's buffer fills and empties (`WatchedWriter`) lets the outbox wait
+for that instead of asking `backlog()` again and again.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 _SHORT = struct.Struct("!BB")
 _MEDIUM = struct.Struct("!BBH")
@@ -39,4 +41,33 @@ class FrameWriter(Protocol):
 
     def backlog(self) -> int:
         """Return the bytes the server still holds, unwritten, for this client."""
+        ...
+
+
+class FlowListener(Protocol):
+    """What a `WatchedWriter` tells: the client's buffer emptied, or the connection ended."""
+
+    def writable(self) -> None:
+        """The server holds nothing more for the client: frames may be written again."""
+        ...
+
+    def close(self) -> None:
+        """The connection is gone: nothing more will be written."""
+        ...
+
+
+@runtime_checkable
+class WatchedWriter(FrameWriter, Protocol):
+    """A `FrameWriter` that is told by its server when the client's buffer is full.
+
+    `full` turns True during a `write` after which the server holds more than the mark given to
+    `watch`, and stays True until the server has handed everything it held to the client, when
+    the listener's `writable()` is called. While `full` is False the server holds at most the
+    mark, so a frame may be written without asking `backlog()`.
+    """
+
+    full: bool
+
+    def watch(self, listener: FlowListener, *, mark: int) -> bool:
+        """Start telling `listener`; return False where the server cannot (then nothing is told)."""
         ...
