@@ -73,7 +73,6 @@ from realtime.wire.protocol import (
     CORRELATION_ID_MAX,
     ClientMessage,
     ErrorCode,
-    NumberOutOfRange,
     command_response,
     decode,
     encode,
@@ -181,8 +180,6 @@ def parse_bus_message(raw: str | bytes) -> dict[str, Any]:
         message = decode(raw)
     except RecursionError:
         raise BusMessageRejected(f"nested deeper than {MAX_BUS_DEPTH} levels", DropReason.INVALID_VALUE) from None
-    except NumberOutOfRange:
-        raise BusMessageRejected("a number out of range (a whole number of over 4300 digits)", DropReason.INVALID_VALUE) from None
     except ValueError as exc:  # not JSON, not UTF-8, a lone surrogate
         raise BusMessageRejected(f"malformed JSON ({str(exc)[:200]})", DropReason.MALFORMED_JSON) from None
     if not isinstance(message, dict):

@@ -9,6 +9,7 @@ cannot drift between them.
 from __future__ import annotations
 
 import enum
+import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -155,21 +156,31 @@ def _non_finite(value: Any) -> Decimal | None:
     return None
 
 
-class NumberOutOfRange(ValueError):
-    """Valid JSON with a whole number longer than Python turns into an int (4300 digits)."""
+def _long_integer(text: str) -> int | Decimal:
+    return int(text) if len(text) <= 64 else Decimal(text)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+# For the one message msgspec cannot read whole: a whole number of more than 4300 digits (Python's
+# limit for turning text into an int). Read again here, every integer of over 64 digits becomes an
+# exact Decimal, so the message stays valid and the field's own check refuses the number with its
+# name, as it refuses any other out-of-range value.
+_LONG_NUMBER_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=_long_integer, parse_constant=_reject_constant)
 
 
 def decode(text: str | bytes) -> Any:
-    """Parse JSON: every fraction is a Decimal, every whole number an int; NaN and Infinity,
-    trailing data and bytes that are not UTF-8 are errors (ValueError; `NumberOutOfRange` for
-    a whole number too long to read).
+    """Parse JSON: every fraction is a Decimal, every whole number an int (one of over 4300 digits a
+    Decimal); NaN and Infinity, trailing data and bytes that are not UTF-8 are errors (ValueError).
 
     Nesting deeper than the parser allows raises RecursionError, as the standard library does.
     """
     try:
         return _DECODER.decode(text)
-    except msgspec.ValidationError as exc:  # the only one an untyped decoder raises: an int too long
-        raise NumberOutOfRange(f"a number out of range: {exc}") from None
+    except msgspec.ValidationError:  # the only one an untyped decoder raises: an int too long to read
+        return _LONG_NUMBER_DECODER.decode(text.decode("utf-8") if isinstance(text, (bytes, bytearray)) else text)
     except msgspec.DecodeError as exc:
         raise ValueError(str(exc)) from None  # the parser's words: what is wrong, at which byte
 
