@@ -123,11 +123,12 @@ def channel_layer_host(location: SentinelLocation, *, password: str = "", sentin
 class SentinelRedis(aioredis.Redis):
     """A client of the primary that Sentinel names; closing it closes its sentinel connections too."""
 
-    sentinel: Sentinel
+    # The Sentinel that names the primary. Not `sentinel`: that name is the client's SENTINEL command.
+    watcher: Sentinel
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await super().aclose(close_connection_pool)
-        for client in self.sentinel.sentinels:
+        for client in self.watcher.sentinels:
             await client.aclose()
 
 
@@ -145,5 +146,5 @@ def async_client(location: str, **options: Any) -> aioredis.Redis:
         sentinel_options["password"] = sentinel_password
     watcher = Sentinel(list(sentinel.sentinels), sentinel_kwargs=sentinel_options)
     client = watcher.master_for(sentinel.master, redis_class=SentinelRedis, db=sentinel.db, password=password, **options)
-    client.sentinel = watcher
+    client.watcher = watcher
     return client

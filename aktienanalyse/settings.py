@@ -9,8 +9,10 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -187,7 +189,7 @@ REDIS_HOSTS = [url.strip() for url in REDIS_URL.split(",") if url.strip()]
 # history, presence, admission, leases) asks Sentinel for the primary and follows a failover
 # (aktienanalyse/redis.py, docs/scale-out.md). REDIS_URL then holds the Sentinel location, so the
 # code that asks "is Redis configured" and passes a location on needs no second branch.
-REDIS_SENTINEL = None
+REDIS_SENTINEL: dict[str, Any] | None = None
 _sentinels = os.environ.get("REDIS_SENTINELS", "").strip()
 if _sentinels:
     if REDIS_URL:
@@ -209,7 +211,7 @@ CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "core").strip()
 if CHANNEL_LAYER_BACKEND not in {"core", "pubsub"}:
     raise ImproperlyConfigured(f"CHANNEL_LAYER_BACKEND must be core or pubsub; got {CHANNEL_LAYER_BACKEND!r}.")
 # channels-redis takes a Sentinel as a host dict (channels_redis.utils.create_pool), both layers alike.
-_LAYER_HOSTS = REDIS_HOSTS
+_LAYER_HOSTS: Sequence[str | dict[str, Any]] = REDIS_HOSTS
 if REDIS_SENTINEL:
     _LAYER_HOSTS = [
         redis_locations.channel_layer_host(
@@ -364,7 +366,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Real-time gateway. Every limit here is enforced in realtime/ and answered with its own code.
-REALTIME = {
+REALTIME: dict[str, Any] = {
     # Name put in `source_service` of the messages this gateway writes itself.
     "SERVICE_NAME": os.environ.get("SERVICE_NAME", "aktienanalyse-gateway"),
     # Largest client message in bytes; daphne enforces it too (see the run targets).

@@ -54,7 +54,7 @@ def computed_exactly(function: F) -> F:
         with localcontext(ARITHMETIC):
             return function(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # wraps() keeps `function`'s signature; F says so
 
 
 def decimal_from_input(value: Any) -> Decimal | None:
@@ -106,6 +106,8 @@ class Digits:
         _, digits, exponent = value.as_tuple()
         if not any(digits):
             return None  # zero, in whatever notation (0E-50, -0.000)
+        # Only NaN ('n', 'N') and infinity ('F') have a letter for an exponent, and they are not finite.
+        assert isinstance(exponent, int)
         significant = len(digits)
         while significant > 1 and digits[significant - 1] == 0 and exponent < 0:
             significant -= 1
@@ -131,6 +133,8 @@ def decimal_validate(value: Decimal, *, digits: Digits, field: str) -> Decimal:
         )
     if value.is_zero():
         return Decimal(0)
-    if value.as_tuple().exponent > 0:  # 1E+2: the same number as 100, written as it is stored
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # `value` is finite (the callers refuse NaN and infinity)
+    if exponent > 0:  # 1E+2: the same number as 100, written as it is stored
         return value.quantize(Decimal(1), context=ARITHMETIC)
     return value

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import websockets
 from django.conf import settings
 from django.core.management.base import CommandError
+from websockets.typing import Origin
 
 DEFAULT_URL = "ws://127.0.0.1:8000/ws/"
 
@@ -48,7 +49,7 @@ def connect(options: dict[str, Any]) -> Any:
         headers["Cookie"] = f"{settings.SESSION_COOKIE_NAME}={options['session']}"
     else:
         raise CommandError("Give --token (or GATEWAY_TOKEN) or --session (or GATEWAY_SESSION) to authenticate.")
-    origin = options.get("origin") or f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+    origin = Origin(options.get("origin") or f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}")
     return websockets.connect(url, additional_headers=headers, origin=origin, max_size=None)
 
 

@@ -55,6 +55,7 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
             refuse_handshake("not_staff", self.scope, "not an active staff user")
             return await self.close()
         await self.open_state(user)
+        assert self.client_id is not None  # open_state takes the gate's or claims one
         await self.accept()
         self.connection = Connection(
             client_id=self.client_id,

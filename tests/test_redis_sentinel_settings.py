@@ -71,7 +71,7 @@ async def test_a_client_of_a_url_is_the_plain_client_and_of_a_sentinel_location_
         assert watched.connection_pool.service_name == "desk"
         assert watched.connection_pool.connection_kwargs["db"] == 3
         assert [(s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
-                for s in watched.sentinel.sentinels] == [("127.0.0.1", 1), ("127.0.0.1", 2)]
+                for s in watched.watcher.sentinels] == [("127.0.0.1", 1), ("127.0.0.1", 2)]
     finally:
         await plain.aclose()
         await watched.aclose()

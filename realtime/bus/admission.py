@@ -164,11 +164,14 @@ class Leases:
         for _ in range(ADMIT_ATTEMPTS):
             try:
                 async with asyncio.timeout(REDIS_TIMEOUT):
-                    verdict, value = await bus_redis().eval(
-                        _ADMIT, 3, leases_key(user_id), marker_key(), state_key(),
-                        limit, lease, lease_seconds(), int(bool(self.held)), int(self.saw_state),
-                        int(rebuild_seconds() * 1000),
-                    )
+                    keys = (leases_key(user_id), marker_key(), state_key())
+                    rebuild_ms = int(rebuild_seconds() * 1000)
+                    args = (limit, lease, lease_seconds(), int(bool(self.held)), int(self.saw_state), rebuild_ms)
+                    # redis-py types `eval` once for its blocking and asyncio clients: every argument
+                    # as `str` (it sends a number as its decimal text all the same), the reply as
+                    # `Awaitable[str] | str`: hence the two ignores, each with its one code.
+                    reply = bus_redis().eval(_ADMIT, len(keys), *keys, *args)  # type: ignore[arg-type]
+                    verdict, value = await reply  # type: ignore[misc]
             except RedisConnectionError:
                 # A restarted Redis fails the first command on each pooled connection once.
                 if retried:
@@ -254,7 +257,8 @@ class Leases:
         async with asyncio.timeout(max(REDIS_TIMEOUT, seconds / 3)):
             async with bus_redis().pipeline(transaction=False) as pipe:
                 for user_id, leases in by_user.items():
-                    pipe.eval(_RENEW, 1, leases_key(user_id), seconds, *leases)
+                    # redis-py types every argument `str`; it sends the int `seconds` as its decimal text.
+                    pipe.eval(_RENEW, 1, leases_key(user_id), seconds, *leases)  # type: ignore[arg-type]
                 pipe.set(marker_key(), "1", ex=seconds)  # last: present only once every lease is back
                 await pipe.execute()
             # A socket that closed while the renewal was on its way may have been put back.

@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from importlib import import_module
@@ -257,7 +257,7 @@ async def check_consumers(consumers: list, *, with_permissions: bool) -> None:
 
 
 async def _apply_verdicts(
-    sessions: dict[tuple[int, str | None, str | None], Iterable], *, with_permissions: bool,
+    sessions: Mapping[tuple[int, str | None, str | None], Iterable], *, with_permissions: bool,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> None:
     """Judge each session once and apply its verdict to its connections (those of `loop`, if given)."""

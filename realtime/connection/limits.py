@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from realtime.runtime.loops import per_loop
@@ -51,7 +52,7 @@ class TokenBucket:
 
 # The replay buckets of the users of this process, one per user for the life of the process:
 # only staff may connect, so there are as many as staff accounts.
-_user_replay_buckets = per_loop(dict)
+_user_replay_buckets: Callable[[], dict[int, TokenBucket]] = per_loop(dict)
 
 
 class ReplayBudget:
@@ -65,11 +66,12 @@ class ReplayBudget:
     def __init__(self, *, user_id: int, per_minute: int, per_user_per_minute: int, clock=time.monotonic):
         self.own = TokenBucket(rate=per_minute / 60, burst=per_minute, clock=clock)
         buckets = _user_replay_buckets()
-        self.user = buckets.get(user_id)
-        if self.user is None or self.user.burst != per_user_per_minute:
-            self.user = buckets[user_id] = TokenBucket(
+        user = buckets.get(user_id)
+        if user is None or user.burst != per_user_per_minute:
+            user = buckets[user_id] = TokenBucket(
                 rate=per_user_per_minute / 60, burst=per_user_per_minute, clock=clock
             )
+        self.user = user
 
     def allowance(self) -> int:
         """Return how many frames a replay may send now."""
@@ -81,7 +83,9 @@ class ReplayBudget:
 
 
 # One replay at a time per user and process: the turns below, kept while someone holds or waits.
-_replay_turns = per_loop(weakref.WeakValueDictionary)
+_replay_turns: Callable[[], weakref.WeakValueDictionary[int, asyncio.Lock]] = per_loop(
+    weakref.WeakValueDictionary
+)
 
 
 def replay_turn(user_id: int) -> asyncio.Lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -23,7 +24,7 @@ from realtime.connection.limits import MessageRate, ReplayBudget
 from realtime.connection.subscriptions import Subscriptions
 from realtime.delivery.fanout import Outbox, get_fanout
 from realtime.runtime import metrics
-from realtime.runtime.connections import connections
+from realtime.runtime.connections import Connection, connections
 from realtime.runtime.logs import log_flow
 from realtime.server.transport import socket_writer
 from realtime.services import client_identity_claim
@@ -34,6 +35,14 @@ logger = logging.getLogger("realtime.consumers")
 
 class Socket:
     """One connection's state and its way out; the ASGI lifecycle is the consumer's."""
+
+    # Provided by the ASGI consumer (channels' AsyncWebsocketConsumer) or a test's stand-in; only
+    # declared here, so that no value of this class hides the consumer's.
+    scope: dict[str, Any]
+    base_send: Callable[[dict[str, Any]], Awaitable[None]]
+    close: Callable[..., Awaitable[None]]
+    # Set by the consumer once the handshake is accepted; absent before (`check_consumers` skips those).
+    connection: Connection
 
     client_id: str | None = None
     draining = False  # the process drains (realtime/connection/drain.py): no command starts any more
@@ -140,6 +149,8 @@ class Socket:
             return self.end(verdict.close_code, verdict.reason)
         if verdict.user is not None:
             self.user = verdict.user
+        # An allowed verdict without permissions changes nothing, so it has returned above.
+        assert verdict.permissions is not None
         self.permissions = verdict.permissions
         get_permission_cache().refresh(self.user.pk, verdict.permissions)
         self.activity.subscription("revoked", await self.subs.revoke_unpermitted())

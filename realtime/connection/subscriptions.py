@@ -314,7 +314,7 @@ def deliver(self: Any, message: dict[str, Any], delivery: Delivery | None = None
     kind = message.get("type")
     if kind == dispatch.EVENT:
         alone = delivery is None  # not from the fan-out: count the frame here
-        if alone:
+        if delivery is None:
             delivery = Delivery(message)
         if delivery.audience is not None and self.user.pk not in delivery.audience:
             return
