@@ -8,7 +8,7 @@ message and the `field`, before any service runs.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 from core.exceptions import ValidationFailed
 from core.numbers import Digits, ascii_int, decimal_from_input, decimal_validate
@@ -22,6 +22,12 @@ def _refuse(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(str(ErrorCode.VALIDATION_ERROR), message, field=field)
 
 
+# Each reader is typed twice over: a required read (the default) returns its value or raises, so
+# its result is never None; only a read with `required=False` may return None.
+@overload
+def text_arg(data: dict[str, Any], field: str, *, required: Literal[True] = True, max_length: int = 64) -> str: ...
+@overload
+def text_arg(data: dict[str, Any], field: str, *, required: bool, max_length: int = 64) -> str | None: ...
 def text_arg(data: dict[str, Any], field: str, *, required: bool = True, max_length: int = 64) -> str | None:
     """Return a non-empty string argument (trimmed), None if optional and absent or null."""
     value = data.get(field, _MISSING)
@@ -37,6 +43,14 @@ def text_arg(data: dict[str, Any], field: str, *, required: bool = True, max_len
     return value
 
 
+@overload
+def decimal_arg(
+    data: dict[str, Any], field: str, *, digits: Digits | None = None, required: Literal[True] = True
+) -> Decimal: ...
+@overload
+def decimal_arg(
+    data: dict[str, Any], field: str, *, digits: Digits | None = None, required: bool
+) -> Decimal | None: ...
 def decimal_arg(
     data: dict[str, Any], field: str, *, digits: Digits | None = None, required: bool = True
 ) -> Decimal | None:
@@ -59,6 +73,10 @@ def decimal_arg(
     return number
 
 
+@overload
+def id_arg(data: dict[str, Any], field: str, *, required: Literal[True] = True) -> int: ...
+@overload
+def id_arg(data: dict[str, Any], field: str, *, required: bool) -> int | None: ...
 def id_arg(data: dict[str, Any], field: str, *, required: bool = True) -> int | None:
     """Return a positive integer id (JSON integer or digit string), None if optional and absent or null."""
     value = data.get(field, _MISSING)
