@@ -22,15 +22,19 @@ def _resting_orders(*, book: PortfolioBook, side: str, excluding: int | None, **
     return orders if excluding is None else orders.exclude(pk=excluding)
 
 
+# `Side.BUY` and `Side.SELL` are TextChoices members, each a str at run time; without Django's
+# type stubs mypy reads one as its (value, label) tuple, hence the ignores naming the one code.
+
+
 def _reserved_cash(*, book: PortfolioBook, excluding: int | None = None) -> Decimal:
     """Return the cash the portfolio's resting buy orders may still spend, fees included."""
-    return buy_orders_reserve(_resting_orders(book=book, side=Side.BUY, excluding=excluding))
+    return buy_orders_reserve(_resting_orders(book=book, side=Side.BUY, excluding=excluding))  # type: ignore[arg-type]
 
 
 def _reserved_quantity(*, book: PortfolioBook, instrument: Instrument, excluding: int | None = None) -> Decimal:
     """Return the units of an instrument the portfolio's resting sell orders may still sell."""
     total = Decimal("0")
-    orders = _resting_orders(book=book, side=Side.SELL, excluding=excluding, instrument=instrument)
+    orders = _resting_orders(book=book, side=Side.SELL, excluding=excluding, instrument=instrument)  # type: ignore[arg-type]
     for quantity, filled in orders.values_list("quantity", "filled_quantity"):
         total += quantity - filled
     return total

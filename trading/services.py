@@ -34,6 +34,11 @@ from .validation import (
 )
 
 
+# The `Action` members passed on as `action: str` below are TextChoices members, each a str at run
+# time; without Django's type stubs mypy reads one as its (value, label) tuple, hence the ignores
+# each naming the one code.
+
+
 class OrderRejected(DomainError):
     """An order the broker refuses for a business reason (cash, holdings, no price)."""
 
@@ -190,7 +195,12 @@ def _order_place(
     elif order.order_type != OrderType.MARKET:
         order.status = OrderStatus.OPEN
     order.save(force_insert=True)
-    _audit(order=order, action=OrderAudit.Action.PLACE, actor=actor, details={"client_order_id": client_order_id})
+    _audit(
+        order=order,
+        action=OrderAudit.Action.PLACE,  # type: ignore[arg-type]  # TextChoices member: a str (see above)
+        actor=actor,
+        details={"client_order_id": client_order_id},
+    )
     if order.status == OrderStatus.REJECTED:
         signals.order_failed.send(
             Order, order=order, member_ids=book.member_ids, correlation_id=actor.correlation_id
@@ -270,7 +280,7 @@ def order_cancel(
     changes nothing; the id reused for anything else is an `OrderConflict`.
     """
     request_id = request_id_validate(request_id=request_id, actor=actor)
-    action = OrderRequest.Action.CANCEL
+    action: str = OrderRequest.Action.CANCEL  # type: ignore[assignment]  # TextChoices member: a str (see above)
     return _once(
         lambda: _order_cancel(order_id=order_id, actor=actor, reason_code=reason_code, request_id=request_id),
         actor=actor, request_id=request_id, action=action, order_id=order_id, params={},
@@ -280,7 +290,7 @@ def order_cancel(
 @transaction.atomic
 def _order_cancel(*, order_id: int, actor: Actor, reason_code: str, request_id: str | None) -> Order:
     book, order = _lock_order(order_id=order_id)
-    action = OrderRequest.Action.CANCEL
+    action: str = OrderRequest.Action.CANCEL  # type: ignore[assignment]  # TextChoices member: a str (see above)
     if request_id and _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order.pk, params={}):
         return order
     if order.status not in RESTING_STATUSES:
@@ -298,7 +308,7 @@ def _order_cancel(*, order_id: int, actor: Actor, reason_code: str, request_id: 
     order.save(update_fields=["status", "cancelled_at", "reason_code", "reason", "reason_params", "updated_at"])
     _request_record(actor=actor, request_id=request_id, action=action, order=order, params={})
     details = {"reason": order.reason, **({"request_id": request_id} if request_id else {})}
-    _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details=details)
+    _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details=details)  # type: ignore[arg-type]  # TextChoices member: a str (see above)
     signals.order_cancelled.send(Order, order=order, member_ids=book.member_ids, correlation_id=actor.correlation_id)
     return order
 
@@ -324,7 +334,11 @@ def order_modify(
         lambda: _order_modify(
             order_id=order_id, actor=actor, quantity=quantity, price=price, request_id=request_id, params=params
         ),
-        actor=actor, request_id=request_id, action=OrderRequest.Action.MODIFY, order_id=order_id, params=params,
+        actor=actor,
+        request_id=request_id,
+        action=OrderRequest.Action.MODIFY,  # type: ignore[arg-type]  # TextChoices member: a str (see above)
+        order_id=order_id,
+        params=params,
     )
 
 
@@ -345,7 +359,7 @@ def _order_modify(
     if price is not None:
         price = price_validate(price=price, field="price")
     book, order = _lock_order(order_id=order_id)
-    action = OrderRequest.Action.MODIFY
+    action: str = OrderRequest.Action.MODIFY  # type: ignore[assignment]  # TextChoices member: a str (see above)
     if request_id and _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order.pk, params=params):
         return order
     if order.status not in RESTING_STATUSES:
@@ -376,7 +390,7 @@ def _order_modify(
     _request_record(actor=actor, request_id=request_id, action=action, order=order, params=params)
     after = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
     details = {"before": before, "after": after, **({"request_id": request_id} if request_id else {})}
-    _audit(order=order, action=OrderAudit.Action.MODIFY, actor=actor, details=details)
+    _audit(order=order, action=OrderAudit.Action.MODIFY, actor=actor, details=details)  # type: ignore[arg-type]  # TextChoices member: a str (see above)
     order_execute_if_crossed(
         order=order, book=book, price=order.instrument.last_price, correlation_id=actor.correlation_id
     )
