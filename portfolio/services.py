@@ -103,7 +103,7 @@ def position_apply_fill(
             position.quantity, position.avg_cost = new_quantity, avg_cost
             position.save(update_fields=["quantity", "avg_cost", "updated_at"])
     else:
-        if quantity > previous_quantity:
+        if position is None or quantity > previous_quantity:  # nothing held, or less than the sale
             raise BookingRefused(
                 "insufficient_position",
                 f"The portfolio holds {previous_quantity} {instrument.symbol}; cannot sell {quantity}.",
