@@ -60,6 +60,8 @@ from autobahn.websocket.types import ConnectionDeny
 from daphne import http_protocol, server, ws_protocol
 from django.conf import settings
 from twisted.internet.error import ReactorNotRunning
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 from twisted.web import http
 
 from realtime.connection import drain
@@ -154,7 +156,7 @@ class LeanWebSocketProtocol(ws_protocol.WebSocketProtocol):
     def serverClose(self, code: int | None = None) -> None:
         """Daphne's close, also with the codes RFC 6455 registers for servers that autobahn's
         `sendClose` refuses (it allows only 1000 and 3000-4999)."""
-        reason = SERVER_CLOSE_REASONS.get(code)
+        reason = SERVER_CLOSE_REASONS.get(code) if code is not None else None
         if reason is None:
             super().serverClose(code)
         else:
@@ -250,7 +252,7 @@ class HeaderDeadlineChannel(http.HTTPChannel):
         if self.persistent and self.transport is not None and not self.transport.disconnecting:
             self._await_headers()  # the next request on the kept-alive connection
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._headers_received()
         super().connectionLost(reason)
 
@@ -259,7 +261,10 @@ class HeaderDeadlineChannel(http.HTTPChannel):
         transport = self.transport
         if transport is None or transport.disconnecting or getattr(transport, "protocol", self) is not self:
             return  # closing already, or no longer this channel's socket
-        logger.info("closed %s: request headers not complete within %ss", transport.getPeer(), self.headers_timeout)
+        # Twisted declares `getPeer` on its zope interface, without `self`: mypy (no zope plugin)
+        # reads it as taking none, though the transport's method is bound.
+        peer = transport.getPeer()  # type: ignore[misc]
+        logger.info("closed %s: request headers not complete within %ss", peer, self.headers_timeout)
         transport.abortConnection()
 
 
@@ -267,6 +272,8 @@ class LeanServer(server.Server):
     """Daphne's server, reaping only connections that have ended instead of sweeping all of them."""
 
     SLACK = 100  # reaped connections the timeout queue may hold beyond twice the open ones
+    # Daphne's table (it assigns `{}` untyped): each protocol's details, "application_instance" among them.
+    connections: dict[Any, dict[str, Any]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
