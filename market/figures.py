@@ -45,6 +45,7 @@ def fundamentals_record_clean(record: Any) -> dict[str, Any]:
 
 
 def _date(value: Any, *, field: str) -> date:
+    parsed: date | None
     if isinstance(value, date) and not isinstance(value, datetime):
         parsed = value
     else:

@@ -73,6 +73,8 @@ def crossover(prices: Sequence[Decimal], short: int, long: int) -> tuple[Decimal
         return None
     short_now, long_now = sma(prices, short), sma(prices, long)
     short_before, long_before = sma(prices[:-1], short), sma(prices[:-1], long)
+    if short_now is None or long_now is None or short_before is None or long_before is None:
+        return None  # a window below 1, or wider than the prices before the last one
     trend_now, trend_before = _trend(short_now, long_now), _trend(short_before, long_before)
     return short_now, long_now, trend_now, trend_now != trend_before
 

@@ -19,7 +19,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
@@ -57,11 +58,14 @@ class Lease:
 
     async def renew(self) -> bool:
         """Extend the lease if this process still holds it; return whether it does."""
-        return bool(await self.redis.eval(_RENEW, 1, self.key, self.holder, self.milliseconds))
+        # redis-py types `eval` once for its blocking and asyncio clients: every argument as `str`
+        # (it sends a number as its decimal text all the same), the reply as `Awaitable[str] | str`.
+        renewed = self.redis.eval(_RENEW, 1, self.key, self.holder, self.milliseconds)  # type: ignore[arg-type]
+        return bool(await renewed)  # type: ignore[misc]  # the asyncio client's reply is awaitable
 
     async def release(self) -> None:
         """Give the lease up, if this process holds it, so a standby takes over without waiting."""
-        await self.redis.eval(_RELEASE, 1, self.key, self.holder)
+        await self.redis.eval(_RELEASE, 1, self.key, self.holder)  # type: ignore[misc]  # as in `renew`
 
     async def current_holder(self) -> str | None:
         value = await self.redis.get(self.key)
@@ -79,7 +83,7 @@ async def _wait(stopping: asyncio.Event, seconds: float) -> None:
 
 
 async def run_leased(
-    lease: Lease, work: Callable[[], Awaitable[None]], *, stop_work: Callable[[], None], stopping: asyncio.Event
+    lease: Lease, work: Callable[[], Coroutine[Any, Any, None]], *, stop_work: Callable[[], None], stopping: asyncio.Event
 ) -> bool:
     """Stand by until `lease` is free, then run `work()` while holding it.
 

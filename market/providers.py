@@ -169,5 +169,7 @@ class SimulatedMarket:
     def ticks(self, quotes: Mapping[str, Decimal | None]) -> Iterable[Tick]:
         now = timezone.now()
         for symbol, last in quotes.items():
+            if last is None:  # not asked for (`needs_last_price` is the default): nothing to walk from
+                continue
             price = self.next_price(last)
             yield Tick(symbol=symbol, price=price, volume=self.next_volume(last, price), at=now)

@@ -131,11 +131,12 @@ class StatusMonitor:
         for name, facts in services.items():
             facts["error_rate"] = self.error_rate(name)
         health = max(0, 100 - sum(HEALTH_PENALTY.get((name, facts["status"]), 0) for name, facts in services.items()))
-        services.update(self._spec_services(services))
+        # The measured services (their facts) and after them the spec's summary names (a bare status).
+        summary: dict[str, dict[str, Any] | str] = {**services, **self._spec_services(services)}
         return {
             "overall_health": health,
             "status": "online" if health >= 90 else "degraded" if health >= 40 else "offline",
-            "services": services,
+            "services": summary,
             "timestamp": utc_now_iso(),
         }
 

@@ -78,7 +78,7 @@ def technical_analysis_compute(*, prices: list[Decimal], parameters: dict[str, i
     rsi = indicators.rsi(prices, p["rsi_period"])
     momentum = indicators.momentum(prices, p["momentum_period"])
     volatility = indicators.volatility(prices, p["volatility_window"])
-    if averages is None or None in (rsi, momentum, volatility):
+    if averages is None or rsi is None or momentum is None or volatility is None:
         raise ValueError("price series too short for these parameters")
     short_avg, long_avg, trend, crossed = averages
     rsi_signal = "oversold" if rsi <= p["rsi_oversold"] else "overbought" if rsi >= p["rsi_overbought"] else "neutral"

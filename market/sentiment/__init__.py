@@ -174,11 +174,11 @@ def sentiment_analysis_compute(
         score, words = headline_score(text=item.headline, language=item.language)
         weight = recency_weight(age=now - item.published_at, half_life_hours=parameters["half_life_hours"])
         scored.append((item, score, weight, words))
-    total_weight = sum(weight for _, _, weight, _ in scored)
+    total_weight = sum((weight for _, _, weight, _ in scored), Decimal(0))
     if total_weight > 0:
-        aggregate = sum(score * weight for _, score, weight, _ in scored) / total_weight
+        aggregate = sum((score * weight for _, score, weight, _ in scored), Decimal(0)) / total_weight
     else:
-        aggregate = sum(score for _, score, _, _ in scored) / len(scored)
+        aggregate = sum((score for _, score, _, _ in scored), Decimal(0)) / len(scored)
     aggregate = aggregate.quantize(FOUR_PLACES)
     recommendation = "buy" if aggregate >= DECISION_SCORE else "sell" if aggregate <= -DECISION_SCORE else "hold"
     wanted = {"buy": "positive", "sell": "negative", "hold": "neutral"}[recommendation]

@@ -268,9 +268,9 @@ def _items(tokens: list[_Token], lexicon: Lexicon) -> list[_Item]:
     for position, token in enumerate(tokens):
         if position in taken:
             continue
-        entry = _token_entry(token.form, lexicon)
-        if entry is not None and entry.value:
-            word_items[position] = _Item([position], token.surface, entry, entry.value)
+        word_entry = _token_entry(token.form, lexicon)
+        if word_entry is not None and word_entry.value:
+            word_items[position] = _Item([position], token.surface, word_entry, word_entry.value)
         booster = _lookup(lexicon.boosters, token.form)
         if booster is not None:
             booster_at[position] = booster

@@ -37,15 +37,15 @@ def news_record_clean(record: Any) -> dict[str, Any]:
         "source": text_clean(record.get("source"), field="source", max_length=64),
         "headline": text_clean(record.get("headline"), field="headline", max_length=500),
         "summary": text_clean(record.get("summary"), field="summary", max_length=5000, required=False),
-        "url": text_clean(record.get("url"), field="url", max_length=1000, required=False),
     }
+    url = cleaned["url"] = text_clean(record.get("url"), field="url", max_length=1000, required=False)
     language = record.get("language")
     if language not in NewsItem.Language.values:
         raise ValidationFailed(
             "validation_error", f"'language' must be one of {', '.join(NewsItem.Language.values)}.", field="language"
         )
     cleaned["language"] = language
-    if cleaned["url"] and not re.match(r"^https?://[^\s/]+\S*$", cleaned["url"]):
+    if url and not re.match(r"^https?://[^\s/]+\S*$", url):
         raise ValidationFailed("validation_error", "'url' must be an http or https address.", field="url")
     cleaned["provider_score"] = figure_clean(
         record.get("provider_score"), field="provider_score", low=Decimal(-1), high=Decimal(1)
@@ -143,7 +143,8 @@ def news_from_alpha_vantage(payload: Any, *, symbol: str, ticker: str) -> list[d
                 "source": item.get("source") or "alpha_vantage",
                 "headline": item.get("title"),
                 "summary": item.get("summary") or "",
-                "language": NewsItem.Language.ENGLISH.value,
+                # A TextChoices member; without Django's type stubs mypy reads it as its (value, label) tuple.
+                "language": NewsItem.Language.ENGLISH.value,  # type: ignore[attr-defined]
                 "url": item.get("url") or "",
                 "provider_score": provider_score,
             }

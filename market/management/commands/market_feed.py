@@ -95,8 +95,13 @@ class Command(BaseCommand):
     async def _run(self, feed: PriceFeed, rounds: int | None, lease_seconds: float | None) -> None:
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
+
+        def stop() -> None:
+            stopping.set()
+            feed.stop()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: (stopping.set(), feed.stop()))
+            loop.add_signal_handler(sig, stop)
         if lease_seconds is None:
             await feed.run(rounds=rounds)
             return
