@@ -13,7 +13,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import redis
 import redis.asyncio as aioredis
@@ -75,7 +75,15 @@ class BusSettings:
         return redis.Redis.from_url(self.redis_url, **_TIMEOUTS)
 
 
-_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 5}
+class _Timeouts(TypedDict):
+    """Seconds, as redis-py's clients take them by keyword."""
+
+    socket_connect_timeout: float
+    socket_timeout: float
+    health_check_interval: float
+
+
+_TIMEOUTS: _Timeouts = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 5}
 
 # The gateway's Sentinel settings as one string (REDIS_SENTINELS, REDIS_SENTINEL_MASTER,
 # REDIS_SENTINEL_DB): `redis+sentinel://host:port,host:port/<master>/<db>`, as the gateway spells it.

@@ -128,9 +128,11 @@ class UserCommandHandler:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stopped.set)
             await self.start()
+            listening = self._task
+            assert listening is not None  # start() made it
             logger.info("%s answers %s on %s", self.settings.service_name, sorted(self.command_handlers), self.settings.commands_channel)
             waiter = loop.create_task(stopped.wait())
-            await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({waiter, listening}, return_when=asyncio.FIRST_COMPLETED)
             await self.stop()
 
         asyncio.run(main())
