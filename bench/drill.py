@@ -43,7 +43,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where it runs (`Desk.run`), as websockets is only needed there
+    from websockets.asyncio.client import ClientConnection
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTING_CASH = Decimal("1000000.00")
@@ -227,7 +230,7 @@ class Desk:
         self.listen = listen
         self.symbols = symbols
         self.client_id = ""
-        self.ws = None
+        self.ws: ClientConnection | None = None  # the open connection, if any
         self.connected = asyncio.Event()
         self.orders: dict[str, OrderRecord] = {}
         self.unanswered: dict[str, OrderRecord] = {}  # sent on the current connection, no answer yet
@@ -246,6 +249,7 @@ class Desk:
     async def run(self) -> None:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidHandshake
+        from websockets.typing import Origin
 
         attempt = 0
         immediate = False
@@ -255,7 +259,7 @@ class Desk:
             try:
                 async with connect(
                     f"ws://{self.listen}/ws/{self.client_id}",
-                    origin=f"http://{self.listen}",
+                    origin=Origin(f"http://{self.listen}"),
                     additional_headers={"Cookie": self.cookie},
                     open_timeout=10,
                     ping_interval=None,
@@ -376,8 +380,11 @@ class Desk:
             "data": {"symbol": order.symbol, "side": "buy", "order_type": "market", "quantity": 1,
                      "client_order_id": order.client_order_id},
         }
+        ws = self.ws
+        if ws is None:
+            return  # the connection is gone; `_lost` queues it again
         try:
-            await self.ws.send(json.dumps(frame))
+            await ws.send(json.dumps(frame))
         except Exception:
             pass  # the connection is going; `_lost` queues it again
 

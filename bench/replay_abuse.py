@@ -75,11 +75,12 @@ def percentile(values: list[float], share: float) -> float | None:
 async def neighbour(url: str, origin: str, cookie: str, seconds: float) -> dict:
     """Send refresh_portfolio COMMAND_RATE times a second for `seconds`; time every answer."""
     from websockets.asyncio.client import connect
+    from websockets.typing import Origin
 
     latencies: list[float] = []
     slow: list[tuple[float, float]] = []  # (seconds into the phase, ms) of answers over 2x the median so far
     failed = 0
-    async with connect(url, additional_headers={"Cookie": cookie}, origin=origin, max_size=2**22) as ws:
+    async with connect(url, additional_headers={"Cookie": cookie}, origin=Origin(origin), max_size=2**22) as ws:
         await ws.recv()  # connection.established
         started = time.perf_counter()
         n = 0
@@ -106,12 +107,14 @@ async def neighbour(url: str, origin: str, cookie: str, seconds: float) -> dict:
 
 async def abuse_socket(url: str, origin: str, cookie: str, seconds: float, counts: dict) -> None:
     from websockets.asyncio.client import connect
+    from websockets.typing import Origin
 
-    subscribe = {"type": "subscription", "event": "subscribe", "data": {"event_types": ["market.price_update"]}}
-    async with connect(url, additional_headers={"Cookie": cookie}, origin=origin, max_size=2**22) as ws:
+    event_types = {"event_types": ["market.price_update"]}
+    subscribe = {"type": "subscription", "event": "subscribe", "data": event_types}
+    async with connect(url, additional_headers={"Cookie": cookie}, origin=Origin(origin), max_size=2**22) as ws:
         await ws.recv()
         await ws.send(json.dumps(subscribe))
-        while '"subscription.confirmed"' not in (text := await ws.recv()):
+        while '"subscription.confirmed"' not in (text := await ws.recv(decode=True)):  # the gateway sends text
             pass
         position = json.loads(text)["data"]
         since = {"market.price_update": {"seq": max(0, position["seq"] - HISTORY + 1), "epoch": position["epoch"]}}
@@ -123,9 +126,9 @@ async def abuse_socket(url: str, origin: str, cookie: str, seconds: float, count
                 await asyncio.sleep(delay)
             await ws.send(json.dumps({"type": "subscription", "event": "unsubscribe",
                                       "data": {"event_types": ["market.price_update"]}}))
-            await ws.send(json.dumps({**subscribe, "data": {**subscribe["data"], "since": since}}))
+            await ws.send(json.dumps({**subscribe, "data": {**event_types, "since": since}}))
             while True:  # the replay, then the confirmation that ends it
-                text = await ws.recv()
+                text = await ws.recv(decode=True)
                 if '"market.price_update"' in text and '"subscription.' not in text:
                     counts["frames"] += 1
                 elif '"subscription.confirmed"' in text:
@@ -136,7 +139,7 @@ async def abuse_socket(url: str, origin: str, cookie: str, seconds: float, count
             cycle += 1
 
 
-def abuser(url: str, origin: str, cookie: str, seconds: float, results) -> None:
+def abuser(url: str, origin: str, cookie: str, seconds: float, results: multiprocessing.Queue[dict[str, int]]) -> None:
     # The abusing client would run on a machine of its own; here it shares two cores with the
     # gateway, Redis and the neighbour, so it yields the CPU to them rather than slowing the
     # neighbour's client for reasons that are not the gateway's.
@@ -160,7 +163,7 @@ def measure(kind: str, cookie: str, abuse_cookie: str) -> dict:
         base.wait_port(port, process)
         pid = process.pid
         idle = asyncio.run(neighbour(url, origin, cookie, SECONDS))
-        results = multiprocessing.Queue()
+        results: multiprocessing.Queue[dict[str, int]] = multiprocessing.Queue()  # the abuser's counts
         attacker = multiprocessing.Process(target=abuser, args=(url, origin, abuse_cookie, SECONDS + 2, results))
         cpu = base.cpu_seconds(pid)
         attacker.start()

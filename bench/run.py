@@ -82,14 +82,16 @@ class LoadGen:
         self.process = subprocess.Popen(
             ["node", str(BENCH / "loadgen.mjs")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
         )
+        assert self.process.stdin is not None and self.process.stdout is not None  # both are pipes
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
 
     def ask(self, **command) -> dict:
-        self.process.stdin.write(json.dumps(command) + "\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
+        self.stdin.write(json.dumps(command) + "\n")
+        self.stdin.flush()
+        return json.loads(self.stdout.readline())
 
     def stop(self) -> None:
-        self.process.stdin.close()
+        self.stdin.close()
         self.process.wait(10)
 
 
@@ -236,6 +238,7 @@ class Server:
     def __init__(self, kind: str) -> None:
         self.port = free_port()
         self.log = open(BENCH / f"{kind}.log", "w")
+        self.publisher: OurPublisher | ReferencePublisher
         if kind == "ours":
             self.publisher = OurPublisher()
             self.process = start_ours(self.port, self.log)
