@@ -173,7 +173,9 @@ def cancel_over_the_socket(user, order: Order) -> dict:
     context = CommandContext(
         user=user, client_id="client-a", correlation_id="c-1", remote_addr="10.0.0.7", permissions=frozenset()
     )
-    return async_to_sync(registry.get("cancel_order").handler)(context, {"order_id": str(order.pk)})
+    registered = registry.get("cancel_order")
+    assert registered is not None, "cancel_order"
+    return async_to_sync(registered.handler)(context, {"order_id": str(order.pk)})
 
 
 @pytest.mark.django_db(transaction=True)

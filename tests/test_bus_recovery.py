@@ -62,7 +62,8 @@ async def history_reaches(bus: Bus, event_type: str, seq: int, timeout: float = 
     probe = redis.Redis.from_url(bus.redis_url)
     key = f"{bus.layer_prefix}:history:{event_type}:seq"
     try:
-        await aeventually(lambda: int(probe.get(key) or 0) >= seq, timeout=timeout, message=f"history of {event_type} at {seq}")
+        # redis-py types `get` once for both clients (`Awaitable | Any`); the blocking one answers bytes or None.
+        await aeventually(lambda: int(probe.get(key) or 0) >= seq, timeout=timeout, message=f"history of {event_type} at {seq}")  # type: ignore[arg-type]
     finally:
         probe.close()
 

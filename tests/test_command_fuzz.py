@@ -43,7 +43,7 @@ odd_values = st.recursive(
 data_objects = st.dictionaries(st.sampled_from(ARGUMENTS), odd_values, max_size=6)
 
 # Arguments a command accepts, so that one or two odd values reach past the first check.
-NEAR_VALID = {
+NEAR_VALID: dict[str, dict[str, object]] = {
     "place_order": {"symbol": "SAP", "side": "buy", "quantity": 1, "order_type": "market"},
     "modify_order": {"order_id": "ORDER", "quantity": 2, "price": 150},
     "cancel_order": {"order_id": "ORDER"},

@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from realtime.bus.admission import leases_key, rebuild_seconds
 from realtime.wire.protocol import CloseCode, decode
@@ -28,7 +29,7 @@ class Sockets:
         self.opened: list[ClientConnection] = []
 
     async def _open(self, server: ServerProcess, cookie: bytes) -> tuple[ClientConnection, dict[str, Any]]:
-        ws = await connect(f"{server.ws_url}/", origin=server.http_url, additional_headers=[("Cookie", cookie.decode())], open_timeout=10)
+        ws = await connect(f"{server.ws_url}/", origin=Origin(server.http_url), additional_headers=[("Cookie", cookie.decode())], open_timeout=10)
         self.opened.append(ws)
         return ws, decode(await asyncio.wait_for(ws.recv(), 5))
 

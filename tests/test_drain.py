@@ -64,6 +64,7 @@ class PortfolioLock:
             row = probe.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
             ).fetchone()
+        assert row is not None  # count(*) answers one row
         return row[0] > 0
 
     def release(self) -> None:

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
-def decode(text: str) -> dict:
+def decode(text: str | bytes) -> dict:
     return json.loads(text, parse_float=Decimal)
 
 
@@ -187,7 +187,7 @@ def test_frames_of_every_length_arrive_intact_and_in_order_also_after_the_client
         return ws
 
     async def read_all(ws) -> list[dict]:
-        events = []
+        events: list[dict] = []
         async with asyncio.timeout(60):
             while len(events) < count:
                 message = decode(await ws.recv())
@@ -325,14 +325,20 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
                 assert all(c["writer"] == "socket" for c in listed.values())  # daphne's sockets get the fast writer
                 return listed.get(stuck_id)
 
-            entry = await stuck_entry()
+            async def stuck_listed() -> dict:
+                """`stuck_entry` while the server still holds the socket."""
+                entry = await stuck_entry()
+                assert entry is not None, f"{stuck_id} is not in the snapshot"
+                return entry
+
+            entry = await stuck_listed()
             assert entry["writer"] == "socket" and entry["queued_frames"] == 0
             while entry["queued_frames"] == 0:  # fill the kernel's buffers, then Twisted's up to the mark
                 assert published < 600, "the server never held frames back"
                 for _ in range(batch):
                     await publish("market.alert", alert(published, size))
                     published += 1
-                entry = await stuck_entry()
+                entry = await stuck_listed()
                 assert entry["server_buffered_bytes"] <= bound
             assert entry["server_buffered_bytes"] > Outbox.HIGH_WATER
 
@@ -342,7 +348,7 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
                     "symbol": "SAP", "isin": "DE0007164600", "price": Decimal(f"187.{cents:02d}"),
                     "previous_price": Decimal("187.00"), "change": Decimal("0.15"), "change_percent": Decimal("0.08"),
                     "volume": 1500, "timestamp": "2026-11-23T10:00:00.000Z", "source": "e2e"})
-            entry = await stuck_entry()
+            entry = await stuck_listed()
             assert entry["queued_frames"] == held_back + 1  # fifty ticks of one symbol wait as one
             assert entry["server_buffered_bytes"] <= bound
 

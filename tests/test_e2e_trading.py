@@ -21,7 +21,7 @@ from trading.models import Order, OrderAudit, OrderStatus
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def decode(text: str) -> dict:
+def decode(text: str | bytes) -> dict:
     return json.loads(text, parse_float=Decimal)
 
 

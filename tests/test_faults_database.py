@@ -29,15 +29,16 @@ def as_postgres(*args: str) -> list[str]:
 class OwnPostgres:
     """A PostgreSQL server of the test's own, which it may stop and start."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, bin_dir: Path):
+        self.bin = bin_dir
         self.dir = root / "pgdata"
         self.port = free_port()
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root; its directory belongs to postgres
             shutil.chown(root, "postgres", "postgres")
-        subprocess.run(as_postgres(str(PG_BIN / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres"),
+        subprocess.run(as_postgres(str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres"),
                        check=True, capture_output=True)
         self.start()
-        subprocess.run(as_postgres(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "gateway"),
+        subprocess.run(as_postgres(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "gateway"),
                        check=True, capture_output=True)
 
     @property
@@ -46,11 +47,11 @@ class OwnPostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.dir), "-o", options, "-w", "-l", str(self.dir / "log"), "start"),
+        subprocess.run(as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-o", options, "-w", "-l", str(self.dir / "log"), "start"),
                        check=True, capture_output=True)
 
     def stop(self) -> None:
-        subprocess.run(as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w", "stop"),
+        subprocess.run(as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w", "stop"),
                        check=True, capture_output=True)
 
 
@@ -59,7 +60,7 @@ def own_postgres():
     if PG_BIN is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
         pytest.fail("PostgreSQL server binaries are needed for the database fault test")
     root = Path(tempfile.mkdtemp(prefix="gateway-pg-"))  # outside pytest's private tmp: postgres must reach it
-    server = OwnPostgres(root)
+    server = OwnPostgres(root, PG_BIN)
     yield server
     try:
         server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -212,7 +213,7 @@ async def test_sentiment_analysis_without_news_is_an_error_response(ws_connect, 
 
 # Alpha Vantage news sentiment
 
-NEWS = {
+NEWS: dict[str, Any] = {  # an Alpha Vantage answer, as json.loads gives it
     "items": "3",
     "feed": [
         {

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 import websockets
+from websockets.typing import Origin
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -289,9 +290,9 @@ def test_metrics_sum_connections_of_two_server_processes_in_multiprocess_mode(tr
         async def connect_both_and_scrape() -> dict:
             headers = {"Cookie": cookie.decode()}
             async with websockets.connect(
-                f"{first.ws_url}/", additional_headers=headers, origin=f"http://127.0.0.1:{first.port}"
+                f"{first.ws_url}/", additional_headers=headers, origin=Origin(f"http://127.0.0.1:{first.port}")
             ) as one, websockets.connect(
-                f"{second.ws_url}/", additional_headers=headers, origin=f"http://127.0.0.1:{second.port}"
+                f"{second.ws_url}/", additional_headers=headers, origin=Origin(f"http://127.0.0.1:{second.port}")
             ) as two:
                 await one.recv()
                 await two.recv()

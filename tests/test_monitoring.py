@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from realtime.models import ConnectionTermination
 from tests.fixtures.users import grant
@@ -156,9 +157,9 @@ def test_monitoring_page_of_a_running_server_lists_a_live_connection_by_client_i
         async with websockets.connect(
             f"{daphne_server.ws_url}/ops-probe-1",
             additional_headers={"Cookie": cookie},
-            origin=f"http://127.0.0.1:{daphne_server.port}",
+            origin=Origin(f"http://127.0.0.1:{daphne_server.port}"),
         ) as socket:
-            welcome = await socket.recv()
+            welcome = await socket.recv(decode=True)  # the welcome is a text frame
             request = urllib.request.Request(f"{daphne_server.http_url}/monitoring/", headers={"Cookie": monitor_cookie})
             page = await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read().decode())
             return welcome, page

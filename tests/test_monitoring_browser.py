@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from realtime.models import ConnectionTermination
 from tests.fixtures.users import grant
@@ -96,7 +97,7 @@ def test_monitoring_page_shows_a_connection_opened_after_it_loaded_and_disconnec
     monitor_session = session_cookie(monitor).decode().split("=", 1)[1]
     staff_cookie = session_cookie(staff_user).decode()
 
-    async def scenario() -> int:
+    async def scenario() -> int | None:
         async with websockets.connect(page_socket_url(chromium), max_size=None) as devtools:
             browser = Browser(devtools)
             await browser.call("Network.enable")
@@ -111,7 +112,7 @@ def test_monitoring_page_shows_a_connection_opened_after_it_loaded_and_disconnec
             async with websockets.connect(
                 f"{daphne_server.ws_url}/late-1",
                 additional_headers={"Cookie": staff_cookie},
-                origin=f"http://127.0.0.1:{daphne_server.port}",
+                origin=Origin(f"http://127.0.0.1:{daphne_server.port}"),
             ) as watched:
                 await watched.recv()
                 await watched.send('{"type":"subscription","event":"subscribe","data":{"event_types":["market.alert"]}}')
@@ -246,7 +247,7 @@ def test_monitoring_page_speaks_the_chosen_language_in_its_live_texts_and_the_se
             async with websockets.connect(
                 f"{daphne_server.ws_url}/refused-1",
                 additional_headers={"Cookie": staff_cookie},
-                origin=f"http://127.0.0.1:{daphne_server.port}",
+                origin=Origin(f"http://127.0.0.1:{daphne_server.port}"),
             ) as watched:
                 await watched.recv()
                 # a staff member without the monitoring permission tries to disconnect someone: a refusal

@@ -8,6 +8,7 @@ primary and checks what docs/scale-out.md ("Redis failover") promises.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import urllib.request
@@ -176,7 +177,7 @@ async def place_order(recorder: Recorder, correlation_id: str, timeout: float = 
     events = {"place_order.response": response}
     for name in ORDER_EVENTS:
         events[name] = await aeventually(
-            lambda name=name: order_event(recorder, name, order_id), timeout=timeout, message=f"{name} of order {order_id}",
+            functools.partial(order_event, recorder, name, order_id), timeout=timeout, message=f"{name} of order {order_id}",
         )
     return events
 

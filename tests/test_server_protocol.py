@@ -120,10 +120,17 @@ def test_lean_server_checks_an_open_socket_only_when_its_ping_or_lifetime_can_be
         protocol.__dict__.update(state=state, socket_opened=clock["now"], last_ping=clock["now"],
                                  server=lean, transport=None)
         original = protocol.check_timeouts
-        protocol.check_timeouts = lambda: (checked.append(name), original())
-        protocol._sendAutoPing = lambda: pinged.append(clock["now"])
-        protocol.serverClose = lambda: checked.append(f"{name} closed")
-        protocol.serverReject = lambda: checked.append(f"{name} rejected")
+
+        def check_timeouts() -> None:
+            checked.append(name)
+            original()
+
+        protocol.__dict__.update(
+            check_timeouts=check_timeouts,
+            _sendAutoPing=lambda: pinged.append(clock["now"]),
+            serverClose=lambda: checked.append(f"{name} closed"),
+            serverReject=lambda: checked.append(f"{name} rejected"),
+        )
         return protocol
 
     http, talking = Http(), websocket("talking", WebSocketProtocol.STATE_OPEN)
@@ -223,7 +230,8 @@ def _read_frames(
 ) -> tuple[list[tuple[int, bytes]], bool]:
     """`_server_frames`, also telling whether the connection ended (EOF or a reset) meanwhile."""
     sock.settimeout(0.1)
-    buffer, opcodes, deadline = b"", [], time.monotonic() + seconds
+    buffer, deadline = b"", time.monotonic() + seconds
+    opcodes: list[tuple[int, bytes]] = []
     while time.monotonic() < deadline:
         try:
             chunk = sock.recv(65536)

@@ -39,6 +39,7 @@ async def news_service(tmp_path) -> AsyncIterator:
             env=env, stdout=asyncio.subprocess.PIPE, stderr=(tmp_path / "news_service.log").open("w"),
         )
         started.append(process)
+        assert process.stdout is not None  # a pipe
         ready = await asyncio.wait_for(process.stdout.readline(), 20)
         assert ready.startswith(b"news-service ready"), (ready, (tmp_path / "news_service.log").read_text())
         return process

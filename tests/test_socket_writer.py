@@ -47,7 +47,9 @@ class Transport(abstract.FileDescriptor):
     """Twisted's buffered writer over `Socket`, connected."""
 
     def __init__(self) -> None:
-        super().__init__(reactor=Reactor())
+        # `Reactor` has the IReactorFDSet methods FileDescriptor calls; mypy, without the zope
+        # plugin, cannot see it provide that interface.
+        super().__init__(reactor=Reactor())  # type: ignore[arg-type]
         self.socket = Socket()
         self.connected = 1
 

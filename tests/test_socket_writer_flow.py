@@ -63,7 +63,7 @@ class Listener:
 @pytest.fixture
 def transport() -> Transport:
     made = Transport()
-    made.reactor = ClosingReactor()
+    made.reactor = ClosingReactor()  # type: ignore[assignment]  # a stand-in reactor, as in `Transport`
     made.socket.budget = 0  # the client is not reading
     return made
 
@@ -96,7 +96,8 @@ def alert(n: int) -> str:
 
 def timers() -> list[asyncio.TimerHandle]:
     """The running loop's pending timers (a poll would be one)."""
-    return [handle for handle in asyncio.get_running_loop()._scheduled if not handle.cancelled()]
+    # `_scheduled` is the private timer heap of asyncio's own loop, which typeshed does not declare.
+    return [handle for handle in asyncio.get_running_loop()._scheduled if not handle.cancelled()]  # type: ignore[attr-defined]
 
 
 def frames_on_the_wire(wire: bytes) -> list[str]:

@@ -94,7 +94,9 @@ def run(user, command: str, data_json: str) -> Any:
     context = CommandContext(
         user=user, client_id="client-a", correlation_id="c-1", remote_addr="10.0.0.7", permissions=frozenset()
     )
-    return async_to_sync(registry.get(command).handler)(context, message.data)
+    registered = registry.get(command)
+    assert registered is not None, command
+    return async_to_sync(registered.handler)(context, message.data)
 
 
 def refused(user, command: str, data_json: str) -> ValidationFailed:

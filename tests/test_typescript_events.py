@@ -17,7 +17,12 @@ def interface_fields(text: str, name: str) -> dict[str, str]:
     """Return the fields of one generated interface as name -> TypeScript type."""
     block = re.search(rf"export interface {name} \{{\n(.*?)\n\}}", text, re.S)
     assert block, f"no interface {name}"
-    return dict(re.fullmatch(r"  (\w+): (.+);", line).groups() for line in block.group(1).split("\n"))
+    fields = {}
+    for line in block.group(1).split("\n"):
+        field = re.fullmatch(r"  (\w+): (.+);", line)
+        assert field, f"{name}: not a field line: {line!r}"
+        fields[field.group(1)] = field.group(2)
+    return fields
 
 
 def test_generated_typescript_types_are_those_the_schema_table_writes_now(capsys):
