@@ -164,7 +164,7 @@ class ReferencePublisher:
         self.channel = channel
 
     async def publish(self, n: int) -> None:
-        from realtime.delivery.dispatch import build_event_message
+        from realtime.delivery.messages import build_event_message
 
         await self.client.publish(self.channel, build_event_message("market.price_update", tick(n))["text"])
 

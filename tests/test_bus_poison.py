@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from realtime.bus import bridge
 
-from realtime.delivery import dispatch
+from realtime.delivery import messages
 from realtime.bus.bridge import BusBridge, DropReason, LocalDelivery
 from realtime.delivery.history import get_history
 from realtime.wire.protocol import decode
@@ -106,7 +106,7 @@ class Routed:
         async with asyncio.timeout(timeout):
             while True:
                 for position, message in enumerate(self.messages):
-                    if dispatch.is_broadcast(message):
+                    if messages.is_broadcast(message):
                         del self.messages[: position + 1]
                         return message
                 self.arrived.clear()
@@ -165,7 +165,7 @@ async def test_a_message_that_fails_to_build_or_to_route_is_dropped_alone(bus_on
     # given a bridge whose frame building fails once, for one message, and routing once for another
     publisher, channel = bus_on_redis
     routed = Routed()
-    build = dispatch.build_event_message
+    build = messages.build_event_message
     route = routed.route
 
     def failing_build(event_type, data, **options):
@@ -178,7 +178,7 @@ async def test_a_message_that_fails_to_build_or_to_route_is_dropped_alone(bus_on
             raise RuntimeError("a socket's defect")
         route(message)
 
-    monkeypatch.setattr(dispatch, "build_event_message", failing_build)
+    monkeypatch.setattr(messages, "build_event_message", failing_build)
     routed.route = failing_route
     subscriber = BusBridge(LocalDelivery(routed))
     await subscriber.start()

@@ -16,7 +16,7 @@ from channels_redis.core import RedisChannelLayer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from realtime.delivery.dispatch import build_event_message
+from realtime.delivery.messages import build_event_message
 from tests.fixtures.servers import server_env, start_daphne
 from tests.fixtures.ws import session_cookie
 

@@ -61,7 +61,7 @@ from core.exceptions import DomainError
 
 from realtime.bus.presence import Presence
 from realtime.bus.redis_client import bus_config, bus_enabled, bus_redis, connect_bus
-from realtime.delivery import dispatch
+from realtime.delivery import dispatch, messages
 
 from realtime.runtime import metrics
 from realtime.wire.events import EVENT_SCHEMAS, EventValidationError
@@ -216,7 +216,7 @@ def _bus_message(message: dict[str, Any]) -> dict[str, Any]:
     if type_ != schema.category:
         raise BusMessageRejected(f"type {type_[:40]!r} does not match the category {schema.category!r} of {event}")
     try:
-        return dispatch.build_event_message(
+        return messages.build_event_message(
             event,
             schema.as_published(message.get("data"), sent_at=message.get("timestamp")),
             correlation_id=correlation_id,
@@ -253,7 +253,7 @@ def _command_response_message(
         target_client=target_client,
         source_service=source_service,
     )
-    return {"type": dispatch.DIRECT, "group": dispatch.client_group(target_client), "text": encode(frame)}
+    return {"type": messages.DIRECT, "group": messages.client_group(target_client), "text": encode(frame)}
 
 
 # The subscriber
@@ -387,7 +387,7 @@ class DropLog:
         """Show the drop in the event inspector: a `system.bus_message_dropped` event, as often as the log line."""
         try:
             excerpt = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-            message = dispatch.build_event_message(
+            message = messages.build_event_message(
                 "system.bus_message_dropped",
                 {"reason": reason, "detail": text[:300], "excerpt": excerpt[:200].encode("utf-8", "replace").decode("utf-8"),
                  "dropped_since_last": unlogged, "timestamp": utc_now_iso()},
@@ -425,7 +425,7 @@ class LocalDelivery:
     a broadcast event under the digest of its raw bytes (`dispatch.anumber_once`): the first to
     ask stores it, the others get the same seq, epoch and frame back. Then each routes it to its
     own members exactly as the channel layer routes an event from `dispatch.asend_message`
-    (`dispatch.broadcast_copies`: the type's group and the instrument's group). Every process
+    (`messages.broadcast_copies`: the type's group and the instrument's group). Every process
     numbers every event, subscribers or not, so the history is complete for clients that replay.
 
     The same bytes heard again within `NUMBERING_WINDOW` are taken for the same event (a service
@@ -446,7 +446,7 @@ class LocalDelivery:
         self._recent: OrderedDict[bytes, float] = OrderedDict()  # digest -> end of its window, oldest first
 
     async def __call__(self, message: dict[str, Any], raw: bytes) -> None:
-        if not dispatch.is_broadcast(message):  # command responses and events for one client
+        if not messages.is_broadcast(message):  # command responses and events for one client
             self.fanout.route(message)
             return
         digest = hashlib.sha256(raw).digest()
@@ -454,7 +454,7 @@ class LocalDelivery:
             drops.record(DropReason.DUPLICATE, f"the same bytes came within {self.NUMBERING_WINDOW}s already", raw)
             return
         await self._number(message, digest.hex())
-        for copy in dispatch.broadcast_copies(message):
+        for copy in messages.broadcast_copies(message):
             self.fanout.route(copy)
 
     def _heard_before(self, digest: bytes) -> bool:
