@@ -10,7 +10,8 @@ import pytest
 
 from realtime.delivery import messages
 from realtime.bus.bridge import BusMessageRejected, DropReason, parse_bus_message
-from realtime.wire.events import EVENT_SCHEMAS, EventValidationError, Kind
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.schema import EventValidationError, Kind
 from realtime.wire.protocol import decode
 from tests.fixtures import spec_events
 from tests.fixtures.spec_events import every_field_set, few_fields_set, spec_bus_text

@@ -8,7 +8,8 @@ from django.db import transaction
 
 from realtime.delivery.dispatch import asend_event, send_event_on_commit
 from realtime.delivery.messages import build_event_message
-from realtime.wire.events import EVENT_SCHEMAS, EventValidationError, category_of
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.schema import EventValidationError, category_of
 from realtime.delivery.history import get_history
 from tests.fixtures.ws import login_cookie
 

@@ -28,7 +28,8 @@ from aktienanalyse_events import (
     codec,
 )
 from realtime.bus.bridge import parse_bus_message
-from realtime.wire.events import EVENT_SCHEMAS, Field, Kind
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.schema import Field, Kind
 from realtime.management.commands import generate_service_events
 from realtime.wire.protocol import decode
 from tests.fixtures import spec_events

@@ -64,7 +64,8 @@ from realtime.bus.redis_client import bus_config, bus_enabled, bus_redis, connec
 from realtime.delivery import dispatch, messages
 
 from realtime.runtime import metrics
-from realtime.wire.events import EVENT_SCHEMAS, EventValidationError
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.schema import EventValidationError
 from realtime.delivery.history import get_history
 from realtime.runtime.logs import Throttle
 from realtime.wire.protocol import (
