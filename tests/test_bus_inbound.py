@@ -11,7 +11,7 @@ import pytest
 from realtime.bus import bridge
 
 from realtime.delivery import messages
-from realtime.bus.bridge import (
+from realtime.bus.inbound import (
     MAX_BUS_DEPTH,
     MAX_BUS_MESSAGE_BYTES,
     MAX_BUS_STRING,

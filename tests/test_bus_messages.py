@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from realtime.delivery import messages
-from realtime.bus.bridge import BusMessageRejected, backend_event, forwards, parse_bus_message
+from realtime.bus.forwarding import backend_event, forwards
+from realtime.bus.inbound import BusMessageRejected, parse_bus_message
 from realtime.wire.protocol import ClientMessage, decode
 from tests.fixtures.bus import spec_command_response, spec_price_update
 

@@ -12,10 +12,11 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from prometheus_client import REGISTRY
 
-from realtime.bus import bridge
+from realtime.bus import bridge, inbound
 
 from realtime.delivery import messages
-from realtime.bus.bridge import BusBridge, DropReason, LocalDelivery
+from realtime.bus.bridge import BusBridge, LocalDelivery
+from realtime.bus.inbound import DropReason
 from realtime.delivery.history import get_history
 from realtime.wire.protocol import decode
 from tests.fixtures.bus import shared_redis_url, spec_price_update
@@ -75,7 +76,7 @@ MALFORMED: dict[str, tuple[str | bytes, DropReason]] = {
     "lone surrogate in a value": (price_with("source", '"\\ud800"'), DropReason.MALFORMED_JSON),
     "lone surrogate in a key": (price_text().replace('"source"', '"\\udfff"'), DropReason.MALFORMED_JSON),
     "unknown event type": (price_text().replace(PRICE, "market.moon"), DropReason.UNKNOWN_EVENT),
-    "over the size limit": ("x" * (bridge.MAX_BUS_MESSAGE_BYTES + 1), DropReason.TOO_LARGE),
+    "over the size limit": ("x" * (inbound.MAX_BUS_MESSAGE_BYTES + 1), DropReason.TOO_LARGE),
 }
 
 
@@ -86,8 +87,8 @@ def dropped(reason: str) -> float:
 @pytest.mark.parametrize("name", list(MALFORMED))
 def test_malformed_bus_message_is_rejected_with_a_reason_and_nothing_else_escapes(name):
     raw, reason = MALFORMED[name]
-    with pytest.raises(bridge.BusMessageRejected) as caught:
-        bridge.parse_bus_message(raw)
+    with pytest.raises(inbound.BusMessageRejected) as caught:
+        inbound.parse_bus_message(raw)
     assert caught.value.reason == reason, str(caught.value)
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from realtime.delivery import messages
-from realtime.bus.bridge import BusMessageRejected, DropReason, parse_bus_message
+from realtime.bus.inbound import BusMessageRejected, DropReason, parse_bus_message
 from realtime.wire.events import EVENT_SCHEMAS
 from realtime.wire.schema import EventValidationError, Kind
 from realtime.wire.protocol import decode

@@ -27,7 +27,7 @@ from aktienanalyse_events import (
     WebSocketEventDispatcher,
     codec,
 )
-from realtime.bus.bridge import parse_bus_message
+from realtime.bus.inbound import parse_bus_message
 from realtime.wire.events import EVENT_SCHEMAS
 from realtime.wire.schema import Field, Kind
 from realtime.management.commands import generate_service_events
@@ -283,7 +283,7 @@ def test_settings_come_from_arguments_then_the_gateways_environment_then_the_spe
 
 
 def backend_event(command: str, data, *, client_id: str = "desk-7", correlation_id: str = "c-1") -> dict:
-    """A forwarded command exactly as the gateway publishes it (`realtime.bus.bridge.backend_event`)."""
+    """A forwarded command exactly as the gateway publishes it (`realtime.bus.forwarding.backend_event`)."""
     return {"type": "user_command", "event": command, "data": data, "client_id": client_id,
             "timestamp": "2026-11-23T10:00:00.000Z", "correlation_id": correlation_id}
 
