@@ -57,8 +57,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
     ),
     "realtime/bus/bridge.py": ("tests/test_bus_inbound.py", "tests/test_bus_poison.py"),
     "realtime/connection/access.py": ("tests/test_access_rules.py",),
-    "core/permissions.py": ("tests/test_access_rules.py",),
-    "realtime/connection/gate.py": ("tests/test_access_rules.py",),
+    "core/permissions.py": ("tests/test_permission_rules.py",),
+    "realtime/connection/gate.py": ("tests/test_gate_rules.py",),
 }
 
 # Where only part of a module is under test: the functions (`name`) and methods (`Class.name`,
