@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as base  # noqa: E402  the gateway set-up of `make bench`
+from processes import cpu_seconds, free_port, stop, wait_port  # noqa: E402
 
 ABUSE_SOCKETS = int(os.environ.get("BENCH_ABUSE_SOCKETS", "5"))
 SECONDS = float(os.environ.get("BENCH_ABUSE_SECONDS", "20"))
@@ -154,27 +155,27 @@ def abuser(url: str, origin: str, cookie: str, seconds: float, results: multipro
 
 
 def measure(kind: str, cookie: str, abuse_cookie: str) -> dict:
-    port = base.free_port()
+    port = free_port()
     log = open(base.BENCH / f"replay-{kind}.log", "w")
     env = server_env(budget=kind == "budget")
     process = base.start_ours(port, log, env=env)
     url, origin = f"ws://127.0.0.1:{port}/ws/", f"http://127.0.0.1:{port}"
     try:
-        base.wait_port(port, process)
+        wait_port(port, process)
         pid = process.pid
         idle = asyncio.run(neighbour(url, origin, cookie, SECONDS))
         results: multiprocessing.Queue[dict[str, int]] = multiprocessing.Queue()  # the abuser's counts
         attacker = multiprocessing.Process(target=abuser, args=(url, origin, abuse_cookie, SECONDS + 2, results))
-        cpu = base.cpu_seconds(pid)
+        cpu = cpu_seconds(pid)
         attacker.start()
         time.sleep(1)  # the abusing sockets are open and replaying
         loaded = asyncio.run(neighbour(url, origin, cookie, SECONDS))
         counts = results.get(timeout=120)
         attacker.join(30)
-        server_cpu = (base.cpu_seconds(pid) - cpu) / (SECONDS + 2) * 100
+        server_cpu = (cpu_seconds(pid) - cpu) / (SECONDS + 2) * 100
         return {"idle": idle, "abused": loaded, "abuse": counts, "server_cpu_percent": server_cpu}
     finally:
-        base.stop(process, log)
+        stop(process, log)
 
 
 def table(results: dict) -> str:

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,9 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+
+from processes import cpu_percent, cpu_seconds, free_port, rss_bytes, stop, wait_port
+from report import table, targets
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -38,43 +40,6 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
 LOOP = asyncio.new_event_loop()
 SECRET_KEY = "bench-" + uuid.uuid4().hex
-HZ = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} not open")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ  # utime + stime
-
-
-def cpu_percent(pid: int, seconds: float) -> float:
-    """The server's CPU over the next `seconds`, in percent of one core."""
-    before = cpu_seconds(pid)
-    time.sleep(seconds)
-    return (cpu_seconds(pid) - before) / seconds * 100
-
-
-def rss_bytes(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
 
 
 class LoadGen:
@@ -166,7 +131,7 @@ class ReferencePublisher:
         self.channel = channel
 
     async def publish(self, n: int) -> None:
-        from realtime.delivery.dispatch import build_event_message
+        from realtime.delivery.messages import build_event_message
 
         await self.client.publish(self.channel, build_event_message("market.price_update", tick(n))["text"])
 
@@ -343,15 +308,6 @@ def run_all(gen: LoadGen, cookie: str) -> tuple[dict, dict]:
     return results["ours"], results["reference"]
 
 
-def stop(server: subprocess.Popen, log) -> None:
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
-
-
 def start_ours(port: int, log, env: dict[str, str] | None = None) -> subprocess.Popen:
     command = [PY, "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "--ping-interval", "35",
                "--ping-timeout", "30", "--websocket_connect_timeout", "30", "--websocket-max-message-size", str(64 * 1024),
@@ -374,63 +330,6 @@ def run_commands_on_two(gen: LoadGen, cookie: str, commands: int, *, first: int)
         return gen.ask(cmd="commands", n=commands, rate=100, clients=indices, symbol="SAP")
     finally:
         stop(second, log)
-
-
-def fmt(value, digits=1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def table(ours: dict, ref: dict) -> str:
-    rows = ["| scenario | figure | gateway (daphne) | bare websockets | ratio |", "|---|---|---|---|---|"]
-
-    def row(scenario, label, a, b, digits=1):
-        ratio = fmt(a / b, 2) + "×" if a is not None and b else "-"
-        rows.append(f"| {scenario} | {label} | {fmt(a, digits)} | {fmt(b, digits)} | {ratio} |")
-
-    for name in ("burst", "steady", "slow"):
-        o, r = ours[name], ref[name]
-        rounds = o.get("rounds")  # burst and steady: several rounds, as `combine` sums them up
-        median, worst = (" (median round)", " (worst round)") if rounds else ("", "")
-        row(name, "deliveries/s" + median, o["deliveries_per_s"], r["deliveries_per_s"], 0)
-        row(name, f"delivered / expected{f' ({rounds} rounds)' if rounds else ''}", o["deliveries"], r["deliveries"], 0)
-        rows[-1] = rows[-1].replace(f"| {o['deliveries']:.0f} |", f"| {o['deliveries']} / {o['expected']} |", 1)
-        row(name, "lost", o["lost"], r["lost"], 0)
-        row(name, "p50 latency ms" + median, o["p50_ms"], r["p50_ms"])
-        row(name, "p99 latency ms" + worst, o["p99_ms"], r["p99_ms"])
-        row(name, "max latency ms" + worst, o["max_ms"], r["max_ms"])
-        row(name, "server CPU µs/delivery" + (" (all rounds)" if rounds else ""), o["cpu_us_per_delivery"],
-            r["cpu_us_per_delivery"])
-    row("slow", "server RSS growth MB", ours["slow"]["rss_growth_mb"], ref["slow"]["rss_growth_mb"])
-    row("idle", "connections", ours["idle"]["connections"], ref["idle"]["connections"], 0)
-    row("idle", "RSS KB/connection", ours["idle"]["rss_kb_per_connection"], ref["idle"]["rss_kb_per_connection"])
-    row("idle", "idle CPU % of a core, silent clients", ours["idle"]["idle_cpu_percent"], ref["idle"]["idle_cpu_percent"])
-    row("idle", "idle CPU % of a core, 30 s heartbeats", ours["idle"]["heartbeat_cpu_percent"], ref["idle"]["heartbeat_cpu_percent"])
-    row("idle", "seconds to connect all", ours["connect_seconds"], ref["connect_seconds"])
-    for key, where in (("commands", "one process"), ("commands_two", "two processes")):
-        c = ours[key]
-        rows.append(f"| commands, {where} | place_order at 100/s: answered/sent, ok | {c['answered']}/{c['sent']}, {c['succeeded']} ok | - | - |")
-        rows.append(f"| commands, {where} | round trip p50 / p99 / max ms | {fmt(c['p50_ms'])} / {fmt(c['p99_ms'])} / {fmt(c['max_ms'])} | - | - |")
-    return "\n".join(rows)
-
-
-def _commands_ok(c: dict) -> bool:
-    return (c["p99_ms"] or 1e9) < 25 and c["answered"] == c["sent"] and c["succeeded"] == c["sent"]
-
-
-def targets(ours: dict, ref: dict) -> list[str]:
-    checks = [
-        ("CPU/delivery ≤ 1.3× reference (steady)", ours["steady"]["cpu_us_per_delivery"] <= 1.3 * ref["steady"]["cpu_us_per_delivery"]),
-        ("burst delivered completely", ours["burst"]["lost"] == 0),
-        ("steady p99 ≤ 60 ms", (ours["steady"]["p99_ms"] or 1e9) <= 60),
-        ("steady nothing lost", ours["steady"]["lost"] == 0),
-        ("idle < 30 KB RSS/connection", ours["idle"]["rss_kb_per_connection"] < 30),
-        ("idle CPU < 5% of a core (silent clients)", ours["idle"]["idle_cpu_percent"] < 5),
-        ("idle CPU < 5% of a core (clients sending the 30 s heartbeat)", ours["idle"]["heartbeat_cpu_percent"] < 5),
-        ("stopped reader raises others' p99 by ≤ 10 ms", (ours["slow"]["p99_ms"] or 1e9) - ours["steady"]["p99_ms_median"] <= 10),
-        ("place_order p99 < 25 ms at 100/s, one process", _commands_ok(ours["commands"])),
-        ("place_order p99 < 25 ms at 100/s, two processes (one per core)", _commands_ok(ours["commands_two"])),
-    ]
-    return [f"- [{'x' if ok else ' '}] {label}" for label, ok in checks]
 
 
 def main() -> None:

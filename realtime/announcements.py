@@ -1,7 +1,7 @@
 """Operators' announcements to every connection: the spec's `broadcast_to_all`.
 
 `realtime.services.announcement_publish` records one and sends a `system` / `announcement`
-frame to the group every connection of every process belongs to (`dispatch.ALL_GROUP`); each
+frame to the group every connection of every process belongs to (`messages.ALL_GROUP`); each
 process's fan-out hands it to all its sockets, as it does a frame for one client. An
 announcement with an expiry also reaches the connections opened before it runs out: each
 process keeps those on its `AnnouncementBoard`, filled from the database once and then from the
@@ -17,7 +17,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from realtime.delivery import dispatch
+from realtime.delivery import messages
 from realtime.connection.commands import CommandContext, command
 from realtime.delivery.fanout import Delivery, Fanout
 from realtime.wire.protocol import encode, envelope
@@ -75,7 +75,7 @@ async def announcements_attach(fanout: Fanout) -> AnnouncementBoard:
     if board is None:
         board = _boards[fanout] = AnnouncementBoard()
         try:
-            await fanout.join(dispatch.ALL_GROUP, board)
+            await fanout.join(messages.ALL_GROUP, board)
         except Exception:
             del _boards[fanout]
             raise

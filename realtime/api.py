@@ -19,7 +19,8 @@ actor are not realtime's: they live in `core/`.
 """
 
 from realtime.connection.commands import CommandContext, command
-from realtime.delivery.dispatch import asend_event, run_and_publish, send_event_on_commit, user_group
+from realtime.delivery.dispatch import asend_event, run_and_publish, send_event_on_commit
+from realtime.delivery.messages import user_group
 from realtime.runtime.connections import connections
 from realtime.services import ANNOUNCE_PERMISSION
 from realtime.wire.events import (

@@ -23,7 +23,7 @@ from realtime.connection import drain, subscriptions
 from realtime.connection.access import get_permission_cache, get_revalidator
 from realtime.connection.gate import header, refuse_handshake
 from realtime.connection.socket import Socket
-from realtime.delivery import dispatch
+from realtime.delivery import messages
 from realtime.monitoring import monitor_attach
 from realtime.runtime import metrics
 from realtime.runtime.connections import Connection, connections
@@ -75,8 +75,8 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
         logger.info("websocket connected: user=%s client_id=%s address=%s origin=%s",
                     user.get_username(), self.client_id, self.remote_addr, origin)
         try:
-            await self.fanout.join(dispatch.client_group(self.client_id), self)
-            await self.fanout.join(dispatch.user_group(user.pk), self)
+            await self.fanout.join(messages.client_group(self.client_id), self)
+            await self.fanout.join(messages.user_group(user.pk), self)
             await monitor_attach(self.fanout)
         except Exception as exc:
             logger.error("channel layer unavailable at connect of client_id=%s: %s", self.client_id, exc)
@@ -101,7 +101,7 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
         try:
             board = await announcements_attach(self.fanout)
             await board.load(self.config["SERVICE_NAME"])
-            await self.fanout.join(dispatch.ALL_GROUP, self)
+            await self.fanout.join(messages.ALL_GROUP, self)
         except Exception as exc:
             logger.error("announcements unavailable at connect of client_id=%s: %s", self.client_id, exc)
             return
@@ -152,7 +152,7 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
         if self.lease is not None:
             await get_leases().release(self.lease)
         groups = self.subs.all_groups()
-        groups += [dispatch.client_group(self.client_id), dispatch.user_group(self.user.pk), dispatch.ALL_GROUP]
+        groups += [messages.client_group(self.client_id), messages.user_group(self.user.pk), messages.ALL_GROUP]
         self.subs.released()
         await self.fanout.leave_all(self, groups)
 

@@ -21,7 +21,7 @@ from channels.db import database_sync_to_async
 
 from core.exceptions import ValidationFailed
 
-from realtime.delivery import dispatch
+from realtime.delivery import dispatch, messages
 
 from realtime.runtime import metrics
 from realtime.connection.commands import CommandContext, command
@@ -141,8 +141,8 @@ async def disconnect_client(ctx: CommandContext, data: dict[str, Any]) -> dict[s
     )
     await dispatch.asend_message(
         {
-            "type": dispatch.CLOSE,
-            "group": dispatch.client_group(client_id),
+            "type": messages.CLOSE,
+            "group": messages.client_group(client_id),
             "code": int(CloseCode.OPERATOR_DISCONNECT),
             "reason": f"operator {ctx.user.get_username()}",
         }

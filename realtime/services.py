@@ -19,7 +19,8 @@ from django.utils import timezone
 from core.exceptions import NotFound, PermissionDenied, RateLimited, ValidationFailed
 from core.permissions import staff_require
 
-from realtime.delivery.dispatch import message_send_on_commit, to_all_message
+from realtime.delivery.dispatch import message_send_on_commit
+from realtime.delivery.messages import to_all_message
 from realtime.models import AccessToken, Announcement, ClientIdentity, ConnectionTermination
 from realtime.wire.protocol import CLIENT_ID_RE, envelope
 from core.times import isoformat

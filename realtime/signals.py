@@ -13,7 +13,8 @@ from django.db.models.signals import m2m_changed, post_save
 from django.dispatch import receiver
 
 from realtime.connection.access import session_fingerprint
-from realtime.delivery.dispatch import ACCESS, anotify_access_changed, asend_message, user_group
+from realtime.delivery.dispatch import anotify_access_changed, asend_message
+from realtime.delivery.messages import ACCESS, user_group
 
 logger = logging.getLogger(__name__)
 User = get_user_model()

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import redis
 
-from realtime.delivery import dispatch
+from realtime.delivery import messages
 from core.times import utc_now_iso
 from tests.fixtures.bus import gateway_layer, new_bus, publish_marker, shared_redis_url, spec_command_response, spec_price_update
 from tests.fixtures.servers import BASE_DIR
@@ -195,7 +195,7 @@ async def test_event_sent_by_another_process_through_the_channel_layer_reaches_c
             "timestamp": utc_now_iso(),
             "source": "feed",
         }
-        message = dispatch.build_event_message("market.price_update", data)
+        message = messages.build_event_message("market.price_update", data)
         await layer.group_send(message["group"], message)
 
     # then each process's client got it once
@@ -295,7 +295,7 @@ async def test_gateways_on_a_channel_layer_sharded_over_two_redis_hosts_deliver_
                 "timestamp": utc_now_iso(),
                 "source": "feed",
             }
-            message = dispatch.build_event_message("market.price_update", data)
+            message = messages.build_event_message("market.price_update", data)
             await layer.group_send(message["group"], message)
         bus.publish(spec_price_update(symbols[2], 5.0))
 
@@ -306,7 +306,7 @@ async def test_gateways_on_a_channel_layer_sharded_over_two_redis_hosts_deliver_
             got = [f["data"]["symbol"] for f in frames if f["event"] == "market.price_update"]
             assert sorted(got) == sorted(symbols)
             # no event twice: a marker on each path follows what came that way
-            marker = dispatch.build_event_message(
+            marker = messages.build_event_message(
                 "market.price_update", {**data, "symbol": unique_symbol()}, target_client=client.client_id
             )
             await layer.group_send(marker["group"], marker)

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from realtime.delivery import dispatch
+from realtime.delivery import messages
 from core.times import utc_now_iso
 from tests.fixtures.bus import gateway_layer, new_bus, shared_redis_url, spec_price_update
 from tests.fixtures.waiting import aeventually
@@ -35,7 +35,7 @@ def feed_price(symbol: str) -> dict:
         "timestamp": utc_now_iso(),
         "source": "feed",
     }
-    return dispatch.build_event_message("market.price_update", data)
+    return messages.build_event_message("market.price_update", data)
 
 
 async def first_price_after(client, send_next, limit: float) -> float:

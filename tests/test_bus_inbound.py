@@ -10,8 +10,8 @@ import pytest
 
 from realtime.bus import bridge
 
-from realtime.delivery import dispatch
-from realtime.bus.bridge import (
+from realtime.delivery import messages
+from realtime.bus.inbound import (
     MAX_BUS_DEPTH,
     MAX_BUS_MESSAGE_BYTES,
     MAX_BUS_STRING,
@@ -157,7 +157,7 @@ def test_a_frame_that_cannot_be_built_is_rejected_as_invalid_data(monkeypatch):
     def failing(*args, **kwargs):
         raise TypeError("x" * 300)
 
-    monkeypatch.setattr(dispatch, "build_event_message", failing)
+    monkeypatch.setattr(messages, "build_event_message", failing)
 
     assert rejected(price()) == ("cannot be encoded (TypeError: " + "x" * 200 + ")", DATA)
 
@@ -191,7 +191,7 @@ def test_a_command_response_error_reaches_its_client_with_its_envelope():
     )
     frame = decode(message["text"])
 
-    assert (message["type"], message["group"]) == (dispatch.DIRECT, "client.desk-7")
+    assert (message["type"], message["group"]) == (messages.DIRECT, "client.desk-7")
     assert (frame["event"], frame["correlation_id"], frame["source_service"], frame["target_client"]) == (
         "start_analysis.response", "c-1", "analysis", "desk-7",
     )

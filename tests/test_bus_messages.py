@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from realtime.delivery import dispatch
-from realtime.bus.bridge import BusMessageRejected, backend_event, forwards, parse_bus_message
+from realtime.delivery import messages
+from realtime.bus.forwarding import backend_event, forwards
+from realtime.bus.inbound import BusMessageRejected, parse_bus_message
 from realtime.wire.protocol import ClientMessage, decode
 from tests.fixtures.bus import spec_command_response, spec_price_update
 
@@ -16,7 +17,7 @@ from tests.fixtures.bus import spec_command_response, spec_price_update
 def test_spec_price_update_becomes_an_event_for_its_subscribers_with_exact_numbers():
     message = parse_bus_message(json.dumps(spec_price_update("SAP", 142.37, previous=141.1)))
     frame = decode(message["text"])
-    assert (message["type"], message["group"]) == (dispatch.EVENT, "ev.market.price_update")
+    assert (message["type"], message["group"]) == (messages.EVENT, "ev.market.price_update")
     assert (frame["type"], frame["event"], frame["source_service"]) == ("market", "market.price_update", "market-data-service")
     assert frame["data"]["price"] == Decimal("142.37")
     assert frame["correlation_id"] and frame["timestamp"].endswith("Z")
@@ -32,7 +33,7 @@ def test_event_with_target_client_goes_only_to_that_client():
 def test_spec_command_response_becomes_a_direct_frame_for_its_client():
     message = parse_bus_message(json.dumps(spec_command_response("desk-7", "start_analysis", {"id": "a1"}, "c-9")))
     frame = decode(message["text"])
-    assert (message["type"], message["group"]) == (dispatch.DIRECT, "client.desk-7")
+    assert (message["type"], message["group"]) == (messages.DIRECT, "client.desk-7")
     assert (frame["type"], frame["event"], frame["correlation_id"]) == ("command_response", "start_analysis.response", "c-9")
     assert frame["data"] == {"status": "success", "command": "start_analysis", "result": {"id": "a1"}}
 

@@ -12,10 +12,11 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from prometheus_client import REGISTRY
 
-from realtime.bus import bridge
+from realtime.bus import bridge, inbound
 
-from realtime.delivery import dispatch
-from realtime.bus.bridge import BusBridge, DropReason, LocalDelivery
+from realtime.delivery import messages
+from realtime.bus.bridge import BusBridge, LocalDelivery
+from realtime.bus.inbound import DropReason
 from realtime.delivery.history import get_history
 from realtime.wire.protocol import decode
 from tests.fixtures.bus import shared_redis_url, spec_price_update
@@ -75,7 +76,7 @@ MALFORMED: dict[str, tuple[str | bytes, DropReason]] = {
     "lone surrogate in a value": (price_with("source", '"\\ud800"'), DropReason.MALFORMED_JSON),
     "lone surrogate in a key": (price_text().replace('"source"', '"\\udfff"'), DropReason.MALFORMED_JSON),
     "unknown event type": (price_text().replace(PRICE, "market.moon"), DropReason.UNKNOWN_EVENT),
-    "over the size limit": ("x" * (bridge.MAX_BUS_MESSAGE_BYTES + 1), DropReason.TOO_LARGE),
+    "over the size limit": ("x" * (inbound.MAX_BUS_MESSAGE_BYTES + 1), DropReason.TOO_LARGE),
 }
 
 
@@ -86,8 +87,8 @@ def dropped(reason: str) -> float:
 @pytest.mark.parametrize("name", list(MALFORMED))
 def test_malformed_bus_message_is_rejected_with_a_reason_and_nothing_else_escapes(name):
     raw, reason = MALFORMED[name]
-    with pytest.raises(bridge.BusMessageRejected) as caught:
-        bridge.parse_bus_message(raw)
+    with pytest.raises(inbound.BusMessageRejected) as caught:
+        inbound.parse_bus_message(raw)
     assert caught.value.reason == reason, str(caught.value)
 
 
@@ -106,7 +107,7 @@ class Routed:
         async with asyncio.timeout(timeout):
             while True:
                 for position, message in enumerate(self.messages):
-                    if dispatch.is_broadcast(message):
+                    if messages.is_broadcast(message):
                         del self.messages[: position + 1]
                         return message
                 self.arrived.clear()
@@ -165,7 +166,7 @@ async def test_a_message_that_fails_to_build_or_to_route_is_dropped_alone(bus_on
     # given a bridge whose frame building fails once, for one message, and routing once for another
     publisher, channel = bus_on_redis
     routed = Routed()
-    build = dispatch.build_event_message
+    build = messages.build_event_message
     route = routed.route
 
     def failing_build(event_type, data, **options):
@@ -178,7 +179,7 @@ async def test_a_message_that_fails_to_build_or_to_route_is_dropped_alone(bus_on
             raise RuntimeError("a socket's defect")
         route(message)
 
-    monkeypatch.setattr(dispatch, "build_event_message", failing_build)
+    monkeypatch.setattr(messages, "build_event_message", failing_build)
     routed.route = failing_route
     subscriber = BusBridge(LocalDelivery(routed))
     await subscriber.start()

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from realtime.delivery import dispatch
-from realtime.bus.bridge import BusMessageRejected, DropReason, parse_bus_message
-from realtime.wire.events import EVENT_SCHEMAS, EventValidationError, Kind
+from realtime.delivery import messages
+from realtime.bus.inbound import BusMessageRejected, DropReason, parse_bus_message
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.schema import EventValidationError, Kind
 from realtime.wire.protocol import decode
 from tests.fixtures import spec_events
 from tests.fixtures.spec_events import every_field_set, few_fields_set, spec_bus_text
@@ -129,7 +130,7 @@ def test_our_own_producers_are_still_held_to_the_strict_schema(event_type, chang
     data = {**data, **change}
 
     with pytest.raises(EventValidationError):
-        dispatch.build_event_message(event_type, data)
+        messages.build_event_message(event_type, data)
 
 
 @pytest.mark.e2e

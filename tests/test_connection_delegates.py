@@ -18,7 +18,7 @@ from realtime.connection.command_runner import CommandRunner
 from realtime.connection.commands import Command, registry
 from realtime.connection.limits import ReplayBudget
 from realtime.connection.socket import Socket
-from realtime.delivery import dispatch
+from realtime.delivery import messages
 from realtime.delivery.fanout import Outbox
 from realtime.runtime.connections import Connection
 from realtime.wire.protocol import ClientMessage, decode
@@ -82,13 +82,13 @@ def price_copies(symbol: str) -> list[dict]:
         "change": Decimal("0.50"), "change_percent": Decimal("0.50"), "volume": 10,
         "timestamp": "2025-01-02T09:00:00.000Z", "source": "test",
     }  # fmt: skip
-    return dispatch.broadcast_copies(dispatch.build_event_message(PRICE, data))
+    return messages.broadcast_copies(messages.build_event_message(PRICE, data))
 
 
 async def test_subscribing_to_some_symbols_joins_their_groups_and_confirms_them():
     socket = Socketless()
     await socket.subs.handle(subscription("subscribe", [PRICE], symbols=["SAP", "ALV"]))
-    assert socket.fanout.of(socket) == [dispatch.symbol_group(PRICE, "ALV"), dispatch.symbol_group(PRICE, "SAP")]
+    assert socket.fanout.of(socket) == [messages.symbol_group(PRICE, "ALV"), messages.symbol_group(PRICE, "SAP")]
     assert socket.subscriptions == {PRICE} and socket.symbols == {PRICE: frozenset({"SAP", "ALV"})}
     (frame,) = await socket.sent_frames()
     assert frame["event"] == "subscription.confirmed" and frame["correlation_id"] == "s-1"

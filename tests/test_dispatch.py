@@ -6,8 +6,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from realtime.delivery.dispatch import asend_event, build_event_message, send_event_on_commit
-from realtime.wire.events import EVENT_SCHEMAS, EventValidationError, category_of
+from realtime.delivery.dispatch import asend_event, send_event_on_commit
+from realtime.delivery.messages import build_event_message
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.schema import EventValidationError, category_of
 from realtime.delivery.history import get_history
 from tests.fixtures.ws import login_cookie
 
@@ -166,7 +168,7 @@ async def test_events_worker_threads_commit_go_out_once_each_in_commit_order(ws_
 async def test_events_committed_together_are_numbered_at_once_and_go_out_unnumbered_when_that_fails(
     ws_connect, staff_user, monkeypatch
 ):
-    from realtime.delivery import dispatch
+    from realtime.delivery import dispatch, messages
     from realtime.runtime.connections import connections
 
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
@@ -184,7 +186,7 @@ async def test_events_committed_together_are_numbered_at_once_and_go_out_unnumbe
         raise ConnectionError("history down")
 
     monkeypatch.setattr(get_history(), "append_many", unavailable)
-    direct = {"type": dispatch.DIRECT, "group": dispatch.client_group(client_id),
+    direct = {"type": messages.DIRECT, "group": messages.client_group(client_id),
               "text": '{"type":"system","event":"note","data":{}}'}
     await dispatch.asend_messages([build_event_message("market.alert", {**ALERT, "message": "during 1"}), direct,
                                    build_event_message("market.alert", {**ALERT, "message": "during 2"})])

@@ -16,7 +16,7 @@ from channels_redis.core import RedisChannelLayer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from realtime.delivery.dispatch import build_event_message
+from realtime.delivery.messages import build_event_message
 from tests.fixtures.servers import server_env, start_daphne
 from tests.fixtures.ws import session_cookie
 
@@ -217,9 +217,9 @@ def test_frames_of_every_length_arrive_intact_and_in_order_also_after_the_client
 def _read_to_end(sock: socket.socket, seconds: float) -> tuple[list[tuple[int, bytes]], bool]:
     """Read server frames until the connection ends (a close frame, EOF or a reset) or `seconds`
     pass; return (opcode, payload) of each whole frame and whether the connection ended."""
-    from tests.test_server_protocol import _read_frames
+    from tests.fixtures.frames import read_frames
 
-    frames, ended = _read_frames(sock, seconds, until=0x8)
+    frames, ended = read_frames(sock, seconds, until=0x8)
     return frames, ended or bool(frames and frames[-1][0] == 0x8)
 
 
@@ -255,7 +255,7 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
     from realtime.wire.protocol import CloseCode
     from tests.fixtures.users import grant
     from tests.fixtures.waiting import aeventually
-    from tests.test_server_protocol import _frame, _open_socket, _server_frames
+    from tests.fixtures.frames import client_frame, open_socket, server_frames
 
     limit, size, batch = 40, 50_000, 20  # a batch never reaches the limit alone
     bound = Outbox.HIGH_WATER + size + 1000  # one alert frame may cross the mark
@@ -265,10 +265,10 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
     server = start_daphne(tmp_path, env=server_env(
         REDIS_URL=REDIS_URL, CHANNEL_LAYER_PREFIX=prefix, REALTIME_SEND_QUEUE_LIMIT=str(limit)))
     layer = RedisChannelLayer(hosts=[REDIS_URL], prefix=prefix)
-    stuck = _open_socket(server, staff_user, receive_buffer=4096)
-    stuck.sendall(_frame(json.dumps({"type": "subscription", "event": "subscribe",
+    stuck = open_socket(server, staff_user, receive_buffer=4096)
+    stuck.sendall(client_frame(json.dumps({"type": "subscription", "event": "subscribe",
                                      "data": {"event_types": ["market.alert", "market.price_update"]}}).encode()))
-    texts = [decode(payload.decode()) for opcode, payload in _server_frames(stuck, 2) if opcode == 0x1]
+    texts = [decode(payload.decode()) for opcode, payload in server_frames(stuck, 2) if opcode == 0x1]
     assert [m["event"] for m in texts][-1] == "subscription.confirmed"
     stuck_id = texts[0]["target_client"]
     monitor_cookie = session_cookie(monitor_user).decode()

@@ -2,7 +2,7 @@
 
 from channels.layers import InMemoryChannelLayer
 
-from realtime.delivery.dispatch import build_event_message
+from realtime.delivery.messages import build_event_message
 from realtime.delivery.fanout import Fanout
 from tests.fixtures.waiting import aeventually
 

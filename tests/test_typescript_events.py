@@ -9,7 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from realtime.wire.events import EVENT_SCHEMAS, Field, Kind
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.schema import Field, Kind
 from realtime.management.commands import generate_ts_events
 
 

@@ -31,19 +31,15 @@ so the question is who subscribes and where each subscriber delivers:
 A consumer-group design (Redis streams) was not chosen: the spec's services PUBLISH, so the bus
 carries pub/sub messages that a stream would never see without yet another subscriber.
 
-Every bus message is validated like client input (`realtime.wire.protocol.decode`, the schemas of
-`realtime.wire.events`, which accept what the spec's dataclass defaults write): malformed JSON,
-unknown event types and wrong field types are logged with the reason and dropped. When Redis goes away the bridge logs the loss, retries with a short
-backoff and logs the recovery; it never takes the process down.
-
-User commands no handler claims are published on `aktienanalyse:events:user_commands` in the
-spec's `backend_event` format (section 1.1) with the client's own correlation id, at most once.
+Every bus message is checked like client input before it is delivered (`inbound.py`): a bad one
+is logged with the reason, counted and dropped alone (`DropLog`). When Redis goes away the bridge
+logs the loss, retries with a short backoff and logs the recovery; it never takes the process
+down. Commands going the other way, to services on the bus, are `forwarding.py`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import hashlib
 import logging
 import os
@@ -52,208 +48,22 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.exceptions import DomainError
-
+from core.times import utc_now_iso
+from realtime.bus.inbound import BusMessageRejected, DropReason, parse_bus_message
 from realtime.bus.presence import Presence
 from realtime.bus.redis_client import bus_config, bus_enabled, bus_redis, connect_bus
-from realtime.delivery import dispatch
-
-from realtime.runtime import metrics
-from realtime.wire.events import EVENT_SCHEMAS, EventValidationError
+from realtime.delivery import dispatch, messages
 from realtime.delivery.history import get_history
+from realtime.runtime import metrics
 from realtime.runtime.logs import Throttle
-from realtime.wire.protocol import (
-    CLIENT_ID_RE,
-    COMMAND_NAME_RE,
-    CORRELATION_ID_MAX,
-    ClientMessage,
-    ErrorCode,
-    command_response,
-    decode,
-    encode,
-    new_correlation_id,
-)
-from core.times import utc_now_iso
 
 logger = logging.getLogger(__name__)
 
-MAX_BUS_MESSAGE_BYTES = 1024 * 1024
 RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0)
-
-
-class DropReason(enum.StrEnum):
-    """Why a bus message was dropped: the `reason` label of `realtime_bus_messages_dropped_total`."""
-
-    TOO_LARGE = "too_large"
-    MALFORMED_JSON = "malformed_json"
-    INVALID_VALUE = "invalid_value"  # too deep, a string too long, a number out of range, a lone surrogate
-    INVALID_ENVELOPE = "invalid_envelope"
-    UNKNOWN_EVENT = "unknown_event"
-    INVALID_DATA = "invalid_data"
-    DUPLICATE = "duplicate"
-    DELIVERY_FAILED = "delivery_failed"
-
-
-class BusMessageRejected(ValueError):
-    """A bus message that cannot be delivered; the text says why, `reason` names the kind."""
-
-    def __init__(self, message: str, reason: DropReason = DropReason.INVALID_ENVELOPE):
-        super().__init__(message)
-        self.reason = reason
-
-
-class BusUnavailable(DomainError):
-    """The bus Redis cannot be reached, or no service listens for a forwarded command."""
-
-    code = ErrorCode.SERVICE_UNAVAILABLE
-
-
-# Validation of bus input
-
-
-def _optional_str(raw: dict[str, Any], key: str, *, limit: int = 256) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 0 < len(value) <= limit:
-        raise BusMessageRejected(f"{key} must be a string of 1 to {limit} characters")
-    return value
-
-
-# What a bus message may hold anywhere in it. The spec's services send flat events of a few
-# dozen fields; these bounds only keep out what no client could use and what would cost the
-# gateway more than a message should: recursion in the encoder, megabyte strings, numbers no
-# client parses exactly, and lone surrogates that cannot be written as UTF-8.
-MAX_BUS_DEPTH = 32
-MAX_BUS_STRING = 64 * 1024
-MAX_BUS_DIGITS = 40  # significant digits of a number
-MAX_BUS_EXPONENT = 40  # |adjusted exponent| of a number: 1e40 and 1e-40 are the limits
-
-
-def check_bus_value(value: Any) -> None:
-    """Raise `BusMessageRejected` unless every string, number and nesting level in `value` is in bounds."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:  # iterative, so no input can exhaust the stack
-        item, depth = pending.pop()
-        if isinstance(item, str):
-            _check_bus_string(item)
-        elif isinstance(item, (dict, list)):
-            if depth > MAX_BUS_DEPTH:
-                raise BusMessageRejected(f"nested deeper than {MAX_BUS_DEPTH} levels", DropReason.INVALID_VALUE)
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    _check_bus_string(key)
-                    pending.append((child, depth + 1))
-            else:
-                pending.extend((child, depth + 1) for child in item)
-        elif isinstance(item, Decimal) or (isinstance(item, int) and not isinstance(item, bool)):
-            number = Decimal(item)
-            if number and (
-                len(number.as_tuple().digits) > MAX_BUS_DIGITS or abs(number.adjusted()) > MAX_BUS_EXPONENT
-            ):
-                raise BusMessageRejected(f"a number out of range ({str(number)[:40]})", DropReason.INVALID_VALUE)
-
-
-def _check_bus_string(text: str) -> None:
-    if len(text) > MAX_BUS_STRING:
-        raise BusMessageRejected(f"a string longer than {MAX_BUS_STRING} characters", DropReason.INVALID_VALUE)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BusMessageRejected("a string with a lone surrogate (not UTF-8)", DropReason.INVALID_VALUE) from None
-
-
-def parse_bus_message(raw: str | bytes) -> dict[str, Any]:
-    """Validate one message of the spec's bus and return the channel-layer message delivering it.
-
-    Whatever fails on the way (parsing, validation, building or encoding the frame) raises
-    `BusMessageRejected` with the reason, never anything else, so one bad message is dropped alone.
-    """
-    if len(raw) > MAX_BUS_MESSAGE_BYTES:
-        raise BusMessageRejected(f"larger than {MAX_BUS_MESSAGE_BYTES} bytes", DropReason.TOO_LARGE)
-    try:
-        message = decode(raw)
-    except RecursionError:
-        raise BusMessageRejected(f"nested deeper than {MAX_BUS_DEPTH} levels", DropReason.INVALID_VALUE) from None
-    except ValueError as exc:  # not JSON, not UTF-8, a lone surrogate
-        raise BusMessageRejected(f"malformed JSON ({str(exc)[:200]})", DropReason.MALFORMED_JSON) from None
-    if not isinstance(message, dict):
-        raise BusMessageRejected("not a JSON object")
-    check_bus_value(message)
-    try:
-        return _bus_message(message)
-    except BusMessageRejected:
-        raise
-    except (ValueError, TypeError, RecursionError) as exc:  # the frame could not be built or encoded
-        raise BusMessageRejected(
-            f"cannot be encoded ({type(exc).__name__}: {str(exc)[:200]})", DropReason.INVALID_DATA
-        ) from None
-
-
-def _bus_message(message: dict[str, Any]) -> dict[str, Any]:
-    type_ = message.get("type")
-    event = message.get("event")
-    if not isinstance(type_, str) or not isinstance(event, str):
-        raise BusMessageRejected("'type' and 'event' must be strings")
-    correlation_id = _optional_str(message, "correlation_id", limit=CORRELATION_ID_MAX)
-    source_service = _optional_str(message, "source_service")
-    target_client = message.get("target_client")
-    if target_client is not None and (not isinstance(target_client, str) or not CLIENT_ID_RE.fullmatch(target_client)):
-        raise BusMessageRejected("target_client must be a client id")
-    if type_ == "command_response":
-        return _command_response_message(message, event, correlation_id, source_service, target_client)
-    schema = EVENT_SCHEMAS.get(event)
-    if schema is None:
-        raise BusMessageRejected(f"unknown event type {event[:100]!r}", DropReason.UNKNOWN_EVENT)
-    if type_ != schema.category:
-        raise BusMessageRejected(f"type {type_[:40]!r} does not match the category {schema.category!r} of {event}")
-    try:
-        return dispatch.build_event_message(
-            event,
-            schema.as_published(message.get("data"), sent_at=message.get("timestamp")),
-            correlation_id=correlation_id,
-            source_service=source_service,
-            target_client=target_client,
-            spec_defaults=True,
-        )
-    except EventValidationError as exc:
-        raise BusMessageRejected(str(exc), DropReason.INVALID_DATA) from None
-
-
-def _command_response_message(
-    message: dict[str, Any],
-    event: str,
-    correlation_id: str | None,
-    source_service: str | None,
-    target_client: str | None,
-) -> dict[str, Any]:
-    if target_client is None:
-        raise BusMessageRejected("a command_response needs a target_client")
-    command = event.removesuffix(".response")
-    if command == event or not COMMAND_NAME_RE.fullmatch(command):
-        raise BusMessageRejected("a command_response's event is '<command>.response'")
-    data = message.get("data")
-    if not isinstance(data, dict) or set(data) != {"status", "command", "result"}:
-        raise BusMessageRejected("a command_response's data has exactly status, command and result", DropReason.INVALID_DATA)
-    if data["status"] not in ("success", "error") or data["command"] != command:
-        raise BusMessageRejected("status must be success or error, and command must match the event", DropReason.INVALID_DATA)
-    frame = command_response(
-        command,
-        data["status"],
-        data["result"],
-        correlation_id=correlation_id,
-        target_client=target_client,
-        source_service=source_service,
-    )
-    return {"type": dispatch.DIRECT, "group": dispatch.client_group(target_client), "text": encode(frame)}
-
-
-# The subscriber
 
 
 class BusBridge:
@@ -384,7 +194,7 @@ class DropLog:
         """Show the drop in the event inspector: a `system.bus_message_dropped` event, as often as the log line."""
         try:
             excerpt = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-            message = dispatch.build_event_message(
+            message = messages.build_event_message(
                 "system.bus_message_dropped",
                 {"reason": reason, "detail": text[:300], "excerpt": excerpt[:200].encode("utf-8", "replace").decode("utf-8"),
                  "dropped_since_last": unlogged, "timestamp": utc_now_iso()},
@@ -422,7 +232,7 @@ class LocalDelivery:
     a broadcast event under the digest of its raw bytes (`dispatch.anumber_once`): the first to
     ask stores it, the others get the same seq, epoch and frame back. Then each routes it to its
     own members exactly as the channel layer routes an event from `dispatch.asend_message`
-    (`dispatch.broadcast_copies`: the type's group and the instrument's group). Every process
+    (`messages.broadcast_copies`: the type's group and the instrument's group). Every process
     numbers every event, subscribers or not, so the history is complete for clients that replay.
 
     The same bytes heard again within `NUMBERING_WINDOW` are taken for the same event (a service
@@ -443,7 +253,7 @@ class LocalDelivery:
         self._recent: OrderedDict[bytes, float] = OrderedDict()  # digest -> end of its window, oldest first
 
     async def __call__(self, message: dict[str, Any], raw: bytes) -> None:
-        if not dispatch.is_broadcast(message):  # command responses and events for one client
+        if not messages.is_broadcast(message):  # command responses and events for one client
             self.fanout.route(message)
             return
         digest = hashlib.sha256(raw).digest()
@@ -451,7 +261,7 @@ class LocalDelivery:
             drops.record(DropReason.DUPLICATE, f"the same bytes came within {self.NUMBERING_WINDOW}s already", raw)
             return
         await self._number(message, digest.hex())
-        for copy in dispatch.broadcast_copies(message):
+        for copy in messages.broadcast_copies(message):
             self.fanout.route(copy)
 
     def _heard_before(self, digest: bytes) -> bool:
@@ -554,65 +364,3 @@ class ClaimingPublisher:
         if await bus_redis().set(claim_key(raw), "1", nx=True, ex=60):
             await dispatch.asend_message(message)
             self.published += 1
-
-
-# Forwarding of user commands (spec 1.1, `forward_user_command`)
-
-
-def forwards(command: str) -> bool:
-    """Return whether an unclaimed command goes out on the bus for an external service."""
-    if not bus_enabled():
-        return False
-    forwarded = bus_config()["FORWARDED_COMMANDS"]
-    return "*" in forwarded or command in forwarded
-
-
-# Publish only if this (client, correlation id) was never forwarded; forget it again when no
-# service listens, so the client may retry once one does.
-_FORWARD_ONCE = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
-local receivers = redis.call('PUBLISH', ARGV[2], ARGV[3])
-if receivers == 0 then redis.call('DEL', KEYS[1]) end
-return receivers
-"""
-
-
-def backend_event(*, client_id: str, message: ClientMessage) -> dict[str, Any]:
-    """Return the spec's `backend_event` for a user command, keeping the client's correlation id."""
-    return {
-        "type": "user_command",
-        "event": message.event,
-        "data": message.data,
-        "client_id": client_id,
-        "timestamp": utc_now_iso(),
-        "correlation_id": message.correlation_id or new_correlation_id(),
-    }
-
-
-class AlreadyForwarded(DomainError):
-    """The same command (client id and correlation id) was forwarded before."""
-
-    code = ErrorCode.INVALID_COMMAND
-
-
-async def forward_user_command(*, client_id: str, message: ClientMessage) -> int:
-    """Publish a user command on the commands channel once; return how many services got it."""
-    event = backend_event(client_id=client_id, message=message)
-    key = f"{bus_config()['KEY_PREFIX']}:bus:forwarded:{client_id}:{event['correlation_id']}"
-    try:
-        receivers = await bus_redis().eval(_FORWARD_ONCE, 1, key, 600, bus_config()["COMMANDS_CHANNEL"], encode(event))
-    except (aioredis.RedisError, OSError) as exc:
-        logger.error("command %s of client_id=%s not forwarded: event bus unavailable: %s", message.event, client_id, exc)
-        raise BusUnavailable(message="The event bus is unavailable; try the command again in a moment.") from None
-    if receivers == -1:
-        raise AlreadyForwarded(message=f"A command with correlation id {event['correlation_id']!r} was already sent.")
-    if receivers == 0:
-        raise BusUnavailable(message=f"No service on the event bus handles {message.event!r} right now.")
-    logger.info(
-        "command %s of client_id=%s forwarded to %d service(s), correlation_id=%s",
-        message.event,
-        client_id,
-        receivers,
-        event["correlation_id"],
-    )
-    return receivers

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from realtime.delivery.dispatch import build_event_message, get_publisher
+from realtime.delivery.dispatch import get_publisher
+from realtime.delivery.messages import build_event_message
 from core.times import utc_now_iso
 
 logger = logging.getLogger(__name__)

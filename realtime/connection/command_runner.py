@@ -3,7 +3,7 @@
 A `user` message names a command. One of the registry's (`realtime/connection/commands.py`) runs
 as a task of its own, so a slow command holds up neither the socket's other messages nor its
 events; one no handler claims goes to the services on the bus when a service declared it
-(`realtime/bus/bridge.py`). Every command gets exactly one answer, `success` or `error`, except
+(`realtime/bus/forwarding.py`). Every command gets exactly one answer, `success` or `error`, except
 when the socket is closing: then the client sends it again on its next connection.
 
 What a connection offers it (`realtime.consumers.EventConsumer` does): `client_id`, `user`,
@@ -23,7 +23,7 @@ from django.db import InterfaceError, OperationalError
 
 from core.exceptions import DomainError
 from core.times import utc_now_iso
-from realtime.bus import bridge
+from realtime.bus import forwarding
 from realtime.connection.commands import Command, CommandContext, registry
 from realtime.delivery import dispatch
 from realtime.runtime import metrics
@@ -55,7 +55,7 @@ class CommandRunner:
                 correlation_id=message.correlation_id,
             )
         command = registry.get(name)
-        if command is None and bridge.forwards(name):
+        if command is None and forwarding.forwards(name):
             self._track(self.forward(message))
             connection.activity.command(name, "forwarded", correlation_id=message.correlation_id)
             return
@@ -161,7 +161,7 @@ class CommandRunner:
     async def forward(self, message: ClientMessage) -> None:
         """Hand a command no handler claims to the services on the bus; they answer through it."""
         try:
-            await bridge.forward_user_command(client_id=self.connection.client_id, message=message)
+            await forwarding.forward_user_command(client_id=self.connection.client_id, message=message)
         except DomainError as error:
             self.respond_error(message.event, message, error.code, error.message)
 

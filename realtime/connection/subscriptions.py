@@ -21,7 +21,7 @@ from typing import Any
 
 from realtime.connection.access import get_permission_cache, session_fingerprint
 from realtime.connection.limits import replay_turn
-from realtime.delivery import dispatch
+from realtime.delivery import messages
 from realtime.delivery.fanout import Delivery
 from realtime.delivery.history import get_history
 from realtime.runtime import metrics
@@ -63,8 +63,8 @@ class Subscriptions:
         """Return the fan-out groups through which the connection gets an event type now."""
         narrowed = self.symbols.get(event_type)
         if narrowed is None:
-            return [dispatch.event_group(event_type)]
-        return [dispatch.symbol_group(event_type, symbol) for symbol in sorted(narrowed)]
+            return [messages.event_group(event_type)]
+        return [messages.symbol_group(event_type, symbol) for symbol in sorted(narrowed)]
 
     def all_groups(self) -> list[str]:
         """Return every group the subscriptions hold the connection in (to leave them at the close)."""
@@ -312,7 +312,7 @@ def deliver(self: Any, message: dict[str, Any], delivery: Delivery | None = None
     runs once per socket and event, so it does only that.
     """
     kind = message.get("type")
-    if kind == dispatch.EVENT:
+    if kind == messages.EVENT:
         alone = delivery is None  # not from the fan-out: count the frame here
         if delivery is None:
             delivery = Delivery(message)
@@ -349,11 +349,11 @@ def deliver(self: Any, message: dict[str, Any], delivery: Delivery | None = None
             delivery.written += 1  # counted by the fan-out, for all sockets at once
             outbox.fanned_out += 1  # this socket's share (`Connection.frames_out`)
             outbox.fanned_out_at = delivery.at
-    elif kind == dispatch.DIRECT:
+    elif kind == messages.DIRECT:
         self.send_text(message["text"])
-    elif kind == dispatch.CLOSE:
+    elif kind == messages.CLOSE:
         self.end(message.get("code", CloseCode.NORMAL), message.get("reason") or "closed on request")
-    elif kind == dispatch.ACCESS:
+    elif kind == messages.ACCESS:
         ended = message.get("ended_session")
         if ended is not None:
             if ended == session_fingerprint(self.session_key):

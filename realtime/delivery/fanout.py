@@ -23,7 +23,8 @@ from channels.layers import get_channel_layer
 
 from realtime.runtime import metrics
 from realtime.runtime.connections import connections
-from realtime.delivery.dispatch import EVENT, ORIGIN, event_group, get_backlog
+from realtime.delivery.dispatch import ORIGIN, get_backlog
+from realtime.delivery.messages import EVENT, event_group
 from realtime.wire.events import EVENT_SCHEMAS
 from realtime.runtime.logs import log_flow_debug
 from realtime.runtime.loops import per_loop

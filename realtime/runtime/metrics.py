@@ -52,7 +52,7 @@ SLOW_CONSUMERS_CLOSED = Counter(
     "realtime_slow_consumer_disconnects", "Connections closed because they stopped reading."
 )
 BUS_MESSAGES_DROPPED = Counter(
-    "realtime_bus_messages_dropped", "Messages from the Redis bus dropped, by reason (realtime/bus/bridge.py DropReason).", ["reason"]
+    "realtime_bus_messages_dropped", "Messages from the Redis bus dropped, by reason (realtime/bus/inbound.py DropReason).", ["reason"]
 )
 EVENTS_UNNUMBERED = Counter(
     "realtime_events_unnumbered", "Broadcast events sent without seq because the history was unreachable.", ["event_type"]

@@ -132,7 +132,7 @@ def encode(message: Any) -> str:
     Refused: a non-finite Decimal (ValueError, "... is not a number JSON allows"), a string
     that is not valid Unicode text (a lone surrogate: ValueError) and any type JSON has no form
     for (TypeError). A non-finite float becomes `null`: no event carries floats unchecked (the
-    schemas in `realtime/events.py` refuse non-finite numbers), and JSON has no NaN.
+    schemas in `realtime/wire/schema.py` refuse non-finite numbers), and JSON has no NaN.
     """
     try:
         return _ENCODER.encode(message).decode("utf-8")

@@ -2,7 +2,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from realtime.delivery.dispatch import send_event
-from realtime.wire.events import EVENT_SCHEMAS, EventValidationError
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.schema import EventValidationError
 from realtime.wire.protocol import CLIENT_ID_RE, decode
 
 

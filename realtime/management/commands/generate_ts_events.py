@@ -12,7 +12,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from realtime.wire.events import CATEGORIES, EVENT_SCHEMAS, EventSchema, Field, Kind
+from realtime.wire.events import EVENT_SCHEMAS
+from realtime.wire.schema import CATEGORIES, EventSchema, Field, Kind
 from realtime.management.generated import SECTIONS, GeneratedFileCommand
 
 TARGET = Path(settings.BASE_DIR) / "static" / "ts" / "events.generated.ts"
