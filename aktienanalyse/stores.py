@@ -45,8 +45,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int
     if env_bool("DATABASE_PREPARED_STATEMENTS", True):
         # Server-side binding, so that psycopg prepares what a pooled connection runs again and
         # again: from its 6th run a statement is parsed and planned once per connection (at most
-        # 100 kept, the least recently used dropped), which saves PostgreSQL ~0.5 ms of CPU and
-        # the database thread ~0.6 ms of waiting per placed order. Prepared statements belong to
+        # 100 kept, the least recently used dropped), which saves PostgreSQL's parsing and planning
+        # of each placed order's statements (docs/benchmarks.md). Prepared statements belong to
         # the server session, which here is the pooled connection's own (without the pool a
         # connection serves one call, and server-side binding alone costs more than it saves).
         # Set this to 0 behind a pooler that shares sessions (PgBouncer in transaction mode

@@ -72,8 +72,9 @@ logger = logging.getLogger("realtime.server")
 
 _SETTINGS = frozenset(ws_protocol.WebSocketProtocol.CONFIG_ATTRS)
 # Allocations before a young collection (default 700), and young and middle collections before
-# the next older one. Measured on 10,000 connecting sockets: 1 full collection instead of 15, and
-# the handshakes 20% faster.
+# the next older one. A handshake allocates thousands of long-lived objects, so with the defaults a
+# reconnect storm spends its time in full collections that find nothing to free (docs/benchmarks.md,
+# "Garbage collector thresholds").
 GC_THRESHOLDS = (50_000, 20, 10)
 
 

@@ -89,8 +89,8 @@ def new_correlation_id() -> str:
     """Return a random version-4 UUID string, as `str(uuid.uuid4())` would.
 
     A correlation id names a message; it is no secret (clients choose their own), so the
-    process's random generator serves instead of the operating system's: a fifth of the cost of
-    a pong was `uuid4` reading the kernel's entropy and building a UUID object.
+    process's random generator serves instead of the operating system's, without `uuid4`'s read of
+    the kernel's entropy and its UUID object on every message (docs/benchmarks.md).
     """
     text = "%032x" % (random.getrandbits(128) & _UUID4_MASK | _UUID4_BITS)
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
