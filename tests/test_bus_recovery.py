@@ -20,7 +20,8 @@ from realtime.delivery.dispatch import asend_event
 from realtime.delivery.history import get_history
 from core.times import utc_now_iso
 from tests.fixtures.bus import Bus, LiveClient, new_bus, publish_marker, shared_redis_url, spec_price_update
-from tests.fixtures.spec_events import MarketAlertEvent, spec_bus_text
+from tests.fixtures.spec_bus_messages import spec_bus_text
+from tests.fixtures.spec_events import MarketAlertEvent
 from tests.fixtures.waiting import aeventually
 from tests.fixtures.ws import send_marker
 
