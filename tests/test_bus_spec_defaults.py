@@ -14,7 +14,7 @@ from realtime.wire.events import EVENT_SCHEMAS
 from realtime.wire.schema import EventValidationError, Kind
 from realtime.wire.protocol import decode
 from tests.fixtures import spec_events
-from tests.fixtures.spec_events import every_field_set, few_fields_set, spec_bus_text
+from tests.fixtures.spec_bus_messages import every_field_set, few_fields_set, spec_bus_text
 
 
 def delivered_data(text: str) -> dict:

@@ -25,7 +25,7 @@ from realtime.wire.events import EVENT_SCHEMAS
 from realtime.wire.schema import Field, Kind
 from realtime.management.commands import generate_service_events
 from realtime.wire.protocol import decode
-from tests.fixtures import spec_events
+from tests.fixtures import spec_bus_messages, spec_events
 from tests.fixtures.service_library import LIBRARY
 
 
@@ -67,7 +67,7 @@ def test_each_library_class_is_the_spec_dataclass_with_its_fields_order_and_defa
     assert ours().to_websocket_data().keys() == spec_class().to_websocket_data().keys()
 
 
-@pytest.mark.parametrize("spec_event", spec_events.every_field_set("lib"), ids=lambda e: e.event_type)
+@pytest.mark.parametrize("spec_event", spec_bus_messages.every_field_set("lib"), ids=lambda e: e.event_type)
 def test_library_event_sends_the_numbers_the_spec_event_sends_but_exact(spec_event):
     ours = library_twin(spec_event).to_websocket_data()
     assert decode(codec.encode(ours)) == decode(json.dumps(spec_event.to_websocket_data()))
@@ -101,7 +101,7 @@ def test_stack_trace_is_kept_on_the_event_but_not_sent():
 
 @pytest.mark.parametrize(
     "event",
-    [library_twin(e) for e in spec_events.every_field_set("ok") + spec_events.few_fields_set("few")],
+    [library_twin(e) for e in spec_bus_messages.every_field_set("ok") + spec_bus_messages.few_fields_set("few")],
     ids=lambda e: e.event_type,
 )
 def test_library_message_is_accepted_by_the_gateways_bus_bridge_with_exact_numbers(event):

@@ -5,10 +5,9 @@ from decimal import Decimal
 import pytest
 
 from portfolio.book import portfolio_lock
+from tests.fixtures.trading import place
 from trading.execution import crossed_orders_filter, order_crossed_by, order_execute_if_crossed, order_fail
 from trading.models import Fill, Order, OrderStatus
-
-from .test_trading_services import place
 
 pytestmark = pytest.mark.django_db
 

@@ -7,11 +7,10 @@ import pytest
 from core.actor import Actor
 from core.exceptions import NotFound, ValidationFailed
 from portfolio.models import Portfolio, Position
+from tests.fixtures.trading import place
 from trading.models import Order
 from trading.services import OrderConflict, OrderRejected, order_cancel, order_modify
 from trading.validation import OrderParams, order_params_validate, price_validate, quantity_validate
-
-from .test_trading_services import place
 
 D = Decimal
 LIMIT = D("1000000")

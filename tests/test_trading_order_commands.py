@@ -1,13 +1,13 @@
-"""The trading and portfolio commands over the WebSocket: success and error paths, and their events."""
+"""The order commands over the WebSocket (place, cancel, modify, and their repeats under a request
+id): success and error paths, and their events."""
 
 from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
 
-from portfolio.models import Position, PositionCorrection
-from realtime.wire.events import get_schema
-from tests.fixtures.ws import login_cookie, send_marker
+from portfolio.models import Position
+from tests.fixtures.commands import connect, count, event, no_event_up_to_a_marker, valid
 from trading.execution import resting_orders_execute
 from trading.models import Order, OrderAudit, OrderStatus
 
@@ -16,43 +16,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 D = Decimal
 TRADING_EVENTS = ("trading.order_created", "trading.order_filled", "trading.order_cancelled", "trading.order_failed")
 PORTFOLIO_EVENTS = ("portfolio.update", "portfolio.position_changed", "portfolio.value_changed")
-
-
-async def connect(ws_connect, user, *event_types):
-    client, connected = await ws_connect(cookie=await login_cookie(user))
-    assert connected
-    if event_types:
-        confirmations = await client.subscribe(*event_types)
-        assert {c["event"] for c in confirmations} == {"subscription.confirmed"}
-    return client
-
-
-async def event(client, name, timeout=3):
-    """Return the first `name` event not yet taken, whether it came before or after the response."""
-    taken = getattr(client, "taken", set())
-    client.taken = taken
-    for index, message in enumerate(client.received):
-        if message["event"] == name and index not in taken:
-            taken.add(index)
-            return message
-    message = await client.receive_event(name, timeout=timeout)
-    taken.add(len(client.received) - 1)
-    return message
-
-
-async def no_event_up_to_a_marker(client):
-    """Assert that no trading or portfolio event came so far, nor before a marker committed after them."""
-    assert not [m["event"] for m in client.received if m["event"].startswith(("trading.", "portfolio."))]
-    await client.nothing_before(await send_marker(client, committed=True))
-
-
-def valid(message):
-    """Return an event's data after checking it against the event's schema."""
-    return get_schema(message["event"]).validate(message["data"])
-
-
-async def count(model, **filters):
-    return await model.objects.filter(**filters).acount()
 
 
 async def test_place_market_order_succeeds_and_streams_created_and_filled(ws_connect, trader, portfolio, sap):
@@ -316,94 +279,3 @@ async def test_invalid_request_id_gets_an_error_and_changes_nothing(ws_connect, 
     assert response["data"]["result"]["field"] == "request_id"
     order = await Order.objects.aget(pk=int(order_id))
     assert (order.quantity, order.status) == (2, OrderStatus.OPEN)
-
-
-async def test_refresh_portfolio_returns_and_sends_the_portfolio(ws_connect, trader, portfolio_with_position):
-    client = await connect(ws_connect, trader, "portfolio.update")
-
-    response = await client.command("refresh_portfolio", {}, correlation_id="refresh-1")
-
-    assert response["data"]["status"] == "success"
-    [snapshot] = response["data"]["result"]["portfolios"]
-    assert (snapshot["portfolio_id"], snapshot["total_value"], snapshot["cash"]) == (str(portfolio_with_position.pk), 12000, 10000)
-    update = await event(client, "portfolio.update")
-    data = valid(update)
-    assert data["portfolio_id"] == snapshot["portfolio_id"] and update["correlation_id"] == "refresh-1"
-
-
-async def test_refresh_portfolio_revalues_with_trigger_reason_manual_refresh(ws_connect, trader, portfolio_with_position, sap):
-    # given the portfolio last announced at 11 000 while SAP has since moved to 200 (12 000)
-    await sync_to_async(type(portfolio_with_position).objects.filter(pk=portfolio_with_position.pk).update)(last_value=D("11000"))
-    client = await connect(ws_connect, trader, "portfolio.value_changed")
-
-    # when the trader refreshes
-    response = await client.command("refresh_portfolio", {}, correlation_id="refresh-2")
-
-    # then the members hear the revaluation, caused by the refresh
-    assert response["data"]["status"] == "success"
-    changed = await event(client, "portfolio.value_changed")
-    data = valid(changed)
-    assert (data["trigger_reason"], data["previous_value"], data["current_value"], data["change"]) == (
-        "manual_refresh", 11000, 12000, 1000,
-    )
-    assert changed["correlation_id"] == "refresh-2"
-    await portfolio_with_position.arefresh_from_db()
-    assert portfolio_with_position.last_value == D("12000.00")
-
-
-async def test_refresh_of_someone_elses_portfolio_is_not_found(ws_connect, trader, portfolio, other_portfolio):
-    client = await connect(ws_connect, trader, "portfolio.update")
-
-    response = await client.command("refresh_portfolio", {"portfolio_id": other_portfolio.pk})
-
-    assert response["data"]["result"]["code"] == "portfolio_not_found"
-    await no_event_up_to_a_marker(client)
-
-
-async def test_update_position_by_a_supervisor_corrects_the_traders_position_and_audits(
-    ws_connect, trader, supervisor, portfolio_with_position, sap
-):
-    desk = await connect(ws_connect, trader, "portfolio.position_changed")
-    client = await connect(ws_connect, supervisor)
-
-    response = await client.command(
-        "update_position",
-        {"symbol": "SAP", "quantity": 7, "reason": "Depotabgleich", "portfolio_id": portfolio_with_position.pk},
-        correlation_id="fix-1",
-    )
-
-    assert response["data"]["status"] == "success", response
-    assert (response["data"]["result"]["previous_quantity"], response["data"]["result"]["quantity"]) == (10, 7)
-    changed = valid(await event(desk, "portfolio.position_changed"))  # the members are told
-    assert (changed["action"], changed["quantity"]) == ("update", 7)
-    correction = await PositionCorrection.objects.aget()
-    assert (correction.user_id, correction.correlation_id, correction.client_id, correction.reason) == (
-        supervisor.pk, "fix-1", client.received[0]["data"]["client_id"], "Depotabgleich",
-    )
-
-
-@pytest.mark.parametrize(
-    ("data", "code"),
-    [
-        ({"symbol": "SAP", "quantity": 7}, "validation_error"),
-        ({"symbol": "SAP", "reason": "x"}, "validation_error"),
-        ({"symbol": "SAP", "quantity": -1, "reason": "x"}, "invalid_quantity"),
-        ({"symbol": "XXX", "quantity": 1, "reason": "x"}, "unknown_symbol"),
-    ],
-)
-async def test_invalid_update_position_changes_nothing(ws_connect, supervisor, portfolio_with_position, sap, data, code):
-    client = await connect(ws_connect, supervisor)
-
-    response = await client.command("update_position", {**data, "portfolio_id": portfolio_with_position.pk})
-
-    assert (response["data"]["status"], response["data"]["result"]["code"]) == ("error", code)
-    assert await count(PositionCorrection) == 0
-    assert (await Position.objects.aget()).quantity == 10
-
-
-async def test_refresh_of_a_named_portfolio_returns_only_that_one(ws_connect, trader, portfolio_with_position):
-    client = await connect(ws_connect, trader)
-
-    response = await client.command("refresh_portfolio", {"portfolio_id": str(portfolio_with_position.pk)})
-
-    assert [p["portfolio_id"] for p in response["data"]["result"]["portfolios"]] == [str(portfolio_with_position.pk)]
