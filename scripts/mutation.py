@@ -47,6 +47,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_execution_table.py",
         "tests/test_trading_execution_rules.py",
         "tests/test_trading_interleaving.py",
+        "tests/test_order_request_ids.py",
+        "tests/test_order_service_records.py",
     ),
     "realtime/fanout.py": ("tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py"),
     "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py"),
@@ -54,8 +56,11 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_bus_messages.py",
         "tests/test_bus_inbound.py",
         "tests/test_bus_poison.py",
+        "tests/test_bus_spec_defaults.py",
     ),
-    "realtime/access.py": ("tests/test_access_rules.py",),
+    "realtime/access.py": (
+        "tests/test_access_rules.py", "tests/test_access_session_sources.py", "tests/test_permission_cache_holders.py",
+    ),
     "aktienanalyse/permissions.py": ("tests/test_access_rules.py",),
     "realtime/gate.py": ("tests/test_access_rules.py",),
 }
