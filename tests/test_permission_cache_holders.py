@@ -5,7 +5,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from realtime.access import PermissionCache
+from realtime.access import PermissionCache, load_permissions
 from tests.fixtures.users import grant
 
 PERMISSION = "trading.add_order"
@@ -42,3 +42,12 @@ def test_the_last_socket_of_a_forgotten_user_releases_without_an_entry():
     cache.release(1)
 
     assert (cache._entries, cache._holders) == ({}, {})
+
+
+@pytest.mark.django_db
+def test_a_deactivated_account_loads_no_permissions_and_leaves_nothing_on_the_user(staff_user):
+    grant(staff_user, PERMISSION)
+    staff_user.is_active = False
+
+    assert load_permissions(staff_user) == frozenset()
+    assert not {"_perm_cache", "_user_perm_cache", "_group_perm_cache"} & staff_user.__dict__.keys()
