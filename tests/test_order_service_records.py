@@ -126,3 +126,19 @@ def test_an_order_placed_without_a_portfolio_goes_to_the_users_first(portfolio, 
 
     assert (order.portfolio_id, order.instrument.symbol) == (portfolio.pk, "SAP")
     assert not Position.objects.exists()
+
+
+def test_a_refusal_names_its_figures_on_the_error_and_the_rejected_order(portfolio, sap, unpriced_instrument, actor):
+    with pytest.raises(OrderRejected) as unpriced:
+        place(portfolio, unpriced_instrument, actor, quantity=D("1"))
+    with pytest.raises(OrderRejected) as unheld:
+        place(portfolio, sap, actor, side="sell", order_type="limit", quantity=D("3"), price=D("900"))
+
+    assert (unpriced.value.code, unpriced.value.details["params"]) == ("no_market_price", {"symbol": "NEW"})
+    assert (unheld.value.code, unheld.value.details["params"]) == (
+        "insufficient_position", {"symbol": "SAP", "quantity": D("3"), "available": D("0")},
+    )
+    rejected = Order.objects.get(pk=unheld.value.details["order_id"])
+    assert (rejected.status, rejected.reason_code, sorted(rejected.reason_params)) == (
+        OrderStatus.REJECTED, "insufficient_position", ["available", "quantity", "symbol"],
+    )
