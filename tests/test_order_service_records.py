@@ -142,3 +142,13 @@ def test_a_refusal_names_its_figures_on_the_error_and_the_rejected_order(portfol
     assert (rejected.status, rejected.reason_code, sorted(rejected.reason_params)) == (
         OrderStatus.REJECTED, "insufficient_position", ["available", "quantity", "symbol"],
     )
+
+
+def test_an_order_in_a_portfolio_holding_other_instruments_is_for_the_one_it_names(portfolio, sap, siemens, actor):
+    Position.objects.create(portfolio=portfolio, instrument=siemens, quantity=D("5"), avg_cost=D("100"))
+
+    order = place(portfolio, sap, actor, order_type="limit", quantity=D("1"), price=D("150"))
+    sell = place(portfolio, siemens, actor, side="sell", order_type="limit", quantity=D("5"), price=D("900"))
+
+    assert (order.instrument.symbol, sell.instrument.symbol) == ("SAP", siemens.symbol)
+    assert list(Order.objects.order_by("pk").values_list("instrument__symbol", flat=True)) == ["SAP", siemens.symbol]
