@@ -9,7 +9,7 @@ from aktienanalyse.exceptions import ValidationFailed
 from portfolio.models import Portfolio, Position
 from portfolio.services import portfolio_create
 from trading.models import Order, OrderAudit, OrderStatus
-from trading.services import OrderConflict, OrderRejected, order_cancel, order_modify, order_place, price_validate
+from trading.services import OrderConflict, OrderRejected, order_cancel, order_modify, order_place, price_validate, quantity_validate
 
 from .test_trading_services import place
 
@@ -110,12 +110,18 @@ def test_a_cancelled_or_modified_order_comes_back_with_its_portfolio_as_locked(p
     assert (answer.portfolio_id, answer.portfolio.cash) == (portfolio.pk, D("9000.00"))
 
 
-def test_a_price_its_column_cannot_store_is_refused_naming_its_field():
-    with pytest.raises(ValidationFailed) as refused:
-        price_validate(price=D("0.00001"), field="stop_price")
+@pytest.mark.parametrize(
+    ("check", "arguments"),
+    [(price_validate, {"price": D("0.00001"), "field": "stop_price"}), (quantity_validate, {"quantity": D("0.00001")})],
+)
+def test_a_number_its_column_cannot_store_is_refused_naming_its_field(check, arguments):
+    field = arguments.get("field", "quantity")
 
-    assert (refused.value.message, refused.value.details["field"]) == (
-        "'stop_price' has more than 4 decimal places.", "stop_price",
+    with pytest.raises(ValidationFailed) as refused:
+        check(**arguments)
+
+    assert (refused.value.code, refused.value.message, refused.value.details["field"]) == (
+        "validation_error", f"'{field}' has more than 4 decimal places.", field,
     )
 
 
