@@ -1,13 +1,16 @@
 """Where the judgement of open sockets reads whether a session or token lives, and what that costs."""
 
 import hashlib
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.contrib.sessions.backends.file import SessionStore as FileSessionStore
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from realtime.access import Verdict, access_verdicts, session_fingerprint
 from realtime.protocol import CloseCode
@@ -50,3 +53,13 @@ def test_sessions_of_another_engine_are_each_asked_of_their_own_store(settings, 
 
     assert verdicts == {alive[:2]: Verdict(True), ended[:2]: ENDED}
 
+
+
+def test_an_expired_database_session_has_ended_though_its_row_is_still_there(staff_user, other_staff_user):
+    alive = login(DatabaseSessionStore, staff_user)
+    expired = login(DatabaseSessionStore, other_staff_user)
+    Session.objects.filter(session_key=expired[1]).update(expire_date=timezone.now() - timedelta(seconds=1))
+
+    verdicts = access_verdicts([alive, expired], with_permissions=False)
+
+    assert verdicts == {alive[:2]: Verdict(True), expired[:2]: ENDED}
