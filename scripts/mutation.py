@@ -51,7 +51,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_order_service_records.py",
     ),
     "realtime/fanout.py": (
-        "tests/test_outbox_rules.py", "tests/test_outbox_event_marks.py", "tests/test_wire_format.py",
+        "tests/test_outbox_rules.py", "tests/test_outbox_event_marks.py", "tests/test_outbox_counters.py",
+        "tests/test_wire_format.py",
         "tests/test_high_frequency.py",
     ),
     "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py"),
