@@ -52,7 +52,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
     ),
     "realtime/fanout.py": (
         "tests/test_outbox_rules.py", "tests/test_outbox_event_marks.py", "tests/test_outbox_counters.py",
-        "tests/test_outbox_overflow_bound.py", "tests/test_wire_format.py", "tests/test_high_frequency.py",
+        "tests/test_outbox_overflow_bound.py", "tests/test_outbox_failure_log.py", "tests/test_wire_format.py",
+        "tests/test_high_frequency.py",
     ),
     "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py"),
     "realtime/bridge.py": (
