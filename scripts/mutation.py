@@ -51,6 +51,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_execution_table.py",
         "tests/test_trading_execution_rules.py",
         "tests/test_trading_interleaving.py",
+        "tests/test_order_request_ids.py",
+        "tests/test_order_service_records.py",
     ),
     "trading/validation.py": (
         "tests/test_trading_service_rules.py",
@@ -66,16 +68,21 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_execution_table.py",
     ),
     "realtime/delivery/fanout.py": (
-        "tests/test_outbox_rules.py", "tests/test_wire_format.py", "tests/test_high_frequency.py", "tests/test_socket_writer_flow.py",
+        "tests/test_outbox_rules.py", "tests/test_outbox_event_marks.py", "tests/test_outbox_counters.py",
+        "tests/test_outbox_overflow_bound.py", "tests/test_outbox_failure_log.py", "tests/test_socket_writer_flow.py",
+        "tests/test_wire_format.py", "tests/test_high_frequency.py",
     ),
     "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py", "tests/test_socket_writer_flow.py"),
     "realtime/bus/inbound.py": (
         "tests/test_bus_messages.py",
         "tests/test_bus_inbound.py",
         "tests/test_bus_poison.py",
+        "tests/test_bus_spec_defaults.py",
     ),
-    "realtime/bus/bridge.py": ("tests/test_bus_inbound.py", "tests/test_bus_poison.py"),
-    "realtime/connection/access.py": ("tests/test_access_rules.py",),
+    "realtime/bus/bridge.py": ("tests/test_bus_inbound.py", "tests/test_bus_poison.py", "tests/test_bus_spec_defaults.py"),
+    "realtime/connection/access.py": (
+        "tests/test_access_rules.py", "tests/test_access_session_sources.py", "tests/test_permission_cache_holders.py",
+    ),
     "core/permissions.py": ("tests/test_permission_rules.py",),
     "realtime/connection/gate.py": ("tests/test_gate_rules.py",),
 }

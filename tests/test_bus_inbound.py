@@ -280,3 +280,13 @@ async def test_a_cancelled_delivery_is_not_a_drop(drops):
         await subscriber.handle(VALID)
 
     assert counts(subscriber) == (1, 0, 0) and drops.records == []
+
+
+async def test_every_delivered_message_is_counted(drops):
+    handed = []
+    subscriber = bridge.BusBridge(lambda message, raw: handed.append(raw), url="redis://127.0.0.1:1/0")
+
+    for _ in range(3):
+        await subscriber.handle(VALID)
+
+    assert counts(subscriber) == (3, 3, 0) and handed == [VALID] * 3
