@@ -82,10 +82,14 @@ test: venv lint js-test system-tools messages
 test-fast: venv
 	PY=$(PY) scripts/with-test-services.sh $(PY) -m pytest -m "not e2e" -x -q $(PYTEST_ARGS)
 
-# Lint the Python (ruff.toml: pyflakes, pycodestyle's errors, bugbear) and hold the imports to the
-# contracts of .importlinter (the apps through realtime.api, realtime's layers); part of `make test`.
+# Lint the Python (ruff.toml: pyflakes, pycodestyle's errors, bugbear; one format), check its types
+# (mypy.ini) and hold the imports to the contracts of .importlinter (the apps through realtime.api,
+# realtime's layers); part of `make test`.
+MYPY_PATHS := aktienanalyse core realtime market trading portfolio clients/python/src scripts bench tests
 lint: venv
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy $(MYPY_PATHS)
 	$(VENV)/bin/lint-imports --no-cache
 
 # Mutation testing of the core modules against their fast tests (docs/mutation-testing.md); not part

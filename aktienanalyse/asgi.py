@@ -18,12 +18,7 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app re
 from realtime.connection.gate import WebSocketGate  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": WebSocketGate(websocket_urlpatterns),
-    }
-)
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": WebSocketGate(websocket_urlpatterns)})
 
 # Start this process's background work (the in-process price feed) on the first request or
 # socket: daphne has no ASGI lifespan, and the first scope is the first moment a loop runs.

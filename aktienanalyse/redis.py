@@ -83,7 +83,7 @@ def parse_location(location: str) -> SentinelLocation | None:
     """Return the Sentinel location a string names, or None for anything else (a redis:// URL)."""
     if not location.startswith(SCHEME):
         return None
-    hosts, _, path = location[len(SCHEME):].partition("/")
+    hosts, _, path = location[len(SCHEME) :].partition("/")
     master, _, db = path.partition("/")
     return sentinel_location(hosts, master, db)
 
@@ -102,7 +102,9 @@ def _passwords() -> tuple[str | None, str | None]:
     return config.get("MASTER_PASSWORD") or None, config.get("SENTINEL_PASSWORD") or None
 
 
-def channel_layer_host(location: SentinelLocation, *, password: str = "", sentinel_password: str = "") -> dict[str, Any]:
+def channel_layer_host(
+    location: SentinelLocation, *, password: str = "", sentinel_password: str = ""
+) -> dict[str, Any]:
     """Return the channels-redis host entry (core and pubsub layers alike) for a Sentinel location.
 
     The passwords are arguments, not read from settings: settings call this while they load.
@@ -145,6 +147,8 @@ def async_client(location: str, **options: Any) -> aioredis.Redis:
     if sentinel_password:
         sentinel_options["password"] = sentinel_password
     watcher = Sentinel(list(sentinel.sentinels), sentinel_kwargs=sentinel_options)
-    client = watcher.master_for(sentinel.master, redis_class=SentinelRedis, db=sentinel.db, password=password, **options)
+    client = watcher.master_for(
+        sentinel.master, redis_class=SentinelRedis, db=sentinel.db, password=password, **options
+    )
     client.watcher = watcher
     return client

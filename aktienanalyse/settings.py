@@ -102,9 +102,9 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-            ],
+            ]
         },
-    },
+    }
 ]
 
 WSGI_APPLICATION = None
@@ -269,7 +269,9 @@ TRADING = {
     "MAX_ORDER_QUANTITY": Decimal(os.environ.get("TRADING_MAX_ORDER_QUANTITY", "1000000")),
     "MAX_PRICE": Decimal(os.environ.get("TRADING_MAX_PRICE", "1000000")),
     # Most units a resting order fills per price tick (None: all); smaller values give partial fills.
-    "MAX_FILL_PER_TICK": Decimal(os.environ["TRADING_MAX_FILL_PER_TICK"]) if os.environ.get("TRADING_MAX_FILL_PER_TICK") else None,
+    "MAX_FILL_PER_TICK": Decimal(os.environ["TRADING_MAX_FILL_PER_TICK"])
+    if os.environ.get("TRADING_MAX_FILL_PER_TICK")
+    else None,
 }
 
 # Where `manage.py demo_data` keeps the demo login's password, so `make run` prints the same one
@@ -295,9 +297,7 @@ LOGGING = {
         "text": {"()": "realtime.runtime.logs.TextFormatter"},
         "json": {"()": "realtime.runtime.logs.JsonFormatter"},
     },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": LOG_FORMAT},
-    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "realtime.flow": {"level": FLOW_LOG_LEVEL},

@@ -57,7 +57,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The end-to-end tests start daphne as a separate process, which must see the test database:
     # keep it in a file of its own per test run instead of in memory.
     # It lives in the temporary directory: the suite leaves the developer's var/ alone.
-    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"aktienanalyse-test-{os.getpid()}.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"aktienanalyse-test-{os.getpid()}.sqlite3")
+    }
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     # Take the write lock when a transaction starts, so concurrent read-then-write services
     # (order fills) queue up instead of failing with "database is locked".
@@ -105,10 +107,7 @@ if REDIS_URL and CHANNEL_LAYER_BACKEND == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {
-                "hosts": _LAYER_HOSTS,
-                "prefix": CHANNEL_LAYER_PREFIX,
-            },
+            "CONFIG": {"hosts": _LAYER_HOSTS, "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
 elif REDIS_URL:
@@ -126,10 +125,7 @@ elif REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": 5000, "expiry": 60},
-        }
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000, "expiry": 60}}
     }
 
 # The spec's Redis event bus (sections 1.1, 3.1, 3.2), bridged by realtime/bus/bridge.py. The bus

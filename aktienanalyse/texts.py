@@ -55,7 +55,9 @@ def code_strings() -> dict[str, str]:
         "error_cash_out_of_range": _("Der Erlös brächte das Bargeld über den zulässigen Höchstbetrag."),
         "error_not_found": _("Nicht gefunden."),
         "error_not_found_symbol": _("Unbekanntes Instrument."),
-        "error_too_many_alerts": _("Sie haben schon so viele Alarmregeln, wie erlaubt sind; bitte zuerst eine entfernen."),
+        "error_too_many_alerts": _(
+            "Sie haben schon so viele Alarmregeln, wie erlaubt sind; bitte zuerst eine entfernen."
+        ),
         "error_too_many_analyses": _(
             "Es laufen schon {running:num} Analysen, höchstens {limit:num} gleichzeitig; bitte auf ihr Ergebnis warten."
         ),
@@ -76,9 +78,15 @@ def code_strings() -> dict[str, str]:
         "message_order_modified_filled": _("geändert und ausgeführt"),
         "alert_price_above": _("{symbol} steht bei {price:eur}, auf oder über der Schwelle {threshold:eur}."),
         "alert_price_below": _("{symbol} steht bei {price:eur}, auf oder unter der Schwelle {threshold:eur}."),
-        "alert_price_change": _("{symbol} hat sich um {measured:num} % bewegt, jetzt {price:eur} (Schwelle {threshold:num} %)."),
-        "alert_volume_spike": _("{symbol}: Umsatz {measured:num}-mal so hoch wie im Schnitt (Schwelle {threshold:num})."),
-        "alert_volatility": _("{symbol}: Schwankung {measured:num} % je Kurs, jetzt {price:eur} (Schwelle {threshold:num} %)."),
+        "alert_price_change": _(
+            "{symbol} hat sich um {measured:num} % bewegt, jetzt {price:eur} (Schwelle {threshold:num} %)."
+        ),
+        "alert_volume_spike": _(
+            "{symbol}: Umsatz {measured:num}-mal so hoch wie im Schnitt (Schwelle {threshold:num})."
+        ),
+        "alert_volatility": _(
+            "{symbol}: Schwankung {measured:num} % je Kurs, jetzt {price:eur} (Schwelle {threshold:num} %)."
+        ),
         "alert_unknown": _("Alarm für {symbol}"),
         "rule_above": _("{symbol}: Kurs auf oder über {threshold:eur}"),
         "rule_below": _("{symbol}: Kurs auf oder unter {threshold:eur}"),
@@ -103,7 +111,9 @@ def _protocol_error_strings() -> dict[str, str]:
         "error_too_many_event_types": _("Zu viele Event-Typen in einer Anfrage."),
         "error_unknown_command": _("Unbekannter Befehl."),
         "error_invalid_command": _("Ungültiger Befehl."),
-        "error_too_many_commands": _("Zu viele Befehle dieser Verbindung laufen noch; bitte auf ihre Antworten warten."),
+        "error_too_many_commands": _(
+            "Zu viele Befehle dieser Verbindung laufen noch; bitte auf ihre Antworten warten."
+        ),
         "error_too_many_subscriptions": _("Zu viele Abonnements."),
         "error_too_many_connections": _("Zu viele Verbindungen."),
         "error_internal_error": _("Interner Fehler des Servers."),
@@ -135,8 +145,12 @@ def analysis_reason_strings() -> dict[str, str]:
             "Kein Trend: Der Schnitt der letzten {short_window:num} Kurse ({sma_short:num}) gleicht dem der "
             "letzten {long_window:num} ({sma_long:num})."
         ),
-        "analysis_reason_rsi_oversold": _("RSI {rsi:num} auf oder unter {oversold:num}: überverkauft, spricht für Kaufen."),
-        "analysis_reason_rsi_overbought": _("RSI {rsi:num} auf oder über {overbought:num}: überkauft, spricht für Verkaufen."),
+        "analysis_reason_rsi_oversold": _(
+            "RSI {rsi:num} auf oder unter {oversold:num}: überverkauft, spricht für Kaufen."
+        ),
+        "analysis_reason_rsi_overbought": _(
+            "RSI {rsi:num} auf oder über {overbought:num}: überkauft, spricht für Verkaufen."
+        ),
         "analysis_reason_rsi_neutral": _("RSI {rsi:num} zwischen {oversold:num} und {overbought:num}: neutral."),
         "analysis_reason_momentum_rising": _("Momentum über {period:num} Kurse {momentum_percent:pct}: steigend."),
         "analysis_reason_momentum_falling": _("Momentum über {period:num} Kurse {momentum_percent:pct}: fallend."),
@@ -151,10 +165,14 @@ def analysis_reason_strings() -> dict[str, str]:
             "Halten: Die Indikatoren stimmen mit {score:num} von {votes:num} Stimmen, zwischen {sell_at:num} und {buy_at:num}."
         ),
         "analysis_reason_metric_positive_lower": _("{metric:term} {value:num}: gut, auf oder unter {good:num}."),
-        "analysis_reason_metric_neutral_lower": _("{metric:term} {value:num}: neutral, zwischen {good:num} und {bad:num}."),
+        "analysis_reason_metric_neutral_lower": _(
+            "{metric:term} {value:num}: neutral, zwischen {good:num} und {bad:num}."
+        ),
         "analysis_reason_metric_negative_lower": _("{metric:term} {value:num}: schlecht, auf oder über {bad:num}."),
         "analysis_reason_metric_positive_higher": _("{metric:term} {value:num}: gut, auf oder über {good:num}."),
-        "analysis_reason_metric_neutral_higher": _("{metric:term} {value:num}: neutral, zwischen {bad:num} und {good:num}."),
+        "analysis_reason_metric_neutral_higher": _(
+            "{metric:term} {value:num}: neutral, zwischen {bad:num} und {good:num}."
+        ),
         "analysis_reason_metric_negative_higher": _("{metric:term} {value:num}: schlecht, auf oder unter {bad:num}."),
         "analysis_reason_peers_positive": _(
             "{metric:term} {value:num}: deutlich unter dem Median {median:num} von {count:num} Vergleichswerten, günstig."
@@ -183,8 +201,12 @@ def analysis_reason_strings() -> dict[str, str]:
             "neuere zählen mehr (Halbwertszeit {half_life_hours:num} Std.)."
         ),
         "analysis_reason_sentiment_buy": _("Kaufen: gewichtete Stimmung {score:num}, auf oder über {buy_at:num}."),
-        "analysis_reason_sentiment_sell": _("Verkaufen: gewichtete Stimmung {score:num}, auf oder unter {sell_at:num}."),
-        "analysis_reason_sentiment_hold": _("Halten: gewichtete Stimmung {score:num}, zwischen {sell_at:num} und {buy_at:num}."),
+        "analysis_reason_sentiment_sell": _(
+            "Verkaufen: gewichtete Stimmung {score:num}, auf oder unter {sell_at:num}."
+        ),
+        "analysis_reason_sentiment_hold": _(
+            "Halten: gewichtete Stimmung {score:num}, zwischen {sell_at:num} und {buy_at:num}."
+        ),
         "analysis_reason_unknown": _("Befund {code}"),
         "reasons": _("Begründung"),
         "language_de": _("Deutsch"),

@@ -55,7 +55,14 @@ def receiver(kind: str, url: str, prefix: str, group: str, ready, results) -> No
 
 async def send_all(layer, group: str, count: int, *, wait=None) -> None:
     for n in range(count):
-        message = {"type": "realtime.event", "group": group, "text": FRAME, "n": n, "expect": count, "latency": wait is not None}
+        message = {
+            "type": "realtime.event",
+            "group": group,
+            "text": FRAME,
+            "n": n,
+            "expect": count,
+            "latency": wait is not None,
+        }
         sent = time.time()
         await layer.group_send(group, message)
         if wait is not None:

@@ -188,8 +188,13 @@ class Desk:
             "type": "user",
             "event": "place_order",
             "correlation_id": f"{order.client_order_id}:{order.sends}",
-            "data": {"symbol": order.symbol, "side": "buy", "order_type": "market", "quantity": 1,
-                     "client_order_id": order.client_order_id},
+            "data": {
+                "symbol": order.symbol,
+                "side": "buy",
+                "order_type": "market",
+                "quantity": 1,
+                "client_order_id": order.client_order_id,
+            },
         }
         ws = self.ws
         if ws is None:

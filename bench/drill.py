@@ -53,17 +53,23 @@ BACK_WITHIN_SECONDS = 2.0  # the goal for p99 of the time without a connection
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--desks", type=int, default=500, help="desk clients, each a trader with a portfolio (default 500)")
+    parser.add_argument(
+        "--desks", type=int, default=500, help="desk clients, each a trader with a portfolio (default 500)"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="times every gateway process is restarted (default 2)")
     parser.add_argument("--daphnes", type=int, default=3, help="gateway processes (default 3)")
-    parser.add_argument("--orders-per-second", type=float, default=10.0, help="orders of all desks together (default 10)")
+    parser.add_argument(
+        "--orders-per-second", type=float, default=10.0, help="orders of all desks together (default 10)"
+    )
     parser.add_argument("--feed-interval", type=float, default=1.0, help="seconds between price rounds (default 1)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before the first restart")
     parser.add_argument("--cooldown", type=float, default=5.0, help="seconds of load after the last restart")
     parser.add_argument("--drain-notice", type=float, default=1.0, help="REALTIME_DRAIN_NOTICE_SECONDS (default 1)")
     parser.add_argument("--database", default="drill_aktienanalyse", help="PostgreSQL database, dropped and created")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="Redis URL (a prefix of the drill's own is used)")
+    parser.add_argument(
+        "--redis", default="redis://127.0.0.1:6379/13", help="Redis URL (a prefix of the drill's own is used)"
+    )
     parser.add_argument("--listen", default="127.0.0.1:18080", help="nginx address")
     parser.add_argument("--first-port", type=int, default=18101, help="port of the first daphne")
     parser.add_argument("--out", type=Path, default=None, help="also write the report as JSON here")
@@ -130,7 +136,11 @@ class Deployment:
         log = (self.run_dir / "run-local.out").open("w")
         self.process = subprocess.Popen(
             ["bash", str(ROOT / "deploy" / "run-local.sh")],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 180
         urls = [f"http://127.0.0.1:{port}/readyz" for port in self.ports] + [f"http://{self.args.listen}/readyz"]
@@ -150,8 +160,12 @@ class Deployment:
     async def rolling_restart(self) -> float:
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
-            "bash", str(ROOT / "deploy" / "rolling-restart.sh"), cwd=ROOT, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            "bash",
+            str(ROOT / "deploy" / "rolling-restart.sh"),
+            cwd=ROOT,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         output, _ = await process.communicate()
         (self.run_dir / "rolling-restart.out").open("ab").write(output)
@@ -227,13 +241,19 @@ def database_view(desks: list[Desk]) -> dict[str, Any]:
     for row in rows:
         in_db.setdefault((row["placed_by"], row["client_order_id"]), []).append(row["pk"])
     sent = {(desk.user_id, cid): order for desk in desks for cid, order in desk.orders.items()}
-    lost = [key for key, order in sent.items() if key not in in_db and (order.answer is None or order.answer.get("status") == "success")]
+    lost = [
+        key
+        for key, order in sent.items()
+        if key not in in_db and (order.answer is None or order.answer.get("status") == "success")
+    ]
     unanswered = [key for key, order in sent.items() if order.answer is None]
     duplicated = sum(len(ids) - 1 for ids in in_db.values() if len(ids) > 1)
     duplicated += sum(1 for order in sent.values() if len(order.order_ids) > 1)
     unknown = [key for key in in_db if key not in sent]
     answered_wrongly = sum(
-        1 for key, order in sent.items() if order.order_ids and key in in_db and order.order_ids != {str(pk) for pk in in_db[key]}
+        1
+        for key, order in sent.items()
+        if order.order_ids and key in in_db and order.order_ids != {str(pk) for pk in in_db[key]}
     )
 
     filled = Fill.objects.filter(order__placed_by__in=by_user).values_list("order_id", "order__placed_by")
@@ -241,7 +261,11 @@ def database_view(desks: list[Desk]) -> dict[str, Any]:
 
     cash_mismatches = position_mismatches = 0
     for portfolio in Portfolio.objects.filter(members__in=by_user).distinct():
-        fills = list(Fill.objects.filter(order__portfolio=portfolio).values_list("order__instrument_id", "quantity", "price", "fees", "order__side"))
+        fills = list(
+            Fill.objects.filter(order__portfolio=portfolio).values_list(
+                "order__instrument_id", "quantity", "price", "fees", "order__side"
+            )
+        )
         # As the booking does: the gross value rounded to money, the fee on top (buys) or off (sells).
         spent = sum((money(q * p) + f) if side == "buy" else -(money(q * p) - f) for _, q, p, f, side in fills)
         if portfolio.cash != STARTING_CASH - spent:
@@ -249,7 +273,9 @@ def database_view(desks: list[Desk]) -> dict[str, Any]:
         held: Counter[int] = Counter()
         for instrument_id, quantity, _, _, side in fills:
             held[instrument_id] += quantity if side == "buy" else -quantity
-        positions = dict(Position.objects.filter(portfolio=portfolio).exclude(quantity=0).values_list("instrument_id", "quantity"))
+        positions = dict(
+            Position.objects.filter(portfolio=portfolio).exclude(quantity=0).values_list("instrument_id", "quantity")
+        )
         if positions != {k: v for k, v in held.items() if v}:
             position_mismatches += 1
     return {
@@ -329,8 +355,12 @@ async def drill(args: argparse.Namespace, deployment: Deployment, desks: list[De
     report["events_lost"] = report["events_lost_seq_gaps"] + report["replays_refused"] + report["fill_events_not_seen"]
     p99 = report["without_connection_seconds"]["p99"]
     report["passed"] = (
-        report["orders_lost"] == 0 and report["orders_duplicated"] == 0 and report["events_lost"] == 0
-        and report["cash_mismatches"] == 0 and report["position_mismatches"] == 0 and never_back == 0
+        report["orders_lost"] == 0
+        and report["orders_duplicated"] == 0
+        and report["events_lost"] == 0
+        and report["cash_mismatches"] == 0
+        and report["position_mismatches"] == 0
+        and never_back == 0
         and (p99 is None or p99 <= BACK_WITHIN_SECONDS)
     )
     return report
@@ -339,8 +369,11 @@ async def drill(args: argparse.Namespace, deployment: Deployment, desks: list[De
 def main() -> int:
     args = parse_args()
     deployment = Deployment(args)
-    print(f"drill: {args.desks} desks, {args.daphnes} gateway processes, {args.rounds} restart rounds; "
-          f"database {args.database}, logs in {deployment.run_dir}/", flush=True)
+    print(
+        f"drill: {args.desks} desks, {args.daphnes} gateway processes, {args.rounds} restart rounds; "
+        f"database {args.database}, logs in {deployment.run_dir}/",
+        flush=True,
+    )
     deployment.recreate_database()
     try:
         deployment.start()
@@ -348,7 +381,10 @@ def main() -> int:
         from portfolio.models import Instrument
 
         symbols = list(Instrument.objects.exclude(last_price=None).values_list("symbol", flat=True))
-        desks = [Desk(n, user_id, cookie, args.listen, symbols) for n, (user_id, cookie) in enumerate(create_desks(args.desks))]
+        desks = [
+            Desk(n, user_id, cookie, args.listen, symbols)
+            for n, (user_id, cookie) in enumerate(create_desks(args.desks))
+        ]
         report = asyncio.run(drill(args, deployment, desks))
     finally:
         deployment.stop()

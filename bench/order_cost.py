@@ -41,8 +41,11 @@ def recreate_database(*, drop_only: bool = False) -> None:
 
 def setup_django() -> None:
     os.environ.update(
-        DATABASE_URL=DATABASE_URL, DJANGO_DEBUG="0", DJANGO_SECRET_KEY="bench-orders-" + os.urandom(16).hex(),
-        DJANGO_ALLOWED_HOSTS="localhost", DJANGO_SETTINGS_MODULE="aktienanalyse.settings",
+        DATABASE_URL=DATABASE_URL,
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="bench-orders-" + os.urandom(16).hex(),
+        DJANGO_ALLOWED_HOSTS="localhost",
+        DJANGO_SETTINGS_MODULE="aktienanalyse.settings",
     )
     os.environ.pop("REDIS_URL", None)
     sys.path.insert(0, str(ROOT))
@@ -74,8 +77,10 @@ def portfolios():
             symbol=symbol, isin=isin, name=symbol, last_price=D(price), last_price_at=timezone.now()
         )
         for symbol, isin, price in [
-            ("SAP", "DE0007164600", "236.40"), ("SIE", "DE0007236101", "228.15"),
-            ("ALV", "DE0008404005", "352.80"), ("BAS", "DE000BASF111", "43.62"),
+            ("SAP", "DE0007164600", "236.40"),
+            ("SIE", "DE0007236101", "228.15"),
+            ("ALV", "DE0008404005", "352.80"),
+            ("BAS", "DE000BASF111", "43.62"),
         ]
     }
     actor = Actor(user=users[0], client_id="bench", correlation_id="bench-orders", remote_addr="127.0.0.1")
@@ -84,8 +89,15 @@ def portfolios():
     for symbol, quantity in (("SIE", "100"), ("ALV", "100"), ("BAS", "100"), ("SAP", "100000")):
         Position.objects.create(portfolio=rich, instrument=instruments[symbol], quantity=D(quantity), avg_cost=D("40"))
     for side, price in (("buy", "200"), ("buy", "210"), ("sell", "300"), ("sell", "310")):
-        order_place(portfolio_id=rich.pk, symbol="SAP", side=side, order_type="limit",
-                    quantity=D("5"), price=D(price), actor=actor)
+        order_place(
+            portfolio_id=rich.pk,
+            symbol="SAP",
+            side=side,
+            order_type="limit",
+            quantity=D("5"),
+            price=D(price),
+            actor=actor,
+        )
     return plain, rich, instruments["SAP"], actor
 
 
@@ -94,7 +106,11 @@ def place(portfolio, instrument, actor, **params):
 
     params = {"side": "buy", "order_type": "market", "quantity": D("1"), **params}
     return order_place(
-        portfolio_id=portfolio.pk, symbol=instrument.symbol, client_order_id=f"b-{time.time_ns()}", actor=actor, **params
+        portfolio_id=portfolio.pk,
+        symbol=instrument.symbol,
+        client_order_id=f"b-{time.time_ns()}",
+        actor=actor,
+        **params,
     )
 
 
@@ -121,8 +137,10 @@ def timed(label: str, call) -> None:
         wall.append((time.perf_counter() - started) * 1000 / ORDERS)
     cpu.sort()
     wall.sort()
-    print(f"{label:40s} CPU {cpu[len(cpu) // 2]:5.2f} ms (lowest {cpu[0]:5.2f}), "
-          f"wall {wall[len(wall) // 2]:5.2f} ms (lowest {wall[0]:5.2f}) per order")
+    print(
+        f"{label:40s} CPU {cpu[len(cpu) // 2]:5.2f} ms (lowest {cpu[0]:5.2f}), "
+        f"wall {wall[len(wall) // 2]:5.2f} ms (lowest {wall[0]:5.2f}) per order"
+    )
 
 
 def measure() -> None:
@@ -137,18 +155,30 @@ def measure() -> None:
     count("rich: market buy", lambda: place(rich, sap, actor))
     count("rich: market sell", lambda: place(rich, sap, actor, side="sell"))
     count("rich: limit buy that rests", lambda: place(rich, sap, actor, order_type="limit", price=D("100")))
-    count("rich: limit sell that rests", lambda: place(rich, sap, actor, side="sell", order_type="limit", price=D("900")))
+    count(
+        "rich: limit sell that rests", lambda: place(rich, sap, actor, side="sell", order_type="limit", price=D("900"))
+    )
     print(f"order_place, {ROUNDS} rounds of {ORDERS} market orders, buying and selling in turn:")
     timed("plain", lambda i: place(plain, sap, actor, side="sell" if i % 2 else "buy"))
     timed("rich", lambda i: place(rich, sap, actor, side="sell" if i % 2 else "buy"))
 
-    context = CommandContext(user=actor.user, client_id="bench", correlation_id="bench-orders",
-                             remote_addr="127.0.0.1", permissions=frozenset({"trading.add_order"}))
+    context = CommandContext(
+        user=actor.user,
+        client_id="bench",
+        correlation_id="bench-orders",
+        remote_addr="127.0.0.1",
+        permissions=frozenset({"trading.add_order"}),
+    )
 
     def command(i):
         """The place_order command as the database thread runs it (connection from and back to the pool)."""
-        data = {"symbol": "SAP", "side": "sell" if i % 2 else "buy", "quantity": 1, "order_type": "market",
-                "client_order_id": f"c-{time.time_ns()}"}
+        data = {
+            "symbol": "SAP",
+            "side": "sell" if i % 2 else "buy",
+            "quantity": 1,
+            "order_type": "market",
+            "client_order_id": f"c-{time.time_ns()}",
+        }
         close_old_connections()
         try:
             return _place.func(context, data)

@@ -27,9 +27,16 @@ async def handler(ws) -> None:
             message = json.loads(raw)
             if message.get("type") == "subscription" and message.get("event") == "subscribe":
                 for event_type in message.get("data", {}).get("event_types", []):
-                    await ws.send(json.dumps({"type": "system", "event": "subscription.confirmed",
-                                              "data": {"event_type": event_type, "client_id": client_id},
-                                              "correlation_id": message.get("correlation_id")}))
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "system",
+                                "event": "subscription.confirmed",
+                                "data": {"event_type": event_type, "client_id": client_id},
+                                "correlation_id": message.get("correlation_id"),
+                            }
+                        )
+                    )
                 subscribers.add(ws)
     finally:
         subscribers.discard(ws)

@@ -38,8 +38,9 @@ UNLIMITED = str(10**9)
 
 def server_env(*, budget: bool) -> dict[str, str]:
     env = base.env_for_server()
-    env.update(REALTIME_RATE_LIMIT_PER_SECOND="20", REALTIME_RATE_LIMIT_BURST="60",
-               REALTIME_HISTORY_MAX_EVENTS=str(HISTORY))
+    env.update(
+        REALTIME_RATE_LIMIT_PER_SECOND="20", REALTIME_RATE_LIMIT_BURST="60", REALTIME_HISTORY_MAX_EVENTS=str(HISTORY)
+    )
     if not budget:
         env.update(REALTIME_REPLAY_BUDGET=UNLIMITED, REALTIME_REPLAY_BUDGET_PER_USER=UNLIMITED)
     return env
@@ -91,19 +92,29 @@ async def neighbour(url: str, origin: str, cookie: str, seconds: float) -> dict:
                 await asyncio.sleep(delay)
             correlation = f"n{n}"
             sent = time.perf_counter()
-            await ws.send(json.dumps({"type": "user", "event": "refresh_portfolio", "data": {},
-                                      "correlation_id": correlation}))
+            await ws.send(
+                json.dumps({"type": "user", "event": "refresh_portfolio", "data": {}, "correlation_id": correlation})
+            )
             while True:
                 message = json.loads(await ws.recv())
-                if message.get("correlation_id") == correlation and message["event"] in ("refresh_portfolio.response", "error"):
+                if message.get("correlation_id") == correlation and message["event"] in (
+                    "refresh_portfolio.response",
+                    "error",
+                ):
                     break
             latencies.append((time.perf_counter() - sent) * 1000)
             if len(latencies) > 10 and latencies[-1] > 2 * statistics.median(latencies):
                 slow.append((round(sent - started, 2), round(latencies[-1], 1)))
             failed += message["data"].get("status") != "success"
             n += 1
-    return {"commands": len(latencies), "failed": failed, "p50_ms": percentile(latencies, 0.5),
-            "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies), "slow": slow}
+    return {
+        "commands": len(latencies),
+        "failed": failed,
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies),
+        "slow": slow,
+    }
 
 
 async def abuse_socket(url: str, origin: str, cookie: str, seconds: float, counts: dict) -> None:
@@ -125,8 +136,11 @@ async def abuse_socket(url: str, origin: str, cookie: str, seconds: float, count
             due = started + cycle / CYCLES_PER_SECOND
             if (delay := due - time.perf_counter()) > 0:
                 await asyncio.sleep(delay)
-            await ws.send(json.dumps({"type": "subscription", "event": "unsubscribe",
-                                      "data": {"event_types": ["market.price_update"]}}))
+            await ws.send(
+                json.dumps(
+                    {"type": "subscription", "event": "unsubscribe", "data": {"event_types": ["market.price_update"]}}
+                )
+            )
             await ws.send(json.dumps({**subscribe, "data": {**event_types, "since": since}}))
             while True:  # the replay, then the confirmation that ends it
                 text = await ws.recv(decode=True)
@@ -179,8 +193,11 @@ def measure(kind: str, cookie: str, abuse_cookie: str) -> dict:
 
 
 def table(results: dict) -> str:
-    rows = ["| replay budget | neighbour idle p50 / p99 ms | under abuse p50 / p99 ms | ratio p50 / p99 | "
-            "frames replayed | replays sent / refused | gateway CPU % under abuse |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| replay budget | neighbour idle p50 / p99 ms | under abuse p50 / p99 ms | ratio p50 / p99 | "
+        "frames replayed | replays sent / refused | gateway CPU % under abuse |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for kind, label in (("budget", "default (5000/min per socket, 20000/min per user)"), ("unlimited", "lifted")):
         r = results[kind]
         i, a, c = r["idle"], r["abused"], r["abuse"]
@@ -208,8 +225,10 @@ def main() -> dict:
     abuse_cookie = abuser_cookie()
     base.LOOP.run_until_complete(fill_history())
     results = {kind: measure(kind, cookie, abuse_cookie) for kind in ("budget", "unlimited")}
-    print(f"\nReplay abuse: {ABUSE_SOCKETS} sockets of one user, {SECONDS:.0f} s per phase, "
-          f"{os.cpu_count()} CPUs, history of {HISTORY} events\n")
+    print(
+        f"\nReplay abuse: {ABUSE_SOCKETS} sockets of one user, {SECONDS:.0f} s per phase, "
+        f"{os.cpu_count()} CPUs, history of {HISTORY} events\n"
+    )
     print(table(results))
     print("\nTargets:")
     print("\n".join(targets(results)))

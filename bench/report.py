@@ -25,18 +25,36 @@ def table(ours: dict, ref: dict) -> str:
         row(name, "p50 latency ms" + median, o["p50_ms"], r["p50_ms"])
         row(name, "p99 latency ms" + worst, o["p99_ms"], r["p99_ms"])
         row(name, "max latency ms" + worst, o["max_ms"], r["max_ms"])
-        row(name, "server CPU µs/delivery" + (" (all rounds)" if rounds else ""), o["cpu_us_per_delivery"],
-            r["cpu_us_per_delivery"])
+        row(
+            name,
+            "server CPU µs/delivery" + (" (all rounds)" if rounds else ""),
+            o["cpu_us_per_delivery"],
+            r["cpu_us_per_delivery"],
+        )
     row("slow", "server RSS growth MB", ours["slow"]["rss_growth_mb"], ref["slow"]["rss_growth_mb"])
     row("idle", "connections", ours["idle"]["connections"], ref["idle"]["connections"], 0)
     row("idle", "RSS KB/connection", ours["idle"]["rss_kb_per_connection"], ref["idle"]["rss_kb_per_connection"])
-    row("idle", "idle CPU % of a core, silent clients", ours["idle"]["idle_cpu_percent"], ref["idle"]["idle_cpu_percent"])
-    row("idle", "idle CPU % of a core, 30 s heartbeats", ours["idle"]["heartbeat_cpu_percent"], ref["idle"]["heartbeat_cpu_percent"])
+    row(
+        "idle",
+        "idle CPU % of a core, silent clients",
+        ours["idle"]["idle_cpu_percent"],
+        ref["idle"]["idle_cpu_percent"],
+    )
+    row(
+        "idle",
+        "idle CPU % of a core, 30 s heartbeats",
+        ours["idle"]["heartbeat_cpu_percent"],
+        ref["idle"]["heartbeat_cpu_percent"],
+    )
     row("idle", "seconds to connect all", ours["connect_seconds"], ref["connect_seconds"])
     for key, where in (("commands", "one process"), ("commands_two", "two processes")):
         c = ours[key]
-        rows.append(f"| commands, {where} | place_order at 100/s: answered/sent, ok | {c['answered']}/{c['sent']}, {c['succeeded']} ok | - | - |")
-        rows.append(f"| commands, {where} | round trip p50 / p99 / max ms | {fmt(c['p50_ms'])} / {fmt(c['p99_ms'])} / {fmt(c['max_ms'])} | - | - |")
+        rows.append(
+            f"| commands, {where} | place_order at 100/s: answered/sent, ok | {c['answered']}/{c['sent']}, {c['succeeded']} ok | - | - |"
+        )
+        rows.append(
+            f"| commands, {where} | round trip p50 / p99 / max ms | {fmt(c['p50_ms'])} / {fmt(c['p99_ms'])} / {fmt(c['max_ms'])} | - | - |"
+        )
     return "\n".join(rows)
 
 
@@ -46,14 +64,20 @@ def commands_ok(c: dict) -> bool:
 
 def targets(ours: dict, ref: dict) -> list[str]:
     checks = [
-        ("CPU/delivery ≤ 1.3× reference (steady)", ours["steady"]["cpu_us_per_delivery"] <= 1.3 * ref["steady"]["cpu_us_per_delivery"]),
+        (
+            "CPU/delivery ≤ 1.3× reference (steady)",
+            ours["steady"]["cpu_us_per_delivery"] <= 1.3 * ref["steady"]["cpu_us_per_delivery"],
+        ),
         ("burst delivered completely", ours["burst"]["lost"] == 0),
         ("steady p99 ≤ 60 ms", (ours["steady"]["p99_ms"] or 1e9) <= 60),
         ("steady nothing lost", ours["steady"]["lost"] == 0),
         ("idle < 30 KB RSS/connection", ours["idle"]["rss_kb_per_connection"] < 30),
         ("idle CPU < 5% of a core (silent clients)", ours["idle"]["idle_cpu_percent"] < 5),
         ("idle CPU < 5% of a core (clients sending the 30 s heartbeat)", ours["idle"]["heartbeat_cpu_percent"] < 5),
-        ("stopped reader raises others' p99 by ≤ 10 ms", (ours["slow"]["p99_ms"] or 1e9) - ours["steady"]["p99_ms_median"] <= 10),
+        (
+            "stopped reader raises others' p99 by ≤ 10 ms",
+            (ours["slow"]["p99_ms"] or 1e9) - ours["steady"]["p99_ms_median"] <= 10,
+        ),
         ("place_order p99 < 25 ms at 100/s, one process", commands_ok(ours["commands"])),
         ("place_order p99 < 25 ms at 100/s, two processes (one per core)", commands_ok(ours["commands_two"])),
     ]

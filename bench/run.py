@@ -63,11 +63,19 @@ class LoadGen:
 def env_for_server() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, CHANNEL_LAYER_PREFIX=PREFIX, DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY=SECRET_KEY, DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DJANGO_LOG_LEVEL="WARNING", MARKET_FEED_IN_PROCESS="0", MARKET_STATUS_INTERVAL="0",
-        REALTIME_MAX_CONNECTIONS_PER_USER="100000", REALTIME_RATE_LIMIT_PER_SECOND="1000",
-        REALTIME_RATE_LIMIT_BURST="1000", PYTHONUNBUFFERED="1",
+        DATABASE_URL=DATABASE_URL,
+        REDIS_URL=REDIS_URL,
+        CHANNEL_LAYER_PREFIX=PREFIX,
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_LOG_LEVEL="WARNING",
+        MARKET_FEED_IN_PROCESS="0",
+        MARKET_STATUS_INTERVAL="0",
+        REALTIME_MAX_CONNECTIONS_PER_USER="100000",
+        REALTIME_RATE_LIMIT_PER_SECOND="1000",
+        REALTIME_RATE_LIMIT_BURST="1000",
+        PYTHONUNBUFFERED="1",
     )
     return env
 
@@ -78,7 +86,9 @@ def create_database() -> None:
 
     base, name = DATABASE_URL.rsplit("/", 1)
     if not name.startswith("bench"):
-        sys.exit(f"BENCH_DATABASE_URL must name a database of the benchmark's own (bench...), not {name!r}: it is dropped.")
+        sys.exit(
+            f"BENCH_DATABASE_URL must name a database of the benchmark's own (bench...), not {name!r}: it is dropped."
+        )
     with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -87,13 +97,26 @@ def create_database() -> None:
 def setup_django() -> str:
     """Prepare the benchmark database and return a session cookie of the demo staff user."""
     env = env_for_server()
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "CHANNEL_LAYER_PREFIX", "DJANGO_DEBUG",
-                                            "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_LOG_LEVEL")})
+    os.environ.update(
+        {
+            k: env[k]
+            for k in (
+                "DATABASE_URL",
+                "REDIS_URL",
+                "CHANNEL_LAYER_PREFIX",
+                "DJANGO_DEBUG",
+                "DJANGO_SECRET_KEY",
+                "DJANGO_ALLOWED_HOSTS",
+                "DJANGO_LOG_LEVEL",
+            )
+        }
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aktienanalyse.settings")
     create_database()
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([PY, "manage.py", "demo_data", "--username", "bench"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [PY, "manage.py", "demo_data", "--username", "bench"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -109,8 +132,13 @@ def setup_django() -> str:
 def tick(n: int) -> dict:
     price = Decimal("187.35") + Decimal(n % 100) / 100
     return {
-        "symbol": "SAP", "isin": "DE0007164600", "price": price, "previous_price": price,
-        "change": Decimal("0.00"), "change_percent": Decimal("0.00"), "volume": n,
+        "symbol": "SAP",
+        "isin": "DE0007164600",
+        "price": price,
+        "previous_price": price,
+        "change": Decimal("0.00"),
+        "change_percent": Decimal("0.00"),
+        "volume": n,
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
         "source": f"bench:{int(time.time() * 1e6)}",
     }
@@ -167,11 +195,19 @@ def run_events(name: str, gen: LoadGen, pid: int, publisher, count: int, rate: f
     print(f"  {name}: {report}", file=sys.stderr, flush=True)
     expected = count * clients  # the clients of this server that read (the loadgen also holds the other's)
     return {
-        "scenario": name, "deliveries": report["received"], "expected": expected,
-        "lost": expected - report["received"], "deliveries_per_s": report["received"] / elapsed,
-        "p50_ms": report["p50_ms"], "p99_ms": report["p99_ms"], "max_ms": report["max_ms"],
-        "cpu_seconds": used, "cpu_us_per_delivery": used * 1e6 / max(report["received"], 1),
-        "rss_mb": rss_bytes(pid) / 2**20, "closes": report["closes"], "paused_received": report["paused_received"],
+        "scenario": name,
+        "deliveries": report["received"],
+        "expected": expected,
+        "lost": expected - report["received"],
+        "deliveries_per_s": report["received"] / elapsed,
+        "p50_ms": report["p50_ms"],
+        "p99_ms": report["p99_ms"],
+        "max_ms": report["max_ms"],
+        "cpu_seconds": used,
+        "cpu_us_per_delivery": used * 1e6 / max(report["received"], 1),
+        "rss_mb": rss_bytes(pid) / 2**20,
+        "closes": report["closes"],
+        "paused_received": report["paused_received"],
     }
 
 
@@ -187,13 +223,22 @@ def combine(rounds: list[dict]) -> dict:
         return max(values) if values else None
 
     return {
-        "scenario": rounds[0]["scenario"], "rounds": len(rounds), "deliveries": deliveries, "expected": expected,
-        "lost": expected - deliveries, "deliveries_per_s": statistics.median(r["deliveries_per_s"] for r in rounds),
-        "p50_ms": statistics.median(r["p50_ms"] or 0 for r in rounds), "p99_ms": worst("p99_ms"),
-        "p99_ms_median": statistics.median(r["p99_ms"] or 0 for r in rounds), "max_ms": worst("max_ms"),
-        "cpu_seconds": cpu, "cpu_us_per_delivery": cpu * 1e6 / max(deliveries, 1),
-        "cpu_us_per_round": [r["cpu_us_per_delivery"] for r in rounds], "rss_mb": rounds[-1]["rss_mb"],
-        "closes": rounds[-1]["closes"], "paused_received": rounds[-1]["paused_received"],
+        "scenario": rounds[0]["scenario"],
+        "rounds": len(rounds),
+        "deliveries": deliveries,
+        "expected": expected,
+        "lost": expected - deliveries,
+        "deliveries_per_s": statistics.median(r["deliveries_per_s"] for r in rounds),
+        "p50_ms": statistics.median(r["p50_ms"] or 0 for r in rounds),
+        "p99_ms": worst("p99_ms"),
+        "p99_ms_median": statistics.median(r["p99_ms"] or 0 for r in rounds),
+        "max_ms": worst("max_ms"),
+        "cpu_seconds": cpu,
+        "cpu_us_per_delivery": cpu * 1e6 / max(deliveries, 1),
+        "cpu_us_per_round": [r["cpu_us_per_delivery"] for r in rounds],
+        "rss_mb": rounds[-1]["rss_mb"],
+        "closes": rounds[-1]["closes"],
+        "paused_received": rounds[-1]["paused_received"],
     }
 
 
@@ -210,10 +255,19 @@ class Server:
         else:
             channel = f"{PREFIX}-reference"
             self.publisher = ReferencePublisher(channel)
-            command = [PY, str(BENCH / "reference_server.py"), "--port", str(self.port), "--redis", REDIS_URL,
-                       "--channel", channel]
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env_for_server(), stdout=self.log,
-                                            stderr=subprocess.STDOUT)
+            command = [
+                PY,
+                str(BENCH / "reference_server.py"),
+                "--port",
+                str(self.port),
+                "--redis",
+                REDIS_URL,
+                "--channel",
+                channel,
+            ]
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env_for_server(), stdout=self.log, stderr=subprocess.STDOUT
+            )
         self.url, self.origin = f"ws://127.0.0.1:{self.port}/ws/", f"http://127.0.0.1:{self.port}"
         self.first = 0  # the loadgen index of this server's first delivery client
 
@@ -222,8 +276,9 @@ class Server:
         return self.process.pid
 
     def connect(self, gen: LoadGen, cookie: str, n: int, **options) -> dict:
-        return gen.ask(cmd="connect", url=self.url, cookie=cookie, origin=self.origin, n=n, subscribe=True,
-                       batch=50, **options)
+        return gen.ask(
+            cmd="connect", url=self.url, cookie=cookie, origin=self.origin, n=n, subscribe=True, batch=50, **options
+        )
 
     def stop(self) -> None:
         stop(self.process, self.log)
@@ -243,8 +298,10 @@ def run_idle(gen: LoadGen, server: Server, cookie: str) -> dict:
     gen.ask(cmd="quiet")
     time.sleep(2)
     idle = {
-        "connections": answer["connected"], "rss_kb_per_connection": (rss - base) / 1024 / max(answer["connected"], 1),
-        "idle_cpu_percent": cpu_percent(server.pid, 5), "heartbeat_cpu_percent": heartbeat_cpu,
+        "connections": answer["connected"],
+        "rss_kb_per_connection": (rss - base) / 1024 / max(answer["connected"], 1),
+        "idle_cpu_percent": cpu_percent(server.pid, 5),
+        "heartbeat_cpu_percent": heartbeat_cpu,
     }
     gen.ask(cmd="close")
     time.sleep(2)
@@ -262,18 +319,23 @@ def run_delivery(gen: LoadGen, servers: dict[str, Server]) -> dict[str, dict]:
         for scenario, count, rate in (("burst", BURST, None), ("steady", STEADY_RATE * STEADY_SECONDS, STEADY_RATE)):
             for kind in order:
                 server = servers[kind]
-                result = run_events(f"{scenario} {kind} {number + 1}", gen, server.pid, server.publisher, count, rate, CLIENTS)
+                result = run_events(
+                    f"{scenario} {kind} {number + 1}", gen, server.pid, server.publisher, count, rate, CLIENTS
+                )
                 rounds[kind][scenario].append(result)
-    return {kind: {scenario: combine(runs) for scenario, runs in by_scenario.items()}
-            for kind, by_scenario in rounds.items()}
+    return {
+        kind: {scenario: combine(runs) for scenario, runs in by_scenario.items()}
+        for kind, by_scenario in rounds.items()
+    }
 
 
 def run_slow(gen: LoadGen, server: Server) -> dict:
     """One of the server's clients stops reading while the others take twice the steady rate."""
     gen.ask(cmd="pause", clients=[server.first])
     rss_before = rss_bytes(server.pid)
-    slow = run_events("slow", gen, server.pid, server.publisher, STEADY_RATE * STEADY_SECONDS * 2, STEADY_RATE * 2,
-                      CLIENTS - 1)
+    slow = run_events(
+        "slow", gen, server.pid, server.publisher, STEADY_RATE * STEADY_SECONDS * 2, STEADY_RATE * 2, CLIENTS - 1
+    )
     slow["rss_growth_mb"] = (rss_bytes(server.pid) - rss_before) / 2**20
     return slow
 
@@ -309,9 +371,26 @@ def run_all(gen: LoadGen, cookie: str) -> tuple[dict, dict]:
 
 
 def start_ours(port: int, log, env: dict[str, str] | None = None) -> subprocess.Popen:
-    command = [PY, "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "--ping-interval", "35",
-               "--ping-timeout", "30", "--websocket_connect_timeout", "30", "--websocket-max-message-size", str(64 * 1024),
-               "aktienanalyse.asgi:application"]
+    command = [
+        PY,
+        "-m",
+        "realtime.server",
+        "-v",
+        "0",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--ping-interval",
+        "35",
+        "--ping-timeout",
+        "30",
+        "--websocket_connect_timeout",
+        "30",
+        "--websocket-max-message-size",
+        str(64 * 1024),
+        "aktienanalyse.asgi:application",
+    ]
     return subprocess.Popen(command, cwd=ROOT, env=env or env_for_server(), stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -324,8 +403,15 @@ def run_commands_on_two(gen: LoadGen, cookie: str, commands: int, *, first: int)
     second = start_ours(port, log)
     try:
         wait_port(port, second)
-        opened = gen.ask(cmd="connect", url=f"ws://127.0.0.1:{port}/ws/", cookie=cookie,
-                         origin=f"http://127.0.0.1:{port}", n=5, subscribe=True, batch=5)
+        opened = gen.ask(
+            cmd="connect",
+            url=f"ws://127.0.0.1:{port}/ws/",
+            cookie=cookie,
+            origin=f"http://127.0.0.1:{port}",
+            n=5,
+            subscribe=True,
+            batch=5,
+        )
         indices = list(range(first - 5, first)) + list(range(opened["total"] - 5, opened["total"]))
         return gen.ask(cmd="commands", n=commands, rate=100, clients=indices, symbol="SAP")
     finally:

@@ -32,7 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     args.prefix.mkdir(parents=True, exist_ok=True)
     ports = [int(port) for port in args.ports.split(",") if port.strip()]
-    args.out.write_text(render(ports=ports, listen=args.listen, prefix=args.prefix.resolve(), static_root=args.static_root.resolve()))
+    args.out.write_text(
+        render(ports=ports, listen=args.listen, prefix=args.prefix.resolve(), static_root=args.static_root.resolve())
+    )
 
 
 if __name__ == "__main__":

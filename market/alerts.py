@@ -116,7 +116,9 @@ def alert_rules_evaluate(*, tick: PriceTick) -> list[AlertRule]:
         measured = _alert_measure(rule=rule, tick=tick, volume_baseline=baseline, prices=prices)
         if measured is None:
             continue
-        holds = measured <= rule.threshold if rule.condition == AlertRule.Condition.BELOW else measured >= rule.threshold
+        holds = (
+            measured <= rule.threshold if rule.condition == AlertRule.Condition.BELOW else measured >= rule.threshold
+        )
         if holds and rule.armed:
             rule.armed = False
             rule.trigger_count += 1

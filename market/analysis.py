@@ -71,9 +71,7 @@ def analysis_start(*, user: AbstractBaseUser, symbol: Any, analysis_type: Any, p
     instrument = instrument_for_symbol(symbol=symbol)
     if analysis_type not in ANALYSIS_TYPES:
         raise ValidationFailed(
-            "validation_error",
-            f"'analysis_type' must be one of {', '.join(ANALYSIS_TYPES)}.",
-            field="analysis_type",
+            "validation_error", f"'analysis_type' must be one of {', '.join(ANALYSIS_TYPES)}.", field="analysis_type"
         )
     clean, check, _ = ANALYSES[analysis_type]
     cleaned = clean(parameters=parameters)

@@ -46,7 +46,9 @@ def _instrument(raw: str | None) -> Instrument:
     if not symbol:
         raise ValidationFailed("missing_symbol", "'symbol' is required.", field="symbol")
     if not (symbol.isascii() and SYMBOL_RE.fullmatch(symbol)):
-        raise ValidationFailed("invalid_symbol", "'symbol' must be an instrument symbol (1-16 of A-Z, 0-9 and '.').", field="symbol")
+        raise ValidationFailed(
+            "invalid_symbol", "'symbol' must be an instrument symbol (1-16 of A-Z, 0-9 and '.').", field="symbol"
+        )
     try:
         return Instrument.objects.get(symbol=symbol)
     except Instrument.DoesNotExist:
@@ -61,7 +63,9 @@ class PriceBarsView(APIView):
             OpenApiParameter("symbol", OpenApiTypes.STR, required=True),
             OpenApiParameter("range", OpenApiTypes.STR, enum=list(BAR_RANGES), default="1h"),
             OpenApiParameter(
-                "bar", OpenApiTypes.STR, enum=list(BAR_SIZES),
+                "bar",
+                OpenApiTypes.STR,
+                enum=list(BAR_SIZES),
                 description=f"bar size; omitted: the smallest that covers the range in at most {MAX_BARS} bars",
             ),
         ],

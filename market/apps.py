@@ -14,7 +14,9 @@ class MarketConfig(AppConfig):
 
         checks.register(check_german_lexicon)
         # The market's events, published on commit.
-        signals.tick_recorded.connect(receivers.price_update_publish, sender=PriceTick, dispatch_uid="market.price_update")
+        signals.tick_recorded.connect(
+            receivers.price_update_publish, sender=PriceTick, dispatch_uid="market.price_update"
+        )
         signals.alert_fired.connect(receivers.alert_publish, sender=AlertRule, dispatch_uid="market.alert")
         signals.analysis_completed.connect(
             receivers.analysis_complete_publish, sender=Analysis, dispatch_uid="market.analysis_complete"

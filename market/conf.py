@@ -49,7 +49,9 @@ def symbol_map(raw: str, *, name: str) -> dict[str, str]:
             continue
         ours, sep, theirs = item.partition("=")
         if not sep or not ours.strip() or not theirs.strip():
-            raise ImproperlyConfigured(f"{name} must be a comma-separated list of SYMBOL=PROVIDER_SYMBOL; got {item.strip()!r}.")
+            raise ImproperlyConfigured(
+                f"{name} must be a comma-separated list of SYMBOL=PROVIDER_SYMBOL; got {item.strip()!r}."
+            )
         mapping[ours.strip().upper()] = theirs.strip()
     return mapping
 
@@ -80,9 +82,12 @@ DEFAULTS: dict[str, Any] = {
     # One key for the quote feed and `load_alpha_vantage`; ALPHA_VANTAGE_API_KEY, the name the
     # provider's own documentation uses, is read when the MARKET_ one is not set.
     "ALPHA_VANTAGE_API_KEY": (
-        os.environ.get("MARKET_ALPHA_VANTAGE_API_KEY", "").strip() or os.environ.get("ALPHA_VANTAGE_API_KEY", "").strip()
+        os.environ.get("MARKET_ALPHA_VANTAGE_API_KEY", "").strip()
+        or os.environ.get("ALPHA_VANTAGE_API_KEY", "").strip()
     ),
-    "ALPHA_VANTAGE_SYMBOLS": symbol_map(os.environ.get("MARKET_ALPHA_VANTAGE_SYMBOLS", ""), name="MARKET_ALPHA_VANTAGE_SYMBOLS"),
+    "ALPHA_VANTAGE_SYMBOLS": symbol_map(
+        os.environ.get("MARKET_ALPHA_VANTAGE_SYMBOLS", ""), name="MARKET_ALPHA_VANTAGE_SYMBOLS"
+    ),
     "ALPHA_VANTAGE_SUFFIX": os.environ.get("MARKET_ALPHA_VANTAGE_SUFFIX", ".DEX").strip(),
     "ALPHA_VANTAGE_CALLS_PER_MINUTE": _env_float("MARKET_ALPHA_VANTAGE_CALLS_PER_MINUTE", 5.0),
     "ALPHA_VANTAGE_CALLS_PER_DAY": _env_float("MARKET_ALPHA_VANTAGE_CALLS_PER_DAY", 25.0),

@@ -38,7 +38,9 @@ def price_history_seed(*, points: int = 240, seed: int | None = None) -> int:
     """
     for symbol, isin, name, price in DEMO_INSTRUMENTS:
         if not Instrument.objects.filter(symbol=symbol).exists() and not Instrument.objects.filter(isin=isin).exists():
-            Instrument.objects.create(symbol=symbol, isin=isin, name=name, last_price=price, last_price_at=timezone.now())
+            Instrument.objects.create(
+                symbol=symbol, isin=isin, name=name, last_price=price, last_price_at=timezone.now()
+            )
     interval = market_setting("FEED_INTERVAL")
     market = SimulatedMarket(
         interval=interval,
@@ -117,22 +119,13 @@ DEMO_NEWS = {
         (26, "en", "BASF cuts guidance as chemical demand slumps"),
         (60, "de", "BASF kündigt Stellenabbau an"),
     ],
-    "BMW": [
-        (12, "en", "BMW deliveries fall in China"),
-        (50, "de", "BMW erholt sich nach schwachem Quartal"),
-    ],
-    "DTE": [
-        (6, "de", "Telekom wächst in den USA kräftig"),
-        (48, "en", "Deutsche Telekom upgraded to buy"),
-    ],
+    "BMW": [(12, "en", "BMW deliveries fall in China"), (50, "de", "BMW erholt sich nach schwachem Quartal")],
+    "DTE": [(6, "de", "Telekom wächst in den USA kräftig"), (48, "en", "Deutsche Telekom upgraded to buy")],
     "MBG": [
         (4, "en", "Mercedes-Benz shares tumble after profit warning"),
         (36, "de", "Mercedes verfehlt Erwartungen im Quartal"),
     ],
-    "IFX": [
-        (10, "de", "Infineon senkt Umsatzprognose"),
-        (30, "en", "Infineon rallies as chip orders recover"),
-    ],
+    "IFX": [(10, "de", "Infineon senkt Umsatzprognose"), (30, "en", "Infineon rallies as chip orders recover")],
 }
 
 

@@ -74,7 +74,9 @@ def provider_from_settings(*, interval: float, seed: int | None = None, **option
             path = setting("REPLAY_FILE")
             if not path:
                 raise ImproperlyConfigured("the replay provider needs a CSV file: set MARKET_REPLAY_FILE")
-            return ReplayMarket(replay_rows_read(path), speed=setting("REPLAY_SPEED"), loop=bool(setting("REPLAY_LOOP")))
+            return ReplayMarket(
+                replay_rows_read(path), speed=setting("REPLAY_SPEED"), loop=bool(setting("REPLAY_LOOP"))
+            )
     except (ValueError, ReplayFileError) as exc:
         raise ImproperlyConfigured(f"market provider {name}: {exc}") from None
     raise ImproperlyConfigured(f"unknown market provider {name!r}")
@@ -133,7 +135,9 @@ class PriceFeed:
     async def run_round(self) -> int:
         """Ask the provider for one round of ticks and record them; return how many were recorded."""
         try:
-            quotes = await self._quotes(symbols=self.symbols, priced_only=getattr(self.provider, "needs_last_price", True))
+            quotes = await self._quotes(
+                symbols=self.symbols, priced_only=getattr(self.provider, "needs_last_price", True)
+            )
             ticks = await asyncio.to_thread(self._provider_ticks, quotes)
             recorded, unknown = await self._record(ticks=ticks, source=self.source)
         except Exception as exc:
@@ -159,7 +163,9 @@ class PriceFeed:
         """Return what the feed knows about itself and its provider, for the system status."""
         health = self.provider.health if isinstance(self.provider, ReportsHealth) else None
         problems = dict(health.symbol_problems) if health else {}
-        problems.update({symbol: "the provider quotes it, but no instrument has this symbol" for symbol in self.unknown_symbols})
+        problems.update(
+            {symbol: "the provider quotes it, but no instrument has this symbol" for symbol in self.unknown_symbols}
+        )
         return {
             "provider": self.source,
             "running": self.running,
@@ -215,7 +221,11 @@ class PriceFeed:
             self.running = False
             self._saved = None
             await asyncio.shield(self._store_report(running=False))
-            logger.info("price feed stopped after %d rounds%s", self.rounds, " (the provider has finished)" if self.finished else "")
+            logger.info(
+                "price feed stopped after %d rounds%s",
+                self.rounds,
+                " (the provider has finished)" if self.finished else "",
+            )
 
     def stop(self) -> None:
         self._stop.set()

@@ -32,7 +32,9 @@ def fundamentals_record_clean(record: Any) -> dict[str, Any]:
     source = text_clean(record.get("source"), field="source", max_length=32)
     currency = record.get("currency") or ""
     if not isinstance(currency, str) or (currency and not (len(currency.strip()) == 3 and currency.strip().isalpha())):
-        raise ValidationFailed("validation_error", "'currency' must be a three-letter code such as EUR.", field="currency")
+        raise ValidationFailed(
+            "validation_error", "'currency' must be a three-letter code such as EUR.", field="currency"
+        )
     as_of = _date(record.get("as_of"), field="as_of")
     cleaned: dict[str, Any] = {"symbol": symbol, "source": source, "currency": currency.strip().upper(), "as_of": as_of}
     for name, metric in METRICS.items():

@@ -55,10 +55,7 @@ METRICS = {
 # Metrics compared with the median of the other instruments' latest figures.
 PEER_METRICS = ("pe_ratio", "pb_ratio")
 # Stored and reported for context, not scored.
-CONTEXT_FIGURES = {
-    "eps": (-FIGURE_LIMIT + 1, FIGURE_LIMIT - 1),
-    "market_cap": (Decimal(1), Decimal(10) ** 20 - 1),
-}
+CONTEXT_FIGURES = {"eps": (-FIGURE_LIMIT + 1, FIGURE_LIMIT - 1), "market_cap": (Decimal(1), Decimal(10) ** 20 - 1)}
 # A peer verdict needs the value this share below (good) or above (bad) the peers' median.
 PEER_MARGIN = Decimal("0.2")
 # Net votes (positive minus negative) as a share of all checks that make a buy or a sell.
@@ -120,10 +117,14 @@ def _thresholds_clean(overrides: Any) -> dict[str, dict[str, str]]:
         given = overrides.get(name, {})
         field = f"parameters.thresholds.{name}"
         if not isinstance(given, dict) or not set(given) <= {"good", "bad"}:
-            raise ValidationFailed("validation_error", f"'{name}' thresholds must be an object with good and bad.", field=field)
+            raise ValidationFailed(
+                "validation_error", f"'{name}' thresholds must be an object with good and bad.", field=field
+            )
         pair = {}
         for key in ("good", "bad"):
-            value = figure_clean(given.get(key, configured[name][key]), field=f"{field}.{key}", low=metric.low, high=metric.high)
+            value = figure_clean(
+                given.get(key, configured[name][key]), field=f"{field}.{key}", low=metric.low, high=metric.high
+            )
             if value is None:
                 raise ValidationFailed("validation_error", f"'{field}.{key}' must be a number.", field=f"{field}.{key}")
             pair[key] = value
@@ -226,7 +227,12 @@ def fundamental_analysis_compute(
         better = "lower" if METRICS[name].lower_is_better else "higher"
         reasons.append(
             analysis_reason(
-                f"metric_{verdict}_{better}", votes[verdict], metric=name, value=value, good=pair["good"], bad=pair["bad"]
+                f"metric_{verdict}_{better}",
+                votes[verdict],
+                metric=name,
+                value=value,
+                good=pair["good"],
+                bad=pair["bad"],
             )
         )
         row: dict[str, Any] = {
@@ -245,7 +251,9 @@ def fundamental_analysis_compute(
             cast.append(votes[relative])
             row["peers"] = {"median": median, "count": len(others), "verdict": relative}
             reasons.append(
-                analysis_reason(f"peers_{relative}", votes[relative], metric=name, value=value, median=median, count=len(others))
+                analysis_reason(
+                    f"peers_{relative}", votes[relative], metric=name, value=value, median=median, count=len(others)
+                )
             )
         rows.append(row)
     score = sum(cast)
@@ -271,7 +279,12 @@ def fundamental_analysis_compute(
         "reasons": [
             *reasons,
             analysis_reason(
-                "data_age", None, as_of=fundamentals.as_of.isoformat(), days=age_days, source=fundamentals.source, freshness=fresh
+                "data_age",
+                None,
+                as_of=fundamentals.as_of.isoformat(),
+                days=age_days,
+                source=fundamentals.source,
+                freshness=fresh,
             ),
             analysis_reason(
                 f"fundamental_{recommendation}",
@@ -309,7 +322,9 @@ def fundamental_result_restore(result: dict[str, Any]) -> dict[str, Any]:
     return restored
 
 
-def fundamental_analysis_run(*, instrument: Instrument, parameters: dict[str, Any]) -> tuple[dict[str, Any], Decimal, str]:
+def fundamental_analysis_run(
+    *, instrument: Instrument, parameters: dict[str, Any]
+) -> tuple[dict[str, Any], Decimal, str]:
     """Score the instrument's latest stored figures."""
     fundamentals = fundamentals_latest(instrument=instrument)
     if fundamentals is None:

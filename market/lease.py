@@ -83,7 +83,11 @@ async def _wait(stopping: asyncio.Event, seconds: float) -> None:
 
 
 async def run_leased(
-    lease: Lease, work: Callable[[], Coroutine[Any, Any, None]], *, stop_work: Callable[[], None], stopping: asyncio.Event
+    lease: Lease,
+    work: Callable[[], Coroutine[Any, Any, None]],
+    *,
+    stop_work: Callable[[], None],
+    stopping: asyncio.Event,
 ) -> bool:
     """Stand by until `lease` is free, then run `work()` while holding it.
 

@@ -91,7 +91,7 @@ class Analysis(models.Model):
             models.CheckConstraint(
                 condition=Q(confidence_score__isnull=True) | Q(confidence_score__gte=0, confidence_score__lte=1),
                 name="analysis_confidence_unit_interval",
-            ),
+            )
         ]
 
     def __str__(self) -> str:
@@ -131,9 +131,7 @@ class AlertRule(models.Model):
         verbose_name = _("alert rule")
         verbose_name_plural = _("alert rules")
         ordering = ["created_at", "id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(threshold__gt=0), name="alertrule_threshold_positive"),
-        ]
+        constraints = [models.CheckConstraint(condition=Q(threshold__gt=0), name="alertrule_threshold_positive")]
 
     def __str__(self) -> str:
         return f"{self.instrument.symbol} {self.condition} {self.threshold}"
@@ -162,7 +160,9 @@ class Fundamentals(models.Model):
     roe = models.DecimalField(_("return on equity (percent)"), null=True, blank=True, **FIGURE_DIGITS)
     debt_to_equity = models.DecimalField(_("debt/equity ratio"), null=True, blank=True, **FIGURE_DIGITS)
     eps = models.DecimalField(_("earnings per share"), null=True, blank=True, **FIGURE_DIGITS)
-    eps_growth = models.DecimalField(_("earnings growth year on year (percent)"), null=True, blank=True, **FIGURE_DIGITS)
+    eps_growth = models.DecimalField(
+        _("earnings growth year on year (percent)"), null=True, blank=True, **FIGURE_DIGITS
+    )
     revenue_growth = models.DecimalField(
         _("revenue growth year on year (percent)"), null=True, blank=True, **FIGURE_DIGITS
     )
@@ -176,10 +176,12 @@ class Fundamentals(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["instrument", "as_of"], name="fundamentals_one_per_date"),
             models.CheckConstraint(
-                condition=Q(dividend_yield__isnull=True) | Q(dividend_yield__gte=0), name="fundamentals_yield_not_negative"
+                condition=Q(dividend_yield__isnull=True) | Q(dividend_yield__gte=0),
+                name="fundamentals_yield_not_negative",
             ),
             models.CheckConstraint(
-                condition=Q(debt_to_equity__isnull=True) | Q(debt_to_equity__gte=0), name="fundamentals_debt_not_negative"
+                condition=Q(debt_to_equity__isnull=True) | Q(debt_to_equity__gte=0),
+                name="fundamentals_debt_not_negative",
             ),
             models.CheckConstraint(
                 condition=Q(market_cap__isnull=True) | Q(market_cap__gt=0), name="fundamentals_market_cap_positive"

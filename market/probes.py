@@ -213,7 +213,9 @@ async def feed_facts() -> dict[str, Any]:
         report = feed.report() if feed else None
         if not running:
             reason = feed_start_error() or (
-                "the provider has nothing more to play" if feed and feed.finished else "the in-process feed is not running"
+                "the provider has nothing more to play"
+                if feed and feed.finished
+                else "the in-process feed is not running"
             )
     else:
         mode = "external"
@@ -228,8 +230,10 @@ async def feed_facts() -> dict[str, Any]:
         running = alive if state else tick_age is not None and tick_age <= market_setting("FEED_STALE_AFTER")
         if not running:
             reason = (
-                "no feed process has reported" if state is None
-                else "the feed process stopped" if not state.running
+                "no feed process has reported"
+                if state is None
+                else "the feed process stopped"
+                if not state.running
                 else f"the feed process has not reported for {round((now - state.updated_at).total_seconds())} s"
             )
     stale_after = report["stale_after_seconds"] if report else market_setting("FEED_STALE_AFTER")
@@ -241,7 +245,9 @@ async def feed_facts() -> dict[str, Any]:
         status = "offline"
     elif report and (report["reason"] or problems):
         status = "degraded"
-        reason = report["reason"] or "no usable quote for " + "; ".join(f"{s}: {p}" for s, p in sorted(problems.items()))
+        reason = report["reason"] or "no usable quote for " + "; ".join(
+            f"{s}: {p}" for s, p in sorted(problems.items())
+        )
     elif not fresh:
         status = "degraded"
         reason = f"no good answer from the provider for {answer_age} s" if answer_age is not None else "no tick yet"

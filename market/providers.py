@@ -117,7 +117,13 @@ def quote_volume(raw: object) -> int:
     """Return a provider's volume text as an int; raise BadQuote if it is not a whole non-negative number."""
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = Decimal(raw)
-    text = format(raw, "f") if isinstance(raw, Decimal) and raw.is_finite() else raw.strip() if isinstance(raw, str) else None
+    text = (
+        format(raw, "f")
+        if isinstance(raw, Decimal) and raw.is_finite()
+        else raw.strip()
+        if isinstance(raw, str)
+        else None
+    )
     if text is None or not re.fullmatch(r"[0-9]{1,19}", text):
         raise BadQuote(f"volume {str(raw)[:40]!r} is not a whole non-negative number")
     return int(text)

@@ -16,7 +16,15 @@ from typing import Any
 
 from django.utils import timezone
 
-from .polling import RATE_LIMIT_MIN_WAIT, Backoff, PolledMarket, SourceUnavailable, call_spacing, http_get_json, provider_text
+from .polling import (
+    RATE_LIMIT_MIN_WAIT,
+    Backoff,
+    PolledMarket,
+    SourceUnavailable,
+    call_spacing,
+    http_get_json,
+    provider_text,
+)
 from .providers import BadQuote, Tick, quote_price, quote_volume
 
 

@@ -51,18 +51,28 @@ def figure_clean(value: Any, *, field: str, low: Decimal, high: Decimal, places:
     """Return a figure as a Decimal within [low, high] with at most `places` decimals; None if empty."""
     if value is None or (isinstance(value, str) and value.strip() in EMPTY_FIGURES):
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)) or (isinstance(value, str) and len(value) > 40):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, str, Decimal))
+        or (isinstance(value, str) and len(value) > 40)
+    ):
         raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
     try:
         number = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
-        raise ValidationFailed("validation_error", f"'{field}' must be a number; got {str(value)[:40]!r}.", field=field) from None
+        raise ValidationFailed(
+            "validation_error", f"'{field}' must be a number; got {str(value)[:40]!r}.", field=field
+        ) from None
     if not number.is_finite():
         raise ValidationFailed("validation_error", f"'{field}' must be a finite number.", field=field)
     if not low <= number <= high:
-        raise ValidationFailed("validation_error", f"'{field}' must lie between {low} and {high}; got {number}.", field=field)
+        raise ValidationFailed(
+            "validation_error", f"'{field}' must lie between {low} and {high}; got {number}.", field=field
+        )
     if number != number.quantize(Decimal(1).scaleb(-places)):
-        raise ValidationFailed("validation_error", f"'{field}' may have at most {places} decimals; got {number}.", field=field)
+        raise ValidationFailed(
+            "validation_error", f"'{field}' may have at most {places} decimals; got {number}.", field=field
+        )
     return number
 
 
@@ -78,7 +88,9 @@ def text_clean(value: Any, *, field: str, max_length: int, required: bool = True
     if required and not value:
         raise ValidationFailed("validation_error", f"'{field}' must not be blank.", field=field)
     if len(value) > max_length:
-        raise ValidationFailed("validation_error", f"'{field}' may be at most {max_length} characters long.", field=field)
+        raise ValidationFailed(
+            "validation_error", f"'{field}' may be at most {max_length} characters long.", field=field
+        )
     return value
 
 

@@ -126,7 +126,9 @@ def replay_rows_read(path: str | Path) -> list[ReplayRow]:
         shown = problems[:MAX_REPORTED_PROBLEMS]
         more = len(problems) - len(shown)
         raise ReplayFileError(
-            f"replay file {path}: {len(problems)} bad row(s): " + "; ".join(shown) + (f"; and {more} more" if more else "")
+            f"replay file {path}: {len(problems)} bad row(s): "
+            + "; ".join(shown)
+            + (f"; and {more} more" if more else "")
         )
     if not rows:
         raise ReplayFileError(f"replay file {path}: it has a header but no rows")
@@ -144,7 +146,14 @@ class ReplayMarket:
     source = "replay"
     needs_last_price = False
 
-    def __init__(self, rows: list[ReplayRow], *, speed: float = 1.0, loop: bool = False, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        rows: list[ReplayRow],
+        *,
+        speed: float = 1.0,
+        loop: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if not rows:
             raise ValueError("a replay needs at least one row")
         if not speed > 0:
@@ -167,7 +176,9 @@ class ReplayMarket:
         if self.started_at is None:
             self.started_at = now
         self.health.symbol_problems = {
-            symbol: "in the replay file but not an instrument the feed moves" for symbol in self.file_symbols if symbol not in quotes
+            symbol: "in the replay file but not an instrument the feed moves"
+            for symbol in self.file_symbols
+            if symbol not in quotes
         }
         played = (now - self.started_at) * self.speed
         origin = self.rows[0].at

@@ -40,7 +40,9 @@ def instrument_for_symbol(*, symbol: Any) -> Instrument:
 
 def price_history_list(*, symbol: str, limit: int = 500) -> list[PriceTick]:
     """Return the newest `limit` ticks of an instrument, oldest first."""
-    ticks = list(PriceTick.objects.filter(instrument__symbol=symbol).select_related("instrument").order_by("-at", "-id")[:limit])
+    ticks = list(
+        PriceTick.objects.filter(instrument__symbol=symbol).select_related("instrument").order_by("-at", "-id")[:limit]
+    )
     ticks.reverse()
     return ticks
 
@@ -63,7 +65,9 @@ def feed_state_read(*, name: str) -> FeedState | None:
 def analysis_latest_list(*, symbol: str | None = None) -> list[Analysis]:
     """Return the newest completed analysis of each instrument (of one, with `symbol`)."""
     complete = Analysis.objects.filter(status=Analysis.Status.COMPLETE)
-    newest = complete.filter(instrument=OuterRef("instrument")).order_by("-completed_at", "-created_at").values("id")[:1]
+    newest = (
+        complete.filter(instrument=OuterRef("instrument")).order_by("-completed_at", "-created_at").values("id")[:1]
+    )
     latest = complete.filter(id=Subquery(newest)).select_related("instrument", "requested_by")
     if symbol is not None:
         latest = latest.filter(instrument__symbol=symbol)
@@ -114,9 +118,7 @@ def alert_rule_data(*, rule: AlertRule) -> dict[str, Any]:
 
 # Ranges and bar sizes of `price_bars_list`, in seconds; `all` spans the stored history.
 BAR_RANGES: dict[str, int | None] = {"15m": 900, "1h": 3600, "4h": 14400, "1d": 86400, "1w": 604800, "all": None}
-BAR_SIZES: dict[str, int] = {
-    "5s": 5, "15s": 15, "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400,
-}
+BAR_SIZES: dict[str, int] = {"5s": 5, "15s": 15, "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
 # Most bars one answer holds: the aggregation never returns more rows than this.
 MAX_BARS = 1000
 
@@ -169,7 +171,9 @@ class PriceBars:
     bars: list[PriceBar]
 
 
-def price_bars_list(*, instrument: Instrument, period: str, bar: str | None = None, end: datetime | None = None) -> PriceBars:
+def price_bars_list(
+    *, instrument: Instrument, period: str, bar: str | None = None, end: datetime | None = None
+) -> PriceBars:
     """Return an instrument's ticks in `period` up to `end` as bars of size `bar` (chosen when None).
 
     Bars start at whole multiples of their size since the epoch (UTC), so a bar keeps its place as
@@ -199,7 +203,9 @@ def price_bars_list(*, instrument: Instrument, period: str, bar: str | None = No
         return math.floor(end.timestamp() / size) - first_bucket(size) + 1
 
     if bar is None:
-        bar = next((name for name, size in BAR_SIZES.items() if bars_needed(size) <= MAX_BARS), next(reversed(BAR_SIZES)))
+        bar = next(
+            (name for name, size in BAR_SIZES.items() if bars_needed(size) <= MAX_BARS), next(reversed(BAR_SIZES))
+        )
     size = BAR_SIZES[bar]
     first, truncated = first_bucket(size), False
     if bars_needed(size) > MAX_BARS:
@@ -226,7 +232,14 @@ def price_bars_list(*, instrument: Instrument, period: str, bar: str | None = No
         for row in rows
     ]
     return PriceBars(
-        symbol=instrument.symbol, period=period, bar=bar, bar_seconds=size, start=start, end=end, truncated=truncated, bars=bars
+        symbol=instrument.symbol,
+        period=period,
+        bar=bar,
+        bar_seconds=size,
+        start=start,
+        end=end,
+        truncated=truncated,
+        bars=bars,
     )
 
 

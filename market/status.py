@@ -190,7 +190,9 @@ class StatusMonitor:
                     "response_time_ms": facts.get("response_time_ms") or 0.0,
                     "error_rate": facts["error_rate"],
                     "timestamp": status["timestamp"],
-                    "additional_info": {k: v for k, v in facts.items() if k not in ("status", "response_time_ms", "error_rate")},
+                    "additional_info": {
+                        k: v for k, v in facts.items() if k not in ("status", "response_time_ms", "error_rate")
+                    },
                 },
             )
             self.published[name] = (said, now)
@@ -231,7 +233,12 @@ class StatusMonitor:
             ("cpu_usage", "cpu_percent", "CPU_ALERT_PERCENT", "CPU_CRITICAL_PERCENT"),
         ):
             await self._resource_alert(
-                alert_type, metric, gateway.get(metric), market_setting(warning), market_setting(critical), status["timestamp"]
+                alert_type,
+                metric,
+                gateway.get(metric),
+                market_setting(warning),
+                market_setting(critical),
+                status["timestamp"],
             )
 
     async def _resource_alert(

@@ -65,7 +65,9 @@ def technical_history_check(*, instrument: Instrument, parameters: dict[str, int
         )
 
 
-def technical_analysis_compute(*, prices: list[Decimal], parameters: dict[str, int]) -> tuple[dict[str, Any], Decimal, str]:
+def technical_analysis_compute(
+    *, prices: list[Decimal], parameters: dict[str, int]
+) -> tuple[dict[str, Any], Decimal, str]:
     """Return the indicator result, confidence score and recommendation for a price series.
 
     Three indicators vote: the moving-average trend (+1 bullish, -1 bearish), RSI (+1 at or
@@ -90,7 +92,9 @@ def technical_analysis_compute(*, prices: list[Decimal], parameters: dict[str, i
     score = sum(votes.values())
     recommendation = "buy" if score >= 2 else "sell" if score <= -2 else "hold"
     agreeing_vote = {"buy": 1, "sell": -1, "hold": 0}[recommendation]
-    confidence = (Decimal(sum(1 for vote in votes.values() if vote == agreeing_vote)) / len(votes)).quantize(FOUR_PLACES)
+    confidence = (Decimal(sum(1 for vote in votes.values() if vote == agreeing_vote)) / len(votes)).quantize(
+        FOUR_PLACES
+    )
     result = {
         "indicators": {
             "last_price": prices[-1],
@@ -135,20 +139,24 @@ def technical_analysis_compute(*, prices: list[Decimal], parameters: dict[str, i
                 momentum_percent=momentum.quantize(FOUR_PLACES),
                 period=p["momentum_period"],
             ),
-            analysis_reason(
-                f"technical_{recommendation}", None, score=score, votes=len(votes), buy_at=2, sell_at=-2
-            ),
+            analysis_reason(f"technical_{recommendation}", None, score=score, votes=len(votes), buy_at=2, sell_at=-2),
         ],
     }
     return result, confidence, recommendation
 
 
-def technical_analysis_run(*, instrument: Instrument, parameters: dict[str, int]) -> tuple[dict[str, Any], Decimal, str]:
+def technical_analysis_run(
+    *, instrument: Instrument, parameters: dict[str, int]
+) -> tuple[dict[str, Any], Decimal, str]:
     """Compute a technical analysis from the instrument's stored price history."""
     ticks = list(
-        PriceTick.objects.filter(instrument=instrument).order_by("-at", "-id").values_list("price", "at")[:TECHNICAL_HISTORY_MAX]
+        PriceTick.objects.filter(instrument=instrument)
+        .order_by("-at", "-id")
+        .values_list("price", "at")[:TECHNICAL_HISTORY_MAX]
     )
     ticks.reverse()
-    result, confidence, recommendation = technical_analysis_compute(prices=[price for price, _ in ticks], parameters=parameters)
+    result, confidence, recommendation = technical_analysis_compute(
+        prices=[price for price, _ in ticks], parameters=parameters
+    )
     result["history_from"], result["history_to"] = isoformat(ticks[0][1]), isoformat(ticks[-1][1])
     return result, confidence, recommendation

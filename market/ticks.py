@@ -81,9 +81,18 @@ def price_ticks_record(*, ticks: Iterable[Tick], source: str) -> tuple[list[Pric
 
 def feed_state_save(*, name: str, report: dict[str, Any]) -> None:
     """Store what the feed reports about itself (see `PriceFeed.report`)."""
-    fields = {key: report[key] for key in (
-        "provider", "running", "symbol_problems", "last_answer_at", "retry_at", "interval_seconds", "stale_after_seconds"
-    )}
+    fields = {
+        key: report[key]
+        for key in (
+            "provider",
+            "running",
+            "symbol_problems",
+            "last_answer_at",
+            "retry_at",
+            "interval_seconds",
+            "stale_after_seconds",
+        )
+    }
     FeedState.objects.update_or_create(
         name=name, defaults={**fields, "reason": report["reason"] or "", "updated_at": timezone.now()}
     )

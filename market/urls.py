@@ -4,6 +4,4 @@ from . import api
 
 app_name = "market"
 
-urlpatterns = [
-    re_path(r"^bars/?$", api.PriceBarsView.as_view(), name="price-bars"),
-]
+urlpatterns = [re_path(r"^bars/?$", api.PriceBarsView.as_view(), name="price-bars")]

@@ -67,7 +67,9 @@ def portfolio_lock(*, portfolio_id: int | None = None, visible_to=None) -> Portf
     for_update = connection.ops.for_update_sql(of=("portfolio",)) if connection.features.has_select_for_update else ""
     # The columns by name, not `portfolio.*`: a prepared statement whose columns a migration
     # changed would fail ("cached plan must not change result type").
-    columns = ", ".join(f"portfolio.{connection.ops.quote_name(field.column)}" for field in Portfolio._meta.concrete_fields)
+    columns = ", ".join(
+        f"portfolio.{connection.ops.quote_name(field.column)}" for field in Portfolio._meta.concrete_fields
+    )
     rows = list(
         Portfolio.objects.raw(
             f"SELECT {columns}, member.user_id AS member_id FROM {Portfolio._meta.db_table} portfolio"
@@ -82,4 +84,3 @@ def portfolio_lock(*, portfolio_id: int | None = None, visible_to=None) -> Portf
     if not rows:
         raise Portfolio.DoesNotExist(f"Portfolio {portfolio_id} does not exist.")
     return PortfolioBook(rows[0], member_ids=member_ids)
-

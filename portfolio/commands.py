@@ -37,7 +37,11 @@ def _refresh(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
         }
         for portfolio in portfolios
     ]
-    return {"message": "Portfolio refreshed successfully", "message_code": "portfolio_refreshed", "portfolios": snapshots}
+    return {
+        "message": "Portfolio refreshed successfully",
+        "message_code": "portfolio_refreshed",
+        "portfolios": snapshots,
+    }
 
 
 @command("refresh_portfolio", permission=PORTFOLIO_VIEW_PERMISSION)

@@ -23,7 +23,9 @@ class Instrument(models.Model):
         verbose_name_plural = _("instruments")
         ordering = ["symbol"]
         constraints = [
-            models.CheckConstraint(condition=Q(last_price__isnull=True) | Q(last_price__gt=0), name="instrument_price_positive"),
+            models.CheckConstraint(
+                condition=Q(last_price__isnull=True) | Q(last_price__gt=0), name="instrument_price_positive"
+            ),
             models.CheckConstraint(condition=Q(symbol__regex=r"^[A-Z0-9.]{1,16}$"), name="instrument_symbol_format"),
         ]
 
@@ -59,9 +61,7 @@ class Portfolio(models.Model):
         verbose_name_plural = _("portfolios")
         ordering = ["pk"]
         permissions = [("supervise_portfolios", _("Can see and act on every portfolio, not only their own"))]
-        constraints = [
-            models.CheckConstraint(condition=Q(cash__gte=0), name="portfolio_cash_not_negative"),
-        ]
+        constraints = [models.CheckConstraint(condition=Q(cash__gte=0), name="portfolio_cash_not_negative")]
 
     def __str__(self) -> str:
         return self.name
@@ -118,9 +118,7 @@ class PositionCorrection(models.Model):
         verbose_name = _("position correction")
         verbose_name_plural = _("position corrections")
         ordering = ["-created_at", "-pk"]
-        constraints = [
-            models.CheckConstraint(condition=Q(quantity__gte=0), name="correction_quantity_not_negative"),
-        ]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gte=0), name="correction_quantity_not_negative")]
 
     def __str__(self) -> str:
         return f"{self.instrument.symbol}: {self.previous_quantity} → {self.quantity}"

@@ -144,7 +144,9 @@ def portfolio_valuation(*, portfolio: Portfolio, positions: Iterable[Position] |
     rows = []
     market_value = cost_basis = Decimal("0")
     if positions is None:
-        positions = Position.objects.filter(portfolio=portfolio).select_related("instrument").order_by("instrument__symbol")
+        positions = (
+            Position.objects.filter(portfolio=portfolio).select_related("instrument").order_by("instrument__symbol")
+        )
     else:
         positions = sorted(positions, key=lambda position: position.instrument.symbol)
     for position in positions:

@@ -234,7 +234,11 @@ def portfolio_refresh(*, book: PortfolioBook, correlation_id: str | None = None)
     """Send the whole portfolio (`portfolio_updated`, the `portfolio.update` event) and return that data."""
     snapshot = portfolio_snapshot(portfolio=book.portfolio, positions=book.positions.values())
     signals.portfolio_updated.send(
-        Portfolio, portfolio=book.portfolio, snapshot=snapshot, member_ids=book.member_ids, correlation_id=correlation_id
+        Portfolio,
+        portfolio=book.portfolio,
+        snapshot=snapshot,
+        member_ids=book.member_ids,
+        correlation_id=correlation_id,
     )
     return snapshot
 
@@ -257,13 +261,7 @@ def portfolio_refresh_revalue(*, portfolio_id: int, correlation_id: str | None =
 @computed_exactly
 @transaction.atomic
 def position_correct(
-    *,
-    portfolio_id: int,
-    instrument: Instrument,
-    quantity: Decimal,
-    avg_cost: Decimal | None,
-    reason: str,
-    actor: Actor,
+    *, portfolio_id: int, instrument: Instrument, quantity: Decimal, avg_cost: Decimal | None, reason: str, actor: Actor
 ) -> PositionCorrection:
     """Set a position to `quantity` (0 removes it) by hand, and record who did it, from where and why.
 
@@ -322,7 +320,11 @@ def position_correct(
             field="quantity",
         )
     portfolio.save(update_fields=["updated_at"])
-    mark = position_mark_price(position) if position is not None else (instrument.last_price or previous_avg_cost or Decimal("0"))
+    mark = (
+        position_mark_price(position)
+        if position is not None
+        else (instrument.last_price or previous_avg_cost or Decimal("0"))
+    )
     _position_changed(
         book=book,
         instrument=instrument,

@@ -54,7 +54,9 @@ class AnnouncementBoard:
             ]
         )()
         for pk, expires_at, data in stored:
-            self.current.setdefault(pk, (encode(envelope("system", "announcement", data, source_service=service_name)), expires_at))
+            self.current.setdefault(
+                pk, (encode(envelope("system", "announcement", data, source_service=service_name)), expires_at)
+            )
 
     def active(self) -> list[str]:
         """Return the frames of the current announcements, oldest first; forget the expired ones."""

@@ -29,7 +29,9 @@ def add_connection_arguments(parser: Any) -> None:
         default=os.environ.get("GATEWAY_TOKEN"),
         help="bearer token from `manage.py issue_token` (env GATEWAY_TOKEN; prefer it, arguments show in `ps`)",
     )
-    parser.add_argument("--session", default=os.environ.get("GATEWAY_SESSION"), help="a session id (env GATEWAY_SESSION)")
+    parser.add_argument(
+        "--session", default=os.environ.get("GATEWAY_SESSION"), help="a session id (env GATEWAY_SESSION)"
+    )
     parser.add_argument("--client-id", default=None, help="reconnect under this client id")
     parser.add_argument("--origin", default=None, help="Origin header (default: the server's own)")
 

@@ -72,8 +72,13 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
         self.lease = await get_leases().admit(user_id=user.pk, limit=self.config["MAX_CONNECTIONS_PER_USER"])
         connections.add(self.connection)
         get_revalidator().ensure_running()
-        logger.info("websocket connected: user=%s client_id=%s address=%s origin=%s",
-                    user.get_username(), self.client_id, self.remote_addr, origin)
+        logger.info(
+            "websocket connected: user=%s client_id=%s address=%s origin=%s",
+            user.get_username(),
+            self.client_id,
+            self.remote_addr,
+            origin,
+        )
         try:
             await self.fanout.join(messages.client_group(self.client_id), self)
             await self.fanout.join(messages.user_group(user.pk), self)
@@ -136,8 +141,13 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
         if self.client_id is None:
             return
         await self._release()
-        logger.info("websocket disconnected: user=%s client_id=%s address=%s code=%s",
-                    self.user.get_username(), self.client_id, self.remote_addr, code)
+        logger.info(
+            "websocket disconnected: user=%s client_id=%s address=%s code=%s",
+            self.user.get_username(),
+            self.client_id,
+            self.remote_addr,
+            code,
+        )
 
     async def _release(self) -> None:
         """Leave the connection table and every group, once."""
@@ -165,18 +175,24 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
             return
         if text_data is None:
             metrics.message_received("binary")
-            return self.send_error(ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED, "Only text frames with JSON are accepted."))
+            return self.send_error(
+                ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED, "Only text frames with JSON are accepted.")
+            )
         limit = self.config["MAX_MESSAGE_BYTES"]
         if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
             metrics.message_received("invalid")
-            return self.send_error(ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Messages are limited to {limit} bytes.", limit=limit))
+            return self.send_error(
+                ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Messages are limited to {limit} bytes.", limit=limit)
+            )
         try:
             message = parse_client_message(text_data)
         except ProtocolError as error:
             metrics.message_received("invalid")
             return self.send_error(error)
         metrics.message_received(message.type)
-        self.flow("received", message.correlation_id, message.event, logging.DEBUG if message.type == "ping" else logging.INFO)
+        self.flow(
+            "received", message.correlation_id, message.event, logging.DEBUG if message.type == "ping" else logging.INFO
+        )
         try:
             if message.type == "ping":
                 now = utc_now_iso()

@@ -130,7 +130,9 @@ def announcement_publish(
             "validation_error", f"'level' must be one of {', '.join(Announcement.Level.values)}.", field="level"
         )
     if expires_in is not None and (
-        isinstance(expires_in, bool) or not isinstance(expires_in, int) or not 1 <= expires_in <= ANNOUNCEMENT_LONGEST_EXPIRY
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int)
+        or not 1 <= expires_in <= ANNOUNCEMENT_LONGEST_EXPIRY
     ):
         raise ValidationFailed(
             "validation_error",
@@ -148,7 +150,10 @@ def announcement_publish(
         channel=channel,
     )
     frame = envelope(
-        "system", "announcement", announcement_data(announcement=announcement), source_service=settings.REALTIME["SERVICE_NAME"]
+        "system",
+        "announcement",
+        announcement_data(announcement=announcement),
+        source_service=settings.REALTIME["SERVICE_NAME"],
     )
     message_send_on_commit(
         to_all_message(

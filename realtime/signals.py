@@ -36,7 +36,11 @@ def notify_access_changed(user_ids) -> None:
 @receiver(user_logged_out)
 def close_sockets_of_ended_session(sender, request, user, **kwargs):
     if user is not None and request is not None and request.session.session_key:
-        message = {"type": ACCESS, "group": user_group(user.pk), "ended_session": session_fingerprint(request.session.session_key)}
+        message = {
+            "type": ACCESS,
+            "group": user_group(user.pk),
+            "ended_session": session_fingerprint(request.session.session_key),
+        }
         try:
             async_to_sync(asend_message)(message)
         except Exception:

@@ -47,7 +47,9 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not (_bearer_token_matches(request) or (user.is_authenticated and user.is_active and user.is_staff)):
         status = 403 if user.is_authenticated else 401
-        response = HttpResponse("Forbidden\n" if status == 403 else "Unauthorized\n", status=status, content_type="text/plain")
+        response = HttpResponse(
+            "Forbidden\n" if status == 403 else "Unauthorized\n", status=status, content_type="text/plain"
+        )
         if status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
@@ -148,7 +150,9 @@ def _monitoring_context(page: str, **context: object) -> dict[str, object]:
 @monitor_required
 def monitoring_page(request: HttpRequest) -> HttpResponse:
     """Show the live connections, event rates and recent errors of every gateway process."""
-    return render(request, "monitoring/connections.html", _monitoring_context("connections", snapshot=gateway_snapshot()))
+    return render(
+        request, "monitoring/connections.html", _monitoring_context("connections", snapshot=gateway_snapshot())
+    )
 
 
 @monitor_required

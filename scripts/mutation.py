@@ -68,20 +68,35 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_execution_table.py",
     ),
     "realtime/delivery/fanout.py": (
-        "tests/test_outbox_rules.py", "tests/test_outbox_event_marks.py", "tests/test_outbox_counters.py",
-        "tests/test_outbox_overflow_bound.py", "tests/test_outbox_failure_log.py", "tests/test_socket_writer_flow.py",
-        "tests/test_wire_format.py", "tests/test_high_frequency.py",
+        "tests/test_outbox_rules.py",
+        "tests/test_outbox_event_marks.py",
+        "tests/test_outbox_counters.py",
+        "tests/test_outbox_overflow_bound.py",
+        "tests/test_outbox_failure_log.py",
+        "tests/test_socket_writer_flow.py",
+        "tests/test_wire_format.py",
+        "tests/test_high_frequency.py",
     ),
-    "realtime/server/transport.py": ("tests/test_socket_writer.py", "tests/test_socket_writer_lookup.py", "tests/test_socket_writer_flow.py"),
+    "realtime/server/transport.py": (
+        "tests/test_socket_writer.py",
+        "tests/test_socket_writer_lookup.py",
+        "tests/test_socket_writer_flow.py",
+    ),
     "realtime/bus/inbound.py": (
         "tests/test_bus_messages.py",
         "tests/test_bus_inbound.py",
         "tests/test_bus_poison.py",
         "tests/test_bus_spec_defaults.py",
     ),
-    "realtime/bus/bridge.py": ("tests/test_bus_inbound.py", "tests/test_bus_poison.py", "tests/test_bus_spec_defaults.py"),
+    "realtime/bus/bridge.py": (
+        "tests/test_bus_inbound.py",
+        "tests/test_bus_poison.py",
+        "tests/test_bus_spec_defaults.py",
+    ),
     "realtime/connection/access.py": (
-        "tests/test_access_rules.py", "tests/test_access_session_sources.py", "tests/test_permission_cache_holders.py",
+        "tests/test_access_rules.py",
+        "tests/test_access_session_sources.py",
+        "tests/test_permission_cache_holders.py",
     ),
     "core/permissions.py": ("tests/test_permission_rules.py",),
     "realtime/connection/gate.py": ("tests/test_gate_rules.py",),
@@ -97,14 +112,28 @@ SCOPES: dict[str, tuple[str, ...]] = {
     # The handshake's origin check and credentials; the ASGI gate around them is tested through
     # the consumer (tests/test_handshake.py), too slow to mutate here.
     "realtime/connection/gate.py": (
-        "header", "bearer_key", "credentials", "parse_origin", "request_secure", "request_origin",
-        "trusted_origins", "origin_allowed",
+        "header",
+        "bearer_key",
+        "credentials",
+        "parse_origin",
+        "request_secure",
+        "request_origin",
+        "trusted_origins",
+        "origin_allowed",
     ),
     # The judgement of open sockets; the loop that applies it to them (Revalidator, check_consumers,
     # _apply_verdicts) is tested through real sockets (tests/test_access.py), too slow to mutate here.
     "realtime/connection/access.py": (
-        "Verdict.*", "account_flags", "token_session_key", "_live_tokens", "session_fingerprint",
-        "_live_sessions", "access_verdicts", "load_permissions", "PermissionCache.*", "session_auth_hash",
+        "Verdict.*",
+        "account_flags",
+        "token_session_key",
+        "_live_tokens",
+        "session_fingerprint",
+        "_live_sessions",
+        "access_verdicts",
+        "load_permissions",
+        "PermissionCache.*",
+        "session_auth_hash",
     ),
 }
 
@@ -206,7 +235,9 @@ def run(target: str, *, max_children: int, timeout: float) -> int:
     log = work / "mutmut.log"
     with log.open("w") as output:
         try:
-            status = subprocess.run(command, cwd=work, env=env, timeout=timeout, stdout=output, stderr=subprocess.STDOUT)
+            status = subprocess.run(
+                command, cwd=work, env=env, timeout=timeout, stdout=output, stderr=subprocess.STDOUT
+            )
         except subprocess.TimeoutExpired:
             print(f"   stopped after {timeout:.0f} s; the table counts what was tested", flush=True)
             return 1
@@ -258,8 +289,13 @@ def report(targets: list[str], *, diffs: bool) -> bool:
             f"{row.target:34} {row.total:7} {row.killed:6} {row.timeout:7} {row.survived:8} {row.no_tests:8}"
             f" {row.percent:6.1f}%"
         )
-    total = Score("all", *(sum(getattr(row, field) for row in rows) for field in ("killed", "survived", "timeout", "no_tests", "other")))
-    print(f"{'all':34} {total.total:7} {total.killed:6} {total.timeout:7} {total.survived:8} {total.no_tests:8} {total.percent:6.1f}%")
+    total = Score(
+        "all",
+        *(sum(getattr(row, field) for row in rows) for field in ("killed", "survived", "timeout", "no_tests", "other")),
+    )
+    print(
+        f"{'all':34} {total.total:7} {total.killed:6} {total.timeout:7} {total.survived:8} {total.no_tests:8} {total.percent:6.1f}%"
+    )
     for target in targets:
         names = survivors(target)
         if names:
@@ -268,7 +304,10 @@ def report(targets: list[str], *, diffs: bool) -> bool:
             print(f"  {name}")
             if diffs:
                 shown = subprocess.run(
-                    [sys.executable, "-m", "mutmut", "show", name], cwd=WORK / slug(target), capture_output=True, text=True
+                    [sys.executable, "-m", "mutmut", "show", name],
+                    cwd=WORK / slug(target),
+                    capture_output=True,
+                    text=True,
                 )
                 print("    " + shown.stdout.replace("\n", "\n    "))
     return all(row.total and row.percent >= MINIMUM_SCORE for row in rows)

@@ -69,7 +69,9 @@ def installed(python: str = sys.executable) -> dict[str, str]:
     """Return every distribution installed for `python` (pip included): canonical name: version."""
     output = subprocess.run(
         [python, "-m", "pip", "freeze", "--all", "--disable-pip-version-check"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     found: dict[str, str] = {}
     for line in output.splitlines():
@@ -83,7 +85,9 @@ def installed(python: str = sys.executable) -> dict[str, str]:
 
 def venv_problems(pins: dict[str, str], present: dict[str, str]) -> list[str]:
     """Compare what is installed with what the lock pins."""
-    problems = [f"installed but not locked: {name}=={version}" for name, version in sorted(present.items()) if name not in pins]
+    problems = [
+        f"installed but not locked: {name}=={version}" for name, version in sorted(present.items()) if name not in pins
+    ]
     for name, version in sorted(pins.items()):
         if name not in present:
             problems.append(f"locked but not installed: {name}=={version}")

@@ -15,12 +15,23 @@ from tests.fixtures.ws import login_cookie
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SYSTEM_ERROR = {
-    "error_id": "e", "service_name": "s", "error_type": "T", "error_message": "m", "severity": "error",
-    "user_affected": False, "timestamp": "2026-11-23T10:00:00Z",
+    "error_id": "e",
+    "service_name": "s",
+    "error_type": "T",
+    "error_message": "m",
+    "severity": "error",
+    "user_affected": False,
+    "timestamp": "2026-11-23T10:00:00Z",
 }
 PRICE_UPDATE = {
-    "symbol": "SAP", "isin": "DE0007164600", "price": Decimal("42.5"), "previous_price": Decimal("42"),
-    "change": Decimal("0.5"), "change_percent": Decimal("1.19"), "volume": 7, "timestamp": "2026-11-23T10:00:01Z",
+    "symbol": "SAP",
+    "isin": "DE0007164600",
+    "price": Decimal("42.5"),
+    "previous_price": Decimal("42"),
+    "change": Decimal("0.5"),
+    "change_percent": Decimal("1.19"),
+    "volume": 7,
+    "timestamp": "2026-11-23T10:00:01Z",
     "source": "django-feed",
 }
 
@@ -69,20 +80,40 @@ async def test_lost_permission_stops_the_matching_events_at_once(ws_connect, ope
     await sync_to_async(operator_user.user_permissions.remove)(permission)
 
     removed = await client.receive_event("subscription.removed", timeout=5)
-    assert removed["data"] == {"event_type": "system.error", "client_id": confirmed["data"]["client_id"], "reason": "permission_revoked"}
+    assert removed["data"] == {
+        "event_type": "system.error",
+        "client_id": confirmed["data"]["client_id"],
+        "reason": "permission_revoked",
+    }
     from realtime.delivery.dispatch import asend_event
 
     (marker_type,) = await client.subscribe("market.alert")
     assert marker_type["event"] == "subscription.confirmed"
     await asend_event(
         "system.error",
-        {"error_id": "e", "service_name": "s", "error_type": "T", "error_message": "m", "severity": "error",
-         "user_affected": False, "timestamp": "2026-11-23T10:00:00Z"},
+        {
+            "error_id": "e",
+            "service_name": "s",
+            "error_type": "T",
+            "error_message": "m",
+            "severity": "error",
+            "user_affected": False,
+            "timestamp": "2026-11-23T10:00:00Z",
+        },
     )
-    await asend_event("market.alert", {
-        "alert_type": "price_threshold", "symbol": "MARK", "message": "marker", "severity": "info",
-        "trigger_value": Decimal(1), "current_value": Decimal(1), "threshold": Decimal(1),
-        "timestamp": "2026-11-23T10:00:00Z"})
+    await asend_event(
+        "market.alert",
+        {
+            "alert_type": "price_threshold",
+            "symbol": "MARK",
+            "message": "marker",
+            "severity": "info",
+            "trigger_value": Decimal(1),
+            "current_value": Decimal(1),
+            "threshold": Decimal(1),
+            "timestamp": "2026-11-23T10:00:00Z",
+        },
+    )
     await client.nothing_before({"event": "market.alert", "data": {"symbol": "MARK"}})
     await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.error"]}})
     assert (await client.receive())["event"] == "permission_denied"
@@ -153,15 +184,25 @@ def test_the_connection_table_keeps_its_sockets_by_session_as_they_come_and_go()
     consumers = [object() for _ in range(3)]
 
     def connection(consumer, session):
-        return Connection(client_id="c", user_id=session[0], username="u", remote_addr=None, origin=None,
-                          connected_at=None, subscriptions=set(), consumer=consumer, session=session)
+        return Connection(
+            client_id="c",
+            user_id=session[0],
+            username="u",
+            remote_addr=None,
+            origin=None,
+            connected_at=None,
+            subscriptions=set(),
+            consumer=consumer,
+            session=session,
+        )
 
     desk, laptop = (7, "session-a", "hash-a"), (7, "session-b", "hash-a")
     table.add(connection(consumers[0], desk))
     table.add(connection(consumers[1], desk))
     table.add(connection(consumers[2], laptop))
     assert {key: sorted(id(c.consumer) for c in group) for key, group in table.sessions().items()} == {
-        desk: sorted(id(c) for c in consumers[:2]), laptop: [id(consumers[2])]
+        desk: sorted(id(c) for c in consumers[:2]),
+        laptop: [id(consumers[2])],
     }
     table.add(connection(consumers[1], laptop))  # registered again under another session: moves
     table.remove(consumers[0])

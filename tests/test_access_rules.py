@@ -26,7 +26,6 @@ from tests.fixtures.users import grant
 PERMISSION = "trading.add_order"
 
 
-
 # (verdict, socket permissions, socket user flags, verdict user flags, changes?)
 def flagged(active=True, staff=True, superuser=False):
     return SimpleNamespace(is_active=active, is_staff=staff, is_superuser=superuser)
@@ -135,7 +134,9 @@ def test_sessions_of_a_non_database_engine_are_asked_of_their_store(settings, st
     store["x"] = 1
     store.create()
 
-    verdicts = access_verdicts([(staff_user.pk, store.session_key, staff_user.get_session_auth_hash())], with_permissions=False)
+    verdicts = access_verdicts(
+        [(staff_user.pk, store.session_key, staff_user.get_session_auth_hash())], with_permissions=False
+    )
 
     assert verdicts[(staff_user.pk, store.session_key)] == Verdict(False, CloseCode.SESSION_ENDED, "session ended")
 
@@ -204,5 +205,8 @@ def test_a_reconnect_handshake_is_three_statements_in_one_hop(client, staff_user
     assert len(queries.captured_queries) == 3, [q["sql"] for q in queries.captured_queries]
 
     # another user's id is not taken over, and an anonymous handshake claims nothing
-    assert handshake(session_key=session_key, token_key=None, requested_client_id=theirs)["client_id"] not in (theirs, first)
+    assert handshake(session_key=session_key, token_key=None, requested_client_id=theirs)["client_id"] not in (
+        theirs,
+        first,
+    )
     assert "client_id" not in handshake(session_key=None, token_key=None, requested_client_id=first)

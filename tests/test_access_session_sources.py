@@ -54,7 +54,6 @@ def test_sessions_of_another_engine_are_each_asked_of_their_own_store(settings, 
     assert verdicts == {alive[:2]: Verdict(True), ended[:2]: ENDED}
 
 
-
 def test_an_expired_database_session_has_ended_though_its_row_is_still_there(staff_user, other_staff_user):
     alive = login(DatabaseSessionStore, staff_user)
     expired = login(DatabaseSessionStore, other_staff_user)

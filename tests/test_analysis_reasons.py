@@ -47,7 +47,10 @@ def test_a_technical_result_names_each_indicators_finding_and_the_decision_by_co
     assert [r["code"] for r in reasons] == ["trend_bullish", "rsi_neutral", "momentum_rising", "technical_buy"]
     assert [r["vote"] for r in reasons] == [1, 0, 1, None]
     trend, rsi, momentum, decision = (r["params"] for r in reasons)
-    assert (trend["sma_short"], trend["sma_long"]) == (result["indicators"]["sma_short"], result["indicators"]["sma_long"])
+    assert (trend["sma_short"], trend["sma_long"]) == (
+        result["indicators"]["sma_short"],
+        result["indicators"]["sma_long"],
+    )
     assert (trend["short_window"], trend["long_window"]) == (PARAMETERS["short_window"], PARAMETERS["long_window"])
     assert (rsi["rsi"], rsi["oversold"], rsi["overbought"]) == (result["indicators"]["rsi"], 30, 70)
     assert momentum["momentum_percent"] == result["indicators"]["momentum_percent"]
@@ -90,7 +93,10 @@ def test_a_sentiment_result_names_the_polarity_counts_and_the_decision():
 
     polarity, decision = result["reasons"]
     assert polarity["code"] == "sentiment_polarity"
-    assert {k: polarity["params"][k] for k in ("positive", "neutral", "negative", "items")} == {**result["polarity"], "items": 2}
+    assert {k: polarity["params"][k] for k in ("positive", "neutral", "negative", "items")} == {
+        **result["polarity"],
+        "items": 2,
+    }
     assert decision == {
         "code": f"sentiment_{recommendation}",
         "params": {"score": result["score"], "buy_at": D("0.15"), "sell_at": D("-0.15")},
@@ -103,8 +109,14 @@ def test_a_stored_result_lists_its_reasons_with_numbers_again(staff_user):
     sap = make_instrument()
     result, confidence, recommendation = technical_analysis_compute(prices=zigzag(100, 2, 1, 60), parameters=PARAMETERS)
     stored = Analysis.objects.create(
-        instrument=sap, requested_by=staff_user, analysis_type="technical", parameters=PARAMETERS,
-        status=Analysis.Status.COMPLETE, result=result, confidence_score=confidence, recommendation=recommendation,
+        instrument=sap,
+        requested_by=staff_user,
+        analysis_type="technical",
+        parameters=PARAMETERS,
+        status=Analysis.Status.COMPLETE,
+        result=result,
+        confidence_score=confidence,
+        recommendation=recommendation,
         completed_at=timezone.now(),
     )
     stored.refresh_from_db()  # through JSON: Decimals come back as strings
@@ -132,5 +144,7 @@ def test_the_english_reason_and_error_texts_differ_from_the_german_with_the_same
 
     same = sorted(key for key in german if german[key] == english[key])
     assert same == []
-    differing = sorted(key for key in german if sorted(PLACEHOLDER.findall(german[key])) != sorted(PLACEHOLDER.findall(english[key])))
+    differing = sorted(
+        key for key in german if sorted(PLACEHOLDER.findall(german[key])) != sorted(PLACEHOLDER.findall(english[key]))
+    )
     assert differing == []

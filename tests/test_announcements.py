@@ -67,7 +67,11 @@ async def test_an_operators_announcement_reaches_every_open_connection_subscribe
     assert (result["message"], result["level"], result["announced_by"]) == ("Wartung um 18 Uhr", "warning", "olga")
     assert result["expires_at"] > result["timestamp"]
     stored = await Announcement.objects.aget()
-    assert (stored.channel, stored.announced_by_id, str(stored.pk)) == ("websocket", announcer.pk, result["announcement_id"])
+    assert (stored.channel, stored.announced_by_id, str(stored.pk)) == (
+        "websocket",
+        announcer.pk,
+        result["announcement_id"],
+    )
 
 
 async def test_only_holders_of_the_announce_permission_may_announce(ws_connect, staff_user, operator_user):
@@ -119,7 +123,9 @@ async def test_a_connection_opened_later_gets_the_current_announcements_only(ws_
     operator = await connect(ws_connect, announcer)
     await operator.command("announce", {"message": "nur jetzt"})
     current = (await operator.command("announce", {"message": "bis heute Abend", "expires_in": 3600}))["data"]["result"]
-    await Announcement.objects.acreate(message="vorbei", level="info", channel="console", expires_at="2020-01-01T00:00Z")
+    await Announcement.objects.acreate(
+        message="vorbei", level="info", channel="console", expires_at="2020-01-01T00:00Z"
+    )
 
     # when someone connects afterwards
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
@@ -138,6 +144,7 @@ async def test_an_announcement_stored_before_the_process_started_is_sent_to_new_
     from realtime import announcements
 
     from realtime.delivery import fanout
+
     board = announcements._boards.get(fanout.get_fanout())
     if board is not None:
         board.current.clear()  # as in a process started afterwards
@@ -156,7 +163,11 @@ def test_manage_py_announce_validates_and_records_the_console_as_sender():
     call_command("announce", "Wartung", "--level", "critical")
     stored = Announcement.objects.get()
     assert (stored.message, stored.level, stored.channel, stored.announced_by, stored.expires_at) == (
-        "Wartung", "critical", "console", None, None,
+        "Wartung",
+        "critical",
+        "console",
+        None,
+        None,
     )
 
 
@@ -196,7 +207,10 @@ def test_manage_py_announce_reaches_the_connections_of_every_gateway_process(tmp
         await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "manage.py", "announce", "Wartung in 5 Minuten", "--level", "warning"],
-            cwd=BASE_DIR, env=env, check=True, capture_output=True,
+            cwd=BASE_DIR,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         received = []
         for ws in sockets:

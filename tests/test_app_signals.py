@@ -65,21 +65,34 @@ def test_a_market_buy_sends_created_then_filled_with_the_order_its_members_and_t
     [(sender, sent)] = created
     assert sender is Order
     assert (sent["order"].pk, sent["order_status"], sent["member_ids"], sent["correlation_id"]) == (
-        order.pk, OrderStatus.PENDING, [trader.pk], "corr-1",
+        order.pk,
+        OrderStatus.PENDING,
+        [trader.pk],
+        "corr-1",
     )
     [(sender, sent)] = filled
     assert sender is Order and isinstance(sent["fill"], Fill)
     assert (sent["order"].pk, sent["fill"].quantity, sent["fill"].price, sent["member_ids"]) == (
-        order.pk, D("2"), D("200.00"), [trader.pk],
+        order.pk,
+        D("2"),
+        D("200.00"),
+        [trader.pk],
     )
     [(sender, sent)] = position
     assert sender is Portfolio
     assert (sent["portfolio"].pk, sent["instrument"], sent["action"], sent["previous_quantity"], sent["quantity"]) == (
-        portfolio.pk, sap, "buy", D("0"), D("2"),
+        portfolio.pk,
+        sap,
+        "buy",
+        D("0"),
+        D("2"),
     )
     [(sender, sent)] = value
     assert (sent["trigger_reason"], sent["previous"], sent["current"], sent["member_ids"]) == (
-        "order_filled", D("10000.00"), D("9999.00"), [trader.pk],  # 400 EUR of SAP held for 401 EUR paid
+        "order_filled",
+        D("10000.00"),
+        D("9999.00"),
+        [trader.pk],  # 400 EUR of SAP held for 401 EUR paid
     )
 
 
@@ -122,7 +135,10 @@ def test_a_tick_executes_resting_orders_then_revalues_and_each_event_follows_in_
     assert Order.objects.get(pk=order.pk).status == OrderStatus.FILLED
     [(_, sent)] = ticked
     assert (sent["instrument"].pk, sent["instrument"].last_price, sent["price"], sent["tick"].price) == (
-        sap.pk, D("189.50"), D("189.50"), D("189.50"),
+        sap.pk,
+        D("189.50"),
+        D("189.50"),
+        D("189.50"),
     )
 
 
@@ -204,12 +220,16 @@ def test_cancelling_in_the_admin_sends_the_events_the_cancel_command_sends(
     [admin_data] = published.data("trading.order_cancelled")
     assert set(admin_data) == set(socket_data) and socket_data["cancel_reason"] == "cancelled by user"
     assert (admin_data["order_id"], admin_data["cancel_reason"], admin_data["remaining_quantity"]) == (
-        str(by_admin.pk), "cancelled in the admin", D("1"),
+        str(by_admin.pk),
+        "cancelled in the admin",
+        D("1"),
     )
 
 
 @pytest.mark.django_db
-def test_the_admin_changes_no_cash_position_or_price_and_deletes_no_portfolio(admin_client, portfolio_with_position, sap):
+def test_the_admin_changes_no_cash_position_or_price_and_deletes_no_portfolio(
+    admin_client, portfolio_with_position, sap
+):
     portfolio_form = admin_client.get(reverse("admin:portfolio_portfolio_change", args=[portfolio_with_position.pk]))
     instrument_form = admin_client.get(reverse("admin:portfolio_instrument_change", args=[sap.pk]))
 

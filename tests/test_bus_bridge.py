@@ -13,7 +13,14 @@ import redis
 
 from realtime.delivery import messages
 from core.times import utc_now_iso
-from tests.fixtures.bus import gateway_layer, new_bus, publish_marker, shared_redis_url, spec_command_response, spec_price_update
+from tests.fixtures.bus import (
+    gateway_layer,
+    new_bus,
+    publish_marker,
+    shared_redis_url,
+    spec_command_response,
+    spec_price_update,
+)
 from tests.fixtures.servers import BASE_DIR
 from tests.fixtures.waiting import aeventually
 
@@ -77,7 +84,9 @@ async def test_event_reaches_only_subscribers_of_its_type(gateways, live_clients
     alerts = await live_clients(process_b, staff_user)
     await prices.subscribe("market.price_update")
     await alerts.subscribe("market.alert", "market.price_update")
-    await alerts.send({"type": "subscription", "event": "unsubscribe", "data": {"event_types": ["market.price_update"]}})
+    await alerts.send(
+        {"type": "subscription", "event": "unsubscribe", "data": {"event_types": ["market.price_update"]}}
+    )
     await alerts.receive_event("subscription.removed")
     symbol = unique_symbol()
 
@@ -229,7 +238,8 @@ async def test_bridges_outside_the_gateways_deliver_each_bus_event_once(gateways
         lease = f"{bus.layer_prefix}:bus:bridge-leader"
         await aeventually(
             lambda: probe.pubsub_numsub(bus.events_channel)[0][1] == 2 and probe.get(lease),
-            timeout=30, message="both bridges subscribed and a leader elected",
+            timeout=30,
+            message="both bridges subscribed and a leader elected",
         )
         symbols = [unique_symbol() for _ in range(5)]
 
@@ -310,10 +320,16 @@ async def test_gateways_on_a_channel_layer_sharded_over_two_redis_hosts_deliver_
                 "market.price_update", {**data, "symbol": unique_symbol()}, target_client=client.client_id
             )
             await layer.group_send(marker["group"], marker)
-            await client.nothing_before_all([
-                publish_marker(bus, client),
-                {"event": "market.price_update", "target_client": client.client_id, "data": {"symbol": marker["symbol"]}},
-            ])
+            await client.nothing_before_all(
+                [
+                    publish_marker(bus, client),
+                    {
+                        "event": "market.price_update",
+                        "target_client": client.client_id,
+                        "data": {"symbol": marker["symbol"]},
+                    },
+                ]
+            )
         for shard in shards:  # groups and channels live as keys (core) or subscriptions (pubsub)
             probe = redis.Redis.from_url(shard.url)
             used = probe.keys(f"{bus.layer_prefix}*") + probe.pubsub_channels(f"{bus.layer_prefix}*")

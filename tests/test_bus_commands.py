@@ -43,7 +43,10 @@ async def test_forwarded_command_is_answered_by_an_external_service_through_the_
         client.client_id,
     )
     assert response["data"]["status"] == "success"
-    assert response["data"]["result"] == {"echo": {"symbol": "SAP", "threshold": Decimal("0.75")}, "handled_by": "stand-in"}
+    assert response["data"]["result"] == {
+        "echo": {"symbol": "SAP", "threshold": Decimal("0.75")},
+        "handled_by": "stand-in",
+    }
 
 
 async def test_forwarded_command_answer_reaches_the_sender_not_another_client_on_another_process(
@@ -87,7 +90,9 @@ async def test_same_command_is_never_forwarded_twice(gateways, live_clients, sta
     assert [c["correlation_id"] for c in service.commands] == ["once", "twice"]
 
 
-async def test_forwarded_command_without_a_listening_service_gets_service_unavailable(gateways, live_clients, staff_user):
+async def test_forwarded_command_without_a_listening_service_gets_service_unavailable(
+    gateways, live_clients, staff_user
+):
     # given a gateway on a bus where no external service listens
     bus = new_bus(shared_redis_url())
     (process,) = gateways(bus, count=1, BUS_FORWARDED_COMMANDS=FORWARDED)

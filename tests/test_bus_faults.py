@@ -90,9 +90,7 @@ async def test_redis_outage_keeps_processes_up_refuses_bus_commands_and_delivery
 
     # then bus events reach both processes' clients again within 5 s, on their own
     for client in (on_a, on_b):
-        took = await first_price_after(
-            client, lambda symbol: _publish(bus, symbol), RECOVERY_LIMIT
-        )
+        took = await first_price_after(client, lambda symbol: _publish(bus, symbol), RECOVERY_LIMIT)
         print(f"bus delivery resumed {took:.2f}s after Redis came back")
         assert took < RECOVERY_LIMIT
 
@@ -128,7 +126,9 @@ async def _publish(bus, symbol: str) -> None:
     bus.publish(spec_price_update(symbol, 1.0))
 
 
-async def test_clients_of_a_dead_gateway_reconnect_to_another_and_carry_on(gateways, live_clients, staff_user, other_staff_user):
+async def test_clients_of_a_dead_gateway_reconnect_to_another_and_carry_on(
+    gateways, live_clients, staff_user, other_staff_user
+):
     # given two gateways, a client on each
     bus = new_bus(shared_redis_url())
     process_a, process_b = gateways(bus)
@@ -165,8 +165,12 @@ async def place_order(client, correlation_id: str, side: str = "buy") -> list[di
     after it (through the channel layer), so every frame up to all three is kept.
     """
     await client.send(
-        {"type": "user", "event": "place_order", "correlation_id": correlation_id,
-         "data": {"symbol": "SAP", "side": side, "quantity": 1, "order_type": "market"}}
+        {
+            "type": "user",
+            "event": "place_order",
+            "correlation_id": correlation_id,
+            "data": {"symbol": "SAP", "side": side, "quantity": 1, "order_type": "market"},
+        }
     )
     seen: dict[str, dict] = {}
 
@@ -225,9 +229,14 @@ async def test_orders_placed_while_redis_is_down_reach_open_sockets_live_and_num
     # and a client that replays from before the outage is told to reload
     again = await live_clients(process, trader)
     await again.send(
-        {"type": "subscription", "event": "subscribe",
-         "data": {"event_types": ["trading.order_created"],
-                  "since": {"trading.order_created": {"seq": before[0]["seq"], "epoch": before[0]["epoch"]}}}}
+        {
+            "type": "subscription",
+            "event": "subscribe",
+            "data": {
+                "event_types": ["trading.order_created"],
+                "since": {"trading.order_created": {"seq": before[0]["seq"], "epoch": before[0]["epoch"]}},
+            },
+        }
     )
     replied = await again.receive_event("subscription.confirmed")
     assert replied["data"]["recovered"] is False and replied["data"]["epoch"] == after[0]["epoch"]

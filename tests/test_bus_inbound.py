@@ -124,7 +124,10 @@ REJECTED_MESSAGES = [
     (price(target_client=7), ("target_client must be a client id", ENVELOPE)),
     (price(event=5), ("'type' and 'event' must be strings", ENVELOPE)),
     (price(type="system"), ("type 'system' does not match the category 'market' of market.price_update", ENVELOPE)),
-    (price(type="s" * 50), (f"type {'s' * 40!r} does not match the category 'market' of market.price_update", ENVELOPE)),
+    (
+        price(type="s" * 50),
+        (f"type {'s' * 40!r} does not match the category 'market' of market.price_update", ENVELOPE),
+    ),
     (price(event="m" * 150), ("unknown event type " + repr("m" * 100), DropReason.UNKNOWN_EVENT)),
     (price(data={"symbol": "SAP"}), (None, DATA)),
     (response(target_client=None), ("a command_response needs a target_client", ENVELOPE)),
@@ -176,7 +179,9 @@ def test_an_event_keeps_its_envelope_fields():
 
     assert message["group"] == "client.desk-7"
     assert (frame["correlation_id"], frame["source_service"], frame["target_client"]) == (
-        "c" * 128, "s" * 256, "desk-7",
+        "c" * 128,
+        "s" * 256,
+        "desk-7",
     )
 
 
@@ -193,7 +198,10 @@ def test_a_command_response_error_reaches_its_client_with_its_envelope():
 
     assert (message["type"], message["group"]) == (messages.DIRECT, "client.desk-7")
     assert (frame["event"], frame["correlation_id"], frame["source_service"], frame["target_client"]) == (
-        "start_analysis.response", "c-1", "analysis", "desk-7",
+        "start_analysis.response",
+        "c-1",
+        "analysis",
+        "desk-7",
     )
     assert frame["data"] == {"status": "error", "command": "start_analysis", "result": {"code": "x"}}
 

@@ -18,7 +18,11 @@ def test_spec_price_update_becomes_an_event_for_its_subscribers_with_exact_numbe
     message = parse_bus_message(json.dumps(spec_price_update("SAP", 142.37, previous=141.1)))
     frame = decode(message["text"])
     assert (message["type"], message["group"]) == (messages.EVENT, "ev.market.price_update")
-    assert (frame["type"], frame["event"], frame["source_service"]) == ("market", "market.price_update", "market-data-service")
+    assert (frame["type"], frame["event"], frame["source_service"]) == (
+        "market",
+        "market.price_update",
+        "market-data-service",
+    )
     assert frame["data"]["price"] == Decimal("142.37")
     assert frame["correlation_id"] and frame["timestamp"].endswith("Z")
 
@@ -34,7 +38,11 @@ def test_spec_command_response_becomes_a_direct_frame_for_its_client():
     message = parse_bus_message(json.dumps(spec_command_response("desk-7", "start_analysis", {"id": "a1"}, "c-9")))
     frame = decode(message["text"])
     assert (message["type"], message["group"]) == (messages.DIRECT, "client.desk-7")
-    assert (frame["type"], frame["event"], frame["correlation_id"]) == ("command_response", "start_analysis.response", "c-9")
+    assert (frame["type"], frame["event"], frame["correlation_id"]) == (
+        "command_response",
+        "start_analysis.response",
+        "c-9",
+    )
     assert frame["data"] == {"status": "success", "command": "start_analysis", "result": {"id": "a1"}}
 
 
@@ -63,12 +71,18 @@ def _price(**data_changes):
         (_price(volume="1"), "volume must be integer"),  # a fraction passes: the spec's int is not enforced
         (_price(price="1.0"), "price must be decimal"),
         (_price(extra=1), "unexpected extra"),
-        (json.dumps({**spec_price_update("SAP", 1.0), "target_client": "no spaces allowed"}), "target_client must be a client id"),
+        (
+            json.dumps({**spec_price_update("SAP", 1.0), "target_client": "no spaces allowed"}),
+            "target_client must be a client id",
+        ),
         (json.dumps({**spec_price_update("SAP", 1.0), "correlation_id": 7}), "correlation_id must be a string"),
         (_response(target_client=None), "needs a target_client"),
         (_response(event="start_analysis"), "'<command>.response'"),
         (_response(data={"status": "success", "command": "start_analysis"}), "exactly status, command and result"),
-        (_response(data={"status": "maybe", "command": "start_analysis", "result": 1}), "status must be success or error"),
+        (
+            _response(data={"status": "maybe", "command": "start_analysis", "result": 1}),
+            "status must be success or error",
+        ),
         (_response(data={"status": "error", "command": "other", "result": 1}), "command must match"),
         ("x" * (1024 * 1024 + 1), "larger than"),
     ],

@@ -44,15 +44,25 @@ def price_with(field: str, literal: str) -> str:
 MALFORMED: dict[str, tuple[str | bytes, DropReason]] = {
     "command response nested 1000 deep": (
         json.dumps(
-            {"type": "command_response", "event": "x.response", "target_client": "desk-1", "correlation_id": "c",
-             "data": {"status": "success", "command": "x", "result": "@@"}}
+            {
+                "type": "command_response",
+                "event": "x.response",
+                "target_client": "desk-1",
+                "correlation_id": "c",
+                "data": {"status": "success", "command": "x", "result": "@@"},
+            }
         ).replace('"@@"', deep(1000)),
         DropReason.INVALID_VALUE,
     ),
     "command response nested 900 deep": (
         json.dumps(
-            {"type": "command_response", "event": "x.response", "target_client": "desk-1", "correlation_id": "c",
-             "data": {"status": "success", "command": "x", "result": "@@"}}
+            {
+                "type": "command_response",
+                "event": "x.response",
+                "target_client": "desk-1",
+                "correlation_id": "c",
+                "data": {"status": "success", "command": "x", "result": "@@"},
+            }
         ).replace('"@@"', deep(900)),
         DropReason.INVALID_VALUE,
     ),
@@ -120,8 +130,10 @@ async def bus_on_redis(settings):
     tag = uuid.uuid4().hex[:10]
     settings.REDIS_URL = shared_redis_url()
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                    "CONFIG": {"hosts": [shared_redis_url()], "prefix": f"poison-{tag}"}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [shared_redis_url()], "prefix": f"poison-{tag}"},
+        }
     }
     channel = f"test-{tag}:events:websocket"
     settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": shared_redis_url(), "EVENTS_CHANNEL": channel}
@@ -220,9 +232,13 @@ async def test_a_logged_drop_reaches_the_event_inspector_of_monitors_only(ws_con
     await sync_to_async(grant)(operator_user, "realtime.monitor_gateway")
     monitor, _ = await ws_connect(cookie=await login_cookie(operator_user))
     trader, _ = await ws_connect(cookie=await login_cookie(staff_user))
-    await monitor.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.bus_message_dropped"]}})
+    await monitor.send(
+        {"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.bus_message_dropped"]}}
+    )
     assert (await monitor.receive_event("subscription.confirmed"))["data"]["event_type"] == "system.bus_message_dropped"
-    await trader.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.bus_message_dropped"]}})
+    await trader.send(
+        {"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.bus_message_dropped"]}}
+    )
     refused = await trader.receive_event("permission_denied")
     assert refused["data"]["event_type"] == "system.bus_message_dropped"
 

@@ -19,7 +19,12 @@ async def test_clients_and_users_are_known_across_processes_and_leave_with_them(
     # given two gateway processes with a short presence TTL
     bus = new_bus(shared_redis_url())
     process_a, process_b = gateways(bus, BUS_PRESENCE_TTL="3")
-    settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": bus.redis_url, "KEY_PREFIX": bus.layer_prefix, "PRESENCE_TTL": 3}
+    settings.REALTIME_BUS = {
+        **settings.REALTIME_BUS,
+        "URL": bus.redis_url,
+        "KEY_PREFIX": bus.layer_prefix,
+        "PRESENCE_TTL": 3,
+    }
 
     # when one user connects twice on A (one client id) and once on B, another user on B
     first = await live_clients(process_a, staff_user)
@@ -67,11 +72,26 @@ async def test_an_unchanged_presence_is_kept_alive_without_rewriting_and_refille
     from realtime.runtime.connections import Connection, connections
 
     bus = new_bus(shared_redis_url())
-    settings.REALTIME_BUS = {**settings.REALTIME_BUS, "URL": bus.redis_url, "KEY_PREFIX": bus.layer_prefix, "PRESENCE_TTL": 3}
+    settings.REALTIME_BUS = {
+        **settings.REALTIME_BUS,
+        "URL": bus.redis_url,
+        "KEY_PREFIX": bus.layer_prefix,
+        "PRESENCE_TTL": 3,
+    }
     consumer = object()
     client_id = f"presence-{uuid_module.uuid4().hex[:8]}"
-    connections.add(Connection(client_id=client_id, user_id=1, username="desk", remote_addr=None, origin=None,
-                               connected_at=datetime.now(timezone.utc), subscriptions=set(), consumer=consumer))
+    connections.add(
+        Connection(
+            client_id=client_id,
+            user_id=1,
+            username="desk",
+            remote_addr=None,
+            origin=None,
+            connected_at=datetime.now(timezone.utc),
+            subscriptions=set(),
+            consumer=consumer,
+        )
+    )
     presence = presence_module.Presence()
     redis = presence_module.bus_redis()
     key = presence_module._process_key(presence_module.PROCESS_ID)

@@ -44,7 +44,11 @@ def prices(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def subscribe(
-    client: LiveClient, *, since: dict[str, Any] | None = None, symbols: list[str] | None = None, event_type: str = PRICE
+    client: LiveClient,
+    *,
+    since: dict[str, Any] | None = None,
+    symbols: list[str] | None = None,
+    event_type: str = PRICE,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Subscribe to one event type; return the frames replayed before the confirmation, and the confirmation."""
     data: dict[str, Any] = {"event_types": [event_type]}
@@ -67,25 +71,41 @@ async def history_reaches(bus: Bus, event_type: str, seq: int, timeout: float = 
     key = f"{bus.layer_prefix}:history:{event_type}:seq"
     try:
         # redis-py types `get` once for both clients (`Awaitable | Any`); the blocking one answers bytes or None.
-        await aeventually(lambda: int(probe.get(key) or 0) >= seq, timeout=timeout, message=f"history of {event_type} at {seq}")  # type: ignore[arg-type]
+        def numbered() -> bool:
+            return int(probe.get(key) or 0) >= seq  # type: ignore[arg-type]
+
+        await aeventually(numbered, timeout=timeout, message=f"history of {event_type} at {seq}")
     finally:
         probe.close()
 
 
 def alert_data(symbol: str) -> dict[str, Any]:
     return {
-        "alert_type": "price_threshold", "symbol": symbol, "message": f"{symbol} crossed", "severity": "info",
-        "trigger_value": Decimal("1"), "current_value": Decimal("1"), "threshold": Decimal("1"),
+        "alert_type": "price_threshold",
+        "symbol": symbol,
+        "message": f"{symbol} crossed",
+        "severity": "info",
+        "trigger_value": Decimal("1"),
+        "current_value": Decimal("1"),
+        "threshold": Decimal("1"),
         "timestamp": utc_now_iso(),
     }
 
 
 def spec_alert(symbol: str) -> str:
     """An alert as a service written against the spec publishes it on the bus (floats)."""
-    return spec_bus_text(MarketAlertEvent(
-        alert_type="price_threshold", symbol=symbol, message=f"{symbol} crossed", severity="info",
-        trigger_value=Decimal("1"), current_value=Decimal("1"), threshold=Decimal("1"), timestamp=utc_now_iso(),
-    ))
+    return spec_bus_text(
+        MarketAlertEvent(
+            alert_type="price_threshold",
+            symbol=symbol,
+            message=f"{symbol} crossed",
+            severity="info",
+            trigger_value=Decimal("1"),
+            current_value=Decimal("1"),
+            threshold=Decimal("1"),
+            timestamp=utc_now_iso(),
+        )
+    )
 
 
 @pytest.fixture

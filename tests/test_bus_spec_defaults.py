@@ -59,7 +59,9 @@ def test_every_spec_event_type_has_its_dataclass_in_the_helper():
     spec_types = {name for name, schema in EVENT_SCHEMAS.items() if schema.spec_class}
     assert {event.event_type for event in few_fields_set("x")} == spec_types
     assert {event.event_type for event in every_field_set("x")} == spec_types
-    assert {getattr(spec_events, schema.spec_class)().event_type for schema in EVENT_SCHEMAS.values() if schema.spec_class} == spec_types
+    assert {
+        getattr(spec_events, schema.spec_class)().event_type for schema in EVENT_SCHEMAS.values() if schema.spec_class
+    } == spec_types
 
 
 @pytest.mark.parametrize("sent_at", ["not a time", None, 17, "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
@@ -99,7 +101,14 @@ def test_whole_number_in_an_integer_field_becomes_an_integer_and_a_fraction_stay
         (spec_events.OrderFilledEvent(order_id="o", status=""), "status must be one of filled, partially_filled"),
         (spec_events.ErrorOccurredEvent(error_id="e", user_affected=0), "user_affected must be boolean"),  # type: ignore[arg-type]
     ],
-    ids=["unknown choice", "no time", "text for a number", "bool for a number", "empty choice not the default", "number for a bool"],
+    ids=[
+        "unknown choice",
+        "no time",
+        "text for a number",
+        "bool for a number",
+        "empty choice not the default",
+        "number for a bool",
+    ],
 )
 def test_bus_event_with_a_value_the_spec_never_writes_is_still_dropped(event, reason):
     with pytest.raises(BusMessageRejected, match=reason):
@@ -156,7 +165,9 @@ async def test_spec_events_few_or_all_fields_set_reach_a_subscriber_on_each_of_t
 
     # then each client got every event once, in the order published, with its data as sent
     for client in clients:
-        frames = await client.receive_until(lambda f: f["event"] == "trading.order_failed" and f["data"]["order_id"] == "marker")
+        frames = await client.receive_until(
+            lambda f: f["event"] == "trading.order_failed" and f["data"]["order_id"] == "marker"
+        )
         events = [f for f in frames if f["event"] in spec_types][:-1]
         assert [f["event"] for f in events] == [e.event_type for e in published]
         for frame, event in zip(events, published):

@@ -13,7 +13,9 @@ from tests.fixtures.bus import shared_redis_url
 
 @pytest.fixture
 async def layer():
-    layer = RedisChannelLayer(hosts=[shared_redis_url()], prefix=f"layer-{uuid.uuid4().hex[:8]}", capacity=100, expiry=60)
+    layer = RedisChannelLayer(
+        hosts=[shared_redis_url()], prefix=f"layer-{uuid.uuid4().hex[:8]}", capacity=100, expiry=60
+    )
     yield layer
     await layer.flush()
     await layer.close_pools()
@@ -25,12 +27,14 @@ async def test_a_batch_reaches_each_group_s_members_in_the_order_sent(layer):
     await layer.group_add("ev.b", first)
     await layer.group_add("ev.b", second)
 
-    await layer.group_send_many([
-        ("ev.a", {"type": "realtime.event", "n": 1}),
-        ("ev.nobody", {"type": "realtime.event", "n": 2}),  # a group without members: nothing
-        ("ev.b", {"type": "realtime.event", "n": 3}),
-        ("ev.a", {"type": "realtime.event", "n": 4}),
-    ])
+    await layer.group_send_many(
+        [
+            ("ev.a", {"type": "realtime.event", "n": 1}),
+            ("ev.nobody", {"type": "realtime.event", "n": 2}),  # a group without members: nothing
+            ("ev.b", {"type": "realtime.event", "n": 3}),
+            ("ev.a", {"type": "realtime.event", "n": 4}),
+        ]
+    )
     await layer.group_send("ev.b", {"type": "realtime.event", "n": 5})  # a batch of one
 
     received = [(await asyncio.wait_for(layer.receive(first), 2))["n"] for _ in range(4)]

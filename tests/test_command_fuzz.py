@@ -25,19 +25,74 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Commands that leave the process (forwarded to services on the bus) are not this test's subject.
 COMMANDS = sorted(name for name in registry.names())
 ARGUMENTS = [
-    "symbol", "side", "quantity", "price", "stop_price", "order_type", "portfolio_id", "order_id",
-    "client_order_id", "request_id", "avg_cost", "reason", "alert_id", "analysis_type", "client_id",
-    "condition", "parameters", "threshold", "symbols", "event_types", "since", "alert_type", "message",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "stop_price",
+    "order_type",
+    "portfolio_id",
+    "order_id",
+    "client_order_id",
+    "request_id",
+    "avg_cost",
+    "reason",
+    "alert_id",
+    "analysis_type",
+    "client_id",
+    "condition",
+    "parameters",
+    "threshold",
+    "symbols",
+    "event_types",
+    "since",
+    "alert_type",
+    "message",
 ]
-odd_text = st.sampled_from([
-    "", " ", "SAP", "sap", "buy", "sell", "market", "limit", "stop", "1", "0", "-1", "1e3", "1E-9", "NaN",
-    "Infinity", "-0", "0.00001", "1_0", "١٢", "²", "０１", "1" * 60, "x" * 5000, "\x00", "\ud800", "' OR 1=1 --",
-    "<script>", "technical", "fundamental", "sentiment", "price_above", "9" * 19,
-])
+odd_text = st.sampled_from(
+    [
+        "",
+        " ",
+        "SAP",
+        "sap",
+        "buy",
+        "sell",
+        "market",
+        "limit",
+        "stop",
+        "1",
+        "0",
+        "-1",
+        "1e3",
+        "1E-9",
+        "NaN",
+        "Infinity",
+        "-0",
+        "0.00001",
+        "1_0",
+        "١٢",
+        "²",
+        "０１",
+        "1" * 60,
+        "x" * 5000,
+        "\x00",
+        "\ud800",
+        "' OR 1=1 --",
+        "<script>",
+        "technical",
+        "fundamental",
+        "sentiment",
+        "price_above",
+        "9" * 19,
+    ]
+)
 odd_numbers = st.sampled_from([0, -1, 1, 2**63, -(2**63), 10**30, 1e308, -1e-308, 0.1, 1.5e-7, 123456789.123456789])
 odd_values = st.recursive(
     st.none() | st.booleans() | odd_numbers | odd_text | st.integers(-(2**70), 2**70),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(ARGUMENTS) | st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(ARGUMENTS) | st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 data_objects = st.dictionaries(st.sampled_from(ARGUMENTS), odd_values, max_size=6)
@@ -78,11 +133,15 @@ def test_no_command_argument_makes_a_command_fail_unexpectedly(superuser, portfo
                     if unreadable and message["type"] == "error":
                         assert message["data"]["code"] == "invalid_message_format", message
                         return message
-                    if message.get("correlation_id") == correlation and message["type"] in ("command_response", "error"):
+                    if message.get("correlation_id") == correlation and message["type"] in (
+                        "command_response",
+                        "error",
+                    ):
                         return message
 
-        resting = loop.run_until_complete(ask("place_order", {"symbol": "SAP", "side": "buy", "quantity": 1,
-                                                              "order_type": "limit", "price": 100}))
+        resting = loop.run_until_complete(
+            ask("place_order", {"symbol": "SAP", "side": "buy", "quantity": 1, "order_type": "limit", "price": 100})
+        )
         ids = {"ORDER": resting["data"]["result"]["order_id"], "PORTFOLIO": portfolio_with_position.pk}
         succeeded: dict[str, int] = {}
 

@@ -29,7 +29,12 @@ class Sockets:
         self.opened: list[ClientConnection] = []
 
     async def _open(self, server: ServerProcess, cookie: bytes) -> tuple[ClientConnection, dict[str, Any]]:
-        ws = await connect(f"{server.ws_url}/", origin=Origin(server.http_url), additional_headers=[("Cookie", cookie.decode())], open_timeout=10)
+        ws = await connect(
+            f"{server.ws_url}/",
+            origin=Origin(server.http_url),
+            additional_headers=[("Cookie", cookie.decode())],
+            open_timeout=10,
+        )
         self.opened.append(ws)
         return ws, decode(await asyncio.wait_for(ws.recv(), 5))
 
@@ -198,7 +203,9 @@ async def test_an_unreachable_redis_falls_back_to_this_process_count_and_warns_o
     assert await third.closed_with() == CloseCode.TOO_MANY_CONNECTIONS
 
     # and the outage is logged once, not per connect
-    warnings = [r for r in caplog.records if r.name == "realtime.bus.admission" and "Redis unavailable" in r.getMessage()]
+    warnings = [
+        r for r in caplog.records if r.name == "realtime.bus.admission" and "Redis unavailable" in r.getMessage()
+    ]
     assert len(warnings) == 1
 
 

@@ -47,8 +47,15 @@ class Socketless(Socket):
     deliver = subscriptions.deliver
 
     def __init__(self, permissions=()):
-        self.user = SimpleNamespace(pk=7, get_username=lambda: "anna", is_authenticated=True, is_active=True, is_staff=True)
-        self.permissions, self.config, self.client_id, self.remote_addr = set(permissions), settings.REALTIME, "c-1", None
+        self.user = SimpleNamespace(
+            pk=7, get_username=lambda: "anna", is_authenticated=True, is_active=True, is_staff=True
+        )
+        self.permissions, self.config, self.client_id, self.remote_addr = (
+            set(permissions),
+            settings.REALTIME,
+            "c-1",
+            None,
+        )
         self.loop = asyncio.get_running_loop()
         self.frames: list[dict] = []
         self.outbox = Outbox(self._write, limit=100, on_overflow=lambda: None, on_sent=self.sent)
@@ -72,7 +79,9 @@ class Socketless(Socket):
 
 
 def subscription(event: str, event_types: list[str], **data) -> ClientMessage:
-    return ClientMessage(type="subscription", event=event, data={"event_types": event_types, **data}, correlation_id="s-1")
+    return ClientMessage(
+        type="subscription", event=event, data={"event_types": event_types, **data}, correlation_id="s-1"
+    )
 
 
 def price_copies(symbol: str) -> list[dict]:

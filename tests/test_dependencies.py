@@ -37,7 +37,10 @@ def test_every_package_the_project_asks_for_is_in_the_lock_at_the_version_asked(
     [
         ("django==5.2.19\n", "every requirement needs sha256 hashes"),
         ("django>=5.2 \\\n    --hash=sha256:" + "a" * 64 + "\n", "not pinned with =="),
-        ("django==5.2.19 \\\n    --hash=sha256:" + "a" * 64 + " \\\n    --no-binary=:all:\n", "every requirement needs"),
+        (
+            "django==5.2.19 \\\n    --hash=sha256:" + "a" * 64 + " \\\n    --no-binary=:all:\n",
+            "every requirement needs",
+        ),
         ("# nothing\n", "the lock pins nothing"),
     ],
 )
@@ -47,7 +50,9 @@ def test_the_lock_check_reports_an_unpinned_or_unhashed_line(lock, problem):
 
 
 def test_the_venv_check_reports_a_package_installed_beside_the_lock_and_one_at_another_version():
-    problems = venv_lock.venv_problems({"django": "5.2.19", "pip": "26.3"}, {"django": "5.2.18", "pip": "26.3", "six": "1.17.0"})
+    problems = venv_lock.venv_problems(
+        {"django": "5.2.19", "pip": "26.3"}, {"django": "5.2.18", "pip": "26.3", "six": "1.17.0"}
+    )
     assert problems == ["installed but not locked: six==1.17.0", "django: 5.2.18 installed, 5.2.19 locked"]
 
 

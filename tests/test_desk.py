@@ -27,7 +27,14 @@ def test_desk_renders_a_price_row_per_instrument_and_the_order_ticket(client, tr
     html = response.content.decode()
     assert response.status_code == 200
     assert 'id="connection-status" class="status warning"' in html
-    for element_id in ("portfolio-value", "portfolio-change", "order-form", "order-history", "positions", "price-chart"):
+    for element_id in (
+        "portfolio-value",
+        "portfolio-change",
+        "order-form",
+        "order-history",
+        "positions",
+        "price-chart",
+    ):
         assert f'id="{element_id}"' in html
     assert '<tr data-symbol="SAP">' in html and '<tr data-symbol="SIE">' in html
     for field in ("symbol", "side", "quantity", "order_type", "price"):
@@ -115,8 +122,18 @@ def test_logout_ends_the_session(client, staff_user):
 
 # Texts that read the same in both languages.
 SAME_IN_BOTH = {
-    "type_market", "type_limit", "type_stop", "indicator_rsi", "signal_name_rsi", "signal_name_momentum",
-    "signal_name_trend", "signal_neutral", "verdict_neutral", "preview_summary", "order_state", "field_symbol",
+    "type_market",
+    "type_limit",
+    "type_stop",
+    "indicator_rsi",
+    "signal_name_rsi",
+    "signal_name_momentum",
+    "signal_name_trend",
+    "signal_neutral",
+    "verdict_neutral",
+    "preview_summary",
+    "order_state",
+    "field_symbol",
     "indicator_momentum_percent",
 }
 
@@ -130,7 +147,9 @@ def test_every_text_of_the_desk_script_is_translated_to_english_with_the_same_pl
     untranslated = sorted(key for key in german if german[key] == english[key] and key not in SAME_IN_BOTH)
     assert untranslated == []
     placeholders = re.compile(r"\{\w+(?::\w+)?\}")
-    differing = sorted(key for key in german if sorted(placeholders.findall(german[key])) != sorted(placeholders.findall(english[key])))
+    differing = sorted(
+        key for key in german if sorted(placeholders.findall(german[key])) != sorted(placeholders.findall(english[key]))
+    )
     assert differing == []
 
 
@@ -141,5 +160,8 @@ def test_desk_configuration_carries_the_account_and_the_blotter_addresses(client
 
     assert (config["account"]["cash"], config["account"]["buying_power"]) == (10000.0, 10000.0)
     assert (config["fills_url"], config["account_url"], config["order_url"], config["health_url"]) == (
-        "/api/trading/fills", "/api/trading/account", "/api/trading/orders/", "/healthz",
+        "/api/trading/fills",
+        "/api/trading/account",
+        "/api/trading/orders/",
+        "/healthz",
     )

@@ -48,8 +48,14 @@ def desk_trader(django_user_model, sap, siemens):
     # A page and a bit of earlier, cancelled orders, so the history has a second page.
     Order.objects.bulk_create(
         Order(
-            portfolio=portfolio, instrument=siemens, side="buy", order_type="limit", quantity=Decimal("1"),
-            price=Decimal("100.00"), status="cancelled", placed_by=user,
+            portfolio=portfolio,
+            instrument=siemens,
+            side="buy",
+            order_type="limit",
+            quantity=Decimal("1"),
+            price=Decimal("100.00"),
+            status="cancelled",
+            placed_by=user,
         )
         for _ in range(30)
     )
@@ -93,8 +99,14 @@ def test_desk_in_chromium_trades_live_and_survives_a_server_restart(transactiona
     }
     script_log = (tmp_path / "browser.log").open("w")
     browser = subprocess.Popen(
-        [node, str(SCRIPT)], cwd=BASE_DIR, env=script_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=script_log, text=True, bufsize=1,
+        [node, str(SCRIPT)],
+        cwd=BASE_DIR,
+        env=script_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=script_log,
+        text=True,
+        bufsize=1,
     )
     result = None
     try:

@@ -40,8 +40,14 @@ def people(django_user_model, sap, siemens):
     # A held position, so the positions table has a row to fit into its card.
     Position.objects.create(portfolio=portfolio, instrument=sap, quantity=Decimal("10"), avg_cost=Decimal("100"))
     Order.objects.create(
-        portfolio=portfolio, instrument=siemens, side="buy", order_type="limit", quantity=Decimal("2"),
-        price=Decimal("1.00"), status="open", placed_by=trader,
+        portfolio=portfolio,
+        instrument=siemens,
+        side="buy",
+        order_type="limit",
+        quantity=Decimal("2"),
+        price=Decimal("1.00"),
+        status="open",
+        placed_by=trader,
     )
     # The one who may: monitoring and system events too.
     grant(trader, "realtime.monitor_gateway", "realtime.view_system_events")
@@ -77,7 +83,9 @@ def test_every_screen_works_for_every_user_in_chromium(transactional_db, people,
 
     # then each passed
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"the browser script gave no result (exit {run.returncode})\n{run.stderr[-3000:]}\n{server.log()[-3000:]}"
+    assert lines, (
+        f"the browser script gave no result (exit {run.returncode})\n{run.stderr[-3000:]}\n{server.log()[-3000:]}"
+    )
     result = json.loads(lines[-1])["result"]
     failed = [entry for entry in result["scenarios"] if not entry["ok"]]
     report = json.dumps(failed, indent=1, ensure_ascii=False)

@@ -81,7 +81,13 @@ def test_desk_trading_scenario_in_chromium(transactional_db, desk_holder, tmp_pa
     browser = subprocess.Popen(
         [node, str(BASE_DIR / "tests" / "browser" / script)],
         cwd=BASE_DIR,
-        env={**os.environ, "DESK_URL": servers[0].http_url, "DESK_USER": "anna", "DESK_PASSWORD": "anna-pass-1234", "CHROMIUM": CHROMIUM},
+        env={
+            **os.environ,
+            "DESK_URL": servers[0].http_url,
+            "DESK_USER": "anna",
+            "DESK_PASSWORD": "anna-pass-1234",
+            "CHROMIUM": CHROMIUM,
+        },
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=(tmp_path / "browser.log").open("w"),

@@ -29,20 +29,40 @@ ALERT = {
 
 def test_every_spec_event_type_is_declared_with_its_category():
     assert set(EVENT_SCHEMAS) == {
-        "portfolio.update", "portfolio.position_changed", "portfolio.value_changed",
-        "trading.order_created", "trading.order_filled", "trading.order_cancelled", "trading.order_failed",
-        "market.price_update", "market.alert", "analysis.complete",
-        "system.service_status", "system.performance_alert", "system.error",
+        "portfolio.update",
+        "portfolio.position_changed",
+        "portfolio.value_changed",
+        "trading.order_created",
+        "trading.order_filled",
+        "trading.order_cancelled",
+        "trading.order_failed",
+        "market.price_update",
+        "market.alert",
+        "analysis.complete",
+        "system.service_status",
+        "system.performance_alert",
+        "system.error",
         # the gateway's own monitoring (not in the spec), realtime.monitor_gateway only
-        "system.gateway_snapshot", "system.bus_message_dropped",
-        "user.action", "user.command", "user.subscription",  # the spec names them; the gateway writes them
+        "system.gateway_snapshot",
+        "system.bus_message_dropped",
+        "user.action",
+        "user.command",
+        "user.subscription",  # the spec names them; the gateway writes them
     }
-    assert {name: category_of(name) for name in ("portfolio.update", "analysis.complete", "user.x", "user.command")} == {
-        "portfolio.update": "portfolio", "analysis.complete": "analysis", "user.x": "unknown", "user.command": "unknown"}
+    assert {
+        name: category_of(name) for name in ("portfolio.update", "analysis.complete", "user.x", "user.command")
+    } == {
+        "portfolio.update": "portfolio",
+        "analysis.complete": "analysis",
+        "user.x": "unknown",
+        "user.command": "unknown",
+    }
     assert {EVENT_SCHEMAS[name].permission for name in EVENT_SCHEMAS if name.startswith("user.")} == {
-        "realtime.view_user_activity"}
+        "realtime.view_user_activity"
+    }
     assert {EVENT_SCHEMAS[name].permission for name in ("system.gateway_snapshot", "system.bus_message_dropped")} == {
-        "realtime.monitor_gateway"}
+        "realtime.monitor_gateway"
+    }
 
 
 @pytest.mark.parametrize(
@@ -105,8 +125,15 @@ async def test_targeted_event_still_needs_the_permission_of_its_type(ws_connect,
     client, _ = await ws_connect(cookie=await login_cookie(staff_user), path="/ws/tab-x")
     await asend_event(
         "system.error",
-        {"error_id": "e1", "service_name": "x", "error_type": "T", "error_message": "m", "severity": "error",
-         "user_affected": False, "timestamp": "2026-11-23T10:00:00Z"},
+        {
+            "error_id": "e1",
+            "service_name": "x",
+            "error_type": "T",
+            "error_message": "m",
+            "severity": "error",
+            "user_affected": False,
+            "timestamp": "2026-11-23T10:00:00Z",
+        },
         target_client="tab-x",
     )
     await asend_event("market.alert", {**ALERT, "symbol": "MARK"}, target_client="tab-x")
@@ -159,7 +186,12 @@ async def test_events_worker_threads_commit_go_out_once_each_in_commit_order(ws_
     await get_publisher().flush()
     received = [(await client.receive())["data"]["message"] for _ in range(9)]
     assert received == [f"{batch}{n}" for batch in "ABC" for n in range(3)]
-    seqs = [entry.seq for entry in (await get_history().since("market.alert", 0, (await get_history().position("market.alert"))[1])).entries]
+    seqs = [
+        entry.seq
+        for entry in (
+            await get_history().since("market.alert", 0, (await get_history().position("market.alert"))[1])
+        ).entries
+    ]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
     await sync_to_async(commit)("marker")
     await client.nothing_before({"event": "market.alert", "data": {"message": "marker0"}})
@@ -186,10 +218,18 @@ async def test_events_committed_together_are_numbered_at_once_and_go_out_unnumbe
         raise ConnectionError("history down")
 
     monkeypatch.setattr(get_history(), "append_many", unavailable)
-    direct = {"type": messages.DIRECT, "group": messages.client_group(client_id),
-              "text": '{"type":"system","event":"note","data":{}}'}
-    await dispatch.asend_messages([build_event_message("market.alert", {**ALERT, "message": "during 1"}), direct,
-                                   build_event_message("market.alert", {**ALERT, "message": "during 2"})])
+    direct = {
+        "type": messages.DIRECT,
+        "group": messages.client_group(client_id),
+        "text": '{"type":"system","event":"note","data":{}}',
+    }
+    await dispatch.asend_messages(
+        [
+            build_event_message("market.alert", {**ALERT, "message": "during 1"}),
+            direct,
+            build_event_message("market.alert", {**ALERT, "message": "during 2"}),
+        ]
+    )
 
     # then every message still goes out live, in order, the alerts without seq and epoch
     during = [await client.receive() for _ in range(3)]
@@ -219,10 +259,12 @@ async def test_an_event_the_pubsub_layer_refuses_reaches_this_process_sockets_an
 
     # given a process on the channels-redis pub/sub layer (it has no backlog) and a subscribed socket
     settings.REDIS_URL = own_redis.url
-    settings.CHANNEL_LAYERS = {"default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [own_redis.url], "prefix": f"refused-{uuid.uuid4().hex[:8]}"},
-    }}
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [own_redis.url], "prefix": f"refused-{uuid.uuid4().hex[:8]}"},
+        }
+    }
     channel_layers.backends.clear()
     try:
         anna, _ = await ws_connect(cookie=await login_cookie(staff_user))

@@ -96,7 +96,13 @@ def order_frame(correlation_id: str, client_order_id: str) -> dict:
         "type": "user",
         "event": "place_order",
         "correlation_id": correlation_id,
-        "data": {"symbol": "SAP", "side": "buy", "quantity": 2, "order_type": "market", "client_order_id": client_order_id},
+        "data": {
+            "symbol": "SAP",
+            "side": "buy",
+            "quantity": 2,
+            "order_type": "market",
+            "client_order_id": client_order_id,
+        },
     }
 
 
@@ -112,7 +118,9 @@ def test_sigterm_answers_the_command_in_flight_then_closes_1012_refuses_newcomer
 
         async def before_the_signal():
             client = await live_connect(draining, cookie)
-            await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["trading.order_created"]}})
+            await client.send(
+                {"type": "subscription", "event": "subscribe", "data": {"event_types": ["trading.order_created"]}}
+            )
             position = (await client.receive_event("subscription.confirmed"))["data"]
             await client.send(order_frame("drain-1", "desk-order-1"))
             return client, position
@@ -131,7 +139,9 @@ def test_sigterm_answers_the_command_in_flight_then_closes_1012_refuses_newcomer
 
         async def handshake_status() -> int:
             try:
-                async with connect(f"{draining.ws_url}/", origin=draining.http_url, additional_headers=[("Cookie", cookie.decode())]):
+                async with connect(
+                    f"{draining.ws_url}/", origin=draining.http_url, additional_headers=[("Cookie", cookie.decode())]
+                ):
                     return 101
             except InvalidStatus as refused:
                 return refused.response.status_code
@@ -164,8 +174,13 @@ def test_sigterm_answers_the_command_in_flight_then_closes_1012_refuses_newcomer
         async def reconnect_elsewhere():
             again = await live_connect(other, cookie, client.client_id)
             since = {"trading.order_created": {"seq": position["seq"], "epoch": position["epoch"]}}
-            await again.send({"type": "subscription", "event": "subscribe",
-                              "data": {"event_types": ["trading.order_created"], "since": since}})
+            await again.send(
+                {
+                    "type": "subscription",
+                    "event": "subscribe",
+                    "data": {"event_types": ["trading.order_created"], "since": since},
+                }
+            )
             created = await again.receive_event("trading.order_created")
             confirmed = await again.receive_event("subscription.confirmed")
             await again.close()

@@ -57,9 +57,16 @@ def test_spec_client_session_against_real_daphne(daphne_server, staff_user):
             assert (welcome["type"], welcome["event"]) == ("system", "connection.established")
             client_id = welcome["data"]["client_id"]
 
-            await ws.send(json.dumps({"type": "subscription", "event": "subscribe",
-                                      "data": {"event_types": ["market.price_update", "portfolio.nope"]},
-                                      "timestamp": "2026-11-23T10:00:00.000Z"}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "subscription",
+                        "event": "subscribe",
+                        "data": {"event_types": ["market.price_update", "portfolio.nope"]},
+                        "timestamp": "2026-11-23T10:00:00.000Z",
+                    }
+                )
+            )
             confirmed = await recv_event(ws, "subscription.confirmed")
             assert confirmed["data"]["event_type"] == "market.price_update"
             assert confirmed["data"]["client_id"] == client_id
@@ -69,8 +76,9 @@ def test_spec_client_session_against_real_daphne(daphne_server, staff_user):
             await ws.send(json.dumps({"type": "ping", "event": "heartbeat", "data": {}}))
             assert (await recv_event(ws, "pong"))["type"] == "system"
 
-            await ws.send(json.dumps({"type": "user", "event": "get_connection_info", "data": {},
-                                      "correlation_id": "abc123xyz"}))
+            await ws.send(
+                json.dumps({"type": "user", "event": "get_connection_info", "data": {}, "correlation_id": "abc123xyz"})
+            )
             response = await recv_event(ws, "get_connection_info.response")
             assert response["correlation_id"] == "abc123xyz"
             assert response["target_client"] == client_id
@@ -81,7 +89,9 @@ def test_spec_client_session_against_real_daphne(daphne_server, staff_user):
             assert error["data"]["error"] == "Invalid JSON format"
 
         # The spec client reconnects to /ws/<its id> and keeps it.
-        async with connect(f"{daphne_server.ws_url}/{client_id}", additional_headers={"Cookie": cookie}, origin=origin) as ws:
+        async with connect(
+            f"{daphne_server.ws_url}/{client_id}", additional_headers={"Cookie": cookie}, origin=origin
+        ) as ws:
             assert decode(await ws.recv())["data"]["client_id"] == client_id
 
     asyncio.run(scenario())
@@ -111,10 +121,13 @@ def test_oversized_frame_is_refused_by_daphne_while_a_neighbour_stays_responsive
     origin = daphne_server.http_url
 
     async def scenario() -> None:
-        async with connect(daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=origin) as neighbour:
+        async with connect(
+            daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=origin
+        ) as neighbour:
             await neighbour.recv()
-            async with connect(daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=origin,
-                               max_size=None) as ws:
+            async with connect(
+                daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=origin, max_size=None
+            ) as ws:
                 await ws.recv()
                 await ws.send("x" * (2 * 1024 * 1024))
                 with pytest.raises(ConnectionClosed):
@@ -136,13 +149,26 @@ def test_events_published_on_the_channel_layer_reach_a_subscribed_client(redis_s
     async def scenario() -> None:
         async with connect(server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=server.http_url) as ws:
             await ws.recv()
-            await ws.send(json.dumps({"type": "subscription", "event": "subscribe",
-                                      "data": {"event_types": ["market.price_update"]}}))
+            await ws.send(
+                json.dumps(
+                    {"type": "subscription", "event": "subscribe", "data": {"event_types": ["market.price_update"]}}
+                )
+            )
             await recv_event(ws, "subscription.confirmed")
-            message = build_event_message("market.price_update", {
-                "symbol": "SAP", "isin": "DE0007164600", "price": Decimal("187.35"),
-                "previous_price": Decimal("187.20"), "change": Decimal("0.15"), "change_percent": Decimal("0.08"),
-                "volume": 1500, "timestamp": "2026-11-23T10:00:00.000Z", "source": "e2e"})
+            message = build_event_message(
+                "market.price_update",
+                {
+                    "symbol": "SAP",
+                    "isin": "DE0007164600",
+                    "price": Decimal("187.35"),
+                    "previous_price": Decimal("187.20"),
+                    "change": Decimal("0.15"),
+                    "change_percent": Decimal("0.08"),
+                    "volume": 1500,
+                    "timestamp": "2026-11-23T10:00:00.000Z",
+                    "source": "e2e",
+                },
+            )
             await layer.group_send(message["group"], message)
             raw_seen = []
             async with asyncio.timeout(5):
@@ -154,18 +180,35 @@ def test_events_published_on_the_channel_layer_reach_a_subscribed_client(redis_s
             assert '"price":187.35' in raw_seen[-1]
             update = decode(raw_seen[-1])
             assert update["type"] == "market" and update["data"]["symbol"] == "SAP"
-            assert set(update) == {"type", "event", "data", "timestamp", "correlation_id", "source_service", "target_client"}
+            assert set(update) == {
+                "type",
+                "event",
+                "data",
+                "timestamp",
+                "correlation_id",
+                "source_service",
+                "target_client",
+            }
 
     asyncio.run(scenario())
 
 
 def alert(n: int, size: int) -> dict:
-    return {"alert_type": "price_above", "symbol": "SAP", "message": f"{n}:" + "x" * size, "severity": "info",
-            "trigger_value": Decimal("1.5"), "current_value": Decimal("2.25"), "threshold": Decimal("1.75"),
-            "timestamp": "2026-11-23T10:00:00.000Z"}
+    return {
+        "alert_type": "price_above",
+        "symbol": "SAP",
+        "message": f"{n}:" + "x" * size,
+        "severity": "info",
+        "trigger_value": Decimal("1.5"),
+        "current_value": Decimal("2.25"),
+        "threshold": Decimal("1.75"),
+        "timestamp": "2026-11-23T10:00:00.000Z",
+    }
 
 
-def test_frames_of_every_length_arrive_intact_and_in_order_also_after_the_client_stopped_reading(redis_server, staff_user):
+def test_frames_of_every_length_arrive_intact_and_in_order_also_after_the_client_stopped_reading(
+    redis_server, staff_user
+):
     """Ready-made frames go straight to the socket; what the kernel does not take waits in order.
 
     One client reads all along; the other stops reading until about 12 MB are on their way, more
@@ -179,10 +222,17 @@ def test_frames_of_every_length_arrive_intact_and_in_order_also_after_the_client
     count = 180  # 60 of each size: about 4.3 MB of 70 KB frames alone, three times over with the others
 
     async def subscribed(**options):
-        ws = await connect(server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=server.http_url,
-                           max_size=2**20, **options)
+        ws = await connect(
+            server.ws_url + "/",
+            additional_headers={"Cookie": cookie},
+            origin=server.http_url,
+            max_size=2**20,
+            **options,
+        )
         await ws.recv()
-        await ws.send(json.dumps({"type": "subscription", "event": "subscribe", "data": {"event_types": ["market.alert"]}}))
+        await ws.send(
+            json.dumps({"type": "subscription", "event": "subscribe", "data": {"event_types": ["market.alert"]}})
+        )
         await recv_event(ws, "subscription.confirmed")
         return ws
 
@@ -233,8 +283,9 @@ def test_a_daphne_socket_writer_is_told_by_twisted_when_its_client_buffer_fills(
     cookie = session_cookie(monitor_user).decode()
 
     async def scenario() -> None:
-        async with connect(daphne_server.ws_url + "/", additional_headers={"Cookie": cookie},
-                           origin=daphne_server.http_url) as monitor:
+        async with connect(
+            daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=daphne_server.http_url
+        ) as monitor:
             client_id = decode(await monitor.recv())["data"]["client_id"]
             await monitor.send('{"type":"user","event":"monitor_snapshot","data":{},"correlation_id":"s"}')
             snapshot = await recv_event(monitor, "system.gateway_snapshot", timeout=15)
@@ -262,12 +313,22 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
     monitor_user = django_user_model.objects.create_user("mona", password="mona-pass-1234", is_staff=True)
     grant(monitor_user, "realtime.monitor_gateway")
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
-    server = start_daphne(tmp_path, env=server_env(
-        REDIS_URL=REDIS_URL, CHANNEL_LAYER_PREFIX=prefix, REALTIME_SEND_QUEUE_LIMIT=str(limit)))
+    server = start_daphne(
+        tmp_path, env=server_env(REDIS_URL=REDIS_URL, CHANNEL_LAYER_PREFIX=prefix, REALTIME_SEND_QUEUE_LIMIT=str(limit))
+    )
     layer = RedisChannelLayer(hosts=[REDIS_URL], prefix=prefix)
     stuck = open_socket(server, staff_user, receive_buffer=4096)
-    stuck.sendall(client_frame(json.dumps({"type": "subscription", "event": "subscribe",
-                                     "data": {"event_types": ["market.alert", "market.price_update"]}}).encode()))
+    stuck.sendall(
+        client_frame(
+            json.dumps(
+                {
+                    "type": "subscription",
+                    "event": "subscribe",
+                    "data": {"event_types": ["market.alert", "market.price_update"]},
+                }
+            ).encode()
+        )
+    )
     texts = [decode(payload.decode()) for opcode, payload in server_frames(stuck, 2) if opcode == 0x1]
     assert [m["event"] for m in texts][-1] == "subscription.confirmed"
     stuck_id = texts[0]["target_client"]
@@ -280,8 +341,11 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
         request = urllib.request.Request(server.http_url + "/metrics", headers={"Cookie": monitor_cookie})
         with urllib.request.urlopen(request, timeout=5) as response:
             text = response.read().decode()
-        samples = [line.split()[-1] for line in text.splitlines()
-                   if line.startswith("realtime_slow_consumer_disconnects_total ")]
+        samples = [
+            line.split()[-1]
+            for line in text.splitlines()
+            if line.startswith("realtime_slow_consumer_disconnects_total ")
+        ]
         return float(samples[0]) if samples else 0.0
 
     def identity(data: dict) -> str:
@@ -295,13 +359,21 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
 
     async def scenario() -> None:
         nonlocal published
-        async with connect(server.ws_url + "/", additional_headers={"Cookie": monitor_cookie},
-                           origin=server.http_url, max_size=2**20) as monitor:
+        async with connect(
+            server.ws_url + "/", additional_headers={"Cookie": monitor_cookie}, origin=server.http_url, max_size=2**20
+        ) as monitor:
             await monitor.recv()
             # The monitor subscribes to the same events: once it has the newest one, the server's
             # fan-out has handed every event published before it to the stuck socket too.
-            await monitor.send(json.dumps({"type": "subscription", "event": "subscribe",
-                                           "data": {"event_types": ["market.alert", "market.price_update"]}}))
+            await monitor.send(
+                json.dumps(
+                    {
+                        "type": "subscription",
+                        "event": "subscribe",
+                        "data": {"event_types": ["market.alert", "market.price_update"]},
+                    }
+                )
+            )
             await recv_event(monitor, "subscription.confirmed")
             await recv_event(monitor, "subscription.confirmed")
 
@@ -344,10 +416,20 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
 
             held_back = entry["queued_frames"]
             for cents in range(50):
-                await publish("market.price_update", {
-                    "symbol": "SAP", "isin": "DE0007164600", "price": Decimal(f"187.{cents:02d}"),
-                    "previous_price": Decimal("187.00"), "change": Decimal("0.15"), "change_percent": Decimal("0.08"),
-                    "volume": 1500, "timestamp": "2026-11-23T10:00:00.000Z", "source": "e2e"})
+                await publish(
+                    "market.price_update",
+                    {
+                        "symbol": "SAP",
+                        "isin": "DE0007164600",
+                        "price": Decimal(f"187.{cents:02d}"),
+                        "previous_price": Decimal("187.00"),
+                        "change": Decimal("0.15"),
+                        "change_percent": Decimal("0.08"),
+                        "volume": 1500,
+                        "timestamp": "2026-11-23T10:00:00.000Z",
+                        "source": "e2e",
+                    },
+                )
             entry = await stuck_listed()
             assert entry["queued_frames"] == held_back + 1  # fifty ticks of one symbol wait as one
             assert entry["server_buffered_bytes"] <= bound
@@ -367,8 +449,11 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
             assert ended, "the server never ended the connection"
             if frames and frames[-1][0] == 0x8:
                 assert struct.unpack("!H", frames[-1][1][:2])[0] == CloseCode.SLOW_CONSUMER
-            alerts = [decode(payload.decode())["data"]["message"].split(":")[0] for opcode, payload in frames
-                      if opcode == 0x1 and b'"market.alert"' in payload]
+            alerts = [
+                decode(payload.decode())["data"]["message"].split(":")[0]
+                for opcode, payload in frames
+                if opcode == 0x1 and b'"market.alert"' in payload
+            ]
             assert alerts == sorted(alerts, key=int), "frames out of order"
 
     try:

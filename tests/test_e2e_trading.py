@@ -36,18 +36,31 @@ def test_spec_client_places_market_order_for_sap_and_sees_it_filled_and_listed(d
 
     async def scenario() -> dict[str, dict]:
         seen: dict[str, dict] = {}
-        async with connect(daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=daphne_server.http_url) as ws:
+        async with connect(
+            daphne_server.ws_url + "/", additional_headers={"Cookie": cookie}, origin=daphne_server.http_url
+        ) as ws:
             assert decode(await ws.recv())["event"] == "connection.established"
-            await ws.send(json.dumps({
-                "type": "subscription", "event": "subscribe",
-                "data": {"event_types": ["trading.order_created", "trading.order_filled"]},
-                "timestamp": "2026-11-23T10:00:00.000Z",
-            }))
-            await ws.send(json.dumps({
-                "type": "user", "event": "place_order",
-                "data": {"symbol": "SAP", "side": "buy", "quantity": 3, "order_type": "market", "price": None},
-                "timestamp": "2026-11-23T10:00:01.000Z", "correlation_id": "e2e-order-1",
-            }))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "subscription",
+                        "event": "subscribe",
+                        "data": {"event_types": ["trading.order_created", "trading.order_filled"]},
+                        "timestamp": "2026-11-23T10:00:00.000Z",
+                    }
+                )
+            )
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "user",
+                        "event": "place_order",
+                        "data": {"symbol": "SAP", "side": "buy", "quantity": 3, "order_type": "market", "price": None},
+                        "timestamp": "2026-11-23T10:00:01.000Z",
+                        "correlation_id": "e2e-order-1",
+                    }
+                )
+            )
             wanted = {"place_order.response", "trading.order_created", "trading.order_filled"}
             async with asyncio.timeout(10):
                 while not wanted <= seen.keys():
@@ -58,7 +71,11 @@ def test_spec_client_places_market_order_for_sap_and_sees_it_filled_and_listed(d
     seen = asyncio.run(scenario())
 
     response = seen["place_order.response"]
-    assert (response["type"], response["correlation_id"], response["data"]["status"]) == ("command_response", "e2e-order-1", "success")
+    assert (response["type"], response["correlation_id"], response["data"]["status"]) == (
+        "command_response",
+        "e2e-order-1",
+        "success",
+    )
     order_id = response["data"]["result"]["order_id"]
     assert response["data"]["result"]["status"] == "filled"
     for name in ("trading.order_created", "trading.order_filled"):
@@ -77,15 +94,13 @@ def test_spec_client_places_market_order_for_sap_and_sees_it_filled_and_listed(d
     assert status == 200 and f"/admin/trading/order/{order_id}/change/".encode() in page
 
 
-def test_desk_client_re_sends_an_order_whose_answer_was_lost_and_it_is_placed_once(daphne_server, trader, portfolio, sap):
+def test_desk_client_re_sends_an_order_whose_answer_was_lost_and_it_is_placed_once(
+    daphne_server, trader, portfolio, sap
+):
     # given the desk's client, connected through a proxy that will lose the server's next answer
     node = shutil.which("node")
     assert node, "node is needed for this test (make test installs the node packages)"
-    env = {
-        **os.environ,
-        "GATEWAY_PORT": str(daphne_server.port),
-        "GATEWAY_COOKIE": session_cookie(trader).decode(),
-    }
+    env = {**os.environ, "GATEWAY_PORT": str(daphne_server.port), "GATEWAY_COOKIE": session_cookie(trader).decode()}
 
     # when it places a market order, the connection is cut after the server answered and before
     # the answer reached the client, and the client reconnects
@@ -107,6 +122,9 @@ def test_desk_client_re_sends_an_order_whose_answer_was_lost_and_it_is_placed_on
     assert (orders[0].status, orders[0].filled_quantity) == (OrderStatus.FILLED, 3)
     assert OrderAudit.objects.filter(action="place").count() == 1
     assert report["result"] == {
-        "order_id": str(orders[0].pk), "status": "filled", "message": "Order placed and filled.",
-        "message_code": "order_placed_filled", "message_params": {"order_id": str(orders[0].pk), "symbol": "SAP"},
+        "order_id": str(orders[0].pk),
+        "status": "filled",
+        "message": "Order placed and filled.",
+        "message_code": "order_placed_filled",
+        "message_params": {"order_id": str(orders[0].pk), "symbol": "SAP"},
     }

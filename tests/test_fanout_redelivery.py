@@ -16,8 +16,16 @@ class Recorder:
 
 
 def alert(n: int) -> dict:
-    return {"alert_type": "price_above", "symbol": "SAP", "message": f"alert {n}", "severity": "info",
-            "trigger_value": 1, "current_value": 2, "threshold": 1, "timestamp": "2026-12-06T10:00:00.000Z"}
+    return {
+        "alert_type": "price_above",
+        "symbol": "SAP",
+        "message": f"alert {n}",
+        "severity": "info",
+        "trigger_value": 1,
+        "current_value": 2,
+        "threshold": 1,
+        "timestamp": "2026-12-06T10:00:00.000Z",
+    }
 
 
 def numbered(message: dict, seq: int, epoch: str = "e1") -> dict:
@@ -38,8 +46,13 @@ async def test_a_numbered_copy_handed_over_twice_is_routed_once_and_others_pass(
             await layer.group_send(group, sent)
         # The layer hands them over in order: once the last is routed, the repeated one was judged.
         await aeventually(lambda: numbered(message, 8)["text"] in member.texts, timeout=5)
-        assert member.texts == [first["text"], numbered(message, 7, epoch="e2")["text"], unnumbered["text"],
-                                unnumbered["text"], numbered(message, 8)["text"]]
+        assert member.texts == [
+            first["text"],
+            numbered(message, 7, epoch="e2")["text"],
+            unnumbered["text"],
+            unnumbered["text"],
+            numbered(message, 8)["text"],
+        ]
     finally:
         fanout._reader.cancel()
 

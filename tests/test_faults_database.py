@@ -35,11 +35,19 @@ class OwnPostgres:
         self.port = free_port()
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root; its directory belongs to postgres
             shutil.chown(root, "postgres", "postgres")
-        subprocess.run(as_postgres(str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres"),
-                       check=True, capture_output=True)
+        subprocess.run(
+            as_postgres(str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres"),
+            check=True,
+            capture_output=True,
+        )
         self.start()
-        subprocess.run(as_postgres(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "gateway"),
-                       check=True, capture_output=True)
+        subprocess.run(
+            as_postgres(
+                str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "gateway"
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     @property
     def url(self) -> str:
@@ -47,12 +55,20 @@ class OwnPostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-o", options, "-w", "-l", str(self.dir / "log"), "start"),
-                       check=True, capture_output=True)
+        subprocess.run(
+            as_postgres(
+                str(self.bin / "pg_ctl"), "-D", str(self.dir), "-o", options, "-w", "-l", str(self.dir / "log"), "start"
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
-        subprocess.run(as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w", "stop"),
-                       check=True, capture_output=True)
+        subprocess.run(
+            as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w", "stop"),
+            check=True,
+            capture_output=True,
+        )
 
 
 @pytest.fixture
@@ -70,7 +86,9 @@ def own_postgres():
 
 
 def manage(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -106,7 +124,12 @@ def test_commands_answer_errors_while_the_database_is_down_and_work_again_after(
             assert before["data"]["status"] == "success", before
 
             await asyncio.to_thread(own_postgres.stop)
-            during = await command(ws, "place_order", {"symbol": "SAP", "side": "buy", "quantity": 1, "order_type": "market", "price": None}, "during")
+            during = await command(
+                ws,
+                "place_order",
+                {"symbol": "SAP", "side": "buy", "quantity": 1, "order_type": "market", "price": None},
+                "during",
+            )
             assert during["data"]["status"] == "error"
             assert during["data"]["result"]["code"] == "service_unavailable"
             assert "Traceback" not in json.dumps(during)

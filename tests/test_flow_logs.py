@@ -100,7 +100,9 @@ async def test_deliveries_are_not_logged_at_info(ws_connect, staff_user, caplog)
 
 def flow_record(caplog) -> logging.LogRecord:
     with caplog.at_level(logging.INFO, logger="realtime.flow"):
-        log_flow("handled", correlation_id="c-1", client_id="cl-1", user="anna", event_type="place_order", status="success")
+        log_flow(
+            "handled", correlation_id="c-1", client_id="cl-1", user="anna", event_type="place_order", status="success"
+        )
     return caplog.records[-1]
 
 
@@ -119,4 +121,6 @@ def test_json_format_writes_one_object_with_the_context_as_keys(caplog):
 
 def test_text_format_appends_the_context_as_key_value_pairs(caplog):
     line = TextFormatter().format(flow_record(caplog))
-    assert line.endswith("realtime.flow handled correlation_id=c-1 client_id=cl-1 user=anna event_type=place_order status=success")
+    assert line.endswith(
+        "realtime.flow handled correlation_id=c-1 client_id=cl-1 user=anna event_type=place_order status=success"
+    )

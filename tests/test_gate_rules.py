@@ -2,7 +2,6 @@
 pass, when a request is secure, and whose credentials a handshake carries.
 """
 
-
 import pytest
 
 from realtime.connection.gate import (
@@ -16,7 +15,6 @@ from realtime.connection.gate import (
     trusted_origins,
 )
 from realtime.services import access_token_issue
-
 
 
 def scope(*headers: tuple[bytes, bytes], **extra) -> dict:
@@ -33,8 +31,14 @@ def test_a_header_is_the_first_of_its_name_decoded_as_latin1():
 
 @pytest.mark.parametrize(
     ("value", "key"),
-    [(None, None), (b"Bearer abc", "abc"), (b"bearer  abc ", "abc"), (b"BEARER abc", "abc"), (b"Basic abc", ""),
-     (b"Bearer", "")],
+    [
+        (None, None),
+        (b"Bearer abc", "abc"),
+        (b"bearer  abc ", "abc"),
+        (b"BEARER abc", "abc"),
+        (b"Basic abc", ""),
+        (b"Bearer", ""),
+    ],
 )
 def test_a_bearer_key_is_read_from_the_authorization_header(value, key):
     handshake = scope((b"authorization", value)) if value is not None else scope()
@@ -101,8 +105,13 @@ def test_a_scope_without_a_scheme_is_plain():
         ([], True, False, [(b"host", b"[::1]:8000")], ("http", "[::1]", 8000)),
         ([], True, False, [(b"host", b"desk.localhost")], ("http", "desk.localhost", 80)),
         ([], False, False, [(b"host", b"localhost")], None),
-        (["desk.example"], False, True, [(b"host", b"inner"), (b"x-forwarded-host", b"desk.example")],
-         ("http", "desk.example", 80)),
+        (
+            ["desk.example"],
+            False,
+            True,
+            [(b"host", b"inner"), (b"x-forwarded-host", b"desk.example")],
+            ("http", "desk.example", 80),
+        ),
         (["desk.example"], False, False, [(b"host", b"inner"), (b"x-forwarded-host", b"desk.example")], None),
         (["desk.example"], False, True, [(b"host", b"desk.example")], ("http", "desk.example", 80)),
     ],
@@ -162,7 +171,11 @@ def test_a_handshake_without_origin_is_refused(settings):
 def test_a_token_handshake_gives_the_tokens_user_and_a_bad_token_an_anonymous_one(staff_user):
     token, key = access_token_issue(user=staff_user, name="cli")
 
-    assert credentials(session_key=None, token_key=key) == {"user": staff_user, "session": None, "access_token_id": token.pk}
+    assert credentials(session_key=None, token_key=key) == {
+        "user": staff_user,
+        "session": None,
+        "access_token_id": token.pk,
+    }
     for bad in ("", "not-a-key"):
         found = credentials(session_key="ignored", token_key=bad)
         assert found["user"].is_anonymous and found["session"] is None and "access_token_id" not in found

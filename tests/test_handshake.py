@@ -82,7 +82,9 @@ async def test_client_id_of_another_user_is_replaced_with_a_fresh_one(ws_connect
 
 @pytest.mark.parametrize("bad_id", ["x" * 65, "semi;colon", "%20space"])
 async def test_malformed_client_id_is_replaced(ws_connect, staff_user, bad_id):
-    client, connected = await ws_connect(cookie=await login_cookie(staff_user), path=f"/ws/{bad_id}", expect_welcome=False)
+    client, connected = await ws_connect(
+        cookie=await login_cookie(staff_user), path=f"/ws/{bad_id}", expect_welcome=False
+    )
     assert connected
     given = (await client.receive())["data"]["client_id"]
     assert given != bad_id and len(given) <= 64
@@ -103,8 +105,14 @@ async def test_connection_cancelled_without_a_disconnect_leaves_the_connection_t
 
 
 def handshake_scope(origin: str | None, host: str | None, scheme: str = "ws", **headers: str) -> dict:
-    pairs = [(b"origin", origin), (b"host", host)] + [(name.replace("_", "-").encode(), value) for name, value in headers.items()]
-    return {"type": "websocket", "scheme": scheme, "headers": [(name, value.encode()) for name, value in pairs if value is not None]}
+    pairs = [(b"origin", origin), (b"host", host)] + [
+        (name.replace("_", "-").encode(), value) for name, value in headers.items()
+    ]
+    return {
+        "type": "websocket",
+        "scheme": scheme,
+        "headers": [(name, value.encode()) for name, value in pairs if value is not None],
+    }
 
 
 @pytest.fixture
@@ -208,7 +216,9 @@ async def test_handshake_without_a_host_header_is_refused(ws_connect, staff_user
     assert connected is False
 
 
-async def test_handshake_forwarding_a_public_origin_through_an_untrusted_proxy_is_refused(ws_connect, staff_user, settings):
+async def test_handshake_forwarding_a_public_origin_through_an_untrusted_proxy_is_refused(
+    ws_connect, staff_user, settings
+):
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "desk.example.com"]
     forwarded = ((b"x-forwarded-proto", b"https"), (b"x-forwarded-host", b"desk.example.com"))
     cookie = await login_cookie(staff_user)

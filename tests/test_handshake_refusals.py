@@ -26,7 +26,11 @@ def fresh_throttle(monkeypatch):
 
 
 def refusal_lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "realtime.connection.gate" and "websocket refused" in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "realtime.connection.gate" and "websocket refused" in r.getMessage()
+    ]
 
 
 @pytest.mark.parametrize(

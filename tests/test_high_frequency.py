@@ -16,16 +16,27 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def tick(symbol: str, price: str) -> dict:
     return {
-        "symbol": symbol, "isin": "DE0007164600", "price": Decimal(price), "previous_price": Decimal(price),
-        "change": Decimal("0"), "change_percent": Decimal("0"), "volume": 10,
-        "timestamp": "2026-11-23T10:00:00.000Z", "source": "test",
+        "symbol": symbol,
+        "isin": "DE0007164600",
+        "price": Decimal(price),
+        "previous_price": Decimal(price),
+        "change": Decimal("0"),
+        "change_percent": Decimal("0"),
+        "volume": 10,
+        "timestamp": "2026-11-23T10:00:00.000Z",
+        "source": "test",
     }
 
 
 def alert(symbol: str, n: int) -> dict:
     return {
-        "alert_type": "price_threshold", "symbol": symbol, "message": f"alert {n}", "severity": "info",
-        "trigger_value": Decimal(n), "current_value": Decimal(n), "threshold": Decimal(n),
+        "alert_type": "price_threshold",
+        "symbol": symbol,
+        "message": f"alert {n}",
+        "severity": "info",
+        "trigger_value": Decimal(n),
+        "current_value": Decimal(n),
+        "threshold": Decimal(n),
         "timestamp": "2026-11-23T10:00:00.000Z",
     }
 
@@ -56,7 +67,10 @@ async def test_client_with_symbols_and_client_without_on_one_process_each_get_ev
 
     assert await received_prices(narrowed, 2) == [("SAP", Decimal("100")), ("BMW", Decimal("50"))]
     assert await received_prices(everything, 4) == [
-        ("SAP", Decimal("100")), ("ALV", Decimal("200")), ("BMW", Decimal("50")), ("ALV", Decimal("201")),
+        ("SAP", Decimal("100")),
+        ("ALV", Decimal("200")),
+        ("BMW", Decimal("50")),
+        ("ALV", Decimal("201")),
     ]
     await asend_event("market.price_update", tick("BMW", "51"))  # no ALV, and nothing twice, before it
     for client in (narrowed, everything):
@@ -114,8 +128,13 @@ async def test_replay_after_reconnect_with_symbols_sends_only_those_symbols(ws_c
 
     again, _ = await ws_connect(cookie=cookie)
     since = {"market.alert": {"seq": confirmed["data"]["seq"], "epoch": confirmed["data"]["epoch"]}}
-    await again.send({"type": "subscription", "event": "subscribe",
-                      "data": {"event_types": ["market.alert"], "symbols": ["SAP"], "since": since}})
+    await again.send(
+        {
+            "type": "subscription",
+            "event": "subscribe",
+            "data": {"event_types": ["market.alert"], "symbols": ["SAP"], "since": since},
+        }
+    )
     replayed = [await again.receive() for _ in range(2)]
     done = await again.receive()
 

@@ -48,8 +48,7 @@ async def store(request):
 
 
 @pytest.mark.parametrize(
-    ("age", "recovered"),
-    [(0, True), (MAX_AGE - 1, True), (MAX_AGE, True), (MAX_AGE + 1, False), (10 * MAX_AGE, False)],
+    ("age", "recovered"), [(0, True), (MAX_AGE - 1, True), (MAX_AGE, True), (MAX_AGE + 1, False), (10 * MAX_AGE, False)]
 )
 async def test_replay_gives_the_missed_events_only_while_the_oldest_is_within_the_age_limit(
     store, clock, age, recovered

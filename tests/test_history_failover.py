@@ -55,7 +55,9 @@ def promote_missing_the_last_writes(primary: RedisServer, replica: RedisServer) 
 
 
 @pytest.mark.parametrize("follow_failover", [True, False], ids=["behind-sentinel", "plain-url"])
-async def test_a_promoted_replica_that_lost_the_last_events_numbers_on_in_a_new_epoch(primary_and_replica, follow_failover):
+async def test_a_promoted_replica_that_lost_the_last_events_numbers_on_in_a_new_epoch(
+    primary_and_replica, follow_failover
+):
     primary, replica = primary_and_replica
     prefix = f"failover-{uuid.uuid4().hex[:8]}"
     before = history(primary, prefix, follow_failover=follow_failover)

@@ -283,7 +283,9 @@ async def test_a_redis_once_hit_whose_frame_was_trimmed_rebuilds_the_frame(redis
     await store.client.delete(store._keys("market.alert")[2])
 
     assert await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60) == (
-        seq, epoch, with_sequence(FRAME, seq, epoch),
+        seq,
+        epoch,
+        with_sequence(FRAME, seq, epoch),
     )
 
 

@@ -25,9 +25,7 @@ async def forget(store: RedisHistory, prefix: str) -> None:
 async def test_redis_history_appends_an_event_asked_for_by_several_processes_once():
     # given two processes' history stores on one Redis
     prefix = f"once-{uuid.uuid4().hex[:8]}"
-    first, second = (
-        RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=100, max_age=900) for _ in range(2)
-    )
+    first, second = (RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=100, max_age=900) for _ in range(2))
     try:
         # when both number the same bus message (their own frames differ), then another one
         a = await first.append_once(PRICE, '{"n":1,"by":"first"}', None, once="digest-1", ttl=60)
@@ -75,12 +73,16 @@ async def test_memory_history_appends_once_per_key():
 async def test_history_numbers_a_batch_of_events_in_order_as_one_by_one(kind):
     """An order's events, committed together, are numbered in one round trip, each as `append` would."""
     prefix = f"many-{uuid.uuid4().hex[:8]}"
-    store = (RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=100, max_age=900) if kind == "redis"
-             else MemoryHistory(max_events=100, max_age=900))
+    store = (
+        RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=100, max_age=900)
+        if kind == "redis"
+        else MemoryHistory(max_events=100, max_age=900)
+    )
     try:
         single = await store.append(PRICE, '{"n":0}', None)
-        batch = await store.append_many([(PRICE, '{"n":1}', [7]), ("trading.order_filled", '{"n":2}', [7]),
-                                         (PRICE, '{"n":3}', None)])
+        batch = await store.append_many(
+            [(PRICE, '{"n":1}', [7]), ("trading.order_filled", '{"n":2}', [7]), (PRICE, '{"n":3}', None)]
+        )
 
         epoch = single[1]
         assert [seq for seq, _, _ in batch] == [single[0] + 1, 1, single[0] + 2]
@@ -98,15 +100,20 @@ async def test_history_numbers_a_batch_of_events_in_order_as_one_by_one(kind):
 async def test_history_starts_a_new_epoch_for_a_type_whose_events_went_out_unnumbered(kind):
     # given a history with events of two types
     prefix = f"renew-{uuid.uuid4().hex[:8]}"
-    store = (RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=100, max_age=900) if kind == "redis"
-             else MemoryHistory(max_events=100, max_age=900))
+    store = (
+        RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=100, max_age=900)
+        if kind == "redis"
+        else MemoryHistory(max_events=100, max_age=900)
+    )
     try:
         seq, epoch, _ = await store.append(PRICE, '{"n":1}', None)
         other = await store.append("market.alert", '{"n":1}', None)
 
         # when events of one type went out without a number, and the next ones are numbered in a batch
         store.mark_unnumbered([PRICE])
-        batch = await store.append_many([(PRICE, '{"n":2}', None), (PRICE, '{"n":3}', None), ("market.alert", '{"n":2}', None)])
+        batch = await store.append_many(
+            [(PRICE, '{"n":2}', None), (PRICE, '{"n":3}', None), ("market.alert", '{"n":2}', None)]
+        )
 
         # then that type starts a new epoch once (its batch numbered 1, 2 in it), the other type goes on
         assert [(s, e == epoch) for s, e, _ in batch[:2]] == [(1, False), (2, False)] and batch[0][1] == batch[1][1]

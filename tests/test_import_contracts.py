@@ -27,7 +27,7 @@ ABOVE_LAYERS = {
 # Imports the contracts let through, each with its reason in .importlinter. Each must still be
 # there: once it is gone, its entry goes too.
 ALLOWED = {
-    ("realtime.server.daphne", "realtime.connection.drain"),  # the adapter's protocol asks the drain
+    ("realtime.server.daphne", "realtime.connection.drain")  # the adapter's protocol asks the drain
 }
 
 
@@ -126,7 +126,11 @@ def test_every_module_keeps_the_import_contracts():
         ("realtime.connection.gate", "import market.models", "import no app"),
         ("market.feed", "from portfolio.services import x", "nothing of trading"),
         ("market.ticks", "from trading.models import Order", "nothing of trading"),
-        ("realtime.delivery.fanout", "def f():\n    from realtime.bus.bridge import start_local_bridge\n", "lower layer"),
+        (
+            "realtime.delivery.fanout",
+            "def f():\n    from realtime.bus.bridge import start_local_bridge\n",
+            "lower layer",
+        ),
         ("realtime.wire.events", "from realtime.runtime import metrics", "lower layer"),
         ("realtime.wire.protocol", "from realtime.server.checks import part_usable", "independent"),
         ("realtime.runtime.metrics", "from realtime.consumers import EventConsumer", "top level"),
@@ -139,6 +143,9 @@ def test_a_broken_contract_is_reported_with_the_import(module, source, broken):
 
 def test_imports_within_the_rules_pass():
     assert violations("trading.commands", imported("trading.commands", "from realtime.api import command")) == []
-    assert violations("realtime.connection.socket", ["realtime.bus.admission", "realtime.wire.protocol", "core.times"]) == []
+    assert (
+        violations("realtime.connection.socket", ["realtime.bus.admission", "realtime.wire.protocol", "core.times"])
+        == []
+    )
     assert violations("realtime.connection.gate", ["realtime.services", "realtime.models"]) == []
     assert violations("market.models", ["portfolio.models"]) == []

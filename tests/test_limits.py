@@ -26,8 +26,15 @@ def test_token_bucket_allows_the_burst_then_the_rate():
     assert bucket.take() is True and bucket.take() is False
 
 
-async def test_flood_gets_rate_limited_then_closed_while_a_neighbour_stays_responsive(ws_connect, staff_user, other_staff_user, settings):
-    settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_PER_SECOND": 5, "RATE_LIMIT_BURST": 10, "RATE_LIMIT_CLOSE_AFTER": 500}
+async def test_flood_gets_rate_limited_then_closed_while_a_neighbour_stays_responsive(
+    ws_connect, staff_user, other_staff_user, settings
+):
+    settings.REALTIME = {
+        **settings.REALTIME,
+        "RATE_LIMIT_PER_SECOND": 5,
+        "RATE_LIMIT_BURST": 10,
+        "RATE_LIMIT_CLOSE_AFTER": 500,
+    }
     flooder, _ = await ws_connect(cookie=await login_cookie(staff_user))
     neighbour, _ = await ws_connect(cookie=await login_cookie(other_staff_user))
 
@@ -49,7 +56,12 @@ async def test_flood_gets_rate_limited_then_closed_while_a_neighbour_stays_respo
 
 
 async def test_rate_limited_error_is_sent_once_a_second_not_per_message(ws_connect, staff_user, settings, monkeypatch):
-    settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_PER_SECOND": 1, "RATE_LIMIT_BURST": 2, "RATE_LIMIT_CLOSE_AFTER": 1000}
+    settings.REALTIME = {
+        **settings.REALTIME,
+        "RATE_LIMIT_PER_SECOND": 1,
+        "RATE_LIMIT_BURST": 2,
+        "RATE_LIMIT_CLOSE_AFTER": 1000,
+    }
     clock = [0.0]  # the bucket refills only when the test moves this clock on
     monkeypatch.setattr(limits, "TokenBucket", functools.partial(TokenBucket, clock=lambda: clock[0]))
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
@@ -79,10 +91,19 @@ async def test_connections_over_the_per_user_cap_are_closed_with_their_code(ws_c
 async def test_subscriptions_over_the_per_connection_cap_are_refused(ws_connect, superuser, settings):
     settings.REALTIME = {**settings.REALTIME, "MAX_SUBSCRIPTIONS_PER_CONNECTION": 2}
     client, _ = await ws_connect(cookie=await login_cookie(superuser))
-    await client.send({"type": "subscription", "event": "subscribe",
-                       "data": {"event_types": ["market.alert", "market.price_update", "system.error"]}})
+    await client.send(
+        {
+            "type": "subscription",
+            "event": "subscribe",
+            "data": {"event_types": ["market.alert", "market.price_update", "system.error"]},
+        }
+    )
     replies = [await client.receive() for _ in range(3)]
-    assert [r["event"] for r in replies] == ["subscription.confirmed", "subscription.confirmed", "too_many_subscriptions"]
+    assert [r["event"] for r in replies] == [
+        "subscription.confirmed",
+        "subscription.confirmed",
+        "too_many_subscriptions",
+    ]
     assert replies[2]["data"]["event_type"] == "system.error"
 
 

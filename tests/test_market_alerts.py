@@ -45,7 +45,9 @@ async def test_above_alert_fires_once_per_crossing_and_only_for_its_owner(
     # given anna's rule "SAP at or above 101" and bernd connected too; nobody subscribed to anything
     anna = await connect(ws_connect, staff_user)
     bernd = await connect(ws_connect, other_staff_user)
-    response = await anna.command("subscribe_alerts", {"symbol": "SAP", "condition": "above", "threshold": Decimal("101")})
+    response = await anna.command(
+        "subscribe_alerts", {"symbol": "SAP", "condition": "above", "threshold": Decimal("101")}
+    )
     assert response["data"]["status"] == "success", response
     # when the price crosses up, stays above, falls back below and crosses up again
     await feed_prices(["100.50", "101.20", "101.50", "102.00", "100.80", "101.00"])
@@ -57,7 +59,10 @@ async def test_above_alert_fires_once_per_crossing_and_only_for_its_owner(
     ]
     first = alerts[0]
     assert (first["alert_type"], first["symbol"], first["severity"], first["threshold"]) == (
-        "price_threshold", "SAP", "warning", Decimal("101"),
+        "price_threshold",
+        "SAP",
+        "warning",
+        Decimal("101"),
     )
     assert "101.20" in first["message"]
     # and bernd gets nothing
@@ -110,7 +115,9 @@ async def test_volatility_alert_measures_realised_volatility_over_its_window(
     settings.MARKET = {**settings.MARKET, "VOLATILITY_WINDOW_TICKS": 4 if window_from == "setting" else 50}
     await sync_to_async(add_history)(sap_at_100, ["100.00"] * 4)
     anna = await connect(ws_connect, staff_user)
-    rule = {"symbol": "SAP", "condition": "volatility", "threshold": 1} | ({"window": 4} if window_from == "rule" else {})
+    rule = {"symbol": "SAP", "condition": "volatility", "threshold": 1} | (
+        {"window": 4} if window_from == "rule" else {}
+    )
     created = (await anna.command("subscribe_alerts", rule))["data"]["result"]
     assert (created["condition"], created["window"]) == ("volatility", 4 if window_from == "rule" else None)
     # when the price swings (returns 0, 0, 0, +2 %: a deviation of exactly 1 %), stays wild, calms
@@ -118,7 +125,9 @@ async def test_volatility_alert_measures_realised_volatility_over_its_window(
     await feed_prices(["102.00", "100.00", "102.00", "100.00", "100.00", "100.00", "100.00", "100.00", "105.00"])
     alerts = await alerts_received(anna, 2)
     # then the first swing and the jump fire, each with the spec's alert fields
-    assert [(a["alert_type"], a["trigger_value"], a["severity"], a["current_value"], a["threshold"]) for a in alerts] == [
+    assert [
+        (a["alert_type"], a["trigger_value"], a["severity"], a["current_value"], a["threshold"]) for a in alerts
+    ] == [
         ("volatility", Decimal("1.0000"), "warning", Decimal("102.00"), Decimal("1.0000")),
         ("volatility", Decimal("2.5000"), "critical", Decimal("105.00"), Decimal("1.0000")),
     ]
@@ -128,16 +137,22 @@ async def test_volatility_alert_measures_realised_volatility_over_its_window(
 async def test_volatility_alert_waits_for_a_full_window(ws_connect, staff_user, sap_at_100):
     # given no history, and a rule over 10 ticks that the first wild ticks would exceed
     anna = await connect(ws_connect, staff_user)
-    await anna.command("subscribe_alerts", {"symbol": "SAP", "condition": "volatility", "threshold": "0.1", "window": 10})
+    await anna.command(
+        "subscribe_alerts", {"symbol": "SAP", "condition": "volatility", "threshold": "0.1", "window": 10}
+    )
     await feed_prices(["110.00", "90.00", "110.00"])
     # then nothing is measured, and nothing fires, before 10 returns exist
     assert await alerts_received(anna, 0) == []
 
 
-async def test_rules_can_be_listed_and_removed_only_by_their_owner(ws_connect, staff_user, other_staff_user, sap_at_100):
+async def test_rules_can_be_listed_and_removed_only_by_their_owner(
+    ws_connect, staff_user, other_staff_user, sap_at_100
+):
     anna = await connect(ws_connect, staff_user)
     bernd = await connect(ws_connect, other_staff_user)
-    created = (await anna.command("subscribe_alerts", {"symbol": "sap", "condition": "above", "threshold": "120.5"}))["data"]["result"]
+    created = (await anna.command("subscribe_alerts", {"symbol": "sap", "condition": "above", "threshold": "120.5"}))[
+        "data"
+    ]["result"]
     await bernd.command("subscribe_alerts", {"symbol": "SAP", "condition": "below", "threshold": 80})
     # anna lists her rule only
     listed = (await anna.command("list_alerts"))["data"]["result"]["alerts"]
@@ -176,7 +191,9 @@ async def test_rules_can_be_listed_and_removed_only_by_their_owner(ws_connect, s
         ({"condition": "above", "threshold": 1}, "validation_error"),
     ],
 )
-async def test_bad_alert_rules_are_refused_and_nothing_is_stored(ws_connect, staff_user, sap_at_100, request_data, code):
+async def test_bad_alert_rules_are_refused_and_nothing_is_stored(
+    ws_connect, staff_user, sap_at_100, request_data, code
+):
     anna = await connect(ws_connect, staff_user)
     response = await anna.command("subscribe_alerts", request_data)
     assert (response["data"]["status"], response["data"]["result"]["code"]) == ("error", code)

@@ -51,7 +51,9 @@ def test_alpha_vantage_quotes_are_stored_and_published_with_their_source(
     sap_and_siemens, quote_stand_in, clock, published
 ):
     # given the source quoting SAP.DEX and SIE.DEX
-    quote_stand_in.script("SAP.DEX", global_quote("SAP.DEX", "215.4000", "1200"), global_quote("SAP.DEX", "216.1000", "1500"))
+    quote_stand_in.script(
+        "SAP.DEX", global_quote("SAP.DEX", "215.4000", "1200"), global_quote("SAP.DEX", "216.1000", "1500")
+    )
     quote_stand_in.script("SIE.DEX", global_quote("SIE.DEX", "178.9000", "800"))
     feed = PriceFeed(provider=alpha_vantage(quote_stand_in, clock), interval=1)
     # when three rounds run, a second of the budget apart (one call each, the symbols in turn)
@@ -75,14 +77,21 @@ def test_alpha_vantage_quotes_are_stored_and_published_with_their_source(
 
 def test_alpha_vantage_uses_the_configured_symbol_map(sap_and_siemens, quote_stand_in, clock, published):
     quote_stand_in.script("SAP.FRK", global_quote("SAP.FRK", "215.0000"))
-    feed = PriceFeed(provider=alpha_vantage(quote_stand_in, clock, symbols={"SAP": "SAP.FRK"}), interval=1, symbols=["SAP"])
+    feed = PriceFeed(
+        provider=alpha_vantage(quote_stand_in, clock, symbols={"SAP": "SAP.FRK"}), interval=1, symbols=["SAP"]
+    )
     run_round(feed)
     assert quote_stand_in.asked("SAP.FRK") == 1
     assert [e["price"] for e in published.data("market.price_update")] == [Decimal("215.00")]
 
 
 def test_an_unchanged_quote_publishes_no_tick(sap_at_100, quote_stand_in, clock, published):
-    quote_stand_in.script("SAP.DEX", global_quote("SAP.DEX", "101.0000", "500"), global_quote("SAP.DEX", "101.0000", "500"), global_quote("SAP.DEX", "101.5000", "900"))
+    quote_stand_in.script(
+        "SAP.DEX",
+        global_quote("SAP.DEX", "101.0000", "500"),
+        global_quote("SAP.DEX", "101.0000", "500"),
+        global_quote("SAP.DEX", "101.5000", "900"),
+    )
     feed = PriceFeed(provider=alpha_vantage(quote_stand_in, clock), interval=1)
     for _ in range(3):
         run_round(feed)
@@ -124,7 +133,9 @@ def test_alpha_vantage_error_for_one_symbol_skips_it_and_keeps_the_others(
     sap_and_siemens, quote_stand_in, clock, published
 ):
     # given SAP quoted and SIE answered with an error message
-    quote_stand_in.script("SAP.DEX", global_quote("SAP.DEX", "101.0000", "10"), global_quote("SAP.DEX", "101.2000", "20"))
+    quote_stand_in.script(
+        "SAP.DEX", global_quote("SAP.DEX", "101.0000", "10"), global_quote("SAP.DEX", "101.2000", "20")
+    )
     quote_stand_in.script("SIE.DEX", AV_ERROR)
     feed = PriceFeed(provider=alpha_vantage(quote_stand_in, clock), interval=1)
     # when the rounds take SAP, SIE, then SAP again (SIE is backing off)
@@ -172,7 +183,9 @@ def test_alpha_vantage_source_failure_degrades_the_feed_with_the_reason_and_it_r
 
 
 def test_retry_after_of_the_source_is_honoured(sap_at_100, quote_stand_in, clock):
-    quote_stand_in.script("SAP.DEX", Answer("slow down", status=429, headers={"Retry-After": "120"}), global_quote("SAP.DEX", "101.0000"))
+    quote_stand_in.script(
+        "SAP.DEX", Answer("slow down", status=429, headers={"Retry-After": "120"}), global_quote("SAP.DEX", "101.0000")
+    )
     feed = PriceFeed(provider=alpha_vantage(quote_stand_in, clock), interval=1)
     run_round(feed)
     assert market_feed_status()["reason"] == "alpha_vantage: rate limited: HTTP 429"
@@ -188,7 +201,10 @@ def test_retry_after_of_the_source_is_honoured(sap_at_100, quote_stand_in, clock
     [
         ({"01. symbol": "SAP.DEX", "06. volume": "10"}, 'answer has no "05. price"'),
         ({"01. symbol": "SAP.DEX", "05. price": "101.0000"}, 'answer has no "06. volume"'),
-        ({"01. symbol": "SAP.DEX", "05. price": "N/A", "06. volume": "10"}, "price 'N/A' is not a positive decimal number"),
+        (
+            {"01. symbol": "SAP.DEX", "05. price": "N/A", "06. volume": "10"},
+            "price 'N/A' is not a positive decimal number",
+        ),
         ({"01. symbol": "SAP.DEX", "05. price": "0.0000", "06. volume": "10"}, "price '0.0000' is not positive"),
         ({"01. symbol": "SAP.DEX", "05. price": 101.25, "06. volume": "10"}, None),
         ({"01. symbol": "SIE.DEX", "05. price": "101.0000", "06. volume": "10"}, "answer is for SIE.DEX, not SAP.DEX"),
@@ -196,7 +212,9 @@ def test_retry_after_of_the_source_is_honoured(sap_at_100, quote_stand_in, clock
     ],
     ids=["no-price", "no-volume", "non-numeric", "zero", "json-number", "other-symbol", "empty"],
 )
-def test_a_quote_with_a_missing_or_bad_field_is_skipped_and_reported(sap_at_100, quote_stand_in, clock, published, quote, problem):
+def test_a_quote_with_a_missing_or_bad_field_is_skipped_and_reported(
+    sap_at_100, quote_stand_in, clock, published, quote, problem
+):
     quote_stand_in.script("SAP.DEX", as_json({"Global Quote": quote}))
     feed = PriceFeed(provider=alpha_vantage(quote_stand_in, clock), interval=1)
     recorded = run_round(feed)
@@ -233,9 +251,7 @@ async def test_in_process_alpha_vantage_feed_streams_quotes_and_survives_its_lim
     settings.REALTIME_BUS = {**settings.REALTIME_BUS, "BRIDGE": "off"}  # the Redis bus plays no part here
     channel_layers.backends.clear()
     monkeypatch.setattr(market_status, "_monitor", None)
-    quote_stand_in.script(
-        "SAP.DEX", global_quote("SAP.DEX", "215.4000"), global_quote("SAP.DEX", "216.1000"), AV_NOTE
-    )
+    quote_stand_in.script("SAP.DEX", global_quote("SAP.DEX", "215.4000"), global_quote("SAP.DEX", "216.1000"), AV_NOTE)
     quote_stand_in.script("SIE.DEX", AV_ERROR)
     client, _ = await ws_connect(cookie=await login_cookie(operator_user))
     await client.subscribe("market.price_update", "system.service_status")
@@ -303,9 +319,15 @@ def test_monitor_publishes_the_feed_status_again_when_only_its_reason_changes(se
     def status(reason: str) -> dict:
         probe = {"status": "online", "response_time_ms": 1.0, "error_rate": 0.0}
         feed = {"status": "degraded", "reason": reason, "response_time_ms": None, "error_rate": 0.0}
-        return {"timestamp": "2024-05-02T09:00:00.000Z", "services": {"database": probe, "channel_layer": probe, "market_feed": feed}}
+        return {
+            "timestamp": "2024-05-02T09:00:00.000Z",
+            "services": {"database": probe, "channel_layer": probe, "market_feed": feed},
+        }
 
     for reason in ("SIE: no quote", "SIE: no quote", "alpha_vantage: rate limited: wait"):
         asyncio.run(monitor.publish(status(reason)))
     feed_events = [e for e in published.data("system.service_status") if e["service_name"] == "market_feed"]
-    assert [e["additional_info"]["reason"] for e in feed_events] == ["SIE: no quote", "alpha_vantage: rate limited: wait"]
+    assert [e["additional_info"]["reason"] for e in feed_events] == [
+        "SIE: no quote",
+        "alpha_vantage: rate limited: wait",
+    ]

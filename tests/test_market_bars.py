@@ -128,7 +128,13 @@ def test_rest_bars_are_decimal_strings_with_epoch_times(api, sap):
 
     assert response.status_code == 200
     body = response.json()
-    assert (body["symbol"], body["range"], body["bar"], body["bar_seconds"], body["truncated"]) == ("SAP", "15m", "1m", 60, False)
+    assert (body["symbol"], body["range"], body["bar"], body["bar_seconds"], body["truncated"]) == (
+        "SAP",
+        "15m",
+        "1m",
+        60,
+        False,
+    )
     assert body["bars"] == [
         {
             "time": int(base.timestamp()),

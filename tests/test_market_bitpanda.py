@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def bitpanda(stand_in, clock, **options) -> BitpandaMarket:
-    return BitpandaMarket(url=stand_in.url, calls_per_minute=60, timeout=0.3, clock=clock, rng=random.Random(2), **options)
+    return BitpandaMarket(
+        url=stand_in.url, calls_per_minute=60, timeout=0.3, clock=clock, rng=random.Random(2), **options
+    )
 
 
 @pytest.fixture

@@ -47,7 +47,10 @@ async def test_feed_round_stores_tick_and_moves_the_last_price(sap_at_100):
     assert recorded == 1
     [tick] = await sync_to_async(ticks_of)("SAP")
     assert (tick.price, tick.previous_price, tick.volume, tick.source) == (
-        Decimal("101.25"), Decimal("100.00"), 4200, "scripted"
+        Decimal("101.25"),
+        Decimal("100.00"),
+        4200,
+        "scripted",
     )
     instrument = await Instrument.objects.aget(symbol="SAP")
     assert instrument.last_price == Decimal("101.25")
@@ -80,7 +83,9 @@ def test_prune_keeps_everything_within_the_window(sap_at_100):
     assert len(ticks_of("SAP")) == 1
 
 
-@pytest.mark.parametrize("price, volume", [(Decimal("-1"), 10), (Decimal("0"), 10), (Decimal("NaN"), 10), (101.5, 10), (Decimal("1"), -3)])
+@pytest.mark.parametrize(
+    "price, volume", [(Decimal("-1"), 10), (Decimal("0"), 10), (Decimal("NaN"), 10), (101.5, 10), (Decimal("1"), -3)]
+)
 def test_bad_tick_is_refused_and_changes_nothing(sap_at_100, price, volume):
     with pytest.raises(ValidationFailed):
         price_tick_record(instrument=sap_at_100, price=price, volume=volume, at=sap_at_100.last_price_at, source="t")

@@ -143,7 +143,17 @@ def test_a_standby_market_feed_publishes_once_the_active_one_is_killed(prefix, t
     # given SAP and two market_feed processes on one Redis: one active, one standing by
     make_instrument()
     env = server_env(REDIS_URL=shared_redis_url(), CHANNEL_LAYER_PREFIX=prefix, DJANGO_LOG_LEVEL="INFO")
-    command = [sys.executable, "manage.py", "market_feed", "--interval", "0.1", "--symbols", "SAP", "--lease-seconds", "1"]
+    command = [
+        sys.executable,
+        "manage.py",
+        "market_feed",
+        "--interval",
+        "0.1",
+        "--symbols",
+        "SAP",
+        "--lease-seconds",
+        "1",
+    ]
 
     def start(name: str) -> subprocess.Popen:
         log = (tmp_path / f"{name}.log").open("w")

@@ -60,12 +60,21 @@ D = Decimal
 def test_each_metric_is_judged_against_its_default_thresholds_reaching_a_threshold_counts(metric, value, verdict):
     thresholds = fa.fundamental_parameters_clean(parameters={})["thresholds"][metric]
 
-    assert fa.metric_verdict(metric=metric, value=D(value), good=D(thresholds["good"]), bad=D(thresholds["bad"])) == verdict
+    assert (
+        fa.metric_verdict(metric=metric, value=D(value), good=D(thresholds["good"]), bad=D(thresholds["bad"]))
+        == verdict
+    )
 
 
 @pytest.mark.parametrize(
     "value, median, verdict",
-    [("8", "10", "positive"), ("8.01", "10", "neutral"), ("11.99", "10", "neutral"), ("12", "10", "negative"), ("-3", "10", "negative")],
+    [
+        ("8", "10", "positive"),
+        ("8.01", "10", "neutral"),
+        ("11.99", "10", "neutral"),
+        ("12", "10", "negative"),
+        ("-3", "10", "negative"),
+    ],
 )
 def test_valuation_is_compared_with_the_peers_median_by_twenty_percent(value, median, verdict):
     assert fa.peer_verdict(value=D(value), median=D(median)) == verdict
@@ -102,9 +111,7 @@ def test_the_same_figures_older_give_the_same_verdicts_with_lower_confidence():
 def test_votes_decide_the_recommendation_and_confidence_is_the_agreeing_share():
     sap = make_instrument()
     # three negative metrics, two neutral, two positive: net -1 of 7 is a hold
-    figures = add_fundamentals(
-        sap, pe_ratio="30", pb_ratio="5", dividend_yield="0.5", roe="10", debt_to_equity="1"
-    )
+    figures = add_fundamentals(sap, pe_ratio="30", pb_ratio="5", dividend_yield="0.5", roe="10", debt_to_equity="1")
     parameters = fa.fundamental_parameters_clean(parameters={})
 
     result, confidence, recommendation = fa.fundamental_analysis_compute(
@@ -133,7 +140,9 @@ def test_peers_vote_on_valuation_once_enough_other_instruments_have_figures():
         add_fundamentals(make_instrument(symbol=f"P{index}", isin=f"DE000000000{index}"), pe_ratio=pe, pb_ratio=pb)
     # an older snapshot of a peer does not count, only its latest
     add_fundamentals(
-        make_instrument(symbol="OLD", isin="DE0000000009"), as_of=timezone.localdate() - timedelta(days=30), pe_ratio="1"
+        make_instrument(symbol="OLD", isin="DE0000000009"),
+        as_of=timezone.localdate() - timedelta(days=30),
+        pe_ratio="1",
     )
 
     result, _, _ = fa.fundamental_analysis_run(instrument=sap, parameters=parameters)
@@ -220,8 +229,13 @@ async def test_start_fundamental_analysis_sends_the_metrics_table_with_verdicts(
     assert (data["analysis_type"], data["recommendation"]) == ("fundamental", "buy")
     rows = {row["metric"]: row for row in data["result"]["metrics"]}
     assert rows["pe_ratio"] == {
-        "metric": "pe_ratio", "value": D("30"), "good": D("15"), "bad": D("25"),
-        "better": "lower", "verdict": "negative", "peers": None,
+        "metric": "pe_ratio",
+        "value": D("30"),
+        "good": D("15"),
+        "bad": D("25"),
+        "better": "lower",
+        "verdict": "negative",
+        "peers": None,
     }
     assert {name: row["verdict"] for name, row in rows.items() if name != "pe_ratio"} == dict.fromkeys(
         ["pb_ratio", "dividend_yield", "roe", "debt_to_equity", "eps_growth", "revenue_growth"], "positive"
@@ -271,7 +285,11 @@ def test_alpha_vantage_overview_becomes_figures_in_percent_and_leaves_missing_on
     assert cleaned["pe_ratio"] == D("38.52") and cleaned["pb_ratio"] == D("6.2")
     assert (cleaned["dividend_yield"], cleaned["roe"], cleaned["eps_growth"]) == (D("1.05"), D("16.5"), D("-2.1"))
     assert (cleaned["revenue_growth"], cleaned["debt_to_equity"]) == (None, None)
-    assert (cleaned["market_cap"], cleaned["currency"], cleaned["source"]) == (D("265000000000"), "EUR", "alpha_vantage")
+    assert (cleaned["market_cap"], cleaned["currency"], cleaned["source"]) == (
+        D("265000000000"),
+        "EUR",
+        "alpha_vantage",
+    )
     assert cleaned["as_of"].isoformat() == "2025-06-30"
 
 
@@ -279,7 +297,10 @@ def test_alpha_vantage_overview_becomes_figures_in_percent_and_leaves_missing_on
     "payload, message",
     [
         ({}, "empty"),
-        ({"Note": "Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per day."}, "rate limit"),
+        (
+            {"Note": "Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per day."},
+            "rate limit",
+        ),
         ({"Error Message": "Invalid API call."}, "Invalid API call"),
         ({**OVERVIEW, "PERatio": "n/a"}, "PERatio"),
         ({**OVERVIEW, "MarketCapitalization": "1e999999"}, "MarketCapitalization"),

@@ -46,7 +46,12 @@ def test_import_fundamentals_from_csv_stores_exact_figures_and_leaves_empty_ones
     call_command("import_fundamentals", str(write(tmp_path, "f.csv", FUNDAMENTALS_CSV)))
 
     sap = Fundamentals.objects.get(instrument__symbol="SAP")
-    assert (sap.pe_ratio, sap.dividend_yield, sap.market_cap, sap.source) == (D("38.5"), D("1.05"), D("265000000000"), "annual report")
+    assert (sap.pe_ratio, sap.dividend_yield, sap.market_cap, sap.source) == (
+        D("38.5"),
+        D("1.05"),
+        D("265000000000"),
+        "annual report",
+    )
     sie = Fundamentals.objects.get(instrument__symbol="SIE")
     assert (sie.currency, sie.revenue_growth, sie.market_cap) == ("EUR", None, None)
     assert "2 records of 2 instruments" in capsys.readouterr().out
@@ -111,7 +116,12 @@ def test_every_bad_record_is_listed_with_its_place(tmp_path, sap_and_sie):
 
     text = str(refused.value)
     assert text.startswith("4 of 4 records refused; nothing imported.")
-    for expected in ("record 1: 'pe_ratio'", "record 2: Unknown fields: colour", "record 3: 'roe'", "record 4: A record must be an object"):
+    for expected in (
+        "record 1: 'pe_ratio'",
+        "record 2: Unknown fields: colour",
+        "record 3: 'roe'",
+        "record 4: A record must be an object",
+    ):
         assert expected in text
 
 
@@ -183,8 +193,14 @@ def test_import_news_stores_items_once_with_their_language(tmp_path, sap_and_sie
     [
         ("SAP,2025-03-01T09:30:00,Wire,Headline,,de,", "'published_at' must be an ISO 8601 time with a time zone"),
         ("SAP,2999-03-01T09:30:00Z,Wire,Headline,,de,", "'published_at' 2999-03-01T09:30:00Z lies in the future"),
-        ("SAP,0001-01-01T00:00:00+01:00,Wire,Headline,,de,", "'published_at' must be an ISO 8601 time with a time zone"),
-        ("SAP,9999-12-31T23:59:59-01:00,Wire,Headline,,de,", "'published_at' must be an ISO 8601 time with a time zone"),
+        (
+            "SAP,0001-01-01T00:00:00+01:00,Wire,Headline,,de,",
+            "'published_at' must be an ISO 8601 time with a time zone",
+        ),
+        (
+            "SAP,9999-12-31T23:59:59-01:00,Wire,Headline,,de,",
+            "'published_at' must be an ISO 8601 time with a time zone",
+        ),
         ("SAP,2025-03-01T09:30:00Z,Wire,,,de,", "'headline' is required"),
         ("SAP,2025-03-01T09:30:00Z,Wire,Headline,,fr,", "'language' must be one of de, en"),
         ("SAP,2025-03-01T09:30:00Z,Wire,Headline,,de,javascript:alert(1)", "'url' must be an http or https address"),
@@ -251,15 +267,23 @@ def test_load_alpha_vantage_stores_overview_and_news_of_the_mapped_ticker(alpha_
     from tests.test_market_fundamentals import OVERVIEW
     from tests.test_market_sentiment import NEWS
 
-    alpha_vantage.answers = {("OVERVIEW", "SAP.DEX"): OVERVIEW, ("NEWS_SENTIMENT", "SAP.DEX"): {
-        "feed": [{**NEWS["feed"][0], "ticker_sentiment": [{"ticker": "SAP.DEX", "ticker_sentiment_score": "0.4512"}]}]
-    }}
+    alpha_vantage.answers = {
+        ("OVERVIEW", "SAP.DEX"): OVERVIEW,
+        ("NEWS_SENTIMENT", "SAP.DEX"): {
+            "feed": [
+                {**NEWS["feed"][0], "ticker_sentiment": [{"ticker": "SAP.DEX", "ticker_sentiment_score": "0.4512"}]}
+            ]
+        },
+    }
 
     call_command("load_alpha_vantage", "SAP=SAP.DEX")
 
     figures = Fundamentals.objects.get(instrument__symbol="SAP")
     assert (figures.source, figures.pe_ratio, figures.dividend_yield, figures.debt_to_equity) == (
-        "alpha_vantage", D("38.52"), D("1.05"), None
+        "alpha_vantage",
+        D("38.52"),
+        D("1.05"),
+        None,
     )
     news = NewsItem.objects.get(instrument__symbol="SAP")
     assert (news.headline, news.provider_score, news.language) == ("SAP beats estimates", D("0.4512"), "en")
@@ -309,7 +333,9 @@ def test_load_alpha_vantage_reports_an_unreachable_server(settings, sap_and_sie)
 # Demo data
 
 
-def test_demo_data_seeds_demo_figures_and_headlines_once_and_every_analysis_completes(tmp_path, monkeypatch, django_user_model):
+def test_demo_data_seeds_demo_figures_and_headlines_once_and_every_analysis_completes(
+    tmp_path, monkeypatch, django_user_model
+):
     from market.analysis import analysis_run, analysis_start
     from django.conf import settings
 

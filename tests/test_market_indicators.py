@@ -79,7 +79,9 @@ def test_rising_zigzag_is_a_buy_with_two_of_three_votes():
 
 
 def test_falling_zigzag_is_a_sell():
-    result, confidence, recommendation = technical_analysis_compute(prices=zigzag(200, -2, -1, 60), parameters=PARAMETERS)
+    result, confidence, recommendation = technical_analysis_compute(
+        prices=zigzag(200, -2, -1, 60), parameters=PARAMETERS
+    )
     assert recommendation == "sell"
     assert result["votes"] == {"moving_average": -1, "rsi": 0, "momentum": -1}
 

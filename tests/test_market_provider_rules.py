@@ -38,7 +38,25 @@ def test_quote_price_is_the_exact_decimal_of_the_text(raw, expected):
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "N/A", "-1.00", "0", "0.0000", "1e3", "NaN", "Infinity", "1.23456", "١٢٣", "123456789012345.5", 1.5, None, [], True, -3, Decimal("NaN")],
+    [
+        "",
+        "N/A",
+        "-1.00",
+        "0",
+        "0.0000",
+        "1e3",
+        "NaN",
+        "Infinity",
+        "1.23456",
+        "١٢٣",
+        "123456789012345.5",
+        1.5,
+        None,
+        [],
+        True,
+        -3,
+        Decimal("NaN"),
+    ],
 )
 def test_quote_price_refuses_what_is_not_a_storable_positive_price(raw):
     with pytest.raises(BadQuote):

@@ -69,11 +69,21 @@ def test_replay_loops_when_asked(sap_and_siemens, tmp_path, clock):
 def test_replay_of_ohlc_bars_plays_their_close(sap_at_100, tmp_path, published):
     path = write_csv(tmp_path, "Time,Symbol,Open,High,Low,Close,Volume\n2024-05-02,SAP,100,110,95,108.5,5000\n")
     [row] = replay_rows_read(path)
-    assert (row.symbol, row.price, row.volume, row.at.isoformat()) == ("SAP", Decimal("108.5"), 5000, "2024-05-02T00:00:00+00:00")
+    assert (row.symbol, row.price, row.volume, row.at.isoformat()) == (
+        "SAP",
+        Decimal("108.5"),
+        5000,
+        "2024-05-02T00:00:00+00:00",
+    )
 
 
 def test_replay_feed_from_settings_plays_to_the_end_and_stops(sap_and_siemens, tmp_path, settings):
-    settings.MARKET = {**settings.MARKET, "PROVIDER": "replay", "REPLAY_FILE": str(write_csv(tmp_path, QUOTES_CSV)), "REPLAY_SPEED": 1e9}
+    settings.MARKET = {
+        **settings.MARKET,
+        "PROVIDER": "replay",
+        "REPLAY_FILE": str(write_csv(tmp_path, QUOTES_CSV)),
+        "REPLAY_SPEED": 1e9,
+    }
     feed = PriceFeed.from_settings(interval=0.01)
     asyncio.run(asyncio.wait_for(feed.run(), 30))
     assert feed.finished and feed.ticks == 4
@@ -91,7 +101,10 @@ def test_replay_feed_from_settings_plays_to_the_end_and_stops(sap_and_siemens, t
         ("time,symbol,price,close\n", "line 1: the header has both price and open/high/low/close"),
         ("time,symbol,open,close\n", "line 1: the header lacks high, low"),
         ("time,symbol,price\n", "it has a header but no rows"),
-        ("time,symbol,price\n2024-05-02,SAP,1\n2024-05-02,SAP,abc\n", "line 3: price 'abc' is not a positive decimal number"),
+        (
+            "time,symbol,price\n2024-05-02,SAP,1\n2024-05-02,SAP,abc\n",
+            "line 3: price 'abc' is not a positive decimal number",
+        ),
         ("time,symbol,price\n2024-05-02,SAP,-1\n", "line 2: price '-1' is not a positive decimal number"),
         ("time,symbol,price\nyesterday,SAP,1\n", "line 2: time 'yesterday' is not an ISO 8601"),
         ("time,symbol,price\n2024-05-03,SAP,1\n2024-05-02,SAP,1\n", "line 3: time 2024-05-02T00:00:00+00:00 is before"),
@@ -119,7 +132,17 @@ def test_a_missing_or_binary_replay_file_is_refused(tmp_path):
 def test_market_feed_command_refuses_a_bad_replay_file_with_exit_1_and_the_line(tmp_path):
     path = write_csv(tmp_path, "time,symbol,price\n2024-05-02,SAP,1\n2024-05-02,SAP,twelve\n")
     result = subprocess.run(
-        [sys.executable, "manage.py", "market_feed", "--provider", "replay", "--replay-file", str(path), "--ticks", "1"],
+        [
+            sys.executable,
+            "manage.py",
+            "market_feed",
+            "--provider",
+            "replay",
+            "--replay-file",
+            str(path),
+            "--ticks",
+            "1",
+        ],
         cwd=BASE_DIR,
         capture_output=True,
         text=True,

@@ -119,7 +119,9 @@ def test_newer_headlines_outweigh_older_ones_and_the_strongest_are_reported():
     weights = {h["headline"]: h["weight"] for h in result["headlines"]}
     assert weights[good.headline] > D("0.97") and D("0.12") < weights[bad.headline] < D("0.13")
     # the weighted mean is that of the scores with these weights
-    expected = sum(h["score"] * h["weight"] for h in result["headlines"]) / sum(h["weight"] for h in result["headlines"])
+    expected = sum(h["score"] * h["weight"] for h in result["headlines"]) / sum(
+        h["weight"] for h in result["headlines"]
+    )
     assert result["score"] == expected.quantize(D("0.0001"))
     # one agreeing item of three, weighing most; three items of the five for full confidence
     assert D(0) < confidence < D("0.6")

@@ -258,8 +258,12 @@ def test_a_bad_lexicon_line_is_refused_naming_its_line(line, message):
 
 @pytest.mark.parametrize(
     "first, second",
-    [("Gewinn\t0.6", "gewinn\t0.8"), ("fällt\t-1.5", "faellt\t-1.5"), ("schließt\t0", "schliesst\t0"),
-     ("hebt * an\t1.5\tphrase", "Hebt * an\t1.2\tphrase")],
+    [
+        ("Gewinn\t0.6", "gewinn\t0.8"),
+        ("fällt\t-1.5", "faellt\t-1.5"),
+        ("schließt\t0", "schliesst\t0"),
+        ("hebt * an\t1.5\tphrase", "Hebt * an\t1.2\tphrase"),
+    ],
 )
 def test_a_duplicate_in_any_spelling_is_refused(first, second):
     with pytest.raises(german.LexiconError, match=r"test.tsv:2: duplicate of line 1"):

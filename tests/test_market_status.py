@@ -81,7 +81,12 @@ async def test_status_reports_reachable_services_with_round_trip_times(
     assert services["channel_layer"]["status"] == "online" and services["channel_layer"]["response_time_ms"] > 0
     assert services["gateway"]["connections_open"] == open_before + 1
     # no feed ran: the feed is reported offline, and health says so
-    assert services["market_feed"] == {**services["market_feed"], "status": "offline", "running": False, "last_tick_age_seconds": None}
+    assert services["market_feed"] == {
+        **services["market_feed"],
+        "status": "offline",
+        "running": False,
+        "last_tick_age_seconds": None,
+    }
     assert (result["overall_health"], result["status"]) == (80, "degraded")
 
 
@@ -119,7 +124,10 @@ async def test_spec_service_names_follow_the_measured_services():
 
     # then each spec name is the worst of what it stands for
     assert monitor._spec_services(measured) == {
-        "core": "degraded", "broker": "degraded", "event_bus": "offline", "monitoring": "online",
+        "core": "degraded",
+        "broker": "degraded",
+        "event_bus": "offline",
+        "monitoring": "online",
     }
 
 
@@ -268,7 +276,9 @@ async def test_monitor_survives_a_failing_publish(settings, db, own_redis):
     assert monitor.published == {}  # nothing could be published; the next check tries again
 
 
-async def test_status_reports_the_event_bus_with_its_round_trip_time_and_counts_it_in_health(settings, patient_thresholds):
+async def test_status_reports_the_event_bus_with_its_round_trip_time_and_counts_it_in_health(
+    settings, patient_thresholds
+):
     # given a gateway whose bus Redis answers, then one whose bus Redis is gone, then one without a bus
     from tests.fixtures.servers import free_port
 
@@ -301,7 +311,10 @@ async def test_gateway_memory_and_cpu_are_measured_and_alert_past_their_levels(s
     # given levels the test process is past: any resident memory, and a CPU level a busy loop beats
     settings.MARKET = {
         **settings.MARKET,
-        "MEMORY_ALERT_MB": 1, "MEMORY_CRITICAL_MB": 10**9, "CPU_ALERT_PERCENT": 5, "CPU_CRITICAL_PERCENT": 10**6,
+        "MEMORY_ALERT_MB": 1,
+        "MEMORY_CRITICAL_MB": 10**9,
+        "CPU_ALERT_PERCENT": 5,
+        "CPU_CRITICAL_PERCENT": 10**6,
     }
     monitor = StatusMonitor(cpu=probes.CpuMeter(min_span=0.1))
     burn_cpu(0.2)
@@ -313,7 +326,10 @@ async def test_gateway_memory_and_cpu_are_measured_and_alert_past_their_levels(s
     gateway = result["services"]["gateway"]
     assert gateway["memory_rss_mb"] > 1 and gateway["cpu_percent"] > 5
     alerts = {a["alert_type"]: a for a in published.data("system.performance_alert")}
-    assert (alerts["memory_usage"]["service_name"], alerts["memory_usage"]["metric_name"]) == ("gateway", "memory_rss_mb")
+    assert (alerts["memory_usage"]["service_name"], alerts["memory_usage"]["metric_name"]) == (
+        "gateway",
+        "memory_rss_mb",
+    )
     assert (alerts["memory_usage"]["severity"], alerts["memory_usage"]["threshold"]) == ("warning", 1)
     assert float(alerts["memory_usage"]["current_value"]) == gateway["memory_rss_mb"]
     assert alerts["cpu_usage"]["metric_name"] == "cpu_percent"
@@ -337,8 +353,11 @@ def test_cpu_is_measured_over_the_window_and_not_over_a_moment():
 async def test_cpu_alert_hovering_at_its_level_goes_out_once_per_repeat_interval(settings, published):
     # given a warning level of 80 % (critical 95 %), cleared below 72 %, repeated at most every 300 s
     settings.MARKET = {
-        **settings.MARKET, "CPU_ALERT_PERCENT": 80, "CPU_CRITICAL_PERCENT": 95,
-        "RESOURCE_ALERT_CLEAR": 0.9, "RESOURCE_ALERT_REPEAT": 300,
+        **settings.MARKET,
+        "CPU_ALERT_PERCENT": 80,
+        "CPU_CRITICAL_PERCENT": 95,
+        "RESOURCE_ALERT_CLEAR": 0.9,
+        "RESOURCE_ALERT_REPEAT": 300,
     }
     clock = [0.0]
     monitor = StatusMonitor(clock=lambda: clock[0])

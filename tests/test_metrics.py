@@ -81,7 +81,9 @@ def test_metrics_accept_the_configured_bearer_token(client, settings):
     response = client.get("/metrics", headers={"Authorization": "Bearer right-token-123"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert "realtime_connections" in {family.name for family in text_string_to_metric_families(response.content.decode())}
+    assert "realtime_connections" in {
+        family.name for family in text_string_to_metric_families(response.content.decode())
+    }
 
 
 def test_metrics_are_readable_by_staff_sessions(client, staff_user):
@@ -289,11 +291,14 @@ def test_metrics_sum_connections_of_two_server_processes_in_multiprocess_mode(tr
 
         async def connect_both_and_scrape() -> dict:
             headers = {"Cookie": cookie.decode()}
-            async with websockets.connect(
-                f"{first.ws_url}/", additional_headers=headers, origin=Origin(f"http://127.0.0.1:{first.port}")
-            ) as one, websockets.connect(
-                f"{second.ws_url}/", additional_headers=headers, origin=Origin(f"http://127.0.0.1:{second.port}")
-            ) as two:
+            async with (
+                websockets.connect(
+                    f"{first.ws_url}/", additional_headers=headers, origin=Origin(f"http://127.0.0.1:{first.port}")
+                ) as one,
+                websockets.connect(
+                    f"{second.ws_url}/", additional_headers=headers, origin=Origin(f"http://127.0.0.1:{second.port}")
+                ) as two,
+            ):
                 await one.recv()
                 await two.recv()
                 await one.send('{"type":"ping","event":"heartbeat","data":{}}')

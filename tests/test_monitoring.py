@@ -86,7 +86,9 @@ async def test_monitoring_is_refused_without_the_permission(ws_connect, staff_us
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     response = await client.command("monitor_snapshot")
     assert response["data"]["result"]["code"] == "permission_denied"
-    await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.gateway_snapshot"]}})
+    await client.send(
+        {"type": "subscription", "event": "subscribe", "data": {"event_types": ["system.gateway_snapshot"]}}
+    )
     assert (await client.receive())["event"] == "permission_denied"
 
 
@@ -149,7 +151,9 @@ async def test_disconnect_with_malformed_input_is_a_validation_error(ws_connect,
 
 
 @pytest.mark.e2e
-def test_monitoring_page_of_a_running_server_lists_a_live_connection_by_client_id(daphne_server, monitor_user, staff_user):
+def test_monitoring_page_of_a_running_server_lists_a_live_connection_by_client_id(
+    daphne_server, monitor_user, staff_user
+):
     cookie = session_cookie(staff_user).decode()
     monitor_cookie = session_cookie(monitor_user).decode()
 
@@ -160,7 +164,9 @@ def test_monitoring_page_of_a_running_server_lists_a_live_connection_by_client_i
             origin=Origin(f"http://127.0.0.1:{daphne_server.port}"),
         ) as socket:
             welcome = await socket.recv(decode=True)  # the welcome is a text frame
-            request = urllib.request.Request(f"{daphne_server.http_url}/monitoring/", headers={"Cookie": monitor_cookie})
+            request = urllib.request.Request(
+                f"{daphne_server.http_url}/monitoring/", headers={"Cookie": monitor_cookie}
+            )
             page = await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read().decode())
             return welcome, page
 
@@ -221,21 +227,44 @@ def test_a_connection_counts_the_events_its_outbox_took_from_the_fan_out():
     from realtime.runtime.connections import Connection
 
     outbox = SimpleNamespace(fanned_out=0, fanned_out_at=0.0)
-    connection = Connection(client_id="c", user_id=1, username="u", remote_addr=None, origin=None, connected_at=None,
-                            subscriptions=set(), consumer=None, outbox=outbox)
+    connection = Connection(
+        client_id="c",
+        user_id=1,
+        username="u",
+        remote_addr=None,
+        origin=None,
+        connected_at=None,
+        subscriptions=set(),
+        consumer=None,
+        outbox=outbox,
+    )
     connection.touch_out()  # a frame of its own (a confirmation)
     own_at = connection.last_activity
     outbox.fanned_out, outbox.fanned_out_at = 3, own_at + 5  # three events written by the fan-out since
 
     assert (connection.frames_out, connection.active_at) == (4, own_at + 5)
-    assert Connection(client_id="c", user_id=1, username="u", remote_addr=None, origin=None, connected_at=None,
-                      subscriptions=set(), consumer=None).frames_out == 0
+    assert (
+        Connection(
+            client_id="c",
+            user_id=1,
+            username="u",
+            remote_addr=None,
+            origin=None,
+            connected_at=None,
+            subscriptions=set(),
+            consumer=None,
+        ).frames_out
+        == 0
+    )
 
 
 def test_monitoring_pages_have_titles_of_their_own(client, monitor_user):
     client.force_login(monitor_user)
 
-    titles = {path: client.get(path).content.decode().split("<title>")[1].split("</title>")[0] for path in ("/monitoring/", "/monitoring/inspector/", "/")}
+    titles = {
+        path: client.get(path).content.decode().split("<title>")[1].split("</title>")[0]
+        for path in ("/monitoring/", "/monitoring/inspector/", "/")
+    }
 
     assert len(set(titles.values())) == 3, titles
 
@@ -280,7 +309,9 @@ def test_monitoring_pages_speak_the_readers_language_in_the_page_and_in_the_scri
         "Unknown command.",
     )
     same = {"service_gateway", "pause", "overall_health"}  # read alike in both
-    untranslated = sorted(key for key in german_strings if german_strings[key] == english_strings[key] and key not in same)
+    untranslated = sorted(
+        key for key in german_strings if german_strings[key] == english_strings[key] and key not in same
+    )
     assert untranslated == []
 
 

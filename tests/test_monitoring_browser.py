@@ -61,8 +61,16 @@ def chromium(tmp_path):
         pytest.fail("chromium is needed for the browser tests (scripts/ensure-system-tools.sh installs it)")
     profile = tmp_path / "chromium-profile"
     process = subprocess.Popen(
-        [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
+        [
+            binary,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -115,7 +123,9 @@ def test_monitoring_page_shows_a_connection_opened_after_it_loaded_and_disconnec
                 origin=Origin(f"http://127.0.0.1:{daphne_server.port}"),
             ) as watched:
                 await watched.recv()
-                await watched.send('{"type":"subscription","event":"subscribe","data":{"event_types":["market.alert"]}}')
+                await watched.send(
+                    '{"type":"subscription","event":"subscribe","data":{"event_types":["market.alert"]}}'
+                )
                 await watched.recv()
                 row = "document.querySelector('tr[data-client-id=\"late-1\"]')"
                 cells = await browser.wait_for(
@@ -152,7 +162,16 @@ def emit_alert(server, correlation_id: str) -> None:
     from tests.fixtures.servers import BASE_DIR
 
     result = subprocess.run(
-        [sys.executable, "manage.py", "emit_event", "market.alert", "--data", ALERT, "--correlation-id", correlation_id],
+        [
+            sys.executable,
+            "manage.py",
+            "emit_event",
+            "market.alert",
+            "--data",
+            ALERT,
+            "--correlation-id",
+            correlation_id,
+        ],
         cwd=BASE_DIR,
         env=server.env,
         capture_output=True,
@@ -170,7 +189,9 @@ def test_inspector_streams_filters_pauses_and_exports_json_lines(ops_server, chr
     async def scenario():
         async with websockets.connect(page_socket_url(chromium), max_size=None) as devtools:
             browser = Browser(devtools)
-            await browser.call("Network.setCookie", name="sessionid", value=monitor_session, domain="127.0.0.1", path="/")
+            await browser.call(
+                "Network.setCookie", name="sessionid", value=monitor_session, domain="127.0.0.1", path="/"
+            )
             # German, whatever the browser's own language (the English page is tested below)
             await browser.call("Network.setCookie", name="django_language", value="de", domain="127.0.0.1", path="/")
             await browser.call("Page.navigate", url=f"{ops_server.http_url}/monitoring/inspector/")
@@ -189,12 +210,16 @@ def test_inspector_streams_filters_pauses_and_exports_json_lines(ops_server, chr
             await asyncio.to_thread(emit_alert, ops_server, "second-1")
             await browser.wait_for("document.querySelector('#stream li summary').textContent.includes('second-1')")
 
-            await browser.evaluate("const f = document.querySelector('#filter-correlation'); f.value = 'second'; f.dispatchEvent(new Event('input'))")
+            await browser.evaluate(
+                "const f = document.querySelector('#filter-correlation'); f.value = 'second'; f.dispatchEvent(new Event('input'))"
+            )
             assert await browser.evaluate(items) == 1
 
             await browser.evaluate("document.querySelector('#pause').click()")
             await asyncio.to_thread(emit_alert, ops_server, "second-2")
-            await browser.wait_for("document.querySelector('#stream-count').textContent.includes('1 während der Pause')")
+            await browser.wait_for(
+                "document.querySelector('#stream-count').textContent.includes('1 während der Pause')"
+            )
             assert await browser.evaluate(items) == 1  # paused: nothing new shown
             await browser.evaluate("document.querySelector('#pause').click()")
             assert await browser.evaluate(items) == 2  # resumed: the held event appears
@@ -219,13 +244,25 @@ def test_inspector_streams_filters_pauses_and_exports_json_lines(ops_server, chr
     [
         (
             "de",
-            {"status": "Verbunden", "database": "Datenbank", "trend": "Events pro Sekunde", "button": "Trennen",
-             "refusal": "Dafür fehlt Ihnen die Berechtigung.", "heading": "Fachliche Ablehnungen"},
+            {
+                "status": "Verbunden",
+                "database": "Datenbank",
+                "trend": "Events pro Sekunde",
+                "button": "Trennen",
+                "refusal": "Dafür fehlt Ihnen die Berechtigung.",
+                "heading": "Fachliche Ablehnungen",
+            },
         ),
         (
             "en",
-            {"status": "Connected", "database": "Database", "trend": "Events per second", "button": "Disconnect",
-             "refusal": "You do not have permission for this.", "heading": "Business refusals"},
+            {
+                "status": "Connected",
+                "database": "Database",
+                "trend": "Events per second",
+                "button": "Disconnect",
+                "refusal": "You do not have permission for this.",
+                "heading": "Business refusals",
+            },
         ),
     ],
 )

@@ -67,10 +67,14 @@ async def test_an_open_token_socket_outlives_the_access_checks_and_closes_when_t
     settings.REALTIME = {**settings.REALTIME, "REVALIDATE_SECONDS": 0.1}
     checks = []
     judge = access.access_verdicts
-    monkeypatch.setattr(access, "access_verdicts", lambda *args, **kwargs: checks.append(args) or judge(*args, **kwargs))
+    monkeypatch.setattr(
+        access, "access_verdicts", lambda *args, **kwargs: checks.append(args) or judge(*args, **kwargs)
+    )
     token, key = await database_sync_to_async(access_token_issue)(user=staff_user, name="laptop")
     communicator = WebsocketCommunicator(
-        application, "/ws/", headers=[(b"host", HOST), (b"origin", ORIGIN), (b"authorization", f"Bearer {key}".encode())]
+        application,
+        "/ws/",
+        headers=[(b"host", HOST), (b"origin", ORIGIN), (b"authorization", f"Bearer {key}".encode())],
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected
@@ -98,7 +102,9 @@ async def test_only_the_digest_of_a_token_is_stored(staff_user):
 async def test_a_wrong_or_malformed_token_is_refused_even_with_a_valid_session(staff_user, header):
     cookie = await login_cookie(staff_user)
     communicator = WebsocketCommunicator(
-        application, "/ws/", headers=[(b"host", HOST), (b"origin", ORIGIN), (b"cookie", cookie), (b"authorization", header)]
+        application,
+        "/ws/",
+        headers=[(b"host", HOST), (b"origin", ORIGIN), (b"cookie", cookie), (b"authorization", header)],
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected is False
@@ -191,7 +197,15 @@ def test_ws_client_sends_typed_lines_and_prints_what_arrives(ops_server, staff_u
     session = session_cookie(staff_user).decode().split("=", 1)[1]
     result = run_tool(
         ops_server,
-        "ws_client", "--url", f"{ops_server.ws_url}/", "--session", session, "--client-id", "tool-1", "--linger", "3",
+        "ws_client",
+        "--url",
+        f"{ops_server.ws_url}/",
+        "--session",
+        session,
+        "--client-id",
+        "tool-1",
+        "--linger",
+        "3",
         stdin="ping\ncmd get_connection_info {}\nsub market.alert\nbogus\n",
     )
     assert result.returncode == 0, result.stderr
@@ -205,6 +219,8 @@ def test_ws_client_sends_typed_lines_and_prints_what_arrives(ops_server, staff_u
 
 @pytest.mark.e2e
 def test_tools_report_a_refused_connection_and_exit_non_zero(ops_server):
-    result = run_tool(ops_server, "tail_events", "--url", f"{ops_server.ws_url}/", "--token", "not-a-token", "--count", "1")
+    result = run_tool(
+        ops_server, "tail_events", "--url", f"{ops_server.ws_url}/", "--token", "not-a-token", "--count", "1"
+    )
     assert result.returncode == 1
     assert "refused the connection" in result.stderr

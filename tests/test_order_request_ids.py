@@ -44,7 +44,9 @@ def test_a_request_id_without_a_user_is_refused_saying_it_needs_one(portfolio, s
     system = Actor(user=None, channel="system")
 
     assert refused(lambda: service(order_id=order.pk, actor=system, request_id="r-1", **arguments)) == (
-        "invalid_request_id", "'request_id' needs a signed-in user.", {"field": "request_id"},
+        "invalid_request_id",
+        "'request_id' needs a signed-in user.",
+        {"field": "request_id"},
     )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.OPEN
 
@@ -55,9 +57,16 @@ def test_a_modify_records_its_numbers_in_one_plain_spelling(portfolio, sap, acto
     order_modify(order_id=order.pk, actor=actor, quantity=D("20.0"), price=D("1E+2"), request_id="m-1")
 
     request = OrderRequest.objects.get(request_id="m-1")
-    assert (request.action, request.order_id, request.params) == ("modify", order.pk, {"quantity": "20", "price": "100"})
+    assert (request.action, request.order_id, request.params) == (
+        "modify",
+        order.pk,
+        {"quantity": "20", "price": "100"},
+    )
     # the same numbers spelled otherwise are the same request
-    assert order_modify(order_id=order.pk, actor=actor, quantity=D("2E+1"), price=D("100.00"), request_id="m-1").pk == order.pk
+    assert (
+        order_modify(order_id=order.pk, actor=actor, quantity=D("2E+1"), price=D("100.00"), request_id="m-1").pk
+        == order.pk
+    )
 
 
 def test_a_modify_with_a_number_that_is_no_decimal_is_refused_as_a_validation_error(portfolio, sap, actor):
@@ -80,7 +89,9 @@ def test_a_modify_with_a_number_that_is_no_decimal_is_refused_as_a_validation_er
 def losing_twin(*, actor, request_id, action, order, params):
     def write():
         with transaction.atomic():
-            OrderRequest.objects.create(user=actor.user, request_id=request_id, action=action, order=order, params=params)
+            OrderRequest.objects.create(
+                user=actor.user, request_id=request_id, action=action, order=order, params=params
+            )
         raise AssertionError("the insert should have failed on the unique request id")
 
     return write

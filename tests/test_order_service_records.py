@@ -9,7 +9,15 @@ from core.exceptions import ValidationFailed
 from portfolio.models import Portfolio, Position
 from portfolio.services import portfolio_create
 from trading.models import Order, OrderAudit, OrderStatus
-from trading.services import OrderConflict, OrderRejected, order_cancel, order_modify, order_place, price_validate, quantity_validate
+from trading.services import (
+    OrderConflict,
+    OrderRejected,
+    order_cancel,
+    order_modify,
+    order_place,
+    price_validate,
+    quantity_validate,
+)
 
 from tests.fixtures.trading import place
 
@@ -30,7 +38,11 @@ def test_an_actor_without_client_correlation_or_address_is_audited_with_empty_fi
     order = place(portfolio, sap, bare, order_type="limit", price=D("150"))
     order_cancel(order_id=order.pk, actor=bare)
 
-    rows = list(OrderAudit.objects.filter(order=order).values_list("action", "client_id", "correlation_id", "remote_addr", "channel"))
+    rows = list(
+        OrderAudit.objects.filter(order=order).values_list(
+            "action", "client_id", "correlation_id", "remote_addr", "channel"
+        )
+    )
     assert rows == [("place", "", "", "", "rest"), ("cancel", "", "", "", "rest")]
     order.refresh_from_db()
     assert (order.client_id, order.correlation_id, order.remote_addr) == ("", "", "")
@@ -43,7 +55,10 @@ def test_a_system_order_with_a_client_order_id_is_not_a_repeat_of_a_users_order_
 
     assert system.pk != users.pk and system.placed_by is None
     # and the system's own id is its own: repeated, it names the system's order
-    assert place(portfolio, sap, Actor.system(), order_type="limit", price=D("150"), client_order_id="batch-1").pk == system.pk
+    assert (
+        place(portfolio, sap, Actor.system(), order_type="limit", price=D("150"), client_order_id="batch-1").pk
+        == system.pk
+    )
 
 
 @pytest.mark.parametrize("who", ["user", "system"])
@@ -92,7 +107,8 @@ def test_a_modified_partially_filled_buy_needs_cash_for_what_is_left_of_it(portf
 
     # 11 - 6 = 5 left at 100 is 500, and the fee (at least 1 EUR) on top
     assert (refused.value.code, refused.value.details["params"]) == (
-        "insufficient_cash", {"symbol": "SAP", "quantity": D("5"), "needed": D("501.00"), "available": D("500.00")},
+        "insufficient_cash",
+        {"symbol": "SAP", "quantity": D("5"), "needed": D("501.00"), "available": D("500.00")},
     )
     assert order_modify(order_id=order.pk, actor=actor, quantity=D("10.99")).quantity == D("10.99")
 
@@ -121,7 +137,9 @@ def test_a_number_its_column_cannot_store_is_refused_naming_its_field(check, arg
         check(**arguments)
 
     assert (refused.value.code, refused.value.message, refused.value.details["field"]) == (
-        "validation_error", f"'{field}' has more than 4 decimal places.", field,
+        "validation_error",
+        f"'{field}' has more than 4 decimal places.",
+        field,
     )
 
 
@@ -142,11 +160,14 @@ def test_a_refusal_names_its_figures_on_the_error_and_the_rejected_order(portfol
 
     assert (unpriced.value.code, unpriced.value.details["params"]) == ("no_market_price", {"symbol": "NEW"})
     assert (unheld.value.code, unheld.value.details["params"]) == (
-        "insufficient_position", {"symbol": "SAP", "quantity": D("3"), "available": D("0")},
+        "insufficient_position",
+        {"symbol": "SAP", "quantity": D("3"), "available": D("0")},
     )
     rejected = Order.objects.get(pk=unheld.value.details["order_id"])
     assert (rejected.status, rejected.reason_code, sorted(rejected.reason_params)) == (
-        OrderStatus.REJECTED, "insufficient_position", ["available", "quantity", "symbol"],
+        OrderStatus.REJECTED,
+        "insufficient_position",
+        ["available", "quantity", "symbol"],
     )
 
 

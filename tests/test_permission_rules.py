@@ -11,8 +11,6 @@ from core.permissions import staff_may, staff_require
 PERMISSION = "trading.add_order"
 
 
-
-
 def account(**flags):
     values = {"is_authenticated": True, "is_active": True, "is_staff": True, "is_superuser": False}
     values.update(flags)
@@ -43,7 +41,8 @@ def test_only_active_staff_holding_the_permission_may(flags, held, allowed):
         with pytest.raises(PermissionDenied) as refused:
             staff_require(user, PERMISSION, held=held)
         assert (refused.value.code, refused.value.message) == (
-            "permission_denied", "You lack the permission 'trading.add_order'.",
+            "permission_denied",
+            "You lack the permission 'trading.add_order'.",
         )
 
 

@@ -41,7 +41,9 @@ def operator(django_user_model):
 @pytest.fixture
 def own_orders(portfolio, sap, trader):
     """The trader's filled SAP buy and resting SAP limit buy."""
-    return place(portfolio, sap, trader, quantity=D("2")), place(portfolio, sap, trader, order_type="limit", price=D("150"))
+    return place(portfolio, sap, trader, quantity=D("2")), place(
+        portfolio, sap, trader, order_type="limit", price=D("150")
+    )
 
 
 @pytest.fixture
@@ -165,7 +167,9 @@ def test_admin_shows_a_trader_the_fills_and_audit_of_their_order_read_only(clien
     inlines = {formset.formset.prefix: formset for formset in response.context["inline_admin_formsets"]}
     assert set(inlines) == {"fills", "audit"}
     for formset in inlines.values():
-        assert not formset.has_add_permission and not formset.has_change_permission and not formset.has_delete_permission
+        assert (
+            not formset.has_add_permission and not formset.has_change_permission and not formset.has_delete_permission
+        )
     assert len(inlines["fills"].formset.forms) == 1
     assert [form.instance.action for form in inlines["audit"].formset.forms] == ["place"]
 
@@ -240,7 +244,9 @@ async def test_socket_refuses_the_same_member_the_same_reads(ws_connect, staff_u
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
 
     refresh = await client.command("refresh_portfolio", {"portfolio_id": portfolio.pk})
-    await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["trading.order_created"]}})
+    await client.send(
+        {"type": "subscription", "event": "subscribe", "data": {"event_types": ["trading.order_created"]}}
+    )
     subscribe = await client.receive()
 
     assert refresh["data"]["result"]["code"] == "permission_denied"
@@ -251,7 +257,9 @@ async def test_socket_refuses_the_same_member_the_same_reads(ws_connect, staff_u
 def test_every_permission_a_command_or_event_names_exists_so_a_superusers_set_holds_it():
     named = {c.permission for c in map(registry.get, registry.names()) if c.permission}
     named |= {schema.permission for schema in EVENT_SCHEMAS.values() if schema.permission}
-    existing = {f"{app}.{codename}" for app, codename in Permission.objects.values_list("content_type__app_label", "codename")}
+    existing = {
+        f"{app}.{codename}" for app, codename in Permission.objects.values_list("content_type__app_label", "codename")
+    }
 
     assert named and named <= existing, named - existing
 
@@ -285,10 +293,12 @@ async def test_a_supervisor_corrects_a_position_of_any_portfolio_but_cannot_trad
     client, _ = await ws_connect(cookie=await login_cookie(supervisor))
 
     correct = await client.command(
-        "update_position", {"symbol": "SAP", "quantity": 12, "reason": "Depotabgleich", "portfolio_id": portfolio_with_position.pk}
+        "update_position",
+        {"symbol": "SAP", "quantity": 12, "reason": "Depotabgleich", "portfolio_id": portfolio_with_position.pk},
     )
     order = await client.command(
-        "place_order", {"symbol": "SAP", "side": "buy", "quantity": 1, "portfolio_id": portfolio_with_position.pk},
+        "place_order",
+        {"symbol": "SAP", "side": "buy", "quantity": 1, "portfolio_id": portfolio_with_position.pk},
         correlation_id="c-2",
     )
 
@@ -306,7 +316,9 @@ async def test_an_operator_monitors_and_disconnects_but_cannot_trade(ws_connect,
 
     snapshot = await client.command("monitor_snapshot")
     order = await client.command("place_order", {"symbol": "SAP", "side": "buy", "quantity": 1}, correlation_id="c-2")
-    disconnect = await client.command("disconnect_client", {"client_id": target_id, "reason": "drill"}, correlation_id="c-3")
+    disconnect = await client.command(
+        "disconnect_client", {"client_id": target_id, "reason": "drill"}, correlation_id="c-3"
+    )
 
     assert (snapshot["data"]["status"], disconnect["data"]["status"]) == ("success", "success")
     assert order["data"]["result"]["code"] == "permission_denied"

@@ -20,15 +20,23 @@ async def test_refresh_portfolio_returns_and_sends_the_portfolio(ws_connect, tra
 
     assert response["data"]["status"] == "success"
     [snapshot] = response["data"]["result"]["portfolios"]
-    assert (snapshot["portfolio_id"], snapshot["total_value"], snapshot["cash"]) == (str(portfolio_with_position.pk), 12000, 10000)
+    assert (snapshot["portfolio_id"], snapshot["total_value"], snapshot["cash"]) == (
+        str(portfolio_with_position.pk),
+        12000,
+        10000,
+    )
     update = await event(client, "portfolio.update")
     data = valid(update)
     assert data["portfolio_id"] == snapshot["portfolio_id"] and update["correlation_id"] == "refresh-1"
 
 
-async def test_refresh_portfolio_revalues_with_trigger_reason_manual_refresh(ws_connect, trader, portfolio_with_position, sap):
+async def test_refresh_portfolio_revalues_with_trigger_reason_manual_refresh(
+    ws_connect, trader, portfolio_with_position, sap
+):
     # given the portfolio last announced at 11 000 while SAP has since moved to 200 (12 000)
-    await sync_to_async(type(portfolio_with_position).objects.filter(pk=portfolio_with_position.pk).update)(last_value=D("11000"))
+    await sync_to_async(type(portfolio_with_position).objects.filter(pk=portfolio_with_position.pk).update)(
+        last_value=D("11000")
+    )
     client = await connect(ws_connect, trader, "portfolio.value_changed")
 
     # when the trader refreshes
@@ -39,7 +47,10 @@ async def test_refresh_portfolio_revalues_with_trigger_reason_manual_refresh(ws_
     changed = await event(client, "portfolio.value_changed")
     data = valid(changed)
     assert (data["trigger_reason"], data["previous_value"], data["current_value"], data["change"]) == (
-        "manual_refresh", 11000, 12000, 1000,
+        "manual_refresh",
+        11000,
+        12000,
+        1000,
     )
     assert changed["correlation_id"] == "refresh-2"
     await portfolio_with_position.arefresh_from_db()
@@ -73,7 +84,10 @@ async def test_update_position_by_a_supervisor_corrects_the_traders_position_and
     assert (changed["action"], changed["quantity"]) == ("update", 7)
     correction = await PositionCorrection.objects.aget()
     assert (correction.user_id, correction.correlation_id, correction.client_id, correction.reason) == (
-        supervisor.pk, "fix-1", client.received[0]["data"]["client_id"], "Depotabgleich",
+        supervisor.pk,
+        "fix-1",
+        client.received[0]["data"]["client_id"],
+        "Depotabgleich",
     )
 
 
@@ -86,7 +100,9 @@ async def test_update_position_by_a_supervisor_corrects_the_traders_position_and
         ({"symbol": "XXX", "quantity": 1, "reason": "x"}, "unknown_symbol"),
     ],
 )
-async def test_invalid_update_position_changes_nothing(ws_connect, supervisor, portfolio_with_position, sap, data, code):
+async def test_invalid_update_position_changes_nothing(
+    ws_connect, supervisor, portfolio_with_position, sap, data, code
+):
     client = await connect(ws_connect, supervisor)
 
     response = await client.command("update_position", {**data, "portfolio_id": portfolio_with_position.pk})

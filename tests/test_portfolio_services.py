@@ -28,11 +28,17 @@ def test_snapshot_values_cash_and_positions_at_last_prices(portfolio_with_positi
     assert snapshot["positions_count"] == 1
     [row] = snapshot["positions"]
     assert (row["symbol"], row["isin"], row["quantity"], row["market_value"], row["unrealized_pnl"]) == (
-        "SAP", "DE0007164600", D("10"), D("2000.00"), D("500.00"),
+        "SAP",
+        "DE0007164600",
+        D("10"),
+        D("2000.00"),
+        D("500.00"),
     )
 
 
-def test_refresh_sends_portfolio_update_to_members(portfolio_with_position, trader, published, django_capture_on_commit_callbacks):
+def test_refresh_sends_portfolio_update_to_members(
+    portfolio_with_position, trader, published, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         snapshot = portfolio_refresh(book=PortfolioBook(portfolio_with_position), correlation_id="r-1")
 
@@ -53,7 +59,9 @@ def test_lock_reads_the_members_with_the_portfolio_in_one_statement(
     with transaction.atomic(), django_assert_num_queries(1):
         book = portfolio_lock(portfolio_id=portfolio.pk)
         assert (book.portfolio.pk, book.portfolio.cash, book.member_ids) == (
-            portfolio.pk, D("10000.00"), sorted([trader.pk, other_trader.pk]),
+            portfolio.pk,
+            D("10000.00"),
+            sorted([trader.pk, other_trader.pk]),
         )
     with transaction.atomic(), django_assert_num_queries(1):
         assert (portfolio_lock(portfolio_id=empty.pk).member_ids) == []
@@ -104,13 +112,18 @@ def test_revalue_announces_value_change_to_holders_only(
     # then only the holding portfolio gets a value_changed with the move, for its members
     [data] = published.data("portfolio.value_changed")
     assert (data["portfolio_id"], data["previous_value"], data["current_value"], data["change"]) == (
-        str(portfolio_with_position.pk), D("12000.00"), D("12100.00"), D("100.00"),
+        str(portfolio_with_position.pk),
+        D("12000.00"),
+        D("12100.00"),
+        D("100.00"),
     )
     assert data["change_percent"] == D("0.83") and data["trigger_reason"] == "price_update"
     assert published.audiences("portfolio.value_changed") == [[trader.pk]]
 
 
-def test_revalue_of_an_instrument_nobody_holds_sends_nothing(portfolio, siemens, published, django_capture_on_commit_callbacks):
+def test_revalue_of_an_instrument_nobody_holds_sends_nothing(
+    portfolio, siemens, published, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         portfolios_revalue(instrument=siemens)
     assert published.messages == []
@@ -121,17 +134,28 @@ def test_manual_correction_sets_position_and_records_who_where_why(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         correction = position_correct(
-            portfolio_id=portfolio_with_position.pk, instrument=sap, quantity=D("12"), avg_cost=None,
-            reason="broker statement", actor=actor,
+            portfolio_id=portfolio_with_position.pk,
+            instrument=sap,
+            quantity=D("12"),
+            avg_cost=None,
+            reason="broker statement",
+            actor=actor,
         )
 
     position = Position.objects.get(portfolio=portfolio_with_position, instrument=sap)
     assert (position.quantity, position.avg_cost) == (D("12"), D("150"))
     correction.refresh_from_db()
     assert (correction.previous_quantity, correction.quantity, correction.user, correction.client_id) == (
-        D("10"), D("12"), actor.user, "client-a",
+        D("10"),
+        D("12"),
+        actor.user,
+        "client-a",
     )
-    assert (correction.correlation_id, correction.remote_addr, correction.reason) == ("corr-1", "10.0.0.7", "broker statement")
+    assert (correction.correlation_id, correction.remote_addr, correction.reason) == (
+        "corr-1",
+        "10.0.0.7",
+        "broker statement",
+    )
     [changed] = published.data("portfolio.position_changed")
     assert (changed["action"], changed["quantity"], changed["change"]) == ("update", D("12"), D("2"))
     assert published.data("portfolio.value_changed")[0]["trigger_reason"] == "position_change"
@@ -139,7 +163,12 @@ def test_manual_correction_sets_position_and_records_who_where_why(
 
 def test_correction_to_zero_removes_the_position(portfolio_with_position, sap, actor):
     position_correct(
-        portfolio_id=portfolio_with_position.pk, instrument=sap, quantity=D("0"), avg_cost=None, reason="sold elsewhere", actor=actor
+        portfolio_id=portfolio_with_position.pk,
+        instrument=sap,
+        quantity=D("0"),
+        avg_cost=None,
+        reason="sold elsewhere",
+        actor=actor,
     )
     assert not Position.objects.exists()
 
@@ -155,17 +184,29 @@ def test_correction_to_zero_removes_the_position(portfolio_with_position, sap, a
 def test_invalid_correction_changes_nothing(portfolio_with_position, sap, actor, quantity, avg_cost, reason, code):
     with pytest.raises(ValidationFailed) as refused:
         position_correct(
-            portfolio_id=portfolio_with_position.pk, instrument=sap, quantity=quantity, avg_cost=avg_cost, reason=reason, actor=actor
+            portfolio_id=portfolio_with_position.pk,
+            instrument=sap,
+            quantity=quantity,
+            avg_cost=avg_cost,
+            reason=reason,
+            actor=actor,
         )
     assert refused.value.code == code
     assert Position.objects.get().quantity == D("10")
     assert not PositionCorrection.objects.exists()
 
 
-def test_correction_sends_the_whole_portfolio_too(portfolio_with_position, sap, actor, published, django_capture_on_commit_callbacks):
+def test_correction_sends_the_whole_portfolio_too(
+    portfolio_with_position, sap, actor, published, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         position_correct(
-            portfolio_id=portfolio_with_position.pk, instrument=sap, quantity=D("4"), avg_cost=None, reason="fix", actor=actor
+            portfolio_id=portfolio_with_position.pk,
+            instrument=sap,
+            quantity=D("4"),
+            avg_cost=None,
+            reason="fix",
+            actor=actor,
         )
 
     [update] = published.data("portfolio.update")

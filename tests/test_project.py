@@ -17,7 +17,11 @@ def start_settings(**env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)",
+        ],
         cwd=BASE_DIR,
         env={**clean, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"},
         capture_output=True,
@@ -54,8 +58,12 @@ def flow_log_level(**env: str) -> str:
     code = "import django; django.setup(); from django.conf import settings; print(settings.LOGGING['loggers']['realtime.flow']['level'])"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REALTIME_"))}
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=BASE_DIR, env={**clean, **env, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={**clean, **env, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
@@ -73,7 +81,9 @@ def test_flow_log_is_quiet_in_development_unless_asked_and_follows_the_log_level
 def test_redis_url_selects_channels_redis():
     code = "import django; django.setup(); from django.conf import settings; print(settings.CHANNEL_LAYERS['default']['BACKEND'])"
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/3", "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.stdout.strip() == "realtime.server.layers.RedisChannelLayer"  # channels-redis core, group sends batched
     from channels_redis.core import RedisChannelLayer as Core
 
@@ -81,7 +91,9 @@ def test_redis_url_selects_channels_redis():
 
     assert issubclass(RedisChannelLayer, Core)
     env.pop("REDIS_URL")
-    out = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.stdout.strip() == "channels.layers.InMemoryChannelLayer"
 
 

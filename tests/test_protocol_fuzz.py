@@ -13,9 +13,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ENVELOPE = {"type", "event", "data", "timestamp", "correlation_id", "source_service", "target_client"}
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
-names = st.sampled_from(sorted(EVENT_SCHEMAS) + ["market.nope", "Bad Name", "", "x" * 200, "system"]) | st.text(max_size=30)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+names = st.sampled_from(sorted(EVENT_SCHEMAS) + ["market.nope", "Bad Name", "", "x" * 200, "system"]) | st.text(
+    max_size=30
+)
 commands = st.sampled_from(["get_connection_info", "unknown_thing", "Drop Table", ""]) | st.text(max_size=30)
 
 structured = st.fixed_dictionaries(
@@ -24,7 +36,8 @@ structured = st.fixed_dictionaries(
         "event": st.sampled_from(["subscribe", "unsubscribe", "heartbeat"]) | commands | json_values,
         "data": st.fixed_dictionaries(
             {}, optional={"event_types": st.lists(names, max_size=5) | json_values, "since": json_values}
-        ) | json_values,
+        )
+        | json_values,
         "correlation_id": st.text(max_size=40) | json_values,
         "timestamp": st.text(max_size=30),
     },
@@ -64,7 +77,9 @@ def test_every_generated_message_is_answered_and_nothing_escapes(staff_user, set
             sent["count"] += 1
             sentinel = f"sentinel-{sent['count']}"
             await communicator.send_input({"type": "websocket.receive", "text": text})  # empty frames too
-            await communicator.send_to(text_data=json.dumps({"type": "ping", "event": "heartbeat", "correlation_id": sentinel}))
+            await communicator.send_to(
+                text_data=json.dumps({"type": "ping", "event": "heartbeat", "correlation_id": sentinel})
+            )
             replies = []
             while True:
                 message = decode(await communicator.receive_from(timeout=5))

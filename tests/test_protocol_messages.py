@@ -68,7 +68,9 @@ async def test_unsubscribed_client_receives_nothing(staff_ws):
 
 async def test_unsubscribe_confirms_removal_and_stops_events(staff_ws):
     await staff_ws.subscribe("market.price_update")
-    await staff_ws.send({"type": "subscription", "event": "unsubscribe", "data": {"event_types": ["market.price_update"]}})
+    await staff_ws.send(
+        {"type": "subscription", "event": "unsubscribe", "data": {"event_types": ["market.price_update"]}}
+    )
     removed = await staff_ws.receive()
     assert removed["event"] == "subscription.removed"
     assert removed["data"]["event_type"] == "market.price_update"
@@ -97,7 +99,9 @@ async def test_malformed_event_type_name_is_refused(staff_ws, name):
 
 
 async def test_trading_events_need_the_trading_permission(staff_ws):
-    await staff_ws.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["trading.order_filled"]}})
+    await staff_ws.send(
+        {"type": "subscription", "event": "subscribe", "data": {"event_types": ["trading.order_filled"]}}
+    )
     error = await staff_ws.receive()
     assert (error["type"], error["event"]) == ("error", "permission_denied")
     assert error["data"]["event_type"] == "trading.order_filled"

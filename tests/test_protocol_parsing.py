@@ -61,7 +61,10 @@ def test_an_envelope_keeps_what_the_caller_gives():
     )
 
     assert (message["correlation_id"], message["source_service"], message["target_client"], message["timestamp"]) == (
-        "c-1", "news", "cl-1", "T",
+        "c-1",
+        "news",
+        "cl-1",
+        "T",
     )
 
 
@@ -183,7 +186,12 @@ REFUSED = [
     ('{"type": "user", "event": "", "correlation_id": "c"}', ErrorCode.INVALID_MESSAGE, BAD_EVENT, "c"),
     ('{"type": "user", "event": 3, "correlation_id": "c"}', ErrorCode.INVALID_MESSAGE, BAD_EVENT, "c"),
     ('{"type": "user", "event": "' + "e" * 65 + '", "correlation_id": "c"}', ErrorCode.INVALID_MESSAGE, BAD_EVENT, "c"),
-    ('{"type": "ping", "data": [], "correlation_id": "c"}', ErrorCode.INVALID_MESSAGE, "'data' must be an object.", "c"),
+    (
+        '{"type": "ping", "data": [], "correlation_id": "c"}',
+        ErrorCode.INVALID_MESSAGE,
+        "'data' must be an object.",
+        "c",
+    ),
 ]
 
 
@@ -221,7 +229,12 @@ NOT_A_LIST = "'data.event_types' must be a non-empty list of event type names."
         (None, ErrorCode.INVALID_MESSAGE, NOT_A_LIST, {}),
         ([], ErrorCode.INVALID_MESSAGE, NOT_A_LIST, {}),
         ("a.b", ErrorCode.INVALID_MESSAGE, NOT_A_LIST, {}),
-        (["a.b", "c.d", "e.f"], ErrorCode.TOO_MANY_EVENT_TYPES, "At most 2 event types per message; got 3.", {"limit": 2}),
+        (
+            ["a.b", "c.d", "e.f"],
+            ErrorCode.TOO_MANY_EVENT_TYPES,
+            "At most 2 event types per message; got 3.",
+            {"limit": 2},
+        ),
         (["a.b", 5], ErrorCode.INVALID_MESSAGE, "Every entry of 'data.event_types' must be a string.", {}),
     ],
 )
@@ -265,15 +278,17 @@ def test_since_positions_are_returned_as_given():
     assert parse_since(subscription({"since": since}), limit=2) == since
 
 
-BAD_ENTRY = "Each 'data.since' entry must be {\"seq\": <integer >= 0>, \"epoch\": <string>}."
+BAD_ENTRY = 'Each \'data.since\' entry must be {"seq": <integer >= 0>, "epoch": <string>}.'
 
 
 @pytest.mark.parametrize(
     ("since", "message"),
     [
         ([], "'data.since' must be an object of at most 2 event types."),
-        ({"a.b": {"seq": 1, "epoch": "e"}, "c.d": {"seq": 1, "epoch": "e"}, "e.f": {"seq": 1, "epoch": "e"}},
-         "'data.since' must be an object of at most 2 event types."),
+        (
+            {"a.b": {"seq": 1, "epoch": "e"}, "c.d": {"seq": 1, "epoch": "e"}, "e.f": {"seq": 1, "epoch": "e"}},
+            "'data.since' must be an object of at most 2 event types.",
+        ),
         ({"a.b": 5}, BAD_ENTRY),
         ({"a.b": {"epoch": "e"}}, BAD_ENTRY),
         ({"a.b": {"seq": "1", "epoch": "e"}}, BAD_ENTRY),
@@ -317,6 +332,10 @@ def test_a_protocol_error_keeps_its_details():
     error = ProtocolError(ErrorCode.NOT_FOUND, "gone", correlation_id="c", limit=2)
 
     assert (error.code, error.message, error.correlation_id, error.details, str(error)) == (
-        ErrorCode.NOT_FOUND, "gone", "c", {"limit": 2}, "gone",
+        ErrorCode.NOT_FOUND,
+        "gone",
+        "c",
+        {"limit": 2},
+        "gone",
     )
     assert json.loads(protocol.encode({"code": error.code}))["code"] == "not_found"

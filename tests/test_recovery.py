@@ -13,8 +13,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def alert(n: int) -> dict:
     return {
-        "alert_type": "price_threshold", "symbol": f"S{n}", "message": f"alert {n}", "severity": "info",
-        "trigger_value": Decimal(n), "current_value": Decimal(n), "threshold": Decimal(n),
+        "alert_type": "price_threshold",
+        "symbol": f"S{n}",
+        "message": f"alert {n}",
+        "severity": "info",
+        "trigger_value": Decimal(n),
+        "current_value": Decimal(n),
+        "threshold": Decimal(n),
         "timestamp": "2026-11-23T10:00:00.000Z",
     }
 
@@ -69,7 +74,9 @@ async def test_since_the_current_position_recovers_with_nothing_to_replay(ws_con
     (confirmed,) = await client.subscribe("market.alert")
     await client.close()
     again, _ = await ws_connect(cookie=await login_cookie(staff_user))
-    await subscribe_with_since(again, "market.alert", {"seq": confirmed["data"]["seq"], "epoch": confirmed["data"]["epoch"]})
+    await subscribe_with_since(
+        again, "market.alert", {"seq": confirmed["data"]["seq"], "epoch": confirmed["data"]["epoch"]}
+    )
     reply = await again.receive()
     assert reply["event"] == "subscription.confirmed" and reply["data"]["recovered"] is True
 
@@ -99,7 +106,9 @@ async def test_gap_beyond_the_history_size_is_told_to_reload(ws_connect, staff_u
         await history.client.xtrim(history._keys("market.alert")[2], maxlen=3, approximate=False)
 
     again, _ = await ws_connect(cookie=await login_cookie(staff_user))
-    await subscribe_with_since(again, "market.alert", {"seq": confirmed["data"]["seq"], "epoch": confirmed["data"]["epoch"]})
+    await subscribe_with_since(
+        again, "market.alert", {"seq": confirmed["data"]["seq"], "epoch": confirmed["data"]["epoch"]}
+    )
     reply = await again.receive()
     assert reply["event"] == "subscription.confirmed" and reply["data"]["recovered"] is False
     history_module.reset_memory_history()
@@ -108,7 +117,9 @@ async def test_gap_beyond_the_history_size_is_told_to_reload(ws_connect, staff_u
 async def test_seq_from_the_future_is_told_to_reload(ws_connect, staff_user):
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     (confirmed,) = await client.subscribe("market.alert")
-    await subscribe_with_since(client, "market.alert", {"seq": confirmed["data"]["seq"] + 50, "epoch": confirmed["data"]["epoch"]})
+    await subscribe_with_since(
+        client, "market.alert", {"seq": confirmed["data"]["seq"] + 50, "epoch": confirmed["data"]["epoch"]}
+    )
     assert (await client.receive())["data"]["recovered"] is False
 
 
@@ -122,7 +133,9 @@ async def test_replay_applies_per_user_filtering_like_live_delivery(ws_connect, 
     await asend_event("market.alert", alert(2))  # everyone's
 
     again, _ = await ws_connect(cookie=cookie)
-    await subscribe_with_since(again, "market.alert", {"seq": confirmed["data"]["seq"], "epoch": confirmed["data"]["epoch"]})
+    await subscribe_with_since(
+        again, "market.alert", {"seq": confirmed["data"]["seq"], "epoch": confirmed["data"]["epoch"]}
+    )
     replayed = await again.receive()
     assert replayed["data"]["symbol"] == "S2"
     assert (await again.receive())["data"]["recovered"] is True
@@ -132,12 +145,20 @@ async def test_replay_applies_per_user_filtering_like_live_delivery(ws_connect, 
 
 @pytest.mark.parametrize(
     "since",
-    [[1], {"market.alert": 5}, {"market.alert": {"seq": -1, "epoch": "x"}}, {"market.alert": {"seq": True, "epoch": "x"}},
-     {"market.alert": {"seq": 1}}, {"market.alert": {"seq": 1, "epoch": "x" * 65}}],
+    [
+        [1],
+        {"market.alert": 5},
+        {"market.alert": {"seq": -1, "epoch": "x"}},
+        {"market.alert": {"seq": True, "epoch": "x"}},
+        {"market.alert": {"seq": 1}},
+        {"market.alert": {"seq": 1, "epoch": "x" * 65}},
+    ],
 )
 async def test_malformed_since_is_refused(ws_connect, staff_user, since):
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
-    await client.send({"type": "subscription", "event": "subscribe", "data": {"event_types": ["market.alert"], "since": since}})
+    await client.send(
+        {"type": "subscription", "event": "subscribe", "data": {"event_types": ["market.alert"], "since": since}}
+    )
     assert (await client.receive())["event"] == "invalid_message"
 
 
@@ -151,8 +172,14 @@ async def test_command_responses_and_targeted_events_carry_no_seq(ws_connect, st
 
 def price(symbol: str) -> dict:
     return {
-        "symbol": symbol, "price": Decimal("100.00"), "previous_price": Decimal("99.00"), "change": Decimal("1.00"),
-        "change_percent": Decimal("1.01"), "volume": 10, "timestamp": "2026-11-23T10:00:00.000Z", "source": "simulated",
+        "symbol": symbol,
+        "price": Decimal("100.00"),
+        "previous_price": Decimal("99.00"),
+        "change": Decimal("1.00"),
+        "change_percent": Decimal("1.01"),
+        "volume": 10,
+        "timestamp": "2026-11-23T10:00:00.000Z",
+        "source": "simulated",
     }
 
 
@@ -162,8 +189,13 @@ async def test_a_confirmation_says_whether_the_connection_gets_every_number_of_t
     client, _ = await ws_connect(cookie=await login_cookie(staff_user))
     (everything,) = await client.subscribe("market.price_update")
     (alerts,) = await client.subscribe("market.alert")
-    await client.send({"type": "subscription", "event": "subscribe",
-                       "data": {"event_types": ["market.price_update"], "symbols": ["SAP"]}})
+    await client.send(
+        {
+            "type": "subscription",
+            "event": "subscribe",
+            "data": {"event_types": ["market.price_update"], "symbols": ["SAP"]},
+        }
+    )
     narrowed = await client.receive_event("subscription.confirmed")
 
     # then only the first is complete: there a skipped seq is a loss; elsewhere it is normal

@@ -77,8 +77,9 @@ def sentinel_redis(tmp_path) -> Iterator[SentinelRedis]:
     primary.start()
     replica = RedisServer(tmp_path, options=("--replicaof", "127.0.0.1", str(primary.port)))
     replica.start()
-    sentinels = [SentinelServer(tmp_path, primary, master=MASTER, down_after_ms=1000, failover_timeout_ms=3000)
-                 for _ in range(3)]
+    sentinels = [
+        SentinelServer(tmp_path, primary, master=MASTER, down_after_ms=1000, failover_timeout_ms=3000) for _ in range(3)
+    ]
     setup = SentinelRedis(primary, replica, sentinels)
     try:
         for sentinel in sentinels:
@@ -154,13 +155,20 @@ class Recorder:
 
 async def order_answered(recorder: Recorder, correlation_id: str, timeout: float = 15) -> dict[str, Any]:
     """Place a market order for 1 SAP; return its (successful) answer."""
-    await recorder.client.send({
-        "type": "user", "event": "place_order", "correlation_id": correlation_id,
-        "data": {"symbol": "SAP", "side": "buy", "quantity": 1, "order_type": "market", "price": None},
-    })
+    await recorder.client.send(
+        {
+            "type": "user",
+            "event": "place_order",
+            "correlation_id": correlation_id,
+            "data": {"symbol": "SAP", "side": "buy", "quantity": 1, "order_type": "market", "price": None},
+        }
+    )
     response = await aeventually(
-        lambda: recorder.find(lambda f: f["event"] == "place_order.response" and f.get("correlation_id") == correlation_id),
-        timeout=timeout, message=f"answer to {correlation_id}",
+        lambda: recorder.find(
+            lambda f: f["event"] == "place_order.response" and f.get("correlation_id") == correlation_id
+        ),
+        timeout=timeout,
+        message=f"answer to {correlation_id}",
     )
     assert response["data"]["status"] == "success", response
     return response
@@ -177,7 +185,9 @@ async def place_order(recorder: Recorder, correlation_id: str, timeout: float = 
     events = {"place_order.response": response}
     for name in ORDER_EVENTS:
         events[name] = await aeventually(
-            functools.partial(order_event, recorder, name, order_id), timeout=timeout, message=f"{name} of order {order_id}",
+            functools.partial(order_event, recorder, name, order_id),
+            timeout=timeout,
+            message=f"{name} of order {order_id}",
         )
     return events
 
@@ -217,8 +227,12 @@ async def test_a_primary_failover_under_traffic_is_followed_without_restart_or_s
     tag = uuid.uuid4().hex[:8]
     channel = f"failover-{tag}:events:websocket"
     env = server_env(
-        REDIS_SENTINELS=sentinel_redis.setting, REDIS_SENTINEL_MASTER=MASTER, CHANNEL_LAYER_PREFIX=f"failover-{tag}",
-        BUS_EVENTS_CHANNEL=channel, BUS_COMMANDS_CHANNEL=f"failover-{tag}:events:user_commands", DJANGO_LOG_LEVEL="INFO",
+        REDIS_SENTINELS=sentinel_redis.setting,
+        REDIS_SENTINEL_MASTER=MASTER,
+        CHANNEL_LAYER_PREFIX=f"failover-{tag}",
+        BUS_EVENTS_CHANNEL=channel,
+        BUS_COMMANDS_CHANNEL=f"failover-{tag}:events:user_commands",
+        DJANGO_LOG_LEVEL="INFO",
         CHANNEL_LAYER_BACKEND=layer,
     )
     env.pop("REDIS_URL", None)
@@ -232,10 +246,17 @@ async def test_a_primary_failover_under_traffic_is_followed_without_restart_or_s
         # given a trader's client that receives the feed's prices and has an order placed
         client = await live_connect(gateway, cookie)
         recorder = Recorder(client)
-        await client.send({"type": "subscription", "event": "subscribe",
-                           "data": {"event_types": [PRICE, "trading.order_created", "trading.order_filled"]}})
+        await client.send(
+            {
+                "type": "subscription",
+                "event": "subscribe",
+                "data": {"event_types": [PRICE, "trading.order_created", "trading.order_filled"]},
+            }
+        )
         feed.task = asyncio.get_running_loop().create_task(feed.run())
-        await aeventually(lambda: len(recorder.prices(feed.symbol)) >= 10, timeout=20, message="prices before the failover")
+        await aeventually(
+            lambda: len(recorder.prices(feed.symbol)) >= 10, timeout=20, message="prices before the failover"
+        )
         before = await place_order(recorder, "before-failover")
         numbered_before = [f for _, f in recorder.prices(feed.symbol) if "seq" in f]
         assert numbered_before, "the history numbers prices behind Sentinel"
@@ -244,8 +265,12 @@ async def test_a_primary_failover_under_traffic_is_followed_without_restart_or_s
         sentinel_redis.primary.kill()
         killed_at = time.monotonic()
         during = asyncio.get_running_loop().create_task(place_order(recorder, "during-failover", timeout=30))
-        await aeventually(lambda: sentinel_redis.master_port() == sentinel_redis.replica.port, timeout=30,
-                          interval=0.05, message="the replica elected primary")
+        await aeventually(
+            lambda: sentinel_redis.master_port() == sentinel_redis.replica.port,
+            timeout=30,
+            interval=0.05,
+            message="the replica elected primary",
+        )
         elected_at = time.monotonic()
 
         # then prices published to the new primary reach the client within 5 s of the election
@@ -268,8 +293,10 @@ async def test_a_primary_failover_under_traffic_is_followed_without_restart_or_s
         # and an order placed right after the failover is answered, and the client gets its events
         # or, failing that, is told to reload: the next event of each type comes in another epoch
         # than the last one it saw (docs/recovery.md, rule 1; docs/scale-out.md says when)
-        last_seen = {name: [f for _, f in recorder.frames if f["event"] == name and "epoch" in f][-1]["epoch"]
-                     for name in ORDER_EVENTS}
+        last_seen = {
+            name: [f for _, f in recorder.frames if f["event"] == name and "epoch" in f][-1]["epoch"]
+            for name in ORDER_EVENTS
+        }
         after = await order_answered(recorder, "after-failover")
         after_id = after["data"]["result"]["order_id"]
         try:
@@ -280,8 +307,11 @@ async def test_a_primary_failover_under_traffic_is_followed_without_restart_or_s
             for name in ORDER_EVENTS:
                 if order_event(recorder, name, after_id) is None:
                     assert following[name]["epoch"] != last_seen[name], f"{name} of order {after_id} lost silently"
-        orders = {before["place_order.response"]["data"]["result"]["order_id"],
-                  meanwhile["place_order.response"]["data"]["result"]["order_id"], after_id}
+        orders = {
+            before["place_order.response"]["data"]["result"]["order_id"],
+            meanwhile["place_order.response"]["data"]["result"]["order_id"],
+            after_id,
+        }
         assert len(orders) == 3
 
         # and the gateway never restarted: the same process, still serving HTTP and new sockets
@@ -289,8 +319,16 @@ async def test_a_primary_failover_under_traffic_is_followed_without_restart_or_s
         assert http_status(f"{gateway.http_url}/healthz") == 200
         late = await live_connect(gateway, cookie)
         last_before = numbered_before[-1]
-        await late.send({"type": "subscription", "event": "subscribe", "data": {
-            "event_types": [PRICE], "since": {PRICE: {"seq": last_before["seq"], "epoch": last_before["epoch"]}}}})
+        await late.send(
+            {
+                "type": "subscription",
+                "event": "subscribe",
+                "data": {
+                    "event_types": [PRICE],
+                    "since": {PRICE: {"seq": last_before["seq"], "epoch": last_before["epoch"]}},
+                },
+            }
+        )
         confirmation = await late.receive_event("subscription.confirmed")
         await late.close()
 
@@ -300,8 +338,11 @@ async def test_a_primary_failover_under_traffic_is_followed_without_restart_or_s
         await aeventually(lambda: len(recorder.prices(feed.symbol)) > len(numbered_before) + 20, timeout=10)
         prices = [f for _, f in recorder.prices(feed.symbol)]
         assert numbering_breaks(prices) == []
-        numbered_after = [f for f in prices if "seq" in f and f["data"]["volume"] in feed.published
-                          and feed.published[f["data"]["volume"]] > elected_at]
+        numbered_after = [
+            f
+            for f in prices
+            if "seq" in f and f["data"]["volume"] in feed.published and feed.published[f["data"]["volume"]] > elected_at
+        ]
         assert numbered_after and {f["epoch"] for f in numbered_after}.isdisjoint({f["epoch"] for f in numbered_before})
         assert confirmation["data"]["recovered"] is False and confirmation["data"]["epoch"] != last_before["epoch"]
     finally:

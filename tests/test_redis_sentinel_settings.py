@@ -19,7 +19,9 @@ from tests.fixtures.servers import BASE_DIR
 def test_a_sentinel_list_with_a_master_name_and_db_reads_into_a_location_and_back():
     location = sentinel_location(" 10.0.0.5:26379, sentinel-b:26380 ,[::1]:26381", "trading-redis", "2")
 
-    assert location == SentinelLocation((("10.0.0.5", 26379), ("sentinel-b", 26380), ("::1", 26381)), "trading-redis", 2)
+    assert location == SentinelLocation(
+        (("10.0.0.5", 26379), ("sentinel-b", 26380), ("::1", 26381)), "trading-redis", 2
+    )
     assert location.url == "redis+sentinel://10.0.0.5:26379,sentinel-b:26380,[::1]:26381/trading-redis/2"
     assert parse_location(location.url) == location
 
@@ -70,8 +72,10 @@ async def test_a_client_of_a_url_is_the_plain_client_and_of_a_sentinel_location_
         assert isinstance(watched, SentinelRedis)
         assert watched.connection_pool.service_name == "desk"
         assert watched.connection_pool.connection_kwargs["db"] == 3
-        assert [(s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
-                for s in watched.watcher.sentinels] == [("127.0.0.1", 1), ("127.0.0.1", 2)]
+        assert [
+            (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+            for s in watched.watcher.sentinels
+        ] == [("127.0.0.1", 1), ("127.0.0.1", 2)]
     finally:
         await plain.aclose()
         await watched.aclose()
@@ -86,7 +90,11 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**base, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings", **env},
     )
 
@@ -94,24 +102,33 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("backend", ["core", "pubsub"])
 def test_sentinels_route_the_channel_layer_bus_and_history_through_sentinel(backend):
     out = load_settings(
-        REDIS_SENTINELS="127.0.0.1:26379,127.0.0.1:26380", REDIS_SENTINEL_MASTER="desk",
-        REDIS_SENTINEL_PASSWORD="s3cret", CHANNEL_LAYER_BACKEND=backend,
+        REDIS_SENTINELS="127.0.0.1:26379,127.0.0.1:26380",
+        REDIS_SENTINEL_MASTER="desk",
+        REDIS_SENTINEL_PASSWORD="s3cret",
+        CHANNEL_LAYER_BACKEND=backend,
     )
     assert out.returncode == 0, out.stderr
     loaded = json.loads(out.stdout)
 
     location = "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/desk/0"
     assert loaded["url"] == loaded["bus"] == location and loaded["hosts"] == [location]
-    assert loaded["layer"]["CONFIG"]["hosts"] == [{
-        "sentinels": [["127.0.0.1", 26379], ["127.0.0.1", 26380]], "master_name": "desk", "db": 0,
-        "sentinel_kwargs": {"socket_connect_timeout": 1, "socket_timeout": 1, "password": "s3cret"},
-    }]
+    assert loaded["layer"]["CONFIG"]["hosts"] == [
+        {
+            "sentinels": [["127.0.0.1", 26379], ["127.0.0.1", 26380]],
+            "master_name": "desk",
+            "db": 0,
+            "sentinel_kwargs": {"socket_connect_timeout": 1, "socket_timeout": 1, "password": "s3cret"},
+        }
+    ]
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"REDIS_SENTINELS": "s1:26379", "REDIS_URL": "redis://127.0.0.1:6379/0"}, "Set REDIS_URL or REDIS_SENTINELS, not both"),
+        (
+            {"REDIS_SENTINELS": "s1:26379", "REDIS_URL": "redis://127.0.0.1:6379/0"},
+            "Set REDIS_URL or REDIS_SENTINELS, not both",
+        ),
         ({"REDIS_SENTINELS": "s1"}, "REDIS_SENTINELS entry 's1' is not host:port"),
         ({"REDIS_SENTINELS": ","}, "REDIS_SENTINELS lists no sentinel"),
     ],

@@ -50,8 +50,12 @@ def test_runserver_with_the_in_process_feed_stops_promptly(tmp_path, options, si
     make_instrument()
     port = free_port()
     log_path = tmp_path / "runserver.log"
-    env = server_env(MARKET_FEED_IN_PROCESS="1", MARKET_FEED_INTERVAL="0.01", MARKET_STATUS_INTERVAL="0.2",
-                     REALTIME_FLOW_LOG_LEVEL="INFO")  # the test watches for the feed's flow lines
+    env = server_env(
+        MARKET_FEED_IN_PROCESS="1",
+        MARKET_FEED_INTERVAL="0.01",
+        MARKET_STATUS_INTERVAL="0.2",
+        REALTIME_FLOW_LOG_LEVEL="INFO",
+    )  # the test watches for the feed's flow lines
     env.pop("REDIS_URL", None)  # the in-process feed runs on the in-memory layer only
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", *options],

@@ -29,7 +29,11 @@ class InlineCode(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         names = dict(attrs)
         self.found += [f"<{tag} {name}=...>" for name in names if name.startswith("on") or name == "style"]
-        self.found += [f"<{tag} href=javascript:...>" for value in names.values() if (value or "").strip().lower().startswith("javascript:")]
+        self.found += [
+            f"<{tag} href=javascript:...>"
+            for value in names.values()
+            if (value or "").strip().lower().startswith("javascript:")
+        ]
         if tag == "style":
             self.found.append("<style>")
         if tag == "script":
@@ -98,7 +102,11 @@ def test_every_page_has_the_policy_and_no_inline_code(client, operator, portfoli
 
 def production_env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
-    env.update(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="s" * 20 + "-a-long-random-production-key-0123456789", DJANGO_ALLOWED_HOSTS="desk.example.com")
+    env.update(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="s" * 20 + "-a-long-random-production-key-0123456789",
+        DJANGO_ALLOWED_HOSTS="desk.example.com",
+    )
     env.update(extra)
     return env
 
@@ -106,7 +114,11 @@ def production_env(**extra: str) -> dict[str, str]:
 def test_check_deploy_is_clean_in_production():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=BASE_DIR, env=production_env(), capture_output=True, text=True, timeout=120,
+        cwd=BASE_DIR,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -121,7 +133,11 @@ PRODUCTION_SETTINGS = (
 def test_production_turns_on_hsts_https_redirect_and_secure_cookies():
     result = subprocess.run(
         [sys.executable, "-c", PRODUCTION_SETTINGS],
-        cwd=BASE_DIR, env=production_env(DJANGO_SETTINGS_MODULE="aktienanalyse.settings"), capture_output=True, text=True, timeout=60,
+        cwd=BASE_DIR,
+        env=production_env(DJANGO_SETTINGS_MODULE="aktienanalyse.settings"),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.stdout.split() == [str(365 * 24 * 3600), "True", "True", "True"], result.stderr
 

@@ -59,11 +59,16 @@ def test_without_the_names_it_needs_the_socket_writer_is_not_used_and_that_is_lo
     send = functools.partial(lambda protocol, message: None, object())  # daphne's send: a partial on the protocol
     assert part_usable("writer") and not part_usable("layer")
 
-    monkeypatch.setattr(checks, "PARTS", tuple(
-        checks.Part(part.name, part.purpose, (*part.uses, ("twisted.internet.tcp:Server", ("_gone",))))
-        if part.name == "writer" else part
-        for part in checks.PARTS
-    ))
+    monkeypatch.setattr(
+        checks,
+        "PARTS",
+        tuple(
+            checks.Part(part.name, part.purpose, (*part.uses, ("twisted.internet.tcp:Server", ("_gone",))))
+            if part.name == "writer"
+            else part
+            for part in checks.PARTS
+        ),
+    )
     part_usable.cache_clear()
     with caplog.at_level(logging.WARNING, logger="realtime.server"):
         assert transport.socket_writer(send) is None

@@ -99,8 +99,13 @@ def test_lean_server_checks_an_open_socket_only_when_its_ping_or_lifetime_can_be
     clock = {"now": 1000.0}
     monkeypatch.setattr(time, "time", lambda: clock["now"])  # daphne's and ours (both call time.time)
     monkeypatch.setattr(daphne_server.reactor, "callLater", lambda *args: None)  # passes are run by hand
-    lean = LeanServer(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"], ping_interval=35,
-                      websocket_timeout=600, websocket_connect_timeout=600)
+    lean = LeanServer(
+        application=None,
+        endpoints=["tcp:port=0:interface=127.0.0.1"],
+        ping_interval=35,
+        websocket_timeout=600,
+        websocket_connect_timeout=600,
+    )
     lean.connections = {}
     checked: list[str] = []
     pinged: list[float] = []
@@ -111,8 +116,9 @@ def test_lean_server_checks_an_open_socket_only_when_its_ping_or_lifetime_can_be
 
     def websocket(name: str, state: int) -> WebSocketProtocol:
         protocol = LeanWebSocketProtocol.__new__(LeanWebSocketProtocol)
-        protocol.__dict__.update(state=state, socket_opened=clock["now"], last_ping=clock["now"],
-                                 server=lean, transport=None)
+        protocol.__dict__.update(
+            state=state, socket_opened=clock["now"], last_ping=clock["now"], server=lean, transport=None
+        )
         original = protocol.check_timeouts
 
         def check_timeouts() -> None:

@@ -14,7 +14,6 @@ from tests.fixtures.servers import server_env, start_daphne
 from tests.fixtures.frames import client_frame, open_socket, opcodes, server_frames
 
 
-
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_daphne_pings_only_sockets_that_stay_silent(tmp_path, staff_user):
@@ -78,7 +77,9 @@ def test_daphne_answers_messages_however_they_are_framed_and_drops_invalid_utf8(
         def pongs() -> int:
             """Count the answers to `heartbeat` before the answer to a marker ping sent after it (answered in order)."""
             marker = f'"mark-{next(markers)}"'.encode()
-            sock.sendall(client_frame(b'{"type":"ping","event":"heartbeat","data":{},"correlation_id":' + marker + b"}"))
+            sock.sendall(
+                client_frame(b'{"type":"ping","event":"heartbeat","data":{},"correlation_id":' + marker + b"}")
+            )
             frames = server_frames(sock, 20, until_payload=marker)
             assert frames and marker in frames[-1][1], f"no answer to the marker: {frames}"
             return sum(b'"pong"' in payload and b'"hb-1"' in payload for opcode, payload in frames[:-1])
@@ -89,13 +90,20 @@ def test_daphne_answers_messages_however_they_are_framed_and_drops_invalid_utf8(
         assert pongs() == 2
         frame = client_frame(heartbeat)
         sock.sendall(frame[:5])  # one frame over two reads
-        time.sleep(0.2)  # a chance for the server to read the first part alone (no state to wait for: either way one answer)
+        time.sleep(
+            0.2
+        )  # a chance for the server to read the first part alone (no state to wait for: either way one answer)
         sock.sendall(frame[5:])
         assert pongs() == 1
         sock.sendall(client_frame(heartbeat[:10], fin=False) + client_frame(heartbeat[10:], opcode=0x0))  # fragmented
         assert pongs() == 1
-        sock.sendall(client_frame(json.dumps({"type": "ping", "event": "heartbeat", "data": {"pad": "x" * 300},
-                                        "correlation_id": "hb-1"}).encode()))  # a 16-bit length
+        sock.sendall(
+            client_frame(
+                json.dumps(
+                    {"type": "ping", "event": "heartbeat", "data": {"pad": "x" * 300}, "correlation_id": "hb-1"}
+                ).encode()
+            )
+        )  # a 16-bit length
         assert pongs() == 1
 
         sock.sendall(client_frame(b'{"type":"ping","event":"\xff"}'))  # not UTF-8: autobahn drops the connection

@@ -14,11 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 import aktienanalyse_events as library
-from aktienanalyse_events import (
-    CommandError,
-    UserCommandHandler,
-    codec,
-)
+from aktienanalyse_events import CommandError, UserCommandHandler, codec
 from realtime.bus.inbound import parse_bus_message
 from realtime.wire.protocol import decode
 from tests.fixtures.bus import shared_redis_url
@@ -26,14 +22,19 @@ from tests.fixtures.servers import BASE_DIR
 from tests.fixtures.service_library import LIBRARY, Listener, channels
 
 
-
 # Command handler, over real Redis
 
 
 def backend_event(command: str, data, *, client_id: str = "desk-7", correlation_id: str = "c-1") -> dict:
     """A forwarded command exactly as the gateway publishes it (`realtime.bus.forwarding.backend_event`)."""
-    return {"type": "user_command", "event": command, "data": data, "client_id": client_id,
-            "timestamp": "2026-11-23T10:00:00.000Z", "correlation_id": correlation_id}
+    return {
+        "type": "user_command",
+        "event": command,
+        "data": data,
+        "client_id": client_id,
+        "timestamp": "2026-11-23T10:00:00.000Z",
+        "correlation_id": correlation_id,
+    }
 
 
 @pytest.fixture
@@ -69,15 +70,27 @@ async def news_handler():
 
 async def test_forwarded_command_is_answered_to_its_client_with_the_spec_command_response(news_handler):
     handler, gateway = news_handler
-    assert await gateway.publish(handler.settings.commands_channel, backend_event("get_news", {"symbol": "SAP", "weight": Decimal("0.35")})) == 1
+    assert (
+        await gateway.publish(
+            handler.settings.commands_channel, backend_event("get_news", {"symbol": "SAP", "weight": Decimal("0.35")})
+        )
+        == 1
+    )
 
     response = await gateway.next()
 
     assert {k: response[k] for k in ("type", "event", "correlation_id", "target_client", "source_service")} == {
-        "type": "command_response", "event": "get_news.response", "correlation_id": "c-1", "target_client": "desk-7",
+        "type": "command_response",
+        "event": "get_news.response",
+        "correlation_id": "c-1",
+        "target_client": "desk-7",
         "source_service": "news-service",
     }
-    assert response["data"] == {"status": "success", "command": "get_news", "result": {"symbol": "SAP", "sentiment": Decimal("0.70"), "for": "desk-7"}}
+    assert response["data"] == {
+        "status": "success",
+        "command": "get_news",
+        "result": {"symbol": "SAP", "sentiment": Decimal("0.70"), "for": "desk-7"},
+    }
     assert decode(parse_bus_message(codec.encode(response))["text"])["data"] == response["data"]  # the gateway takes it
 
 
@@ -104,7 +117,9 @@ async def test_command_that_fails_is_answered_with_the_spec_error_and_a_code(new
 
 async def test_plain_function_handler_is_answered(news_handler):
     handler, gateway = news_handler
-    await gateway.publish(handler.settings.commands_channel, backend_event("count_words", {"text": "SAP raises guidance"}))
+    await gateway.publish(
+        handler.settings.commands_channel, backend_event("count_words", {"text": "SAP raises guidance"})
+    )
     assert (await gateway.next())["data"]["result"] == 3
 
 
@@ -125,7 +140,9 @@ async def test_plain_function_handler_is_answered(news_handler):
 async def test_message_that_is_no_answerable_command_is_dropped_and_the_next_is_answered(news_handler, bad):
     handler, gateway = news_handler
     await gateway.publish(handler.settings.commands_channel, bad)
-    await gateway.publish(handler.settings.commands_channel, backend_event("get_news", {"symbol": "BAS"}, correlation_id="after"))
+    await gateway.publish(
+        handler.settings.commands_channel, backend_event("get_news", {"symbol": "BAS"}, correlation_id="after")
+    )
 
     response = await gateway.next()
 
@@ -192,8 +209,12 @@ async def test_the_documented_quick_start_answers_a_command_and_sends_its_event(
     assert len(code.strip().splitlines()) <= 12
     script = tmp_path / "risk_service.py"
     script.write_text(code)
-    env = {"PYTHONPATH": str(LIBRARY / "src"), "REDIS_BUS_URL": shared_redis_url(),
-           "BUS_EVENTS_CHANNEL": events_channel, "BUS_COMMANDS_CHANNEL": commands_channel}
+    env = {
+        "PYTHONPATH": str(LIBRARY / "src"),
+        "REDIS_BUS_URL": shared_redis_url(),
+        "BUS_EVENTS_CHANNEL": events_channel,
+        "BUS_COMMANDS_CHANNEL": commands_channel,
+    }
     service = subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True)
     try:
         async with Listener(events_channel) as gateway:
@@ -207,8 +228,16 @@ async def test_the_documented_quick_start_answers_a_command_and_sends_its_event(
             alert, response = await gateway.next(), await gateway.next()
 
         # then its event went to the subscribers and its answer to the desk, both as the gateway takes them
-        assert (alert["event"], alert["data"]["threshold"], alert["source_service"]) == ("market.alert", Decimal("1.05"), "risk-service")
-        assert response["data"] == {"status": "success", "command": "get_risk", "result": {"symbol": "SAP", "value_at_risk": Decimal("0.98")}}
+        assert (alert["event"], alert["data"]["threshold"], alert["source_service"]) == (
+            "market.alert",
+            Decimal("1.05"),
+            "risk-service",
+        )
+        assert response["data"] == {
+            "status": "success",
+            "command": "get_risk",
+            "result": {"symbol": "SAP", "value_at_risk": Decimal("0.98")},
+        }
         assert (response["target_client"], response["correlation_id"]) == ("desk-7", "q-1")
         for message in (alert, response):
             parse_bus_message(codec.encode(message))
@@ -253,7 +282,8 @@ async def test_handler_and_dispatcher_carry_on_after_redis_restarts(own_redis):
                     if item is not None:
                         got.append(decode(item["data"]))
             assert [(m["event"], m["data"].get("message") or m["data"].get("result")) for m in got] == [
-                ("market.alert", attempt), ("get_risk.response", attempt),
+                ("market.alert", attempt),
+                ("get_risk.response", attempt),
             ]
             await pubsub.aclose()
             if attempt == "before":

@@ -11,12 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 import aktienanalyse_events as library
-from aktienanalyse_events import (
-    BusError,
-    SyncWebSocketEventDispatcher,
-    WebSocketEventDispatcher,
-    codec,
-)
+from aktienanalyse_events import BusError, SyncWebSocketEventDispatcher, WebSocketEventDispatcher, codec
 from realtime.bus.inbound import parse_bus_message
 from realtime.wire.protocol import decode
 from tests.fixtures.bus import shared_redis_url
@@ -27,18 +22,25 @@ from tests.fixtures.service_library import Listener, channels
 # Dispatcher, over real Redis
 
 
-
 async def test_async_dispatcher_publishes_the_spec_message_on_its_channel():
     events_channel, _ = channels()
     async with Listener(events_channel) as gateway:
         async with WebSocketEventDispatcher(shared_redis_url(), events_channel, "risk-service") as dispatcher:
-            alert = library.MarketAlertEvent(symbol="SAP", message="VaR breached", severity="critical", threshold=Decimal("1.05"))
+            alert = library.MarketAlertEvent(
+                symbol="SAP", message="VaR breached", severity="critical", threshold=Decimal("1.05")
+            )
             assert await dispatcher.emit_market_alert(alert) == 1
             await dispatcher.emit(alert, target_client="desk-7", correlation_id="c-9")
         broadcast, targeted = await gateway.next(), await gateway.next()
 
-    assert (broadcast["type"], broadcast["event"], broadcast["source_service"]) == ("market", "market.alert", "risk-service")
-    assert broadcast["data"] == decode(codec.encode(alert.to_websocket_data())) and broadcast["data"]["threshold"] == Decimal("1.05")
+    assert (broadcast["type"], broadcast["event"], broadcast["source_service"]) == (
+        "market",
+        "market.alert",
+        "risk-service",
+    )
+    assert broadcast["data"] == decode(codec.encode(alert.to_websocket_data())) and broadcast["data"][
+        "threshold"
+    ] == Decimal("1.05")
     assert "target_client" not in broadcast and broadcast["correlation_id"]
     assert (targeted["target_client"], targeted["correlation_id"]) == ("desk-7", "c-9")
     parse_bus_message(codec.encode(broadcast))  # the gateway takes both
@@ -49,11 +51,17 @@ async def test_sync_dispatcher_publishes_the_same_message():
     events_channel, _ = channels()
     async with Listener(events_channel) as gateway:
         with SyncWebSocketEventDispatcher(shared_redis_url(), events_channel, "batch-job") as dispatcher:
-            receivers = await asyncio.to_thread(dispatcher.emit_price_update, library.PriceUpdateEvent(symbol="SAP", price=Decimal("142.37")))
+            receivers = await asyncio.to_thread(
+                dispatcher.emit_price_update, library.PriceUpdateEvent(symbol="SAP", price=Decimal("142.37"))
+            )
         message = await gateway.next()
 
     assert receivers == 1
-    assert (message["event"], message["data"]["price"], message["source_service"]) == ("market.price_update", Decimal("142.37"), "batch-job")
+    assert (message["event"], message["data"]["price"], message["source_service"]) == (
+        "market.price_update",
+        Decimal("142.37"),
+        "batch-job",
+    )
 
 
 async def test_dispatcher_says_once_that_no_gateway_listens_and_once_that_one_does_again(caplog):
@@ -84,7 +92,11 @@ async def test_dispatcher_raises_bus_error_when_redis_cannot_be_reached(kind):
 
 @pytest.mark.parametrize(
     ("options", "error"),
-    [({"target_client": "no spaces"}, "not a client id"), ({"correlation_id": "x" * 129}, "correlation_id"), ({"correlation_id": ""}, "correlation_id")],
+    [
+        ({"target_client": "no spaces"}, "not a client id"),
+        ({"correlation_id": "x" * 129}, "correlation_id"),
+        ({"correlation_id": ""}, "correlation_id"),
+    ],
 )
 async def test_dispatcher_refuses_ids_the_gateway_would_drop_before_publishing(options, error):
     with pytest.raises(BusError, match=error):
@@ -102,10 +114,16 @@ def test_settings_come_from_arguments_then_the_gateways_environment_then_the_spe
     given = library.BusSettings.resolve(redis_url="redis://mine/3", events_channel="ev")
 
     assert (spec.redis_url, spec.events_channel, spec.commands_channel) == (
-        "redis://localhost:6379/0", "aktienanalyse:events:websocket", "aktienanalyse:events:user_commands",
+        "redis://localhost:6379/0",
+        "aktienanalyse:events:websocket",
+        "aktienanalyse:events:user_commands",
     )
     assert (gateway.redis_url, gateway.service_name) == ("redis://a:6379/1", "news")
-    assert (given.redis_url, given.events_channel, library.BusSettings.resolve().redis_url) == ("redis://mine/3", "ev", "redis://bus:6379/2")
+    assert (given.redis_url, given.events_channel, library.BusSettings.resolve().redis_url) == (
+        "redis://mine/3",
+        "ev",
+        "redis://bus:6379/2",
+    )
 
 
 def test_settings_follow_the_gateways_sentinels_when_it_has_no_redis_url(monkeypatch):
@@ -120,7 +138,8 @@ def test_settings_follow_the_gateways_sentinels_when_it_has_no_redis_url(monkeyp
     assert settings.redis_url == "redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/desk/0"
     assert client.connection_pool.service_name == "desk"
     assert [s.connection_pool.connection_kwargs["host"] for s in client.connection_pool.sentinel_manager.sentinels] == [
-        "10.0.0.5", "10.0.0.6",
+        "10.0.0.5",
+        "10.0.0.6",
     ]
     client.close()
 
@@ -149,7 +168,10 @@ async def test_dispatchers_publish_to_the_primary_the_sentinels_name(own_redis, 
                 item = await pubsub.get_message(timeout=1)
                 if item is not None:
                     heard.append(decode(item["data"]))
-        assert [(m["source_service"], m["data"]["symbol"]) for m in heard] == [("risk-service", "SAP"), ("batch-job", "SIE")]
+        assert [(m["source_service"], m["data"]["symbol"]) for m in heard] == [
+            ("risk-service", "SAP"),
+            ("batch-job", "SIE"),
+        ]
     finally:
         await pubsub.aclose()
         await listener.aclose()

@@ -35,8 +35,13 @@ async def news_service(tmp_path) -> AsyncIterator:
             "BUS_COMMANDS_CHANNEL": bus.commands_channel,
         }
         process = await asyncio.create_subprocess_exec(
-            sys.executable, str(EXAMPLE), "--interval", "0",
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=(tmp_path / "news_service.log").open("w"),
+            sys.executable,
+            str(EXAMPLE),
+            "--interval",
+            "0",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=(tmp_path / "news_service.log").open("w"),
         )
         started.append(process)
         assert process.stdout is not None  # a pipe
@@ -72,17 +77,28 @@ async def test_example_service_answers_a_forwarded_command_and_its_events_reach_
     sap = await asking.command("get_news", {"symbol": "SAP"}, correlation_id="news-sap")
 
     # then the service answered that desk, with exact numbers, under its correlation ids
-    assert (basf["type"], basf["target_client"], basf["source_service"]) == ("command_response", asking.client_id, "news-service")
+    assert (basf["type"], basf["target_client"], basf["source_service"]) == (
+        "command_response",
+        asking.client_id,
+        "news-service",
+    )
     assert basf["data"]["status"] == "success"
     assert basf["data"]["result"]["sentiment"] == Decimal("-0.54")
-    assert basf["data"]["result"]["headlines"][0] == {"title": "BASF cuts its full-year guidance", "sentiment": Decimal("-0.71")}
+    assert basf["data"]["result"]["headlines"][0] == {
+        "title": "BASF cuts its full-year guidance",
+        "sentiment": Decimal("-0.71"),
+    }
     assert (sap["correlation_id"], sap["data"]["result"]["sentiment"]) == ("news-sap", Decimal("0.52"))
 
     # and each desk got BASF's analysis and bad-news alert once, before SAP's analysis, on either process
     for desk in (watching, asking):
         while not any(is_analysis_of("SAP")(f) for f in desk.received):  # `command` may have read it already
             await desk.receive()
-        events = [(f["event"], f["data"]["symbol"]) for f in desk.received if f["event"] in ("analysis.complete", "market.alert")]
+        events = [
+            (f["event"], f["data"]["symbol"])
+            for f in desk.received
+            if f["event"] in ("analysis.complete", "market.alert")
+        ]
         assert events == [("analysis.complete", "BAS"), ("market.alert", "BAS"), ("analysis.complete", "SAP")]
         analysis = next(f for f in desk.received if is_analysis_of("BAS")(f))
         assert (analysis["source_service"], analysis["data"]["recommendation"]) == ("news-service", "sell")
@@ -92,7 +108,9 @@ async def test_example_service_answers_a_forwarded_command_and_its_events_reach_
     assert service.returncode is None
 
 
-async def test_example_service_refusal_reaches_the_desk_as_the_spec_error(gateways, live_clients, news_service, staff_user):
+async def test_example_service_refusal_reaches_the_desk_as_the_spec_error(
+    gateways, live_clients, news_service, staff_user
+):
     # given a gateway forwarding get_news and the example service
     bus = new_bus(shared_redis_url())
     (process,) = gateways(bus, count=1, BUS_FORWARDED_COMMANDS="get_news")

@@ -17,9 +17,7 @@ from decimal import Decimal
 import pytest
 
 import aktienanalyse_events as library
-from aktienanalyse_events import (
-    codec,
-)
+from aktienanalyse_events import codec
 from realtime.bus.inbound import parse_bus_message
 from realtime.wire.events import EVENT_SCHEMAS
 from realtime.wire.schema import Field, Kind
@@ -35,7 +33,6 @@ SPEC_SCHEMAS = [schema for schema in EVENT_SCHEMAS.values() if schema.spec_class
 def library_twin(spec_event):
     """Return the library's event with the same attribute values as a spec dataclass instance."""
     return library.EVENT_CLASSES[spec_event.event_type](**dataclasses.asdict(spec_event))
-
 
 
 # Generated from the one schema table
@@ -113,7 +110,10 @@ def test_library_message_is_accepted_by_the_gateways_bus_bridge_with_exact_numbe
 
     # then it is delivered under the library's ids, with exactly the data the library sent
     assert (frame["type"], frame["event"], frame["source_service"], frame["correlation_id"]) == (
-        EVENT_SCHEMAS[event.event_type].category, event.event_type, "news-service", "c-1",
+        EVENT_SCHEMAS[event.event_type].category,
+        event.event_type,
+        "news-service",
+        "c-1",
     )
     expected = decode(codec.encode(event.to_websocket_data()))
     for name in (f.name for f in EVENT_SCHEMAS[event.event_type].fields if f.kind is Kind.TIMESTAMP):
@@ -129,7 +129,11 @@ def test_library_message_is_accepted_by_the_gateways_bus_bridge_with_exact_numbe
 def test_codec_writes_decimals_exactly_and_reads_fractions_as_decimals():
     text = codec.encode({"a": Decimal("0.10"), "b": [Decimal("-1E+3"), 2, 2.5, None, True, "ü"], 3: "x"})
     assert text == '{"a":0.10,"b":[-1E+3,2,2.5,null,true,"ü"],"3":"x"}'
-    assert decode(text) == codec.decode(text) == {"a": Decimal("0.10"), "b": [Decimal("-1E+3"), 2, Decimal("2.5"), None, True, "ü"], "3": "x"}
+    assert (
+        decode(text)
+        == codec.decode(text)
+        == {"a": Decimal("0.10"), "b": [Decimal("-1E+3"), 2, Decimal("2.5"), None, True, "ü"], "3": "x"}
+    )
 
 
 @pytest.mark.parametrize(
@@ -141,7 +145,9 @@ def test_codec_refuses_what_json_cannot_carry(value, error):
         codec.encode({"x": value})
 
 
-@pytest.mark.parametrize(("value", "error"), [("abc", ValueError), (True, TypeError), (Decimal("Infinity"), ValueError), ([], TypeError)])
+@pytest.mark.parametrize(
+    ("value", "error"), [("abc", ValueError), (True, TypeError), (Decimal("Infinity"), ValueError), ([], TypeError)]
+)
 def test_amount_that_is_no_number_is_refused_when_the_event_is_built(value, error):
     with pytest.raises(error):
         library.PriceUpdateEvent(symbol="SAP", price=value).to_websocket_data()
@@ -150,8 +156,16 @@ def test_amount_that_is_no_number_is_refused_when_the_event_is_built(value, erro
 def test_library_imports_without_django_and_depends_on_redis_only():
     check = "import sys, aktienanalyse_events; sys.exit(any(m.split('.')[0] == 'django' for m in sys.modules))"
     result = subprocess.run(
-        [sys.executable, "-c", check], cwd=LIBRARY, env={"PYTHONPATH": str(LIBRARY / "src")}, capture_output=True, text=True
+        [sys.executable, "-c", check],
+        cwd=LIBRARY,
+        env={"PYTHONPATH": str(LIBRARY / "src")},
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     project = tomllib.loads((LIBRARY / "pyproject.toml").read_text())["project"]
-    assert (project["name"], project["version"], project["dependencies"]) == ("aktienanalyse-events", "0.1.0", ["redis>=5.0.1"])
+    assert (project["name"], project["version"], project["dependencies"]) == (
+        "aktienanalyse-events",
+        "0.1.0",
+        ["redis>=5.0.1"],
+    )

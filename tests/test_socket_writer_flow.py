@@ -109,8 +109,8 @@ def frames_on_the_wire(wire: bytes) -> list[str]:
             length, start = int.from_bytes(wire[2:4], "big"), 4
         elif length == 127:
             length, start = int.from_bytes(wire[2:10], "big"), 10
-        texts.append(wire[start:start + length].decode())
-        wire = wire[start + length:]
+        texts.append(wire[start : start + length].decode())
+        wire = wire[start + length :]
     return texts
 
 

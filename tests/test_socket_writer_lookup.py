@@ -61,6 +61,7 @@ def test_only_twisteds_plain_tcp_transport_qualifies():
     transport.socket = None
     assert plain_tcp(transport) is False
     for name in ("dataBuffer", "offset", "_tempDataLen", "disconnecting"):
+
         class Missing:
             socket = object()
 

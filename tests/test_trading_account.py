@@ -37,7 +37,9 @@ def reprice(instrument: Instrument, price: str) -> None:
 
 
 def tick(instrument: Instrument, price: str, at: datetime) -> None:
-    PriceTick.objects.create(instrument=instrument, price=D(price), previous_price=D(price), volume=1, source="test", at=at)
+    PriceTick.objects.create(
+        instrument=instrument, price=D(price), previous_price=D(price), volume=1, source="test", at=at
+    )
 
 
 @pytest.fixture
@@ -65,7 +67,9 @@ def test_account_reports_buying_power_after_resting_buys(portfolio, sap, trader)
     account = portfolio_account(portfolio=Portfolio.objects.get(pk=portfolio.pk))
 
     assert (account["cash"], account["reserved_cash"], account["buying_power"]) == (
-        D("10000.00"), D("1501.50"), D("8498.50"),
+        D("10000.00"),
+        D("1501.50"),
+        D("8498.50"),
     )
 
 
@@ -108,7 +112,10 @@ def test_account_over_rest_is_decimal_strings_for_the_own_portfolio_only(api, po
     malformed = api.get("/api/trading/account?portfolio_id=1;2")
 
     assert (body["portfolio_id"], body["cash"], body["buying_power"], body["realized_pnl"]) == (
-        str(portfolio.pk), "9599.00", "9599.00", "0.00",
+        str(portfolio.pk),
+        "9599.00",
+        "9599.00",
+        "0.00",
     )
     assert body["day_references"]["SAP"] == {"price": "200.0000", "kind": "last_price"}
     assert (body["fee_rate"], body["min_fee"]) == ("0.001000", "1.00")
@@ -116,7 +123,9 @@ def test_account_over_rest_is_decimal_strings_for_the_own_portfolio_only(api, po
     assert (malformed.status_code, malformed.json()["code"]) == (400, "invalid_filter")
 
 
-def test_executions_list_each_fill_with_price_and_fees(api, portfolio, other_portfolio, sap, siemens, trader, other_trader):
+def test_executions_list_each_fill_with_price_and_fees(
+    api, portfolio, other_portfolio, sap, siemens, trader, other_trader
+):
     place(portfolio, sap, trader, quantity=D("3"))
     place(portfolio, siemens, trader, quantity=D("1"))
     place(other_portfolio, sap, other_trader)  # not the trader's
@@ -125,10 +134,9 @@ def test_executions_list_each_fill_with_price_and_fees(api, portfolio, other_por
     sap_only = api.get("/api/trading/fills?symbol=SAP").json()
     refused = api.get("/api/trading/fills?symbol=S%20AP")
 
-    assert [(row["symbol"], row["quantity"], row["price"], row["value"], row["fees"]) for row in everything["results"]] == [
-        ("SIE", "1.0000", "180.0000", "180.00", "1.00"),
-        ("SAP", "3.0000", "200.0000", "600.00", "1.00"),
-    ]
+    assert [
+        (row["symbol"], row["quantity"], row["price"], row["value"], row["fees"]) for row in everything["results"]
+    ] == [("SIE", "1.0000", "180.0000", "180.00", "1.00"), ("SAP", "3.0000", "200.0000", "600.00", "1.00")]
     assert [row["symbol"] for row in sap_only["results"]] == ["SAP"]
     assert refused.status_code == 400
 
@@ -152,10 +160,14 @@ def test_a_rejection_keeps_its_figures_for_the_history_and_the_error(api, portfo
 
     row = api.get("/api/trading/orders/history?status=rejected").json()["results"][0]
     assert refused.value.details["params"] == {
-        "symbol": "SAP", "quantity": D("100"), "needed": D("20020.00"), "available": D("10000.00"),
+        "symbol": "SAP",
+        "quantity": D("100"),
+        "needed": D("20020.00"),
+        "available": D("10000.00"),
     }
     assert (row["reason_code"], row["reason_params"]) == (
-        "insufficient_cash", {"symbol": "SAP", "quantity": "100", "needed": "20020.00", "available": "10000.00"},
+        "insufficient_cash",
+        {"symbol": "SAP", "quantity": "100", "needed": "20020.00", "available": "10000.00"},
     )
 
 

@@ -21,6 +21,7 @@ def postgresql():
     if connection.vendor != "postgresql":
         pytest.fail("The concurrency tests need PostgreSQL (`make test` provides one).")
 
+
 D = Decimal
 
 
@@ -50,7 +51,13 @@ def run_together(*calls):
 def test_two_simultaneous_ticks_fill_a_resting_order_once(portfolio, sap, actor):
     # given a resting limit buy of 10 SAP at 190
     order = order_place(
-        portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="limit", quantity=D("10"), price=D("190"), actor=actor
+        portfolio_id=portfolio.pk,
+        symbol="SAP",
+        side="buy",
+        order_type="limit",
+        quantity=D("10"),
+        price=D("190"),
+        actor=actor,
     )
 
     # when two ticks crossing it are executed at the same time
@@ -71,8 +78,13 @@ def test_two_simultaneous_ticks_fill_a_resting_order_once(portfolio, sap, actor)
 def test_simultaneous_repeats_of_a_client_order_id_make_one_order(portfolio, sap, actor):
     def place():
         return order_place(
-            portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="market", quantity=D("5"),
-            client_order_id="once-only", actor=actor,
+            portfolio_id=portfolio.pk,
+            symbol="SAP",
+            side="buy",
+            order_type="market",
+            quantity=D("5"),
+            client_order_id="once-only",
+            actor=actor,
         )
 
     results = run_together(place, place, place)
@@ -103,7 +115,13 @@ def test_cancel_racing_a_crossing_tick_ends_either_filled_or_cancelled_never_bot
     from trading.services import order_cancel
 
     order = order_place(
-        portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="limit", quantity=D("10"), price=D("190"), actor=actor
+        portfolio_id=portfolio.pk,
+        symbol="SAP",
+        side="buy",
+        order_type="limit",
+        quantity=D("10"),
+        price=D("190"),
+        actor=actor,
     )
 
     results = run_together(
@@ -130,12 +148,20 @@ def test_simultaneous_repeats_of_a_request_id_apply_once(portfolio, sap, actor, 
     from trading.services import order_cancel, order_modify
 
     order = order_place(
-        portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="limit", quantity=D("10"), price=D("150"), actor=actor
+        portfolio_id=portfolio.pk,
+        symbol="SAP",
+        side="buy",
+        order_type="limit",
+        quantity=D("10"),
+        price=D("150"),
+        actor=actor,
     )
     if action == "cancel":
+
         def request():
             return order_cancel(order_id=order.pk, actor=actor, request_id="twin-1")
     else:
+
         def request():
             return order_modify(order_id=order.pk, actor=actor, quantity=D("12"), request_id="twin-1")
 
@@ -161,7 +187,13 @@ def test_one_request_id_sent_at_once_for_orders_of_two_portfolios_applies_to_one
     second = portfolio_create(name="Zweit", cash=D("10000.00"), members=[trader])
     orders = [
         order_place(
-            portfolio_id=p.pk, symbol="SAP", side="buy", order_type="limit", quantity=D("1"), price=D("150"), actor=actor
+            portfolio_id=p.pk,
+            symbol="SAP",
+            side="buy",
+            order_type="limit",
+            quantity=D("1"),
+            price=D("150"),
+            actor=actor,
         )
         for p in (portfolio, second)
     ]

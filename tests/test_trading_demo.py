@@ -25,7 +25,10 @@ def test_demo_data_creates_dax_instruments_portfolios_and_trading_rights_once(tm
 
     sap = Instrument.objects.get(symbol="SAP")
     assert (sap.isin, sap.last_price) == ("DE0007164600", Decimal("250.00"))
-    assert Instrument.objects.filter(isin__in=["DE0007236101", "DE0008404005", "DE000BASF111", "DE0005190003"]).count() == 4
+    assert (
+        Instrument.objects.filter(isin__in=["DE0007236101", "DE0008404005", "DE000BASF111", "DE0005190003"]).count()
+        == 4
+    )
     assert all(i.last_price and i.last_price > 0 for i in Instrument.objects.all())
     desk = django_user_model.objects.get(username="desk")
     for user in (desk, colleague):
@@ -47,17 +50,27 @@ def test_demo_data_splits_trading_supervision_and_operations_into_groups_with_a_
     settings.DEMO_LOGIN_FILE = tmp_path / "login.txt"
     # an install from before the split: the desk group could correct positions and monitor
     old = Group.objects.create(name=TRADER.group)
-    old.permissions.add(*Permission.objects.filter(codename__in=["change_position", "monitor_gateway", "view_system_events"]))
+    old.permissions.add(
+        *Permission.objects.filter(codename__in=["change_position", "monitor_gateway", "view_system_events"])
+    )
 
     call_command("demo_data")
     first = capsys.readouterr().out
     call_command("demo_data")
     second = capsys.readouterr().out
 
-    assert {role.group: granted_to(role.group) for role in ROLES} == {role.group: set(role.permissions) for role in ROLES}
-    assert not {"portfolio.change_position", "realtime.monitor_gateway", "realtime.view_system_events"} & granted_to("Handel")
+    assert {role.group: granted_to(role.group) for role in ROLES} == {
+        role.group: set(role.permissions) for role in ROLES
+    }
+    assert not {"portfolio.change_position", "realtime.monitor_gateway", "realtime.view_system_events"} & granted_to(
+        "Handel"
+    )
     logins = re.findall(r"^(\w+) login:  user (\S+)  password (\S+)$", first, re.M)
-    assert [(label, name) for label, name, _ in logins] == [("Staff", "desk"), ("Supervisor", "aufsicht"), ("Operator", "betrieb")]
+    assert [(label, name) for label, name, _ in logins] == [
+        ("Staff", "desk"),
+        ("Supervisor", "aufsicht"),
+        ("Operator", "betrieb"),
+    ]
     assert logins == re.findall(r"^(\w+) login:  user (\S+)  password (\S+)$", second, re.M)  # the same every run
     for (_, name, password), role in zip(logins, (TRADER, SUPERVISOR, OPERATOR)):
         user = django_user_model.objects.get(username=name)
@@ -67,7 +80,9 @@ def test_demo_data_splits_trading_supervision_and_operations_into_groups_with_a_
     assert not Portfolio.objects.filter(members__username__in=["aufsicht", "betrieb"]).exists()
 
 
-def test_demo_data_keeps_the_desk_password_of_a_login_file_in_the_former_shape(tmp_path, settings, capsys, django_user_model):
+def test_demo_data_keeps_the_desk_password_of_a_login_file_in_the_former_shape(
+    tmp_path, settings, capsys, django_user_model
+):
     login_file = tmp_path / "login.txt"
     settings.DEMO_LOGIN_FILE = login_file
     django_user_model.objects.create_user("desk", password="kept-desk-pass-1", is_staff=True)

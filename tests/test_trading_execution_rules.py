@@ -27,8 +27,13 @@ STRAY_FIELDS = [
 @pytest.mark.parametrize(("order_type", "side", "prices"), STRAY_FIELDS)
 def test_an_order_is_crossed_by_its_own_types_price_field_only(portfolio, sap, order_type, side, prices):
     order = Order.objects.create(
-        portfolio=portfolio, instrument=sap, side=side, order_type=order_type, quantity=D("1"),
-        status=OrderStatus.OPEN, **prices,
+        portfolio=portfolio,
+        instrument=sap,
+        side=side,
+        order_type=order_type,
+        quantity=D("1"),
+        status=OrderStatus.OPEN,
+        **prices,
     )
 
     picked = Order.objects.filter(pk=order.pk).filter(crossed_orders_filter(price=TICK)).exists()

@@ -112,24 +112,52 @@ def test_one_tick_executes_every_order_it_crosses_and_no_other(portfolio_with_po
     sap.last_price = D("250")
     sap.save(update_fields=["last_price"])
     crossed = [
-        order_place(portfolio_id=portfolio_with_position.pk, symbol="SAP", side="buy", order_type="limit",
-                    quantity=D("1"), price=D("200"), actor=actor),
+        order_place(
+            portfolio_id=portfolio_with_position.pk,
+            symbol="SAP",
+            side="buy",
+            order_type="limit",
+            quantity=D("1"),
+            price=D("200"),
+            actor=actor,
+        )
     ]
     sap.last_price = D("240")
     sap.save(update_fields=["last_price"])
     crossed.append(
-        order_place(portfolio_id=portfolio_with_position.pk, symbol="SAP", side="sell", order_type="stop",
-                    quantity=D("1"), stop_price=D("205"), actor=actor)
+        order_place(
+            portfolio_id=portfolio_with_position.pk,
+            symbol="SAP",
+            side="sell",
+            order_type="stop",
+            quantity=D("1"),
+            stop_price=D("205"),
+            actor=actor,
+        )
     )
     untouched = [
-        order_place(portfolio_id=portfolio_with_position.pk, symbol="SAP", side="buy", order_type="limit",
-                    quantity=D("1"), price=D("190"), actor=actor),
+        order_place(
+            portfolio_id=portfolio_with_position.pk,
+            symbol="SAP",
+            side="buy",
+            order_type="limit",
+            quantity=D("1"),
+            price=D("190"),
+            actor=actor,
+        )
     ]
     sap.last_price = D("150")
     sap.save(update_fields=["last_price"])
     untouched.append(
-        order_place(portfolio_id=portfolio_with_position.pk, symbol="SAP", side="buy", order_type="stop",
-                    quantity=D("1"), stop_price=D("210"), actor=actor)
+        order_place(
+            portfolio_id=portfolio_with_position.pk,
+            symbol="SAP",
+            side="buy",
+            order_type="stop",
+            quantity=D("1"),
+            stop_price=D("210"),
+            actor=actor,
+        )
     )
 
     # when one trade at 200 comes in

@@ -41,11 +41,19 @@ def before_lock(monkeypatch):
 def resting_buy(portfolio, sap, actor):
     """A resting limit buy of 10 SAP at 190 while SAP trades at 200."""
     return order_place(
-        portfolio_id=portfolio.pk, symbol="SAP", side="buy", order_type="limit", quantity=D("10"), price=D("190"), actor=actor
+        portfolio_id=portfolio.pk,
+        symbol="SAP",
+        side="buy",
+        order_type="limit",
+        quantity=D("10"),
+        price=D("190"),
+        actor=actor,
     )
 
 
-def test_a_tick_does_not_fill_an_order_another_tick_filled_after_it_was_picked(portfolio, sap, resting_buy, before_lock):
+def test_a_tick_does_not_fill_an_order_another_tick_filled_after_it_was_picked(
+    portfolio, sap, resting_buy, before_lock
+):
     # given a competing tick that fills the order after this tick picked it as a candidate
     competitor = []
     before_lock(lambda: competitor.extend(resting_orders_execute(instrument=sap, price=D("189"))))

@@ -54,10 +54,7 @@ def stores_exactly(value: Decimal, digits: Digits) -> bool:
     return scaled == wide.to_integral_value(scaled) and abs(value) < wide.power(10, digits.integer_digits)
 
 
-@given(
-    st.integers(min_value=-(10**40), max_value=10**40),
-    st.integers(min_value=-60, max_value=60),
-)
+@given(st.integers(min_value=-(10**40), max_value=10**40), st.integers(min_value=-60, max_value=60))
 def test_a_value_fits_its_column_exactly_when_the_column_stores_it_unchanged(coefficient, exponent):
     value = Decimal(coefficient).scaleb(exponent)
     assert (QUANTITY.fault(value) is None) == stores_exactly(value, QUANTITY)
@@ -80,7 +77,9 @@ def test_only_ascii_json_number_text_is_a_number(text):
     assert decimal_from_input(text) is None
 
 
-@pytest.mark.parametrize("value", [True, 1.5, float("nan"), Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), [1], {}])
+@pytest.mark.parametrize(
+    "value", [True, 1.5, float("nan"), Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), [1], {}]
+)
 def test_booleans_floats_and_non_finite_values_are_not_numbers(value):
     assert decimal_from_input(value) is None
 
@@ -107,8 +106,12 @@ def refused(user, command: str, data_json: str) -> ValidationFailed:
 
 def written() -> tuple[int, ...]:
     return (
-        Order.objects.count(), Fill.objects.count(), OrderAudit.objects.count(), Position.objects.count(),
-        PositionCorrection.objects.count(), AlertRule.objects.count(),
+        Order.objects.count(),
+        Fill.objects.count(),
+        OrderAudit.objects.count(),
+        Position.objects.count(),
+        PositionCorrection.objects.count(),
+        AlertRule.objects.count(),
     )
 
 
@@ -155,7 +158,9 @@ def bad_number_for(field_digits: tuple[str, Digits]) -> st.SearchStrategy[tuple[
 
 @EXAMPLES
 @given(case=st.sampled_from([("quantity", QUANTITY), ("price", PRICE), ("stop_price", PRICE)]).flatmap(bad_number_for))
-def test_place_order_refuses_a_number_no_column_stores_naming_the_field_and_writes_nothing(portfolio, sap, trader, case):
+def test_place_order_refuses_a_number_no_column_stores_naming_the_field_and_writes_nothing(
+    portfolio, sap, trader, case
+):
     field, number = case
     order = {"quantity": "1", "price": None, "stop_price": None, "order_type": "market"}
     if field != "quantity":
@@ -231,7 +236,11 @@ def test_update_position_answers_tiny_huge_and_over_precise_numbers_with_validat
     refusal = refused(trader, "update_position", json.dumps(data)[:-1] + f', "{field}": {number}}}')
 
     assert (refusal.code, refusal.details.get("field")) == ("validation_error", field)
-    assert (written(), Position.objects.values_list("quantity", "avg_cost").get(), Portfolio.objects.get().last_value) == before
+    assert (
+        written(),
+        Position.objects.values_list("quantity", "avg_cost").get(),
+        Portfolio.objects.get().last_value,
+    ) == before
 
 
 @pytest.mark.parametrize("number", ["5", "5.0", "5.1234", "-0", "1E+1", '"7.5"', '"0.0001"'])
@@ -244,7 +253,11 @@ def test_what_is_answered_is_what_is_stored(portfolio_with_position, trader, num
 
 
 def test_the_finest_order_the_columns_hold_is_stored_as_placed(portfolio, sap, trader):
-    result = run(trader, "place_order", '{"symbol": "SAP", "side": "buy", "order_type": "limit", "quantity": 0.0001, "price": 0.0001}')
+    result = run(
+        trader,
+        "place_order",
+        '{"symbol": "SAP", "side": "buy", "order_type": "limit", "quantity": 0.0001, "price": 0.0001}',
+    )
 
     order = Order.objects.get(pk=int(result["order_id"]))
     assert (order.quantity, order.price) == (D("0.0001"), D("0.0001"))
@@ -284,7 +297,9 @@ def test_an_order_whose_execution_fails_does_not_stop_the_others_of_the_tick(
 # Over a socket
 
 
-async def test_quoted_numbers_sent_over_a_socket_get_validation_error_with_the_field(ws_connect, trader, portfolio, sap):
+async def test_quoted_numbers_sent_over_a_socket_get_validation_error_with_the_field(
+    ws_connect, trader, portfolio, sap
+):
     client, connected = await ws_connect(cookie=await login_cookie(trader))
     assert connected
     for index, number in enumerate([*QUOTED, '"1_0"', '"١٠"', "1" + "0" * 5000, "-0"]):

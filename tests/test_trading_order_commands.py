@@ -23,7 +23,14 @@ async def test_place_market_order_succeeds_and_streams_created_and_filled(ws_con
 
     response = await client.command(
         "place_order",
-        {"symbol": "SAP", "side": "buy", "quantity": 5, "order_type": "market", "price": None, "client_order_id": "w-1"},
+        {
+            "symbol": "SAP",
+            "side": "buy",
+            "quantity": 5,
+            "order_type": "market",
+            "price": None,
+            "client_order_id": "w-1",
+        },
         correlation_id="place-1",
     )
 
@@ -43,7 +50,9 @@ async def test_place_market_order_succeeds_and_streams_created_and_filled(ws_con
     valid(await event(client, "portfolio.value_changed"))
     order = await Order.objects.aget(pk=int(result["order_id"]))
     assert (order.client_id, order.correlation_id, order.client_order_id) == (
-        client.received[0]["data"]["client_id"], "place-1", "w-1",
+        client.received[0]["data"]["client_id"],
+        "place-1",
+        "w-1",
     )
 
 
@@ -91,7 +100,9 @@ async def test_limit_order_rests_then_fills_when_a_tick_crosses_it(ws_connect, t
         ({"portfolio_id": "x"}, "validation_error"),
     ],
 )
-async def test_invalid_place_order_gets_error_response_and_writes_nothing(ws_connect, trader, portfolio, sap, changes, code):
+async def test_invalid_place_order_gets_error_response_and_writes_nothing(
+    ws_connect, trader, portfolio, sap, changes, code
+):
     client = await connect(ws_connect, trader, *TRADING_EVENTS)
     data = {"symbol": "SAP", "side": "buy", "quantity": 5, "order_type": "market"}
     data.update(changes)
@@ -135,7 +146,9 @@ async def test_trader_without_portfolio_gets_not_found(ws_connect, other_trader,
     assert response["data"]["result"]["code"] == "no_portfolio"
 
 
-async def test_events_of_a_portfolio_reach_only_its_members(ws_connect, trader, other_trader, portfolio, other_portfolio, sap):
+async def test_events_of_a_portfolio_reach_only_its_members(
+    ws_connect, trader, other_trader, portfolio, other_portfolio, sap
+):
     mine = await connect(ws_connect, trader, *TRADING_EVENTS)
     theirs = await connect(ws_connect, other_trader, *TRADING_EVENTS)
 
@@ -147,7 +160,9 @@ async def test_events_of_a_portfolio_reach_only_its_members(ws_connect, trader, 
 
 async def test_cancel_order_cancels_and_announces(ws_connect, trader, portfolio, sap):
     client = await connect(ws_connect, trader, *TRADING_EVENTS)
-    placed = await client.command("place_order", {"symbol": "SAP", "side": "buy", "quantity": 2, "order_type": "limit", "price": 150})
+    placed = await client.command(
+        "place_order", {"symbol": "SAP", "side": "buy", "quantity": 2, "order_type": "limit", "price": 150}
+    )
     order_id = placed["data"]["result"]["order_id"]
 
     response = await client.command("cancel_order", {"order_id": order_id}, correlation_id="cancel-1")
@@ -159,7 +174,10 @@ async def test_cancel_order_cancels_and_announces(ws_connect, trader, portfolio,
     assert await count(OrderAudit, order_id=int(order_id), action="cancel", correlation_id="cancel-1") == 1
 
 
-@pytest.mark.parametrize(("data", "code"), [({}, "validation_error"), ({"order_id": "abc"}, "validation_error"), ({"order_id": 999999}, "order_not_found")])
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [({}, "validation_error"), ({"order_id": "abc"}, "validation_error"), ({"order_id": 999999}, "order_not_found")],
+)
 async def test_invalid_cancel_order_gets_error(ws_connect, trader, portfolio, data, code):
     client = await connect(ws_connect, trader)
 
@@ -168,9 +186,13 @@ async def test_invalid_cancel_order_gets_error(ws_connect, trader, portfolio, da
     assert (response["data"]["status"], response["data"]["result"]["code"]) == ("error", code)
 
 
-async def test_another_users_order_can_be_neither_cancelled_nor_modified(ws_connect, trader, other_trader, portfolio, other_portfolio, sap):
+async def test_another_users_order_can_be_neither_cancelled_nor_modified(
+    ws_connect, trader, other_trader, portfolio, other_portfolio, sap
+):
     owner = await connect(ws_connect, other_trader)
-    placed = await owner.command("place_order", {"symbol": "SAP", "side": "buy", "quantity": 2, "order_type": "limit", "price": 150})
+    placed = await owner.command(
+        "place_order", {"symbol": "SAP", "side": "buy", "quantity": 2, "order_type": "limit", "price": 150}
+    )
     order_id = placed["data"]["result"]["order_id"]
     intruder = await connect(ws_connect, trader)
 
@@ -185,7 +207,9 @@ async def test_another_users_order_can_be_neither_cancelled_nor_modified(ws_conn
 
 async def test_modify_order_changes_price_and_quantity(ws_connect, trader, portfolio, sap):
     client = await connect(ws_connect, trader)
-    placed = await client.command("place_order", {"symbol": "SAP", "side": "buy", "quantity": 2, "order_type": "limit", "price": 150})
+    placed = await client.command(
+        "place_order", {"symbol": "SAP", "side": "buy", "quantity": 2, "order_type": "limit", "price": 150}
+    )
     order_id = placed["data"]["result"]["order_id"]
 
     response = await client.command("modify_order", {"order_id": order_id, "quantity": 4, "price": D("155.5")})
@@ -197,11 +221,18 @@ async def test_modify_order_changes_price_and_quantity(ws_connect, trader, portf
 
 @pytest.mark.parametrize(
     ("changes", "code"),
-    [({}, "nothing_to_modify"), ({"quantity": 0}, "invalid_quantity"), ({"price": "x"}, "validation_error"), ({"price": D("1.123456")}, "validation_error")],
+    [
+        ({}, "nothing_to_modify"),
+        ({"quantity": 0}, "invalid_quantity"),
+        ({"price": "x"}, "validation_error"),
+        ({"price": D("1.123456")}, "validation_error"),
+    ],
 )
 async def test_invalid_modify_order_gets_error_and_changes_nothing(ws_connect, trader, portfolio, sap, changes, code):
     client = await connect(ws_connect, trader)
-    placed = await client.command("place_order", {"symbol": "SAP", "side": "buy", "quantity": 2, "order_type": "limit", "price": 150})
+    placed = await client.command(
+        "place_order", {"symbol": "SAP", "side": "buy", "quantity": 2, "order_type": "limit", "price": 150}
+    )
     order_id = placed["data"]["result"]["order_id"]
 
     response = await client.command("modify_order", {"order_id": order_id, **changes})
@@ -212,18 +243,24 @@ async def test_invalid_modify_order_gets_error_and_changes_nothing(ws_connect, t
 
 
 async def place_limit(client, quantity=2, price=150):
-    placed = await client.command("place_order", {"symbol": "SAP", "side": "buy", "quantity": quantity, "order_type": "limit", "price": price})
+    placed = await client.command(
+        "place_order", {"symbol": "SAP", "side": "buy", "quantity": quantity, "order_type": "limit", "price": price}
+    )
     return placed["data"]["result"]["order_id"]
 
 
-async def test_cancel_order_repeated_with_its_request_id_answers_success_and_cancels_once(ws_connect, trader, portfolio, sap):
+async def test_cancel_order_repeated_with_its_request_id_answers_success_and_cancels_once(
+    ws_connect, trader, portfolio, sap
+):
     # given an order cancelled under request id "c-1"
     client = await connect(ws_connect, trader, *TRADING_EVENTS)
     order_id = await place_limit(client)
     first = await client.command("cancel_order", {"order_id": order_id, "request_id": "c-1"}, correlation_id="cancel-1")
 
     # when the cancel is sent again as it was (the first answer was lost)
-    repeat = await client.command("cancel_order", {"order_id": order_id, "request_id": "c-1"}, correlation_id="cancel-1")
+    repeat = await client.command(
+        "cancel_order", {"order_id": order_id, "request_id": "c-1"}, correlation_id="cancel-1"
+    )
 
     # then both answers report the cancelled order, and one cancellation was announced: a
     # cancel of another order after the repeat is the next one the client sees
@@ -268,7 +305,9 @@ async def test_request_id_reused_with_other_parameters_is_a_conflict(ws_connect,
 
 @pytest.mark.parametrize("request_id", ["", "a b", "x" * 65, 17, ["r"]])
 @pytest.mark.parametrize("name", ["cancel_order", "modify_order"])
-async def test_invalid_request_id_gets_an_error_and_changes_nothing(ws_connect, trader, portfolio, sap, name, request_id):
+async def test_invalid_request_id_gets_an_error_and_changes_nothing(
+    ws_connect, trader, portfolio, sap, name, request_id
+):
     client = await connect(ws_connect, trader)
     order_id = await place_limit(client)
 

@@ -29,7 +29,10 @@ def test_market_buy_fills_at_last_price_and_books_cash_position_and_fee(
     # then the order is filled at 200 with a fee of 0.1 % of 2 000 = 2 EUR
     order.refresh_from_db()
     assert (order.status, order.filled_quantity, order.average_fill_price, order.fees) == (
-        OrderStatus.FILLED, D("10"), D("200"), D("2.00"),
+        OrderStatus.FILLED,
+        D("10"),
+        D("200"),
+        D("2.00"),
     )
     fill = order.fills.get()
     assert (fill.quantity, fill.price, fill.fees) == (D("10"), D("200"), D("2.00"))
@@ -49,17 +52,32 @@ def test_market_buy_fills_at_last_price_and_books_cash_position_and_fee(
     ]
     created = published.data("trading.order_created")[0]
     assert (created["order_id"], created["status"], created["symbol"], created["price"]) == (
-        str(order.pk), "pending", "SAP", None,
+        str(order.pk),
+        "pending",
+        "SAP",
+        None,
     )
     filled = published.data("trading.order_filled")[0]
-    assert (filled["filled_quantity"], filled["fill_price"], filled["total_value"], filled["fees"], filled["status"]) == (
-        D("10"), D("200"), D("2000.00"), D("2.00"), "filled",
-    )
+    assert (
+        filled["filled_quantity"],
+        filled["fill_price"],
+        filled["total_value"],
+        filled["fees"],
+        filled["status"],
+    ) == (D("10"), D("200"), D("2000.00"), D("2.00"), "filled")
     changed = published.data("portfolio.position_changed")[0]
-    assert (changed["action"], changed["quantity"], changed["change"], changed["isin"]) == ("buy", D("10"), D("10"), "DE0007164600")
+    assert (changed["action"], changed["quantity"], changed["change"], changed["isin"]) == (
+        "buy",
+        D("10"),
+        D("10"),
+        "DE0007164600",
+    )
     value = published.data("portfolio.value_changed")[0]
     assert (value["previous_value"], value["current_value"], value["change"], value["trigger_reason"]) == (
-        D("10000.00"), D("9998.00"), D("-2.00"), "order_filled",
+        D("10000.00"),
+        D("9998.00"),
+        D("-2.00"),
+        "order_filled",
     )
     update = published.data("portfolio.update")[0]
     assert (update["total_value"], update["positions_count"]) == (D("9998.00"), 1)
@@ -98,11 +116,18 @@ def test_placing_an_order_records_who_placed_it_from_where(portfolio, sap, actor
 
     order.refresh_from_db()
     assert (order.placed_by, order.client_id, order.correlation_id, order.remote_addr) == (
-        actor.user, "client-a", "corr-1", "10.0.0.7",
+        actor.user,
+        "client-a",
+        "corr-1",
+        "10.0.0.7",
     )
     audit = order.audit.get()
     assert (audit.action, audit.user, audit.client_id, audit.correlation_id, audit.remote_addr) == (
-        "place", actor.user, "client-a", "corr-1", "10.0.0.7",
+        "place",
+        actor.user,
+        "client-a",
+        "corr-1",
+        "10.0.0.7",
     )
 
 
@@ -130,16 +155,22 @@ def test_an_order_in_a_portfolio_not_visible_or_for_an_unknown_symbol_is_not_fou
     portfolio_id = {"other": other_portfolio.pk, "none": None, "own": portfolio.pk}[target]
 
     with pytest.raises(NotFound) as not_found:
-        order_place(portfolio_id=portfolio_id, symbol=symbol, side="buy", order_type="market", quantity=D("1"), actor=actor)
+        order_place(
+            portfolio_id=portfolio_id, symbol=symbol, side="buy", order_type="market", quantity=D("1"), actor=actor
+        )
 
     assert not_found.value.code == code
     assert written() == (0, 0, 0, 0)
 
 
 def test_a_repeat_without_portfolio_returns_the_order_placed_in_the_first_portfolio(portfolio, sap, actor):
-    first = order_place(symbol="SAP", side="buy", order_type="market", quantity=D("1"), client_order_id="r-1", actor=actor)
+    first = order_place(
+        symbol="SAP", side="buy", order_type="market", quantity=D("1"), client_order_id="r-1", actor=actor
+    )
 
-    again = order_place(symbol="SAP", side="buy", order_type="market", quantity=D("1"), client_order_id="r-1", actor=actor)
+    again = order_place(
+        symbol="SAP", side="buy", order_type="market", quantity=D("1"), client_order_id="r-1", actor=actor
+    )
 
     assert again.pk == first.pk and first.portfolio_id == portfolio.pk
 

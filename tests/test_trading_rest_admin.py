@@ -37,7 +37,9 @@ def three_orders(portfolio, sap, siemens, trader):
     return filled, resting, selling
 
 
-def test_history_lists_own_orders_newest_first_with_decimal_strings(api, three_orders, other_portfolio, sap, other_trader):
+def test_history_lists_own_orders_newest_first_with_decimal_strings(
+    api, three_orders, other_portfolio, sap, other_trader
+):
     place(other_portfolio, sap, other_trader)  # not visible to the trader
 
     response = api.get("/api/trading/orders/history")
@@ -48,7 +50,11 @@ def test_history_lists_own_orders_newest_first_with_decimal_strings(api, three_o
     assert [row["id"] for row in body["results"]] == [order.pk for order in reversed(three_orders)]
     first = body["results"][-1]
     assert (first["symbol"], first["status"], first["quantity"], first["average_fill_price"], first["fees"]) == (
-        "SAP", "filled", "2.0000", "200.0000", "1.00",
+        "SAP",
+        "filled",
+        "2.0000",
+        "200.0000",
+        "1.00",
     )
 
 
@@ -151,8 +157,14 @@ def test_admin_cancel_action_goes_through_the_service_and_announces(
 
     assert response.status_code == 200
     statuses = dict(Order.objects.values_list("pk", "status"))
-    assert statuses == {filled.pk: OrderStatus.FILLED, resting.pk: OrderStatus.CANCELLED, selling.pk: OrderStatus.CANCELLED}
-    assert sorted(e["order_id"] for e in published.data("trading.order_cancelled")) == sorted([str(resting.pk), str(selling.pk)])
+    assert statuses == {
+        filled.pk: OrderStatus.FILLED,
+        resting.pk: OrderStatus.CANCELLED,
+        selling.pk: OrderStatus.CANCELLED,
+    }
+    assert sorted(e["order_id"] for e in published.data("trading.order_cancelled")) == sorted(
+        [str(resting.pk), str(selling.pk)]
+    )
     assert OrderAudit.objects.filter(action="cancel", channel="admin").count() == 2
     shown = [str(m) for m in response.context["messages"]]
     assert any("2 orders cancelled" in m for m in shown) and any(f"#{filled.pk}" in m for m in shown)

@@ -55,7 +55,9 @@ def test_marketable_limit_order_fills_at_once_at_the_last_price(portfolio, sap, 
 
 
 def test_stop_sell_triggers_when_price_falls_to_stop(portfolio_with_position, sap, actor):
-    order = place(portfolio_with_position, sap, actor, side="sell", order_type="stop", quantity=D("10"), stop_price=D("180"))
+    order = place(
+        portfolio_with_position, sap, actor, side="sell", order_type="stop", quantity=D("10"), stop_price=D("180")
+    )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.OPEN
 
     assert resting_orders_execute(instrument=sap, price=D("181")) == []
@@ -106,7 +108,9 @@ def test_capped_fills_make_an_order_partially_filled_then_filled(
     assert order.average_fill_price == D("189.2")  # (4*190 + 4*189 + 2*188) / 10
     events = published.data("trading.order_filled")
     assert [(e["filled_quantity"], e["status"]) for e in events] == [
-        (D("4"), "partially_filled"), (D("8"), "partially_filled"), (D("10"), "filled"),
+        (D("4"), "partially_filled"),
+        (D("8"), "partially_filled"),
+        (D("10"), "filled"),
     ]
     assert Position.objects.get().quantity == D("10")
 

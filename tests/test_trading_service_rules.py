@@ -50,11 +50,18 @@ def test_a_quantity_or_price_within_bounds_is_returned(bounds, value, returned):
 )
 def test_a_quantity_or_price_out_of_bounds_is_refused_naming_its_field(bounds, value, code, message, limit):
     assert refusal(quantity_validate, quantity=value, field="amount") == (
-        code.format("quantity"), message.format("amount"), {"field": "amount", **limit},
+        code.format("quantity"),
+        message.format("amount"),
+        {"field": "amount", **limit},
     )
-    assert refusal(quantity_validate, quantity=value)[1:] == (message.format("quantity"), {"field": "quantity", **limit})
+    assert refusal(quantity_validate, quantity=value)[1:] == (
+        message.format("quantity"),
+        {"field": "quantity", **limit},
+    )
     assert refusal(price_validate, price=value, field="stop_price") == (
-        code.format("price"), message.format("stop_price"), {"field": "stop_price", **limit},
+        code.format("price"),
+        message.format("stop_price"),
+        {"field": "stop_price", **limit},
     )
 
 
@@ -66,23 +73,54 @@ def test_a_number_no_column_stores_is_a_validation_error(bounds):
 # (side, type, price, stop price, code, message, field)
 PARAMS_REFUSED = [
     ("hold", "market", None, None, "invalid_side", "'side' must be one of buy, sell.", "side"),
-    ("buy", "stop_limit", None, None, "invalid_order_type", "'order_type' must be one of market, limit, stop.", "order_type"),
-    ("buy", "market", D("1"), None, "invalid_price",
-     "A market order takes no price or stop_price; use a limit or stop order.", "price"),
-    ("buy", "market", None, D("1"), "invalid_price",
-     "A market order takes no price or stop_price; use a limit or stop order.", "price"),
+    (
+        "buy",
+        "stop_limit",
+        None,
+        None,
+        "invalid_order_type",
+        "'order_type' must be one of market, limit, stop.",
+        "order_type",
+    ),
+    (
+        "buy",
+        "market",
+        D("1"),
+        None,
+        "invalid_price",
+        "A market order takes no price or stop_price; use a limit or stop order.",
+        "price",
+    ),
+    (
+        "buy",
+        "market",
+        None,
+        D("1"),
+        "invalid_price",
+        "A market order takes no price or stop_price; use a limit or stop order.",
+        "price",
+    ),
     ("buy", "limit", None, None, "price_required", "A limit order needs a 'price'.", "price"),
     ("sell", "limit", D("1"), D("1"), "invalid_price", "A limit order takes no 'stop_price'.", "stop_price"),
     ("buy", "limit", D("0"), None, "invalid_price", "'price' must be greater than zero.", "price"),
     ("buy", "stop", None, None, "stop_price_required", "A stop order needs a 'stop_price'.", "stop_price"),
-    ("sell", "stop", D("1"), D("1"), "invalid_price",
-     "Stop-limit orders are not supported: a stop order takes no 'price'.", "price"),
+    (
+        "sell",
+        "stop",
+        D("1"),
+        D("1"),
+        "invalid_price",
+        "Stop-limit orders are not supported: a stop order takes no 'price'.",
+        "price",
+    ),
     ("buy", "stop", None, D("0"), "invalid_price", "'stop_price' must be greater than zero.", "stop_price"),
 ]
 
 
 @pytest.mark.parametrize(("side", "order_type", "price", "stop_price", "code", "message", "field"), PARAMS_REFUSED)
-def test_order_parameters_that_do_not_fit_together_are_refused(bounds, side, order_type, price, stop_price, code, message, field):
+def test_order_parameters_that_do_not_fit_together_are_refused(
+    bounds, side, order_type, price, stop_price, code, message, field
+):
     found = refusal(
         order_params_validate, side=side, order_type=order_type, quantity=D("1"), price=price, stop_price=stop_price
     )
@@ -101,7 +139,9 @@ def test_an_order_quantity_is_checked_with_its_parameters(bounds):
     [("market", None, None), ("limit", D("1E+1"), None), ("stop", None, D("1E+1"))],
 )
 def test_valid_order_parameters_are_returned_checked(bounds, order_type, price, stop_price):
-    params = order_params_validate(side="sell", order_type=order_type, quantity=D("2E+0"), price=price, stop_price=stop_price)
+    params = order_params_validate(
+        side="sell", order_type=order_type, quantity=D("2E+0"), price=price, stop_price=stop_price
+    )
 
     assert params == OrderParams(
         side="sell", order_type=order_type, quantity=D("2"), price=price and D("10"), stop_price=stop_price and D("10")
@@ -165,7 +205,9 @@ def test_a_sell_may_offer_exactly_what_is_held_and_not_yet_offered(portfolio_wit
     held = Position.objects.get(portfolio=portfolio_with_position, instrument=sap).quantity
     place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=held - 1, price=D("900"))
 
-    last = place(portfolio_with_position, sap, actor, side="sell", order_type="stop", quantity=D("1"), stop_price=D("10"))
+    last = place(
+        portfolio_with_position, sap, actor, side="sell", order_type="stop", quantity=D("1"), stop_price=D("10")
+    )
 
     assert last.status == "open"
     with pytest.raises(OrderRejected) as refused:
@@ -190,7 +232,8 @@ def test_a_market_order_without_a_price_is_refused(portfolio, unpriced_instrumen
         place(portfolio, unpriced_instrument, actor, quantity=D("1"))
 
     assert (refused.value.code, refused.value.message) == (
-        "no_market_price", "NEW has no price yet; a market order cannot be executed.",
+        "no_market_price",
+        "NEW has no price yet; a market order cannot be executed.",
     )
 
 
@@ -258,14 +301,23 @@ def test_only_the_unfilled_part_of_resting_sells_of_the_same_instrument_is_reser
     portfolio_with_position, sap, siemens, actor
 ):
     held = Position.objects.get(portfolio=portfolio_with_position, instrument=sap).quantity
-    resting = place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=D("4"), price=D("900"))
+    resting = place(
+        portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=D("4"), price=D("900")
+    )
     Order.objects.filter(pk=resting.pk).update(filled_quantity=D("1"), status="partially_filled")
     Order.objects.create(  # a sell of another instrument reserves none of this one
-        portfolio=portfolio_with_position, instrument=siemens, side="sell", order_type="limit", quantity=D("50"),
-        price=D("900"), status="open",
+        portfolio=portfolio_with_position,
+        instrument=siemens,
+        side="sell",
+        order_type="limit",
+        quantity=D("50"),
+        price=D("900"),
+        status="open",
     )
 
-    rest = place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=held - 3, price=D("900"))
+    rest = place(
+        portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=held - 3, price=D("900")
+    )
 
     assert rest.status == "open"
     # a modified sell does not reserve against itself

@@ -43,8 +43,14 @@ def scratch_project(tmp_path_factory):
     project = work / "scratch"
     shutil.copytree(SCRATCH, project)
     installed = run(
-        npm, "install", str(tarball), str(BASE_DIR / "node_modules" / "ws"),
-        "--offline", "--no-audit", "--no-fund", cwd=project,
+        npm,
+        "install",
+        str(tarball),
+        str(BASE_DIR / "node_modules" / "ws"),
+        "--offline",
+        "--no-audit",
+        "--no-fund",
+        cwd=project,
     )
     assert installed.returncode == 0, installed.stderr
     return project
@@ -73,9 +79,7 @@ def test_a_program_using_the_types_wrongly_does_not_compile(scratch_project):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_packed_client_compiles_strictly_and_connects_to_a_real_gateway(
-    scratch_project, daphne_server, staff_user
-):
+def test_the_packed_client_compiles_strictly_and_connects_to_a_real_gateway(scratch_project, daphne_server, staff_user):
     # given a program compiled against the installed package (strict, no DOM types)
     compiled = run("node", str(TSC), "-p", "tsconfig.json", cwd=scratch_project)
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr

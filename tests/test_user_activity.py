@@ -52,8 +52,12 @@ async def test_supervisor_sees_a_traders_connect_subscriptions_commands_and_disc
     who = {"user_id": trader.pk, "username": "tina", "client_id": client.client_id}
     connected = await next_about(desk, "user.action", client.client_id)
     await client.send(
-        {"type": "subscription", "event": "subscribe", "data": {"event_types": ["portfolio.update", "market.price_update"], "symbols": ["SAP"]},
-         "correlation_id": "sub-1"}
+        {
+            "type": "subscription",
+            "event": "subscribe",
+            "data": {"event_types": ["portfolio.update", "market.price_update"], "symbols": ["SAP"]},
+            "correlation_id": "sub-1",
+        }
     )
     subscribed = await next_about(desk, "user.subscription", client.client_id)
     assert (await client.command("refresh_portfolio", {}, correlation_id="cmd-1"))["data"]["status"] == "success"
@@ -66,12 +70,23 @@ async def test_supervisor_sees_a_traders_connect_subscriptions_commands_and_disc
     # then the supervisor saw each, with who did it
     assert {k: connected[k] for k in who} == who and connected["action"] == "connected"
     assert (subscribed["action"], subscribed["event_types"], subscribed["symbols"], subscribed["correlation_id"]) == (
-        "subscribe", ["portfolio.update", "market.price_update"], ["SAP"], "sub-1",
+        "subscribe",
+        ["portfolio.update", "market.price_update"],
+        ["SAP"],
+        "sub-1",
     )
-    assert (ran["command"], ran["status"], ran["error_code"], ran["correlation_id"]) == ("refresh_portfolio", "success", None, "cmd-1")
+    assert (ran["command"], ran["status"], ran["error_code"], ran["correlation_id"]) == (
+        "refresh_portfolio",
+        "success",
+        None,
+        "cmd-1",
+    )
     assert ran["duration_ms"] > 0
     assert (refused["command"], refused["status"], refused["error_code"], refused["duration_ms"]) == (
-        "no_such_command", "refused", "unknown_command", None,
+        "no_such_command",
+        "refused",
+        "unknown_command",
+        None,
     )
     assert disconnected["action"] == "disconnected"
 
@@ -88,7 +103,11 @@ async def test_a_command_that_fails_its_rules_or_lacks_permission_is_reported_wi
     denied = await next_about(desk, "user.command", client.client_id)
 
     assert (failed["status"], failed["error_code"]) == ("error", "portfolio_not_found")
-    assert (denied["command"], denied["status"], denied["error_code"]) == ("get_system_status", "refused", "permission_denied")
+    assert (denied["command"], denied["status"], denied["error_code"]) == (
+        "get_system_status",
+        "refused",
+        "permission_denied",
+    )
 
 
 async def test_unsubscribe_and_a_revoked_permission_are_reported(ws_connect, supervisor, operator_user):
@@ -97,14 +116,18 @@ async def test_unsubscribe_and_a_revoked_permission_are_reported(ws_connect, sup
     await client.subscribe("system.error", "system.service_status")
     await next_about(desk, "user.subscription", client.client_id)
 
-    await client.send({"type": "subscription", "event": "unsubscribe", "data": {"event_types": ["system.service_status"]}})
+    await client.send(
+        {"type": "subscription", "event": "unsubscribe", "data": {"event_types": ["system.service_status"]}}
+    )
     unsubscribed = await next_about(desk, "user.subscription", client.client_id)
     permission = await Permission.objects.aget(codename="view_system_events")
     await sync_to_async(operator_user.user_permissions.remove)(permission)
     revoked = await next_about(desk, "user.subscription", client.client_id)
 
     assert (unsubscribed["action"], unsubscribed["event_types"], unsubscribed["symbols"]) == (
-        "unsubscribe", ["system.service_status"], None,
+        "unsubscribe",
+        ["system.service_status"],
+        None,
     )
     assert (revoked["action"], revoked["event_types"]) == ("revoked", ["system.error"])
 
@@ -120,11 +143,15 @@ async def test_only_holders_of_the_activity_permission_may_subscribe_to_user_eve
 def test_supervisors_and_operators_hold_the_activity_permission_and_only_operators_announce():
     from aktienanalyse.roles import OPERATOR, SUPERVISOR, TRADER
 
-    holders = {role.group for role in (TRADER, SUPERVISOR, OPERATOR) if "realtime.view_user_activity" in role.permissions}
+    holders = {
+        role.group for role in (TRADER, SUPERVISOR, OPERATOR) if "realtime.view_user_activity" in role.permissions
+    }
     assert holders == {"Aufsicht", "Betrieb"}
 
 
-async def test_a_command_forwarded_to_the_services_on_the_bus_is_reported_forwarded(ws_connect, supervisor, trader, settings):
+async def test_a_command_forwarded_to_the_services_on_the_bus_is_reported_forwarded(
+    ws_connect, supervisor, trader, settings
+):
     # given a gateway that hands `run_backtest` to the services on the bus (a channel of this test's own)
     from tests.fixtures.bus import shared_redis_url
 
@@ -141,5 +168,8 @@ async def test_a_command_forwarded_to_the_services_on_the_bus_is_reported_forwar
     forwarded = await next_about(desk, "user.command", client.client_id)
 
     assert (forwarded["command"], forwarded["status"], forwarded["duration_ms"], forwarded["correlation_id"]) == (
-        "run_backtest", "forwarded", None, "bt-1",
+        "run_backtest",
+        "forwarded",
+        None,
+        "bt-1",
     )

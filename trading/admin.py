@@ -44,11 +44,28 @@ class OrderAuditInline(ReadOnlyInline):
 class OrderAdmin(SupervisedAdmin):
     portfolio_field = "portfolio"
     list_display = [
-        "id", "status", "side", "symbol", "order_type", "quantity", "filled_quantity", "price", "stop_price",
-        "portfolio", "placed_by", "created_at",
+        "id",
+        "status",
+        "side",
+        "symbol",
+        "order_type",
+        "quantity",
+        "filled_quantity",
+        "price",
+        "stop_price",
+        "portfolio",
+        "placed_by",
+        "created_at",
     ]
     list_filter = ["status", "side", "order_type", "instrument", PORTFOLIO_FILTER, "created_at"]
-    search_fields = ["=id", "client_order_id", "instrument__symbol", "instrument__isin", "portfolio__name", "placed_by__username"]
+    search_fields = [
+        "=id",
+        "client_order_id",
+        "instrument__symbol",
+        "instrument__isin",
+        "portfolio__name",
+        "placed_by__username",
+    ]
     list_select_related = ["instrument", "portfolio", "placed_by"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Order._meta.fields]
@@ -81,7 +98,9 @@ class OrderAdmin(SupervisedAdmin):
                 refused.append(f"#{order_id}: {error.message}")
         if cancelled:
             self.message_user(
-                request, ngettext("%d order cancelled.", "%d orders cancelled.", cancelled) % cancelled, messages.SUCCESS
+                request,
+                ngettext("%d order cancelled.", "%d orders cancelled.", cancelled) % cancelled,
+                messages.SUCCESS,
             )
         if refused:
             self.message_user(request, _("Not cancelled: ") + "; ".join(refused), messages.WARNING)

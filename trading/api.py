@@ -46,14 +46,35 @@ class OrderSerializer(serializers.ModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol")
     isin = serializers.CharField(source="instrument.isin")
     portfolio_id = serializers.IntegerField()
-    remaining_quantity = serializers.DecimalField(max_digits=QUANTITY.max_digits, decimal_places=QUANTITY.decimal_places)
+    remaining_quantity = serializers.DecimalField(
+        max_digits=QUANTITY.max_digits, decimal_places=QUANTITY.decimal_places
+    )
 
     class Meta:
         model = Order
         fields = [
-            "id", "portfolio_id", "symbol", "isin", "side", "order_type", "quantity", "price", "stop_price",
-            "status", "filled_quantity", "remaining_quantity", "average_fill_price", "fees", "reason_code",
-            "reason", "reason_params", "client_order_id", "created_at", "updated_at", "filled_at", "cancelled_at",
+            "id",
+            "portfolio_id",
+            "symbol",
+            "isin",
+            "side",
+            "order_type",
+            "quantity",
+            "price",
+            "stop_price",
+            "status",
+            "filled_quantity",
+            "remaining_quantity",
+            "average_fill_price",
+            "fees",
+            "reason_code",
+            "reason",
+            "reason_params",
+            "client_order_id",
+            "created_at",
+            "updated_at",
+            "filled_at",
+            "cancelled_at",
         ]
 
 
@@ -87,7 +108,9 @@ def _moment(raw: str | None, name: str, *, end_of_day: bool = False):
 
 def _symbol(raw: str | None) -> str | None:
     if raw and not (raw.isascii() and SYMBOL_RE.fullmatch(raw.upper())):
-        raise ValidationFailed("invalid_filter", "'symbol' must be an instrument symbol (1-16 of A-Z, 0-9 and '.').", field="symbol")
+        raise ValidationFailed(
+            "invalid_filter", "'symbol' must be an instrument symbol (1-16 of A-Z, 0-9 and '.').", field="symbol"
+        )
     return raw or None
 
 
@@ -116,7 +139,11 @@ class OrderPagination(PageNumberPagination):
 
 @extend_schema(
     parameters=[
-        OpenApiParameter("status", OpenApiTypes.STR, description="one or more of " + ", ".join(OrderStatus.values) + ", comma-separated"),
+        OpenApiParameter(
+            "status",
+            OpenApiTypes.STR,
+            description="one or more of " + ", ".join(OrderStatus.values) + ", comma-separated",
+        ),
         OpenApiParameter("symbol", OpenApiTypes.STR),
         OpenApiParameter("side", OpenApiTypes.STR, enum=Side.values),
         OpenApiParameter("from", OpenApiTypes.STR, description="created at or after (date or ISO date-time)"),

@@ -107,7 +107,13 @@ def order_fill(
 
 
 def order_fail(
-    *, order: Order, book: PortfolioBook, code: str, reason: str, params: dict | None = None, correlation_id: str | None = None
+    *,
+    order: Order,
+    book: PortfolioBook,
+    code: str,
+    reason: str,
+    params: dict | None = None,
+    correlation_id: str | None = None,
 ) -> None:
     """Mark an order failed with its reason (and the figures the reason names) and send `order_failed`."""
     order.status = OrderStatus.FAILED
@@ -180,4 +186,3 @@ def _resting_order_execute(*, order_id: int, portfolio_id: int, price: Decimal) 
     order.portfolio = book.portfolio
     fill = order_execute_if_crossed(order=order, book=book, price=price)
     return order if fill is not None or order.status == OrderStatus.FAILED else None
-

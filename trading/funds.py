@@ -18,7 +18,9 @@ from .selectors import buy_orders_reserve
 
 def _resting_orders(*, book: PortfolioBook, side: str, excluding: int | None, **filters) -> QuerySet[Order]:
     """The portfolio's resting orders on `side`, unordered, leaving out the order `excluding`."""
-    orders = Order.objects.filter(portfolio=book.portfolio, side=side, status__in=RESTING_STATUSES, **filters).order_by()
+    orders = Order.objects.filter(
+        portfolio=book.portfolio, side=side, status__in=RESTING_STATUSES, **filters
+    ).order_by()
     return orders if excluding is None else orders.exclude(pk=excluding)
 
 

@@ -36,8 +36,12 @@ RESTING_STATUSES = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 class Order(models.Model):
     """An instruction to buy or sell an instrument for a portfolio, and how far it got."""
 
-    portfolio = models.ForeignKey(Portfolio, verbose_name=_("portfolio"), on_delete=models.PROTECT, related_name="orders")
-    instrument = models.ForeignKey(Instrument, verbose_name=_("instrument"), on_delete=models.PROTECT, related_name="orders")
+    portfolio = models.ForeignKey(
+        Portfolio, verbose_name=_("portfolio"), on_delete=models.PROTECT, related_name="orders"
+    )
+    instrument = models.ForeignKey(
+        Instrument, verbose_name=_("instrument"), on_delete=models.PROTECT, related_name="orders"
+    )
     side = models.CharField(_("side"), max_length=4, choices=Side.choices)
     order_type = models.CharField(_("order type"), max_length=6, choices=OrderType.choices)
     quantity = models.DecimalField(_("quantity"), **QUANTITY_DIGITS)
@@ -53,7 +57,11 @@ class Order(models.Model):
     reason_params = models.JSONField(_("reason parameters"), default=dict, blank=True, encoder=DjangoJSONEncoder)
     client_order_id = models.CharField(_("client order id"), max_length=64, null=True, blank=True)
     placed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("placed by"), null=True, on_delete=models.SET_NULL, related_name="orders"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("placed by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="orders",
     )
     client_id = models.CharField(_("client id"), max_length=64, blank=True)
     correlation_id = models.CharField(_("correlation id"), max_length=128, blank=True)
@@ -183,9 +191,7 @@ class OrderRequest(models.Model):
         verbose_name = _("order request")
         verbose_name_plural = _("order requests")
         ordering = ["created_at", "pk"]
-        constraints = [
-            models.UniqueConstraint(fields=["user", "request_id"], name="order_request_id_unique_per_user"),
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "request_id"], name="order_request_id_unique_per_user")]
 
     def __str__(self) -> str:
         return f"{self.action} #{self.order_id} ({self.request_id})"

@@ -145,7 +145,9 @@ def realized_pnl(*, portfolio: Portfolio) -> Decimal:
     return money(realized)
 
 
-def day_reference_prices(*, instruments: Iterable[Instrument], now: datetime | None = None) -> dict[str, dict[str, Any]]:
+def day_reference_prices(
+    *, instruments: Iterable[Instrument], now: datetime | None = None
+) -> dict[str, dict[str, Any]]:
     """Return, by symbol, the price each instrument's change of the day is measured from.
 
     The reference is the previous close: the last price recorded before today began (midnight
@@ -205,4 +207,3 @@ def portfolio_account(*, portfolio: Portfolio, now: datetime | None = None) -> d
         "fee_rate": settings.TRADING["FEE_RATE"],
         "min_fee": settings.TRADING["MIN_FEE"],
     }
-

@@ -78,9 +78,11 @@ def _same_request(order: Order, *, portfolio_id: int, symbol: str, params: Order
 
 def _repeat(*, actor: Actor, client_order_id: str, portfolio_id: int, symbol: str, params: OrderParams) -> Order | None:
     """Return the order this client order id already names, if the request repeats it; raise if it differs."""
-    existing = Order.objects.select_related("instrument", "portfolio").filter(
-        placed_by=actor.user, client_order_id=client_order_id
-    ).first()
+    existing = (
+        Order.objects.select_related("instrument", "portfolio")
+        .filter(placed_by=actor.user, client_order_id=client_order_id)
+        .first()
+    )
     if existing is None:
         return None
     if not _same_request(existing, portfolio_id=portfolio_id, symbol=symbol, params=params):
@@ -202,9 +204,7 @@ def _order_place(
         details={"client_order_id": client_order_id},
     )
     if order.status == OrderStatus.REJECTED:
-        signals.order_failed.send(
-            Order, order=order, member_ids=book.member_ids, correlation_id=actor.correlation_id
-        )
+        signals.order_failed.send(Order, order=order, member_ids=book.member_ids, correlation_id=actor.correlation_id)
         return order
     signals.order_created.send(Order, order=order, member_ids=book.member_ids, correlation_id=actor.correlation_id)
     order_execute_if_crossed(order=order, book=book, price=instrument.last_price, correlation_id=actor.correlation_id)
@@ -265,10 +265,7 @@ def _once(write, *, actor: Actor, request_id: str | None, action: str, order_id:
         return Order.objects.select_related("instrument").get(pk=order_id)
 
 
-CANCEL_REASONS = {
-    "cancelled_by_user": "cancelled by user",
-    "cancelled_by_admin": "cancelled in the admin",
-}
+CANCEL_REASONS = {"cancelled_by_user": "cancelled by user", "cancelled_by_admin": "cancelled in the admin"}
 
 
 def order_cancel(
@@ -283,7 +280,11 @@ def order_cancel(
     action: str = OrderRequest.Action.CANCEL  # type: ignore[assignment]  # TextChoices member: a str (see above)
     return _once(
         lambda: _order_cancel(order_id=order_id, actor=actor, reason_code=reason_code, request_id=request_id),
-        actor=actor, request_id=request_id, action=action, order_id=order_id, params={},
+        actor=actor,
+        request_id=request_id,
+        action=action,
+        order_id=order_id,
+        params={},
     )
 
 
@@ -360,7 +361,9 @@ def _order_modify(
         price = price_validate(price=price, field="price")
     book, order = _lock_order(order_id=order_id)
     action: str = OrderRequest.Action.MODIFY  # type: ignore[assignment]  # TextChoices member: a str (see above)
-    if request_id and _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order.pk, params=params):
+    if request_id and _request_repeat(
+        actor=actor, request_id=request_id, action=action, order_id=order.pk, params=params
+    ):
         return order
     if order.status not in RESTING_STATUSES:
         raise OrderConflict(
@@ -395,4 +398,3 @@ def _order_modify(
         order=order, book=book, price=order.instrument.last_price, correlation_id=actor.correlation_id
     )
     return order
-

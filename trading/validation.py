@@ -80,7 +80,9 @@ def order_params_validate(
     if order_type == OrderType.MARKET:
         if price is not None or stop_price is not None:
             raise ValidationFailed(
-                "invalid_price", "A market order takes no price or stop_price; use a limit or stop order.", field="price"
+                "invalid_price",
+                "A market order takes no price or stop_price; use a limit or stop order.",
+                field="price",
             )
     elif order_type == OrderType.LIMIT:
         if price is None:
@@ -105,7 +107,9 @@ def request_id_validate(*, request_id: str | None, actor: Actor) -> str | None:
         return None
     if not CLIENT_ORDER_ID_RE.fullmatch(request_id):
         raise ValidationFailed(
-            "invalid_request_id", "'request_id' is 1 to 64 letters, digits or the characters _ . : -", field="request_id"
+            "invalid_request_id",
+            "'request_id' is 1 to 64 letters, digits or the characters _ . : -",
+            field="request_id",
         )
     if actor.user is None:
         # Request ids are unique per user; without a user there is nothing to keep them apart by.

@@ -8,77 +8,188 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-        ('portfolio', '0001_initial'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-    ]
+    dependencies = [("portfolio", "0001_initial"), migrations.swappable_dependency(settings.AUTH_USER_MODEL)]
 
     operations = [
         migrations.CreateModel(
-            name='AlertRule',
+            name="AlertRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('condition', models.CharField(choices=[('above', 'price at or above'), ('below', 'price at or below'), ('change_percent', 'change since creation at least (percent)'), ('volume_spike', 'volume at least this multiple of its recent average')], max_length=16, verbose_name='condition')),
-                ('threshold', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='threshold')),
-                ('reference_price', models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True, verbose_name='reference price')),
-                ('armed', models.BooleanField(default=True, verbose_name='armed')),
-                ('trigger_count', models.PositiveIntegerField(default=0, verbose_name='times triggered')),
-                ('last_triggered_at', models.DateTimeField(blank=True, null=True, verbose_name='last triggered at')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alert_rules', to='portfolio.instrument', verbose_name='instrument')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alert_rules', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "condition",
+                    models.CharField(
+                        choices=[
+                            ("above", "price at or above"),
+                            ("below", "price at or below"),
+                            ("change_percent", "change since creation at least (percent)"),
+                            ("volume_spike", "volume at least this multiple of its recent average"),
+                        ],
+                        max_length=16,
+                        verbose_name="condition",
+                    ),
+                ),
+                ("threshold", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="threshold")),
+                (
+                    "reference_price",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=18, null=True, verbose_name="reference price"
+                    ),
+                ),
+                ("armed", models.BooleanField(default=True, verbose_name="armed")),
+                ("trigger_count", models.PositiveIntegerField(default=0, verbose_name="times triggered")),
+                ("last_triggered_at", models.DateTimeField(blank=True, null=True, verbose_name="last triggered at")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_rules",
+                        to="portfolio.instrument",
+                        verbose_name="instrument",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_rules",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'alert rule',
-                'verbose_name_plural': 'alert rules',
-                'ordering': ['created_at', 'id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('threshold__gt', 0)), name='alertrule_threshold_positive')],
+                "verbose_name": "alert rule",
+                "verbose_name_plural": "alert rules",
+                "ordering": ["created_at", "id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("threshold__gt", 0)), name="alertrule_threshold_positive"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Analysis',
+            name="Analysis",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False, verbose_name='analysis id')),
-                ('analysis_type', models.CharField(max_length=32, verbose_name='analysis type')),
-                ('parameters', models.JSONField(default=dict, verbose_name='parameters')),
-                ('status', models.CharField(choices=[('running', 'running'), ('complete', 'complete'), ('failed', 'failed')], default='running', max_length=16, verbose_name='status')),
-                ('result', models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True, verbose_name='result')),
-                ('confidence_score', models.DecimalField(blank=True, decimal_places=4, max_digits=5, null=True, verbose_name='confidence score')),
-                ('recommendation', models.CharField(blank=True, choices=[('buy', 'buy'), ('sell', 'sell'), ('hold', 'hold')], max_length=4, null=True, verbose_name='recommendation')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('completed_at', models.DateTimeField(blank=True, null=True, verbose_name='completed at')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='analyses', to='portfolio.instrument', verbose_name='instrument')),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='analyses', to=settings.AUTH_USER_MODEL, verbose_name='requested by')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="analysis id",
+                    ),
+                ),
+                ("analysis_type", models.CharField(max_length=32, verbose_name="analysis type")),
+                ("parameters", models.JSONField(default=dict, verbose_name="parameters")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "running"), ("complete", "complete"), ("failed", "failed")],
+                        default="running",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "result",
+                    models.JSONField(
+                        blank=True,
+                        encoder=django.core.serializers.json.DjangoJSONEncoder,
+                        null=True,
+                        verbose_name="result",
+                    ),
+                ),
+                (
+                    "confidence_score",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=5, null=True, verbose_name="confidence score"
+                    ),
+                ),
+                (
+                    "recommendation",
+                    models.CharField(
+                        blank=True,
+                        choices=[("buy", "buy"), ("sell", "sell"), ("hold", "hold")],
+                        max_length=4,
+                        null=True,
+                        verbose_name="recommendation",
+                    ),
+                ),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("completed_at", models.DateTimeField(blank=True, null=True, verbose_name="completed at")),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="analyses",
+                        to="portfolio.instrument",
+                        verbose_name="instrument",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="analyses",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="requested by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'analysis',
-                'verbose_name_plural': 'analyses',
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['instrument', 'status', '-completed_at'], name='analysis_latest')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('confidence_score__isnull', True), models.Q(('confidence_score__gte', 0), ('confidence_score__lte', 1)), _connector='OR'), name='analysis_confidence_unit_interval')],
+                "verbose_name": "analysis",
+                "verbose_name_plural": "analyses",
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["instrument", "status", "-completed_at"], name="analysis_latest")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("confidence_score__isnull", True),
+                            models.Q(("confidence_score__gte", 0), ("confidence_score__lte", 1)),
+                            _connector="OR",
+                        ),
+                        name="analysis_confidence_unit_interval",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PriceTick',
+            name="PriceTick",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('price', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='price')),
-                ('previous_price', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='previous price')),
-                ('volume', models.PositiveBigIntegerField(verbose_name='volume')),
-                ('source', models.CharField(max_length=32, verbose_name='source')),
-                ('at', models.DateTimeField(verbose_name='at')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ticks', to='portfolio.instrument', verbose_name='instrument')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("price", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="price")),
+                ("previous_price", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="previous price")),
+                ("volume", models.PositiveBigIntegerField(verbose_name="volume")),
+                ("source", models.CharField(max_length=32, verbose_name="source")),
+                ("at", models.DateTimeField(verbose_name="at")),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ticks",
+                        to="portfolio.instrument",
+                        verbose_name="instrument",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'price tick',
-                'verbose_name_plural': 'price ticks',
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['instrument', '-at', '-id'], name='pricetick_instrument_at')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('price__gt', 0)), name='pricetick_price_positive'), models.CheckConstraint(condition=models.Q(('previous_price__gt', 0)), name='pricetick_previous_price_positive')],
+                "verbose_name": "price tick",
+                "verbose_name_plural": "price ticks",
+                "ordering": ["-at", "-id"],
+                "indexes": [models.Index(fields=["instrument", "-at", "-id"], name="pricetick_instrument_at")],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("price__gt", 0)), name="pricetick_price_positive"),
+                    models.CheckConstraint(
+                        condition=models.Q(("previous_price__gt", 0)), name="pricetick_previous_price_positive"
+                    ),
+                ],
             },
         ),
     ]

@@ -5,60 +5,169 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('market', '0001_initial'),
-        ('portfolio', '0003_supervise_portfolios_permission'),
-    ]
+    dependencies = [("market", "0001_initial"), ("portfolio", "0003_supervise_portfolios_permission")]
 
     operations = [
         migrations.CreateModel(
-            name='Fundamentals',
+            name="Fundamentals",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('as_of', models.DateField(verbose_name='as of')),
-                ('source', models.CharField(max_length=32, verbose_name='source')),
-                ('currency', models.CharField(blank=True, max_length=3, verbose_name='currency')),
-                ('pe_ratio', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='price/earnings ratio')),
-                ('pb_ratio', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='price/book ratio')),
-                ('dividend_yield', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='dividend yield (percent)')),
-                ('roe', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='return on equity (percent)')),
-                ('debt_to_equity', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='debt/equity ratio')),
-                ('eps', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='earnings per share')),
-                ('eps_growth', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='earnings growth year on year (percent)')),
-                ('revenue_growth', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='revenue growth year on year (percent)')),
-                ('market_cap', models.DecimalField(blank=True, decimal_places=0, max_digits=20, null=True, verbose_name='market capitalisation')),
-                ('imported_at', models.DateTimeField(auto_now=True, verbose_name='imported at')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fundamentals', to='portfolio.instrument', verbose_name='instrument')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("as_of", models.DateField(verbose_name="as of")),
+                ("source", models.CharField(max_length=32, verbose_name="source")),
+                ("currency", models.CharField(blank=True, max_length=3, verbose_name="currency")),
+                (
+                    "pe_ratio",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=12, null=True, verbose_name="price/earnings ratio"
+                    ),
+                ),
+                (
+                    "pb_ratio",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=12, null=True, verbose_name="price/book ratio"
+                    ),
+                ),
+                (
+                    "dividend_yield",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=12, null=True, verbose_name="dividend yield (percent)"
+                    ),
+                ),
+                (
+                    "roe",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=4,
+                        max_digits=12,
+                        null=True,
+                        verbose_name="return on equity (percent)",
+                    ),
+                ),
+                (
+                    "debt_to_equity",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=12, null=True, verbose_name="debt/equity ratio"
+                    ),
+                ),
+                (
+                    "eps",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=12, null=True, verbose_name="earnings per share"
+                    ),
+                ),
+                (
+                    "eps_growth",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=4,
+                        max_digits=12,
+                        null=True,
+                        verbose_name="earnings growth year on year (percent)",
+                    ),
+                ),
+                (
+                    "revenue_growth",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=4,
+                        max_digits=12,
+                        null=True,
+                        verbose_name="revenue growth year on year (percent)",
+                    ),
+                ),
+                (
+                    "market_cap",
+                    models.DecimalField(
+                        blank=True, decimal_places=0, max_digits=20, null=True, verbose_name="market capitalisation"
+                    ),
+                ),
+                ("imported_at", models.DateTimeField(auto_now=True, verbose_name="imported at")),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fundamentals",
+                        to="portfolio.instrument",
+                        verbose_name="instrument",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'fundamentals',
-                'verbose_name_plural': 'fundamentals',
-                'ordering': ['instrument', '-as_of'],
-                'constraints': [models.UniqueConstraint(fields=('instrument', 'as_of'), name='fundamentals_one_per_date'), models.CheckConstraint(condition=models.Q(('dividend_yield__isnull', True), ('dividend_yield__gte', 0), _connector='OR'), name='fundamentals_yield_not_negative'), models.CheckConstraint(condition=models.Q(('debt_to_equity__isnull', True), ('debt_to_equity__gte', 0), _connector='OR'), name='fundamentals_debt_not_negative'), models.CheckConstraint(condition=models.Q(('market_cap__isnull', True), ('market_cap__gt', 0), _connector='OR'), name='fundamentals_market_cap_positive')],
+                "verbose_name": "fundamentals",
+                "verbose_name_plural": "fundamentals",
+                "ordering": ["instrument", "-as_of"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("instrument", "as_of"), name="fundamentals_one_per_date"),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("dividend_yield__isnull", True), ("dividend_yield__gte", 0), _connector="OR"
+                        ),
+                        name="fundamentals_yield_not_negative",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("debt_to_equity__isnull", True), ("debt_to_equity__gte", 0), _connector="OR"
+                        ),
+                        name="fundamentals_debt_not_negative",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("market_cap__isnull", True), ("market_cap__gt", 0), _connector="OR"),
+                        name="fundamentals_market_cap_positive",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='NewsItem',
+            name="NewsItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('published_at', models.DateTimeField(verbose_name='published at')),
-                ('source', models.CharField(max_length=64, verbose_name='source')),
-                ('headline', models.CharField(max_length=500, verbose_name='headline')),
-                ('summary', models.TextField(blank=True, verbose_name='summary')),
-                ('language', models.CharField(choices=[('de', 'German'), ('en', 'English')], max_length=2, verbose_name='language')),
-                ('url', models.URLField(blank=True, max_length=1000, verbose_name='URL')),
-                ('provider_score', models.DecimalField(blank=True, decimal_places=4, max_digits=6, null=True, verbose_name='provider score')),
-                ('fingerprint', models.CharField(editable=False, max_length=64, verbose_name='fingerprint')),
-                ('imported_at', models.DateTimeField(auto_now_add=True, verbose_name='imported at')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='news', to='portfolio.instrument', verbose_name='instrument')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("published_at", models.DateTimeField(verbose_name="published at")),
+                ("source", models.CharField(max_length=64, verbose_name="source")),
+                ("headline", models.CharField(max_length=500, verbose_name="headline")),
+                ("summary", models.TextField(blank=True, verbose_name="summary")),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("de", "German"), ("en", "English")], max_length=2, verbose_name="language"
+                    ),
+                ),
+                ("url", models.URLField(blank=True, max_length=1000, verbose_name="URL")),
+                (
+                    "provider_score",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=6, null=True, verbose_name="provider score"
+                    ),
+                ),
+                ("fingerprint", models.CharField(editable=False, max_length=64, verbose_name="fingerprint")),
+                ("imported_at", models.DateTimeField(auto_now_add=True, verbose_name="imported at")),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="news",
+                        to="portfolio.instrument",
+                        verbose_name="instrument",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'news item',
-                'verbose_name_plural': 'news items',
-                'ordering': ['-published_at', '-id'],
-                'indexes': [models.Index(fields=['instrument', '-published_at'], name='newsitem_instrument_published')],
-                'constraints': [models.UniqueConstraint(fields=('instrument', 'fingerprint'), name='newsitem_unique_per_instrument'), models.CheckConstraint(condition=models.Q(('provider_score__isnull', True), models.Q(('provider_score__gte', -1), ('provider_score__lte', 1)), _connector='OR'), name='newsitem_provider_score_range')],
+                "verbose_name": "news item",
+                "verbose_name_plural": "news items",
+                "ordering": ["-published_at", "-id"],
+                "indexes": [models.Index(fields=["instrument", "-published_at"], name="newsitem_instrument_published")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("instrument", "fingerprint"), name="newsitem_unique_per_instrument"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("provider_score__isnull", True),
+                            models.Q(("provider_score__gte", -1), ("provider_score__lte", 1)),
+                            _connector="OR",
+                        ),
+                        name="newsitem_provider_score_range",
+                    ),
+                ],
             },
         ),
     ]

@@ -4,30 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('market', '0002_fundamentals_news'),
-    ]
+    dependencies = [("market", "0002_fundamentals_news")]
 
     operations = [
         migrations.CreateModel(
-            name='FeedState',
+            name="FeedState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=32, unique=True, verbose_name='name')),
-                ('provider', models.CharField(max_length=32, verbose_name='provider')),
-                ('running', models.BooleanField(default=False, verbose_name='running')),
-                ('reason', models.TextField(blank=True, verbose_name='reason')),
-                ('symbol_problems', models.JSONField(default=dict, verbose_name='problems by symbol')),
-                ('last_answer_at', models.DateTimeField(blank=True, null=True, verbose_name='last good answer at')),
-                ('retry_at', models.DateTimeField(blank=True, null=True, verbose_name='next try at')),
-                ('interval_seconds', models.FloatField(verbose_name='seconds between rounds')),
-                ('stale_after_seconds', models.FloatField(verbose_name='stalled after (seconds)')),
-                ('updated_at', models.DateTimeField(verbose_name='updated at')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=32, unique=True, verbose_name="name")),
+                ("provider", models.CharField(max_length=32, verbose_name="provider")),
+                ("running", models.BooleanField(default=False, verbose_name="running")),
+                ("reason", models.TextField(blank=True, verbose_name="reason")),
+                ("symbol_problems", models.JSONField(default=dict, verbose_name="problems by symbol")),
+                ("last_answer_at", models.DateTimeField(blank=True, null=True, verbose_name="last good answer at")),
+                ("retry_at", models.DateTimeField(blank=True, null=True, verbose_name="next try at")),
+                ("interval_seconds", models.FloatField(verbose_name="seconds between rounds")),
+                ("stale_after_seconds", models.FloatField(verbose_name="stalled after (seconds)")),
+                ("updated_at", models.DateTimeField(verbose_name="updated at")),
             ],
-            options={
-                'verbose_name': 'feed state',
-                'verbose_name_plural': 'feed states',
-            },
-        ),
+            options={"verbose_name": "feed state", "verbose_name_plural": "feed states"},
+        )
     ]

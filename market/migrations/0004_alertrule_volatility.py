@@ -4,20 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('market', '0003_feedstate'),
-    ]
+    dependencies = [("market", "0003_feedstate")]
 
     operations = [
         migrations.AddField(
-            model_name='alertrule',
-            name='window',
-            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='window (ticks)'),
+            model_name="alertrule",
+            name="window",
+            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="window (ticks)"),
         ),
         migrations.AlterField(
-            model_name='alertrule',
-            name='condition',
-            field=models.CharField(choices=[('above', 'price at or above'), ('below', 'price at or below'), ('change_percent', 'change since creation at least (percent)'), ('volume_spike', 'volume at least this multiple of its recent average'), ('volatility', 'realised volatility of the last ticks at least (percent)')], max_length=16, verbose_name='condition'),
+            model_name="alertrule",
+            name="condition",
+            field=models.CharField(
+                choices=[
+                    ("above", "price at or above"),
+                    ("below", "price at or below"),
+                    ("change_percent", "change since creation at least (percent)"),
+                    ("volume_spike", "volume at least this multiple of its recent average"),
+                    ("volatility", "realised volatility of the last ticks at least (percent)"),
+                ],
+                max_length=16,
+                verbose_name="condition",
+            ),
         ),
     ]

@@ -32,12 +32,16 @@ FOUR_PLACES = Decimal("0.0001")
 
 # Valences on VADER's scale (-4 to 4) of market words: they replace a general lexicon's value.
 FINANCIAL_EN = {
-    **dict.fromkeys(("beat", "beats", "outperform", "outperforms", "outperformed", "upgrade", "upgrades", "upgraded"), 2.0),
+    **dict.fromkeys(
+        ("beat", "beats", "outperform", "outperforms", "outperformed", "upgrade", "upgrades", "upgraded"), 2.0
+    ),
     **dict.fromkeys(("surge", "surges", "surged", "soar", "soars", "soared", "rally", "rallies", "rallied"), 2.2),
     **dict.fromkeys(("jump", "jumps", "jumped", "climb", "climbs", "climbed", "rise", "rises", "rose"), 1.5),
     **dict.fromkeys(("rebound", "rebounds", "rebounded", "recover", "recovers", "recovered"), 1.5),
     **dict.fromkeys(("raise", "raises", "raised", "lift", "lifts", "lifted", "record"), 1.2),
-    **dict.fromkeys(("plunge", "plunges", "plunged", "tumble", "tumbles", "tumbled", "slump", "slumps", "slumped"), -2.2),
+    **dict.fromkeys(
+        ("plunge", "plunges", "plunged", "tumble", "tumbles", "tumbled", "slump", "slumps", "slumped"), -2.2
+    ),
     **dict.fromkeys(("crash", "crashes", "crashed", "bankruptcy", "insolvency", "default", "defaults"), -2.8),
     **dict.fromkeys(("downgrade", "downgrades", "downgraded", "underperform", "underperforms", "underperformed"), -2.0),
     **dict.fromkeys(("fall", "falls", "fell", "drop", "drops", "dropped", "sink", "sinks", "sank"), -1.5),
@@ -49,8 +53,22 @@ FINANCIAL_EN = {
     **dict.fromkeys(("bearish",), -2.0),
     # Names of things in markets, not feelings: "shares", "interest", "securities", "gross margin".
     **dict.fromkeys(
-        ("share", "shares", "interest", "interests", "credit", "gross", "security", "securities", "liability",
-         "liabilities", "trust", "demand", "outstanding", "value"),
+        (
+            "share",
+            "shares",
+            "interest",
+            "interests",
+            "credit",
+            "gross",
+            "security",
+            "securities",
+            "liability",
+            "liabilities",
+            "trust",
+            "demand",
+            "outstanding",
+            "value",
+        ),
         0.0,
     ),
 }
@@ -116,11 +134,7 @@ def polarity(score: Decimal) -> str:
 
 
 # name: (lowest, highest, default)
-PARAMETERS = {
-    "days": (1, 365, 7),
-    "half_life_hours": (1, 24 * 90, 24),
-    "max_items": (1, 200, 50),
-}
+PARAMETERS = {"days": (1, 365, 7), "half_life_hours": (1, 24 * 90, 24), "max_items": (1, 200, 50)}
 # Weighted score at or beyond which the recommendation is buy (sell at its negative).
 DECISION_SCORE = Decimal("0.15")
 # Fewer items than this scale the confidence down in proportion.
@@ -140,8 +154,9 @@ def news_recent(*, instrument: Instrument, parameters: dict[str, int], now: date
     """Return the newest items of the last `days` days, at most `max_items`, newest first."""
     since = now - timedelta(days=parameters["days"])
     return list(
-        NewsItem.objects.filter(instrument=instrument, published_at__gte=since, published_at__lte=now + CLOCK_SKEW)
-        .order_by("-published_at", "-id")[: parameters["max_items"]]
+        NewsItem.objects.filter(
+            instrument=instrument, published_at__gte=since, published_at__lte=now + CLOCK_SKEW
+        ).order_by("-published_at", "-id")[: parameters["max_items"]]
     )
 
 
@@ -198,7 +213,8 @@ def sentiment_analysis_compute(
         "score": aggregate,
         "items": len(scored),
         "polarity": {
-            name: sum(1 for _, score, _, _ in scored if polarity(score) == name) for name in ("positive", "neutral", "negative")
+            name: sum(1 for _, score, _, _ in scored if polarity(score) == name)
+            for name in ("positive", "neutral", "negative")
         },
         "agreeing_weight_share": Decimal(agreement).quantize(FOUR_PLACES),
         "strongest_positive": strongest_positive,
@@ -245,7 +261,9 @@ def _item_data(item: NewsItem, score: Decimal, weight: Decimal, words: list[dict
     }
 
 
-def sentiment_analysis_run(*, instrument: Instrument, parameters: dict[str, int]) -> tuple[dict[str, Any], Decimal, str]:
+def sentiment_analysis_run(
+    *, instrument: Instrument, parameters: dict[str, int]
+) -> tuple[dict[str, Any], Decimal, str]:
     """Score the instrument's recent stored headlines."""
     now = timezone.now()
     return sentiment_analysis_compute(

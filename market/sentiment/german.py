@@ -258,9 +258,7 @@ def _items(tokens: list[_Token], lexicon: Lexicon) -> list[_Item]:
             positions = _phrase_match(parts, tokens, start, taken)
             if positions is not None:
                 taken.update(positions)
-                surface = " … ".join(
-                    " ".join(tokens[p].surface for p in group) for group in _runs(positions)
-                )
+                surface = " … ".join(" ".join(tokens[p].surface for p in group) for group in _runs(positions))
                 phrase_items.append(_Item(positions, surface, entry, entry.value))
                 break
     word_items: dict[int, _Item] = {}
@@ -378,4 +376,3 @@ def german_score(text: str) -> tuple[float, list[dict[str, Any]]]:
         total += valence
         used.append({"word": item.surface, "entry": item.entry.text, "valence": round(valence, 3)})
     return normalize(total), used
-

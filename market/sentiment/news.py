@@ -55,7 +55,11 @@ def news_record_clean(record: Any) -> dict[str, Any]:
 
 def _moment(value: Any) -> datetime:
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if isinstance(value, str) and len(value) <= 40 else None
+        moment = (
+            datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            if isinstance(value, str) and len(value) <= 40
+            else None
+        )
         moment = moment.astimezone(UTC) if moment is not None and moment.tzinfo is not None else None
     except (ValueError, OverflowError):
         moment = None
@@ -66,7 +70,9 @@ def _moment(value: Any) -> datetime:
             field="published_at",
         )
     if moment > timezone.now() + CLOCK_SKEW:
-        raise ValidationFailed("validation_error", f"'published_at' {value.strip()} lies in the future.", field="published_at")
+        raise ValidationFailed(
+            "validation_error", f"'published_at' {value.strip()} lies in the future.", field="published_at"
+        )
     return moment
 
 

@@ -4,29 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Instrument',
+            name="Instrument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=16, unique=True, verbose_name='symbol')),
-                ('isin', models.CharField(max_length=12, unique=True, verbose_name='ISIN')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('currency', models.CharField(default='EUR', max_length=3, verbose_name='currency')),
-                ('last_price', models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True, verbose_name='last price')),
-                ('last_price_at', models.DateTimeField(blank=True, null=True, verbose_name='last price at')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=16, unique=True, verbose_name="symbol")),
+                ("isin", models.CharField(max_length=12, unique=True, verbose_name="ISIN")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("currency", models.CharField(default="EUR", max_length=3, verbose_name="currency")),
+                (
+                    "last_price",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=18, null=True, verbose_name="last price"
+                    ),
+                ),
+                ("last_price_at", models.DateTimeField(blank=True, null=True, verbose_name="last price at")),
             ],
             options={
-                'verbose_name': 'instrument',
-                'verbose_name_plural': 'instruments',
-                'ordering': ['symbol'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('last_price__isnull', True), ('last_price__gt', 0), _connector='OR'), name='instrument_price_positive'), models.CheckConstraint(condition=models.Q(('symbol__regex', '^[A-Z0-9.]{1,16}$')), name='instrument_symbol_format')],
+                "verbose_name": "instrument",
+                "verbose_name_plural": "instruments",
+                "ordering": ["symbol"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("last_price__isnull", True), ("last_price__gt", 0), _connector="OR"),
+                        name="instrument_price_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("symbol__regex", "^[A-Z0-9.]{1,16}$")), name="instrument_symbol_format"
+                    ),
+                ],
             },
-        ),
+        )
     ]

@@ -6,87 +6,153 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('portfolio', '0001_initial'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-    ]
+    dependencies = [("portfolio", "0001_initial"), migrations.swappable_dependency(settings.AUTH_USER_MODEL)]
 
     operations = [
         migrations.CreateModel(
-            name='Portfolio',
+            name="Portfolio",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('cash', models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name='cash')),
-                ('last_value', models.DecimalField(blank=True, decimal_places=2, max_digits=18, null=True, verbose_name='last announced value')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('members', models.ManyToManyField(blank=True, help_text="Staff members who see this portfolio's events and may trade in it.", limit_choices_to={'is_staff': True}, related_name='portfolios', to=settings.AUTH_USER_MODEL, verbose_name='members')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                ("cash", models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name="cash")),
+                (
+                    "last_value",
+                    models.DecimalField(
+                        blank=True, decimal_places=2, max_digits=18, null=True, verbose_name="last announced value"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Staff members who see this portfolio's events and may trade in it.",
+                        limit_choices_to={"is_staff": True},
+                        related_name="portfolios",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="members",
+                    ),
+                ),
+            ],
+            options={"verbose_name": "portfolio", "verbose_name_plural": "portfolios", "ordering": ["pk"]},
+        ),
+        migrations.CreateModel(
+            name="Position",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("quantity", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="quantity")),
+                ("avg_cost", models.DecimalField(decimal_places=6, max_digits=20, verbose_name="average cost")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="positions",
+                        to="portfolio.instrument",
+                        verbose_name="instrument",
+                    ),
+                ),
+                (
+                    "portfolio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="positions",
+                        to="portfolio.portfolio",
+                        verbose_name="portfolio",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'portfolio',
-                'verbose_name_plural': 'portfolios',
-                'ordering': ['pk'],
+                "verbose_name": "position",
+                "verbose_name_plural": "positions",
+                "ordering": ["portfolio", "instrument__symbol"],
             },
         ),
         migrations.CreateModel(
-            name='Position',
+            name="PositionCorrection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='quantity')),
-                ('avg_cost', models.DecimalField(decimal_places=6, max_digits=20, verbose_name='average cost')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='positions', to='portfolio.instrument', verbose_name='instrument')),
-                ('portfolio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='positions', to='portfolio.portfolio', verbose_name='portfolio')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("client_id", models.CharField(blank=True, max_length=64, verbose_name="client id")),
+                ("correlation_id", models.CharField(blank=True, max_length=128, verbose_name="correlation id")),
+                ("remote_addr", models.CharField(blank=True, max_length=64, verbose_name="remote address")),
+                (
+                    "previous_quantity",
+                    models.DecimalField(decimal_places=4, max_digits=18, verbose_name="previous quantity"),
+                ),
+                ("quantity", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="quantity")),
+                (
+                    "previous_avg_cost",
+                    models.DecimalField(
+                        blank=True, decimal_places=6, max_digits=20, null=True, verbose_name="previous average cost"
+                    ),
+                ),
+                (
+                    "avg_cost",
+                    models.DecimalField(
+                        blank=True, decimal_places=6, max_digits=20, null=True, verbose_name="average cost"
+                    ),
+                ),
+                ("reason", models.CharField(max_length=500, verbose_name="reason")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="portfolio.instrument",
+                        verbose_name="instrument",
+                    ),
+                ),
+                (
+                    "portfolio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="corrections",
+                        to="portfolio.portfolio",
+                        verbose_name="portfolio",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'position',
-                'verbose_name_plural': 'positions',
-                'ordering': ['portfolio', 'instrument__symbol'],
-            },
-        ),
-        migrations.CreateModel(
-            name='PositionCorrection',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('client_id', models.CharField(blank=True, max_length=64, verbose_name='client id')),
-                ('correlation_id', models.CharField(blank=True, max_length=128, verbose_name='correlation id')),
-                ('remote_addr', models.CharField(blank=True, max_length=64, verbose_name='remote address')),
-                ('previous_quantity', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='previous quantity')),
-                ('quantity', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='quantity')),
-                ('previous_avg_cost', models.DecimalField(blank=True, decimal_places=6, max_digits=20, null=True, verbose_name='previous average cost')),
-                ('avg_cost', models.DecimalField(blank=True, decimal_places=6, max_digits=20, null=True, verbose_name='average cost')),
-                ('reason', models.CharField(max_length=500, verbose_name='reason')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='portfolio.instrument', verbose_name='instrument')),
-                ('portfolio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='corrections', to='portfolio.portfolio', verbose_name='portfolio')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user')),
-            ],
-            options={
-                'verbose_name': 'position correction',
-                'verbose_name_plural': 'position corrections',
-                'ordering': ['-created_at', '-pk'],
+                "verbose_name": "position correction",
+                "verbose_name_plural": "position corrections",
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='portfolio',
-            constraint=models.CheckConstraint(condition=models.Q(('cash__gte', 0)), name='portfolio_cash_not_negative'),
+            model_name="portfolio",
+            constraint=models.CheckConstraint(condition=models.Q(("cash__gte", 0)), name="portfolio_cash_not_negative"),
         ),
         migrations.AddConstraint(
-            model_name='position',
-            constraint=models.UniqueConstraint(fields=('portfolio', 'instrument'), name='position_one_per_instrument'),
+            model_name="position",
+            constraint=models.UniqueConstraint(fields=("portfolio", "instrument"), name="position_one_per_instrument"),
         ),
         migrations.AddConstraint(
-            model_name='position',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='position_quantity_positive'),
+            model_name="position",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gt", 0)), name="position_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='position',
-            constraint=models.CheckConstraint(condition=models.Q(('avg_cost__gte', 0)), name='position_avg_cost_not_negative'),
+            model_name="position",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("avg_cost__gte", 0)), name="position_avg_cost_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='positioncorrection',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 0)), name='correction_quantity_not_negative'),
+            model_name="positioncorrection",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 0)), name="correction_quantity_not_negative"
+            ),
         ),
     ]

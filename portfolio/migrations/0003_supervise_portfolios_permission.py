@@ -4,14 +4,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('portfolio', '0002_portfolio_position_correction'),
-    ]
+    dependencies = [("portfolio", "0002_portfolio_position_correction")]
 
     operations = [
         migrations.AlterModelOptions(
-            name='portfolio',
-            options={'ordering': ['pk'], 'permissions': [('supervise_portfolios', 'Can see and act on every portfolio, not only their own')], 'verbose_name': 'portfolio', 'verbose_name_plural': 'portfolios'},
-        ),
+            name="portfolio",
+            options={
+                "ordering": ["pk"],
+                "permissions": [("supervise_portfolios", "Can see and act on every portfolio, not only their own")],
+                "verbose_name": "portfolio",
+                "verbose_name_plural": "portfolios",
+            },
+        )
     ]

@@ -56,7 +56,9 @@ local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 # seconds, whether this process holds leases (1/0), whether it saw the state key before (1/0),
 # the rebuilding window in ms. Returns {1, held} admitted, {0, held} refused, {-1, 0} put this
 # process's leases back first, {-2, ms} wait that long for the other processes to put theirs back.
-_ADMIT = _NOW + """
+_ADMIT = (
+    _NOW
+    + """
 local now_ms = math.floor(now * 1000)
 local state = redis.call('GET', KEYS[3])
 if not state then
@@ -77,14 +79,18 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
 return {1, held + 1}
 """
+)
 
 # KEYS[1] the user's leases; ARGV: lease seconds, then the lease ids to renew (or put back).
-_RENEW = _NOW + """
+_RENEW = (
+    _NOW
+    + """
 local expiry = now + tonumber(ARGV[1])
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], expiry, ARGV[i]) end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return #ARGV - 1
 """
+)
 
 
 def held_in_redis() -> bool:
@@ -234,7 +240,9 @@ class Leases:
                     await self.renew()
                     renewed_at = time.monotonic()
                 elif not await self._marker_present():
-                    logger.warning("connection cap: Redis lost this process's %d leases; putting them back", len(self.held))
+                    logger.warning(
+                        "connection cap: Redis lost this process's %d leases; putting them back", len(self.held)
+                    )
                     await self.renew()
                     renewed_at = time.monotonic()
                 self._redis_answered()

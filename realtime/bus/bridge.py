@@ -104,7 +104,9 @@ class BusBridge:
             try:
                 await pubsub.subscribe(self.channel)
                 if failures:
-                    logger.warning("event bus is back after %d attempts; bridge subscribed to %s again", failures, self.channel)
+                    logger.warning(
+                        "event bus is back after %d attempts; bridge subscribed to %s again", failures, self.channel
+                    )
                 else:
                     logger.info("event bus bridge subscribed to %s", self.channel)
                 failures = 0
@@ -186,7 +188,9 @@ class DropLog:
         if unlogged is None:
             return
         more = f" ({unlogged} more dropped for this reason since the last line)" if unlogged else ""
-        logger.warning("bus message dropped: %s (reason=%s): %.200r%s", text[:300], reason, raw, more, exc_info=exc_info)
+        logger.warning(
+            "bus message dropped: %s (reason=%s): %.200r%s", text[:300], reason, raw, more, exc_info=exc_info
+        )
         self._tell_monitors(str(reason), text, raw, unlogged)
 
     @staticmethod
@@ -196,8 +200,13 @@ class DropLog:
             excerpt = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             message = messages.build_event_message(
                 "system.bus_message_dropped",
-                {"reason": reason, "detail": text[:300], "excerpt": excerpt[:200].encode("utf-8", "replace").decode("utf-8"),
-                 "dropped_since_last": unlogged, "timestamp": utc_now_iso()},
+                {
+                    "reason": reason,
+                    "detail": text[:300],
+                    "excerpt": excerpt[:200].encode("utf-8", "replace").decode("utf-8"),
+                    "dropped_since_last": unlogged,
+                    "timestamp": utc_now_iso(),
+                },
             )
             dispatch.get_publisher().put(message)
         except RuntimeError:  # no running loop (a drop judged outside the gateway's loop): the log has it

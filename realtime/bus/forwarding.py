@@ -71,7 +71,9 @@ async def forward_user_command(*, client_id: str, message: ClientMessage) -> int
         reply = bus_redis().eval(_FORWARD_ONCE, 1, key, 600, bus_config()["COMMANDS_CHANNEL"], encode(event))  # type: ignore[arg-type]
         receivers = await reply  # type: ignore[misc]
     except (aioredis.RedisError, OSError) as exc:
-        logger.error("command %s of client_id=%s not forwarded: event bus unavailable: %s", message.event, client_id, exc)
+        logger.error(
+            "command %s of client_id=%s not forwarded: event bus unavailable: %s", message.event, client_id, exc
+        )
         raise BusUnavailable(message="The event bus is unavailable; try the command again in a moment.") from None
     if receivers == -1:
         raise AlreadyForwarded(message=f"A command with correlation id {event['correlation_id']!r} was already sent.")

@@ -15,14 +15,7 @@ from typing import Any
 
 from realtime.delivery import messages
 from realtime.wire.events import EVENT_SCHEMAS
-from realtime.wire.protocol import (
-    CLIENT_ID_RE,
-    COMMAND_NAME_RE,
-    CORRELATION_ID_MAX,
-    command_response,
-    decode,
-    encode,
-)
+from realtime.wire.protocol import CLIENT_ID_RE, COMMAND_NAME_RE, CORRELATION_ID_MAX, command_response, decode, encode
 from realtime.wire.schema import EventValidationError
 
 MAX_BUS_MESSAGE_BYTES = 1024 * 1024
@@ -86,9 +79,7 @@ def check_bus_value(value: Any) -> None:
                 pending.extend((child, depth + 1) for child in item)
         elif isinstance(item, Decimal) or (isinstance(item, int) and not isinstance(item, bool)):
             number = Decimal(item)
-            if number and (
-                len(number.as_tuple().digits) > MAX_BUS_DIGITS or abs(number.adjusted()) > MAX_BUS_EXPONENT
-            ):
+            if number and (len(number.as_tuple().digits) > MAX_BUS_DIGITS or abs(number.adjusted()) > MAX_BUS_EXPONENT):
                 raise BusMessageRejected(f"a number out of range ({str(number)[:40]})", DropReason.INVALID_VALUE)
 
 
@@ -172,9 +163,13 @@ def _command_response_message(
         raise BusMessageRejected("a command_response's event is '<command>.response'")
     data = message.get("data")
     if not isinstance(data, dict) or set(data) != {"status", "command", "result"}:
-        raise BusMessageRejected("a command_response's data has exactly status, command and result", DropReason.INVALID_DATA)
+        raise BusMessageRejected(
+            "a command_response's data has exactly status, command and result", DropReason.INVALID_DATA
+        )
     if data["status"] not in ("success", "error") or data["command"] != command:
-        raise BusMessageRejected("status must be success or error, and command must match the event", DropReason.INVALID_DATA)
+        raise BusMessageRejected(
+            "status must be success or error, and command must match the event", DropReason.INVALID_DATA
+        )
     frame = command_response(
         command,
         data["status"],

@@ -26,10 +26,7 @@ def bus_enabled() -> bool:
 def connect_bus(url: str | None = None) -> aioredis.Redis:
     """Return a Redis client for the bus that fails fast instead of hanging when Redis is gone."""
     return redis_locations.async_client(
-        url or bus_config()["URL"],
-        socket_connect_timeout=1,
-        socket_timeout=3,
-        health_check_interval=5,
+        url or bus_config()["URL"], socket_connect_timeout=1, socket_timeout=3, health_check_interval=5
     )
 
 

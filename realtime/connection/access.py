@@ -257,7 +257,9 @@ async def check_consumers(consumers: list, *, with_permissions: bool) -> None:
 
 
 async def _apply_verdicts(
-    sessions: Mapping[tuple[int, str | None, str | None], Iterable], *, with_permissions: bool,
+    sessions: Mapping[tuple[int, str | None, str | None], Iterable],
+    *,
+    with_permissions: bool,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> None:
     """Judge each session once and apply its verdict to its connections (those of `loop`, if given)."""

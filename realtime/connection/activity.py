@@ -59,7 +59,12 @@ class UserActivity:
         )
 
     def subscription(
-        self, action: str, event_types: Iterable[str], *, symbols: Iterable[str] | None = None, correlation_id: str | None = None
+        self,
+        action: str,
+        event_types: Iterable[str],
+        *,
+        symbols: Iterable[str] | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         """Report the event types a subscription message (or a lost permission) changed; none: nothing."""
         event_types = list(event_types)

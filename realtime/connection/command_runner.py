@@ -89,7 +89,11 @@ class CommandRunner:
     def respond_error(self, name: str, message: ClientMessage, code: str, text: str, **details: Any) -> None:
         connection = self.connection
         metrics.error_sent(
-            str(code), client_id=connection.client_id, correlation_id=message.correlation_id, message=text, params=details
+            str(code),
+            client_id=connection.client_id,
+            correlation_id=message.correlation_id,
+            message=text,
+            params=details,
         )
         connection.flow("refused", message.correlation_id, name, code=str(code))
         self.respond(name, message, "error", {"error": text, "code": str(code), **details})
@@ -165,7 +169,9 @@ class CommandRunner:
         except DomainError as error:
             self.respond_error(message.event, message, error.code, error.message)
 
-    def _handled(self, name: str, message: ClientMessage, status: str, started: float, error_code: str | None = None) -> None:
+    def _handled(
+        self, name: str, message: ClientMessage, status: str, started: float, error_code: str | None = None
+    ) -> None:
         seconds = time.perf_counter() - started
         metrics.command_finished(name, status, seconds)
         duration_ms = round(seconds * 1000, 2)

@@ -91,7 +91,9 @@ async def get_connection_info(ctx: CommandContext, data: dict[str, Any]) -> dict
         "user": ctx.user.get_username(),
         "subscriptions": sorted(ctx.subscriptions),
         "commands": [
-            name for name in registry.names() if (cmd := registry.get(name)) and (not cmd.permission or ctx.has_perm(cmd.permission))
+            name
+            for name in registry.names()
+            if (cmd := registry.get(name)) and (not cmd.permission or ctx.has_perm(cmd.permission))
         ],
         "server_time": utc_now_iso(),
     }

@@ -191,7 +191,8 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     exact, patterns = trusted_origins()
     scheme, domain, port = origin
     return origin in exact or any(
-        (scheme, port) == (p_scheme, p_port) and is_same_domain(domain, p_domain) for p_scheme, p_domain, p_port in patterns
+        (scheme, port) == (p_scheme, p_port) and is_same_domain(domain, p_domain)
+        for p_scheme, p_domain, p_port in patterns
     )
 
 
@@ -211,7 +212,12 @@ def refuse_handshake(reason: str, scope: dict[str, Any], detail: str, *, level: 
     logger.log(
         level,
         "websocket refused (reason=%s): %s (address=%s origin=%.200r path=%.200r)%s",
-        reason, detail, client[0], header(scope, b"origin"), scope.get("path"), more,
+        reason,
+        detail,
+        client[0],
+        header(scope, b"origin"),
+        scope.get("path"),
+        more,
     )
 
 
@@ -241,8 +247,11 @@ class WebSocketGate:
         app, url_route = route
         cookie = header(scope, b"cookie")
         session_key = parse_cookie(cookie).get(settings.SESSION_COOKIE_NAME) if cookie else None
-        found = await database_sync_to_async(_handshake_on_thread, thread_sensitive=False, executor=_handshake_threads())(
-            session_key=session_key, token_key=bearer_key(scope),
+        found = await database_sync_to_async(
+            _handshake_on_thread, thread_sensitive=False, executor=_handshake_threads()
+        )(
+            session_key=session_key,
+            token_key=bearer_key(scope),
             requested_client_id=url_route["kwargs"].get("client_id") or None,
         )
         return await app(dict(scope, url_route=url_route, path_remaining="", **found), receive, send)

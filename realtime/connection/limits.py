@@ -68,9 +68,7 @@ class ReplayBudget:
         buckets = _user_replay_buckets()
         user = buckets.get(user_id)
         if user is None or user.burst != per_user_per_minute:
-            user = buckets[user_id] = TokenBucket(
-                rate=per_user_per_minute / 60, burst=per_user_per_minute, clock=clock
-            )
+            user = buckets[user_id] = TokenBucket(rate=per_user_per_minute / 60, burst=per_user_per_minute, clock=clock)
         self.user = user
 
     def allowance(self) -> int:
@@ -83,9 +81,7 @@ class ReplayBudget:
 
 
 # One replay at a time per user and process: the turns below, kept while someone holds or waits.
-_replay_turns: Callable[[], weakref.WeakValueDictionary[int, asyncio.Lock]] = per_loop(
-    weakref.WeakValueDictionary
-)
+_replay_turns: Callable[[], weakref.WeakValueDictionary[int, asyncio.Lock]] = per_loop(weakref.WeakValueDictionary)
 
 
 def replay_turn(user_id: int) -> asyncio.Lock:

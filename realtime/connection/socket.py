@@ -17,7 +17,13 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from realtime.connection.access import Verdict, check_consumers, get_permission_cache, session_auth_hash, token_session_key
+from realtime.connection.access import (
+    Verdict,
+    check_consumers,
+    get_permission_cache,
+    session_auth_hash,
+    token_session_key,
+)
 from realtime.connection.activity import UserActivity
 from realtime.connection.command_runner import CommandRunner
 from realtime.connection.limits import MessageRate, ReplayBudget
@@ -101,16 +107,35 @@ class Socket:
         service, client = self.config["SERVICE_NAME"], self.client_id
         self.send_frame(envelope("system", event, data, source_service=service, target_client=client, **options))
 
-    def flow(self, stage: str, correlation_id: str | None, event_type: str | None, level: int = logging.INFO, **details: Any) -> None:
+    def flow(
+        self, stage: str, correlation_id: str | None, event_type: str | None, level: int = logging.INFO, **details: Any
+    ) -> None:
         user = self.connection.username
-        log_flow(stage, correlation_id=correlation_id, client_id=self.client_id, user=user, event_type=event_type, level=level, **details)
+        log_flow(
+            stage,
+            correlation_id=correlation_id,
+            client_id=self.client_id,
+            user=user,
+            event_type=event_type,
+            level=level,
+            **details,
+        )
 
     def send_error(self, error: ProtocolError) -> None:
         code, client, correlation_id = error.code, self.client_id, error.correlation_id
-        metrics.error_sent(str(code), client_id=client, correlation_id=correlation_id, message=error.message, params=error.details)
+        metrics.error_sent(
+            str(code), client_id=client, correlation_id=correlation_id, message=error.message, params=error.details
+        )
         self.flow("refused", correlation_id, error.details.get("event_type"), code=str(code))
         service = self.config["SERVICE_NAME"]
-        text = error_message(code, error.message, correlation_id=correlation_id, source_service=service, target_client=client, **error.details)
+        text = error_message(
+            code,
+            error.message,
+            correlation_id=correlation_id,
+            source_service=service,
+            target_client=client,
+            **error.details,
+        )
         self.send_frame(text)
 
     def _fell_behind(self) -> None:
@@ -122,7 +147,9 @@ class Socket:
         if self.ended:
             return
         self.ended = True
-        logger.info("closing client_id=%s user=%s: %s (code %s)", self.client_id, self.user.get_username(), reason, code)
+        logger.info(
+            "closing client_id=%s user=%s: %s (code %s)", self.client_id, self.user.get_username(), reason, code
+        )
         self.loop.create_task(self._close_after_flush(code))
 
     async def _close_after_flush(self, code: int) -> None:
@@ -164,4 +191,3 @@ class Socket:
     def may(self, permission: str | None) -> bool:
         # The set decides alone: a superuser's holds every permission, and a demotion reloads it.
         return permission is None or permission in self.permissions
-

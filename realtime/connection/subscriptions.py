@@ -253,12 +253,16 @@ class Subscriptions:
     async def _replay_since(self, event_type: str, since: dict[str, Any], history: Any) -> tuple[dict[str, Any], list]:
         """Send the events after `since` within the replay budget; return the stream position."""
         connection = self.connection
-        replay = await history.since(event_type, since["seq"], since["epoch"], limit=connection.replay_budget.allowance())
+        replay = await history.since(
+            event_type, since["seq"], since["epoch"], limit=connection.replay_budget.allowance()
+        )
         if replay.over_limit:
             # Replayed frames count against the connection's and the user's budget; past it
             # the client reloads its state instead, which costs the gateway one answer.
             metrics.replay_refused()
-            logger.info("replay of %s refused for client_id=%s: replay budget exhausted", event_type, connection.client_id)
+            logger.info(
+                "replay of %s refused for client_id=%s: replay budget exhausted", event_type, connection.client_id
+            )
             position = {"recovered": False, "seq": replay.seq, "epoch": replay.epoch, "reason": REPLAY_BUDGET_EXHAUSTED}
             return position, self.replaying[event_type]
         if replay.recovered:

@@ -67,8 +67,13 @@ async def asend_message(message: dict[str, Any]) -> None:
 def _log_emitted(message: dict[str, Any]) -> None:
     """Log an event's "emitted" line; before it is sent, so it comes before every "delivered" line."""
     if message["type"] == EVENT:
-        log_flow("emitted", correlation_id=message.get("correlation_id"), event_type=message["event"],
-                 group=message["group"], audience=_audience_size(message))
+        log_flow(
+            "emitted",
+            correlation_id=message.get("correlation_id"),
+            event_type=message["event"],
+            group=message["group"],
+            audience=_audience_size(message),
+        )
 
 
 async def asend_messages(messages: list[dict[str, Any]]) -> None:
@@ -348,7 +353,11 @@ def run_and_publish(main: Coroutine[Any, Any, T]) -> T:
 def _publish_from_loop(message: dict[str, Any]) -> bool:
     """Hand `message` to the publisher of the loop this worker thread serves; False if there is none."""
     loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if loop is None or not loop.is_running() or getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+    if (
+        loop is None
+        or not loop.is_running()
+        or getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid()
+    ):
         return False
     try:
         loop.call_soon_threadsafe(lambda: get_publisher().put(message))

@@ -44,8 +44,21 @@ class Delivery:
     """
 
     __slots__ = (
-        "event_type", "text", "emitted_at", "wire", "written", "at", "known", "permission", "audience",
-        "symbol", "broadcast", "to_all_symbols", "conflate", "event", "debug",
+        "event_type",
+        "text",
+        "emitted_at",
+        "wire",
+        "written",
+        "at",
+        "known",
+        "permission",
+        "audience",
+        "symbol",
+        "broadcast",
+        "to_all_symbols",
+        "conflate",
+        "event",
+        "debug",
     )
 
     def __init__(self, message: dict[str, Any]):

@@ -170,17 +170,21 @@ def _scripts(*, primary: bool) -> tuple[str, str, str]:
     # Numbers and stores one event atomically. KEYS: seq, epoch, stream (, primary).
     # ARGV: frame without its closing brace, audience JSON, max events, fresh epoch, now in ms,
     # '1' to start a new epoch first.
-    store = _epoch("ARGV[4]", "ARGV[6]", primary=primary) + """local seq = redis.call('INCR', KEYS[1])
+    store = (
+        _epoch("ARGV[4]", "ARGV[6]", primary=primary)
+        + """local seq = redis.call('INCR', KEYS[1])
 local text = ARGV[1] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-1', 't', text, 'a', ARGV[2], 'ms', ARGV[5])
 """
+    )
     append = store + "return {seq, epoch, text, 1}\n"
     # As append, once per key: the last key remembers "seq epoch" of the event stored under it for
     # ARGV[7] seconds; asked again in the same epoch, return that event's numbers and stored frame
     # ('' when the stream has trimmed it already) and 0 (not appended) instead of appending it a
     # second time.
     once = "KEYS[5]" if primary else "KEYS[4]"
-    append_once = f"""
+    append_once = (
+        f"""
 local known = redis.call('GET', {once})
 if known then
   local known_seq, known_epoch = string.match(known, '^(%d+) (.+)$')
@@ -191,13 +195,19 @@ if known then
     return {{tonumber(known_seq), known_epoch, stored, 0}}
   end
 end
-""" + store + f"""
+"""
+        + store
+        + f"""
 redis.call('SET', {once}, seq .. ' ' .. epoch, 'EX', ARGV[7])
 return {{seq, epoch, text, 1}}
 """
-    position = _epoch("ARGV[1]", primary=primary) + """local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+    )
+    position = (
+        _epoch("ARGV[1]", primary=primary)
+        + """local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 return {seq, epoch}
 """
+    )
     return append, append_once, position
 
 
@@ -247,7 +257,14 @@ class RedisHistory(Numbering):
         renew = event_type in self.unnumbered and event_type not in renewing
         if renew:
             renewing.add(event_type)
-        return [text[:-1], encode(audience), self.max_events, uuid.uuid4().hex[:16], int(time.time() * 1000), int(renew)]
+        return [
+            text[:-1],
+            encode(audience),
+            self.max_events,
+            uuid.uuid4().hex[:16],
+            int(time.time() * 1000),
+            int(renew),
+        ]
 
     async def _run(self, call: Any) -> Any:
         """Await a call to Redis; after a failure to reach it, fail fast for `RETRY_SECONDS`."""

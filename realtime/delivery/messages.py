@@ -47,7 +47,6 @@ def user_group(user_id: int) -> str:
 ALL_GROUP = "all"
 
 
-
 def build_event_message(
     event_type: str,
     data: dict[str, Any],

@@ -6,26 +6,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-    ]
+    dependencies = [migrations.swappable_dependency(settings.AUTH_USER_MODEL)]
 
     operations = [
         migrations.CreateModel(
-            name='ClientIdentity',
+            name="ClientIdentity",
             fields=[
-                ('client_id', models.CharField(max_length=64, primary_key=True, serialize=False, verbose_name='client id')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('last_seen_at', models.DateTimeField(auto_now=True, verbose_name='last seen at')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='client_identities', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                (
+                    "client_id",
+                    models.CharField(max_length=64, primary_key=True, serialize=False, verbose_name="client id"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("last_seen_at", models.DateTimeField(auto_now=True, verbose_name="last seen at")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="client_identities",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'client identity',
-                'verbose_name_plural': 'client identities',
-                'permissions': [('view_system_events', 'Can receive system events'), ('monitor_gateway', 'Can monitor gateway connections')],
+                "verbose_name": "client identity",
+                "verbose_name_plural": "client identities",
+                "permissions": [
+                    ("view_system_events", "Can receive system events"),
+                    ("monitor_gateway", "Can monitor gateway connections"),
+                ],
             },
-        ),
+        )
     ]

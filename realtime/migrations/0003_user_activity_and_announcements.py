@@ -6,32 +6,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('realtime', '0002_operations'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-    ]
+    dependencies = [("realtime", "0002_operations"), migrations.swappable_dependency(settings.AUTH_USER_MODEL)]
 
     operations = [
         migrations.AlterModelOptions(
-            name='clientidentity',
-            options={'permissions': [('view_system_events', 'Can receive system events'), ('monitor_gateway', 'Can monitor gateway connections'), ('view_user_activity', "Can receive the users' activity events"), ('announce', 'Can announce to every connection')], 'verbose_name': 'client identity', 'verbose_name_plural': 'client identities'},
+            name="clientidentity",
+            options={
+                "permissions": [
+                    ("view_system_events", "Can receive system events"),
+                    ("monitor_gateway", "Can monitor gateway connections"),
+                    ("view_user_activity", "Can receive the users' activity events"),
+                    ("announce", "Can announce to every connection"),
+                ],
+                "verbose_name": "client identity",
+                "verbose_name_plural": "client identities",
+            },
         ),
         migrations.CreateModel(
-            name='Announcement',
+            name="Announcement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message', models.CharField(max_length=500, verbose_name='message')),
-                ('level', models.CharField(choices=[('info', 'information'), ('warning', 'warning'), ('critical', 'critical')], default='info', max_length=8, verbose_name='level')),
-                ('expires_at', models.DateTimeField(blank=True, null=True, verbose_name='expires at')),
-                ('channel', models.CharField(max_length=16, verbose_name='channel')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='created at')),
-                ('announced_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='announced by')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("message", models.CharField(max_length=500, verbose_name="message")),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("info", "information"), ("warning", "warning"), ("critical", "critical")],
+                        default="info",
+                        max_length=8,
+                        verbose_name="level",
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(blank=True, null=True, verbose_name="expires at")),
+                ("channel", models.CharField(max_length=16, verbose_name="channel")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="created at")),
+                (
+                    "announced_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="announced by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'announcement',
-                'verbose_name_plural': 'announcements',
-                'ordering': ['-created_at'],
+                "verbose_name": "announcement",
+                "verbose_name_plural": "announcements",
+                "ordering": ["-created_at"],
             },
         ),
     ]

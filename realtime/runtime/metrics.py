@@ -27,7 +27,9 @@ from realtime.server.prometheus import observe_many
 CONNECTIONS = Gauge("realtime_connections", "Open WebSocket connections.", multiprocess_mode="livesum")
 MESSAGES_RECEIVED = Counter("realtime_messages_received", "Client messages received, by message type.", ["type"])
 MESSAGES_SENT = Counter("realtime_messages_sent", "Frames written to sockets, by message type.", ["type"])
-EVENTS_PUBLISHED = Counter("realtime_events_published", "Events published by this process, by event type.", ["event_type"])
+EVENTS_PUBLISHED = Counter(
+    "realtime_events_published", "Events published by this process, by event type.", ["event_type"]
+)
 EVENTS_DELIVERED = Counter(
     "realtime_events_delivered", "Events written to a socket (one per receiving socket), by event type.", ["event_type"]
 )
@@ -52,10 +54,14 @@ SLOW_CONSUMERS_CLOSED = Counter(
     "realtime_slow_consumer_disconnects", "Connections closed because they stopped reading."
 )
 BUS_MESSAGES_DROPPED = Counter(
-    "realtime_bus_messages_dropped", "Messages from the Redis bus dropped, by reason (realtime/bus/inbound.py DropReason).", ["reason"]
+    "realtime_bus_messages_dropped",
+    "Messages from the Redis bus dropped, by reason (realtime/bus/inbound.py DropReason).",
+    ["reason"],
 )
 EVENTS_UNNUMBERED = Counter(
-    "realtime_events_unnumbered", "Broadcast events sent without seq because the history was unreachable.", ["event_type"]
+    "realtime_events_unnumbered",
+    "Broadcast events sent without seq because the history was unreachable.",
+    ["event_type"],
 )
 FRAMES_REPLAYED = Counter("realtime_frames_replayed", "History entries read for replays after `since`.")
 REPLAYS_REFUSED = Counter(
@@ -67,7 +73,10 @@ HANDSHAKES_REFUSED = Counter(
     ["reason"],
 )
 SUBSCRIPTIONS = Gauge(
-    "realtime_subscriptions", "Subscriptions of open connections, by event type.", ["event_type"], multiprocess_mode="livesum"
+    "realtime_subscriptions",
+    "Subscriptions of open connections, by event type.",
+    ["event_type"],
+    multiprocess_mode="livesum",
 )
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

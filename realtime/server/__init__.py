@@ -38,12 +38,16 @@ def install() -> list[str]:
         if ws_protocol.WebSocketFactory.protocol is ws_protocol.WebSocketProtocol:
             ws_protocol.WebSocketFactory.protocol = daphne.LeanWebSocketProtocol
     else:
-        checks.log_fallback("protocol", "daphne's own WebSocket protocol serves; SIGTERM stops the process without the drain")
+        checks.log_fallback(
+            "protocol", "daphne's own WebSocket protocol serves; SIGTERM stops the process without the drain"
+        )
     if checks.part_usable("server"):
         if cli.CommandLineInterface.server_class is server.Server:
             cli.CommandLineInterface.server_class = daphne.LeanServer
     else:
-        checks.log_fallback("server", "daphne's own server serves, without the request header deadline or the drain on SIGTERM")
+        checks.log_fallback(
+            "server", "daphne's own server serves, without the request header deadline or the drain on SIGTERM"
+        )
     transport.installed = True
     gc.set_threshold(*daphne.GC_THRESHOLDS)
     return problems

@@ -49,12 +49,32 @@ PARTS = (
         "protocol",
         "LeanWebSocketProtocol: settings read from the factory, one-frame reads parsed at once; 503 while draining",
         (
-            ("daphne.ws_protocol:WebSocketProtocol", (
-                "CONFIG_ATTRS", "_dataReceived", "_cancelAutoPingTimeoutCall", "send_queue", "data",
-                "current_frame", "inside_message", "trafficStats", "autoPingTimeoutCall", "state",
-                "STATE_OPEN", "STATE_CONNECTING", "http_request_data", "http_response_data", "muted",
-                "last_ping", "application_queue", "onConnect", "onClose", "serverClose", "sendCloseFrame",
-            )),
+            (
+                "daphne.ws_protocol:WebSocketProtocol",
+                (
+                    "CONFIG_ATTRS",
+                    "_dataReceived",
+                    "_cancelAutoPingTimeoutCall",
+                    "send_queue",
+                    "data",
+                    "current_frame",
+                    "inside_message",
+                    "trafficStats",
+                    "autoPingTimeoutCall",
+                    "state",
+                    "STATE_OPEN",
+                    "STATE_CONNECTING",
+                    "http_request_data",
+                    "http_response_data",
+                    "muted",
+                    "last_ping",
+                    "application_queue",
+                    "onConnect",
+                    "onClose",
+                    "serverClose",
+                    "sendCloseFrame",
+                ),
+            ),
             ("daphne.ws_protocol:WebSocketFactory", ("protocol",)),
         ),
     ),
@@ -62,11 +82,23 @@ PARTS = (
         "server",
         "LeanServer: reaping and timeout passes over due connections only; the header deadline; the drain on SIGTERM",
         (
-            ("daphne.server:Server", (
-                "connections", "protocol_connected", "protocol_disconnected", "create_application",
-                "application_checker", "timeout_checker", "ping_interval", "websocket_timeout", "http_factory",
-                "run", "stop", "signal_handlers",
-            )),
+            (
+                "daphne.server:Server",
+                (
+                    "connections",
+                    "protocol_connected",
+                    "protocol_disconnected",
+                    "create_application",
+                    "application_checker",
+                    "timeout_checker",
+                    "ping_interval",
+                    "websocket_timeout",
+                    "http_factory",
+                    "run",
+                    "stop",
+                    "signal_handlers",
+                ),
+            ),
             ("daphne.server", ("reactor",)),
             ("daphne.cli:CommandLineInterface", ("server_class",)),
             ("daphne.ws_protocol:WebSocketProtocol", ("check_timeouts", "socket_opened", "last_ping")),
@@ -79,7 +111,10 @@ PARTS = (
         (
             ("daphne.server:Server", ("handle_reply",)),
             ("channels.sessions:InstanceSessionWrapper", ("real_send",)),
-            ("twisted.internet.tcp:Server", ("socket", "dataBuffer", "offset", "_tempDataLen", "disconnecting", "connected")),
+            (
+                "twisted.internet.tcp:Server",
+                ("socket", "dataBuffer", "offset", "_tempDataLen", "disconnecting", "connected"),
+            ),
             ("daphne.ws_protocol:WebSocketProtocol", ("send_queue", "state", "STATE_OPEN", "transport")),
         ),
     ),
@@ -91,20 +126,35 @@ PARTS = (
             # Documented: registerProducer, unregisterProducer and the `producer`/`streamingProducer`
             # ivars. Relied on but private: that every write past `bufferSize` asks the producer to
             # pause (`_maybePauseProducer`).
-            ("twisted.internet.tcp:Server", (
-                "registerProducer", "unregisterProducer", "producer", "streamingProducer", "bufferSize",
-                "_maybePauseProducer",
-            )),
+            (
+                "twisted.internet.tcp:Server",
+                (
+                    "registerProducer",
+                    "unregisterProducer",
+                    "producer",
+                    "streamingProducer",
+                    "bufferSize",
+                    "_maybePauseProducer",
+                ),
+            ),
         ),
     ),
     Part(
         "layer",
         "RedisChannelLayer.group_send_many: group sends batched per Redis host",
         (
-            ("channels_redis.core:RedisChannelLayer", (
-                "_group_key", "_map_channel_keys_to_connection", "consistent_hash", "connection",
-                "group_expiry", "expiry", "require_valid_group_name",
-            )),
+            (
+                "channels_redis.core:RedisChannelLayer",
+                (
+                    "_group_key",
+                    "_map_channel_keys_to_connection",
+                    "consistent_hash",
+                    "connection",
+                    "group_expiry",
+                    "expiry",
+                    "require_valid_group_name",
+                ),
+            ),
         ),
     ),
     Part(

@@ -181,8 +181,13 @@ class LeanWebSocketProtocol(ws_protocol.WebSocketProtocol):
         """
         transport = self.transport
         if (
-            sync or chopsize or self.send_queue or self.logOctets or not plain_tcp(transport)
-            or transport.disconnecting or not transport.connected  # Twisted decides what happens to these
+            sync
+            or chopsize
+            or self.send_queue
+            or self.logOctets
+            or not plain_tcp(transport)
+            or transport.disconnecting
+            or not transport.connected  # Twisted decides what happens to these
         ):
             super().sendData(data, sync, chopsize)
             return

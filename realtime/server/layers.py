@@ -87,7 +87,9 @@ class RedisChannelLayer(CoreRedisChannelLayer):
             keys_by_host, serialized, capacities = self._map_channel_keys_to_connection(channels, message)
             for host, keys in keys_by_host.items():
                 for key in keys:
-                    additions.setdefault(host, []).append((key, serialized[key], capacities[key], now + position * SCORE_STEP))
+                    additions.setdefault(host, []).append(
+                        (key, serialized[key], capacities[key], now + position * SCORE_STEP)
+                    )
         for host, entries in additions.items():
             connection = self.connection(host)
             if self._add_to_channels is None:

@@ -83,7 +83,9 @@ class SocketWriter:
         Returns False, and tells nothing, where the flow part of the adapter is not usable or a
         pull producer holds the slot (its pacing is not the writer's to take over)."""
         if not part_usable("flow"):
-            log_fallback("flow", "names it needs are missing, see manage.py check; the outbox measures the buffer every 20 ms")
+            log_fallback(
+                "flow", "names it needs are missing, see manage.py check; the outbox measures the buffer every 20 ms"
+            )
             return False
         transport = self.transport
         previous = transport.producer
@@ -185,7 +187,12 @@ def socket_writer(send: Any) -> SocketWriter | None:
     """
     if not installed or not part_usable("writer"):
         if _protocol_of(send) is not None:
-            log_fallback("writer", "names it needs are missing, see manage.py check" if installed else "realtime.server.install() did not run")
+            log_fallback(
+                "writer",
+                "names it needs are missing, see manage.py check"
+                if installed
+                else "realtime.server.install() did not run",
+            )
         return None
     protocol = _protocol_of(send)
     transport = getattr(protocol, "transport", None)

@@ -209,15 +209,12 @@ def parse_client_message(text: str) -> ClientMessage:
         not isinstance(correlation_id, str) or not 0 < len(correlation_id) <= CORRELATION_ID_MAX
     ):
         raise ProtocolError(
-            ErrorCode.INVALID_MESSAGE,
-            f"'correlation_id' must be a string of 1 to {CORRELATION_ID_MAX} characters.",
+            ErrorCode.INVALID_MESSAGE, f"'correlation_id' must be a string of 1 to {CORRELATION_ID_MAX} characters."
         )
 
     type_ = raw.get("type")
     if not isinstance(type_, str):
-        raise ProtocolError(
-            ErrorCode.INVALID_MESSAGE, "'type' must be a string.", correlation_id=correlation_id
-        )
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "'type' must be a string.", correlation_id=correlation_id)
     if type_ not in CLIENT_TYPES:
         raise ProtocolError(
             ErrorCode.UNKNOWN_MESSAGE_TYPE,
@@ -311,7 +308,7 @@ def parse_since(message: ClientMessage, *, limit: int) -> dict[str, dict[str, An
                 and isinstance(position.get("epoch"), str)
                 and 0 < len(position["epoch"]) <= 64
             ):
-                problem = "Each 'data.since' entry must be {\"seq\": <integer >= 0>, \"epoch\": <string>}."
+                problem = 'Each \'data.since\' entry must be {"seq": <integer >= 0>, "epoch": <string>}.'
                 break
     if problem:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, problem, correlation_id=message.correlation_id)

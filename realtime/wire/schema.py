@@ -22,6 +22,7 @@ from typing import Any
 
 from core.times import isoformat
 
+
 class Kind(enum.Enum):
     STRING = "string"
     TIMESTAMP = "timestamp"  # an ISO-8601 string
@@ -153,7 +154,12 @@ def _as_int(value: Any) -> int | None:
     """Return a float or Decimal that is a whole number of at most 18 digits as an int; else None."""
     if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e18:
         return int(value)
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value() and value.adjusted() < 18:
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value == value.to_integral_value()
+        and value.adjusted() < 18
+    ):
         return int(value)
     return None
 

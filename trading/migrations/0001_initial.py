@@ -7,142 +7,276 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('portfolio', '0002_portfolio_position_correction'),
+        ("portfolio", "0002_portfolio_position_correction"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('side', models.CharField(choices=[('buy', 'buy'), ('sell', 'sell')], max_length=4, verbose_name='side')),
-                ('order_type', models.CharField(choices=[('market', 'market'), ('limit', 'limit'), ('stop', 'stop')], max_length=6, verbose_name='order type')),
-                ('quantity', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='quantity')),
-                ('price', models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True, verbose_name='limit price')),
-                ('stop_price', models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True, verbose_name='stop price')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('open', 'open'), ('partially_filled', 'partially filled'), ('filled', 'filled'), ('cancelled', 'cancelled'), ('rejected', 'rejected'), ('failed', 'failed')], default='pending', max_length=16, verbose_name='status')),
-                ('filled_quantity', models.DecimalField(decimal_places=4, default=0, max_digits=18, verbose_name='filled quantity')),
-                ('average_fill_price', models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True, verbose_name='average fill price')),
-                ('fees', models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name='fees')),
-                ('reason_code', models.CharField(blank=True, max_length=64, verbose_name='reason code')),
-                ('reason', models.CharField(blank=True, max_length=500, verbose_name='reason')),
-                ('client_order_id', models.CharField(blank=True, max_length=64, null=True, verbose_name='client order id')),
-                ('client_id', models.CharField(blank=True, max_length=64, verbose_name='client id')),
-                ('correlation_id', models.CharField(blank=True, max_length=128, verbose_name='correlation id')),
-                ('remote_addr', models.CharField(blank=True, max_length=64, verbose_name='remote address')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('filled_at', models.DateTimeField(blank=True, null=True, verbose_name='filled at')),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True, verbose_name='cancelled at')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='portfolio.instrument', verbose_name='instrument')),
-                ('placed_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='orders', to=settings.AUTH_USER_MODEL, verbose_name='placed by')),
-                ('portfolio', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='portfolio.portfolio', verbose_name='portfolio')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "side",
+                    models.CharField(choices=[("buy", "buy"), ("sell", "sell")], max_length=4, verbose_name="side"),
+                ),
+                (
+                    "order_type",
+                    models.CharField(
+                        choices=[("market", "market"), ("limit", "limit"), ("stop", "stop")],
+                        max_length=6,
+                        verbose_name="order type",
+                    ),
+                ),
+                ("quantity", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="quantity")),
+                (
+                    "price",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=18, null=True, verbose_name="limit price"
+                    ),
+                ),
+                (
+                    "stop_price",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=18, null=True, verbose_name="stop price"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("open", "open"),
+                            ("partially_filled", "partially filled"),
+                            ("filled", "filled"),
+                            ("cancelled", "cancelled"),
+                            ("rejected", "rejected"),
+                            ("failed", "failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "filled_quantity",
+                    models.DecimalField(decimal_places=4, default=0, max_digits=18, verbose_name="filled quantity"),
+                ),
+                (
+                    "average_fill_price",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=18, null=True, verbose_name="average fill price"
+                    ),
+                ),
+                ("fees", models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name="fees")),
+                ("reason_code", models.CharField(blank=True, max_length=64, verbose_name="reason code")),
+                ("reason", models.CharField(blank=True, max_length=500, verbose_name="reason")),
+                (
+                    "client_order_id",
+                    models.CharField(blank=True, max_length=64, null=True, verbose_name="client order id"),
+                ),
+                ("client_id", models.CharField(blank=True, max_length=64, verbose_name="client id")),
+                ("correlation_id", models.CharField(blank=True, max_length=128, verbose_name="correlation id")),
+                ("remote_addr", models.CharField(blank=True, max_length=64, verbose_name="remote address")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("filled_at", models.DateTimeField(blank=True, null=True, verbose_name="filled at")),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True, verbose_name="cancelled at")),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="portfolio.instrument",
+                        verbose_name="instrument",
+                    ),
+                ),
+                (
+                    "placed_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="orders",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="placed by",
+                    ),
+                ),
+                (
+                    "portfolio",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="portfolio.portfolio",
+                        verbose_name="portfolio",
+                    ),
+                ),
             ],
-            options={
-                'verbose_name': 'order',
-                'verbose_name_plural': 'orders',
-                'ordering': ['-created_at', '-pk'],
-            },
+            options={"verbose_name": "order", "verbose_name_plural": "orders", "ordering": ["-created_at", "-pk"]},
         ),
         migrations.CreateModel(
-            name='Fill',
+            name="Fill",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='quantity')),
-                ('price', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='price')),
-                ('fees', models.DecimalField(decimal_places=2, max_digits=18, verbose_name='fees')),
-                ('executed_at', models.DateTimeField(verbose_name='executed at')),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fills', to='trading.order', verbose_name='order')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("quantity", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="quantity")),
+                ("price", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="price")),
+                ("fees", models.DecimalField(decimal_places=2, max_digits=18, verbose_name="fees")),
+                ("executed_at", models.DateTimeField(verbose_name="executed at")),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="fills",
+                        to="trading.order",
+                        verbose_name="order",
+                    ),
+                ),
             ],
-            options={
-                'verbose_name': 'fill',
-                'verbose_name_plural': 'fills',
-                'ordering': ['executed_at', 'pk'],
-            },
+            options={"verbose_name": "fill", "verbose_name_plural": "fills", "ordering": ["executed_at", "pk"]},
         ),
         migrations.CreateModel(
-            name='OrderAudit',
+            name="OrderAudit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('place', 'place'), ('modify', 'modify'), ('cancel', 'cancel')], max_length=8, verbose_name='action')),
-                ('client_id', models.CharField(blank=True, max_length=64, verbose_name='client id')),
-                ('correlation_id', models.CharField(blank=True, max_length=128, verbose_name='correlation id')),
-                ('remote_addr', models.CharField(blank=True, max_length=64, verbose_name='remote address')),
-                ('channel', models.CharField(blank=True, max_length=16, verbose_name='channel')),
-                ('details', models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder, verbose_name='details')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='audit', to='trading.order', verbose_name='order')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("place", "place"), ("modify", "modify"), ("cancel", "cancel")],
+                        max_length=8,
+                        verbose_name="action",
+                    ),
+                ),
+                ("client_id", models.CharField(blank=True, max_length=64, verbose_name="client id")),
+                ("correlation_id", models.CharField(blank=True, max_length=128, verbose_name="correlation id")),
+                ("remote_addr", models.CharField(blank=True, max_length=64, verbose_name="remote address")),
+                ("channel", models.CharField(blank=True, max_length=16, verbose_name="channel")),
+                (
+                    "details",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        encoder=django.core.serializers.json.DjangoJSONEncoder,
+                        verbose_name="details",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="audit",
+                        to="trading.order",
+                        verbose_name="order",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'order audit entry',
-                'verbose_name_plural': 'order audit entries',
-                'ordering': ['created_at', 'pk'],
+                "verbose_name": "order audit entry",
+                "verbose_name_plural": "order audit entries",
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['instrument', 'status'], name='order_instrument_status'),
+            model_name="order", index=models.Index(fields=["instrument", "status"], name="order_instrument_status")
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(condition=models.Q(('client_order_id__isnull', False)), fields=('placed_by', 'client_order_id'), name='order_client_order_id_unique_per_user'),
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("client_order_id__isnull", False)),
+                fields=("placed_by", "client_order_id"),
+                name="order_client_order_id_unique_per_user",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='order_quantity_positive'),
+            model_name="order",
+            constraint=models.CheckConstraint(condition=models.Q(("quantity__gt", 0)), name="order_quantity_positive"),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('filled_quantity__gte', 0), ('filled_quantity__lte', models.F('quantity'))), name='order_filled_within_quantity'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("filled_quantity__gte", 0), ("filled_quantity__lte", models.F("quantity"))),
+                name="order_filled_within_quantity",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('price__isnull', True), ('price__gt', 0), _connector='OR'), name='order_price_positive'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price__isnull", True), ("price__gt", 0), _connector="OR"),
+                name="order_price_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('stop_price__isnull', True), ('stop_price__gt', 0), _connector='OR'), name='order_stop_price_positive'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("stop_price__isnull", True), ("stop_price__gt", 0), _connector="OR"),
+                name="order_stop_price_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('order_type', 'limit'), _negated=True), ('price__isnull', False), _connector='OR'), name='order_limit_has_price'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("order_type", "limit"), _negated=True), ("price__isnull", False), _connector="OR"
+                ),
+                name="order_limit_has_price",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('order_type', 'stop'), _negated=True), ('stop_price__isnull', False), _connector='OR'), name='order_stop_has_stop_price'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("order_type", "stop"), _negated=True), ("stop_price__isnull", False), _connector="OR"
+                ),
+                name="order_stop_has_stop_price",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('side__in', ['buy', 'sell'])), name='order_side_valid'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("side__in", ["buy", "sell"])), name="order_side_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('order_type__in', ['market', 'limit', 'stop'])), name='order_type_valid'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("order_type__in", ["market", "limit", "stop"])), name="order_type_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'open', 'partially_filled', 'filled', 'cancelled', 'rejected', 'failed'])), name='order_status_valid'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status__in", ["pending", "open", "partially_filled", "filled", "cancelled", "rejected", "failed"])
+                ),
+                name="order_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('fees__gte', 0)), name='order_fees_not_negative'),
+            model_name="order",
+            constraint=models.CheckConstraint(condition=models.Q(("fees__gte", 0)), name="order_fees_not_negative"),
         ),
         migrations.AddConstraint(
-            model_name='fill',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='fill_quantity_positive'),
+            model_name="fill",
+            constraint=models.CheckConstraint(condition=models.Q(("quantity__gt", 0)), name="fill_quantity_positive"),
         ),
         migrations.AddConstraint(
-            model_name='fill',
-            constraint=models.CheckConstraint(condition=models.Q(('price__gt', 0)), name='fill_price_positive'),
+            model_name="fill",
+            constraint=models.CheckConstraint(condition=models.Q(("price__gt", 0)), name="fill_price_positive"),
         ),
         migrations.AddConstraint(
-            model_name='fill',
-            constraint=models.CheckConstraint(condition=models.Q(('fees__gte', 0)), name='fill_fees_not_negative'),
+            model_name="fill",
+            constraint=models.CheckConstraint(condition=models.Q(("fees__gte", 0)), name="fill_fees_not_negative"),
         ),
     ]

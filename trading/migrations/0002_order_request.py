@@ -6,29 +6,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('trading', '0001_initial'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-    ]
+    dependencies = [("trading", "0001_initial"), migrations.swappable_dependency(settings.AUTH_USER_MODEL)]
 
     operations = [
         migrations.CreateModel(
-            name='OrderRequest',
+            name="OrderRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('request_id', models.CharField(max_length=64, verbose_name='request id')),
-                ('action', models.CharField(choices=[('cancel', 'cancel'), ('modify', 'modify')], max_length=8, verbose_name='action')),
-                ('params', models.JSONField(blank=True, default=dict, verbose_name='parameters')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='requests', to='trading.order', verbose_name='order')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("request_id", models.CharField(max_length=64, verbose_name="request id")),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("cancel", "cancel"), ("modify", "modify")], max_length=8, verbose_name="action"
+                    ),
+                ),
+                ("params", models.JSONField(blank=True, default=dict, verbose_name="parameters")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="requests",
+                        to="trading.order",
+                        verbose_name="order",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'order request',
-                'verbose_name_plural': 'order requests',
-                'ordering': ['created_at', 'pk'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'request_id'), name='order_request_id_unique_per_user')],
+                "verbose_name": "order request",
+                "verbose_name_plural": "order requests",
+                "ordering": ["created_at", "pk"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "request_id"), name="order_request_id_unique_per_user")
+                ],
             },
-        ),
+        )
     ]

@@ -5,15 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('trading', '0002_order_request'),
-    ]
+    dependencies = [("trading", "0002_order_request")]
 
     operations = [
         migrations.AddField(
-            model_name='order',
-            name='reason_params',
-            field=models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder, verbose_name='reason parameters'),
-        ),
+            model_name="order",
+            name="reason_params",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                encoder=django.core.serializers.json.DjangoJSONEncoder,
+                verbose_name="reason parameters",
+            ),
+        )
     ]

@@ -34,7 +34,10 @@ from aktienanalyse_events.codec import utc_now_iso
 
 # Headlines with a sentiment from -1 (bad) to 1 (good); a real service would read a news feed.
 ARCHIVE = {
-    "SAP": [("SAP raises its cloud revenue outlook", Decimal("0.62")), ("SAP wins a large public-sector contract", Decimal("0.41"))],
+    "SAP": [
+        ("SAP raises its cloud revenue outlook", Decimal("0.62")),
+        ("SAP wins a large public-sector contract", Decimal("0.41")),
+    ],
     "BAS": [("BASF cuts its full-year guidance", Decimal("-0.71")), ("BASF idles a steam cracker", Decimal("-0.38"))],
     "SIE": [("Siemens orders stay flat", Decimal("0.02"))],
 }
@@ -59,7 +62,9 @@ def build_service(handler: UserCommandHandler) -> None:
     async def get_news(data: dict, client_id: str) -> dict:
         symbol = data.get("symbol")
         if not isinstance(symbol, str) or symbol not in ARCHIVE:
-            raise CommandError(f"No news for {symbol!r}; known symbols: {', '.join(sorted(ARCHIVE))}.", code="not_found")
+            raise CommandError(
+                f"No news for {symbol!r}; known symbols: {', '.join(sorted(ARCHIVE))}.", code="not_found"
+            )
         sentiment = sentiment_of(symbol)
         await handler.dispatcher.emit(
             AnalysisCompleteEvent(
@@ -111,7 +116,9 @@ async def main(interval: float) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopped.set)
     await handler.start()
-    await handler.dispatcher.emit(ServiceStatusEvent(service_name="news-service", status="online", timestamp=utc_now_iso()))
+    await handler.dispatcher.emit(
+        ServiceStatusEvent(service_name="news-service", status="online", timestamp=utc_now_iso())
+    )
     headlines = loop.create_task(send_headlines(handler, interval)) if interval > 0 else None
     print(f"news-service ready: answering get_news on {handler.settings.commands_channel}", flush=True)
     await stopped.wait()

@@ -58,4 +58,6 @@ class Command(BaseCommand):
             stored = fundamentals_store(records=cleaned)
         except ValidationFailed as error:
             raise CommandError(f"{error.message} Nothing imported.") from None
-        self.stdout.write(f"Imported fundamentals: {len(stored)} records of {len({r['symbol'] for r in cleaned})} instruments.")
+        self.stdout.write(
+            f"Imported fundamentals: {len(stored)} records of {len({r['symbol'] for r in cleaned})} instruments."
+        )

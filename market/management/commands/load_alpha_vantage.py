@@ -71,11 +71,16 @@ class Command(BaseCommand):
 
     def _load(self, what: str, symbol: str, ticker: str) -> str:
         if what == "fundamentals":
-            record = fundamentals_from_alpha_vantage_overview(alpha_vantage_query("OVERVIEW", symbol=ticker), symbol=symbol)
+            record = fundamentals_from_alpha_vantage_overview(
+                alpha_vantage_query("OVERVIEW", symbol=ticker), symbol=symbol
+            )
             stored = fundamentals_store(records=[fundamentals_record_clean(record)])
             return f"figures of {stored[0].as_of} stored"
         answer = alpha_vantage_query("NEWS_SENTIMENT", tickers=ticker, limit="50")
-        records = [(f"feed item {index}", item) for index, item in enumerate(news_from_alpha_vantage(answer, symbol=symbol, ticker=ticker), 1)]
+        records = [
+            (f"feed item {index}", item)
+            for index, item in enumerate(news_from_alpha_vantage(answer, symbol=symbol, ticker=ticker), 1)
+        ]
         cleaned, errors = records_clean(records, news_record_clean)
         if errors:
             raise ValueError("; ".join(errors[:5]))

@@ -25,17 +25,36 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=None, help="seconds between rounds (default: MARKET_FEED_INTERVAL)")
+        parser.add_argument(
+            "--interval", type=float, default=None, help="seconds between rounds (default: MARKET_FEED_INTERVAL)"
+        )
         parser.add_argument("--rate", type=float, default=None, help="rounds per second (alternative to --interval)")
-        parser.add_argument("--symbols", default="", help="comma-separated symbols (default: MARKET_FEED_SYMBOLS, else every instrument)")
+        parser.add_argument(
+            "--symbols",
+            default="",
+            help="comma-separated symbols (default: MARKET_FEED_SYMBOLS, else every instrument)",
+        )
         parser.add_argument("--ticks", type=int, default=None, help="stop after this many rounds")
         parser.add_argument("--seed", type=int, default=None, help="seed of the random walk, for a repeatable run")
-        parser.add_argument("--provider", choices=PROVIDERS, default=None, help="where prices come from (default: MARKET_PROVIDER)")
-        parser.add_argument("--replay-file", default=None, help="CSV file of the replay provider (default: MARKET_REPLAY_FILE)")
-        parser.add_argument("--speed", type=float, default=None, help="replay speed, market seconds per second (default: MARKET_REPLAY_SPEED)")
-        parser.add_argument("--loop", action="store_true", default=None, help="replay the file again from the start when it ends")
         parser.add_argument(
-            "--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
+            "--provider", choices=PROVIDERS, default=None, help="where prices come from (default: MARKET_PROVIDER)"
+        )
+        parser.add_argument(
+            "--replay-file", default=None, help="CSV file of the replay provider (default: MARKET_REPLAY_FILE)"
+        )
+        parser.add_argument(
+            "--speed",
+            type=float,
+            default=None,
+            help="replay speed, market seconds per second (default: MARKET_REPLAY_SPEED)",
+        )
+        parser.add_argument(
+            "--loop", action="store_true", default=None, help="replay the file again from the start when it ends"
+        )
+        parser.add_argument(
+            "--lease-seconds",
+            type=float,
+            default=DEFAULT_LEASE_SECONDS,
             help="with Redis: lifetime of the lease that lets one of several market_feed processes publish "
             "(the others stand by and take over within it); 0 runs without a lease",
         )
@@ -63,9 +82,16 @@ class Command(BaseCommand):
                 "only); set REDIS_URL, or let the server run the feed itself"
             )
         chosen = [s.strip().upper() for s in symbols.split(",") if s.strip()]
-        provider_options = {"PROVIDER": provider, "REPLAY_FILE": replay_file, "REPLAY_SPEED": speed, "REPLAY_LOOP": loop}
+        provider_options = {
+            "PROVIDER": provider,
+            "REPLAY_FILE": replay_file,
+            "REPLAY_SPEED": speed,
+            "REPLAY_LOOP": loop,
+        }
         try:
-            feed = PriceFeed.from_settings(interval=interval, symbols=chosen, seed=seed, provider_options=provider_options)
+            feed = PriceFeed.from_settings(
+                interval=interval, symbols=chosen, seed=seed, provider_options=provider_options
+            )
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from None
         self._check_replay_symbols(feed)

@@ -135,7 +135,8 @@ class Command(BaseCommand):
             if Instrument.objects.filter(isin=isin).exclude(symbol=symbol).exists():
                 continue  # listed under another symbol already
             instrument, created = Instrument.objects.get_or_create(
-                symbol=symbol, defaults={"isin": isin, "name": name, "last_price": Decimal(price), "last_price_at": timezone.now()}
+                symbol=symbol,
+                defaults={"isin": isin, "name": name, "last_price": Decimal(price), "last_price_at": timezone.now()},
             )
             if not created and instrument.last_price is None:
                 instrument.last_price, instrument.last_price_at = Decimal(price), timezone.now()

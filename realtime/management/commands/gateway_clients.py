@@ -16,7 +16,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, user_id=None, **options):
         if not settings.REALTIME_BUS["URL"]:
-            raise CommandError("Set REDIS_URL or REDIS_SENTINELS (or REDIS_BUS_URL): the client registry lives in Redis.")
+            raise CommandError(
+                "Set REDIS_URL or REDIS_SENTINELS (or REDIS_BUS_URL): the client registry lives in Redis."
+            )
         online = asyncio.run(clients_online())
         rows = [
             (client_id, entry)

@@ -97,7 +97,9 @@ def _render_class(schema: EventSchema) -> str:
         "",
         f'    event_type: str = "{schema.name}"',
     ]
-    lines += [f"    {field.name}: {_annotation(field)} = {_literal(field.spec_default)}" for field in _attributes(schema)]
+    lines += [
+        f"    {field.name}: {_annotation(field)} = {_literal(field.spec_default)}" for field in _attributes(schema)
+    ]
     lines += [
         "",
         "    def to_websocket_data(self) -> dict[str, Any]:",

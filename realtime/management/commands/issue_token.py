@@ -20,5 +20,7 @@ class Command(BaseCommand):
             token, key = access_token_issue(user=user, name=options["name"])
         except DomainError as error:
             raise CommandError(error.message) from None
-        self.stderr.write(f"Token {token.name!r} ({token.key_prefix}…) for {user.get_username()}; revoke it in the admin.")
+        self.stderr.write(
+            f"Token {token.name!r} ({token.key_prefix}…) for {user.get_username()}; revoke it in the admin."
+        )
         self.stdout.write(key)

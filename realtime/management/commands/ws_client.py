@@ -20,9 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add_connection_arguments(parser)
-        parser.add_argument(
-            "--linger", type=float, default=1.0, help="seconds to keep printing after the input ends"
-        )
+        parser.add_argument("--linger", type=float, default=1.0, help="seconds to keep printing after the input ends")
 
     def handle(self, *args, **options):
         try:

@@ -1,9 +1,9 @@
 """Build on the Aktienanalyse real-time gateway: send events to the desks, answer their commands.
 
-    from aktienanalyse_events import MarketAlertEvent, WebSocketEventDispatcher
+from aktienanalyse_events import MarketAlertEvent, WebSocketEventDispatcher
 
-    dispatcher = WebSocketEventDispatcher(service_name="news-service")
-    await dispatcher.emit(MarketAlertEvent(symbol="SAP", message="Guidance raised", severity="info"))
+dispatcher = WebSocketEventDispatcher(service_name="news-service")
+await dispatcher.emit(MarketAlertEvent(symbol="SAP", message="Guidance raised", severity="info"))
 """
 
 from .bus import BusError, BusSettings

@@ -101,7 +101,7 @@ def _sentinel_location(env: Any) -> str:
 def _sentinel_client(location: str, client_class: Any, sentinel_class: Any) -> Any:
     """Return a client of the primary the sentinels of `location` name; after a failover its next
     connection asks them again. Passwords: REDIS_SENTINEL_PASSWORD, REDIS_SENTINEL_MASTER_PASSWORD."""
-    hosts, _, path = location[len(SENTINEL_SCHEME):].partition("/")
+    hosts, _, path = location[len(SENTINEL_SCHEME) :].partition("/")
     master, _, db = path.partition("/")
     sentinels = []
     for entry in hosts.split(","):
@@ -114,8 +114,11 @@ def _sentinel_client(location: str, client_class: Any, sentinel_class: Any) -> A
         options["password"] = os.environ["REDIS_SENTINEL_PASSWORD"]
     watcher = sentinel_class(sentinels, sentinel_kwargs=options)
     return watcher.master_for(
-        master or "mymaster", redis_class=client_class, db=int(db or 0),
-        password=os.environ.get("REDIS_SENTINEL_MASTER_PASSWORD") or None, **_TIMEOUTS,
+        master or "mymaster",
+        redis_class=client_class,
+        db=int(db or 0),
+        password=os.environ.get("REDIS_SENTINEL_MASTER_PASSWORD") or None,
+        **_TIMEOUTS,
     )
 
 
@@ -131,7 +134,9 @@ def _check_target(target_client: str | None) -> None:
 
 
 def _check_correlation_id(correlation_id: str | None) -> None:
-    if correlation_id is not None and not (isinstance(correlation_id, str) and 0 < len(correlation_id) <= CORRELATION_ID_MAX):
+    if correlation_id is not None and not (
+        isinstance(correlation_id, str) and 0 < len(correlation_id) <= CORRELATION_ID_MAX
+    ):
         raise BusError(f"correlation_id must be a string of 1 to {CORRELATION_ID_MAX} characters")
 
 

@@ -130,7 +130,12 @@ class UserCommandHandler:
             await self.start()
             listening = self._task
             assert listening is not None  # start() made it
-            logger.info("%s answers %s on %s", self.settings.service_name, sorted(self.command_handlers), self.settings.commands_channel)
+            logger.info(
+                "%s answers %s on %s",
+                self.settings.service_name,
+                sorted(self.command_handlers),
+                self.settings.commands_channel,
+            )
             waiter = loop.create_task(stopped.wait())
             await asyncio.wait({waiter, listening}, return_when=asyncio.FIRST_COMPLETED)
             await self.stop()
@@ -146,7 +151,9 @@ class UserCommandHandler:
             try:
                 await pubsub.subscribe(self.settings.commands_channel)
                 if failures:
-                    logger.warning("bus is back after %d attempts; listening on %s again", failures, self.settings.commands_channel)
+                    logger.warning(
+                        "bus is back after %d attempts; listening on %s again", failures, self.settings.commands_channel
+                    )
                 failures = 0
                 self.subscribed.set()
                 while True:
@@ -200,7 +207,11 @@ class UserCommandHandler:
             logger.warning("unknown user command: %s", event)
             if self.answer_unknown:
                 await self.send_command_response(
-                    client_id, event, "error", {"error": f"Unknown command: {event}", "code": "unknown_command"}, correlation_id
+                    client_id,
+                    event,
+                    "error",
+                    {"error": f"Unknown command: {event}", "code": "unknown_command"},
+                    correlation_id,
                 )
             return
         try:

@@ -93,7 +93,9 @@ class WebSocketEventDispatcher(_Dispatcher):
         try:
             receivers = await self.redis_client.publish(self.settings.events_channel, text)
         except (redis.RedisError, OSError) as exc:
-            raise BusError(f"{event_type} not published: the bus at {self.settings.redis_url} is unavailable ({exc})") from exc
+            raise BusError(
+                f"{event_type} not published: the bus at {self.settings.redis_url} is unavailable ({exc})"
+            ) from exc
         return self._published(event_type, receivers)
 
     async def close(self) -> None:
@@ -120,7 +122,9 @@ class SyncWebSocketEventDispatcher(_Dispatcher):
         try:
             receivers = self.redis_client.publish(self.settings.events_channel, text)
         except (redis.RedisError, OSError) as exc:
-            raise BusError(f"{event_type} not published: the bus at {self.settings.redis_url} is unavailable ({exc})") from exc
+            raise BusError(
+                f"{event_type} not published: the bus at {self.settings.redis_url} is unavailable ({exc})"
+            ) from exc
         return self._published(event_type, receivers)
 
     def close(self) -> None:
