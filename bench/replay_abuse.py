@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as base  # noqa: E402  the gateway set-up of `make bench`
 from processes import cpu_seconds, free_port, stop, wait_port  # noqa: E402
+from publishers import tick  # noqa: E402
 
 ABUSE_SOCKETS = int(os.environ.get("BENCH_ABUSE_SOCKETS", "5"))
 SECONDS = float(os.environ.get("BENCH_ABUSE_SECONDS", "20"))
@@ -64,7 +65,7 @@ async def fill_history() -> None:
     from realtime.delivery.dispatch import asend_event
 
     for n in range(HISTORY):
-        await asend_event("market.price_update", base.tick(n))
+        await asend_event("market.price_update", tick(n))
 
 
 def percentile(values: list[float], share: float) -> float | None:

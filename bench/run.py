@@ -19,10 +19,10 @@ import subprocess
 import sys
 import time
 import uuid
-from decimal import Decimal
 from pathlib import Path
 
 from processes import cpu_percent, cpu_seconds, free_port, rss_bytes, stop, wait_port
+from publishers import OurPublisher, ReferencePublisher, publish
 from report import table, targets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,52 +129,6 @@ def setup_django() -> str:
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
-def tick(n: int) -> dict:
-    price = Decimal("187.35") + Decimal(n % 100) / 100
-    return {
-        "symbol": "SAP",
-        "isin": "DE0007164600",
-        "price": price,
-        "previous_price": price,
-        "change": Decimal("0.00"),
-        "change_percent": Decimal("0.00"),
-        "volume": n,
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        "source": f"bench:{int(time.time() * 1e6)}",
-    }
-
-
-class OurPublisher:
-    async def publish(self, n: int) -> None:
-        from realtime.delivery.dispatch import asend_event
-
-        await asend_event("market.price_update", tick(n))
-
-
-class ReferencePublisher:
-    def __init__(self, channel: str) -> None:
-        import redis.asyncio as redis
-
-        self.client = redis.from_url(REDIS_URL)
-        self.channel = channel
-
-    async def publish(self, n: int) -> None:
-        from realtime.delivery.messages import build_event_message
-
-        await self.client.publish(self.channel, build_event_message("market.price_update", tick(n))["text"])
-
-
-async def publish(publisher, count: int, rate: float | None) -> float:
-    started = time.perf_counter()
-    for n in range(count):
-        if rate:
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        await publisher.publish(n)
-    return time.perf_counter() - started
-
-
 def settle(gen: LoadGen, expected: int, timeout: float) -> dict:
     deadline = time.time() + timeout
     while True:
@@ -254,7 +208,7 @@ class Server:
             self.process = start_ours(self.port, self.log)
         else:
             channel = f"{PREFIX}-reference"
-            self.publisher = ReferencePublisher(channel)
+            self.publisher = ReferencePublisher(channel, REDIS_URL)
             command = [
                 PY,
                 str(BENCH / "reference_server.py"),
