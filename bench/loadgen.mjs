@@ -28,21 +28,24 @@ function record(client, text) {
   return true;
 }
 
-function open(url, cookie, origin, subscribe, index) {
+function open(url, cookie, origin, subscribe, index, eventTypes = ["market.price_update"]) {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, { headers: { Cookie: cookie }, origin, perMessageDeflate: false });
     const client = { ws, received: 0, pending: new Map(), rtts: null };
     clients[index] = client;
     let done = false;
+    let confirmed = 0;
     const finish = (ok) => { if (!done) { done = true; resolve(ok); } };
     ws.on("message", (data) => {
       const text = data.toString();
       if (record(client, text)) return;
       if (text.includes('"connection.established"')) {
         if (!subscribe) return finish(true);
-        ws.send(JSON.stringify({ type: "subscription", event: "subscribe", data: { event_types: ["market.price_update"] } }));
+        ws.send(JSON.stringify({ type: "subscription", event: "subscribe", data: { event_types: eventTypes } }));
       } else if (text.includes('"subscription.confirmed"')) {
-        finish(true);
+        if (++confirmed === eventTypes.length) finish(true); // one confirmation per event type
+      } else if (text.includes('"error"') && !done && subscribe && !text.includes('"announcement"')) {
+        client.error = text;
       } else if (text.includes('.response"')) {
         const id = /"correlation_id":"([^"]+)"/.exec(text.slice(text.lastIndexOf('"correlation_id"')));
         const started = id && client.pending.get(id[1]);
@@ -86,6 +89,25 @@ async function handle(command) {
         ok += (await Promise.all(batch)).filter(Boolean).length;
       }
       return { connected: ok, total: clients.length };
+    }
+    case "storm": {
+      // Open `n` clients as fast as the server admits them: `window` handshakes in flight at a
+      // time, the next one started the moment one is established and subscribed to every type in
+      // `event_types` (or failed). Answers the wall time until the last one is subscribed.
+      const start = clients.length;
+      const started = performance.now();
+      let next = 0;
+      let ok = 0;
+      const worker = async () => {
+        while (next < command.n) {
+          const i = next++;
+          if (await open(command.url, command.cookie, command.origin, true, start + i, command.event_types)) ok++;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(command.window || 500, command.n) }, worker));
+      const failed = clients.slice(start).filter((c) => c.error).map((c) => c.error);
+      return { subscribed: ok, total: clients.length, seconds: (performance.now() - started) / 1000,
+               errors: failed.length, error: failed[0] || null, closes };
     }
     case "quiet": // stop the heartbeats: from now on the clients send nothing at all
       for (const c of clients) { clearTimeout(c.heartbeat); clearInterval(c.heartbeat); }

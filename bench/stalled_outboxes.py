@@ -19,7 +19,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from realtime.delivery.fanout import Outbox  # noqa: E402
+from realtime.delivery.outbox import Outbox  # noqa: E402
 
 
 class Measured:

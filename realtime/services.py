@@ -48,6 +48,23 @@ def client_identity_claim(*, user: AbstractBaseUser, requested: str | None) -> s
     return client_id
 
 
+def client_identities_claim(claims: list[tuple[AbstractBaseUser, str | None]]) -> list[str]:
+    """`client_identity_claim` for each (user, requested id) of handshakes read together: the
+    requested ids each as there, the fresh ids of all the others bound in one statement."""
+    ids: list[str | None] = []
+    fresh: list[ClientIdentity] = []
+    for user, requested in claims:
+        if requested and CLIENT_ID_RE.fullmatch(requested):
+            ids.append(client_identity_claim(user=user, requested=requested))
+        else:
+            ids.append(None)
+            fresh.append(ClientIdentity(client_id=str(uuid.uuid4()), user=user))
+    if fresh:
+        ClientIdentity.objects.bulk_create(fresh)
+    given = iter(identity.client_id for identity in fresh)
+    return [client_id if client_id is not None else next(given) for client_id in ids]
+
+
 def connection_termination_record(
     *, operator: AbstractBaseUser, client_id: str, reason: str, operator_address: str | None
 ) -> ConnectionTermination:

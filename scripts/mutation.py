@@ -67,7 +67,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_order_changes.py",
         "tests/test_trading_execution_table.py",
     ),
-    "realtime/delivery/fanout.py": (
+    "realtime/delivery/outbox.py": (
         "tests/test_outbox_rules.py",
         "tests/test_outbox_event_marks.py",
         "tests/test_outbox_counters.py",
@@ -108,7 +108,6 @@ SCOPES: dict[str, tuple[str, ...]] = {
     # The subscriber's handling of one message; its reconnecting loop, the leader election and the
     # numbering across processes are tested against real Redis (tests/test_bus_bridge.py), too slow here.
     "realtime/bus/bridge.py": ("BusBridge.handle",),
-    "realtime/delivery/fanout.py": ("Outbox.*",),
     # The handshake's origin check and credentials; the ASGI gate around them is tested through
     # the consumer (tests/test_handshake.py), too slow to mutate here.
     "realtime/connection/gate.py": (

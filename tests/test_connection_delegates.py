@@ -19,7 +19,7 @@ from realtime.connection.commands import Command, registry
 from realtime.connection.limits import ReplayBudget
 from realtime.connection.socket import Socket
 from realtime.delivery import messages
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 from realtime.runtime.connections import Connection
 from realtime.wire.protocol import ClientMessage, decode
 

@@ -131,7 +131,7 @@ def test_a_client_that_stops_reading_costs_the_server_a_bounded_buffer_then_is_c
     makes the server hold at most `Outbox.HIGH_WATER` bytes (plus the frame that crossed it) for
     it; price ticks waiting behind are conflated; more waiting frames than the queue limit close
     it with 4008. Every figure is the server's own, from the monitoring snapshot."""
-    from realtime.delivery.fanout import Outbox
+    from realtime.delivery.outbox import Outbox
     from realtime.wire.protocol import CloseCode
     from tests.fixtures.users import grant
     from tests.fixtures.waiting import aeventually

@@ -7,7 +7,7 @@ import pytest
 
 from realtime.runtime.connections import connections
 from realtime.delivery.dispatch import asend_event
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 from realtime.wire.protocol import CloseCode
 from tests.fixtures.ws import login_cookie, send_marker
 

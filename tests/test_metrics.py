@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from realtime.delivery.dispatch import asend_event
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 from tests.fixtures.servers import server_env, start_daphne
 from tests.fixtures.ws import login_cookie, session_cookie
 

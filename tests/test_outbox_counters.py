@@ -1,6 +1,6 @@
 """A new outbox has counted nothing: the connection table adds its counters to the socket's own."""
 
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 
 
 async def send(text: str) -> None:

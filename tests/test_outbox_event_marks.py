@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 
 
 async def test_a_plain_frame_queued_before_an_event_frame_goes_out_and_is_reported_unmarked():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 
 
 class FailingWriter:
@@ -23,12 +23,12 @@ def logged(caplog) -> list[tuple[str, str]]:
     return [
         (record.getMessage(), record.exc_info[0].__name__ if record.exc_info else "")
         for record in caplog.records
-        if record.name == "realtime.delivery.fanout"
+        if record.name == "realtime.delivery.outbox"
     ]
 
 
 async def test_a_socket_that_fails_on_a_direct_write_is_logged_with_its_traceback(caplog):
-    caplog.set_level(logging.DEBUG, logger="realtime.delivery.fanout")
+    caplog.set_level(logging.DEBUG, logger="realtime.delivery.outbox")
     box = Outbox(failing_send, limit=3, on_overflow=lambda: None, writer=FailingWriter())
 
     assert box.put("a") is False
@@ -37,7 +37,7 @@ async def test_a_socket_that_fails_on_a_direct_write_is_logged_with_its_tracebac
 
 
 async def test_a_send_that_fails_while_draining_is_logged_with_its_traceback(caplog):
-    caplog.set_level(logging.DEBUG, logger="realtime.delivery.fanout")
+    caplog.set_level(logging.DEBUG, logger="realtime.delivery.outbox")
     box = Outbox(failing_send, limit=3, on_overflow=lambda: None)
 
     box.put("a")

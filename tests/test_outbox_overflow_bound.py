@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3])

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 from realtime.wire.frames import text_frame
 
 

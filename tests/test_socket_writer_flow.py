@@ -16,7 +16,7 @@ import pytest
 from twisted.internet import abstract
 from twisted.python.failure import Failure
 
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 from realtime.server import checks
 from realtime.server.transport import SocketWriter, held
 from realtime.wire.frames import text_frame

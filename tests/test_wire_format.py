@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from realtime.delivery.fanout import Outbox
+from realtime.delivery.outbox import Outbox
 from realtime.wire.protocol import decode, encode, envelope
 from core.times import isoformat, utc_now
 

@@ -4,7 +4,8 @@
 user could open the cap once per process. With the bus Redis configured, every admitted socket
 holds a lease in a sorted set per user (`<prefix>:conns:user:<id>`: lease id -> expiry, in Redis
 server time so the hosts' clocks need not agree). Admission is one Lua script (drop expired
-leases, count, add), so two processes admitting at once cannot both take the last place. Each
+leases, count, add), so two processes admitting at once cannot both take the last place; the
+admissions a process makes together (a reconnect storm) go to Redis in one pipeline of such runs. Each
 process renews the leases of its live sockets on a heartbeat: a killed process's leases lapse
 after `CONNECTION_LEASE_SECONDS`.
 
@@ -128,6 +129,11 @@ def rebuild_seconds() -> float:
     return 2 * check_seconds() + 0.5
 
 
+def _retrieved(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class Leases:
     """The connection leases of this process's sockets: take, give back, renew."""
 
@@ -136,6 +142,8 @@ class Leases:
         self.failing = False
         self.saw_state = False  # this process found the cap's state key in Redis before
         self._renewer: asyncio.Task | None = None
+        self._waiting: list[tuple[int, int, str, asyncio.Future[tuple[int, int]]]] = []  # admissions for the next batch
+        self._admitter: asyncio.Task | None = None
 
     async def admit(self, *, user_id: int, limit: int) -> str | None:
         """Return a lease for a new socket of `user_id`, or None when the user is at `limit`.
@@ -165,6 +173,60 @@ class Leases:
         return lease
 
     async def _admit_in_redis(self, user_id: int, limit: int, lease: str) -> tuple[int, int]:
+        """Admit or refuse: first in the batch of the admissions waiting together, then, if that
+        gave no verdict (Redis lost the leases, a rebuilding window, a reconnect), alone."""
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                verdict, value = await asyncio.shield(self._admit_together(user_id, limit, lease))
+        except RedisConnectionError:  # a restarted Redis fails the first command on each pooled connection once
+            return await self._admit_alone(user_id, limit, lease)
+        if verdict in (0, 1):
+            self.saw_state = True
+            return verdict, value
+        return await self._admit_alone(user_id, limit, lease)
+
+    def _admit_together(self, user_id: int, limit: int, lease: str) -> asyncio.Future[tuple[int, int]]:
+        """Queue one run of the admission script for the next batch and return its verdict's future.
+
+        The admissions that arrive while a batch is on its way (a reconnect storm) go in one
+        pipeline, one round trip. Each script run is still atomic, so two admissions of one user
+        in a batch count each other as two processes admitting at once would.
+        """
+        loop = asyncio.get_running_loop()
+        verdict: asyncio.Future[tuple[int, int]] = loop.create_future()
+        verdict.add_done_callback(_retrieved)  # a caller that timed out no longer awaits it
+        self._waiting.append((user_id, limit, lease, verdict))
+        if self._admitter is None or self._admitter.done():
+            self._admitter = loop.create_task(self._admit_waiting(), name="realtime-leases-admit")
+        return verdict
+
+    async def _admit_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            rebuild_ms = int(rebuild_seconds() * 1000)
+            holding, saw_state = int(bool(self.held)), int(self.saw_state)
+            try:
+                async with asyncio.timeout(REDIS_TIMEOUT):
+                    async with bus_redis().pipeline(transaction=False) as pipe:
+                        for user_id, limit, lease, _ in batch:
+                            keys = (leases_key(user_id), marker_key(), state_key())
+                            args = (limit, lease, lease_seconds(), holding, saw_state, rebuild_ms)
+                            pipe.eval(_ADMIT, len(keys), *keys, *args)  # type: ignore[arg-type]
+                        replies = await pipe.execute(raise_on_error=False)
+            except Exception as exc:
+                for *_, verdict in batch:
+                    if not verdict.done():
+                        verdict.set_exception(exc)
+                continue
+            for (*_, verdict), reply in zip(batch, replies):
+                if verdict.done():
+                    continue
+                if isinstance(reply, Exception):
+                    verdict.set_exception(reply)
+                else:
+                    verdict.set_result((int(reply[0]), int(reply[1])))
+
+    async def _admit_alone(self, user_id: int, limit: int, lease: str) -> tuple[int, int]:
         """Run the admission script until it admits or refuses; put leases back or wait as it says."""
         retried = False
         for _ in range(ADMIT_ATTEMPTS):

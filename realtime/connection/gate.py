@@ -19,12 +19,15 @@ credentials in one database hop:
   (`django.contrib.auth.get_user`, which also verifies the session's password hash);
 - for an active staff user, the client id the socket uses is claimed in the same database hop
   (`realtime.services.client_identity_claim`);
+- handshakes that wait for a handshake thread together (a reconnect storm) are read together
+  (`HandshakeReads`): their sessions in one statement, their fresh client ids in another;
 - the consumer then receives `user`, `session` (None for a token), `access_token_id` for a token,
   `client_id` for an admissible user, and `url_route` as Channels' router sets them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from importlib import import_module
@@ -37,14 +40,18 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends import db as db_sessions
+from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
 from django.db import close_old_connections
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
 from django.utils.http import is_same_domain
 
 from realtime.runtime import metrics
 from realtime.runtime.logs import Throttle
-from realtime.services import access_token_authenticate, client_identity_claim
+from realtime.runtime.loops import per_loop
+from realtime.services import access_token_authenticate, client_identities_claim, client_identity_claim
 
 logger = logging.getLogger("realtime.connection.gate")
 _refusals = Throttle()
@@ -67,14 +74,16 @@ def bearer_key(scope: dict[str, Any]) -> str | None:
     return key.strip() if scheme.lower() == "bearer" else ""
 
 
-def credentials(*, session_key: str | None, token_key: str | None) -> dict[str, Any]:
-    """Return the scope entries a handshake's credentials give (run on the database thread)."""
+def credentials(*, session_key: str | None, token_key: str | None, session: Any = None) -> dict[str, Any]:
+    """Return the scope entries a handshake's credentials give (run on the database thread);
+    `session` is the session store of `session_key` when it was read already."""
     if token_key is not None:
         token = access_token_authenticate(key=token_key) if token_key else None
         if token is None:
             return {"user": AnonymousUser(), "session": None}
         return {"user": token.user, "session": None, "access_token_id": token.pk}
-    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    if session is None:
+        session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     # `get_user` reads nothing of a request but its session.
     return {"user": get_user(SimpleNamespace(session=session)), "session": session}
 
@@ -101,22 +110,149 @@ def handshake(*, session_key: str | None, token_key: str | None, requested_clien
     thread, so a handshake costs one database hop (a reconnect storm costs one per socket)."""
     found = credentials(session_key=session_key, token_key=token_key)
     user = found["user"]
-    if user.is_authenticated and user.is_active and user.is_staff:
+    if admissible(user):
         found["client_id"] = client_identity_claim(user=user, requested=requested_client_id)
     return found
 
 
-def _handshake_on_thread(**arguments: Any) -> dict[str, Any]:
-    """`handshake` on a handshake thread, its connection back to the pool before the thread's next.
+def admissible(user: Any) -> bool:
+    """Whether the consumer will admit the user (an active staff member): only then is a client id claimed."""
+    return user.is_authenticated and user.is_active and user.is_staff
+
+
+class _ReadSession(DbSessionStore):
+    """A database session store whose row was read with others' (`read_sessions`): loading it
+    is what `DbSessionStore.load` makes of that row, without a query of its own."""
+
+    # A session's signature is salted with its store class's qualified name: this store signs and
+    # verifies exactly as the database store it stands in for.
+    __qualname__ = DbSessionStore.__qualname__
+
+    def __init__(self, session_key: str | None, row: Any) -> None:
+        super().__init__(session_key)
+        self._row = row
+
+    def load(self) -> dict[str, Any]:
+        if self._row is None:  # unknown or expired: as the database store, a new session without a key
+            self._session_key = None
+            return {}
+        return self.decode(self._row.session_data)
+
+
+def read_sessions(session_keys: list[str | None]) -> list[Any]:
+    """Return a session store for each key, the rows of all read in one statement when the
+    sessions are in the database (`SESSION_ENGINE` the database backend); else plain stores."""
+    engine = import_module(settings.SESSION_ENGINE)
+    if engine is not db_sessions:
+        return [engine.SessionStore(key) for key in session_keys]
+    stores = [DbSessionStore(key) for key in session_keys]  # the store's own check of each key's form
+    valid = {store.session_key for store in stores if store.session_key is not None}
+    rows = {}
+    if valid:
+        model = DbSessionStore.get_model_class()
+        rows = {
+            row.session_key: row for row in model.objects.filter(session_key__in=valid, expire_date__gt=timezone.now())
+        }
+    return [_ReadSession(store.session_key, rows.get(store.session_key)) for store in stores]
+
+
+def handshakes(requests: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
+    """`handshake` for handshakes waiting together, in three statements plus one per user: their
+    sessions in one, each session's user, the fresh client ids of all in one
+    (`client_identities_claim`). A handshake that fails gives its exception, the others their entries."""
+    by_session = [r for r in requests if r["token_key"] is None]
+    stores = dict(zip(map(id, by_session), read_sessions([r["session_key"] for r in by_session])))
+    results: list[dict[str, Any] | Exception] = []
+    claims: list[tuple[int, Any, str | None]] = []
+    for request in requests:
+        try:
+            found = credentials(
+                session_key=request["session_key"], token_key=request["token_key"], session=stores.get(id(request))
+            )
+        except Exception as exc:
+            results.append(exc)
+            continue
+        if admissible(found["user"]):
+            claims.append((len(results), found["user"], request["requested_client_id"]))
+        results.append(found)
+    if claims:
+        try:
+            client_ids: list[str] | Exception = client_identities_claim(
+                [(user, requested) for _, user, requested in claims]
+            )
+        except Exception as exc:
+            client_ids = exc
+        for n, (position, _, _) in enumerate(claims):
+            if isinstance(client_ids, Exception):
+                results[position] = client_ids
+            else:
+                results[position]["client_id"] = client_ids[n]  # type: ignore[index]
+    return results
+
+
+def _handshakes_on_thread(requests: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
+    """`handshakes` on a handshake thread, its connection back to the pool before the thread's next.
 
     The connection is closed here, in the context the queries ran in: on a thread that is not the
     thread-sensitive one, a connection opened inside asgiref's copied context is not among those
     `database_sync_to_async` closes after the call, and would stay checked out of the pool.
     """
     try:
-        return handshake(**arguments)
+        return handshakes(requests)
     finally:
         close_old_connections()
+
+
+class HandshakeReads:
+    """The handshakes of this loop waiting for the database, read in batches on the handshake threads.
+
+    A handshake that finds a thread free is read at once, in a batch with those that arrived in
+    the same turn of the loop; while every thread is busy (a reconnect storm), the handshakes
+    arriving meanwhile wait and go together, up to `BATCH` at a time, so the storm costs a
+    session statement and a client-id statement per batch instead of per socket.
+    """
+
+    BATCH = 50
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
+        self.running = 0
+
+    async def read(self, **request: Any) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.waiting.append((request, found))
+        if len(self.waiting) == 1:
+            loop.call_soon(self._start)  # once the handshakes of this turn have arrived
+        return await found
+
+    def _start(self) -> None:
+        threads = settings.REALTIME["HANDSHAKE_THREADS"]
+        while self.waiting and self.running < threads:
+            batch, self.waiting = self.waiting[: self.BATCH], self.waiting[self.BATCH :]
+            self.running += 1
+            asyncio.get_running_loop().create_task(self._read(batch), name="realtime-handshakes")
+
+    async def _read(self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]) -> None:
+        results: list[Any]
+        try:
+            read = database_sync_to_async(_handshakes_on_thread, thread_sensitive=False, executor=_handshake_threads())
+            results = await read([request for request, _ in batch])
+        except Exception as exc:
+            results = [exc] * len(batch)
+        finally:
+            self.running -= 1
+        for (_, found), result in zip(batch, results):
+            if found.done():  # the handshake was given up meanwhile
+                continue
+            if isinstance(result, Exception):
+                found.set_exception(result)
+            else:
+                found.set_result(result)
+        self._start()
+
+
+_handshake_reads = per_loop(HandshakeReads)
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -247,9 +383,7 @@ class WebSocketGate:
         app, url_route = route
         cookie = header(scope, b"cookie")
         session_key = parse_cookie(cookie).get(settings.SESSION_COOKIE_NAME) if cookie else None
-        found = await database_sync_to_async(
-            _handshake_on_thread, thread_sensitive=False, executor=_handshake_threads()
-        )(
+        found = await _handshake_reads().read(
             session_key=session_key,
             token_key=bearer_key(scope),
             requested_client_id=url_route["kwargs"].get("client_id") or None,

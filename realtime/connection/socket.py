@@ -28,7 +28,8 @@ from realtime.connection.activity import UserActivity
 from realtime.connection.command_runner import CommandRunner
 from realtime.connection.limits import MessageRate, ReplayBudget
 from realtime.connection.subscriptions import Subscriptions
-from realtime.delivery.fanout import Outbox, get_fanout
+from realtime.delivery.fanout import get_fanout
+from realtime.delivery.outbox import Outbox
 from realtime.runtime import metrics
 from realtime.runtime.connections import Connection, connections
 from realtime.runtime.logs import log_flow

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
@@ -28,7 +28,7 @@ from realtime.delivery.messages import EVENT, event_group
 from realtime.wire.events import EVENT_SCHEMAS
 from realtime.runtime.logs import log_flow_debug
 from realtime.runtime.loops import per_loop
-from realtime.wire.frames import FrameWriter, WatchedWriter, text_frame
+from realtime.wire.frames import text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -113,18 +113,77 @@ class Fanout:
         self.channel_name: str | None = None
         self.members: dict[str, set[Member]] = {}
         self._lock = asyncio.Lock()
+        # Joins of groups this process is not in yet, waiting for the next channel-layer batch:
+        # group -> the members to add once the process is in it, and the future they wait on.
+        self._joining: dict[str, tuple[set[Member], asyncio.Future[None]]] = {}
+        self._joiner: asyncio.Task | None = None
         self._reader: asyncio.Task | None = None
         self.healthy = True
         self.bridge: Any = None  # this process's bus bridge (realtime/bus/bridge.py), started with the fan-out
 
     async def join(self, group: str, member: Member) -> None:
-        async with self._lock:
-            await self._ensure_reader()
-            members = self.members.get(group)
-            if members is None:
-                await self.layer.group_add(group, self.channel_name)
-                members = self.members[group] = set()
+        """Make `member` a local member of `group`, joining the group on the channel layer first if
+        this process is not in it yet; return once events of the group reach the member.
+
+        Joins of new groups that arrive while the channel layer is busy (a reconnect storm: a
+        client group per socket) wait for one batch, added in one round trip per Redis host
+        (`_join_waiting`) instead of one round trip each behind the lock.
+        """
+        if self.channel_name is None or self._reader is None or self._reader.done():
+            async with self._lock:
+                await self._ensure_reader()
+        members = self.members.get(group)
+        if members is not None:  # the process is in the group (a leave emptying it takes it out of `members` first)
             members.add(member)
+            return
+        waiting = self._joining.get(group)
+        if waiting is None:
+            joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            joined.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, if every joiner gave up
+            waiting = self._joining[group] = (set(), joined)
+        if self._joiner is None or self._joiner.done():
+            self._joiner = asyncio.get_running_loop().create_task(self._join_waiting(), name="realtime-fanout-join")
+        joiners, joined = waiting
+        joiners.add(member)
+        try:
+            await asyncio.shield(joined)
+        except asyncio.CancelledError:
+            # Given up before the batch was in: not left behind as a member of a closed socket.
+            joiners.discard(member)
+            if joined.done() and not joined.cancelled() and joined.exception() is None:
+                await self.leave(group, member)
+            raise
+
+    async def _join_waiting(self) -> None:
+        """Join the groups waiting in `_joining`, a batch at a time, until none wait.
+
+        Under the lock, as a leave's discard is: a group emptied and left while its join waited
+        is added after the discard, never before it. The members are added here, before their
+        futures are resolved, so a group is never in `members` without the members that joined it.
+        """
+        while self._joining:
+            async with self._lock:
+                batch, self._joining = self._joining, {}
+                try:
+                    await self._ensure_reader()
+                    add_many = getattr(self.layer, "group_add_many", None)
+                    if add_many is not None:
+                        await add_many(list(batch), self.channel_name)
+                    else:
+                        for group in batch:
+                            await self.layer.group_add(group, self.channel_name)
+                except BaseException as exc:
+                    for _, joined in batch.values():
+                        if not joined.done():
+                            joined.set_exception(exc if isinstance(exc, Exception) else RuntimeError("join cancelled"))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for group, (joiners, joined) in batch.items():
+                    if joiners:
+                        self.members.setdefault(group, set()).update(joiners)
+                    if not joined.done():
+                        joined.set_result(None)
 
     async def leave(self, group: str, member: Member) -> None:
         async with self._lock:
@@ -230,186 +289,3 @@ class Fanout:
 
 
 get_fanout = per_loop(lambda: Fanout(get_channel_layer()))
-
-
-class OutboxOverflow(Exception):
-    """A socket fell so far behind that a message which must not be dropped could not be queued."""
-
-
-class Outbox:
-    """A bounded send queue of one socket; one slow socket never delays the others.
-
-    Frames with a conflation key (price ticks, by event type and symbol) replace a waiting frame
-    with the same key, so a socket that falls behind still ends on the newest price. Every other
-    frame is kept in order; when more than `limit` of them wait, the socket is given up.
-
-    With a `FrameWriter` (daphne over TCP with the adapter, `realtime/server/transport.py`) a
-    frame is written the moment it is put, as long as nothing waits before it and the server holds
-    less than `HIGH_WATER` bytes for the client; otherwise it waits here, where it can be
-    conflated and counted, and a writer task hands it over once the client reads again. A
-    `WatchedWriter` tells the outbox when the client's buffer passes `HIGH_WATER` (`full`) and
-    when it has emptied (`writable`), and the writer task sleeps until then; a writer that cannot
-    tell has its `backlog()` measured every `POLL_SECONDS` instead. Without a writer, frames go
-    through ASGI `send`.
-
-    `put` tells whether it wrote the frame at once, so the caller (the fan-out, for a thousand
-    sockets at a time) can count those itself; frames written later are reported to `on_sent`.
-    """
-
-    HIGH_WATER = 256 * 1024
-    POLL_SECONDS = 0.02  # only for a writer that cannot tell when the client's buffer empties
-    _resumed: asyncio.Future[None] | None = None  # what the writer task waits on while a watched writer is full
-
-    def __init__(
-        self,
-        send: Callable[[str], Awaitable[None]],
-        *,
-        limit: int,
-        on_overflow: Callable[[], None],
-        on_sent: Callable[[str, tuple[str, float | None] | None], None] | None = None,
-        writer: FrameWriter | None = None,
-    ):
-        self._send = send
-        self._socket = writer
-        self._limit = limit
-        self._on_overflow = on_overflow
-        self._on_sent = on_sent
-        self._pending: OrderedDict[Hashable, tuple[str, bytes | None]] = OrderedDict()
-        self._events: dict[Hashable, tuple[str, float | None]] = {}  # (event type, emitted at) per waiting event
-        self._sequence = 0
-        self._writer: asyncio.Task | None = None
-        self._closed = False
-        self.conflated = 0
-        self.sent = 0
-        self.dropped = 0
-        self.fanned_out = 0  # events the fan-out wrote at once (see `Connection.frames_out`)
-        self.fanned_out_at = 0.0
-        # Last: a writer on a connection already gone closes the outbox from inside `watch`.
-        self._watched = isinstance(writer, WatchedWriter) and writer.watch(self, mark=self.HIGH_WATER)
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    @property
-    def writer(self) -> str:
-        """How frames reach the socket: "socket" (a `FrameWriter`) or "asgi" (ASGI `send`)."""
-        return "socket" if self._socket is not None else "asgi"
-
-    @property
-    def flow(self) -> str | None:
-        """How the outbox learns that the server's buffer for the client is full: "told" (the writer
-        is told by the server), "measured" (`backlog()` read, every `POLL_SECONDS` while over the
-        mark), None (ASGI, which cannot tell)."""
-        if self._socket is None:
-            return None
-        return "told" if self._watched else "measured"
-
-    def server_backlog(self) -> int | None:
-        """Bytes the server holds for the client beyond this outbox (None: ASGI cannot tell)."""
-        return self._socket.backlog() if self._socket is not None else None
-
-    def put(
-        self,
-        text: str,
-        *,
-        wire: bytes | None = None,
-        conflate_key: Hashable | None = None,
-        event: tuple[str, float | None] | None = None,
-    ) -> bool:
-        """Write or queue a frame; return True when it was written now.
-
-        `wire` is the frame already framed (`transport.text_frame`), when the caller has it;
-        `event` (type, emitted at) marks an event frame for the delivery metrics.
-        """
-        if self._closed:
-            return False
-        socket = self._socket
-        if socket is not None and self._writer is None and not self._pending:
-            frame = wire if wire is not None else text_frame(text.encode("utf-8"))
-            try:  # over HIGH_WATER in the server, the frame waits here
-                if self._watched:
-                    written = not socket.full and socket.write(frame)  # type: ignore[attr-defined]
-                else:  # one look at what the server holds for the client
-                    written = socket.write(frame, unless_over=self.HIGH_WATER)
-            except Exception:
-                logger.debug("socket gone while sending", exc_info=True)
-                self.close()
-                return False
-            if written:
-                self.sent += 1
-                return True
-        if conflate_key is not None and conflate_key in self._pending:
-            self._pending[conflate_key] = (text, wire)
-            self.conflated += 1
-            metrics.conflated()
-        else:
-            if conflate_key is None:
-                if len(self._pending) >= self._limit:
-                    self._closed = True
-                    self.dropped += len(self._pending) + 1
-                    self._pending.clear()
-                    self._events.clear()
-                    self._on_overflow()
-                    return False
-                self._sequence += 1
-                conflate_key = self._sequence  # ints never equal a (string) conflation key
-            self._pending[conflate_key] = (text, wire)
-        if event is not None:
-            self._events[conflate_key] = event
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
-        return False
-
-    async def _drain(self) -> None:
-        socket = self._socket
-        try:
-            while self._pending and not self._closed:
-                if socket is not None:  # while the client is not reading, frames wait here
-                    if self._watched:
-                        if socket.full:  # type: ignore[attr-defined]
-                            self._resumed = asyncio.get_running_loop().create_future()
-                            await self._resumed  # until `writable` or `close`; no timer meanwhile
-                            continue
-                    elif socket.backlog() > self.HIGH_WATER:
-                        await asyncio.sleep(self.POLL_SECONDS)
-                        continue
-                key, (text, wire) = self._pending.popitem(last=False)
-                event = self._events.pop(key, None) if self._events else None
-                if socket is not None:
-                    socket.write(wire if wire is not None else text_frame(text.encode("utf-8")))
-                else:
-                    await self._send(text)
-                self.sent += 1
-                if self._on_sent is not None:
-                    self._on_sent(text, event)
-        except Exception:
-            logger.debug("socket gone while sending", exc_info=True)
-            self.close()
-        finally:
-            self._writer = None
-            if self._pending and not self._closed:
-                self._writer = asyncio.get_running_loop().create_task(self._drain())
-
-    def writable(self) -> None:
-        """The watched writer's client has taken everything the server held: the writer task goes on.
-
-        Called by Twisted's reactor, which under daphne runs on the consumers' asyncio loop
-        (daphne installs the asyncio reactor on the loop its applications run on), so the writer
-        task's future is set directly.
-        """
-        resumed = self._resumed
-        if resumed is not None:
-            self._resumed = None
-            if not resumed.done():
-                resumed.set_result(None)
-
-    def close(self) -> None:
-        self._closed = True
-        self._pending.clear()
-        self._events.clear()
-        self.writable()  # a writer task waiting for the client ends
-
-    async def flush(self) -> None:
-        """Wait until every queued frame was handed to the server."""
-        while self._writer is not None:
-            await asyncio.shield(self._writer)

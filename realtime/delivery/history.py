@@ -166,6 +166,8 @@ class RedisHistory(Numbering):
         self._append = self.client.register_script(append)
         self._append_once = self.client.register_script(append_once)
         self._position = self.client.register_script(position)
+        self._positions: list[tuple[str, asyncio.Future[tuple[int, str]]]] = []  # asked for, for the next batch
+        self._positioner: asyncio.Task | None = None
 
     def _keys(self, event_type: str) -> list[str]:
         base = f"{self.prefix}:history:{event_type}"
@@ -243,8 +245,35 @@ class RedisHistory(Numbering):
         return seq, epoch, numbered.decode() if numbered else with_sequence(text, seq, epoch)
 
     async def position(self, event_type: str) -> tuple[int, str]:
-        seq, epoch = await self._position(keys=self._keys(event_type), args=[uuid.uuid4().hex[:16]])
-        return int(seq), epoch.decode()
+        """Return the stream's last seq and its epoch.
+
+        The positions asked for while a batch is on its way (every subscription confirms one,
+        and a reconnect storm subscribes thousands of sockets at once) are read in one pipeline.
+        """
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[tuple[int, str]] = loop.create_future()
+        self._positions.append((event_type, found))
+        if self._positioner is None or self._positioner.done():
+            self._positioner = loop.create_task(self._read_positions(), name="realtime-history-positions")
+        return await found
+
+    async def _read_positions(self) -> None:
+        while self._positions:
+            batch, self._positions = self._positions, []
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for event_type, _ in batch:
+                        await self._position(keys=self._keys(event_type), args=[uuid.uuid4().hex[:16]], client=pipe)
+                    replies = await pipe.execute(raise_on_error=False)
+            except Exception as exc:
+                replies = [exc] * len(batch)
+            for (_, found), reply in zip(batch, replies):
+                if found.done():  # its caller was cancelled
+                    continue
+                if isinstance(reply, Exception):
+                    found.set_exception(reply)
+                else:
+                    found.set_result((int(reply[0]), reply[1].decode()))
 
     async def since(self, event_type: str, seq: int, epoch: str, *, limit: int | None = None) -> Replay:
         current, current_epoch = await self.position(event_type)

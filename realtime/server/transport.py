@@ -12,7 +12,7 @@ reaches through the `send` callable daphne gives the application (a partial of
   what the kernel does not take (or everything, while Twisted still holds older bytes) to
   Twisted's buffer, so the byte order on the wire is always the order of the writes;
 - tells how many bytes Twisted still holds for a client that reads slowly (`backlog`), which ASGI
-  has no way to ask, so the outbox (`fanout.Outbox`) can hold frames back, conflate and count them
+  has no way to ask, so the outbox (`outbox.Outbox`) can hold frames back, conflate and count them
   instead of letting the server's memory grow;
 - stands in Twisted's producer slot of the transport (`watch`), so Twisted itself says when the
   client's buffer passes the outbox's mark and when it has emptied, and the outbox waits for that

@@ -2,7 +2,7 @@
 
 A server's frames are unmasked, so one event framed once serves every socket it goes to. Where
 the server lets the gateway write frames itself (daphne with the adapter of `realtime/server/`),
-the outbox (`fanout.Outbox`) talks to a `FrameWriter`; elsewhere it sends through ASGI. A writer
+the outbox (`outbox.Outbox`) talks to a `FrameWriter`; elsewhere it sends through ASGI. A writer
 whose server says when a client's buffer fills and empties (`WatchedWriter`) lets the outbox wait
 for that instead of asking `backlog()` again and again.
 """
