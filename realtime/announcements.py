@@ -11,6 +11,7 @@ group, and a new socket gets them right after `connection.established`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from typing import Any
@@ -23,6 +24,8 @@ from realtime.delivery.fanout import Delivery, Fanout
 from realtime.wire.protocol import encode, envelope
 from realtime.selectors import announcement_current_list
 from realtime.services import ANNOUNCE_PERMISSION, announcement_data, announcement_publish
+
+logger = logging.getLogger(__name__)
 
 # Announcements a board holds at once; the quota keeps far fewer current.
 BOARD_LIMIT = 20
@@ -82,6 +85,23 @@ async def announcements_attach(fanout: Fanout) -> AnnouncementBoard:
             del _boards[fanout]
             raise
     return board
+
+
+async def announcements_join(member: Any) -> None:
+    """Join a new connection to every connection's group, and send it the announcements still current.
+
+    The board hears the group before the connection joins it, and nothing runs between the join
+    and the reading of the board: an announcement comes either from the board or live, once.
+    """
+    try:
+        board = await announcements_attach(member.fanout)
+        await board.load(member.config["SERVICE_NAME"])
+        await member.fanout.join(messages.ALL_GROUP, member)
+    except Exception as exc:
+        logger.error("announcements unavailable at connect of client_id=%s: %s", member.client_id, exc)
+        return
+    for text in board.active():
+        member.send_text(text)
 
 
 @command("announce", permission=ANNOUNCE_PERMISSION)

@@ -16,8 +16,8 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from core.times import utc_now, utc_now_iso
-from realtime.announcements import announcements_attach
+from core.times import utc_now_iso
+from realtime.announcements import announcements_join
 from realtime.bus.admission import get_leases
 from realtime.connection import drain, subscriptions
 from realtime.connection.access import get_permission_cache, get_revalidator
@@ -26,7 +26,7 @@ from realtime.connection.socket import Socket
 from realtime.delivery import messages
 from realtime.monitoring import monitor_attach
 from realtime.runtime import metrics
-from realtime.runtime.connections import Connection, connections
+from realtime.runtime.connections import connections
 from realtime.wire.protocol import CloseCode, ErrorCode, ProtocolError, parse_client_message
 
 logger = logging.getLogger(__name__)
@@ -57,18 +57,7 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
         await self.open_state(user)
         assert self.client_id is not None  # open_state takes the gate's or claims one
         await self.accept()
-        self.connection = Connection(
-            client_id=self.client_id,
-            user_id=user.pk,
-            username=user.get_username(),
-            remote_addr=self.remote_addr,
-            origin=origin,
-            connected_at=utc_now(),
-            subscriptions=self.subscriptions,
-            consumer=self,
-            session=(user.pk, self.session_key, self.auth_hash),
-            outbox=self.outbox,
-        )
+        self.connection = self.table_entry(user, origin)
         self.lease = await get_leases().admit(user_id=user.pk, limit=self.config["MAX_CONNECTIONS_PER_USER"])
         connections.add(self.connection)
         get_revalidator().ensure_running()
@@ -95,23 +84,7 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
         self.send_system("connection.established", welcome)
         self.announced = True
         self.activity.connection("connected")
-        await self._join_announcements()
-
-    async def _join_announcements(self) -> None:
-        """Join every connection's group, and send the announcements still current.
-
-        The board hears the group before this socket joins it, and nothing runs between the join
-        and the reading of the board: an announcement comes either from the board or live, once.
-        """
-        try:
-            board = await announcements_attach(self.fanout)
-            await board.load(self.config["SERVICE_NAME"])
-            await self.fanout.join(messages.ALL_GROUP, self)
-        except Exception as exc:
-            logger.error("announcements unavailable at connect of client_id=%s: %s", self.client_id, exc)
-            return
-        for text in board.active():
-            self.send_text(text)
+        await announcements_join(self)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Hand an ASGI message to its handler as Channels does, minus its database round trip per

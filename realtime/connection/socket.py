@@ -17,6 +17,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from core.times import utc_now
+
 from realtime.connection.access import (
     Verdict,
     check_consumers,
@@ -50,6 +52,7 @@ class Socket:
     close: Callable[..., Awaitable[None]]
     # Set by the consumer once the handshake is accepted; absent before (`check_consumers` skips those).
     connection: Connection
+    remote_addr: str | None  # the peer address the server reports, set at connect
 
     client_id: str | None = None
     draining = False  # the process drains (realtime/connection/drain.py): no command starts any more
@@ -192,3 +195,19 @@ class Socket:
     def may(self, permission: str | None) -> bool:
         # The set decides alone: a superuser's holds every permission, and a demotion reloads it.
         return permission is None or permission in self.permissions
+
+    def table_entry(self, user: Any, origin: str | None) -> Connection:
+        """This open connection's entry in the process's connection table (`runtime.connections`)."""
+        assert self.client_id is not None  # open_state took the gate's or claimed one
+        return Connection(
+            client_id=self.client_id,
+            user_id=user.pk,
+            username=user.get_username(),
+            remote_addr=self.remote_addr,
+            origin=origin,
+            connected_at=utc_now(),
+            subscriptions=self.subscriptions,
+            consumer=self,
+            session=(user.pk, self.session_key, self.auth_hash),
+            outbox=self.outbox,
+        )
