@@ -94,9 +94,8 @@ def create_database() -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def setup_django() -> str:
-    """Prepare the benchmark database and return a session cookie of the demo staff user."""
-    env = env_for_server()
+def export_server_env(env: dict[str, str]) -> None:
+    """Give this process the database, Redis and Django settings of the server it benchmarks."""
     os.environ.update(
         {
             k: env[k]
@@ -112,6 +111,12 @@ def setup_django() -> str:
         }
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aktienanalyse.settings")
+
+
+def setup_django() -> str:
+    """Prepare the benchmark database and return a session cookie of the demo staff user."""
+    env = env_for_server()
+    export_server_env(env)
     create_database()
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     subprocess.run(

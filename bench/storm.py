@@ -65,21 +65,7 @@ def setup() -> str:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    os.environ.update(
-        {
-            k: env[k]
-            for k in (
-                "DATABASE_URL",
-                "REDIS_URL",
-                "CHANNEL_LAYER_PREFIX",
-                "DJANGO_DEBUG",
-                "DJANGO_SECRET_KEY",
-                "DJANGO_ALLOWED_HOSTS",
-                "DJANGO_LOG_LEVEL",
-            )
-        }
-    )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aktienanalyse.settings")
+    run.export_server_env(env)
     sys.path.insert(0, str(ROOT))
     import django
 

@@ -14,11 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import ValidationFailed
-from portfolio.models import Instrument
 
 from .fundamentals import CONTEXT_FIGURES, FOUR_PLACES, METRICS
 from .models import Fundamentals
-from .records import figure_clean, text_clean, unknown_fields_refuse
+from .records import figure_clean, record_instruments, text_clean, unknown_fields_refuse
 
 
 def fundamentals_record_clean(record: Any) -> dict[str, Any]:
@@ -68,11 +67,7 @@ def fundamentals_store(*, records: list[dict[str, Any]]) -> list[Fundamentals]:
 
     All or nothing: one unknown symbol stores none of the records.
     """
-    symbols = {record["symbol"] for record in records}
-    instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=symbols)}
-    unknown = sorted(symbols - instruments.keys())
-    if unknown:
-        raise ValidationFailed("not_found", f"Unknown symbols: {', '.join(unknown[:10])}.", field="symbol")
+    instruments = record_instruments(records)
     stored = []
     for record in records:
         values = {key: value for key, value in record.items() if key not in ("symbol", "as_of")}

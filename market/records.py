@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.exceptions import ValidationFailed
+from portfolio.models import Instrument
 
 # What a source writes for a figure it does not have.
 EMPTY_FIGURES = ("", "-", "None")
@@ -92,6 +93,16 @@ def text_clean(value: Any, *, field: str, max_length: int, required: bool = True
             "validation_error", f"'{field}' may be at most {max_length} characters long.", field=field
         )
     return value
+
+
+def record_instruments(records: Iterable[dict[str, Any]]) -> dict[str, Instrument]:
+    """Return the instrument of each symbol the records name; refuse them all if one is unknown."""
+    symbols = {record["symbol"] for record in records}
+    instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=symbols)}
+    unknown = sorted(symbols - instruments.keys())
+    if unknown:
+        raise ValidationFailed("not_found", f"Unknown symbols: {', '.join(unknown[:10])}.", field="symbol")
+    return instruments
 
 
 def unknown_fields_refuse(record: Any, known: set[str] | tuple[str, ...]) -> None:

@@ -12,10 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import ValidationFailed
-from portfolio.models import Instrument
 
 from ..models import NewsItem
-from ..records import figure_clean, text_clean, unknown_fields_refuse
+from ..records import figure_clean, record_instruments, text_clean, unknown_fields_refuse
 
 FOUR_PLACES = Decimal("0.0001")
 
@@ -87,11 +86,7 @@ def news_store(*, records: list[dict[str, Any]]) -> tuple[int, int]:
 
     All or nothing: one unknown symbol stores none of the records.
     """
-    symbols = {record["symbol"] for record in records}
-    instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=symbols)}
-    unknown = sorted(symbols - instruments.keys())
-    if unknown:
-        raise ValidationFailed("not_found", f"Unknown symbols: {', '.join(unknown[:10])}.", field="symbol")
+    instruments = record_instruments(records)
     added = 0
     for record in records:
         values = {key: value for key, value in record.items() if key != "symbol"}
