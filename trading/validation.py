@@ -39,15 +39,9 @@ def quantity_validate(*, quantity: Decimal, field: str = "quantity") -> Decimal:
     A quantity its column would not store exactly is `validation_error`; one out of range
     `invalid_quantity`.
     """
-    if not isinstance(quantity, Decimal) or not quantity.is_finite():
-        raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
-    quantity = decimal_validate(quantity, digits=QUANTITY, field=field)
-    if quantity <= 0:
-        raise ValidationFailed("invalid_quantity", f"'{field}' must be greater than zero.", field=field)
-    limit = settings.TRADING["MAX_ORDER_QUANTITY"]
-    if quantity > limit:
-        raise ValidationFailed("invalid_quantity", f"'{field}' may be at most {limit}.", field=field, max=limit)
-    return quantity
+    return _positive_bounded(
+        quantity, digits=QUANTITY, field=field, code="invalid_quantity", limit="MAX_ORDER_QUANTITY"
+    )
 
 
 def price_validate(*, price: Decimal, field: str) -> Decimal:
@@ -55,15 +49,21 @@ def price_validate(*, price: Decimal, field: str) -> Decimal:
 
     A price its column would not store exactly is `validation_error`; one out of range `invalid_price`.
     """
-    if not isinstance(price, Decimal) or not price.is_finite():
+    return _positive_bounded(price, digits=PRICE, field=field, code="invalid_price", limit="MAX_PRICE")
+
+
+def _positive_bounded(value: Decimal, *, digits: Digits, field: str, code: str, limit: str) -> Decimal:
+    """A finite number its column stores exactly (else `validation_error`), above zero and at most
+    the `settings.TRADING[limit]` (else `code`)."""
+    if not isinstance(value, Decimal) or not value.is_finite():
         raise ValidationFailed("validation_error", f"'{field}' must be a number.", field=field)
-    price = decimal_validate(price, digits=PRICE, field=field)
-    if price <= 0:
-        raise ValidationFailed("invalid_price", f"'{field}' must be greater than zero.", field=field)
-    limit = settings.TRADING["MAX_PRICE"]
-    if price > limit:
-        raise ValidationFailed("invalid_price", f"'{field}' may be at most {limit}.", field=field, max=limit)
-    return price
+    value = decimal_validate(value, digits=digits, field=field)
+    if value <= 0:
+        raise ValidationFailed(code, f"'{field}' must be greater than zero.", field=field)
+    maximum = settings.TRADING[limit]
+    if value > maximum:
+        raise ValidationFailed(code, f"'{field}' may be at most {maximum}.", field=field, max=maximum)
+    return value
 
 
 def order_params_validate(
