@@ -11,7 +11,7 @@ tests/test_import_contracts.py, hold every app to it):
 - validate an instrument symbol as the wire does: `SYMBOL_RE`;
 - read the connection table (the status monitor counts sockets): `connections`;
 - read the event schemas (the desk's and the monitoring page's event lists): `EVENT_SCHEMAS`;
-- write and read JSON as the wire does, exact decimals both ways: `json_encode`, `json_decode`.
+- write JSON as the wire does, decimals exact (the pages' embedded data): `json_encode`.
 
 The project wiring (`aktienanalyse/asgi.py`, `aktienanalyse/urls.py`) mounts realtime's routing,
 handshake gate and REST views itself; that is not an app reaching in. Times, domain errors and the
@@ -33,7 +33,6 @@ from realtime.wire.events import (
 )
 from realtime.wire.payload import decimal_arg, id_arg, text_arg
 from realtime.wire.protocol import SYMBOL_RE
-from realtime.wire.protocol import decode as json_decode
 from realtime.wire.protocol import encode as json_encode
 
 __all__ = [
@@ -51,7 +50,6 @@ __all__ = [
     "connections",
     "decimal_arg",
     "id_arg",
-    "json_decode",
     "json_encode",
     "run_and_publish",
     "send_event_on_commit",
