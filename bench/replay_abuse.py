@@ -222,7 +222,7 @@ def targets(results: dict) -> list[str]:
 
 
 def main() -> dict:
-    cookie = base.setup_django()
+    cookie, _ = base.setup_django()
     abuse_cookie = abuser_cookie()
     base.LOOP.run_until_complete(fill_history())
     results = {kind: measure(kind, cookie, abuse_cookie) for kind in ("budget", "unlimited")}

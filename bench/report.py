@@ -55,11 +55,24 @@ def table(ours: dict, ref: dict) -> str:
         rows.append(
             f"| commands, {where} | round trip p50 / p99 / max ms | {fmt(c['p50_ms'])} / {fmt(c['p99_ms'])} / {fmt(c['max_ms'])} | - | - |"
         )
+    prices = ours["commands"]
+    for key, label in (("prices_alone", "ticks alone"), ("prices_beside", "ticks while orders flow")):
+        p = prices[key]
+        rows.append(
+            f"| commands, one process | desks' price p50 / p99 ms, {label} ({p['deliveries']}/{p['expected']}) "
+            f"| {fmt(p['p50_ms'])} / {fmt(p['p99_ms'])} | - | - |"
+        )
     return "\n".join(rows)
 
 
 def commands_ok(c: dict) -> bool:
     return (c["p99_ms"] or 1e9) < 25 and c["answered"] == c["sent"] and c["succeeded"] == c["sent"]
+
+
+def prices_unaffected(c: dict) -> bool:
+    alone, beside = c["prices_alone"], c["prices_beside"]
+    complete = beside["deliveries"] >= beside["expected"]
+    return complete and (beside["p99_ms"] or 1e9) <= 2 * (alone["p99_ms"] or 0)
 
 
 def targets(ours: dict, ref: dict) -> list[str]:
@@ -80,5 +93,6 @@ def targets(ours: dict, ref: dict) -> list[str]:
         ),
         ("place_order p99 < 25 ms at 100/s, one process", commands_ok(ours["commands"])),
         ("place_order p99 < 25 ms at 100/s, two processes (one per core)", commands_ok(ours["commands_two"])),
+        ("desks' price p99 while orders flow ≤ 2× its value without them", prices_unaffected(ours["commands"])),
     ]
     return [f"- [{'x' if ok else ' '}] {label}" for label, ok in checks]

@@ -17,6 +17,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -113,15 +114,25 @@ def export_server_env(env: dict[str, str]) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aktienanalyse.settings")
 
 
-def setup_django() -> str:
-    """Prepare the benchmark database and return a session cookie of the demo staff user."""
+def setup_django() -> tuple[str, str]:
+    """Prepare the benchmark database; return session cookies of the desks' user and of the trader.
+
+    The delivery clients are the desks of one staff user ("bench"); the orders come from another
+    ("bench-trader", with a portfolio of its own), as on a trading floor where one trader's orders
+    concern that trader's sockets and the other desks watch prices.
+    """
     env = env_for_server()
     export_server_env(env)
     create_database()
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run(
-        [PY, "manage.py", "demo_data", "--username", "bench"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
-    )
+    for username in ("bench", "bench-trader"):
+        subprocess.run(
+            [PY, "manage.py", "demo_data", "--username", username],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -129,9 +140,12 @@ def setup_django() -> str:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    client = Client()
-    client.force_login(get_user_model().objects.get(username="bench"))
-    return f"sessionid={client.cookies['sessionid'].value}"
+    cookies = []
+    for username in ("bench", "bench-trader"):
+        client = Client()
+        client.force_login(get_user_model().objects.get(username=username))
+        cookies.append(f"sessionid={client.cookies['sessionid'].value}")
+    return cookies[0], cookies[1]
 
 
 def settle(gen: LoadGen, expected: int, timeout: float) -> dict:
@@ -299,7 +313,7 @@ def run_slow(gen: LoadGen, server: Server) -> dict:
     return slow
 
 
-def run_all(gen: LoadGen, cookie: str) -> tuple[dict, dict]:
+def run_all(gen: LoadGen, cookie: str, trader: str) -> tuple[dict, dict]:
     """Every scenario on both servers, which run side by side for the whole benchmark."""
     servers: dict[str, Server] = {}
     results: dict[str, dict] = {"ours": {}, "reference": {}}
@@ -319,14 +333,49 @@ def run_all(gen: LoadGen, cookie: str) -> tuple[dict, dict]:
             results[kind]["slow"] = run_slow(gen, servers[kind])
         commands = int(os.environ.get("BENCH_COMMANDS", "1000"))
         ours = servers["ours"]
-        senders = list(range(ours.first + 1, ours.first + 11))  # ours, past its paused reader
-        results["ours"]["commands"] = gen.ask(cmd="commands", n=commands, rate=100, clients=senders, symbol="SAP")
-        results["ours"]["commands_two"] = run_commands_on_two(gen, cookie, commands, first=ours.first + CLIENTS)
+        total = ours.connect(gen, trader, 10)["total"]
+        senders = list(range(total - 10, total))  # the trader's sockets on ours
+        results["ours"]["commands"] = run_orders_beside_prices(gen, ours, senders, commands)
+        results["ours"]["commands_two"] = run_commands_on_two(gen, trader, commands, first=ours)
         gen.ask(cmd="close")
     finally:
         for server in servers.values():
             server.stop()
     return results["ours"], results["reference"]
+
+
+def run_orders_beside_prices(gen: LoadGen, ours: Server, senders: list[int], commands: int) -> dict:
+    """`place_order` at 100/s from the trader's sockets while the desks take ticks at STEADY_RATE.
+
+    The ticks run twice for as long as the orders take: alone, then beside the orders, so the
+    desks' price latency while orders flow compares with its value on the same server a moment
+    before. Every reading client of ours takes each tick: the desks but the paused reader, and
+    the trader's sockets.
+    """
+    seconds = commands / 100
+    ticks = int(STEADY_RATE * seconds)
+    readers = CLIENTS - 1 + len(senders)
+    alone = run_events("prices alone", gen, ours.pid, ours.publisher, ticks, STEADY_RATE, readers)
+    gen.ask(cmd="reset")
+    publishing = threading.Thread(
+        target=lambda: LOOP.run_until_complete(publish(ours.publisher, ticks, STEADY_RATE)), name="bench-ticks"
+    )
+    publishing.start()
+    answers = gen.ask(cmd="commands", n=commands, rate=100, clients=senders, symbol="SAP")
+    publishing.join()
+    beside = settle(gen, ticks * readers, timeout=15)
+    print(f"  prices beside orders: {beside}", file=sys.stderr, flush=True)
+    return {
+        **answers,
+        "prices_alone": {key: alone[key] for key in ("deliveries", "expected", "p50_ms", "p99_ms", "max_ms")},
+        "prices_beside": {
+            "deliveries": beside["received"],
+            "expected": ticks * readers,
+            "p50_ms": beside["p50_ms"],
+            "p99_ms": beside["p99_ms"],
+            "max_ms": beside["max_ms"],
+        },
+    }
 
 
 def start_ours(port: int, log, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -353,25 +402,25 @@ def start_ours(port: int, log, env: dict[str, str] | None = None) -> subprocess.
     return subprocess.Popen(command, cwd=ROOT, env=env or env_for_server(), stdout=log, stderr=subprocess.STDOUT)
 
 
-def run_commands_on_two(gen: LoadGen, cookie: str, commands: int, *, first: int) -> dict:
+def run_commands_on_two(gen: LoadGen, trader: str, commands: int, *, first: Server) -> dict:
     """The command round trips again with a second gateway process beside the first, as production
-    runs one per core behind the proxy: 5 of the 10 clients on each (the proxy's share). The 5
-    clients before index `first` belong to the first process and send."""
+    runs one per core behind the proxy: 5 of the trader's 10 sockets on each (the proxy's share)."""
     port = free_port()
     log = open(BENCH / "ours-second.log", "w")
     second = start_ours(port, log)
     try:
         wait_port(port, second)
+        first.connect(gen, trader, 5)
         opened = gen.ask(
             cmd="connect",
             url=f"ws://127.0.0.1:{port}/ws/",
-            cookie=cookie,
+            cookie=trader,
             origin=f"http://127.0.0.1:{port}",
             n=5,
             subscribe=True,
             batch=5,
         )
-        indices = list(range(first - 5, first)) + list(range(opened["total"] - 5, opened["total"]))
+        indices = list(range(opened["total"] - 10, opened["total"]))
         return gen.ask(cmd="commands", n=commands, rate=100, clients=indices, symbol="SAP")
     finally:
         stop(second, log)
@@ -380,11 +429,11 @@ def run_commands_on_two(gen: LoadGen, cookie: str, commands: int, *, first: int)
 def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
-    cookie = setup_django()
+    cookie, trader = setup_django()
     gen = LoadGen()
     try:
         started = time.time()
-        ours, ref = run_all(gen, cookie)
+        ours, ref = run_all(gen, cookie, trader)
     finally:
         gen.stop()
     out = table(ours, ref)
