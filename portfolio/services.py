@@ -17,6 +17,7 @@ from django.db import transaction
 from core.actor import Actor
 from core.exceptions import DomainError, ValidationFailed
 from core.numbers import ARITHMETIC, Digits, computed_exactly, decimal_validate
+from core.rows import row_insert, row_update
 
 from . import signals
 from .book import PortfolioBook, portfolio_lock
@@ -97,11 +98,11 @@ def position_apply_fill(
         )
         if position is None:
             position = Position(portfolio=portfolio, instrument=instrument, quantity=new_quantity, avg_cost=avg_cost)
-            position.save(force_insert=True)
+            row_insert(position)
             book.positions[instrument.pk] = position
         else:
             position.quantity, position.avg_cost = new_quantity, avg_cost
-            position.save(update_fields=["quantity", "avg_cost", "updated_at"])
+            row_update(position, ["quantity", "avg_cost", "updated_at"])
     else:
         if position is None or quantity > previous_quantity:  # nothing held, or less than the sale
             raise BookingRefused(
@@ -133,10 +134,10 @@ def position_apply_fill(
             position = None
         else:
             position.quantity = new_quantity
-            position.save(update_fields=["quantity", "updated_at"])
+            row_update(position, ["quantity", "updated_at"])
     portfolio.cash = cash_after
     revaluation = _revalue(book)
-    portfolio.save(update_fields=["cash", "last_value", "updated_at"])
+    row_update(portfolio, ["cash", "last_value", "updated_at"])
     _position_changed(
         book=book,
         instrument=instrument,

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.numbers import ARITHMETIC, Digits, computed_exactly
+from core.rows import row_insert, row_update
 from portfolio.book import PortfolioBook, portfolio_lock
 from portfolio.models import Instrument
 from portfolio.selectors import money
@@ -87,7 +88,8 @@ def order_fill(
         )
         return None
     now = timezone.now()
-    fill = Fill.objects.create(order=order, quantity=quantity, price=price, fees=fees, executed_at=now)
+    fill = Fill(order=order, quantity=quantity, price=price, fees=fees, executed_at=now)
+    row_insert(fill)
     previous_value = order.filled_quantity * (order.average_fill_price or Decimal("0"))
     order.filled_quantity += quantity
     order.average_fill_price = ((previous_value + quantity * price) / order.filled_quantity).quantize(
@@ -97,7 +99,7 @@ def order_fill(
     order.status = OrderStatus.FILLED if order.filled_quantity == order.quantity else OrderStatus.PARTIALLY_FILLED
     if order.status == OrderStatus.FILLED:
         order.filled_at = now
-    order.save(update_fields=["filled_quantity", "average_fill_price", "fees", "status", "filled_at", "updated_at"])
+    row_update(order, ["filled_quantity", "average_fill_price", "fees", "status", "filled_at", "updated_at"])
     signals.order_filled.send(Order, order=order, fill=fill, member_ids=book.member_ids, correlation_id=correlation_id)
     portfolio_value_changed_announce(
         book=book, revaluation=revaluation, trigger_reason="order_filled", correlation_id=correlation_id
@@ -120,7 +122,7 @@ def order_fail(
     order.reason_code = code
     order.reason = reason[:500]
     order.reason_params = params or {}
-    order.save(update_fields=["status", "reason_code", "reason", "reason_params", "updated_at"])
+    row_update(order, ["status", "reason_code", "reason", "reason_params", "updated_at"])
     signals.order_failed.send(Order, order=order, member_ids=book.member_ids, correlation_id=correlation_id)
 
 

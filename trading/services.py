@@ -16,6 +16,7 @@ from django.utils import timezone
 from core.actor import Actor
 from core.exceptions import DomainError, NotFound, ValidationFailed
 from core.numbers import computed_exactly
+from core.rows import row_insert, row_update
 from portfolio.book import PortfolioBook, portfolio_lock
 from portfolio.models import Instrument
 from portfolio.selectors import instrument_get, portfolio_get_visible, symbol_normalize
@@ -52,15 +53,17 @@ class OrderConflict(DomainError):
 
 
 def _audit(*, order: Order, action: str, actor: Actor, details: dict | None = None) -> None:
-    OrderAudit.objects.create(
-        order=order,
-        action=action,
-        user=actor.user,
-        client_id=actor.client_id or "",
-        correlation_id=actor.correlation_id or "",
-        remote_addr=actor.remote_addr or "",
-        channel=actor.channel,
-        details=details or {},
+    row_insert(
+        OrderAudit(
+            order=order,
+            action=action,
+            user=actor.user,
+            client_id=actor.client_id or "",
+            correlation_id=actor.correlation_id or "",
+            remote_addr=actor.remote_addr or "",
+            channel=actor.channel,
+            details=details or {},
+        )
     )
 
 
@@ -196,7 +199,7 @@ def _order_place(
         order.reason_code, order.reason, order.reason_params = refusal.code, refusal.reason, refusal.params
     elif order.order_type != OrderType.MARKET:
         order.status = OrderStatus.OPEN
-    order.save(force_insert=True)
+    row_insert(order)
     _audit(
         order=order,
         action=OrderAudit.Action.PLACE,  # type: ignore[arg-type]  # TextChoices member: a str (see above)
@@ -246,7 +249,7 @@ def _request_repeat(*, actor: Actor, request_id: str, action: str, order_id: int
 
 def _request_record(*, actor: Actor, request_id: str | None, action: str, order: Order, params: dict) -> None:
     if request_id is not None:
-        OrderRequest.objects.create(user=actor.user, request_id=request_id, action=action, order=order, params=params)
+        row_insert(OrderRequest(user=actor.user, request_id=request_id, action=action, order=order, params=params))
 
 
 def _once(write, *, actor: Actor, request_id: str | None, action: str, order_id: int, params: dict) -> Order:
@@ -306,7 +309,7 @@ def _order_cancel(*, order_id: int, actor: Actor, reason_code: str, request_id: 
     order.reason_code = reason_code
     order.reason = CANCEL_REASONS[reason_code]
     order.reason_params = {}
-    order.save(update_fields=["status", "cancelled_at", "reason_code", "reason", "reason_params", "updated_at"])
+    row_update(order, ["status", "cancelled_at", "reason_code", "reason", "reason_params", "updated_at"])
     _request_record(actor=actor, request_id=request_id, action=action, order=order, params={})
     details = {"reason": order.reason, **({"request_id": request_id} if request_id else {})}
     _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details=details)  # type: ignore[arg-type]  # TextChoices member: a str (see above)
@@ -389,7 +392,7 @@ def _order_modify(
     refusal = order_refusal(book=book, order=order)
     if refusal is not None:
         raise OrderRejected(refusal.code, refusal.reason, order_id=str(order.pk), params=refusal.params)
-    order.save(update_fields=["quantity", "price", "stop_price", "updated_at"])
+    row_update(order, ["quantity", "price", "stop_price", "updated_at"])
     _request_record(actor=actor, request_id=request_id, action=action, order=order, params=params)
     after = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
     details = {"before": before, "after": after, **({"request_id": request_id} if request_id else {})}

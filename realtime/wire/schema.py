@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -97,6 +99,11 @@ class EventSchema:
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    @cached_property
+    def _expected(self) -> frozenset[str]:
+        # Built once per schema: every published event is validated against it.
+        return frozenset(f.name for f in self.fields)
+
     def validate(self, data: Any, *, spec_defaults: bool = False) -> dict[str, Any]:
         """Return `data` if it has exactly this event's fields with the right kinds; else raise.
 
@@ -105,7 +112,7 @@ class EventSchema:
         """
         if not isinstance(data, dict):
             raise EventValidationError(f"{self.name}: data must be an object")
-        expected = set(self.field_names)
+        expected = self._expected
         missing = expected - data.keys()
         extra = data.keys() - expected
         if missing or extra:
@@ -175,21 +182,24 @@ def _check_value(event: str, spec: Field, value: Any, *, spec_defaults: bool = F
             return
         if spec.choices is not None and value == spec.spec_default:
             return
-    ok = {
-        Kind.STRING: lambda v: isinstance(v, str),
-        Kind.TIMESTAMP: lambda v: isinstance(v, str) and _is_iso_timestamp(v),
-        Kind.DECIMAL: lambda v: _is_finite_number(v, allow_float=False),
-        Kind.MEASURE: lambda v: _is_finite_number(v, allow_float=True),
-        Kind.INTEGER: lambda v: isinstance(v, int) and not isinstance(v, bool),
-        Kind.BOOLEAN: lambda v: isinstance(v, bool),
-        Kind.LIST: lambda v: isinstance(v, list),
-        Kind.STRINGS: lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
-        Kind.OBJECT: lambda v: isinstance(v, dict),
-    }[kind](value)
-    if not ok:
+    if not _KIND_CHECKS[kind](value):
         raise EventValidationError(f"{event}: {spec.name} must be {kind.value}, got {type(value).__name__}")
     if spec.choices is not None and value not in spec.choices:
         raise EventValidationError(f"{event}: {spec.name} must be one of {', '.join(spec.choices)}")
+
+
+# What a value of each kind must be (one table for every event, not built per value).
+_KIND_CHECKS: dict[Kind, Callable[[Any], bool]] = {
+    Kind.STRING: lambda v: isinstance(v, str),
+    Kind.TIMESTAMP: lambda v: isinstance(v, str) and _is_iso_timestamp(v),
+    Kind.DECIMAL: lambda v: _is_finite_number(v, allow_float=False),
+    Kind.MEASURE: lambda v: _is_finite_number(v, allow_float=True),
+    Kind.INTEGER: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    Kind.BOOLEAN: lambda v: isinstance(v, bool),
+    Kind.LIST: lambda v: isinstance(v, list),
+    Kind.STRINGS: lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
+    Kind.OBJECT: lambda v: isinstance(v, dict),
+}
 
 
 def _is_iso_timestamp(value: str) -> bool:
