@@ -1,4 +1,4 @@
-"""Single-row inserts and updates with statements built once, for the writes of the order path.
+"""Rows of the order path read and written by statements built once.
 
 `Model.save()` compiles its SQL anew on every call. An order writes the same five or six rows
 every time (the order, its audit entry, the fill, the position, the portfolio, the order again),
@@ -8,7 +8,11 @@ order (docs/benchmarks.md, "place_order"). `row_insert` and `row_update` write e
 same field methods (`pre_save`, which sets `auto_now` fields on the instance, then
 `get_db_prep_save`), and keep the SQL per model, field list and database.
 
-What they leave out, so callers must not need it: the model signals (`pre_save`, `post_save`;
+`Rows` reads whole rows of one model, or of several joined in one statement, by SQL the caller
+writes after the column list (FROM, joins, WHERE), and builds the instances as a queryset would:
+every concrete field loaded, each value converted by the database's and the field's converters.
+
+What the writes leave out, so callers must not need it: the model signals (`pre_save`, `post_save`;
 the domain services announce their writes with signals of their own), models with a parent
 model, fields the database computes (`db_default`, generated fields), and inserts with a primary
 key already set. A model that has any of these is refused with `ImproperlyConfigured` when its
@@ -18,13 +22,14 @@ statement is first built.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router
 from django.db.models import Field, Model
 from django.db.models.fields import NOT_PROVIDED
 
-__all__ = ["row_insert", "row_update"]
+__all__ = ["Rows", "Values", "row_insert", "row_update"]
 
 
 def _checked(model: type[Model]) -> None:
@@ -128,3 +133,93 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
         cursor.execute(sql, values)
         if cursor.rowcount != 1:
             raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+_Converters = list[tuple[int, list, Any]]  # column position, its converters, the column expression
+
+
+class _Select:
+    """A SELECT of columns of models under table aliases, the caller's SQL after them, built once per database."""
+
+    def __init__(self, columns: Sequence[tuple[type[Model], str, Sequence[Field]]], tail: str) -> None:
+        self.columns = columns
+        self.tail = tail
+        self._built: dict[str, tuple[str, _Converters]] = {}
+
+    def _build(self, alias: str) -> tuple[str, _Converters]:
+        connection = connections[alias]
+        quote = connection.ops.quote_name
+        names: list[str] = []
+        converters: _Converters = []
+        for _, table, fields in self.columns:
+            for field in fields:
+                col = field.get_col(table)
+                found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                if found:
+                    converters.append((len(names), found, col))
+                names.append(f"{quote(table)}.{quote(field.column)}")
+        return f"SELECT {', '.join(names)} {self.tail}", converters
+
+    def _rows(self, params: Sequence[Any], using: str) -> list[list[Any]]:
+        """Run the statement; return its rows with every value converted as a queryset converts it."""
+        built = self._built.get(using)
+        if built is None:
+            built = self._built[using] = self._build(using)
+        sql, converters = built
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            fetched = cursor.fetchall()
+        rows = []
+        for fetched_row in fetched:
+            row = list(fetched_row)
+            for position, functions, col in converters:
+                value = row[position]
+                for convert in functions:
+                    value = convert(value, col, connection)
+                row[position] = value
+            rows.append(row)
+        return rows
+
+
+class Rows(_Select):
+    """Whole rows of one or more models, joined by the caller's SQL.
+
+    `Rows((Position, "pos"), (Instrument, "ins"), tail="FROM ... WHERE ... = %s")` selects every
+    concrete column of each model under its table alias, in that order; `read` runs it and
+    returns, per row, a tuple of one instance per model (None for a model whose key column is
+    NULL, as of a LEFT JOIN that found nothing).
+    """
+
+    def __init__(self, *models: tuple[type[Model], str], tail: str) -> None:
+        for model, _ in models:
+            _checked(model)
+        super().__init__([(model, table, model._meta.concrete_fields) for model, table in models], tail)
+        self.spans: list[tuple[type[Model], int, int, int]] = []  # model, first column, end, its key's column
+        first = 0
+        for model, _ in models:
+            fields = list(model._meta.concrete_fields)
+            self.spans.append((model, first, first + len(fields), first + fields.index(model._meta.pk)))
+            first += len(fields)
+
+    def read(self, params: Sequence[Any], *, using: str = "default") -> list[tuple[Model | None, ...]]:
+        return [
+            tuple(
+                None if row[key] is None else model.from_db(using, None, row[first:end])
+                for model, first, end, key in self.spans
+            )
+            for row in self._rows(params, using)
+        ]
+
+
+class Values(_Select):
+    """Some fields of one model's rows, by the caller's SQL: `Values(Order, "o", ["quantity"], tail=...)`.
+
+    `read` returns a tuple of the fields' values per row, converted as `values_list` converts them.
+    """
+
+    def __init__(self, model: type[Model], table: str, fields: Sequence[str], *, tail: str) -> None:
+        super().__init__([(model, table, [model._meta.get_field(name) for name in fields])], tail)
+
+    def read(self, params: Sequence[Any], *, using: str = "default") -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self._rows(params, using)]

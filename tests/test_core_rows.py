@@ -166,3 +166,44 @@ def test_an_update_keeps_a_value_an_auto_now_field_was_not_asked_to_change(portf
 
     stored = Portfolio.objects.get(pk=portfolio.pk)
     assert stored.cash == D("5.00") and stored.updated_at == stamp
+
+
+def test_joined_rows_come_back_as_the_instances_a_queryset_builds(portfolio, sap):
+    other = Instrument.objects.create(symbol="SIE", isin="DE0007236101", name="Siemens", last_price=None)
+    Position.objects.create(portfolio=portfolio, instrument=sap, quantity=D("1.5"), avg_cost=D("10.123456"))
+    Position.objects.create(portfolio=portfolio, instrument=other, quantity=D("2"), avg_cost=D("0"))
+    Position.objects.create(
+        portfolio=Portfolio.objects.create(name="Other"), instrument=sap, quantity=D("9"), avg_cost=D("1")
+    )
+    reader = rows.Rows(
+        (Position, "p"),
+        (Instrument, "i"),
+        tail="FROM portfolio_position p JOIN portfolio_instrument i ON i.id = p.instrument_id WHERE p.portfolio_id = %s",
+    )
+
+    read = sorted(reader.read([portfolio.pk]), key=lambda pair: pair[1].symbol)
+
+    expected = Position.objects.filter(portfolio=portfolio).select_related("instrument").order_by("instrument__symbol")
+    assert [(position.pk, instrument.pk) for position, instrument in read] == [
+        (position.pk, position.instrument_id) for position in expected
+    ]
+    for (position, instrument), queried in zip(read, expected, strict=True):
+        for field in Position._meta.concrete_fields:
+            assert getattr(position, field.attname) == getattr(queried, field.attname)
+            assert type(getattr(position, field.attname)) is type(getattr(queried, field.attname))
+        for field in Instrument._meta.concrete_fields:
+            assert getattr(instrument, field.attname) == getattr(queried.instrument, field.attname)
+        assert not position._state.adding and position._state.db == "default"
+    assert read[0][0].avg_cost == D("10.123456") and read[1][1].last_price is None
+
+
+def test_a_left_join_that_finds_nothing_gives_none_for_that_model(portfolio):
+    reader = rows.Rows(
+        (Portfolio, "f"),
+        (Position, "p"),
+        tail="FROM portfolio_portfolio f LEFT JOIN portfolio_position p ON p.portfolio_id = f.id WHERE f.id = %s",
+    )
+
+    ((found, position),) = reader.read([portfolio.pk])
+
+    assert found.pk == portfolio.pk and found.cash == D("1000.00") and position is None

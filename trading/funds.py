@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import QuerySet
-
+from core.rows import Values
 from portfolio.book import PortfolioBook
 from portfolio.models import Instrument
 from portfolio.selectors import money
@@ -16,12 +15,41 @@ from .models import RESTING_STATUSES, Order, OrderType, Side
 from .selectors import buy_orders_reserve
 
 
-def _resting_orders(*, book: PortfolioBook, side: str, excluding: int | None, **filters) -> QuerySet[Order]:
-    """The portfolio's resting orders on `side`, unordered, leaving out the order `excluding`."""
-    orders = Order.objects.filter(
-        portfolio=book.portfolio, side=side, status__in=RESTING_STATUSES, **filters
-    ).order_by()
-    return orders if excluding is None else orders.exclude(pk=excluding)
+def _reserving(*, instrument: bool, excluding: bool) -> Values:
+    """The remaining quantity and prices of a portfolio's resting orders on one side.
+
+    Parameters: the portfolio, the side, the resting statuses, then the instrument and the order
+    left out, where the statement has them. One statement per shape, built once: every order's
+    check runs one, and the queryset it replaces was compiled anew each time.
+    """
+    table = Order._meta.db_table
+    statuses = ", ".join(["%s"] * len(RESTING_STATUSES))
+    tail = f"FROM {table} o WHERE o.portfolio_id = %s AND o.side = %s AND o.status IN ({statuses})"
+    if instrument:
+        tail += " AND o.instrument_id = %s"
+    if excluding:
+        tail += " AND o.id <> %s"
+    return Values(Order, "o", ["quantity", "filled_quantity", "price", "stop_price"], tail=tail)
+
+
+_RESERVING = {
+    (instrument, excluding): _reserving(instrument=instrument, excluding=excluding)
+    for instrument in (False, True)
+    for excluding in (False, True)
+}
+
+
+def _resting_orders(
+    *, book: PortfolioBook, side: str, excluding: int | None, instrument: Instrument | None = None
+) -> list[tuple[Decimal, Decimal, Decimal | None, Decimal | None]]:
+    """(quantity, filled quantity, price, stop price) of the portfolio's resting orders on `side`,
+    of `instrument` if given, leaving out the order `excluding`."""
+    params: list = [book.portfolio.pk, side, *RESTING_STATUSES]
+    if instrument is not None:
+        params.append(instrument.pk)
+    if excluding is not None:
+        params.append(excluding)
+    return _RESERVING[instrument is not None, excluding is not None].read(params)
 
 
 # `Side.BUY` and `Side.SELL` are TextChoices members, each a str at run time; without Django's
@@ -37,7 +65,7 @@ def _reserved_quantity(*, book: PortfolioBook, instrument: Instrument, excluding
     """Return the units of an instrument the portfolio's resting sell orders may still sell."""
     total = Decimal("0")
     orders = _resting_orders(book=book, side=Side.SELL, excluding=excluding, instrument=instrument)  # type: ignore[arg-type]
-    for quantity, filled in orders.values_list("quantity", "filled_quantity"):
+    for quantity, filled, _, _ in orders:
         total += quantity - filled
     return total
 

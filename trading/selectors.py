@@ -97,14 +97,16 @@ def fills_visible(
     return fills
 
 
-def buy_orders_reserve(orders: QuerySet[Order]) -> Decimal:
-    """Return what resting buy `orders` may still spend, fees included.
+def buy_orders_reserve(orders: Iterable[tuple[Decimal, Decimal, Decimal | None, Decimal | None]]) -> Decimal:
+    """Return what resting buy orders may still spend, fees included.
 
-    Each order's remaining quantity at its limit (or stop) price, plus the fee of that value.
+    `orders` gives each order's quantity, filled quantity, price and stop price; an order
+    reserves its remaining quantity at its limit (or stop) price, plus the fee of that value.
     """
     total = Decimal("0")
-    for quantity, filled, price, stop_price in orders.values_list("quantity", "filled_quantity", "price", "stop_price"):
-        value = (quantity - filled) * (price or stop_price)
+    for quantity, filled, price, stop_price in orders:
+        # A resting buy order has a limit or a stop price (the order model's constraints).
+        value = (quantity - filled) * (price or stop_price)  # type: ignore[operator]
         total += value + fee_for(value=value)
     return total
 
@@ -112,7 +114,7 @@ def buy_orders_reserve(orders: QuerySet[Order]) -> Decimal:
 def reserved_cash(*, portfolio: Portfolio) -> Decimal:
     """Return the cash the portfolio's resting buy orders reserve (`buy_orders_reserve`), in cents."""
     orders = Order.objects.filter(portfolio=portfolio, side=Side.BUY, status__in=RESTING_STATUSES).order_by()
-    return money(buy_orders_reserve(orders))
+    return money(buy_orders_reserve(orders.values_list("quantity", "filled_quantity", "price", "stop_price")))
 
 
 @computed_exactly
