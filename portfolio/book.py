@@ -56,6 +56,31 @@ class PortfolioBook:
         return portfolio_member_ids(portfolio=self.portfolio)
 
 
+# The lock's statements by whether they pick the user's first portfolio and by the database's
+# FOR UPDATE clause (none on SQLite, which serialises writers by IMMEDIATE transactions; see
+# settings). FOR UPDATE OF the portfolio alone: its members are read, not locked.
+_LOCKS: dict[tuple[bool, str], Rows] = {}
+
+
+def _lock_statement(*, first_of_user: bool) -> Rows:
+    """The portfolio with a row per member: by id, or the first one of the user given as parameter."""
+    for_update = connection.ops.for_update_sql(of=("portfolio",)) if connection.features.has_select_for_update else ""
+    statement = _LOCKS.get((first_of_user, for_update))
+    if statement is None:
+        members = Portfolio.members.through._meta.db_table
+        if first_of_user:
+            which = f"(SELECT portfolio_id FROM {members} WHERE user_id = %s ORDER BY portfolio_id LIMIT 1)"
+        else:
+            which = "%s"
+        statement = _LOCKS[first_of_user, for_update] = Rows(
+            (Portfolio, "portfolio"),
+            (Portfolio.members.through, "member"),
+            tail=f"FROM {Portfolio._meta.db_table} portfolio LEFT JOIN {members} member"
+            f" ON member.portfolio_id = portfolio.id WHERE portfolio.id = {which} {for_update}",
+        )
+    return statement
+
+
 def portfolio_lock(*, portfolio_id: int | None = None, visible_to=None) -> PortfolioBook:
     """Lock the portfolio row for update until the transaction ends; return its book.
 
@@ -64,39 +89,21 @@ def portfolio_lock(*, portfolio_id: int | None = None, visible_to=None) -> Portf
     the same statement, a row per member, as every service that locks a portfolio announces to
     them.
 
-    The statement is written out in SQL: every write to a portfolio starts with it, and the ORM
-    spent about 0.9 ms of the database thread's CPU building it (the member join, the subquery
-    for the user's first portfolio), five times what running it costs.
+    The statement is built once (`_lock_statement`): every write to a portfolio starts with it,
+    and the ORM spent about 0.9 ms of the database thread's CPU building it (the member join, the
+    subquery for the user's first portfolio), five times what running it costs.
     """
     if connection.get_autocommit():
         raise TransactionManagementError("portfolio_lock() locks until the transaction ends: call it in one.")
     if visible_to is not None and not user_sees_portfolios(user=visible_to):
         raise portfolio_not_visible(portfolio_id=portfolio_id)
-    members = Portfolio.members.through._meta.db_table
-    if portfolio_id is None and visible_to is not None:
-        which = f"(SELECT portfolio_id FROM {members} WHERE user_id = %s ORDER BY portfolio_id LIMIT 1)"
-        params = [visible_to.pk]
-    else:
-        which, params = "%s", [portfolio_id]
-    # FOR UPDATE OF the portfolio alone: its members are read, not locked. (SQLite, which knows no
-    # row locks, serialises writers by IMMEDIATE transactions instead; see settings.)
-    for_update = connection.ops.for_update_sql(of=("portfolio",)) if connection.features.has_select_for_update else ""
-    # The columns by name, not `portfolio.*`: a prepared statement whose columns a migration
-    # changed would fail ("cached plan must not change result type").
-    columns = ", ".join(
-        f"portfolio.{connection.ops.quote_name(field.column)}" for field in Portfolio._meta.concrete_fields
-    )
-    rows = list(
-        Portfolio.objects.raw(
-            f"SELECT {columns}, member.user_id AS member_id FROM {Portfolio._meta.db_table} portfolio"
-            f" LEFT JOIN {members} member ON member.portfolio_id = portfolio.id"
-            f" WHERE portfolio.id = {which} {for_update}",
-            params,
-        )
-    )
-    member_ids = sorted(row.member_id for row in rows if row.member_id is not None)
+    first_of_user = portfolio_id is None and visible_to is not None
+    found = _lock_statement(first_of_user=first_of_user).read([visible_to.pk if first_of_user else portfolio_id])
+    member_ids = sorted(member.user_id for _, member in found if member is not None)
     if visible_to is not None and visible_to.pk not in member_ids:
         raise portfolio_not_visible(portfolio_id=portfolio_id)
-    if not rows:
+    if not found:
         raise Portfolio.DoesNotExist(f"Portfolio {portfolio_id} does not exist.")
-    return PortfolioBook(rows[0], member_ids=member_ids)
+    portfolio = found[0][0]
+    assert isinstance(portfolio, Portfolio)  # the row of the FROM table: never absent
+    return PortfolioBook(portfolio, member_ids=member_ids)

@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from core.exceptions import NotFound
 from core.numbers import ARITHMETIC, computed_exactly
 from core.permissions import staff_may
+from core.rows import Rows
 from core.times import isoformat
 
 from .models import Instrument, Portfolio, Position
@@ -205,9 +206,15 @@ def symbol_normalize(symbol: str) -> str:
     return symbol.strip().upper()
 
 
+# Read for every order of an instrument the portfolio does not hold: a statement built once.
+_INSTRUMENT_BY_SYMBOL = Rows((Instrument, "ins"), tail=f"FROM {Instrument._meta.db_table} ins WHERE ins.symbol = %s")
+
+
 def instrument_get(*, symbol: str) -> Instrument:
     """Return the instrument with this symbol (case-insensitive), or raise `NotFound`."""
-    try:
-        return Instrument.objects.get(symbol=symbol_normalize(symbol))  # unique: no ordering needed
-    except Instrument.DoesNotExist:
-        raise NotFound("unknown_symbol", f"Unknown symbol {symbol[:32]!r}.") from None
+    found = _INSTRUMENT_BY_SYMBOL.read([symbol_normalize(symbol)])  # the symbol is unique: one row or none
+    if not found:
+        raise NotFound("unknown_symbol", f"Unknown symbol {symbol[:32]!r}.")
+    instrument = found[0][0]
+    assert isinstance(instrument, Instrument)  # the row of the FROM table: never absent
+    return instrument
