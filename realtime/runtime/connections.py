@@ -16,9 +16,9 @@ from typing import Any
 from realtime.runtime import metrics
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
-    """What is known about one open socket."""
+    """What is known about one open socket (slots: one per socket, a few hundred bytes less each)."""
 
     client_id: str
     user_id: int

@@ -80,12 +80,15 @@ PARTS = (
     ),
     Part(
         "server",
-        "LeanServer: reaping and timeout passes over due connections only; the header deadline; the drain on SIGTERM",
+        "LeanServer: reaping and timeout passes over due connections only; the header deadline; the drain on SIGTERM; "
+        "a lean input queue per connection",
         (
             (
                 "daphne.server:Server",
                 (
                     "connections",
+                    "application",
+                    "handle_reply",
                     "protocol_connected",
                     "protocol_disconnected",
                     "create_application",

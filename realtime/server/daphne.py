@@ -54,6 +54,7 @@ import itertools
 import logging
 import signal
 import time
+from functools import partial
 from typing import Any
 
 from autobahn.websocket.types import ConnectionDeny
@@ -64,6 +65,7 @@ from twisted.internet.error import ReactorNotRunning
 from realtime.connection import drain
 from . import checks
 from .http_channel import HeaderDeadlineChannel
+from .input_queue import InputQueue
 from .transport import plain_tcp, write_now
 
 logger = logging.getLogger("realtime.server")
@@ -324,11 +326,21 @@ class LeanServer(server.Server):
         super().protocol_disconnected(protocol)
         self.ended.add(protocol)
 
-    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
-        queue = super().create_application(protocol, scope)
-        instance = self.connections.get(protocol, {}).get("application_instance")
-        if instance is not None:
-            instance.add_done_callback(lambda _instance: self.ended.add(protocol))
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> InputQueue | None:
+        """Start the connection's application as daphne does, with an `InputQueue` for its input.
+
+        Returns None, starting nothing, for a connection daphne no longer holds (closed before
+        its handshake came through).
+        """
+        details = self.connections.get(protocol)
+        if details is None:
+            return None
+        queue = InputQueue()
+        scope.setdefault("asgi", {"version": "3.0"})
+        application = self.application(scope=scope, receive=queue.get, send=partial(self.handle_reply, protocol))
+        instance = asyncio.get_event_loop().create_task(application)
+        details["application_instance"] = instance
+        instance.add_done_callback(lambda _instance: self.ended.add(protocol))
         return queue
 
     def application_checker(self) -> None:
