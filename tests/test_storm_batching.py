@@ -131,6 +131,34 @@ async def test_a_group_emptied_while_it_is_joined_again_stays_joined_on_redis(la
     assert await group_channels(layer, "client.x") == {fanout.channel_name}
 
 
+async def test_a_group_whose_joiners_all_gave_up_during_its_batch_is_left_on_redis(layer, fanout):
+    await fanout.join("client.warm", Recorder())  # the reader runs
+    # given a batch on its way to Redis that holds a socket's join of its client group
+    sending, release = asyncio.Event(), asyncio.Event()
+    add_many = layer.group_add_many
+
+    async def slow(groups, channel):
+        sending.set()
+        await release.wait()
+        await add_many(groups, channel)
+
+    layer.group_add_many = slow
+    socket = Recorder()
+    join = asyncio.ensure_future(fanout.join("client.gone", socket))
+    await asyncio.wait_for(sending.wait(), 5)
+
+    # when the server cancels the socket's handshake before the batch is in, and the batch then arrives
+    join.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await join
+    release.set()
+    await fanout.join("client.after", Recorder())  # the next batch: the one before it is done
+
+    # then the process is not in the group, locally or on Redis, where no leave would have taken it out
+    assert fanout.local_members("client.gone") == frozenset()
+    assert await group_channels(layer, "client.gone") == set()
+
+
 async def test_a_failing_batch_fails_each_join_in_it_and_the_next_join_tries_again(layer, fanout):
     await fanout.join("client.warm", Recorder())  # the reader runs
     failing = True
