@@ -84,6 +84,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11", help="Redis database of the run (db 11)")
     parser.add_argument("--out", type=Path, default=BENCH / "soak-results.json", help="where the samples go")
+    parser.add_argument(
+        "--log-dir", type=Path, default=BENCH, help="where soak-gateway.log and soak-feed.log go (bench/)"
+    )
     args = parser.parse_args()
     if not 0 <= args.warmup < args.minutes or args.sample_seconds <= 0:
         parser.error("0 <= --warmup < --minutes and --sample-seconds > 0 are needed")
@@ -572,7 +575,7 @@ def main() -> int:
     prefix = f"soak-{uuid.uuid4().hex[:8]}"
     env = server_env(args, prefix)
     cookie = setup_django(env)
-    logs = [BENCH / "soak-gateway.log", BENCH / "soak-feed.log"]
+    logs = [args.log_dir / "soak-gateway.log", args.log_dir / "soak-feed.log"]
     gateway_log, feed_log = (path.open("w") for path in logs)
     port = free_port()
     gateway = start_ours(port, gateway_log, env)
