@@ -159,6 +159,25 @@ async def test_a_group_whose_joiners_all_gave_up_during_its_batch_is_left_on_red
     assert await group_channels(layer, "client.gone") == set()
 
 
+async def test_a_socket_cancelled_while_it_leaves_its_groups_still_leaves_them(layer, fanout):
+    # given a socket alone in its client group, and the fan-out's lock held by other work
+    socket = Recorder()
+    await fanout.join("client.killed", socket)
+    await fanout._lock.acquire()
+
+    # when its leave waits for the lock and the server kills the socket's application meanwhile
+    leaving = asyncio.ensure_future(fanout.leave_all(socket, ["client.killed"]))
+    await asyncio.sleep(0.05)
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    fanout._lock.release()
+
+    # then the leave still happens: not a member any more, and the process is out of the group on Redis
+    await aeventually(lambda: "client.killed" not in fanout.members and not fanout._lock.locked(), timeout=5)
+    assert await group_channels(layer, "client.killed") == set()
+
+
 async def test_a_failing_batch_fails_each_join_in_it_and_the_next_join_tries_again(layer, fanout):
     await fanout.join("client.warm", Recorder())  # the reader runs
     failing = True

@@ -210,6 +210,17 @@ class Fanout:
                     logger.warning("could not leave group %s on the channel layer", group)
 
     async def leave_all(self, member: Member, groups: list[str]) -> None:
+        """Take `member` out of `groups`, to the end even when the caller is cancelled meanwhile.
+
+        A socket's application instance that the server kills (daphne cancels one still running
+        its disconnect after its close timeout, as an overloaded process is) is cancelled here,
+        waiting for the lock: left half-way, the member would stay in `members` for good, with
+        everything it holds, and the process in its groups on Redis until the group expiry.
+        """
+        leaving = asyncio.ensure_future(self._leave_each(member, groups))
+        await asyncio.shield(leaving)
+
+    async def _leave_each(self, member: Member, groups: list[str]) -> None:
         for group in groups:
             await self.leave(group, member)
 
