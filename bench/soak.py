@@ -28,8 +28,11 @@ the load's own counters. At the end it prints the table and the verdict, writes 
 bench/soak-results.json, and exits 1 when the verdict fails:
 
 - RSS and descriptors grow less than 5 % from the end of the warm-up to the end;
-- Redis keys are bounded: the most keys under the prefix in the second half of the measured
-  period exceed the most in its first half by less than 5 % (and 20 keys);
+- Redis keys are bounded: `--cooldown` (2) minutes after the load stopped, with the subscribers
+  still open, the keys under the prefix are back within 5 % (and 20 keys) of minute 0's: what
+  the load's sockets joined and took is given back, whatever piled up while it ran (without a
+  cool-down: the most keys in the second half of the measured period exceed the most in its
+  first half by less than 5 %, and 20 keys);
 - no log line at WARNING or above (each is listed with its count);
 - the load ran: every subscriber still open, under 1 % of the churn handshakes failed, every
   order and analysis answered without an error.
@@ -70,6 +73,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30, help="length of the run, warm-up included (default 30)")
     parser.add_argument("--warmup", type=float, default=5, help="minutes before growth is measured (default 5)")
+    parser.add_argument(
+        "--cooldown",
+        type=float,
+        default=2,
+        help="minutes with the subscribers only after the load, then a last sample (default 2; 0: none)",
+    )
     parser.add_argument("--sample-seconds", type=float, default=60, help="seconds between samples (default 60)")
     parser.add_argument("--churn-rate", type=float, default=50, help="connects and disconnects per second (50)")
     parser.add_argument("--subscribers", type=int, default=1000, help="long-lived price subscribers (1000)")
@@ -480,6 +489,12 @@ async def run(args: argparse.Namespace, sampler: Sampler, cookie: str, port: int
                 raise task.exception()  # type: ignore[misc]
         number += 1
     await asyncio.gather(*tasks)
+    if args.cooldown:  # the subscribers only: what the load left behind
+        await asyncio.sleep(max(0.0, until + args.cooldown * 60 - time.monotonic()))
+        sample = await asyncio.to_thread(sampler.sample, time.monotonic() - begun, load)
+        sample["after_load"] = True
+        samples.append(sample)
+        print(progress(sample) + " (load stopped)", flush=True)
     return samples, load
 
 
@@ -496,7 +511,8 @@ def progress(sample: dict[str, Any]) -> str:
 
 def verdict(args: argparse.Namespace, samples: list[dict], load: Load, logs: Counter) -> tuple[list[str], bool]:
     """The checks of the module's docstring, each as a line; and whether all passed."""
-    measured = [s for s in samples if s["minute"] >= args.warmup - 0.01]
+    during = [s for s in samples if not s.get("after_load")]
+    measured = [s for s in during if s["minute"] >= args.warmup - 0.01]
     first, last = measured[0], measured[-1]
     lines, passed = [], True
 
@@ -512,18 +528,27 @@ def verdict(args: argparse.Namespace, samples: list[dict], load: Load, logs: Cou
             f"{label}: {first[name]} at minute {first['minute']:.0f} -> {last[name]} at minute "
             f"{last['minute']:.0f} ({growth:+.1%}; limit +{GROWTH_LIMIT:.0%})",
         )
-    half = len(measured) // 2 or 1
-    early = max(s["layer_keys"] for s in measured[:half])
-    late = max(s["layer_keys"] for s in measured[half:])
-    check(
-        late <= max(early * (1 + GROWTH_LIMIT), early + KEYS_SLACK),
-        f"Redis keys under the prefix bounded: most {early} in the first half of the measured period, "
-        f"{late} in the second (limit +{GROWTH_LIMIT:.0%} and at least +{KEYS_SLACK})",
-    )
+    base, most, after = samples[0]["layer_keys"], max(s["layer_keys"] for s in during), samples[-1]
+    if after.get("after_load"):
+        check(
+            after["layer_keys"] <= max(base * (1 + GROWTH_LIMIT), base + KEYS_SLACK),
+            f"Redis keys under the prefix bounded: {base} at minute 0, at most {most} under load, "
+            f"{after['layer_keys']} {args.cooldown:g} minute(s) after the load stopped "
+            f"(limit: minute 0's +{GROWTH_LIMIT:.0%}, at least +{KEYS_SLACK})",
+        )
+    else:
+        half = len(measured) // 2 or 1
+        early = max(s["layer_keys"] for s in measured[:half])
+        late = max(s["layer_keys"] for s in measured[half:])
+        check(
+            late <= max(early * (1 + GROWTH_LIMIT), early + KEYS_SLACK),
+            f"Redis keys under the prefix bounded (no cool-down): most {early} in the first half of the measured "
+            f"period, {late} in the second (limit +{GROWTH_LIMIT:.0%} and at least +{KEYS_SLACK})",
+        )
     check(not logs, f"log lines at WARNING or above (and tracebacks outside a record): {sum(logs.values())}")
     for (log, level, logger, message), count in logs.most_common():
         lines.append(f"      {count:6d}  {log} {level} {logger} {message}")
-    end = samples[-1]["load"]
+    end = during[-1]["load"]
     churned = load.churn_ok + sum(load.churn_failed.values())
     check(
         end["subscribers_open"] == args.subscribers,
@@ -553,7 +578,7 @@ def table(samples: list[dict]) -> str:
     head = ["minute", "RSS MB", "fds", "Redis MB", "db keys", "prefix keys", "prefix KB", *grown, "warn+"]
     rows = [
         [
-            f"{s['minute']:.0f}",
+            f"{s['minute']:.0f}" + (" (load stopped)" if s.get("after_load") else ""),
             f"{s['rss_mb']:.1f}",
             str(s["fds"]),
             f"{s['redis_used_memory_mb']:.1f}",
@@ -573,6 +598,9 @@ def main() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     prefix = f"soak-{uuid.uuid4().hex[:8]}"
+    commit = subprocess.run(  # the code the gateway starts with
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     env = server_env(args, prefix)
     cookie = setup_django(env)
     logs = [args.log_dir / "soak-gateway.log", args.log_dir / "soak-feed.log"]
@@ -620,9 +648,7 @@ def main() -> int:
     args.out.write_text(
         json.dumps(
             {
-                "commit": subprocess.run(
-                    ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-                ).stdout.strip(),
+                "commit": commit,
                 "arguments": {k: str(v) for k, v in vars(args).items()},
                 "prefix": prefix,
                 "samples": samples,
