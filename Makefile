@@ -139,3 +139,11 @@ clean:
 .PHONY: drill
 drill: venv
 	$(PY) bench/drill.py $(DRILL_ARGS)
+
+# Soak: one gateway process and the market feed under steady mixed load (churn, 1000 subscribers,
+# orders, analyses) for 30 minutes, sampled every minute; fails when RSS, descriptors or Redis keys
+# grow or the log has warnings (docs/benchmarks.md). A short run: make soak SOAK_ARGS="--minutes 3 --warmup 1".
+.PHONY: soak
+soak: venv
+	cd bench && npm ci --no-audit --no-fund --silent
+	$(PY) bench/soak.py $(SOAK_ARGS)

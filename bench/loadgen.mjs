@@ -31,13 +31,14 @@ function record(client, text) {
 function open(url, cookie, origin, subscribe, index, eventTypes = ["market.price_update"]) {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, { headers: { Cookie: cookie }, origin, perMessageDeflate: false });
-    const client = { ws, received: 0, pending: new Map(), rtts: null };
+    const client = { ws, received: 0, frames: 0, pending: new Map(), rtts: null };
     clients[index] = client;
     let done = false;
     let confirmed = 0;
     const finish = (ok) => { if (!done) { done = true; resolve(ok); } };
     ws.on("message", (data) => {
       const text = data.toString();
+      client.frames += 1;
       if (record(client, text)) return;
       if (text.includes('"connection.established"')) {
         if (!subscribe) return finish(true);
@@ -132,6 +133,8 @@ async function handle(command) {
         p50_ms: quantile(sorted, 0.5) / 1000, p99_ms: quantile(sorted, 0.99) / 1000,
         max_ms: sorted.length ? sorted[sorted.length - 1] / 1000 : null,
         paused_received: [...paused].map((i) => clients[i].received),
+        frames: live.reduce((sum, c) => sum + c.frames, 0), // every frame read, ticks of any source included
+        open: live.filter((c) => c.ws.readyState === WebSocket.OPEN).length,
         closes,
       };
     }

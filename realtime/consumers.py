@@ -9,6 +9,7 @@ a slow socket only ever holds itself up.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -132,11 +133,17 @@ class EventConsumer(Socket, AsyncWebsocketConsumer):
         self.outbox.close()
         connections.remove(self)
         get_permission_cache().release(self.user.pk)
-        if self.lease is not None:
-            await get_leases().release(self.lease)
         groups = self.subs.all_groups()
         groups += [messages.client_group(self.client_id), messages.user_group(self.user.pk), messages.ALL_GROUP]
         self.subs.released()
+        # To the end even when the server cancels this socket's application meanwhile (daphne
+        # kills one still releasing after its close timeout): a lease never given back counts
+        # against the user's cap for good, a group never left keeps this socket in memory.
+        await asyncio.shield(asyncio.ensure_future(self._give_back(groups)))
+
+    async def _give_back(self, groups: list[str]) -> None:
+        if self.lease is not None:
+            await get_leases().release(self.lease)
         await self.fanout.leave_all(self, groups)
 
     # Incoming

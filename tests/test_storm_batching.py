@@ -131,6 +131,53 @@ async def test_a_group_emptied_while_it_is_joined_again_stays_joined_on_redis(la
     assert await group_channels(layer, "client.x") == {fanout.channel_name}
 
 
+async def test_a_group_whose_joiners_all_gave_up_during_its_batch_is_left_on_redis(layer, fanout):
+    await fanout.join("client.warm", Recorder())  # the reader runs
+    # given a batch on its way to Redis that holds a socket's join of its client group
+    sending, release = asyncio.Event(), asyncio.Event()
+    add_many = layer.group_add_many
+
+    async def slow(groups, channel):
+        sending.set()
+        await release.wait()
+        await add_many(groups, channel)
+
+    layer.group_add_many = slow
+    socket = Recorder()
+    join = asyncio.ensure_future(fanout.join("client.gone", socket))
+    await asyncio.wait_for(sending.wait(), 5)
+
+    # when the server cancels the socket's handshake before the batch is in, and the batch then arrives
+    join.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await join
+    release.set()
+    await fanout.join("client.after", Recorder())  # the next batch: the one before it is done
+
+    # then the process is not in the group, locally or on Redis, where no leave would have taken it out
+    assert fanout.local_members("client.gone") == frozenset()
+    assert await group_channels(layer, "client.gone") == set()
+
+
+async def test_a_socket_cancelled_while_it_leaves_its_groups_still_leaves_them(layer, fanout):
+    # given a socket alone in its client group, and the fan-out's lock held by other work
+    socket = Recorder()
+    await fanout.join("client.killed", socket)
+    await fanout._lock.acquire()
+
+    # when its leave waits for the lock and the server kills the socket's application meanwhile
+    leaving = asyncio.ensure_future(fanout.leave_all(socket, ["client.killed"]))
+    await asyncio.sleep(0.05)
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    fanout._lock.release()
+
+    # then the leave still happens: not a member any more, and the process is out of the group on Redis
+    await aeventually(lambda: "client.killed" not in fanout.members and not fanout._lock.locked(), timeout=5)
+    assert await group_channels(layer, "client.killed") == set()
+
+
 async def test_a_failing_batch_fails_each_join_in_it_and_the_next_join_tries_again(layer, fanout):
     await fanout.join("client.warm", Recorder())  # the reader runs
     failing = True

@@ -179,11 +179,22 @@ class Fanout:
                     if not isinstance(exc, Exception):
                         raise
                     continue
+                abandoned = []
                 for group, (joiners, joined) in batch.items():
                     if joiners:
                         self.members.setdefault(group, set()).update(joiners)
+                    elif group not in self.members:
+                        abandoned.append(group)
                     if not joined.done():
                         joined.set_result(None)
+                # Every joiner of these gave up while the batch was on its way (a socket whose
+                # handshake the server cancelled): no leave will come for them, so the process
+                # leaves them on Redis here, else each stays there until the layer's group expiry.
+                for group in abandoned:
+                    try:
+                        await self.layer.group_discard(group, self.channel_name)
+                    except Exception:  # the layer is down; the membership expires with it
+                        logger.warning("could not leave group %s on the channel layer", group)
 
     async def leave(self, group: str, member: Member) -> None:
         async with self._lock:
@@ -199,6 +210,17 @@ class Fanout:
                     logger.warning("could not leave group %s on the channel layer", group)
 
     async def leave_all(self, member: Member, groups: list[str]) -> None:
+        """Take `member` out of `groups`, to the end even when the caller is cancelled meanwhile.
+
+        A socket's application instance that the server kills (daphne cancels one still running
+        its disconnect after its close timeout, as an overloaded process is) is cancelled here,
+        waiting for the lock: left half-way, the member would stay in `members` for good, with
+        everything it holds, and the process in its groups on Redis until the group expiry.
+        """
+        leaving = asyncio.ensure_future(self._leave_each(member, groups))
+        await asyncio.shield(leaving)
+
+    async def _leave_each(self, member: Member, groups: list[str]) -> None:
         for group in groups:
             await self.leave(group, member)
 
