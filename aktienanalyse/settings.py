@@ -246,8 +246,12 @@ REALTIME: dict[str, Any] = {
     "DRAIN_TIMEOUT_SECONDS": env_float("REALTIME_DRAIN_TIMEOUT_SECONDS", 20.0),
     # Announcements to every connection (realtime/announcements.py) one operator may send per minute.
     "ANNOUNCEMENTS_PER_MINUTE": env_int("REALTIME_ANNOUNCEMENTS_PER_MINUTE", 3),
+    # Client ids not used for a connection for this many days are forgotten by
+    # `manage.py purge_client_identities` (deploy/systemd runs it daily): one row per connection
+    # that came without an id would otherwise pile up for good.
+    "CLIENT_ID_RETENTION_DAYS": env_int("REALTIME_CLIENT_ID_RETENTION_DAYS", 30),
 }
-for _name in ("CONNECTION_LEASE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS", "HANDSHAKE_THREADS"):
+for _name in ("CONNECTION_LEASE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS", "HANDSHAKE_THREADS", "CLIENT_ID_RETENTION_DAYS"):
     if REALTIME[_name] < 1:
         raise ImproperlyConfigured(f"REALTIME_{_name} must be at least 1.")
 if REALTIME["REPLAY_BUDGET"] < 0 or REALTIME["REPLAY_BUDGET_PER_USER"] < 0:

@@ -65,6 +65,22 @@ def client_identities_claim(claims: list[tuple[AbstractBaseUser, str | None]]) -
     return [client_id if client_id is not None else next(given) for client_id in ids]
 
 
+def client_identities_purge(*, unused_for: timedelta, dry_run: bool = False) -> int:
+    """Forget the client ids no connection has used for `unused_for`; return how many (would) go.
+
+    A forgotten id is unbound: a later connection may claim it as new. Sockets live at most a day
+    under daphne's default `--websocket_timeout`, so an id still in use by an open socket was used
+    within a day. Refuses a period under one day (`ValidationFailed`).
+    """
+    if unused_for < timedelta(days=1):
+        raise ValidationFailed("invalid_retention", "Client ids are kept at least one day.", field="days")
+    stale = ClientIdentity.objects.filter(last_seen_at__lt=timezone.now() - unused_for)
+    if dry_run:
+        return stale.count()
+    _, deleted = stale.delete()
+    return deleted.get(ClientIdentity._meta.label, 0)
+
+
 def connection_termination_record(
     *, operator: AbstractBaseUser, client_id: str, reason: str, operator_address: str | None
 ) -> ConnectionTermination:
