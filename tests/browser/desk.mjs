@@ -351,6 +351,9 @@ try {
         sessionStorage.setItem("closed", JSON.stringify(event));
       });
     });
+    // The desk's requests of the page load answered first: one still in flight when the session
+    // ends is answered 403, which the browser reports on the console (not what this step checks).
+    await page.waitForLoadState("networkidle");
     await Promise.all([page.waitForURL(/\/login\//), page.click('#logout-form button[type="submit"]')]);
     const closed = JSON.parse((await page.evaluate(() => sessionStorage.getItem("closed"))) ?? "null");
     if (!closed || closed.will_reconnect !== false) throw new Error(`socket not closed by logout: ${JSON.stringify(closed)}`);
