@@ -28,6 +28,7 @@ class CountingLayer(RedisChannelLayer):
         super().__init__(*args, **kwargs)
         self.batches: list[list[str]] = []
         self.single_adds = 0
+        self.discard_batches: list[list[str]] = []
 
     async def group_add_many(self, groups, channel):
         self.batches.append(list(groups))
@@ -36,6 +37,10 @@ class CountingLayer(RedisChannelLayer):
     async def group_add(self, group, channel):
         self.single_adds += 1
         await super().group_add(group, channel)
+
+    async def group_discard_many(self, groups, channel):
+        self.discard_batches.append(list(groups))
+        await super().group_discard_many(groups, channel)
 
 
 class Recorder:
@@ -157,6 +162,54 @@ async def test_a_group_whose_joiners_all_gave_up_during_its_batch_is_left_on_red
     # then the process is not in the group, locally or on Redis, where no leave would have taken it out
     assert fanout.local_members("client.gone") == frozenset()
     assert await group_channels(layer, "client.gone") == set()
+
+
+async def test_leaves_of_sockets_closing_together_leave_their_emptied_groups_in_one_batch(layer, fanout):
+    # given 30 sockets, each alone in its client group and all in one shared group, and one more
+    # socket in the shared group that stays
+    sockets = [Recorder() for _ in range(30)]
+    staying = Recorder()
+    for n, socket in enumerate(sockets):
+        await fanout.join(f"client.c{n}", socket)
+        await fanout.join("ev.shared", socket)
+    await fanout.join("ev.shared", staying)
+    layer.discard_batches.clear()
+
+    # when all 30 close at once (a network blip)
+    await asyncio.gather(*(fanout.leave_all(socket, [f"client.c{n}", "ev.shared"]) for n, socket in enumerate(sockets)))
+
+    # then their 30 emptied groups were left in far fewer round trips than sockets, none twice,
+    # and the shared group, still in use here, was not left
+    left = [group for batch in layer.discard_batches for group in batch]
+    assert sorted(left) == sorted(f"client.c{n}" for n in range(30))
+    assert len(layer.discard_batches) <= 2
+    assert fanout.local_members("ev.shared") == {staying}
+    assert await group_channels(layer, "ev.shared") == {fanout.channel_name}
+    for n in range(30):
+        assert await group_channels(layer, f"client.c{n}") == set()
+
+
+async def test_a_group_emptied_and_joined_again_before_its_batch_stays_joined_on_redis(layer, fanout):
+    # given a socket alone in a group, and the fan-out's lock held so its leave's batch waits
+    leaving, coming = Recorder(), Recorder()
+    await fanout.join("client.again", leaving)
+    layer.discard_batches.clear()
+    await fanout._lock.acquire()
+    left = asyncio.ensure_future(fanout.leave("client.again", leaving))
+    await asyncio.sleep(0)
+
+    # when the lock frees, the leave empties the group (one turn of the loop: the batch's task runs
+    # the turn after), and another socket joins it before the batch
+    fanout._lock.release()
+    await asyncio.sleep(0)
+    assert "client.again" in fanout._leaving and "client.again" not in fanout.members
+    await fanout.join("client.again", coming)
+    await asyncio.wait_for(left, 5)
+
+    # then the group was never left: the join took it back, and events of it reach the newcomer
+    assert fanout.local_members("client.again") == {coming}
+    assert await group_channels(layer, "client.again") == {fanout.channel_name}
+    assert all("client.again" not in batch for batch in layer.discard_batches)
 
 
 async def test_a_socket_cancelled_while_it_leaves_its_groups_still_leaves_them(layer, fanout):

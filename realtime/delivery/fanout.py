@@ -117,6 +117,10 @@ class Fanout:
         # group -> the members to add once the process is in it, and the future they wait on.
         self._joining: dict[str, tuple[set[Member], asyncio.Future[None]]] = {}
         self._joiner: asyncio.Task | None = None
+        # Groups that lost their last local member, to be left on the channel layer in the next
+        # batch: group -> the future their leavers wait on.
+        self._leaving: dict[str, asyncio.Future[None]] = {}
+        self._leaver: asyncio.Task | None = None
         self._reader: asyncio.Task | None = None
         self.healthy = True
         self.bridge: Any = None  # this process's bus bridge (realtime/bus/bridge.py), started with the fan-out
@@ -135,6 +139,11 @@ class Fanout:
         members = self.members.get(group)
         if members is not None:  # the process is in the group (a leave emptying it takes it out of `members` first)
             members.add(member)
+            return
+        left = self._leaving.pop(group, None)
+        if left is not None:  # emptied a moment ago, not yet left on the layer: the process is still in it there
+            left.set_result(None)
+            self.members[group] = {member}
             return
         waiting = self._joining.get(group)
         if waiting is None:
@@ -197,32 +206,67 @@ class Fanout:
                         logger.warning("could not leave group %s on the channel layer", group)
 
     async def leave(self, group: str, member: Member) -> None:
-        async with self._lock:
-            members = self.members.get(group)
-            if members is None:
-                return
-            members.discard(member)
-            if not members:
-                del self.members[group]
-                try:
-                    await self.layer.group_discard(group, self.channel_name)
-                except Exception:  # the layer is down; the membership expires with it
-                    logger.warning("could not leave group %s on the channel layer", group)
+        await self.leave_all(member, [group])
 
     async def leave_all(self, member: Member, groups: list[str]) -> None:
-        """Take `member` out of `groups`, to the end even when the caller is cancelled meanwhile.
+        """Take `member` out of `groups`; return once the process has left, on the channel layer,
+        the groups that have no local member any more.
 
-        A socket's application instance that the server kills (daphne cancels one still running
-        its disconnect after its close timeout, as an overloaded process is) is cancelled here,
-        waiting for the lock: left half-way, the member would stay in `members` for good, with
-        everything it holds, and the process in its groups on Redis until the group expiry.
+        Groups emptied by leaves that arrive together (a network blip's sockets closing) are left
+        in one batch, one round trip per Redis host (`_leave_waiting`), as joins are added. When
+        the layer fails, the membership expires with the layer's group expiry.
+
+        To the end even when the caller is cancelled meanwhile: a socket's application that the
+        server kills (daphne cancels one still running its disconnect after its close timeout, as
+        an overloaded process is) would otherwise stay in `members` for good, with everything it
+        holds, and the process in its groups on Redis until the group expiry.
         """
-        leaving = asyncio.ensure_future(self._leave_each(member, groups))
+        leaving = asyncio.ensure_future(self._leave_many(member, groups))
         await asyncio.shield(leaving)
 
-    async def _leave_each(self, member: Member, groups: list[str]) -> None:
-        for group in groups:
-            await self.leave(group, member)
+    async def _leave_many(self, member: Member, groups: list[str]) -> None:
+        waits: list[asyncio.Future[None]] = []
+        async with self._lock:  # after a join batch on its way, whose members are added under the lock
+            loop = asyncio.get_running_loop()
+            for group in groups:
+                members = self.members.get(group)
+                if members is None:
+                    continue
+                members.discard(member)
+                if members:
+                    continue
+                del self.members[group]
+                waiting = self._leaving.get(group)
+                if waiting is None:
+                    waiting = self._leaving[group] = loop.create_future()
+                waits.append(waiting)
+            if waits and (self._leaver is None or self._leaver.done()):
+                self._leaver = loop.create_task(self._leave_waiting(), name="realtime-fanout-leave")
+        if waits:
+            await asyncio.gather(*waits)
+
+    async def _leave_waiting(self) -> None:
+        """Leave the groups waiting in `_leaving` on the channel layer, a batch at a time.
+
+        Under the lock: a join of a group taken into a batch waits for the lock too, so it is
+        added after the discard; a join of a group still waiting here takes it back instead
+        (`join`), as the process has not left it yet.
+        """
+        while self._leaving:
+            async with self._lock:
+                batch, self._leaving = self._leaving, {}
+                try:
+                    discard_many = getattr(self.layer, "group_discard_many", None)
+                    if discard_many is not None:
+                        await discard_many(list(batch), self.channel_name)
+                    else:
+                        for group in batch:
+                            await self.layer.group_discard(group, self.channel_name)
+                except Exception:  # the layer is down; the memberships expire with it
+                    logger.warning("could not leave %d groups on the channel layer", len(batch))
+                for left in batch.values():
+                    if not left.done():
+                        left.set_result(None)
 
     def local_members(self, group: str) -> frozenset[Member]:
         return frozenset(self.members.get(group, ()))

@@ -74,6 +74,24 @@ class RedisChannelLayer(CoreRedisChannelLayer):
                     pipe.expire(key, self.group_expiry)
                 await pipe.execute()
 
+    async def group_discard_many(self, groups: list[str], channel: str) -> None:
+        """Take `channel` out of every group, in one pipeline per Redis host (as `group_discard` each)."""
+        if not part_usable("layer"):
+            log_fallback("layer", "names it needs are missing, see manage.py check")
+            for group in groups:
+                await super().group_discard(group, channel)
+            return
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        by_host: dict[int, list[str]] = {}
+        for group in groups:
+            assert self.require_valid_group_name(group), "Group name not valid"
+            by_host.setdefault(self.consistent_hash(group), []).append(group)
+        for host, members in by_host.items():
+            async with self.connection(host).pipeline(transaction=False) as pipe:
+                for group in members:
+                    pipe.zrem(self._group_key(group), channel)
+                await pipe.execute()
+
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         await self.group_send_many([(group, message)])
 
