@@ -239,6 +239,23 @@ async def test_a_lost_connection_closes_the_outbox_and_ends_the_waiting_writer_t
     assert box.put("late") is False and len(box) == 0
 
 
+async def test_after_the_client_caught_up_the_outbox_is_told_again_and_closed_without_a_fault(transport):
+    box, overflows, sent = outbox_on(transport)
+    n = 0
+    while box.put(alert(n)):
+        n += 1
+    box.put(alert(n + 1))
+    await asyncio.sleep(0)  # the writer task waits for Twisted
+    transport.flush()
+    await asyncio.wait_for(box.flush(), 5)
+    assert sent == [alert(n), alert(n + 1)]
+
+    box.writable()  # told again with nothing waiting, as each time the client's buffer empties
+    transport.connectionLost(Failure(ConnectionError("reset")))  # closing tells the waiting writer task too
+
+    assert box.put("late") is False and len(box) == 0 and overflows == []
+
+
 async def test_a_transport_already_gone_closes_the_outbox_at_once(transport):
     transport.connectionLost(Failure(ConnectionError("reset")))
     box, _, _ = outbox_on(transport)
