@@ -59,6 +59,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_order_placement.py",
         "tests/test_trading_resting_orders.py",
         "tests/test_trading_order_changes.py",
+        "tests/test_order_request_ids.py",
+        "tests/test_order_service_records.py",
     ),
     "trading/funds.py": (
         "tests/test_trading_service_rules.py",
