@@ -68,6 +68,9 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_resting_orders.py",
         "tests/test_trading_order_changes.py",
         "tests/test_trading_execution_table.py",
+        "tests/test_trading_execution_rules.py",
+        "tests/test_trading_interleaving.py",
+        "tests/test_order_service_records.py",
     ),
     # Not tests/test_wire_format.py nor tests/test_high_frequency.py: their sockets through the
     # consumer put frames too, and take a minute per mutant in mutmut's forked runs, so mutants
