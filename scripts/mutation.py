@@ -87,6 +87,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_socket_writer.py",
         "tests/test_socket_writer_lookup.py",
         "tests/test_socket_writer_flow.py",
+        "tests/test_server_adapter.py",
     ),
     "realtime/bus/inbound.py": (
         "tests/test_bus_messages.py",

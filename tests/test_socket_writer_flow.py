@@ -152,6 +152,17 @@ def test_full_means_more_than_the_mark_held_not_twisteds_own_count(transport):
     assert transport.socket.wire == b"a" * 200_000 + b"b" * 200_000 + b"c" * crossing
 
 
+def test_a_buffer_holding_exactly_the_mark_is_not_full(transport):
+    writer = SocketWriter(Protocol(transport), transport)
+    assert writer.watch(Listener(), mark=Outbox.HIGH_WATER)
+
+    writer.write(b"a" * Outbox.HIGH_WATER)  # past Twisted's 64 KiB: it asks for a pause, at the mark
+    assert transport.producerPaused and held(transport) == Outbox.HIGH_WATER and not writer.full
+
+    writer.write(b"b")
+    assert writer.full
+
+
 async def test_while_paused_frames_wait_in_the_outbox_ticks_conflate_and_no_timer_runs(transport, monkeypatch):
     monkeypatch.setattr(Outbox, "POLL_SECONDS", 3600.0)  # a poll would not come back within the test
     box, overflows, sent = outbox_on(transport)
@@ -286,5 +297,8 @@ async def test_without_the_flow_names_the_outbox_measures_the_buffer_and_says_so
         outbox_on(Transport())
 
     assert not box._watched and transport.producer is None
-    assert caplog.text.count("flow part not in use") == 1
+    assert [record.getMessage() for record in caplog.records] == [
+        "daphne adapter: flow part not in use (names it needs are missing, see manage.py check; the outbox"
+        " measures the buffer every 20 ms); the slower public path serves instead"
+    ]
     assert any("_maybePauseProducer" in error.msg for error in checks.adapter_errors())
