@@ -161,6 +161,16 @@ async def test_a_stream_nobody_wrote_replays_nothing_and_is_complete(store):
     assert await store.since("market.alert", 0, epoch) == Replay(True, [], 0, epoch)
 
 
+async def test_a_redis_stream_lost_while_its_counter_stayed_is_refused_as_a_gap(redis_store, clock):
+    # Redis evicting keys under its memory limit can take the stream and leave the counter
+    for _ in range(2):
+        await redis_store.append("market.alert", FRAME, None)
+    _, epoch = await redis_store.position("market.alert")
+    await redis_store.client.delete(redis_store._keys("market.alert")[2])
+
+    assert await redis_store.since("market.alert", 0, epoch) == Replay(False, [], 2, epoch)
+
+
 async def test_a_type_marked_before_it_was_ever_numbered_starts_at_one(store):
     store.mark_unnumbered(["market.alert"])
 
