@@ -22,6 +22,7 @@ from realtime.delivery.history import (
     reset_memory_history,
     with_sequence,
 )
+from realtime.delivery.history_lua import history_scripts
 from tests.fixtures.bus import shared_redis_url
 
 FRAME = '{"type":"event","event":"market.alert","data":{}}'
@@ -158,6 +159,16 @@ async def test_a_stream_nobody_wrote_replays_nothing_and_is_complete(store):
     seq, epoch = await store.position("market.alert")
 
     assert await store.since("market.alert", 0, epoch) == Replay(True, [], 0, epoch)
+
+
+async def test_a_redis_stream_lost_while_its_counter_stayed_is_refused_as_a_gap(redis_store, clock):
+    # Redis evicting keys under its memory limit can take the stream and leave the counter
+    for _ in range(2):
+        await redis_store.append("market.alert", FRAME, None)
+    _, epoch = await redis_store.position("market.alert")
+    await redis_store.client.delete(redis_store._keys("market.alert")[2])
+
+    assert await redis_store.since("market.alert", 0, epoch) == Replay(False, [], 2, epoch)
 
 
 async def test_a_type_marked_before_it_was_ever_numbered_starts_at_one(store):
@@ -301,6 +312,60 @@ def test_redis_keys_are_named_under_the_layers_prefix():
         "pfx:history:market.alert:epoch",
         "pfx:history:market.alert:stream",
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "follow_failover", "follows"),
+    [
+        ("redis://127.0.0.1:1/0", None, False),
+        ("redis+sentinel://127.0.0.1:1/mymaster/0", None, True),
+        ("redis://127.0.0.1:1/0", True, True),
+        ("redis+sentinel://127.0.0.1:1/mymaster/0", False, False),
+    ],
+)
+def test_a_store_following_failover_keeps_the_primary_it_wrote_on_and_runs_the_scripts_that_check_it(
+    url, follow_failover, follows
+):
+    # by default a store follows failover exactly when its Redis is found through Sentinel
+    store = RedisHistory(url=url, prefix="pfx", max_events=3, max_age=MAX_AGE, follow_failover=follow_failover)
+
+    assert store.follow_failover is follows
+    assert store._keys("market.alert")[3:] == (["pfx:history:market.alert:primary"] if follows else [])
+    assert (store._append.script, store._append_once.script, store._position.script) == history_scripts(primary=follows)
+
+
+async def test_positions_asked_of_an_unreachable_redis_fail_for_every_caller():
+    store = RedisHistory(url="redis://127.0.0.1:1/0", prefix="pfx", max_events=3, max_age=MAX_AGE)
+
+    answers = await asyncio.wait_for(
+        asyncio.gather(store.position("market.alert"), store.position("portfolio.update"), return_exceptions=True), 5
+    )
+
+    assert [type(answer) for answer in answers] == [RedisConnectionError, RedisConnectionError]
+
+
+async def test_a_position_redis_refuses_fails_alone_in_its_batch(redis_store):
+    await redis_store.client.rpush(f"{redis_store.prefix}:history:market.alert:epoch", "not an epoch")
+
+    refused, answered = await asyncio.wait_for(
+        asyncio.gather(
+            redis_store.position("market.alert"), redis_store.position("portfolio.update"), return_exceptions=True
+        ),
+        5,
+    )
+
+    assert "WRONGTYPE" in str(refused) and answered[0] == 0
+
+
+async def test_a_caller_cancelled_while_its_batch_is_read_leaves_the_others_their_answers(redis_store):
+    await redis_store.append("portfolio.update", FRAME, None)
+    first = asyncio.ensure_future(redis_store.position("market.alert"))
+    second = asyncio.ensure_future(redis_store.position("portfolio.update"))
+    await asyncio.sleep(0)  # both asked: one batch
+
+    first.cancel()
+
+    assert (await asyncio.wait_for(second, 5))[0] == 1 and first.cancelled()
 
 
 async def test_an_unreachable_redis_fails_appends_fast_until_the_retry_time(clock):

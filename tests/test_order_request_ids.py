@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from core.actor import Actor
 from core.exceptions import ValidationFailed
+from trading import services
 from trading.models import Order, OrderRequest, OrderStatus
 from trading.services import OrderConflict, _once, order_cancel, order_modify
 
@@ -115,6 +116,20 @@ def test_a_twin_that_lost_the_race_for_its_request_id_is_answered_with_the_order
     assert (answer.pk, answer.status, answer.reason) == (order.pk, OrderStatus.CANCELLED, "cancelled by user")
     with django_assert_num_queries(0):  # the answer comes with its instrument, as every service's does
         assert answer.instrument.symbol == "SAP"
+    assert OrderRequest.objects.filter(request_id="twin-1").count() == 1
+
+
+def test_a_cancel_that_lost_the_race_for_its_request_id_is_answered_with_the_order(
+    cancelled_under_twin_id, actor, monkeypatch
+):
+    order = cancelled_under_twin_id
+    # the cancel's transaction as the losing twin runs it: all it gets to is its request's insert
+    twin = losing_twin(actor=actor, request_id="twin-1", action="cancel", order=order, params={})
+    monkeypatch.setattr(services, "_order_cancel", lambda **arguments: twin())
+
+    answer = order_cancel(order_id=order.pk, actor=actor, request_id="twin-1")
+
+    assert (answer.pk, answer.status, answer.reason) == (order.pk, OrderStatus.CANCELLED, "cancelled by user")
     assert OrderRequest.objects.filter(request_id="twin-1").count() == 1
 
 

@@ -159,6 +159,24 @@ async def test_a_frame_put_while_others_wait_queues_behind_them():
     assert writer.frames == [text_frame(b"a"), text_frame(b"b")]
 
 
+async def test_a_writer_task_cancelled_while_frames_wait_is_replaced_and_they_still_go_out():
+    sink = Sink()
+    sink.gate.clear()
+    box, _, sent = outbox(send=sink)
+    box.put("a")
+    await asyncio.sleep(0)  # the writer task now waits inside `send` with "a"
+    box.put("b")
+    cancelled = box._writer
+    assert cancelled is not None
+
+    cancelled.cancel()
+    await asyncio.wait([cancelled])
+    sink.gate.set()
+    await box.flush()
+
+    assert sink.texts == ["b"] and sent == [("b", None)]  # "a" went with the cancelled send
+
+
 async def test_a_socket_that_fails_closes_the_outbox():
     writer = Writer()
     writer.fail = True

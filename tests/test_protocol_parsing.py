@@ -97,6 +97,22 @@ def test_encoding_refuses_what_json_cannot_say(value, decimal_first):
         assert "not valid Unicode" in str(refused.value)
 
 
+def test_the_refusal_names_the_first_non_finite_decimal_wherever_it_is_nested():
+    message = {"s": "text", "n": 1, "d": Decimal("1"), "l": [2, {"x": Decimal("2.5"), "y": Decimal("-Infinity")}]}
+    with pytest.raises(ValueError) as refused:
+        encode(message)
+
+    assert str(refused.value) == "-Infinity is not a number JSON allows"
+
+
+def test_a_non_finite_decimal_where_the_refusal_cannot_find_it_is_named_a_value():
+    # The encoder writes a set as an array, but the search for the culprit walks dicts, lists and tuples only.
+    with pytest.raises(ValueError) as refused:
+        encode({"v": {Decimal("NaN")}})
+
+    assert str(refused.value) == "a value is not a number JSON allows"
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_a_non_finite_float_is_written_as_null_since_json_has_no_nan(value):
     # Events never carry one (their schemas refuse non-finite numbers); anything else gets valid JSON.
@@ -141,6 +157,22 @@ def test_decoding_refuses_what_is_not_json_text(text):
 def test_a_whole_number_longer_than_python_reads_is_an_exact_decimal_for_its_fields_check():
     assert decode('{"p": ' + "9" * 5000 + ', "q": 1.5}') == {"p": Decimal("9" * 5000), "q": Decimal("1.5")}
     assert decode(('{"p": -' + "9" * 5000 + "}").encode()) == {"p": Decimal("-" + "9" * 5000)}
+
+
+def test_beside_a_whole_number_too_long_to_read_integers_of_up_to_64_digits_stay_integers():
+    text = '{"p": ' + "9" * 5000 + ', "a": 7, "b": ' + "9" * 64 + ', "c": ' + "9" * 65 + "}"
+    decoded = decode(text)
+
+    assert decoded == {"p": Decimal("9" * 5000), "a": 7, "b": int("9" * 64), "c": Decimal("9" * 65)}
+    assert [type(decoded[key]) for key in "pabc"] == [Decimal, int, int, Decimal]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_beside_a_whole_number_too_long_to_read_nan_and_infinity_are_refused_by_name(constant):
+    with pytest.raises(ValueError) as refused:
+        decode('{"p": ' + "9" * 5000 + ', "q": %s}' % constant)
+
+    assert str(refused.value) == f"{constant} is not a number JSON allows"
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])

@@ -152,6 +152,17 @@ def test_full_means_more_than_the_mark_held_not_twisteds_own_count(transport):
     assert transport.socket.wire == b"a" * 200_000 + b"b" * 200_000 + b"c" * crossing
 
 
+def test_a_buffer_holding_exactly_the_mark_is_not_full(transport):
+    writer = SocketWriter(Protocol(transport), transport)
+    assert writer.watch(Listener(), mark=Outbox.HIGH_WATER)
+
+    writer.write(b"a" * Outbox.HIGH_WATER)  # past Twisted's 64 KiB: it asks for a pause, at the mark
+    assert transport.producerPaused and held(transport) == Outbox.HIGH_WATER and not writer.full
+
+    writer.write(b"b")
+    assert writer.full
+
+
 async def test_while_paused_frames_wait_in_the_outbox_ticks_conflate_and_no_timer_runs(transport, monkeypatch):
     monkeypatch.setattr(Outbox, "POLL_SECONDS", 3600.0)  # a poll would not come back within the test
     box, overflows, sent = outbox_on(transport)
@@ -239,6 +250,23 @@ async def test_a_lost_connection_closes_the_outbox_and_ends_the_waiting_writer_t
     assert box.put("late") is False and len(box) == 0
 
 
+async def test_after_the_client_caught_up_the_outbox_is_told_again_and_closed_without_a_fault(transport):
+    box, overflows, sent = outbox_on(transport)
+    n = 0
+    while box.put(alert(n)):
+        n += 1
+    box.put(alert(n + 1))
+    await asyncio.sleep(0)  # the writer task waits for Twisted
+    transport.flush()
+    await asyncio.wait_for(box.flush(), 5)
+    assert sent == [alert(n), alert(n + 1)]
+
+    box.writable()  # told again with nothing waiting, as each time the client's buffer empties
+    transport.connectionLost(Failure(ConnectionError("reset")))  # closing tells the waiting writer task too
+
+    assert box.put("late") is False and len(box) == 0 and overflows == []
+
+
 async def test_a_transport_already_gone_closes_the_outbox_at_once(transport):
     transport.connectionLost(Failure(ConnectionError("reset")))
     box, _, _ = outbox_on(transport)
@@ -269,5 +297,8 @@ async def test_without_the_flow_names_the_outbox_measures_the_buffer_and_says_so
         outbox_on(Transport())
 
     assert not box._watched and transport.producer is None
-    assert caplog.text.count("flow part not in use") == 1
+    assert [record.getMessage() for record in caplog.records] == [
+        "daphne adapter: flow part not in use (names it needs are missing, see manage.py check; the outbox"
+        " measures the buffer every 20 ms); the slower public path serves instead"
+    ]
     assert any("_maybePauseProducer" in error.msg for error in checks.adapter_errors())

@@ -33,6 +33,20 @@ def test_cancel_resting_order_announces_remaining_quantity(
     assert resting_orders_execute(instrument=sap, price=D("100")) == []
 
 
+def test_a_cancel_takes_at_most_7_queries_and_answers_with_its_instrument(
+    portfolio, sap, actor, django_assert_max_num_queries, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    order = place(portfolio, sap, actor, order_type="limit", price=D("150"))
+
+    # the savepoint (2), the order's portfolio, the portfolio lock with its members, the order
+    # locked with its instrument, its update and its audit row
+    with django_assert_max_num_queries(7), django_capture_on_commit_callbacks(execute=True):
+        answer = order_cancel(order_id=order.pk, actor=actor)
+
+    with django_assert_num_queries(0):
+        assert (answer.status, answer.instrument.symbol) == (OrderStatus.CANCELLED, "SAP")
+
+
 def test_cancelling_a_filled_order_is_refused(portfolio, sap, actor):
     order = place(portfolio, sap, actor)
 

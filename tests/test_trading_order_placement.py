@@ -263,6 +263,21 @@ def test_repeated_client_order_id_with_same_parameters_returns_original_and_writ
     assert published.messages == []
 
 
+def test_a_repeated_client_order_id_is_answered_in_at_most_8_queries_with_its_instrument_and_portfolio(
+    portfolio, sap, actor, django_assert_max_num_queries, django_assert_num_queries
+):
+    place(portfolio, sap, actor, client_order_id="abc-1")
+
+    # the savepoint (3: its insert fails), the portfolio lock with its members, its positions, the
+    # cash its resting buy orders reserve, the insert refused on the client order id, and the order
+    # it names read with its instrument and portfolio
+    with django_assert_max_num_queries(8):
+        again = place(portfolio, sap, actor, client_order_id="abc-1")
+
+    with django_assert_num_queries(0):
+        assert (again.instrument.symbol, again.portfolio.pk) == ("SAP", portfolio.pk)
+
+
 def test_repeated_client_order_id_with_other_parameters_is_an_error_and_writes_nothing(portfolio, sap, actor):
     place(portfolio, sap, actor, client_order_id="abc-1")
     before = written()
