@@ -235,3 +235,34 @@ def test_request_id_without_a_user_is_refused(portfolio, sap, actor):
         order_cancel(order_id=order.pk, actor=Actor(user=None, channel="system"), request_id="c-1")
     assert refused.value.code == "invalid_request_id"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.OPEN
+
+
+def test_a_modified_buy_counts_the_cash_the_other_resting_buys_reserve_but_not_its_own(portfolio, sap, actor):
+    # given 10 000 EUR and two resting buys below the market: 30 at 190 (5705.70 with its fee)
+    # and 10 at 150 (1501.50)
+    place(portfolio, sap, actor, order_type="limit", quantity=D("30"), price=D("190"))
+    order = place(portfolio, sap, actor, order_type="limit", quantity=D("10"), price=D("150"))
+
+    # when the second asks for 29 at 150 (4354.35), more than the 4294.30 the first leaves
+    with pytest.raises(OrderRejected) as refused:
+        order_modify(order_id=order.pk, actor=actor, quantity=D("29"))
+
+    # then it is refused; 28 (4204.20) fits, as its own earlier reservation is no longer counted
+    assert refused.value.code == "insufficient_cash"
+    assert order_modify(order_id=order.pk, actor=actor, quantity=D("28")).quantity == D("28")
+
+
+def test_a_modified_sell_counts_the_units_the_other_resting_sells_offer_but_not_its_own(
+    portfolio_with_position, sap, actor
+):
+    # given 10 SAP held and two resting sells above the market: 6 and 2 at 300
+    place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=D("6"), price=D("300"))
+    order = place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=D("2"), price=D("300"))
+
+    # when the second asks to sell 5, more than the 4 the first leaves
+    with pytest.raises(OrderRejected) as refused:
+        order_modify(order_id=order.pk, actor=actor, quantity=D("5"))
+
+    # then it is refused; 4 fits, as its own 2 are no longer counted
+    assert refused.value.code == "insufficient_position"
+    assert order_modify(order_id=order.pk, actor=actor, quantity=D("4")).quantity == D("4")

@@ -15,27 +15,21 @@ from .models import RESTING_STATUSES, Order, OrderType, Side
 from .selectors import buy_orders_reserve
 
 
-def _reserving(*, instrument: bool, excluding: bool) -> Values:
-    """The remaining quantity and prices of a portfolio's resting orders on one side.
-
-    Parameters: the portfolio, the side, the resting statuses, then the instrument and the order
-    left out, where the statement has them. One statement per shape, built once: every order's
-    check runs one, and the queryset it replaces was compiled anew each time.
-    """
-    table = Order._meta.db_table
-    statuses = ", ".join(["%s"] * len(RESTING_STATUSES))
-    tail = f"FROM {table} o WHERE o.portfolio_id = %s AND o.side = %s AND o.status IN ({statuses})"
-    if instrument:
-        tail += " AND o.instrument_id = %s"
-    if excluding:
-        tail += " AND o.id <> %s"
-    return Values(Order, "o", ["quantity", "filled_quantity", "price", "stop_price"], tail=tail)
-
-
+# The remaining quantity and prices of a portfolio's resting orders on one side, by whether the
+# statement also names the instrument and leaves one order out. Parameters: the portfolio, the
+# side, the resting statuses, then the instrument and the order left out, where it has them. One
+# statement per shape, built once: every order's check runs one, and the queryset it replaces was
+# compiled anew each time.
+_RESTING = (
+    f"FROM {Order._meta.db_table} o WHERE o.portfolio_id = %s AND o.side = %s"
+    f" AND o.status IN ({', '.join(['%s'] * len(RESTING_STATUSES))})"
+)
+_RESERVED_FIELDS = ("quantity", "filled_quantity", "price", "stop_price")
 _RESERVING = {
-    (instrument, excluding): _reserving(instrument=instrument, excluding=excluding)
-    for instrument in (False, True)
-    for excluding in (False, True)
+    (False, False): Values(Order, "o", _RESERVED_FIELDS, tail=_RESTING),
+    (True, False): Values(Order, "o", _RESERVED_FIELDS, tail=_RESTING + " AND o.instrument_id = %s"),
+    (False, True): Values(Order, "o", _RESERVED_FIELDS, tail=_RESTING + " AND o.id <> %s"),
+    (True, True): Values(Order, "o", _RESERVED_FIELDS, tail=_RESTING + " AND o.instrument_id = %s AND o.id <> %s"),
 }
 
 
