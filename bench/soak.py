@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from processes import cpu_seconds, free_port, rss_bytes, stop, wait_port
-from run import LoadGen, env_for_server, export_server_env, start_ours
+from gateway import LoadGen, env_for_server, export_server_env, start_ours
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -30,6 +30,7 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
 os.environ.setdefault("BENCH_REDIS_URL", os.environ.get("STORM_REDIS_URL", "redis://127.0.0.1:6379/15"))
+import gateway  # noqa: E402  (the benchmarked gateway's set-up)
 import run  # noqa: E402  (the benchmark's helpers: servers, load generator, CPU figures)
 
 DATABASE_URL = os.environ.get("STORM_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/storm")
@@ -65,7 +66,7 @@ def setup() -> str:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    run.export_server_env(env)
+    gateway.export_server_env(env)
     sys.path.insert(0, str(ROOT))
     import django
 
