@@ -40,7 +40,11 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_trading_resting_orders.py",
         "tests/test_trading_order_changes.py",
     ),
-    "realtime/delivery/history.py": ("tests/test_history_age.py", "tests/test_history_judge.py"),
+    "realtime/delivery/history.py": (
+        "tests/test_history_age.py",
+        "tests/test_history_judge.py",
+        "tests/test_history_stores.py",
+    ),
     "realtime/wire/payload.py": ("tests/test_payload_readers.py",),
     "realtime/wire/protocol.py": ("tests/test_protocol_parsing.py",),
     "trading/services.py": (

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.trading",
     "tests.fixtures.market",
     "tests.fixtures.bus",
+    "tests.fixtures.history",
 ]
 
 VAR_DIR = Path(settings.VAR_DIR)

@@ -1,72 +1,16 @@
 """The event history's rules, each at its boundary: numbering, epochs, once-keys, replay judgement, limits."""
 
-import asyncio
-import uuid
-
-import gc
-import warnings
-
 import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
 
-from realtime.delivery import history
-from realtime.delivery.history import (
-    Entry,
-    HistoryUnavailable,
-    MemoryHistory,
-    RedisHistory,
-    Replay,
-    _judge,
-    _over_limit,
-    get_history,
-    reset_memory_history,
-    with_sequence,
-)
-from realtime.delivery.history_lua import history_scripts
-from tests.fixtures.bus import shared_redis_url
-
-FRAME = '{"type":"event","event":"market.alert","data":{}}'
-NOW = 1_800_000_000.0
-MAX_AGE = 900
-
-
-class Clock:
-    """Stands in for the `time` module inside `realtime.delivery.history`: both clocks move when the test says."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-        self.mono = 5_000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.mono
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(history, "time", clock)
-    return clock
-
-
-@pytest.fixture
-async def redis_store():
-    prefix = f"test-judge-{uuid.uuid4().hex[:8]}"
-    store = RedisHistory(url=shared_redis_url(), prefix=prefix, max_events=3, max_age=MAX_AGE)
-    yield store
-    keys = [key async for key in store.client.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await store.client.delete(*keys)
-    await store.client.aclose()
+from realtime.delivery.history import Entry, MemoryHistory, RedisHistory, Replay, _judge, _over_limit, with_sequence
+from tests.fixtures.history import FRAME, MAX_AGE, NOW
 
 
 @pytest.fixture(params=["memory", "redis"])
 def store(request):
     if request.param == "memory":
         return MemoryHistory(max_events=3, max_age=MAX_AGE)
-    return request.getfixturevalue("redis_store")
+    return request.getfixturevalue("redis_history")
 
 
 def entries(*seqs: int, at: float = NOW) -> list[Entry]:
@@ -93,7 +37,9 @@ JUDGEMENTS = [
 
 
 @pytest.mark.parametrize(("seq", "epoch", "stored", "recovered", "given"), JUDGEMENTS)
-def test_replay_is_judged_complete_only_for_exactly_the_events_after_seq(clock, seq, epoch, stored, recovered, given):
+def test_replay_is_judged_complete_only_for_exactly_the_events_after_seq(
+    history_clock, seq, epoch, stored, recovered, given
+):
     replay = _judge(seq, epoch, 5, "e", stored, MAX_AGE)
 
     assert (replay.recovered, [entry.seq for entry in replay.entries]) == (recovered, given)
@@ -101,7 +47,7 @@ def test_replay_is_judged_complete_only_for_exactly_the_events_after_seq(clock, 
 
 
 @pytest.mark.parametrize(("age", "recovered"), [(MAX_AGE - 1, True), (MAX_AGE, True), (MAX_AGE + 1, False)])
-def test_replay_judges_the_age_by_the_oldest_missed_event(clock, age, recovered):
+def test_replay_judges_the_age_by_the_oldest_missed_event(history_clock, age, recovered):
     stored = [Entry(1, "a", None, NOW - age), Entry(2, "b", None, NOW)]
 
     assert _judge(0, "e", 2, "e", stored, MAX_AGE).recovered is recovered
@@ -144,7 +90,7 @@ async def test_a_stream_nobody_wrote_is_at_zero_of_an_epoch_that_stays(store):
     assert (await store.append("market.alert", FRAME, None))[:2] == (1, epoch)
 
 
-async def test_replay_returns_frames_with_their_audience_after_the_clients_seq(store, clock):
+async def test_replay_returns_frames_with_their_audience_after_the_clients_seq(store, history_clock):
     _, epoch, _ = await store.append("market.alert", FRAME, [4, 5])
     _, _, second = await store.append("market.alert", FRAME, None)
 
@@ -161,14 +107,14 @@ async def test_a_stream_nobody_wrote_replays_nothing_and_is_complete(store):
     assert await store.since("market.alert", 0, epoch) == Replay(True, [], 0, epoch)
 
 
-async def test_a_redis_stream_lost_while_its_counter_stayed_is_refused_as_a_gap(redis_store, clock):
+async def test_a_redis_stream_lost_while_its_counter_stayed_is_refused_as_a_gap(redis_history, history_clock):
     # Redis evicting keys under its memory limit can take the stream and leave the counter
     for _ in range(2):
-        await redis_store.append("market.alert", FRAME, None)
-    _, epoch = await redis_store.position("market.alert")
-    await redis_store.client.delete(redis_store._keys("market.alert")[2])
+        await redis_history.append("market.alert", FRAME, None)
+    _, epoch = await redis_history.position("market.alert")
+    await redis_history.client.delete(redis_history._keys("market.alert")[2])
 
-    assert await redis_store.since("market.alert", 0, epoch) == Replay(False, [], 2, epoch)
+    assert await redis_history.since("market.alert", 0, epoch) == Replay(False, [], 2, epoch)
 
 
 async def test_a_type_marked_before_it_was_ever_numbered_starts_at_one(store):
@@ -186,7 +132,7 @@ async def test_replay_over_the_callers_limit_reads_nothing(store):
     assert (await store.since("market.alert", 1, epoch, limit=2)).recovered is True
 
 
-async def test_the_memory_history_keeps_the_last_max_events_of_a_type(clock):
+async def test_the_memory_history_keeps_the_last_max_events_of_a_type(history_clock):
     # Redis trims its streams approximately (MAXLEN ~), so the exact bound is the memory store's
     store = MemoryHistory(max_events=3, max_age=MAX_AGE)
     for _ in range(5):
@@ -196,7 +142,7 @@ async def test_the_memory_history_keeps_the_last_max_events_of_a_type(clock):
     assert (await store.since("market.alert", 0, epoch)).recovered is False
 
 
-async def test_a_type_marked_unnumbered_starts_a_new_epoch_once_without_its_old_events(store, clock):
+async def test_a_type_marked_unnumbered_starts_a_new_epoch_once_without_its_old_events(store, history_clock):
     _, old_epoch, _ = await store.append("market.alert", FRAME, None)
     await store.append("system.notice", FRAME, None)
     store.mark_unnumbered(["market.alert"])
@@ -224,7 +170,7 @@ async def test_appending_many_numbers_them_in_order_and_renews_a_marked_type_onc
     assert store.unnumbered == set()
 
 
-async def test_an_event_appended_once_per_key_is_numbered_once_until_its_key_expires(store, clock):
+async def test_an_event_appended_once_per_key_is_numbered_once_until_its_key_expires(store, history_clock):
     first = await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60)
     again = await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60)
     other_type = await store.append_once("system.notice", FRAME, None, once="m-1", ttl=60)
@@ -253,14 +199,14 @@ async def test_an_event_appended_once_renews_only_its_own_marked_type(store):
     assert store.unnumbered == {"system.notice"}
 
 
-async def test_a_once_key_of_the_memory_history_expires_exactly_at_its_ttl(clock):
+async def test_a_once_key_of_the_memory_history_expires_exactly_at_its_ttl(history_clock):
     store = MemoryHistory(max_events=10, max_age=MAX_AGE)
     await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60)
     await store.append_once("market.alert", FRAME, None, once="m-2", ttl=120)
 
-    clock.mono += 59
+    history_clock.mono += 59
     assert (await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60))[0] == 1
-    clock.mono += 1
+    history_clock.mono += 1
     assert (await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60))[0] == 3
     assert (await store.append_once("market.alert", FRAME, None, once="m-2", ttl=120))[0] == 2
 
@@ -277,8 +223,8 @@ async def test_a_once_key_of_an_older_epoch_does_not_hold_back_the_event(store):
     assert text == with_sequence(FRAME, seq, epoch)
 
 
-async def test_a_redis_once_hit_keeps_the_mark_of_a_type_the_other_process_numbered(redis_store):
-    store = redis_store
+async def test_a_redis_once_hit_keeps_the_mark_of_a_type_the_other_process_numbered(redis_history):
+    store = redis_history
     first = await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60)
     store.mark_unnumbered(["market.alert"])
 
@@ -288,8 +234,8 @@ async def test_a_redis_once_hit_keeps_the_mark_of_a_type_the_other_process_numbe
     assert store.unnumbered == {"market.alert"}
 
 
-async def test_a_redis_once_hit_whose_frame_was_trimmed_rebuilds_the_frame(redis_store):
-    store = redis_store
+async def test_a_redis_once_hit_whose_frame_was_trimmed_rebuilds_the_frame(redis_history):
+    store = redis_history
     seq, epoch, _ = await store.append_once("market.alert", FRAME, None, once="m-1", ttl=60)
     await store.client.delete(store._keys("market.alert")[2])
 
@@ -298,160 +244,3 @@ async def test_a_redis_once_hit_whose_frame_was_trimmed_rebuilds_the_frame(redis
         epoch,
         with_sequence(FRAME, seq, epoch),
     )
-
-
-def test_redis_keys_are_named_under_the_layers_prefix():
-    store = RedisHistory(url="redis://127.0.0.1:1/0", prefix="pfx", max_events=3, max_age=MAX_AGE)
-
-    # a Redis that hangs holds an event up for at most two seconds
-    options = store.client.connection_pool.connection_kwargs
-    assert (options["socket_timeout"], options["socket_connect_timeout"]) == (2, 2)
-
-    assert store._keys("market.alert") == [
-        "pfx:history:market.alert:seq",
-        "pfx:history:market.alert:epoch",
-        "pfx:history:market.alert:stream",
-    ]
-
-
-@pytest.mark.parametrize(
-    ("url", "follow_failover", "follows"),
-    [
-        ("redis://127.0.0.1:1/0", None, False),
-        ("redis+sentinel://127.0.0.1:1/mymaster/0", None, True),
-        ("redis://127.0.0.1:1/0", True, True),
-        ("redis+sentinel://127.0.0.1:1/mymaster/0", False, False),
-    ],
-)
-def test_a_store_following_failover_keeps_the_primary_it_wrote_on_and_runs_the_scripts_that_check_it(
-    url, follow_failover, follows
-):
-    # by default a store follows failover exactly when its Redis is found through Sentinel
-    store = RedisHistory(url=url, prefix="pfx", max_events=3, max_age=MAX_AGE, follow_failover=follow_failover)
-
-    assert store.follow_failover is follows
-    assert store._keys("market.alert")[3:] == (["pfx:history:market.alert:primary"] if follows else [])
-    assert (store._append.script, store._append_once.script, store._position.script) == history_scripts(primary=follows)
-
-
-async def test_positions_asked_of_an_unreachable_redis_fail_for_every_caller():
-    store = RedisHistory(url="redis://127.0.0.1:1/0", prefix="pfx", max_events=3, max_age=MAX_AGE)
-
-    answers = await asyncio.wait_for(
-        asyncio.gather(store.position("market.alert"), store.position("portfolio.update"), return_exceptions=True), 5
-    )
-
-    assert [type(answer) for answer in answers] == [RedisConnectionError, RedisConnectionError]
-
-
-async def test_a_position_redis_refuses_fails_alone_in_its_batch(redis_store):
-    await redis_store.client.rpush(f"{redis_store.prefix}:history:market.alert:epoch", "not an epoch")
-
-    refused, answered = await asyncio.wait_for(
-        asyncio.gather(
-            redis_store.position("market.alert"), redis_store.position("portfolio.update"), return_exceptions=True
-        ),
-        5,
-    )
-
-    assert "WRONGTYPE" in str(refused) and answered[0] == 0
-
-
-async def test_a_caller_cancelled_while_its_batch_is_read_leaves_the_others_their_answers(redis_store):
-    await redis_store.append("portfolio.update", FRAME, None)
-    first = asyncio.ensure_future(redis_store.position("market.alert"))
-    second = asyncio.ensure_future(redis_store.position("portfolio.update"))
-    await asyncio.sleep(0)  # both asked: one batch
-
-    first.cancel()
-
-    assert (await asyncio.wait_for(second, 5))[0] == 1 and first.cancelled()
-
-
-async def test_an_unreachable_redis_fails_appends_fast_until_the_retry_time(clock):
-    store = RedisHistory(url="redis://127.0.0.1:1/0", prefix="pfx", max_events=3, max_age=MAX_AGE)
-    calls = []
-
-    async def failing():
-        calls.append(1)
-        raise RedisConnectionError("refused")
-
-    with pytest.raises(RedisConnectionError):
-        await store._run(failing())
-    clock.mono += RedisHistory.RETRY_SECONDS - 0.01
-    call = failing()
-    with pytest.raises(HistoryUnavailable, match="^the event history failed a moment ago$"):
-        await store._run(call)
-    call.close()
-    clock.mono += 0.01
-    with pytest.raises(RedisConnectionError):
-        await store._run(failing())
-    assert len(calls) == 2
-    await store.client.aclose()
-
-
-async def test_a_failed_append_keeps_the_type_marked(clock):
-    store = RedisHistory(url="redis://127.0.0.1:1/0", prefix="pfx", max_events=3, max_age=MAX_AGE)
-    store.mark_unnumbered(["market.alert"])
-    store._retry_at = clock.mono + 1
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(HistoryUnavailable):
-            await store.append("market.alert", FRAME, None)
-        with pytest.raises(HistoryUnavailable):
-            await store.append_many([("market.alert", FRAME, None)])
-        gc.collect()
-
-    assert store.unnumbered == {"market.alert"}
-    # The calls not made are closed, not left to be reported as "never awaited" (in production a
-    # warning for every event while the history is away).
-    assert not [w for w in caught if "never awaited" in str(w.message)]
-    await store.client.aclose()
-
-
-def test_the_embedded_configuration_keeps_one_memory_history_until_reset(settings):
-    settings.REDIS_URL = ""
-    settings.REALTIME = {**settings.REALTIME, "HISTORY_MAX_EVENTS": 7, "HISTORY_MAX_AGE_SECONDS": 30}
-    reset_memory_history()
-
-    store = get_history()
-
-    assert isinstance(store, MemoryHistory) and (store.max_events, store.max_age) == (7, 30)
-    assert get_history() is store
-    reset_memory_history()
-    assert get_history() is not store
-    reset_memory_history()
-
-
-async def test_with_redis_each_event_loop_and_layer_prefix_gets_its_store(settings):
-    settings.REDIS_URL = " redis://127.0.0.1:6379/5,redis://unused:1/0"  # the first of a list; nothing is written
-    settings.REALTIME = {**settings.REALTIME, "HISTORY_MAX_EVENTS": 7, "HISTORY_MAX_AGE_SECONDS": 30}
-    settings.CHANNEL_LAYERS = {"default": {"CONFIG": {"prefix": "one"}}}
-
-    store = get_history()
-
-    assert isinstance(store, RedisHistory)
-    assert (store.prefix, store.max_events, store.max_age) == ("one", 7, 30)
-    assert store.client.connection_pool.connection_kwargs["db"] == 5
-    assert get_history() is store
-    settings.CHANNEL_LAYERS = {"default": {"CONFIG": {"prefix": "two"}}}
-    renamed = get_history()
-    assert renamed.prefix == "two" and renamed is not store
-    settings.CHANNEL_LAYERS = {"default": {}}
-    assert get_history().prefix == "asgi"
-    for made in (store, renamed, get_history()):
-        await made.client.aclose()
-
-
-def test_a_store_is_per_event_loop():
-    def made_in_a_new_loop():
-        async def make():
-            return get_history()
-
-        return asyncio.run(make())
-
-    from django.test import override_settings
-
-    with override_settings(REDIS_URL=shared_redis_url()):
-        assert made_in_a_new_loop() is not made_in_a_new_loop()
