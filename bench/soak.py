@@ -43,30 +43,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
 import resource
-import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from processes import cpu_seconds, free_port, rss_bytes, stop, wait_port
+from processes import free_port, stop, wait_port
 from gateway import LoadGen, env_for_server, export_server_env, start_ours
+from soak_load import Load, churn, commands
+from soak_samples import Sampler
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PY = sys.executable
 GROWTH_LIMIT = 0.05  # RSS, descriptors and keys, end of warm-up to end
 KEYS_SLACK = 20  # keys the second half may exceed the first by whatever the share
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) (\S+) ?(.*)$")
-LOUD = {"WARNING", "ERROR", "CRITICAL"}
-VARYING = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{12,}|\d+(\.\d+)?")
 
 
 def parse_args() -> argparse.Namespace:
@@ -160,293 +155,6 @@ def setup_django(env: dict[str, str]) -> str:
 
 
 # Load
-
-
-class Load:
-    """The counters of the load, read by the sampler."""
-
-    def __init__(self) -> None:
-        self.churn_ok = 0
-        self.churn_failed: Counter[str] = Counter()
-        self.churn_skipped = 0  # not started: too many handshakes already in flight
-        self.churn_ms: list[float] = []  # connect to confirmed, since the last sample
-        self.orders_sent = 0
-        self.orders_ok = 0
-        self.order_errors: Counter[str] = Counter()
-        self.analyses_sent = 0
-        self.analyses_ok = 0
-        self.analysis_errors: Counter[str] = Counter()
-        self.analyses_complete = 0
-        self.reconnects = 0  # of the order and analysis connections
-
-
-async def churn_one(url: str, origin: str, cookie: str, load: Load) -> None:
-    from websockets.asyncio.client import connect
-    from websockets.typing import Origin
-
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(15):
-            async with connect(url, origin=Origin(origin), additional_headers={"Cookie": cookie}) as ws:
-                while json.loads(await ws.recv()).get("event") != "connection.established":
-                    pass
-                subscribe = {"type": "subscription", "event": "subscribe"}
-                await ws.send(json.dumps({**subscribe, "data": {"event_types": ["market.price_update"]}}))
-                while True:
-                    message = json.loads(await ws.recv())
-                    if message.get("event") == "subscription.confirmed":
-                        break
-                    if message.get("event") == "error":
-                        raise RuntimeError(message["data"].get("code", "error"))
-        load.churn_ok += 1
-        load.churn_ms.append((time.perf_counter() - started) * 1000)
-    except Exception as exc:  # every failure is counted by its kind, none stops the churn
-        load.churn_failed[str(exc) if isinstance(exc, RuntimeError) else type(exc).__name__] += 1
-
-
-async def churn(url: str, origin: str, cookie: str, rate: float, load: Load, until: float) -> None:
-    """Start `rate` handshakes per second on schedule, each its own task, at most 500 at a time."""
-    running: set[asyncio.Task] = set()
-    started = time.monotonic()
-    n = 0
-    while (now := time.monotonic()) < until:
-        due = started + n / rate
-        if due > now:
-            await asyncio.sleep(due - now)
-        n += 1
-        if len(running) >= 500:
-            load.churn_skipped += 1
-            continue
-        task = asyncio.create_task(churn_one(url, origin, cookie, load))
-        running.add(task)
-        task.add_done_callback(running.discard)
-    await asyncio.gather(*running)
-
-
-async def commands(
-    url: str,
-    origin: str,
-    cookie: str,
-    load: Load,
-    until: float,
-    *,
-    order_rate: float,
-    analysis_every: float,
-    symbols: list[str],
-) -> None:
-    """Orders on one connection and analyses on another, each reconnected when it is lost."""
-    await asyncio.gather(
-        session(url, origin, cookie, load, until, "order", 1 / order_rate, symbols),
-        session(url, origin, cookie, load, until, "analysis", analysis_every, symbols),
-    )
-
-
-async def session(
-    url: str, origin: str, cookie: str, load: Load, until: float, kind: str, every: float, symbols: list[str]
-) -> None:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-    from websockets.typing import Origin
-
-    n = 0
-    started = time.monotonic()
-    while time.monotonic() < until:
-        try:
-            async with connect(url, origin=Origin(origin), additional_headers={"Cookie": cookie}) as ws:
-                reader = asyncio.create_task(read_answers(ws, load, kind))
-                try:
-                    while (now := time.monotonic()) < until:
-                        due = started + n * every
-                        if due > now:
-                            await asyncio.sleep(due - now)
-                        await ws.send(json.dumps(command(kind, n, symbols)))
-                        n += 1
-                        if kind == "order":
-                            load.orders_sent += 1
-                        else:
-                            load.analyses_sent += 1
-                    await asyncio.sleep(5)  # the last answers
-                finally:
-                    reader.cancel()
-        except (ConnectionClosed, OSError, TimeoutError):
-            load.reconnects += 1
-            await asyncio.sleep(1)
-
-
-def command(kind: str, n: int, symbols: list[str]) -> dict[str, Any]:
-    correlation_id = f"soak-{kind}-{n}-{uuid.uuid4().hex[:8]}"
-    if kind == "order":
-        data = {
-            "symbol": "SAP",
-            "side": "buy" if n % 2 == 0 else "sell",
-            "quantity": 1,
-            "order_type": "market",
-            "client_order_id": correlation_id,
-        }
-        return {"type": "user", "event": "place_order", "correlation_id": correlation_id, "data": data}
-    data = {"symbol": symbols[n % len(symbols)], "analysis_type": "technical"}
-    return {"type": "user", "event": "start_analysis", "correlation_id": correlation_id, "data": data}
-
-
-async def read_answers(ws, load: Load, kind: str) -> None:
-    """Count the answers; `analysis.complete` (sent to every connection of the user) on the analysis connection."""
-    async for raw in ws:
-        message = json.loads(raw)
-        event = message.get("event")
-        if event == "connection.established":
-            await ws.send(
-                json.dumps(
-                    {"type": "subscription", "event": "subscribe", "data": {"event_types": ["analysis.complete"]}}
-                )
-            )
-        elif event in ("place_order.response", "start_analysis.response"):
-            data = message.get("data") or {}
-            ok = data.get("status") == "success"
-            code = str((data.get("result") or {}).get("code", "error"))
-            if event == "place_order.response":
-                load.orders_ok += ok
-                if not ok:
-                    load.order_errors[code] += 1
-            else:
-                load.analyses_ok += ok
-                if not ok:
-                    load.analysis_errors[code] += 1
-        elif event == "analysis.complete" and kind == "analysis":
-            load.analyses_complete += 1
-
-
-# Samples
-
-
-class Sampler:
-    """What one sample reads: the gateway process, Redis, the database, the logs and the load."""
-
-    def __init__(self, args: argparse.Namespace, prefix: str, pid: int, gen: LoadGen, logs: list[Path]) -> None:
-        import redis
-
-        self.redis = redis.Redis.from_url(args.redis)
-        self.prefix = prefix
-        self.pid = pid
-        self.gen = gen
-        self.gen_lock = threading.Lock()
-        self.logs = Logs(logs)
-        self.tables = model_tables()
-
-    def ask(self, **command: Any) -> dict:
-        with self.gen_lock:
-            return self.gen.ask(**command)
-
-    def sample(self, elapsed: float, load: Load) -> dict[str, Any]:
-        from django.db import connection
-
-        kinds: Counter[str] = Counter()
-        key_bytes = 0
-        for key in self.redis.scan_iter(match=f"{self.prefix}*", count=1000):
-            name = key.decode()
-            kinds[key_kind(name, self.prefix)] += 1
-            key_bytes += int(self.redis.memory_usage(key) or 0)  # type: ignore[arg-type]  # sync client
-        with connection.cursor() as cursor:
-            rows = {}
-            for table in self.tables:
-                cursor.execute(f'SELECT count(*) FROM "{table}"')
-                rows[table] = cursor.fetchone()[0]
-        connection.close()
-        subscribers = self.ask(cmd="report")
-        info: dict[str, Any] = self.redis.info("memory")  # type: ignore[assignment]  # sync client
-        churn_ms = sorted(load.churn_ms)
-        load.churn_ms.clear()
-        return {
-            "minute": round(elapsed / 60, 2),
-            "rss_mb": round(rss_bytes(self.pid) / 2**20, 1),
-            "fds": len(os.listdir(f"/proc/{self.pid}/fd")),
-            "threads": threads(self.pid),
-            "cpu_seconds": round(cpu_seconds(self.pid), 1),
-            "redis_used_memory_mb": round(int(info["used_memory"]) / 2**20, 2),
-            "redis_db_keys": self.redis.dbsize(),
-            "layer_keys": sum(kinds.values()),
-            "layer_key_bytes": key_bytes,
-            "layer_keys_by_kind": dict(sorted(kinds.items())),
-            "rows": rows,
-            "log_lines_warning_or_above": sum(self.logs.read().values()),
-            "load": {
-                "churn_ok": load.churn_ok,
-                "churn_failed": sum(load.churn_failed.values()),
-                "churn_skipped": load.churn_skipped,
-                "churn_p50_ms": round(statistics.median(churn_ms), 1) if churn_ms else None,
-                "churn_p99_ms": round(churn_ms[int(0.99 * (len(churn_ms) - 1))], 1) if churn_ms else None,
-                "orders_sent": load.orders_sent,
-                "orders_ok": load.orders_ok,
-                "analyses_sent": load.analyses_sent,
-                "analyses_ok": load.analyses_ok,
-                "analyses_complete": load.analyses_complete,
-                "subscribers_open": subscribers["open"],
-                "subscriber_frames": subscribers["frames"],
-                "subscriber_closes": subscribers["closes"],
-            },
-        }
-
-
-def threads(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]  # always there
-
-
-def model_tables() -> list[str]:
-    """The tables of the project's models (its apps' and the sessions'), in app order."""
-    from django.apps import apps
-
-    labels = ("realtime", "portfolio", "trading", "market", "sessions", "auth")
-    return [
-        model._meta.db_table
-        for label in labels
-        for model in apps.get_app_config(label).get_models()
-        if not model._meta.proxy and model._meta.managed
-    ]
-
-
-def key_kind(key: str, prefix: str) -> str:
-    """A key under the prefix with its ids and numbers as `#`: `<prefix>:history:market.price_update`."""
-    return VARYING.sub("#", key[len(prefix) :]).lstrip(":") or "(the prefix)"
-
-
-class Logs:
-    """The lines at WARNING or above of the run's logs, read on from where the last call stopped:
-    (log, level, logger, message with its numbers and ids as #) -> count. A traceback outside any
-    log record (one printed to stderr) counts as level `TRACEBACK` under its last line."""
-
-    def __init__(self, paths: list[Path]) -> None:
-        self.paths = paths
-        self.offsets = dict.fromkeys(paths, 0)
-        self.found: Counter[tuple[str, str, str, str]] = Counter()
-        self.traceback: dict[Path, bool] = dict.fromkeys(paths, False)
-
-    def read(self) -> Counter[tuple[str, str, str, str]]:
-        for path in self.paths:
-            if not path.exists():
-                continue
-            with path.open("rb") as log:
-                log.seek(self.offsets[path])
-                data = log.read()
-            complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
-            self.offsets[path] += len(complete)
-            for line in complete.decode(errors="replace").splitlines():
-                self._line(path, line)
-        return self.found
-
-    def _line(self, path: Path, line: str) -> None:
-        match = LOG_LINE.match(line)
-        if match:
-            self.traceback[path] = False
-            if match.group(1) in LOUD:
-                self.found[(path.name, match.group(1), match.group(2), VARYING.sub("#", match.group(3))[:200])] += 1
-        elif line.startswith("Traceback"):
-            self.traceback[path] = True
-        elif self.traceback[path] and line and not line.startswith(" "):  # the exception's line
-            self.traceback[path] = False
-            self.found[(path.name, "TRACEBACK", "-", VARYING.sub("#", line)[:200])] += 1
-
-
-# The run
 
 
 async def run(args: argparse.Namespace, sampler: Sampler, cookie: str, port: int) -> tuple[list[dict], Load]:
