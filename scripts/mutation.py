@@ -58,6 +58,12 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_order_request_ids.py",
         "tests/test_order_service_records.py",
     ),
+    "trading/requests.py": (
+        "tests/test_order_request_ids.py",
+        "tests/test_trading_order_changes.py",
+        "tests/test_trading_service_rules.py",
+        "tests/test_order_service_records.py",
+    ),
     "trading/validation.py": (
         "tests/test_trading_service_rules.py",
         "tests/test_trading_order_placement.py",

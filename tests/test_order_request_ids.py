@@ -9,7 +9,8 @@ from core.actor import Actor
 from core.exceptions import ValidationFailed
 from trading import services
 from trading.models import Order, OrderRequest, OrderStatus
-from trading.services import OrderConflict, _once, order_cancel, order_modify
+from trading.requests import request_once
+from trading.services import OrderConflict, order_cancel, order_modify
 
 from tests.fixtures.trading import place
 
@@ -111,7 +112,7 @@ def test_a_twin_that_lost_the_race_for_its_request_id_is_answered_with_the_order
     order = cancelled_under_twin_id
     write = losing_twin(actor=actor, request_id="twin-1", action="cancel", order=order, params={})
 
-    answer = _once(write, actor=actor, request_id="twin-1", action="cancel", order_id=order.pk, params={})
+    answer = request_once(write, actor=actor, request_id="twin-1", action="cancel", order_id=order.pk, params={})
 
     assert (answer.pk, answer.status, answer.reason) == (order.pk, OrderStatus.CANCELLED, "cancelled by user")
     with django_assert_num_queries(0):  # the answer comes with its instrument, as every service's does
@@ -145,7 +146,7 @@ def test_a_twin_whose_id_names_another_request_is_a_conflict(
     write = losing_twin(actor=actor, request_id="twin-1", action=action, order=target, params=params)
 
     with pytest.raises(OrderConflict) as conflict:
-        _once(write, actor=actor, request_id="twin-1", action=action, order_id=target.pk, params=params)
+        request_once(write, actor=actor, request_id="twin-1", action=action, order_id=target.pk, params=params)
 
     assert (conflict.value.code, conflict.value.message, conflict.value.details) == (
         "request_id_conflict",
@@ -161,6 +162,6 @@ def test_an_integrity_error_that_is_no_twins_is_raised(cancelled_under_twin_id, 
     write = losing_twin(actor=actor, request_id="twin-1", action="cancel", order=order, params={})
 
     with pytest.raises(IntegrityError):
-        _once(write, actor=other, request_id="twin-1", action="cancel", order_id=order.pk, params={})
+        request_once(write, actor=other, request_id="twin-1", action="cancel", order_id=order.pk, params={})
     with pytest.raises(IntegrityError):  # a request without an id has no twin
-        _once(write, actor=actor, request_id=None, action="cancel", order_id=order.pk, params={})
+        request_once(write, actor=actor, request_id=None, action="cancel", order_id=order.pk, params={})

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.actor import Actor
-from core.exceptions import DomainError, NotFound, ValidationFailed
+from core.exceptions import NotFound, ValidationFailed
 from core.numbers import computed_exactly
 from core.rows import row_insert, row_update
 from portfolio.book import PortfolioBook, portfolio_lock
@@ -24,7 +24,9 @@ from portfolio.selectors import instrument_get, portfolio_get_visible, symbol_no
 from . import signals
 from .execution import order_execute_if_crossed
 from .funds import order_refusal
+from .errors import OrderConflict, OrderRejected
 from .models import RESTING_STATUSES, Order, OrderAudit, OrderRequest, OrderStatus, OrderType
+from .requests import decimal_key, request_once, request_record, request_repeat
 from .validation import (
     CLIENT_ORDER_ID_RE,
     OrderParams,
@@ -38,18 +40,6 @@ from .validation import (
 # The `Action` members passed on as `action: str` below are TextChoices members, each a str at run
 # time; without Django's type stubs mypy reads one as its (value, label) tuple, hence the ignores
 # each naming the one code.
-
-
-class OrderRejected(DomainError):
-    """An order the broker refuses for a business reason (cash, holdings, no price)."""
-
-    code = "order_rejected"
-
-
-class OrderConflict(DomainError):
-    """A request that contradicts an order's state or an earlier request."""
-
-    code = "order_conflict"
 
 
 def _audit(*, order: Order, action: str, actor: Actor, details: dict | None = None) -> None:
@@ -225,49 +215,6 @@ def _lock_order(*, order_id: int) -> tuple[PortfolioBook, Order]:
     return book, order
 
 
-def _decimal_key(value: Decimal | None) -> str | None:
-    """Return one spelling per number (10, 10.0 and 1E+1 all give "10"), for comparing requests."""
-    if value is None:
-        return None
-    return format(value.normalize(), "f") if isinstance(value, Decimal) and value.is_finite() else str(value)
-
-
-def _request_repeat(*, actor: Actor, request_id: str, action: str, order_id: int, params: dict) -> bool:
-    """Tell whether `request_id` already did this; raise `OrderConflict` if it named something else."""
-    earlier = OrderRequest.objects.filter(user=actor.user, request_id=request_id).first()
-    if earlier is None:
-        return False
-    if (earlier.action, earlier.order_id, earlier.params) != (action, order_id, params):
-        raise OrderConflict(
-            "request_id_conflict",
-            f"request_id {request_id!r} already names a {earlier.action} of order {earlier.order_id} "
-            "with other parameters.",
-            order_id=str(earlier.order_id),
-        )
-    return True
-
-
-def _request_record(*, actor: Actor, request_id: str | None, action: str, order: Order, params: dict) -> None:
-    if request_id is not None:
-        row_insert(OrderRequest(user=actor.user, request_id=request_id, action=action, order=order, params=params))
-
-
-def _once(write, *, actor: Actor, request_id: str | None, action: str, order_id: int, params: dict) -> Order:
-    """Run `write` (one transaction that records `request_id`); answer a concurrent twin's repeat with the order.
-
-    The twin that commits second fails to insert its request on the unique constraint; nothing
-    of its transaction was written, so it is answered as a repeat of the first.
-    """
-    try:
-        return write()
-    except IntegrityError:
-        if request_id is None:
-            raise
-        if not _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order_id, params=params):
-            raise
-        return Order.objects.select_related("instrument").get(pk=order_id)
-
-
 CANCEL_REASONS = {"cancelled_by_user": "cancelled by user", "cancelled_by_admin": "cancelled in the admin"}
 
 
@@ -281,7 +228,7 @@ def order_cancel(
     """
     request_id = request_id_validate(request_id=request_id, actor=actor)
     action: str = OrderRequest.Action.CANCEL  # type: ignore[assignment]  # TextChoices member: a str (see above)
-    return _once(
+    return request_once(
         lambda: _order_cancel(order_id=order_id, actor=actor, reason_code=reason_code, request_id=request_id),
         actor=actor,
         request_id=request_id,
@@ -295,7 +242,7 @@ def order_cancel(
 def _order_cancel(*, order_id: int, actor: Actor, reason_code: str, request_id: str | None) -> Order:
     book, order = _lock_order(order_id=order_id)
     action: str = OrderRequest.Action.CANCEL  # type: ignore[assignment]  # TextChoices member: a str (see above)
-    if request_id and _request_repeat(actor=actor, request_id=request_id, action=action, order_id=order.pk, params={}):
+    if request_id and request_repeat(actor=actor, request_id=request_id, action=action, order_id=order.pk, params={}):
         return order
     if order.status not in RESTING_STATUSES:
         raise OrderConflict(
@@ -310,7 +257,7 @@ def _order_cancel(*, order_id: int, actor: Actor, reason_code: str, request_id: 
     order.reason = CANCEL_REASONS[reason_code]
     order.reason_params = {}
     row_update(order, ["status", "cancelled_at", "reason_code", "reason", "reason_params", "updated_at"])
-    _request_record(actor=actor, request_id=request_id, action=action, order=order, params={})
+    request_record(actor=actor, request_id=request_id, action=action, order=order, params={})
     details = {"reason": order.reason, **({"request_id": request_id} if request_id else {})}
     _audit(order=order, action=OrderAudit.Action.CANCEL, actor=actor, details=details)  # type: ignore[arg-type]  # TextChoices member: a str (see above)
     signals.order_cancelled.send(Order, order=order, member_ids=book.member_ids, correlation_id=actor.correlation_id)
@@ -333,8 +280,8 @@ def order_modify(
     applies nothing; the id reused for anything else is an `OrderConflict`.
     """
     request_id = request_id_validate(request_id=request_id, actor=actor)
-    params = {"quantity": _decimal_key(quantity), "price": _decimal_key(price)}
-    return _once(
+    params = {"quantity": decimal_key(quantity), "price": decimal_key(price)}
+    return request_once(
         lambda: _order_modify(
             order_id=order_id, actor=actor, quantity=quantity, price=price, request_id=request_id, params=params
         ),
@@ -364,7 +311,7 @@ def _order_modify(
         price = price_validate(price=price, field="price")
     book, order = _lock_order(order_id=order_id)
     action: str = OrderRequest.Action.MODIFY  # type: ignore[assignment]  # TextChoices member: a str (see above)
-    if request_id and _request_repeat(
+    if request_id and request_repeat(
         actor=actor, request_id=request_id, action=action, order_id=order.pk, params=params
     ):
         return order
@@ -393,7 +340,7 @@ def _order_modify(
     if refusal is not None:
         raise OrderRejected(refusal.code, refusal.reason, order_id=str(order.pk), params=refusal.params)
     row_update(order, ["quantity", "price", "stop_price", "updated_at"])
-    _request_record(actor=actor, request_id=request_id, action=action, order=order, params=params)
+    request_record(actor=actor, request_id=request_id, action=action, order=order, params=params)
     after = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
     details = {"before": before, "after": after, **({"request_id": request_id} if request_id else {})}
     _audit(order=order, action=OrderAudit.Action.MODIFY, actor=actor, details=details)  # type: ignore[arg-type]  # TextChoices member: a str (see above)
