@@ -241,8 +241,10 @@ REALTIME: dict[str, Any] = {
         "REALTIME_HANDSHAKE_THREADS", 1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 4
     ),
     # Graceful drain on SIGTERM (realtime/connection/drain.py): seconds /readyz answers 503 before the sockets
-    # are closed with 1012, and the most the whole drain may take before the process exits.
+    # are closed with 1012, the seconds their closes are spread over (at most half of the drain's
+    # time after the notice), and the most the whole drain may take before the process exits.
     "DRAIN_NOTICE_SECONDS": env_float("REALTIME_DRAIN_NOTICE_SECONDS", 2.0),
+    "DRAIN_SPREAD_SECONDS": env_float("REALTIME_DRAIN_SPREAD_SECONDS", 3.0),
     "DRAIN_TIMEOUT_SECONDS": env_float("REALTIME_DRAIN_TIMEOUT_SECONDS", 20.0),
     # Announcements to every connection (realtime/announcements.py) one operator may send per minute.
     "ANNOUNCEMENTS_PER_MINUTE": env_int("REALTIME_ANNOUNCEMENTS_PER_MINUTE", 3),
@@ -263,6 +265,8 @@ if not (
     raise ImproperlyConfigured(
         "REALTIME_DRAIN_NOTICE_SECONDS must be at least 0 and less than REALTIME_DRAIN_TIMEOUT_SECONDS (finite)."
     )
+if not (math.isfinite(REALTIME["DRAIN_SPREAD_SECONDS"]) and REALTIME["DRAIN_SPREAD_SECONDS"] >= 0):
+    raise ImproperlyConfigured("REALTIME_DRAIN_SPREAD_SECONDS must be a finite number of seconds, at least 0.")
 
 # Paper-trading broker (trading/execution.py).
 TRADING = {

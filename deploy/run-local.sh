@@ -96,7 +96,7 @@ for ((i = 0; i < DAPHNES; i++)); do
     SERVICE_NAME="aktienanalyse-gateway-$port" supervise "daphne-$port" "$PY" -m realtime.server -b 127.0.0.1 -p "$port" \
         --proxy-headers \
         --websocket-max-message-size 65536 \
-        --ping-interval 35 --ping-timeout 30 \
+        --ping-interval 35 --ping-timeout 30 --websocket_connect_timeout 30 \
         aktienanalyse.asgi:application
 done
 # The price feed: with several, one holds the lease and publishes, the others stand by.
