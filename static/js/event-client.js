@@ -34,6 +34,8 @@ const TERMINAL_CLOSE_CODES = new Set([4003]);
 // "Service restart": the server process drains; another one takes the connection at once.
 const SERVICE_RESTART = 1012;
 const OPEN = 1;
+/** The error listener of a socket the client has given up (see `detach`). */
+function ignoreError() { }
 function browserSocketFactory(url) {
     const Impl = globalThis.WebSocket;
     if (!Impl) {
@@ -403,7 +405,10 @@ export class WebSocketEventClient {
         socket.onopen = null;
         socket.onmessage = null;
         socket.onclose = null;
-        socket.onerror = null;
+        // A socket given up while still connecting reports an error once closed. Node's `ws` throws
+        // an error nobody listens to (an uncaught exception that ends the process), so a detached
+        // socket keeps a listener that ignores it.
+        socket.onerror = ignoreError;
     }
     clearReconnectTimer() {
         if (this.reconnectTimer !== null) {

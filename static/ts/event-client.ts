@@ -166,6 +166,9 @@ interface PendingCommand {
   resendUntil: number;
 }
 
+/** The error listener of a socket the client has given up (see `detach`). */
+function ignoreError(): void {}
+
 function browserSocketFactory(url: string): SocketLike {
   const Impl = (globalThis as { WebSocket?: new (url: string) => SocketLike }).WebSocket;
   if (!Impl) {
@@ -576,7 +579,10 @@ export class WebSocketEventClient {
     socket.onopen = null;
     socket.onmessage = null;
     socket.onclose = null;
-    socket.onerror = null;
+    // A socket given up while still connecting reports an error once closed. Node's `ws` throws
+    // an error nobody listens to (an uncaught exception that ends the process), so a detached
+    // socket keeps a listener that ignores it.
+    socket.onerror = ignoreError;
   }
 
   private clearReconnectTimer(): void {

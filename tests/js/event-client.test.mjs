@@ -1,5 +1,6 @@
 // Unit tests of the compiled WebSocketEventClient against a real WebSocket server.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { afterEach, beforeEach, describe, test } from "node:test";
 
 import { WebSocketEventClient, CommandError, backoffDelay, newRequestId } from "../../static/js/event-client.js";
@@ -240,6 +241,42 @@ describe("commands", () => {
     await nextEmit(client, "connection.established");
     const orders = gateway.received.filter((frame) => frame.type === "user");
     assert.equal(orders.length, 1);
+  });
+});
+
+describe("disconnect", () => {
+  test("disconnecting while the handshake is under way throws nothing, later either (Node's ws)", async () => {
+    // given a server that takes the TCP connection and never answers the upgrade
+    const silent = net.createServer();
+    const arrived = new Promise((resolve) => silent.once("connection", resolve));
+    await new Promise((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    let socket;
+    const client = new WebSocketEventClient(`ws://127.0.0.1:${silent.address().port}/ws/`, {
+      heartbeat_interval: 0,
+      network: new FakeNetwork(),
+      logger: quietLogger,
+      createSocket: (url) => (socket = new WebSocket(url)),
+    });
+    const connecting = client.connect().catch((error) => error);
+    (await arrived).on("error", () => undefined);
+    // An error that escapes ends the wait at once (and the socket's close would not follow).
+    let listener;
+    const escaped = new Promise((resolve) => (listener = (error) => resolve(`escaped: ${error}`)));
+    process.on("uncaughtException", listener);
+    const closed = new Promise((resolve) => socket.once("close", () => resolve("closed")));
+    try {
+      // when the client is disconnected before the handshake completes
+      client.disconnect();
+      // then the socket closes, connect() rejects, and no error escapes
+      assert.equal(await Promise.race([closed, escaped]), "closed");
+      assert.match(String(await connecting), /disconnected/);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(await Promise.race([escaped, "none"]), "none");
+      assert.equal(client.getConnectionStatus(), "disconnected");
+    } finally {
+      process.off("uncaughtException", listener);
+      silent.close();
+    }
   });
 });
 
