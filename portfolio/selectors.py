@@ -165,6 +165,10 @@ def portfolio_valuation(*, portfolio: Portfolio, positions: Iterable[Position] |
                 "quantity": position.quantity,
                 "avg_cost": position.avg_cost,
                 "last_price": position.instrument.last_price,
+                # When that price was ticked: a desk keeps a newer tick's price over an older snapshot's.
+                "last_price_at": (
+                    isoformat(position.instrument.last_price_at) if position.instrument.last_price_at else None
+                ),
                 "market_value": money(value),
                 "unrealized_pnl": money(value - cost),
                 "unrealized_pnl_percent": percent(value - cost, cost),

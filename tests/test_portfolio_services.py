@@ -1,5 +1,6 @@
 """Portfolio valuation, revaluation after price moves, and audited manual corrections."""
 
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -34,6 +35,20 @@ def test_snapshot_values_cash_and_positions_at_last_prices(portfolio_with_positi
         D("2000.00"),
         D("500.00"),
     )
+
+
+def test_each_position_says_when_its_price_was_ticked_and_none_without_a_tick(portfolio_with_position, sap):
+    # given SAP's last price ticked at a known moment
+    sap.last_price_at = datetime(2026, 12, 7, 10, 15, 30, 250000, tzinfo=timezone.utc)
+    sap.save(update_fields=["last_price_at"])
+
+    [row] = portfolio_snapshot(portfolio=portfolio_with_position)["positions"]
+    assert row["last_price_at"] == "2026-12-07T10:15:30.250Z"  # as the tick's `timestamp` spells it
+
+    # and an instrument never ticked has no moment
+    Instrument.objects.filter(pk=sap.pk).update(last_price_at=None)
+    [row] = portfolio_snapshot(portfolio=Portfolio.objects.get(pk=portfolio_with_position.pk))["positions"]
+    assert row["last_price_at"] is None
 
 
 def test_refresh_sends_portfolio_update_to_members(

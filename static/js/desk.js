@@ -396,7 +396,7 @@ export class PortfolioWebSocketClient {
     // Prices and chart
     updatePriceDisplay(data) {
         this.lastPrices.set(data.symbol, data.price);
-        if (this.portfolio.applyTick(data.symbol, data.price))
+        if (this.portfolio.applyTick(data.symbol, data.price, data.timestamp))
             this.renderPortfolio();
         this.setPrice(data.symbol, data.price, data.change, data.change_percent);
         const priceElement = document.querySelector(`[data-symbol="${CSS.escape(data.symbol)}"] .price`);

@@ -17,6 +17,13 @@ const COST_PLACES = 6;
 const MONEY_PLACES = 2;
 // quantity × cost: the places of the exact products before rounding to cents.
 const PRODUCT_PLACES = QUANTITY_PLACES + COST_PLACES;
+/** A timestamp in ms, or null when absent or unreadable. */
+function moment(value) {
+    if (typeof value !== "string")
+        return null;
+    const parsed = Date.parse(value);
+    return Number.isNaN(parsed) ? null : parsed;
+}
 export class PortfolioState {
     constructor() {
         this.holdings = new Map();
@@ -27,7 +34,12 @@ export class PortfolioState {
         this.feeRate = null; // 10^-6
         this.minFee = null; // cents
     }
-    /** Take the positions of a `portfolio.update` (they replace those held so far). */
+    /** Take the positions of a `portfolio.update` (they replace those held so far).
+     *
+     * A snapshot can be older than the last tick seen (one replayed after a reconnect, or built
+     * before a tick that overtook it): its price is taken unless a tick newer than the snapshot's
+     * `last_price_at` is known. A snapshot without `last_price_at` (another service's) gives its
+     * price as before. */
     applySnapshot(data) {
         const next = new Map();
         for (const position of data.positions ?? []) {
@@ -36,13 +48,17 @@ export class PortfolioState {
             if (!symbol || quantity === null)
                 continue;
             const known = this.holdings.get(symbol);
-            const price = units(position.last_price, PRICE_PLACES);
+            const snapshotPrice = units(position.last_price, PRICE_PLACES);
+            const snapshotAt = moment(position.last_price_at);
+            const tickIsNewer = known?.price != null && known.priceAt !== null && snapshotAt !== null && known.priceAt > snapshotAt;
+            const keepKnown = snapshotPrice === null || tickIsNewer;
             next.set(symbol, {
                 symbol,
                 name: String(position.name ?? known?.name ?? ""),
                 quantity,
                 avgCost: units(position.avg_cost, COST_PLACES) ?? 0n,
-                price: price ?? known?.price ?? null,
+                price: keepKnown ? (known?.price ?? null) : snapshotPrice,
+                priceAt: keepKnown ? (known?.priceAt ?? null) : snapshotAt,
             });
         }
         this.holdings = next;
@@ -63,13 +79,15 @@ export class PortfolioState {
         if (account.min_fee !== undefined)
             this.minFee = units(account.min_fee, MONEY_PLACES);
     }
-    /** Move a held position to a new price; return whether the portfolio holds the symbol. */
-    applyTick(symbol, price) {
+    /** Move a held position to a new price ticked at `timestamp`; return whether the portfolio
+     * holds the symbol. */
+    applyTick(symbol, price, timestamp) {
         const holding = this.holdings.get(symbol);
         const value = units(price, PRICE_PLACES);
         if (!holding || value === null || value <= 0n)
             return false;
         holding.price = value;
+        holding.priceAt = moment(timestamp);
         return true;
     }
     has(symbol) {

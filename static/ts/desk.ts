@@ -499,7 +499,7 @@ export class PortfolioWebSocketClient {
 
   private updatePriceDisplay(data: PriceUpdateData): void {
     this.lastPrices.set(data.symbol, data.price);
-    if (this.portfolio.applyTick(data.symbol, data.price)) this.renderPortfolio();
+    if (this.portfolio.applyTick(data.symbol, data.price, data.timestamp)) this.renderPortfolio();
     this.setPrice(data.symbol, data.price, data.change, data.change_percent);
     const priceElement = document.querySelector(`[data-symbol="${CSS.escape(data.symbol)}"] .price`);
     if (priceElement) {

@@ -65,6 +65,15 @@ interface Holding {
   quantity: bigint; // 10^-4
   avgCost: bigint; // 10^-6
   price: bigint | null; // 10^-4
+  /** When `price` was ticked (ms since the epoch), null when unknown. */
+  priceAt: number | null;
+}
+
+/** A timestamp in ms, or null when absent or unreadable. */
+function moment(value: unknown): number | null {
+  if (typeof value !== "string") return null;
+  const parsed = Date.parse(value);
+  return Number.isNaN(parsed) ? null : parsed;
 }
 
 export class PortfolioState {
@@ -76,7 +85,12 @@ export class PortfolioState {
   private feeRate: bigint | null = null; // 10^-6
   private minFee: bigint | null = null; // cents
 
-  /** Take the positions of a `portfolio.update` (they replace those held so far). */
+  /** Take the positions of a `portfolio.update` (they replace those held so far).
+   *
+   * A snapshot can be older than the last tick seen (one replayed after a reconnect, or built
+   * before a tick that overtook it): its price is taken unless a tick newer than the snapshot's
+   * `last_price_at` is known. A snapshot without `last_price_at` (another service's) gives its
+   * price as before. */
   applySnapshot(data: PortfolioUpdateData): void {
     const next = new Map<string, Holding>();
     for (const position of data.positions ?? []) {
@@ -84,13 +98,18 @@ export class PortfolioState {
       const quantity = units(position.quantity as Amount, QUANTITY_PLACES);
       if (!symbol || quantity === null) continue;
       const known = this.holdings.get(symbol);
-      const price = units(position.last_price as Amount, PRICE_PLACES);
+      const snapshotPrice = units(position.last_price as Amount, PRICE_PLACES);
+      const snapshotAt = moment(position.last_price_at);
+      const tickIsNewer =
+        known?.price != null && known.priceAt !== null && snapshotAt !== null && known.priceAt > snapshotAt;
+      const keepKnown = snapshotPrice === null || tickIsNewer;
       next.set(symbol, {
         symbol,
         name: String(position.name ?? known?.name ?? ""),
         quantity,
         avgCost: units(position.avg_cost as Amount, COST_PLACES) ?? 0n,
-        price: price ?? known?.price ?? null,
+        price: keepKnown ? (known?.price ?? null) : snapshotPrice,
+        priceAt: keepKnown ? (known?.priceAt ?? null) : snapshotAt,
       });
     }
     this.holdings = next;
@@ -110,12 +129,14 @@ export class PortfolioState {
     if (account.min_fee !== undefined) this.minFee = units(account.min_fee, MONEY_PLACES);
   }
 
-  /** Move a held position to a new price; return whether the portfolio holds the symbol. */
-  applyTick(symbol: string, price: Amount): boolean {
+  /** Move a held position to a new price ticked at `timestamp`; return whether the portfolio
+   * holds the symbol. */
+  applyTick(symbol: string, price: Amount, timestamp?: string): boolean {
     const holding = this.holdings.get(symbol);
     const value = units(price, PRICE_PLACES);
     if (!holding || value === null || value <= 0n) return false;
     holding.price = value;
+    holding.priceAt = moment(timestamp);
     return true;
   }
 

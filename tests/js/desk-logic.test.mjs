@@ -129,6 +129,36 @@ describe("portfolio state", () => {
     assert.equal(state.rows()[0].price, 210);
   });
 
+  test("a snapshot older than the last tick keeps the tick's price; a newer one gives its own", () => {
+    const snap = (price, time) => ({ ...SNAPSHOT, positions: [{ ...SNAPSHOT.positions[0], last_price: price, last_price_at: time }] });
+    const state = new PortfolioState();
+    state.applySnapshot(SNAPSHOT);
+    assert.equal(state.applyTick("SAP", 199.84, "2026-01-01T10:00:05.000Z"), true);
+    // replayed after a reconnect, from before the tick: the tick's price stays
+    state.applySnapshot(snap(200.15, "2026-01-01T10:00:04.000Z"));
+    assert.equal(state.rows()[0].price, 199.84);
+    // of that very tick: its price
+    state.applySnapshot(snap(199.84, "2026-01-01T10:00:05.000Z"));
+    assert.equal(state.rows()[0].price, 199.84);
+    // built after a later tick this desk has not seen: the snapshot's price
+    state.applySnapshot(snap(200.15, "2026-01-01T10:00:06.000Z"));
+    assert.equal(state.rows()[0].price, 200.15);
+    // and an older one replayed after that newer snapshot does not take it back
+    state.applySnapshot(snap(150, "2026-01-01T10:00:01.000Z"));
+    assert.equal(state.rows()[0].price, 200.15);
+  });
+
+  test("a snapshot without last_price_at (another service's) or with an unreadable one gives its price", () => {
+    const state = new PortfolioState();
+    state.applySnapshot(SNAPSHOT);
+    state.applyTick("SAP", 199.84, "2026-01-01T10:00:05.000Z");
+    state.applySnapshot(SNAPSHOT); // no last_price_at
+    assert.equal(state.rows()[0].price, 210);
+    state.applyTick("SAP", 199.84, "2026-01-01T10:00:05.000Z");
+    state.applySnapshot({ ...SNAPSHOT, positions: [{ ...SNAPSHOT.positions[0], last_price_at: "yesterday" }] });
+    assert.equal(state.rows()[0].price, 210);
+  });
+
   test("a new snapshot keeps the latest tick when it carries no price, and drops sold positions", () => {
     const state = new PortfolioState();
     state.applySnapshot(SNAPSHOT);
