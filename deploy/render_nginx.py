@@ -10,7 +10,7 @@ TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 
 def render(*, ports: list[int], listen: str, prefix: Path, static_root: Path) -> str:
     """Return the nginx config text for daphne processes on `ports`, listening on `listen`."""
-    upstreams = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in ports)
+    upstreams = "\n".join(f"        server 127.0.0.1:{port} max_fails=0;" for port in ports)
     text = TEMPLATE.read_text()
     for key, value in {
         "@UPSTREAMS@": upstreams,

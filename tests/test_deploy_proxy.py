@@ -89,3 +89,15 @@ async def test_clients_of_a_dying_gateway_reconnect_through_the_proxy_to_the_oth
         for client in group:
             await client.close()
     await again.close()
+
+
+def test_the_proxy_never_marks_a_gateway_process_unavailable(tmp_path):
+    # A draining process answers handshakes 503 and a restarting one refuses them; nginx passes
+    # each on to the next process (proxy_next_upstream). Marking such a process failed
+    # (max_fails > 0) kept every process out after a rolling restart: nginx counts a proxied
+    # WebSocket's success only when it ends, so the marks outlived the restart and the desks got
+    # 502 "no live upstreams" for a minute (bench/drill.py at 500 desks, docs/benchmarks.md).
+    config = render(ports=[8101, 8102, 8103], listen="127.0.0.1:8080", prefix=tmp_path, static_root=tmp_path)
+    servers = [line.strip() for line in config.splitlines() if line.strip().startswith("server 127.0.0.1:")]
+    assert servers == [f"server 127.0.0.1:{port} max_fails=0;" for port in (8101, 8102, 8103)]
+    assert "proxy_next_upstream error timeout http_503;" in config
