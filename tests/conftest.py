@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.market",
     "tests.fixtures.bus",
     "tests.fixtures.history",
+    "tests.fixtures.loop_teardown",
 ]
 
 VAR_DIR = Path(settings.VAR_DIR)
