@@ -4,6 +4,7 @@ as a stream: the turns, the bound on the spread, and sockets of the application 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -112,3 +113,24 @@ async def test_a_socket_serves_until_its_turn(ws_connect, staff_user, draining_p
     assert await second.closed_with(timeout=30) == CloseCode.SERVICE_RESTART
     await second.close()
     assert await drained is True
+
+
+async def test_a_socket_whose_client_leaves_before_its_turn_is_not_closed_again(
+    ws_connect, staff_user, draining_process, caplog
+):
+    # given two open sockets, the second's turn 3 s into the spread
+    cookie = await login_cookie(staff_user)
+    first, _ = await ws_connect(cookie=cookie)
+    second, _ = await ws_connect(cookie=cookie)
+    second_consumer = list(connections)[1].consumer
+    drained = asyncio.get_running_loop().create_task(drain.drain(notice=0, timeout=60, spread=3))
+    assert await first.closed_with() == CloseCode.SERVICE_RESTART
+    await first.close()
+
+    # when the second's client leaves before its turn
+    await second.close()
+
+    # then the drain finishes without closing it again, and nothing went wrong on the way
+    assert await drained is True
+    assert second_consumer.released and not second_consumer.draining
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
