@@ -29,28 +29,32 @@ await runScenario(async (page, step) => {
       button.dataset.marked = "yes";
       button.focus();
     }, row);
-    await page.waitForFunction(
-      ([selector, price]) => (document.querySelector(selector)?.textContent ?? "").replace(/\s/g, " ").trim() !== price.replace(/\s/g, " "),
-      [`${row} .price`, before.price],
+    // The row moves on a tick and on a newer portfolio snapshot. A snapshot read from the
+    // database (the desk's refresh_portfolio at connect) can reach the page a moment before the
+    // tick's own event, which comes from the feed through Redis: the figures are read once the
+    // row has moved and agrees with the board, in one go.
+    const handle = await page.waitForFunction(
+      ([selector, price]) => {
+        const text = (s) => (document.querySelector(s)?.textContent ?? "").replace(/[\u00a0\u202f]/g, " ").trim();
+        const now = {
+          price: text(`${selector} .price`),
+          board: text('#price-board tr[data-symbol="SAP"] .price'),
+          value: text(`${selector} .market-value`),
+          pnl: text(`${selector} .pnl`),
+          pnlPercent: text(`${selector} .pnl-percent`),
+          total: text("#portfolio-value"),
+          unrealized: text("#portfolio-change"),
+        };
+        return now.price !== price.replace(/[\u00a0\u202f]/g, " ") && now.price === now.board ? now : false;
+      },
+      [row, before.price],
     );
-    const after = await page.evaluate((selector) => {
-      const text = (s) => (document.querySelector(s)?.textContent ?? "").replace(/[\u00a0\u202f]/g, " ").trim();
-      return {
-        price: text(`${selector} .price`),
-        board: text('#price-board tr[data-symbol="SAP"] .price'),
-        value: text(`${selector} .market-value`),
-        pnl: text(`${selector} .pnl`),
-        pnlPercent: text(`${selector} .pnl-percent`),
-        total: text("#portfolio-value"),
-        unrealized: text("#portfolio-change"),
-      };
-    }, row);
+    const after = await handle.jsonValue();
     // 10 SAP at an average cost of 100,00 €: P&L = 10 × (price − 100).
     const price = Number(after.price.replace(/[^\d,-]/g, "").replace(",", "."));
     const expected = new Intl.NumberFormat("de-DE", { style: "currency", currency: "EUR" })
       .format(10 * (price - 100))
       .replace(/[\u00a0\u202f]/g, " ");
-    if (after.price !== after.board) throw new Error(`row ${after.price} != board ${after.board}`);
     if (!after.pnl.endsWith(expected)) throw new Error(`P&L ${after.pnl}, expected ${expected} at ${after.price}`);
     if (after.pnl === before.pnl) throw new Error(`P&L did not move: ${before.pnl}`);
     if (!after.unrealized.includes(expected)) throw new Error(`unrealised total ${after.unrealized} != ${expected}`);
