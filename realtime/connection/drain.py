@@ -70,11 +70,11 @@ def turns(count: int, spread: float) -> list[float]:
     return [spread * index / (count - 1) for index in range(count)]
 
 
-async def close_connection(consumer: Any, deadline: float, turn: float | None = None) -> None:
-    """At loop time `turn` (at once when None), let a socket's commands in flight answer until
-    `deadline`, then close it with 1012 after its queued frames."""
+async def close_connection(consumer: Any, deadline: float, turn: float) -> None:
+    """At loop time `turn` (at once when it has passed), let a socket's commands in flight answer
+    until `deadline`, then close it with 1012 after its queued frames."""
     loop = asyncio.get_running_loop()
-    if turn is not None and turn > loop.time():
+    if turn > loop.time():
         await asyncio.sleep(turn - loop.time())  # a turn is a moment by definition, not a state to await
         if getattr(consumer, "released", False):  # its client left meanwhile: nothing to close
             return

@@ -50,7 +50,8 @@ export class PortfolioState {
             const known = this.holdings.get(symbol);
             const snapshotPrice = units(position.last_price, PRICE_PLACES);
             const snapshotAt = moment(position.last_price_at);
-            const tickIsNewer = known?.price != null && known.priceAt !== null && snapshotAt !== null && known.priceAt > snapshotAt;
+            // A known moment always comes with its price (a tick's, or a snapshot's taken with it).
+            const tickIsNewer = snapshotAt !== null && (known?.priceAt ?? -Infinity) > snapshotAt;
             const keepKnown = snapshotPrice === null || tickIsNewer;
             next.set(symbol, {
                 symbol,

@@ -45,7 +45,7 @@ await runScenario(async (page, step) => {
           total: text("#portfolio-value"),
           unrealized: text("#portfolio-change"),
         };
-        return now.price !== price.replace(/[\u00a0\u202f]/g, " ") && now.price === now.board ? now : false;
+        return now.price !== price && now.price === now.board ? now : false; // `price` is textOf's, normalised alike
       },
       [row, before.price],
     );
