@@ -13,8 +13,6 @@ from deploy.render_nginx import render
 from tests.fixtures.bus import live_connect, new_bus, shared_redis_url, spec_price_update
 from tests.fixtures.servers import ServerProcess, free_port, wait_for_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
 
 def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -48,6 +46,8 @@ def nginx(tmp_path):
         process.wait(timeout=10)
 
 
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
 async def test_clients_of_a_dying_gateway_reconnect_through_the_proxy_to_the_other_and_carry_on(
     gateways, nginx, staff_user, other_staff_user
 ):
