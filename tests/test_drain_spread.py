@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import subprocess
-import sys
 
 import pytest
 
 from realtime.connection import drain
 from realtime.runtime.connections import connections
 from realtime.wire.protocol import CloseCode
-from tests.fixtures.servers import BASE_DIR
+from tests.fixtures.settings_process import load_settings
 from tests.fixtures.ws import login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,24 +40,19 @@ def test_the_spread_is_at_most_half_of_the_time_after_the_notice(spread, notice,
     assert drain.spread_within(spread, notice, timeout) == expected
 
 
-def load_settings(spread: str) -> subprocess.CompletedProcess:
-    """Load the settings in a fresh interpreter with REALTIME_DRAIN_SPREAD_SECONDS=`spread`."""
-    code = "import django; django.setup(); from django.conf import settings; print(settings.REALTIME['DRAIN_SPREAD_SECONDS'])"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings", "REALTIME_DRAIN_SPREAD_SECONDS": spread}
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True, timeout=60, env=env
-    )
+def load_spread(spread: str) -> subprocess.CompletedProcess:
+    return load_settings("settings.REALTIME['DRAIN_SPREAD_SECONDS']", REALTIME_DRAIN_SPREAD_SECONDS=spread)
 
 
 @pytest.mark.parametrize("spread", ["-1", "nan", "inf", "three"])
 def test_a_spread_that_is_no_finite_number_of_seconds_stops_the_process_with_its_name(spread):
-    loaded = load_settings(spread)
+    loaded = load_spread(spread)
     assert loaded.returncode != 0
     assert "REALTIME_DRAIN_SPREAD_SECONDS" in loaded.stderr
 
 
 def test_a_spread_of_zero_closes_all_at_once_and_is_accepted():
-    loaded = load_settings("0")
+    loaded = load_spread("0")
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "0.0"
 

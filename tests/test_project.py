@@ -1,33 +1,18 @@
 """Project set-up: settings from the environment, standard Django interfaces, demo data."""
 
-import os
 import subprocess
-import sys
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-BASE_DIR = settings.BASE_DIR
+from tests.fixtures.settings_process import load_settings
 
 
 def start_settings(**env: str) -> subprocess.CompletedProcess:
-    """Import the settings in a fresh interpreter with the given environment."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    clean.update(env)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)",
-        ],
-        cwd=BASE_DIR,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """Import the settings in a fresh interpreter with the given environment (no other DJANGO_ variable)."""
+    return load_settings("settings.DEBUG", drop=("DJANGO_",), **env)
 
 
 def test_production_start_without_secret_key_stops_with_a_clear_message():
@@ -55,16 +40,7 @@ def test_unreadable_boolean_setting_is_refused():
 
 def flow_log_level(**env: str) -> str:
     """Return the event-flow logger's level as the settings set it with this environment."""
-    code = "import django; django.setup(); from django.conf import settings; print(settings.LOGGING['loggers']['realtime.flow']['level'])"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REALTIME_"))}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=BASE_DIR,
-        env={**clean, **env, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = load_settings("settings.LOGGING['loggers']['realtime.flow']['level']", drop=("DJANGO_", "REALTIME_"), **env)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
@@ -79,21 +55,15 @@ def test_flow_log_is_quiet_in_development_unless_asked_and_follows_the_log_level
 
 
 def test_redis_url_selects_channels_redis():
-    code = "import django; django.setup(); from django.conf import settings; print(settings.CHANNEL_LAYERS['default']['BACKEND'])"
-    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/3", "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
-    )
+    backend = "settings.CHANNEL_LAYERS['default']['BACKEND']"
+    out = load_settings(backend, drop=("REDIS_",), REDIS_URL="redis://127.0.0.1:6379/3")
     assert out.stdout.strip() == "realtime.server.layers.RedisChannelLayer"  # channels-redis core, group sends batched
     from channels_redis.core import RedisChannelLayer as Core
 
     from realtime.server.layers import RedisChannelLayer
 
     assert issubclass(RedisChannelLayer, Core)
-    env.pop("REDIS_URL")
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
-    )
+    out = load_settings(backend, drop=("REDIS_",))
     assert out.stdout.strip() == "channels.layers.InMemoryChannelLayer"
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from aktienanalyse import redis as redis_locations
 from aktienanalyse.redis import SentinelLocation, SentinelRedis, parse_location, sentinel_location
-from tests.fixtures.servers import BASE_DIR
+from tests.fixtures.settings_process import load_settings
 
 
 def test_a_sentinel_list_with_a_master_name_and_db_reads_into_a_location_and_back():
@@ -81,27 +79,19 @@ async def test_a_client_of_a_url_is_the_plain_client_and_of_a_sentinel_location_
         await watched.aclose()
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess:
+def load_redis_settings(**env: str) -> subprocess.CompletedProcess:
     """Load the settings in a fresh interpreter with these variables (and no REDIS_URL unless given)."""
-    code = (
-        "import django, json; django.setup(); from django.conf import settings as s; "
-        "print(json.dumps({'url': s.REDIS_URL, 'hosts': s.REDIS_HOSTS, 'bus': s.REALTIME_BUS['URL'], "
-        "'layer': s.CHANNEL_LAYERS['default']}))"
-    )
-    base = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**base, "DJANGO_SETTINGS_MODULE": "aktienanalyse.settings", **env},
+    return load_settings(
+        "json.dumps({'url': settings.REDIS_URL, 'hosts': settings.REDIS_HOSTS, "
+        "'bus': settings.REALTIME_BUS['URL'], 'layer': settings.CHANNEL_LAYERS['default']})",
+        drop=("REDIS_",),
+        **env,
     )
 
 
 @pytest.mark.parametrize("backend", ["core", "pubsub"])
 def test_sentinels_route_the_channel_layer_bus_and_history_through_sentinel(backend):
-    out = load_settings(
+    out = load_redis_settings(
         REDIS_SENTINELS="127.0.0.1:26379,127.0.0.1:26380",
         REDIS_SENTINEL_MASTER="desk",
         REDIS_SENTINEL_PASSWORD="s3cret",
@@ -134,5 +124,5 @@ def test_sentinels_route_the_channel_layer_bus_and_history_through_sentinel(back
     ],
 )
 def test_the_gateway_refuses_to_start_on_bad_sentinel_settings(env, message):
-    out = load_settings(**env)
+    out = load_redis_settings(**env)
     assert out.returncode != 0 and "ImproperlyConfigured" in out.stderr and message in out.stderr

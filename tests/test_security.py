@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 
 from tests.fixtures.servers import BASE_DIR
+from tests.fixtures.settings_process import load_settings
 from tests.fixtures.users import grant
 
 pytestmark = pytest.mark.django_db
@@ -100,15 +101,16 @@ def test_every_page_has_the_policy_and_no_inline_code(client, operator, portfoli
         assert inline_code(response.content.decode()) == []
 
 
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "s" * 20 + "-a-long-random-production-key-0123456789",
+    "DJANGO_ALLOWED_HOSTS": "desk.example.com",
+}
+
+
 def production_env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
-    env.update(
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY="s" * 20 + "-a-long-random-production-key-0123456789",
-        DJANGO_ALLOWED_HOSTS="desk.example.com",
-    )
-    env.update(extra)
-    return env
+    return {**env, **PRODUCTION, **extra}
 
 
 def test_check_deploy_is_clean_in_production():
@@ -124,20 +126,12 @@ def test_check_deploy_is_clean_in_production():
     assert "no issues" in result.stdout
 
 
-PRODUCTION_SETTINGS = (
-    "import django; django.setup(); from django.conf import settings as s; "
-    "print(s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE)"
-)
-
-
 def test_production_turns_on_hsts_https_redirect_and_secure_cookies():
-    result = subprocess.run(
-        [sys.executable, "-c", PRODUCTION_SETTINGS],
-        cwd=BASE_DIR,
-        env=production_env(DJANGO_SETTINGS_MODULE="aktienanalyse.settings"),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = load_settings(
+        "settings.SECURE_HSTS_SECONDS, settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, "
+        "settings.CSRF_COOKIE_SECURE",
+        drop=("DJANGO_",),
+        **PRODUCTION,
     )
     assert result.stdout.split() == [str(365 * 24 * 3600), "True", "True", "True"], result.stderr
 
