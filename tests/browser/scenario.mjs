@@ -48,6 +48,15 @@ export async function runScenario(body, { locale = "de-DE", tolerate = null } = 
               orderError: document.getElementById("order-form-error")?.textContent,
               positions: document.querySelector("#positions tbody")?.textContent,
               notifications: Array.from(document.querySelectorAll(".notification")).map((n) => n.textContent),
+              // what the blotter's steps act on: the rows, their buttons and the dialogs
+              openOrders: Array.from(document.querySelectorAll("#open-orders tbody tr")).map((row) => ({
+                id: row.getAttribute("data-order-id"),
+                status: row.getAttribute("data-status"),
+                buttons: Array.from(row.querySelectorAll("button")).map((b) => `${b.className}${b.disabled ? " (disabled)" : ""}`),
+              })),
+              modifyFormHidden: document.getElementById("modify-form")?.hidden,
+              previewHidden: document.getElementById("order-preview")?.hidden,
+              focused: document.activeElement?.id || document.activeElement?.tagName,
             }))
             .catch(() => null)
         : null;
