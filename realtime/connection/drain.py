@@ -76,7 +76,7 @@ async def close_connection(consumer: Any, deadline: float, turn: float) -> None:
     loop = asyncio.get_running_loop()
     if turn > loop.time():
         await asyncio.sleep(turn - loop.time())  # a turn is a moment by definition, not a state to await
-        if getattr(consumer, "released", False):  # its client left meanwhile: nothing to close
+        if consumer.released:  # its client left meanwhile: nothing to close
             return
     consumer.draining = True  # from here on the consumer starts no command
     while consumer.commands_in_flight and loop.time() < deadline:
