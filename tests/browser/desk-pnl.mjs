@@ -22,7 +22,12 @@ await runScenario(async (page, step) => {
 
   await step("a tick moves the row's price, value and P&L, and the totals, to the board's price", async () => {
     const row = '#positions tr[data-position="SAP"]';
-    const before = { price: await textOf(page, `${row} .price`), pnl: await textOf(page, `${row} .pnl`) };
+    // Price and P&L are read in one go: a tick landing between two reads would pair the old price
+    // with the new P&L, and the step would then see a price move without a P&L move.
+    const before = await page.$eval(row, (tr) => {
+      const text = (s) => (tr.querySelector(s)?.textContent ?? "").replace(/[\u00a0\u202f]/g, " ").trim();
+      return { price: text(".price"), pnl: text(".pnl") };
+    });
     // The row's symbol button is marked and focused: a tick must rewrite the figures, not the row.
     await page.evaluate((selector) => {
       const button = document.querySelector(`${selector} button.select-symbol`);
