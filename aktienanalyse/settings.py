@@ -240,6 +240,13 @@ REALTIME: dict[str, Any] = {
     "HANDSHAKE_THREADS": env_int(
         "REALTIME_HANDSHAKE_THREADS", 1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 4
     ),
+    # Threads that run the commands' database work (place, cancel and modify orders, analyses,
+    # alerts; realtime/runtime/threads.py). Several, so that orders wait on PostgreSQL side by
+    # side: one thread spends most of an order waiting for its round trips. The orders of one
+    # portfolio still go one after the other, on its row lock. SQLite: one thread.
+    "COMMAND_THREADS": env_int(
+        "REALTIME_COMMAND_THREADS", 1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 4
+    ),
     # Graceful drain on SIGTERM (realtime/connection/drain.py): seconds /readyz answers 503 before the sockets
     # are closed with 1012, the seconds their closes are spread over (at most half of the drain's
     # time after the notice), and the most the whole drain may take before the process exits.
@@ -253,9 +260,23 @@ REALTIME: dict[str, Any] = {
     # that came without an id would otherwise pile up for good.
     "CLIENT_ID_RETENTION_DAYS": env_int("REALTIME_CLIENT_ID_RETENTION_DAYS", 30),
 }
-for _name in ("CONNECTION_LEASE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS", "HANDSHAKE_THREADS", "CLIENT_ID_RETENTION_DAYS"):
+for _name in (
+    "CONNECTION_LEASE_SECONDS",
+    "HANDSHAKE_TIMEOUT_SECONDS",
+    "HANDSHAKE_THREADS",
+    "COMMAND_THREADS",
+    "CLIENT_ID_RETENTION_DAYS",
+):
     if REALTIME[_name] < 1:
         raise ImproperlyConfigured(f"REALTIME_{_name} must be at least 1.")
+_pool = DATABASES["default"].get("OPTIONS", {}).get("pool")
+if _pool and _pool["max_size"] <= REALTIME["HANDSHAKE_THREADS"] + REALTIME["COMMAND_THREADS"]:
+    # Each handshake and command thread holds a pooled connection while it works; the feed, the
+    # monitor and the HTTP requests need at least one more.
+    raise ImproperlyConfigured(
+        f"DATABASE_POOL_MAX ({_pool['max_size']}) must exceed REALTIME_HANDSHAKE_THREADS"
+        f" + REALTIME_COMMAND_THREADS ({REALTIME['HANDSHAKE_THREADS'] + REALTIME['COMMAND_THREADS']})."
+    )
 if REALTIME["REPLAY_BUDGET"] < 0 or REALTIME["REPLAY_BUDGET_PER_USER"] < 0:
     raise ImproperlyConfigured("REALTIME_REPLAY_BUDGET and REALTIME_REPLAY_BUDGET_PER_USER must not be negative.")
 if not (

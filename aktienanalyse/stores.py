@@ -28,7 +28,7 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int("DATABASE_POOL_MAX", 8) > 0:
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int("DATABASE_POOL_MAX", 16) > 0:
     # A pool instead of a connection per use: Channels closes the connection after every
     # database_sync_to_async call (handshakes, commands), and Django's persistent connections
     # leak under ASGI, where each HTTP request runs in a thread of its own. A pooled connection is
@@ -39,7 +39,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env_int("DATABASE_POOL_MAX", 8),
+        "max_size": env_int("DATABASE_POOL_MAX", 16),
         "timeout": env_float("DATABASE_POOL_TIMEOUT", 3.0),
     }
     if env_bool("DATABASE_PREPARED_STATEMENTS", True):

@@ -117,6 +117,18 @@ def setup_django() -> tuple[str, str]:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
+    from portfolio.models import Instrument, Portfolio, Position
+
+    # The order flow alternates buys and sells of one SAP from ten sockets at once: the trader
+    # holds enough that a sell which overtakes its buy (commands run side by side) is covered.
+    trader_portfolio = Portfolio.objects.filter(members__username="bench-trader").first()
+    if trader_portfolio is not None:
+        Position.objects.update_or_create(
+            portfolio=trader_portfolio,
+            instrument=Instrument.objects.get(symbol="SAP"),
+            defaults={"quantity": 1000, "avg_cost": 200},
+        )
+
     cookies = []
     for username in ("bench", "bench-trader"):
         client = Client()

@@ -14,6 +14,7 @@ names another database (its name must start with "bench").
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -181,7 +182,7 @@ def measure() -> None:
         }
         close_old_connections()
         try:
-            return _place.func(context, data)
+            return inspect.unwrap(_place)(context, data)
         finally:
             close_old_connections()
 

@@ -6,9 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 
-from realtime.api import CommandContext, command, SYSTEM_PERMISSION
+from realtime.api import CommandContext, SYSTEM_PERMISSION, command, on_command_threads
 
 from . import alerts, selectors
 from .analysis import analysis_run, analysis_start
@@ -22,7 +21,7 @@ _running: set[asyncio.Task] = set()
 @command("start_analysis")
 async def start_analysis(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Start a technical, fundamental or sentiment analysis of an instrument; `analysis.complete` follows."""
-    analysis = await database_sync_to_async(analysis_start)(
+    analysis = await on_command_threads(analysis_start)(
         user=ctx.user,
         symbol=data.get("symbol"),
         analysis_type=data.get("analysis_type", "technical"),
@@ -44,7 +43,7 @@ async def start_analysis(ctx: CommandContext, data: dict[str, Any]) -> dict[str,
 
 async def _run_analysis(analysis_id: Any) -> None:
     try:
-        await database_sync_to_async(analysis_run)(analysis_id=analysis_id)
+        await on_command_threads(analysis_run)(analysis_id=analysis_id)
     except Exception:
         logger.error("analysis %s did not complete", analysis_id)
 
@@ -54,8 +53,8 @@ async def get_recommendations(ctx: CommandContext, data: dict[str, Any]) -> dict
     """Return the latest recommendation of each instrument, or of `symbol`."""
     symbol = data.get("symbol")
     if symbol is not None:
-        symbol = (await database_sync_to_async(selectors.instrument_for_symbol)(symbol=symbol)).symbol
-    return {"recommendations": await database_sync_to_async(_recommendations)(symbol)}
+        symbol = (await on_command_threads(selectors.instrument_for_symbol)(symbol=symbol)).symbol
+    return {"recommendations": await on_command_threads(_recommendations)(symbol)}
 
 
 def _recommendations(symbol: str | None) -> list[dict[str, Any]]:
@@ -65,16 +64,16 @@ def _recommendations(symbol: str | None) -> list[dict[str, Any]]:
 @command("subscribe_alerts")
 async def subscribe_alerts(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Store an alert rule (above, below, change_percent, volume_spike, volatility); `market.alert` fires once per crossing."""
-    rule = await database_sync_to_async(alerts.alert_rule_create)(
+    rule = await on_command_threads(alerts.alert_rule_create)(
         user=ctx.user,
         symbol=data.get("symbol"),
         condition=data.get("condition"),
         threshold=data.get("threshold"),
         window=data.get("window"),
     )
-    rule = await database_sync_to_async(lambda: selectors.alert_rule_data(rule=rule))()
+    stored = await on_command_threads(lambda: selectors.alert_rule_data(rule=rule))()
     return {
-        **rule,
+        **stored,
         "message": "Alert rule stored; market.alert is sent to your connections when it triggers.",
         "message_code": "alert_rule_stored",
     }
@@ -87,13 +86,13 @@ async def list_alerts(ctx: CommandContext, data: dict[str, Any]) -> dict[str, An
     def load() -> list[dict[str, Any]]:
         return [selectors.alert_rule_data(rule=rule) for rule in selectors.alert_rule_list(user=ctx.user)]
 
-    return {"alerts": await database_sync_to_async(load)()}
+    return {"alerts": await on_command_threads(load)()}
 
 
 @command("remove_alert")
 async def remove_alert(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Remove one of your alert rules by its `alert_id`."""
-    await database_sync_to_async(alerts.alert_rule_delete)(user=ctx.user, alert_id=data.get("alert_id"))
+    await on_command_threads(alerts.alert_rule_delete)(user=ctx.user, alert_id=data.get("alert_id"))
     return {"alert_id": data["alert_id"], "removed": True}
 
 

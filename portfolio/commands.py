@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
 
 from core.actor import Actor
-from realtime.api import CommandContext, command, decimal_arg, id_arg, text_arg
+from realtime.api import CommandContext, command, decimal_arg, id_arg, on_command_threads, text_arg
 
 from .selectors import (
     PORTFOLIO_VIEW_PERMISSION,
@@ -20,7 +19,7 @@ from .selectors import (
 from .services import COST, QUANTITY, portfolio_refresh_revalue, position_correct
 
 
-@database_sync_to_async
+@on_command_threads
 def _refresh(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     portfolio_id = id_arg(data, "portfolio_id", required=False)
     if portfolio_id is None:
@@ -50,7 +49,7 @@ async def refresh_portfolio(ctx: CommandContext, data: dict[str, Any]) -> dict[s
     return await _refresh(ctx, data)
 
 
-@database_sync_to_async
+@on_command_threads
 def _update_position(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     symbol = text_arg(data, "symbol", max_length=16)
     quantity = decimal_arg(data, "quantity", digits=QUANTITY)

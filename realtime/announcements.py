@@ -16,7 +16,6 @@ import time
 import weakref
 from typing import Any
 
-from channels.db import database_sync_to_async
 
 from realtime.delivery import messages
 from realtime.connection.commands import CommandContext, command
@@ -24,6 +23,7 @@ from realtime.delivery.fanout import Delivery, Fanout
 from realtime.wire.protocol import encode, envelope
 from realtime.selectors import announcement_current_list
 from realtime.services import ANNOUNCE_PERMISSION, announcement_data, announcement_publish
+from realtime.runtime.threads import on_database_thread
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class AnnouncementBoard:
         await asyncio.shield(self._loaded)
 
     async def _load(self, service_name: str) -> None:
-        stored = await database_sync_to_async(
+        stored = await on_database_thread(
             lambda: [
                 (a.pk, a.expires_at.timestamp(), announcement_data(announcement=a))
                 for a in announcement_current_list(limit=BOARD_LIMIT)
@@ -107,7 +107,7 @@ async def announcements_join(member: Any) -> None:
 @command("announce", permission=ANNOUNCE_PERMISSION)
 async def announce(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     """Send an announcement {message, level?, expires_in?} to every open connection."""
-    announcement = await database_sync_to_async(announcement_publish)(
+    announcement = await on_database_thread(announcement_publish)(
         message=data.get("message"),
         level=data.get("level", "info"),
         expires_in=data.get("expires_in"),
@@ -115,4 +115,4 @@ async def announce(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
         channel="websocket",
         held=ctx.permissions,
     )
-    return await database_sync_to_async(lambda: announcement_data(announcement=announcement))()
+    return await on_database_thread(lambda: announcement_data(announcement=announcement))()

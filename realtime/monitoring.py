@@ -17,7 +17,6 @@ import weakref
 from datetime import datetime, timezone
 from typing import Any
 
-from channels.db import database_sync_to_async
 
 from core.exceptions import ValidationFailed
 
@@ -31,6 +30,7 @@ from realtime.delivery.fanout import Delivery, Fanout
 from realtime.wire.protocol import CLIENT_ID_RE, CloseCode
 from core.times import isoformat, utc_now_iso
 from realtime.services import connection_termination_record
+from realtime.runtime.threads import on_database_thread
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ async def disconnect_client(ctx: CommandContext, data: dict[str, Any]) -> dict[s
         raise ValidationFailed(message="'client_id' must be a client id.", field="client_id")
     if not isinstance(reason, str) or len(reason) > 200:
         raise ValidationFailed(message="'reason' must be a text of at most 200 characters.", field="reason")
-    termination = await database_sync_to_async(connection_termination_record)(
+    termination = await on_database_thread(connection_termination_record)(
         operator=ctx.user, client_id=client_id, reason=reason, operator_address=ctx.remote_addr
     )
     logger.warning(

@@ -181,7 +181,7 @@ async def test_concurrent_handshakes_wait_for_a_thread_together_and_each_gets_it
         batches.append(len(requests))
         return [ValueError("refused") if r["session_key"] == "bad" else {"echo": r["session_key"]} for r in requests]
 
-    monkeypatch.setattr(gate, "_handshakes_on_thread", read)
+    monkeypatch.setattr(gate, "handshakes", read)
     reads = gate.HandshakeReads()
     first = asyncio.ensure_future(reads.read(session_key="k0", token_key=None, requested_client_id=None))
     await asyncio.sleep(0)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
 
 from core.actor import Actor
-from realtime.api import CommandContext, command, decimal_arg, id_arg, text_arg
+from realtime.api import CommandContext, command, decimal_arg, id_arg, on_command_threads, text_arg
 
 from .models import Order, OrderStatus
 from .selectors import ORDER_CHANGE_PERMISSION, ORDER_PLACE_PERMISSION, order_get_visible
@@ -45,7 +44,7 @@ def _result(order: Order, message_code: str) -> dict[str, Any]:
     }
 
 
-@database_sync_to_async
+@on_command_threads
 def _place(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     symbol = text_arg(data, "symbol", max_length=16)
     side = text_arg(data, "side", max_length=16)
@@ -75,7 +74,7 @@ async def place_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, An
     return await _place(ctx, data)
 
 
-@database_sync_to_async
+@on_command_threads
 def _cancel(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     order = order_get_visible(user=ctx.user, order_id=id_arg(data, "order_id"))
     request_id = text_arg(data, "request_id", required=False, max_length=64)
@@ -89,7 +88,7 @@ async def cancel_order(ctx: CommandContext, data: dict[str, Any]) -> dict[str, A
     return await _cancel(ctx, data)
 
 
-@database_sync_to_async
+@on_command_threads
 def _modify(ctx: CommandContext, data: dict[str, Any]) -> dict[str, Any]:
     order = order_get_visible(user=ctx.user, order_id=id_arg(data, "order_id"))
     order = order_modify(

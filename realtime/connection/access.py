@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from importlib import import_module
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.utils import timezone
@@ -30,6 +29,7 @@ from django.utils.crypto import constant_time_compare
 from realtime.runtime.connections import connections
 from realtime.runtime.loops import per_loop
 from realtime.wire.protocol import CloseCode
+from realtime.runtime.threads import on_database_thread
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class PermissionCache:
         """Return the user's permissions for a new socket, which must `release` them when it ends."""
         permissions = self._entries.get(user.pk)
         if permissions is None:
-            permissions = await database_sync_to_async(load_permissions)(user)
+            permissions = await on_database_thread(load_permissions)(user)
             self._entries.setdefault(user.pk, permissions)
         self._holders[user.pk] = self._holders.get(user.pk, 0) + 1
         return self._entries[user.pk]
@@ -263,7 +263,7 @@ async def _apply_verdicts(
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> None:
     """Judge each session once and apply its verdict to its connections (those of `loop`, if given)."""
-    verdicts = await database_sync_to_async(access_verdicts)(list(sessions), with_permissions=with_permissions)
+    verdicts = await on_database_thread(access_verdicts)(list(sessions), with_permissions=with_permissions)
     for (user_id, session_key, _), group in sessions.items():
         verdict = verdicts[(user_id, session_key)]
         if verdict.allowed and verdict.permissions is None:  # most rounds: nothing for any of them to do

@@ -28,6 +28,7 @@ from realtime.connection.commands import Command, CommandContext, registry
 from realtime.delivery import dispatch
 from realtime.runtime import metrics
 from realtime.runtime.logs import current_correlation_id
+from realtime.runtime.threads import command_lane_set
 from realtime.wire.protocol import COMMAND_NAME_RE, ClientMessage, ErrorCode, ProtocolError, command_response
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class CommandRunner:
             subscriptions=frozenset(connection.subscriptions),
         )
         current_correlation_id.set(message.correlation_id)  # events the handler publishes carry it
+        command_lane_set(connection.client_id)  # this socket's commands run in the order they came
         started = time.perf_counter()
         try:
             result = await command.handler(context, message.data)

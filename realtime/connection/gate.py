@@ -29,20 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from importlib import import_module
 from types import SimpleNamespace
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends import db as db_sessions
 from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
-from django.db import close_old_connections
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
@@ -50,6 +47,7 @@ from django.utils.http import is_same_domain
 
 from realtime.runtime import metrics
 from realtime.runtime.logs import Throttle
+from realtime.runtime.threads import on_database_threads
 from realtime.runtime.loops import per_loop
 from realtime.services import access_token_authenticate, client_identities_claim, client_identity_claim
 
@@ -86,22 +84,6 @@ def credentials(*, session_key: str | None, token_key: str | None, session: Any 
         session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     # `get_user` reads nothing of a request but its session.
     return {"user": get_user(SimpleNamespace(session=session)), "session": session}
-
-
-_executors: dict[int, ThreadPoolExecutor] = {}
-
-
-def _handshake_threads() -> ThreadPoolExecutor:
-    """The threads handshakes read the database on (REALTIME_HANDSHAKE_THREADS), made at first use.
-
-    Handshakes share nothing on the database side, so they need not queue on the one thread that
-    runs commands; each thread holds a connection from the pool while it works.
-    """
-    count = settings.REALTIME["HANDSHAKE_THREADS"]
-    executor = _executors.get(count)
-    if executor is None:
-        executor = _executors.setdefault(count, ThreadPoolExecutor(max_workers=count, thread_name_prefix="handshake"))
-    return executor
 
 
 def handshake(*, session_key: str | None, token_key: str | None, requested_client_id: str | None) -> dict[str, Any]:
@@ -190,17 +172,8 @@ def handshakes(requests: list[dict[str, Any]]) -> list[dict[str, Any] | Exceptio
     return results
 
 
-def _handshakes_on_thread(requests: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
-    """`handshakes` on a handshake thread, its connection back to the pool before the thread's next.
-
-    The connection is closed here, in the context the queries ran in: on a thread that is not the
-    thread-sensitive one, a connection opened inside asgiref's copied context is not among those
-    `database_sync_to_async` closes after the call, and would stay checked out of the pool.
-    """
-    try:
-        return handshakes(requests)
-    finally:
-        close_old_connections()
+def _handshake_threads() -> int:
+    return settings.REALTIME["HANDSHAKE_THREADS"]
 
 
 class HandshakeReads:
@@ -236,7 +209,9 @@ class HandshakeReads:
     async def _read(self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]) -> None:
         results: list[Any]
         try:
-            read = database_sync_to_async(_handshakes_on_thread, thread_sensitive=False, executor=_handshake_threads())
+            # Handshakes share nothing on the database side, so they need not queue on the thread
+            # the feed and the monitor use, nor behind the commands.
+            read = on_database_threads(handshakes, name="handshake", count=_handshake_threads)
             results = await read([request for request, _ in batch])
         except Exception as exc:
             results = [exc] * len(batch)

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from core.times import utc_now
@@ -38,6 +37,7 @@ from realtime.runtime.logs import log_flow
 from realtime.server.transport import socket_writer
 from realtime.services import client_identity_claim
 from realtime.wire.protocol import CloseCode, ProtocolError, encode, envelope, error_message
+from realtime.runtime.threads import on_database_thread
 
 logger = logging.getLogger("realtime.consumers")
 
@@ -77,7 +77,7 @@ class Socket:
         self.client_id = self.scope.get("client_id")  # claimed by the gate (realtime/connection/gate.py)
         if self.client_id is None:  # a scope that did not pass the gate
             requested = self.scope["url_route"]["kwargs"].get("client_id") or None
-            self.client_id = await database_sync_to_async(client_identity_claim)(user=user, requested=requested)
+            self.client_id = await on_database_thread(client_identity_claim)(user=user, requested=requested)
         self.activity = UserActivity(user_id=user.pk, username=user.get_username(), client_id=self.client_id)
         self.subs = Subscriptions(self)
         # The delivery filter reads these for every event: the containers themselves, no hop.
