@@ -124,3 +124,24 @@ def test_non_staff_member_gets_no_desk(client, non_staff_user):
 def test_admin_is_available_to_superusers(client, superuser):
     client.force_login(superuser)
     assert client.get("/admin/").status_code == 200
+
+
+def test_command_threads_default_by_database_and_a_pool_too_small_for_the_threads_stops_the_start():
+    postgres = "postgres://postgres@127.0.0.1:5432/unused"
+    threads = "[settings.REALTIME['COMMAND_THREADS'], settings.REALTIME['HANDSHAKE_THREADS']]"
+    drop = ("DATABASE_", "REALTIME_")
+
+    sqlite = load_settings(threads, drop=drop, DATABASE_URL="sqlite:///unused.sqlite3")
+    assert (sqlite.returncode, sqlite.stdout.strip()) == (0, "[1, 1]"), sqlite.stderr
+    pooled = load_settings(threads, drop=drop, DATABASE_URL=postgres)
+    assert (pooled.returncode, pooled.stdout.strip()) == (0, "[4, 4]"), pooled.stderr
+
+    small = load_settings(threads, drop=drop, DATABASE_URL=postgres, DATABASE_POOL_MAX="8")
+    assert small.returncode != 0
+    assert "DATABASE_POOL_MAX (8) must exceed REALTIME_HANDSHAKE_THREADS + REALTIME_COMMAND_THREADS (8)" in small.stderr
+    fitted = load_settings(
+        threads, drop=drop, DATABASE_URL=postgres, DATABASE_POOL_MAX="8", REALTIME_COMMAND_THREADS="3"
+    )
+    assert (fitted.returncode, fitted.stdout.strip()) == (0, "[3, 4]"), fitted.stderr
+    none = load_settings(threads, drop=drop, DATABASE_URL=postgres, REALTIME_COMMAND_THREADS="0")
+    assert none.returncode != 0 and "REALTIME_COMMAND_THREADS must be at least 1" in none.stderr
