@@ -50,7 +50,7 @@ run: demo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # Two daphne processes behind nginx on the local PostgreSQL and Redis (see deploy/, docs/scale-out.md).
-deploy-local: venv
+deploy-local: venv system-tools
 	PY=$(PY) deploy/run-local.sh
 
 # Production-style: daphne pings a socket silent for 35 s (longer than the spec client's 30 s
@@ -144,6 +144,6 @@ drill: venv
 # orders, analyses) for 30 minutes, sampled every minute; fails when RSS, descriptors or Redis keys
 # grow or the log has warnings (docs/benchmarks.md). A short run: make soak SOAK_ARGS="--minutes 3 --warmup 1".
 .PHONY: soak
-soak: venv
+soak: venv system-tools
 	cd bench && npm ci --no-audit --no-fund --silent
 	$(PY) bench/soak.py $(SOAK_ARGS)

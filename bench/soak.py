@@ -27,7 +27,8 @@ of the project's models and of `django_session`, the log lines at WARNING or abo
 the load's own counters. At the end it prints the table and the verdict, writes the samples to
 bench/soak-results.json, and exits 1 when the verdict fails:
 
-- RSS and descriptors grow less than 5 % from the end of the warm-up to the end;
+- RSS and descriptors grow less than 5 % from the end of the warm-up to the end (the gateway runs
+  on jemalloc as deploy/ runs it, `--allocator system` for glibc's malloc);
 - Redis keys are bounded: `--cooldown` (2) minutes after the load stopped, with the subscribers
   still open, the keys under the prefix are back within 5 % (and 20 keys) of minute 0's: what
   the load's sockets joined and took is given back, whatever piled up while it ran (without a
@@ -86,6 +87,12 @@ def parse_args() -> argparse.Namespace:
         default="postgres://postgres@127.0.0.1:5432/bench_soak",
         help="PostgreSQL database, dropped and created (its name must start with bench)",
     )
+    parser.add_argument(
+        "--allocator",
+        choices=["jemalloc", "system"],
+        default="jemalloc",
+        help="the gateway's malloc: jemalloc (preloaded, as deploy/ runs it; needs libjemalloc2) or glibc's",
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11", help="Redis database of the run (db 11)")
     parser.add_argument("--out", type=Path, default=BENCH / "soak-results.json", help="where the samples go")
     parser.add_argument(
@@ -100,6 +107,21 @@ def parse_args() -> argparse.Namespace:
 
 
 # Setup
+
+
+JEMALLOC = "libjemalloc.so.2"
+
+
+def allocator_env(allocator: str) -> dict[str, str]:
+    """The gateway's environment for `allocator`: jemalloc preloaded as deploy/ does, or nothing."""
+    if allocator == "system":
+        return {}
+    found = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    if f"{JEMALLOC} " not in found:
+        raise SystemExit(
+            f"--allocator jemalloc: {JEMALLOC} is not installed (Debian: libjemalloc2); or --allocator system"
+        )
+    return {"LD_PRELOAD": JEMALLOC}
 
 
 def server_env(args: argparse.Namespace, prefix: str) -> dict[str, str]:
@@ -314,7 +336,7 @@ def main() -> int:
     logs = [args.log_dir / "soak-gateway.log", args.log_dir / "soak-feed.log"]
     gateway_log, feed_log = (path.open("w") for path in logs)
     port = free_port()
-    gateway = start_ours(port, gateway_log, env)
+    gateway = start_ours(port, gateway_log, {**env, **allocator_env(args.allocator)})
     feed = subprocess.Popen(
         [PY, "manage.py", "market_feed", "--interval", str(args.feed_interval)],
         cwd=ROOT,
@@ -330,7 +352,8 @@ def main() -> int:
             cmd="connect", url=url, cookie=cookie, origin=origin, n=args.subscribers, subscribe=True, batch=50
         )
         print(
-            f"soak: gateway pid {gateway.pid} on port {port}, prefix {prefix}, {opened['connected']} subscribers; "
+            f"soak: gateway pid {gateway.pid} on port {port} ({args.allocator} malloc), prefix {prefix},"
+            f" {opened['connected']} subscribers; "
             f"{args.minutes:g} minutes ({args.warmup:g} of warm-up), a sample every {args.sample_seconds:g} s",
             flush=True,
         )

@@ -88,12 +88,20 @@ supervise() {
     pids+=("$!")
 }
 
+# The gateway processes run on jemalloc when it is installed, as the systemd unit has them
+# (docs/operations.md, "Memory"); GATEWAY_ALLOCATOR=system keeps glibc's malloc.
+gateway_env=()
+if [[ ${GATEWAY_ALLOCATOR:-jemalloc} == jemalloc ]] && ldconfig -p 2>/dev/null | grep -q 'libjemalloc\.so\.2 '; then
+    gateway_env=(LD_PRELOAD=libjemalloc.so.2)
+fi
+
 rm -f "$RUN_DIR"/daphne-*.pid "$RUN_DIR"/feed-*.pid
 ports=()
 for ((i = 0; i < DAPHNES; i++)); do
     port=$((FIRST_PORT + i))
     ports+=("$port")
-    SERVICE_NAME="aktienanalyse-gateway-$port" supervise "daphne-$port" "$PY" -m realtime.server -b 127.0.0.1 -p "$port" \
+    supervise "daphne-$port" env "${gateway_env[@]}" SERVICE_NAME="aktienanalyse-gateway-$port" \
+        "$PY" -m realtime.server -b 127.0.0.1 -p "$port" \
         --proxy-headers \
         --websocket-max-message-size 65536 \
         --ping-interval 35 --ping-timeout 30 --websocket_connect_timeout 30 \
