@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 
-from realtime.api import CommandContext, SYSTEM_PERMISSION, command, on_command_threads
+from realtime.api import CommandContext, SYSTEM_PERMISSION, command, on_background_thread, on_command_threads
 
 from . import alerts, selectors
 from .analysis import analysis_run, analysis_start
@@ -43,7 +43,7 @@ async def start_analysis(ctx: CommandContext, data: dict[str, Any]) -> dict[str,
 
 async def _run_analysis(analysis_id: Any) -> None:
     try:
-        await on_command_threads(analysis_run)(analysis_id=analysis_id)
+        await on_background_thread(analysis_run)(analysis_id=analysis_id)
     except Exception:
         logger.error("analysis %s did not complete", analysis_id)
 

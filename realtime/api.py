@@ -4,7 +4,8 @@ What an app may do with the gateway, and nothing else (`.importlinter`, and
 tests/test_import_contracts.py, hold every app to it):
 
 - register a WebSocket command: `command`, `CommandContext`; run its database work on the
-  command threads: `on_command_threads`;
+  command threads: `on_command_threads`, and work it starts without waiting for it on the
+  background thread: `on_background_thread`;
 - read a command's arguments: `decimal_arg`, `id_arg`, `text_arg`;
 - name the permission an event type or command asks for: the `*_PERMISSION` constants;
 - publish events: `send_event_on_commit` (from a transaction), `asend_event` (from async code),
@@ -23,7 +24,7 @@ from realtime.connection.commands import CommandContext, command
 from realtime.delivery.dispatch import asend_event, run_and_publish, send_event_on_commit
 from realtime.delivery.messages import user_group
 from realtime.runtime.connections import connections
-from realtime.runtime.threads import on_command_threads
+from realtime.runtime.threads import on_background_thread, on_command_threads
 from realtime.services import ANNOUNCE_PERMISSION
 from realtime.wire.events import (
     EVENT_SCHEMAS,
@@ -53,6 +54,7 @@ __all__ = [
     "decimal_arg",
     "id_arg",
     "json_encode",
+    "on_background_thread",
     "on_command_threads",
     "run_and_publish",
     "send_event_on_commit",

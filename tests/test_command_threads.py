@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from channels.db import database_sync_to_async
 
-from realtime.runtime.threads import closing_connections, command_lane_set, on_command_threads
+from realtime.runtime.threads import closing_connections, command_lane_set, on_background_thread, on_command_threads
 from trading.models import Order
 from tests.fixtures.commands import connect
 from tests.fixtures.waiting import aeventually
@@ -54,6 +54,24 @@ async def test_one_lane_runs_its_work_in_order_while_another_lane_goes_on(settin
     names = {name: ident for name, ident in ran}
     assert [name for name, _ in ran] == ["held", "on another lane", "behind the held one"]
     assert names["held"] == names["behind the held one"] != names["on another lane"]
+
+
+async def test_background_work_holds_up_no_lane(settings):
+    settings.REALTIME = {**settings.REALTIME, "COMMAND_THREADS": 1}  # every socket on the one lane
+    started, release = threading.Event(), threading.Event()
+
+    def analysis() -> None:
+        started.set()
+        assert release.wait(10), "never released"
+
+    background = asyncio.ensure_future(on_background_thread(analysis)())
+    assert await asyncio.to_thread(started.wait, 10), "the background work never started"
+    command_lane_set("socket-a")
+
+    assert await asyncio.wait_for(on_command_threads(lambda: "answered")(), 10) == "answered"
+    assert not background.done()
+    release.set()
+    await asyncio.wait_for(background, 10)
 
 
 @pytest.mark.django_db(transaction=True)

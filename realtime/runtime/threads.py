@@ -1,9 +1,10 @@
-"""Database work on pools of threads of its own, off the one thread-sensitive thread.
+"""Database work off the event loop: the handshake pool, the command lanes, the thread-sensitive thread.
 
 `database_sync_to_async` runs every call on one thread per process by default. Handshakes and
 commands share nothing on the database side that needs that thread: their reads and writes are
-ordered by the database (a portfolio's row lock orders its orders), so each kind gets a small pool
-and a burst of one kind does not queue behind the other, nor behind the feed and the monitor.
+ordered by the database (a portfolio's row lock orders its orders), so handshakes get a pool and
+commands lanes of their own, and a burst of one kind queues neither behind the other nor behind
+the consumer's own reads on the thread-sensitive thread.
 
 A connection opened in such a pool is closed in the context its queries ran in: asgiref runs the
 call in a copy of the caller's context, and Django keeps connections per context, so what
@@ -22,6 +23,7 @@ from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 
 P = ParamSpec("P")
@@ -64,19 +66,13 @@ def database_threads(name: str, count: int) -> ThreadPoolExecutor:
 
 
 def on_database_threads(func: Callable[P, R], *, name: str, count: Callable[[], int]) -> Callable[P, Awaitable[R]]:
-    """An awaitable `func` that runs on the pool `name` of `count()` threads.
-
-    `count` is read at each call, so a test's settings override takes effect; a count of 0 runs
-    `func` on the thread-sensitive thread as `database_sync_to_async` does by default.
-    """
+    """An awaitable `func` that runs on the pool `name` of `count()` threads (read at each call,
+    so a test's settings override takes effect)."""
     on_pool = closing_connections(func)
 
     @functools.wraps(func)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        threads = count()
-        if threads <= 0:
-            return await database_sync_to_async(func)(*args, **kwargs)
-        run = database_sync_to_async(on_pool, thread_sensitive=False, executor=database_threads(name, threads))
+        run = database_sync_to_async(on_pool, thread_sensitive=False, executor=database_threads(name, count()))
         return await run(*args, **kwargs)
 
     return call
@@ -98,10 +94,9 @@ def on_command_threads(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     they arrived, as when every command ran on the one thread-sensitive thread: a second
     `modify_order` never overtakes the first. Commands of different sockets run side by side, as
     they do when the sockets are on different gateway processes; the orders of one portfolio are
-    still ordered by its row lock.
+    still ordered by its row lock. Work that answers no command, such as the analysis a
+    `start_analysis` started, goes `on_background_thread` instead, so it holds up no lane.
     """
-    from django.conf import settings
-
     on_lane = closing_connections(func)
 
     @functools.wraps(func)
@@ -111,3 +106,9 @@ def on_command_threads(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         return await run(*args, **kwargs)
 
     return call
+
+
+def on_background_thread(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """An awaitable `func` on the one background thread: work a command started but does not wait
+    for (an analysis run), one after the other, holding up no socket's commands."""
+    return on_database_threads(func, name="background", count=lambda: 1)
