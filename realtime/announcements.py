@@ -16,7 +16,6 @@ import time
 import weakref
 from typing import Any
 
-
 from realtime.delivery import messages
 from realtime.connection.commands import CommandContext, command
 from realtime.delivery.fanout import Delivery, Fanout
