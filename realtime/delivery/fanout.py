@@ -285,8 +285,8 @@ class Fanout:
         An event is framed once here for all of them (`Delivery.wire`), and the frames written at
         once are counted once, after the last member, instead of per socket. A group larger than
         `CHUNK` is handed over `CHUNK` members at a time, the loop free in between: a price tick
-        to a thousand desks would otherwise hold it for its whole fan-out (about 15 ms), and a
-        trader's order, its answer and every other socket's frames with it. While such a message
+        to a thousand desks would otherwise hold it for its whole fan-out, and a trader's order,
+        its answer and every other socket's frames with it (docs/benchmarks.md). While such a message
         is still being handed over, the messages routed after it wait behind it, so every socket
         gets them in the order they were routed.
         """
