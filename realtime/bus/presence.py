@@ -3,9 +3,9 @@
 `connections.py` knows the sockets of one process. With several processes behind a proxy, the
 bridge, operators and `manage.py gateway_clients` need the whole picture: each process keeps a
 hash on the bus Redis (`<prefix>:presence:<process>`: client id -> user and connection count),
-rewritten within a second of a change, kept alive by a heartbeat, and expiring with its process.
-A restarted Redis is refilled by the next heartbeat, which finds the hash gone; a dead process
-drops out after the TTL.
+updated within a second of a change, kept alive by a heartbeat, and expiring with its process.
+A restarted Redis is refilled by the next heartbeat or update, which finds the hash gone; a dead
+process drops out after the TTL.
 """
 
 from __future__ import annotations
@@ -36,29 +36,39 @@ def _process_key(process_id: str) -> str:
     return f"{bus_config()['KEY_PREFIX']}:presence:{process_id}"
 
 
+def client_entry(client_id: str) -> str | None:
+    """Return the hash field this process publishes for `client_id`, None if it has no socket here."""
+    held = connections.by_client_id(client_id)
+    if not held:
+        return None
+    first = held[0]
+    return encode(
+        {
+            "user_id": first.user_id,
+            "username": first.username,
+            "connections": len(held),
+            "connected_at": first.connected_at.isoformat(),
+        }
+    )
+
+
 def local_snapshot() -> dict[str, str]:
     """Return this process's clients as the hash fields it publishes."""
-    clients: dict[str, dict[str, Any]] = {}
-    for connection in connections:
-        entry = clients.setdefault(
-            connection.client_id,
-            {
-                "user_id": connection.user_id,
-                "username": connection.username,
-                "connections": 0,
-                "connected_at": connection.connected_at.isoformat(),
-            },
-        )
-        entry["connections"] += 1
-    return {client_id: encode(entry) for client_id, entry in clients.items()}
+    return {client_id: entry for client_id in connections.client_ids() if (entry := client_entry(client_id))}
 
 
 class Presence:
-    """Publish this process's clients to the bus Redis while the process runs."""
+    """Publish this process's clients to the bus Redis while the process runs.
+
+    The hash is written whole once, and again whenever Redis turns out to have lost it; after
+    that only the entries of client ids whose sockets came or went are set or deleted, so a
+    reconnect storm of ten thousand sockets costs one entry per socket, not the whole table
+    twice a second.
+    """
 
     def __init__(self) -> None:
         self.ttl = bus_config()["PRESENCE_TTL"]
-        self._written: dict[str, str] | None = None
+        self._written: dict[str, str] | None = None  # the hash as Redis has it; None: to be written whole
         self._written_at = 0.0
         self._task: asyncio.Task | None = None
 
@@ -67,19 +77,17 @@ class Presence:
 
     async def _run(self) -> None:
         failing = False
-        seen_version = None
-        snapshot: dict[str, str] = {}
-        while True:
-            # Rebuilt only when sockets came or went: with ten thousand sockets open, building
-            # it twice a second would be most of an idle process's work.
-            if connections.version != seen_version:
-                seen_version = connections.version
-                snapshot = local_snapshot()
-            due = time.monotonic() - self._written_at > self.ttl / 3
-            changed = snapshot is not self._written and snapshot != self._written
-            if changed or due:
+        changed = connections.watch()
+        try:
+            while True:
                 try:
-                    await (self._write(snapshot) if changed else self._refresh(snapshot))
+                    if self._written is None:
+                        changed.clear()
+                        await self._write(local_snapshot())
+                    elif changed:
+                        await self._update(self._written, changed)
+                    elif time.monotonic() - self._written_at > self.ttl / 3:
+                        await self._refresh()
                     if failing:
                         logger.warning("presence of this process is published again")
                     failing = False
@@ -87,19 +95,45 @@ class Presence:
                     if not failing:
                         logger.error("presence could not be published: %s", exc)
                     failing = True
-            await asyncio.sleep(CHECK_INTERVAL)
+                    self._written = None  # what Redis holds is unknown: write it whole when it is back
+                await asyncio.sleep(CHECK_INTERVAL)
+        finally:
+            connections.unwatch(changed)
 
-    async def _refresh(self, snapshot: dict[str, str]) -> None:
-        """Keep the unchanged hash alive; write it anew only if Redis no longer has it (a restart).
+    async def _update(self, written: dict[str, str], changed: set[str]) -> None:
+        """Set or delete the entries of the client ids in `changed` (emptied) in the hash Redis holds
+        as `written`, keeping it alive."""
+        client_ids = list(changed)
+        changed.clear()
+        entries = {client_id: client_entry(client_id) for client_id in client_ids}
+        fresh = {client_id: entry for client_id, entry in entries.items() if entry and written.get(client_id) != entry}
+        gone = [client_id for client_id, entry in entries.items() if entry is None and client_id in written]
+        if not fresh and not gone:
+            return
+        key = _process_key(PROCESS_ID)
+        async with bus_redis().pipeline(transaction=True) as pipe:
+            pipe.exists(key)
+            if gone:
+                pipe.hdel(key, *gone)
+            if fresh:
+                pipe.hset(key, mapping=fresh)
+            self._keep_alive(pipe)
+            existed, *_ = await pipe.execute()
+        written.update(fresh)
+        for client_id in gone:
+            del written[client_id]
+        if not existed and len(written) > len(fresh):  # Redis lost the rest (a restart)
+            await self._write(local_snapshot())
+            return
+        self._written_at = time.monotonic()
 
-        With ten thousand sockets the hash is a megabyte or two, and rewriting it on every
-        heartbeat was most of what presence cost an idle process.
-        """
+    async def _refresh(self) -> None:
+        """Keep the unchanged hash alive; write it anew only if Redis no longer has it (a restart)."""
         async with bus_redis().pipeline(transaction=True) as pipe:
             self._keep_alive(pipe)
             kept, *_ = await pipe.execute()
-        if snapshot and not kept:
-            await self._write(snapshot)
+        if self._written and not kept:
+            await self._write(local_snapshot())
             return
         self._written_at = time.monotonic()
 

@@ -64,9 +64,12 @@ class ConnectionTable:
     def __init__(self) -> None:
         self._connections: dict[int, Connection] = {}
         self._sessions: dict[tuple[int, str | None, str | None], dict[int, Connection]] = {}
+        # client id -> its connections, oldest first
+        self._clients: dict[str, dict[int, Connection]] = {}
+        # Sets handed out by `watch`: each gets the client id of every add and remove.
+        self._watchers: list[set[str]] = []
         self.messages_received = 0
         self.messages_sent = 0
-        self.version = 0  # changes with every add and remove, so watchers skip unchanged tables
 
     def add(self, connection: Connection) -> None:
         key = id(connection.consumer)
@@ -74,25 +77,38 @@ class ConnectionTable:
         if previous is None:
             metrics.connection_opened()
         else:
-            self._leave_session(key, previous)
+            self._forget(key, previous)
+            self._changed(previous.client_id)
         self._connections[key] = connection
         self._sessions.setdefault(connection.session, {})[key] = connection
-        self.version += 1
+        self._clients.setdefault(connection.client_id, {})[key] = connection
+        self._changed(connection.client_id)
 
     def remove(self, consumer: Any) -> None:
         key = id(consumer)
         connection = self._connections.pop(key, None)
         if connection is not None:
-            self._leave_session(key, connection)
+            self._forget(key, connection)
             metrics.connection_closed()
-            self.version += 1
+            self._changed(connection.client_id)
 
-    def _leave_session(self, key: int, connection: Connection) -> None:
-        group = self._sessions.get(connection.session)
-        if group is not None:
-            group.pop(key, None)
-            if not group:
-                del self._sessions[connection.session]
+    def _changed(self, client_id: str) -> None:
+        for watcher in self._watchers:
+            watcher.add(client_id)
+
+    def _forget(self, key: int, connection: Connection) -> None:
+        _discard(self._sessions, connection.session, key)
+        _discard(self._clients, connection.client_id, key)
+
+    def watch(self) -> set[str]:
+        """Return a set that collects the client id of every connection added or removed from now
+        on (the caller empties it as it handles them); `unwatch` it when done."""
+        changed: set[str] = set()
+        self._watchers.append(changed)
+        return changed
+
+    def unwatch(self, changed: set[str]) -> None:
+        self._watchers[:] = [watcher for watcher in self._watchers if watcher is not changed]
 
     def sessions(self) -> dict[tuple[int, str | None, str | None], ValuesView[Connection]]:
         """The open connections by session, without visiting each one.
@@ -100,6 +116,9 @@ class ConnectionTable:
         Each session's connections are a live view: copy it before iterating across an `await`.
         """
         return {session: group.values() for session, group in self._sessions.items()}
+
+    def client_ids(self) -> list[str]:
+        return list(self._clients)
 
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._connections.values()))
@@ -111,7 +130,16 @@ class ConnectionTable:
         return [c for c in self if c.user_id == user_id]
 
     def by_client_id(self, client_id: str) -> list[Connection]:
-        return [c for c in self if c.client_id == client_id]
+        """The connections that use `client_id`, oldest first."""
+        return list(self._clients.get(client_id, {}).values())
+
+
+def _discard(index: dict[Any, dict[int, Connection]], value: Any, key: int) -> None:
+    group = index.get(value)
+    if group is not None:
+        group.pop(key, None)
+        if not group:
+            del index[value]
 
 
 connections = ConnectionTable()
