@@ -10,7 +10,7 @@ for that instead of asking `backlog()` again and again.
 from __future__ import annotations
 
 import struct
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 _SHORT = struct.Struct("!BB")
 _MEDIUM = struct.Struct("!BBH")
@@ -56,7 +56,6 @@ class FlowListener(Protocol):
         ...
 
 
-@runtime_checkable
 class WatchedWriter(FrameWriter, Protocol):
     """A `FrameWriter` that is told by its server when the client's buffer is full.
 
