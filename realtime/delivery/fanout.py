@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
@@ -96,6 +96,20 @@ def start_bridge_with(starter: Callable[[Fanout], Awaitable[Any]] | None) -> Non
 
 class Member(Protocol):
     def deliver(self, message: dict[str, Any], delivery: Delivery | None = None) -> None: ...
+
+
+def _delivery_of(message: dict[str, Any]) -> Delivery | None:
+    """The `Delivery` of an event message; None for another message (a member handles it itself)."""
+    return Delivery(message) if message.get("type") == EVENT else None
+
+
+def _deliver(message: dict[str, Any], delivery: Delivery | None, members: Iterable[Member]) -> None:
+    """Hand `message` to each of `members`; one member's failure is logged and stops no other."""
+    for member in members:
+        try:
+            member.deliver(message, delivery)
+        except Exception:
+            logger.exception("delivery to a local member failed")
 
 
 class Fanout:
@@ -301,12 +315,8 @@ class Fanout:
             self._router = asyncio.get_running_loop().create_task(self._route_waiting(), name="realtime-fanout-route")
 
     def _hand_over(self, message: dict[str, Any], members: tuple[Member, ...]) -> None:
-        delivery = Delivery(message) if message.get("type") == EVENT else None
-        for member in members:
-            try:
-                member.deliver(message, delivery)
-            except Exception:
-                logger.exception("delivery to a local member failed")
+        delivery = _delivery_of(message)
+        _deliver(message, delivery, members)
         self._count(delivery)
 
     @staticmethod
@@ -323,18 +333,14 @@ class Fanout:
         while self._routing:
             message, members = self._routing[0]
             group = message.get("group", "")
-            delivery = Delivery(message) if message.get("type") == EVENT else None
+            delivery = _delivery_of(message)
             for start in range(0, len(members), self.CHUNK):
                 if start:
                     await asyncio.sleep(0)
                 current = self.members.get(group, ())
-                for member in members[start : start + self.CHUNK]:
-                    if member not in current:
-                        continue
-                    try:
-                        member.deliver(message, delivery)
-                    except Exception:
-                        logger.exception("delivery to a local member failed")
+                _deliver(
+                    message, delivery, [member for member in members[start : start + self.CHUNK] if member in current]
+                )
             self._count(delivery)
             self._routing.popleft()
             if self._room is not None and len(self._routing) <= self.ROUTING_LIMIT:
