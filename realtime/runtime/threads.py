@@ -69,13 +69,21 @@ def on_database_threads(func: Callable[P, R], *, name: str, count: Callable[[], 
     """An awaitable `func` that runs on the pool `name` of `count()` threads (read at each call,
     so a test's settings override takes effect)."""
     on_pool = closing_connections(func)
+    runners: dict[int, Callable[P, Awaitable[R]]] = {}  # by pool size
 
     @functools.wraps(func)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        run = database_sync_to_async(on_pool, thread_sensitive=False, executor=database_threads(name, count()))
+        size = count()
+        run = runners.get(size)
+        if run is None:
+            run = runners[size] = _runner(on_pool, database_threads(name, size))
         return await run(*args, **kwargs)
 
     return call
+
+
+def _runner(func: Callable[P, R], pool: ThreadPoolExecutor) -> Callable[P, Awaitable[R]]:
+    return database_sync_to_async(func, thread_sensitive=False, executor=pool)
 
 
 # The lane (a key, the connection's client id) whose commands run one after the other.
@@ -98,11 +106,14 @@ def on_command_threads(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     `start_analysis` started, goes `on_background_thread` instead, so it holds up no lane.
     """
     on_lane = closing_connections(func)
+    runners: dict[int, Callable[P, Awaitable[R]]] = {}  # by lane
 
     @functools.wraps(func)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         lane = zlib.crc32(_command_lane.get().encode()) % settings.REALTIME["COMMAND_THREADS"]
-        run = database_sync_to_async(on_lane, thread_sensitive=False, executor=database_threads(f"command-{lane}", 1))
+        run = runners.get(lane)
+        if run is None:
+            run = runners[lane] = _runner(on_lane, database_threads(f"command-{lane}", 1))
         return await run(*args, **kwargs)
 
     return call
