@@ -247,3 +247,13 @@ def test_the_connection_table_indexes_client_ids_and_tells_its_watchers_of_chang
     table.unwatch(changed)
     table.remove(b)
     assert table.client_ids() == ["three"] and changed == {"one"}  # no longer told
+
+    # a watcher its holder dropped without unwatching is not kept alive by the table
+    import gc
+    import weakref
+
+    dropped = weakref.ref(table.watch())
+    gc.collect()
+    assert dropped() is None
+    table.remove(c)
+    assert table.client_ids() == []

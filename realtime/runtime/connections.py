@@ -8,6 +8,7 @@ The consumer registers itself here on accept and removes itself on disconnect; m
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator, ValuesView
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,14 +61,19 @@ class Connection:
         return max(self.last_activity, self.outbox.fanned_out_at if self.outbox is not None else 0.0)
 
 
+class ClientIds(set[str]):
+    """Client ids whose connections changed (a set, but one that can be referred to weakly)."""
+
+
 class ConnectionTable:
     def __init__(self) -> None:
         self._connections: dict[int, Connection] = {}
         self._sessions: dict[tuple[int, str | None, str | None], dict[int, Connection]] = {}
         # client id -> its connections, oldest first
         self._clients: dict[str, dict[int, Connection]] = {}
-        # Sets handed out by `watch`: each gets the client id of every add and remove.
-        self._watchers: list[set[str]] = []
+        # Sets handed out by `watch`: each gets the client id of every add and remove. Held weakly,
+        # so a watcher that ended without `unwatch` (its loop closed under it) stops collecting.
+        self._watchers: weakref.WeakValueDictionary[int, ClientIds] = weakref.WeakValueDictionary()
         self.messages_received = 0
         self.messages_sent = 0
 
@@ -93,22 +99,23 @@ class ConnectionTable:
             self._changed(connection.client_id)
 
     def _changed(self, client_id: str) -> None:
-        for watcher in self._watchers:
+        for watcher in self._watchers.values():
             watcher.add(client_id)
 
     def _forget(self, key: int, connection: Connection) -> None:
         _discard(self._sessions, connection.session, key)
         _discard(self._clients, connection.client_id, key)
 
-    def watch(self) -> set[str]:
+    def watch(self) -> ClientIds:
         """Return a set that collects the client id of every connection added or removed from now
-        on (the caller empties it as it handles them); `unwatch` it when done."""
-        changed: set[str] = set()
-        self._watchers.append(changed)
+        on (the caller empties it as it handles them), for as long as the caller holds it or
+        until it is passed to `unwatch`."""
+        changed = ClientIds()
+        self._watchers[id(changed)] = changed
         return changed
 
-    def unwatch(self, changed: set[str]) -> None:
-        self._watchers[:] = [watcher for watcher in self._watchers if watcher is not changed]
+    def unwatch(self, changed: ClientIds) -> None:
+        self._watchers.pop(id(changed), None)
 
     def sessions(self) -> dict[tuple[int, str | None, str | None], ValuesView[Connection]]:
         """The open connections by session, without visiting each one.
