@@ -68,22 +68,26 @@ def database_threads(name: str, count: int) -> ThreadPoolExecutor:
 def on_database_threads(func: Callable[P, R], *, name: str, count: Callable[[], int]) -> Callable[P, Awaitable[R]]:
     """An awaitable `func` that runs on the pool `name` of `count()` threads (read at each call,
     so a test's settings override takes effect)."""
+    return _on_pool_of(func, lambda: (name, count()))
+
+
+def _on_pool_of(func: Callable[P, R], pool: Callable[[], tuple[str, int]]) -> Callable[P, Awaitable[R]]:
+    """An awaitable `func` that runs on the `database_threads` that `pool()` names at each call,
+    its connection closed where it was opened; the runner of each pool is made once."""
     on_pool = closing_connections(func)
-    runners: dict[int, Callable[P, Awaitable[R]]] = {}  # by pool size
+    runners: dict[tuple[str, int], Callable[P, Awaitable[R]]] = {}
 
     @functools.wraps(func)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        size = count()
-        run = runners.get(size)
+        key = pool()
+        run = runners.get(key)
         if run is None:
-            run = runners[size] = _runner(on_pool, database_threads(name, size))
+            run = runners[key] = database_sync_to_async(
+                on_pool, thread_sensitive=False, executor=database_threads(*key)
+            )
         return await run(*args, **kwargs)
 
     return call
-
-
-def _runner(func: Callable[P, R], pool: ThreadPoolExecutor) -> Callable[P, Awaitable[R]]:
-    return database_sync_to_async(func, thread_sensitive=False, executor=pool)
 
 
 # The lane (a key, the connection's client id) whose commands run one after the other.
@@ -105,18 +109,13 @@ def on_command_threads(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     still ordered by its row lock. Work that answers no command, such as the analysis a
     `start_analysis` started, goes `on_background_thread` instead, so it holds up no lane.
     """
-    on_lane = closing_connections(func)
-    runners: dict[int, Callable[P, Awaitable[R]]] = {}  # by lane
+    return _on_pool_of(func, _lane_pool)
 
-    @functools.wraps(func)
-    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        lane = zlib.crc32(_command_lane.get().encode()) % settings.REALTIME["COMMAND_THREADS"]
-        run = runners.get(lane)
-        if run is None:
-            run = runners[lane] = _runner(on_lane, database_threads(f"command-{lane}", 1))
-        return await run(*args, **kwargs)
 
-    return call
+def _lane_pool() -> tuple[str, int]:
+    """The one-thread pool of the current command lane."""
+    lane = zlib.crc32(_command_lane.get().encode()) % settings.REALTIME["COMMAND_THREADS"]
+    return f"command-{lane}", 1
 
 
 def on_background_thread(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
