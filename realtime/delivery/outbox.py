@@ -72,8 +72,8 @@ class Outbox:
         self.fanned_out = 0  # events the fan-out wrote at once (see `Connection.frames_out`)
         self.fanned_out_at = 0.0
         # Last: a writer on a connection already gone closes the outbox from inside `watch`. A duck
-        # test for a `WatchedWriter`: isinstance on a runtime-checkable Protocol walks its members
-        # every time, a tenth of what accepting a socket cost the loop.
+        # test for a `WatchedWriter`, because isinstance on a runtime-checkable Protocol walks the
+        # protocol's members on every call, and an outbox is made for every socket accepted.
         watch = getattr(writer, "watch", None)
         self._watched = watch is not None and watch(self, mark=self.HIGH_WATER)
 
