@@ -66,10 +66,9 @@ async def test_clients_and_users_are_known_across_processes_and_leave_with_them(
 async def test_an_unchanged_presence_is_kept_alive_without_rewriting_and_refilled_when_redis_lost_it(settings):
     """The heartbeat only extends the hash's life; a hash Redis no longer has is written anew."""
     import uuid as uuid_module
-    from datetime import datetime, timezone
 
     from realtime.bus import presence as presence_module
-    from realtime.runtime.connections import Connection, connections
+    from realtime.runtime.connections import connections
 
     bus = new_bus(shared_redis_url())
     settings.REALTIME_BUS = {
@@ -80,18 +79,7 @@ async def test_an_unchanged_presence_is_kept_alive_without_rewriting_and_refille
     }
     consumer = object()
     client_id = f"presence-{uuid_module.uuid4().hex[:8]}"
-    connections.add(
-        Connection(
-            client_id=client_id,
-            user_id=1,
-            username="desk",
-            remote_addr=None,
-            origin=None,
-            connected_at=datetime.now(timezone.utc),
-            subscriptions=set(),
-            consumer=consumer,
-        )
-    )
+    connections.add(_connection(client_id, consumer))
     presence = presence_module.Presence()
     redis = presence_module.bus_redis()
     key = presence_module._process_key(presence_module.PROCESS_ID)
