@@ -17,7 +17,7 @@ from django.db import transaction
 from core.actor import Actor
 from core.exceptions import DomainError, ValidationFailed
 from core.numbers import ARITHMETIC, Digits, computed_exactly, decimal_validate
-from core.rows import row_insert, row_update
+from core.rows import row_delete, row_insert, row_update
 
 from . import signals
 from .book import PortfolioBook, portfolio_lock
@@ -129,7 +129,7 @@ def position_apply_fill(
             )
         new_quantity = previous_quantity - quantity
         if new_quantity == 0:
-            position.delete()
+            row_delete(position)
             del book.positions[instrument.pk]
             position = None
         else:
@@ -290,7 +290,7 @@ def position_correct(
     new_avg_cost = None
     if quantity == 0:
         if position is not None:
-            position.delete()
+            row_delete(position)
             del book.positions[instrument.pk]
     else:
         if position is None:

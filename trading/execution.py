@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.numbers import ARITHMETIC, Digits, computed_exactly
-from core.rows import row_insert, row_update
+from core.rows import batched_writes, row_insert, row_update
 from portfolio.book import PortfolioBook, portfolio_lock
 from portfolio.models import Instrument
 from portfolio.selectors import money
@@ -179,6 +179,7 @@ def resting_orders_execute(*, instrument: Instrument, price: Decimal) -> list[Or
 
 
 @transaction.atomic
+@batched_writes()
 def _resting_order_execute(*, order_id: int, portfolio_id: int, price: Decimal) -> Order | None:
     """Execute one resting order at `price` if it still rests and is crossed; return it if filled or failed."""
     book = portfolio_lock(portfolio_id=portfolio_id)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from core.actor import Actor
 from core.exceptions import NotFound, ValidationFailed
 from core.numbers import computed_exactly
-from core.rows import row_insert, row_update
+from core.rows import batched_writes, row_insert, row_update
 from portfolio.book import PortfolioBook, portfolio_lock
 from portfolio.models import Instrument
 from portfolio.selectors import instrument_get, portfolio_get_visible, symbol_normalize
@@ -155,6 +155,7 @@ def order_place(
 
 
 @transaction.atomic
+@batched_writes()
 def _order_place(
     *, portfolio_id: int | None, symbol: str, params: OrderParams, client_order_id: str | None, actor: Actor
 ) -> Order:
@@ -239,6 +240,7 @@ def order_cancel(
 
 
 @transaction.atomic
+@batched_writes()
 def _order_cancel(*, order_id: int, actor: Actor, reason_code: str, request_id: str | None) -> Order:
     book, order = _lock_order(order_id=order_id)
     action: str = OrderRequest.Action.CANCEL  # type: ignore[assignment]  # TextChoices member: a str (see above)
@@ -294,6 +296,7 @@ def order_modify(
 
 
 @transaction.atomic
+@batched_writes()
 def _order_modify(
     *,
     order_id: int,
