@@ -40,7 +40,7 @@ from django.db.transaction import TransactionManagementError
 from django.db.models import Field, Model
 from django.db.models.fields import NOT_PROVIDED
 
-__all__ = ["Rows", "Values", "batched_writes", "row_delete", "row_insert", "row_update"]
+__all__ = ["Rows", "Values", "batched_writes", "read_together", "row_delete", "row_insert", "row_update"]
 
 
 def _checked(model: type[Model]) -> None:
@@ -356,16 +356,21 @@ class _Select:
                 names.append(f"{quote(table)}.{quote(field.column)}")
         return f"SELECT {', '.join(names)} {self.tail}", converters
 
-    def _rows(self, params: Sequence[Any], using: str) -> list[list[Any]]:
-        """Run the statement; return its rows with every value converted as a queryset converts it."""
+    def _statement(self, using: str) -> tuple[str, _Converters]:
         built = self._built.get(using)
         if built is None:
             built = self._built[using] = self._build(using)
-        sql, converters = built
+        return built
+
+    def _rows(self, params: Sequence[Any], using: str) -> list[list[Any]]:
+        """Run the statement; return its rows with every value converted as a queryset converts it."""
+        with connections[using].cursor() as cursor:
+            cursor.execute(self._statement(using)[0], params)
+            return self._converted(cursor.fetchall(), using)
+
+    def _converted(self, fetched: Sequence[Sequence[Any]], using: str) -> list[list[Any]]:
+        converters = self._statement(using)[1]
         connection = connections[using]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            fetched = cursor.fetchall()
         rows = []
         for fetched_row in fetched:
             row = list(fetched_row)
@@ -376,6 +381,12 @@ class _Select:
                 row[position] = value
             rows.append(row)
         return rows
+
+    def _shaped(self, rows: list[list[Any]], using: str) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def read(self, params: Sequence[Any], *, using: str = "default") -> list[tuple[Any, ...]]:
+        return self._shaped(self._rows(params, using), using)
 
 
 class Rows(_Select):
@@ -398,13 +409,13 @@ class Rows(_Select):
             self.spans.append((model, first, first + len(fields), first + fields.index(model._meta.pk)))
             first += len(fields)
 
-    def read(self, params: Sequence[Any], *, using: str = "default") -> list[tuple[Model | None, ...]]:
+    def _shaped(self, rows: list[list[Any]], using: str) -> list[tuple[Model | None, ...]]:
         return [
             tuple(
                 None if row[key] is None else model.from_db(using, None, row[first:end])
                 for model, first, end, key in self.spans
             )
-            for row in self._rows(params, using)
+            for row in rows
         ]
 
 
@@ -417,5 +428,41 @@ class Values(_Select):
     def __init__(self, model: type[Model], table: str, fields: Sequence[str], *, tail: str) -> None:
         super().__init__([(model, table, [model._meta.get_field(name) for name in fields])], tail)
 
-    def read(self, params: Sequence[Any], *, using: str = "default") -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._rows(params, using)]
+    def _shaped(self, rows: list[list[Any]], using: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in rows]
+
+
+def read_together(reads: Sequence[tuple[_Select, Sequence[Any]]], *, using: str = DEFAULT_DB_ALIAS) -> list[list]:
+    """Run `Rows` and `Values` reads, each with its parameters, in one round trip; return each one's result.
+
+    On PostgreSQL the statements go out together in psycopg's pipeline mode, with the BEGIN of a
+    transaction that has not sent anything yet, and the server runs them in the order given: a
+    read after a `FOR UPDATE` sees the rows as of once the lock is held. Writes held by
+    `batched_writes()` are sent first. Elsewhere, and for one read, they run one after another.
+    A read that fails raises the error Django raises for it, and the reads after it do not run.
+    The pipeline costs about what one round trip saves, so one read runs on its own.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql" or len(reads) < 2 or not _pipeline_supported():
+        return [select.read(params, using=using) for select, params in reads]
+    batch = _BATCHES.get(connection)
+    if batch is not None:
+        batch.send()
+    connection.ensure_connection()
+    cursors = [connection.cursor() for _ in reads]
+    try:
+        with connection.wrap_database_errors:
+            with connection.connection.pipeline():
+                for cursor, (select, params) in zip(cursors, reads):
+                    cursor.execute(select._statement(using)[0], params)
+            fetched = [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    return [select._shaped(select._converted(rows, using), using) for (select, _), rows in zip(reads, fetched)]
+
+
+def _pipeline_supported() -> bool:
+    from psycopg import Pipeline  # the PostgreSQL backend's driver; its libpq must have pipeline mode
+
+    return Pipeline.is_supported()

@@ -214,9 +214,19 @@ def symbol_normalize(symbol: str) -> str:
 _INSTRUMENT_BY_SYMBOL = Rows((Instrument, "ins"), tail=f"FROM {Instrument._meta.db_table} ins WHERE ins.symbol = %s")
 
 
-def instrument_get(*, symbol: str) -> Instrument:
-    """Return the instrument with this symbol (case-insensitive), or raise `NotFound`."""
-    found = _INSTRUMENT_BY_SYMBOL.read([symbol_normalize(symbol)])  # the symbol is unique: one row or none
+def instrument_read(*, symbol: str) -> tuple[Rows, list[str]]:
+    """The read of the instrument with this symbol, for `read_together` or `portfolio_lock(along=...)`."""
+    return _INSTRUMENT_BY_SYMBOL, [symbol_normalize(symbol)]
+
+
+def instrument_get(*, symbol: str, found: list | None = None) -> Instrument:
+    """Return the instrument with this symbol (case-insensitive), or raise `NotFound`.
+
+    `found` is what `instrument_read` read already, if it ran.
+    """
+    if found is None:
+        statement, params = instrument_read(symbol=symbol)
+        found = statement.read(params)  # the symbol is unique: one row or none
     if not found:
         raise NotFound("unknown_symbol", f"Unknown symbol {symbol[:32]!r}.")
     instrument = found[0][0]

@@ -284,15 +284,15 @@ def test_repeated_client_order_id_with_same_parameters_returns_original_and_writ
     assert published.messages == []
 
 
-def test_a_repeated_client_order_id_is_answered_in_at_most_8_queries_with_its_instrument_and_portfolio(
+def test_a_repeated_client_order_id_is_answered_in_at_most_9_queries_with_its_instrument_and_portfolio(
     portfolio, sap, actor, django_assert_max_num_queries, django_assert_num_queries
 ):
     place(portfolio, sap, actor, client_order_id="abc-1")
 
-    # the savepoint (3: its insert fails), the portfolio lock with its members, its positions, the
-    # cash its resting buy orders reserve, the insert refused on the client order id, and the order
-    # it names read with its instrument and portfolio
-    with django_assert_max_num_queries(8):
+    # the savepoint (3: its insert fails), the portfolio lock with its members and, in the same
+    # round trip, its positions, the instrument and its resting orders; the insert refused on the
+    # client order id, and the order it names read with its instrument and portfolio
+    with django_assert_max_num_queries(9):
         again = place(portfolio, sap, actor, client_order_id="abc-1")
 
     with django_assert_num_queries(0):

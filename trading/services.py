@@ -19,11 +19,11 @@ from core.numbers import computed_exactly
 from core.rows import batched_writes, row_insert, row_update
 from portfolio.book import PortfolioBook, portfolio_lock
 from portfolio.models import Instrument
-from portfolio.selectors import instrument_get, portfolio_get_visible, symbol_normalize
+from portfolio.selectors import instrument_get, instrument_read, portfolio_get_visible, symbol_normalize
 
 from . import signals
 from .execution import order_execute_if_crossed
-from .funds import order_refusal
+from .funds import order_refusal, resting_orders_read
 from .errors import OrderConflict, OrderRejected
 from .models import RESTING_STATUSES, Order, OrderAudit, OrderRequest, OrderStatus, OrderType
 from .requests import decimal_key, request_once, request_record, request_repeat
@@ -90,12 +90,12 @@ def _repeat(*, actor: Actor, client_order_id: str, portfolio_id: int, symbol: st
 def _instrument_now(*, book: PortfolioBook, symbol: str) -> Instrument:
     """Return the instrument `symbol` names with its price as of now, under the portfolio's lock.
 
-    A held instrument came with the positions just read; any other is read now, once.
+    A held instrument came with the positions; any other was read with the lock.
     """
     for position in book.positions.values():
         if position.instrument.symbol == symbol:
             return position.instrument
-    return instrument_get(symbol=symbol)
+    return instrument_get(symbol=symbol, found=book.read_along["instrument"])
 
 
 @computed_exactly
@@ -159,7 +159,13 @@ def order_place(
 def _order_place(
     *, portfolio_id: int | None, symbol: str, params: OrderParams, client_order_id: str | None, actor: Actor
 ) -> Order:
-    book = portfolio_lock(portfolio_id=portfolio_id, visible_to=actor.user)
+    # Everything the order is checked against, read in the lock's round trip.
+    book = portfolio_lock(
+        portfolio_id=portfolio_id,
+        visible_to=actor.user,
+        positions=True,
+        along={"instrument": instrument_read(symbol=symbol), "resting": resting_orders_read()},
+    )
     instrument = _instrument_now(book=book, symbol=symbol)
     if client_order_id is not None and actor.user is None:
         # A user's repeat is caught by the unique constraint when the order is inserted (see
@@ -184,7 +190,7 @@ def _order_place(
         correlation_id=actor.correlation_id or "",
         remote_addr=actor.remote_addr or "",
     )
-    refusal = order_refusal(book=book, order=order)
+    refusal = order_refusal(book=book, order=order, resting=book.read_along["resting"])
     if refusal is not None:
         order.status = OrderStatus.REJECTED
         order.reason_code, order.reason, order.reason_params = refusal.code, refusal.reason, refusal.params
