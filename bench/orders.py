@@ -38,7 +38,8 @@ def main() -> None:
             total = ours.connect(gen, trader, 10)["total"]
             answer = run.run_orders_beside_prices(gen, ours, list(range(total - 10, total)), args.orders)
             figures = {
-                key: answer.get(key) for key in ("answered", "succeeded", "errors", "p50_ms", "p99_ms", "max_ms")
+                key: answer.get(key)
+                for key in ("answered", "succeeded", "errors", "p50_ms", "p99_ms", "max_ms", "cpu_ms_per_order")
             }
             figures["prices_p99_ms_alone"] = answer["prices_alone"]["p99_ms"]
             figures["prices_p99_ms_beside"] = answer["prices_beside"]["p99_ms"]

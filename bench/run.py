@@ -247,13 +247,19 @@ def run_orders_beside_prices(gen: LoadGen, ours: Server, senders: list[int], com
     publishing = threading.Thread(
         target=lambda: LOOP.run_until_complete(publish(ours.publisher, ticks, STEADY_RATE)), name="bench-ticks"
     )
+    cpu = cpu_seconds(ours.pid)
     publishing.start()
     answers = gen.ask(cmd="commands", n=commands, rate=100, clients=senders, symbol="SAP")
     publishing.join()
     beside = settle(gen, ticks * readers, timeout=15)
+    used = cpu_seconds(ours.pid) - cpu
     print(f"  prices beside orders: {beside}", file=sys.stderr, flush=True)
     return {
         **answers,
+        # The gateway's CPU over the orders and the ticks beside them, less the ticks' share as
+        # measured alone: what one order costs the process, all of it (command, transaction,
+        # events, deliveries).
+        "cpu_ms_per_order": round((used - alone["cpu_seconds"]) * 1000 / commands, 2),
         "prices_alone": {key: alone[key] for key in ("deliveries", "expected", "p50_ms", "p99_ms", "max_ms")},
         "prices_beside": {
             "deliveries": beside["received"],
