@@ -45,6 +45,7 @@ import argparse
 import asyncio
 import json
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -323,8 +324,14 @@ def table(samples: list[dict]) -> str:
     return "\n".join("| " + " | ".join(row) + " |" for row in [head, ["---:"] * len(head), *rows])  # ":" right-aligns
 
 
+def _stop_on_signal(signum: int, frame: Any) -> None:
+    """SIGTERM ends the run as an error does: the load, the feed and the gateway are stopped first."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
     args = parse_args()
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     prefix = f"soak-{uuid.uuid4().hex[:8]}"
