@@ -24,6 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--rate", type=int, default=100, help="orders per second (100)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
@@ -36,7 +37,7 @@ def main() -> None:
         time.sleep(1)
         for number in range(args.rounds):
             total = ours.connect(gen, trader, 10)["total"]
-            answer = run.run_orders_beside_prices(gen, ours, list(range(total - 10, total)), args.orders)
+            answer = run.run_orders_beside_prices(gen, ours, list(range(total - 10, total)), args.orders, args.rate)
             figures = {
                 key: answer.get(key)
                 for key in ("answered", "succeeded", "errors", "p50_ms", "p99_ms", "max_ms", "cpu_ms_per_order")

@@ -231,15 +231,15 @@ def run_all(gen: LoadGen, cookie: str, trader: str) -> tuple[dict, dict]:
     return results["ours"], results["reference"]
 
 
-def run_orders_beside_prices(gen: LoadGen, ours: Server, senders: list[int], commands: int) -> dict:
-    """`place_order` at 100/s from the trader's sockets while the desks take ticks at STEADY_RATE.
+def run_orders_beside_prices(gen: LoadGen, ours: Server, senders: list[int], commands: int, rate: int = 100) -> dict:
+    """`place_order` at `rate`/s from the trader's sockets while the desks take ticks at STEADY_RATE.
 
     The ticks run twice for as long as the orders take: alone, then beside the orders, so the
     desks' price latency while orders flow compares with its value on the same server a moment
     before. Every reading client of ours takes each tick: the desks but the paused reader, and
     the trader's sockets.
     """
-    seconds = commands / 100
+    seconds = commands / rate
     ticks = int(STEADY_RATE * seconds)
     readers = CLIENTS - 1 + len(senders)
     alone = run_events("prices alone", gen, ours.pid, ours.publisher, ticks, STEADY_RATE, readers)
@@ -249,7 +249,7 @@ def run_orders_beside_prices(gen: LoadGen, ours: Server, senders: list[int], com
     )
     cpu = cpu_seconds(ours.pid)
     publishing.start()
-    answers = gen.ask(cmd="commands", n=commands, rate=100, clients=senders, symbol="SAP")
+    answers = gen.ask(cmd="commands", n=commands, rate=rate, clients=senders, symbol="SAP")
     publishing.join()
     beside = settle(gen, ticks * readers, timeout=15)
     used = cpu_seconds(ours.pid) - cpu
