@@ -35,16 +35,23 @@ def pipelines(monkeypatch):
     return entered
 
 
-def _resting(portfolio, instrument, side, quantity, price):
-    return Order.objects.create(
+def _limit(portfolio, instrument, side, quantity, price, status=OrderStatus.PENDING):
+    """A limit order, not saved."""
+    return Order(
         portfolio=portfolio,
         instrument=instrument,
         side=side,
         order_type="limit",
         quantity=D(quantity),
         price=D(price),
-        status=OrderStatus.OPEN,
+        status=status,
     )
+
+
+def _resting(portfolio, instrument, side, quantity, price):
+    order = _limit(portfolio, instrument, side, quantity, price, OrderStatus.OPEN)
+    order.save()
+    return order
 
 
 def test_reads_together_give_what_each_gives_alone_in_one_pipeline(portfolio_with_position, sap, siemens, pipelines):
@@ -120,15 +127,7 @@ def test_the_refusal_from_the_resting_orders_read_with_the_lock_is_the_one_read_
     _resting(portfolio_with_position, sap, "sell", "3", "400")
     _resting(portfolio_with_position, sap, "buy", "2", "100")
     Portfolio.objects.filter(pk=portfolio_with_position.pk).update(cash=D("8000.00"))
-    order = Order(
-        portfolio=portfolio_with_position,
-        instrument=sap,
-        side=side,
-        order_type="limit",
-        quantity=D(quantity),
-        price=D(price),
-        status=OrderStatus.PENDING,
-    )
+    order = _limit(portfolio_with_position, sap, side, quantity, price)
 
     with transaction.atomic():
         book = portfolio_lock(
