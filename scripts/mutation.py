@@ -73,7 +73,6 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_order_service_records.py",
     ),
     "trading/funds.py": (
-        "tests/test_portfolio_book.py",
         "tests/test_trading_service_rules.py",
         "tests/test_trading_order_placement.py",
         "tests/test_trading_resting_orders.py",

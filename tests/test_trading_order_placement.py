@@ -4,8 +4,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from core.actor import Actor
 from core.exceptions import NotFound, ValidationFailed
@@ -18,25 +16,6 @@ from trading.services import OrderConflict, OrderRejected, order_place
 pytestmark = pytest.mark.django_db
 
 D = Decimal
-
-
-def test_a_filled_market_order_writes_in_two_statements(portfolio, sap, actor):
-    # The order goes in first (its key is the others' reference); its audit entry, the position,
-    # the cash, the fill and the order's new state go out together.
-    with CaptureQueriesContext(connection) as queries:
-        place(portfolio, sap, actor)
-        place(portfolio, sap, actor, side="sell")
-
-    writes = [
-        query["sql"]
-        for query in queries.captured_queries
-        if query["sql"].startswith(("INSERT", "UPDATE", "DELETE", "WITH"))
-    ]
-    parts = [statement.count(" AS (") for statement in writes]
-    assert parts == [1, 5, 1, 5]  # the buy opens the position, the sell deletes it
-    assert all(statement.startswith('WITH w0 AS (INSERT INTO "trading_order"') for statement in writes[::2])
-    assert not Position.objects.filter(portfolio=portfolio).exists()
-    assert Order.objects.filter(status=OrderStatus.FILLED).count() == 2
 
 
 def test_market_buy_fills_at_last_price_and_books_cash_position_and_fee(
