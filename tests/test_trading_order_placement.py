@@ -91,8 +91,9 @@ def test_market_order_that_fills_at_once_takes_at_most_12_queries(
     # given a portfolio with cash and no positions, and a client order id as clients send one
     # when a market buy fills at once
     # then it takes: the savepoint of its transaction (2), the portfolio lock with its members,
-    # its positions, the instrument with its price, the resting buy orders, the order, its audit
-    # row, the position, the cash with the new value, the fill, and the order's filled state
+    # its positions, the instrument with its price, the portfolio's resting orders, the order, its
+    # audit row, the position, the cash with the new value, the fill, and the order's filled state
+    # (on PostgreSQL the reads go in one round trip and the writes after the order in one statement)
     with django_assert_max_num_queries(12), django_capture_on_commit_callbacks(execute=True):
         order = place(portfolio, sap, actor, client_order_id="fast-1")
 
@@ -104,9 +105,24 @@ def test_limit_order_that_rests_takes_at_most_8_queries(
 ):
     # when a limit buy below the market is placed, it rests after: the savepoint (2), the
     # portfolio lock with its members, its positions, the instrument with its price, the
-    # resting buy orders, the order and its audit row
+    # portfolio's resting orders, the order and its audit row
     with django_assert_max_num_queries(8), django_capture_on_commit_callbacks(execute=True):
         order = place(portfolio, sap, actor, order_type="limit", price=D("190"), client_order_id="rest-1")
+
+    assert order.status == OrderStatus.OPEN
+
+
+def test_a_sell_is_checked_against_the_resting_orders_read_with_the_lock(
+    portfolio_with_position, sap, actor, django_assert_max_num_queries
+):
+    # given units already offered, so the check has resting sells to count
+    place(portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=D("4"), price=D("250"))
+
+    # when another sell rests: the same 8 statements as a buy, no read of the resting sells of its own
+    with django_assert_max_num_queries(8):
+        order = place(
+            portfolio_with_position, sap, actor, side="sell", order_type="limit", quantity=D("6"), price=D("260")
+        )
 
     assert order.status == OrderStatus.OPEN
 
