@@ -161,7 +161,7 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if cursor.rowcount != 1:
-            raise DatabaseError(_Held.UPDATE.missing)
+            raise DatabaseError(_Held.UPDATE.value)
 
 
 def row_delete(instance: Model) -> None:
@@ -187,20 +187,16 @@ def row_delete(instance: Model) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if cursor.rowcount != 1:
-            raise DatabaseError(_Held.DELETE.missing)
+            raise DatabaseError(_Held.DELETE.value)
     setattr(instance, opts.pk.attname, None)
 
 
 class _Held(Enum):
-    """What a held write does, and what is raised when an update or a delete finds no row."""
+    """What a held write does; its value is what is raised when an update or a delete finds no row."""
 
-    INSERT = "insert", ""
-    UPDATE = "update", "Save with update_fields did not affect any rows."
-    DELETE = "delete", "Delete did not affect any rows."
-
-    def __init__(self, label: str, missing: str) -> None:
-        self.label = label
-        self.missing = missing
+    INSERT = ""
+    UPDATE = "Save with update_fields did not affect any rows."
+    DELETE = "Delete did not affect any rows."
 
 
 class _Batch:
@@ -255,7 +251,7 @@ class _Batch:
             self.sending = False
         for (_, _, kind, _, _), answer in zip(held, answers, strict=True):
             if kind is not _Held.INSERT and answer != 1:
-                raise DatabaseError(kind.missing)
+                raise DatabaseError(kind.value)
         for (_, _, kind, instance, alias), answer in zip(held, answers, strict=True):
             if kind is _Held.INSERT:
                 _inserted(instance, answer, alias)
@@ -271,7 +267,8 @@ class _Batch:
 
 def _related_fields(instance: Model) -> Iterator[tuple[Field, Model]]:
     """The many-to-one fields of `instance` whose related object is set on it, with that object."""
-    for field in _RELATIONS.get(type(instance)) or _relations(type(instance)):
+    fields = _RELATIONS.get(type(instance))
+    for field in _relations(type(instance)) if fields is None else fields:
         if field.is_cached(instance):
             related = field.get_cached_value(instance)
             if related is not None:
