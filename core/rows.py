@@ -28,6 +28,7 @@ statement is first built.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
@@ -155,13 +156,7 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
         batch.make_room(model._meta.db_table, instance)
     values = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in columns]
     values.append(model._meta.pk.get_db_prep_value(instance.pk, connection))
-    if batch is not None:
-        batch.hold(model._meta.db_table, f"{sql} RETURNING 1", values, _Held.UPDATE, instance, alias)
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        if cursor.rowcount != 1:
-            raise DatabaseError(_Held.UPDATE.value)
+    _change_one_row(connection, batch, sql, values, _Held.UPDATE, instance, alias)
 
 
 def row_delete(instance: Model) -> None:
@@ -181,14 +176,23 @@ def row_delete(instance: Model) -> None:
     if batch is not None:
         batch.make_room(opts.db_table, instance)
     values = [opts.pk.get_db_prep_value(instance.pk, connection)]
+    if _change_one_row(connection, batch, sql, values, _Held.DELETE, instance, alias):
+        setattr(instance, opts.pk.attname, None)
+
+
+def _change_one_row(
+    connection: Any, batch: _Batch | None, sql: str, values: list[Any], kind: _Held, instance: Model, alias: str
+) -> bool:
+    """Run the update or delete of one row now (True), or hold it in `batch` (False, checked when
+    sent); raise `DatabaseError` when it finds no row."""
     if batch is not None:
-        batch.hold(opts.db_table, f"{sql} RETURNING 1", values, _Held.DELETE, instance, alias)
-        return
+        batch.hold(instance._meta.db_table, f"{sql} RETURNING 1", values, kind, instance, alias)
+        return False
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if cursor.rowcount != 1:
-            raise DatabaseError(_Held.DELETE.value)
-    setattr(instance, opts.pk.attname, None)
+            raise DatabaseError(kind.value)
+    return True
 
 
 class _Held(Enum):
@@ -459,6 +463,7 @@ def read_together(reads: Sequence[tuple[_Select, Sequence[Any]]], *, using: str 
     return [select._shaped(select._converted(rows, using), using) for (select, _), rows in zip(reads, fetched)]
 
 
+@functools.cache
 def _pipeline_supported() -> bool:
     from psycopg import Pipeline  # the PostgreSQL backend's driver; its libpq must have pipeline mode
 
